@@ -1,0 +1,36 @@
+# Two commands do all the set-up on a fresh clone: `make demo` and `make test`.
+# Each creates the virtualenv (.venv) itself when it is missing or stale.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint format bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
+	$(BIN)/python -m pip install --quiet -e . --group dev
+	touch $(STAMP)
+
+## demo: the main job (until the runner lands: the embedded Toxiproxy-compatible server)
+demo: $(STAMP)
+	$(BIN)/chaoskit proxy
+
+## test: lint, types, import contracts, then the whole test suite
+test: $(STAMP)
+	$(BIN)/ruff format --check chaoskit tests benchmarks
+	$(BIN)/ruff check chaoskit tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/pytest
+
+format: $(STAMP)
+	$(BIN)/ruff format chaoskit tests benchmarks
+	$(BIN)/ruff check --fix chaoskit tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.proxy
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,57 @@
+"""The ``chaoskit`` command line.
+
+Errors are mapped to exit codes in one place (:func:`main`); a mistake of the
+user's never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from chaoskit.errors import ChaoskitError, exit_code_for
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="chaoskit")
+def cli() -> None:
+    """Chaos and resilience experiments for HTTP services."""
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="API address.")
+@click.option("--port", default=8474, show_default=True, type=int, help="API port (0: any free port).")
+@click.option("--seed", type=int, default=None, help="Seed jitter, toxicity and slicer draws (reproducible chaos).")
+@click.option("--log-capacity", default=10_000, show_default=True, type=click.IntRange(min=1), help="Connections kept per proxy in the connection log.")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="JSON array of proxies to create at start (as /populate).")
+def proxy(host: str, port: int, seed: int | None, log_capacity: int, config_file: str | None) -> None:
+    """Run the embedded Toxiproxy-compatible server until SIGINT or SIGTERM."""
+    from chaoskit.proxy.server import ProxyServerConfig, run_forever
+
+    run_forever(
+        ProxyServerConfig(
+            host=host,
+            port=port,
+            seed=seed,
+            log_capacity=log_capacity,
+            config_file=config_file,
+        )
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script: runs the CLI and maps errors to exit codes."""
+    try:
+        cli.main(args=argv, prog_name="chaoskit", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(3)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except ChaoskitError as exc:
+        click.echo(f"chaoskit: {exc}", err=True)
+        sys.exit(exit_code_for(exc))
