@@ -23,11 +23,35 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="API address.")
-@click.option("--port", default=8474, show_default=True, type=int, help="API port (0: any free port).")
-@click.option("--seed", type=int, default=None, help="Seed jitter, toxicity and slicer draws (reproducible chaos).")
-@click.option("--log-capacity", default=10_000, show_default=True, type=click.IntRange(min=1), help="Connections kept per proxy in the connection log.")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="JSON array of proxies to create at start (as /populate).")
-def proxy(host: str, port: int, seed: int | None, log_capacity: int, config_file: str | None) -> None:
+@click.option(
+    "--port",
+    default=8474,
+    show_default=True,
+    type=int,
+    help="API port (0: any free port).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="Seed jitter, toxicity and slicer draws (reproducible chaos).",
+)
+@click.option(
+    "--log-capacity",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Connections kept per proxy in the connection log.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="JSON array of proxies to create at start (as /populate).",
+)
+def proxy(
+    host: str, port: int, seed: int | None, log_capacity: int, config_file: str | None
+) -> None:
     """Run the embedded Toxiproxy-compatible server until SIGINT or SIGTERM."""
     from chaoskit.proxy.server import ProxyServerConfig, run_forever
 

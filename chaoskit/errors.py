@@ -2,14 +2,14 @@
 
 The tree::
 
-    ChaoskitError                    root of everything chaoskit raises on purpose
-    ├── UsageError(ValueError)       the user's input is wrong: a file, a flag, a value (exit 2)
-    │   └── SpecError                an experiment file has one or more issues (all of them listed)
-    ├── DriverError                  a fault driver could not apply or undo a fault (exit 3)
-    │   └── ToxiproxyError           the Toxiproxy API refused a request or could not be reached
-    ├── ServiceError                 a service the experiment starts did not start or stay healthy (exit 3)
-    ├── RollbackError                an undo failed; the system may be left changed (exit 3)
-    └── RunAborted                   the run stopped early: abort condition or interrupt (exit 3)
+    ChaoskitError              root of everything chaoskit raises on purpose
+    ├── UsageError(ValueError) the user's input is wrong (exit 2)
+    │   └── SpecError          an experiment file has issues, all of them listed
+    ├── DriverError            a fault could not be applied or undone (exit 3)
+    │   └── ToxiproxyError     the Toxiproxy API refused a request or is unreachable
+    ├── ServiceError           a service did not start or stay healthy (exit 3)
+    ├── RollbackError          an undo failed; the system may be left changed (exit 3)
+    └── RunAborted             the run stopped early: abort, interrupt (exit 3)
 
 Messages are written for the person who has to fix the problem: what failed, on
 what, and what to do about it.
@@ -77,7 +77,7 @@ class SpecIssue:
 
 
 class SpecError(UsageError):
-    """An experiment file has issues; every one of them is listed, with its key path."""
+    """An experiment file has issues; every one is listed with its key path."""
 
     def __init__(self, file: str, issues: list[SpecIssue]) -> None:
         self.file = file
@@ -130,7 +130,7 @@ class ServiceError(ChaoskitError):
 
 
 class RollbackError(ChaoskitError):
-    """Undoing a fault failed; the system may still carry it. The message says what is left."""
+    """Undoing a fault failed; the message says what the system may still carry."""
 
 
 class RunAborted(ChaoskitError):

@@ -11,7 +11,9 @@ import re
 
 __all__ = ["format_duration", "parse_duration", "parse_ratio"]
 
-_DURATION = re.compile(r"^\s*(?P<num>\d+(?:\.\d+)?|\.\d+)\s*(?P<unit>us|µs|ms|s|m|h)\s*$")
+_DURATION = re.compile(
+    r"^\s*(?P<num>\d+(?:\.\d+)?|\.\d+)\s*(?P<unit>us|µs|ms|s|m|h)\s*$"
+)
 _UNIT_SECONDS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 DURATION_FORMS = 'a number with a unit: "500us", "250ms", "15s", "2m", "1h"'
 
@@ -22,12 +24,10 @@ def parse_duration(value: str | int | float) -> float:
     Raises:
         ValueError: the text is not a duration, or it is negative or not finite.
     """
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration; use {DURATION_FORMS}")
-    if isinstance(value, int | float):
+    if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = float(value)
     else:
-        match = _DURATION.match(value)
+        match = _DURATION.match(value) if isinstance(value, str) else None
         if match is None:
             raise ValueError(f"{value!r} is not a duration; use {DURATION_FORMS}")
         seconds = float(match["num"]) * _UNIT_SECONDS[match["unit"]]
@@ -54,18 +54,17 @@ def parse_ratio(value: str | int | float) -> float:
     Raises:
         ValueError: not a ratio, or outside [0, 1].
     """
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a ratio; use a percentage like \"1%\" or 0.01")
-    if isinstance(value, str):
+    wrong = f'{value!r} is not a ratio; use a percentage like "1%" or 0.01'
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        ratio = float(value)
+    elif isinstance(value, str):
         text = value.strip()
         try:
             ratio = float(text[:-1]) / 100 if text.endswith("%") else float(text)
         except ValueError:
-            raise ValueError(
-                f"{value!r} is not a ratio; use a percentage like \"1%\" or 0.01"
-            ) from None
+            raise ValueError(wrong) from None
     else:
-        ratio = float(value)
-    if not (0.0 <= ratio <= 1.0):
+        raise ValueError(wrong)  # noqa: TRY004 - callers catch ValueError for all bad input
+    if not (0.0 <= ratio <= 1.0):  # also rejects NaN
         raise ValueError(f"{value!r} is not a ratio between 0 and 1 (0% to 100%)")
     return ratio
