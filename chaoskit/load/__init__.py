@@ -1,0 +1,44 @@
+"""The load engine: open and closed models, tasks and templates, user flows.
+
+Knows nothing about faults or metrics: it emits one
+:class:`~chaoskit.records.Sample` per request to the sinks it is handed.
+"""
+
+from __future__ import annotations
+
+from chaoskit.load.config import (
+    ClosedModel,
+    Flow,
+    HotKeys,
+    LoadConfig,
+    OpenModel,
+    TaskSpec,
+    Think,
+    Upload,
+    parse_size,
+)
+from chaoskit.load.engine import EngineStatus, LoadEngine
+from chaoskit.load.errors import LoadConfigError
+from chaoskit.load.shapes import PRESETS, Burst, Shape, Stage
+from chaoskit.load.templating import Template, TemplateError
+
+__all__ = [
+    "PRESETS",
+    "Burst",
+    "ClosedModel",
+    "EngineStatus",
+    "Flow",
+    "HotKeys",
+    "LoadConfig",
+    "LoadConfigError",
+    "LoadEngine",
+    "OpenModel",
+    "Shape",
+    "Stage",
+    "TaskSpec",
+    "Template",
+    "TemplateError",
+    "Think",
+    "Upload",
+    "parse_size",
+]

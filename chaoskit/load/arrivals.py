@@ -1,0 +1,150 @@
+"""The open model: requests at intended times, whatever the server does.
+
+Arrival times come from the shape by accumulating ``rate x dt`` over 1 ms steps
+and placing an arrival, interpolated inside the step, each time the running
+total crosses the next threshold: thresholds 1 apart give evenly spaced
+arrivals, exponential(1) gaps give a Poisson process (time rescaling). This is
+exact for the piecewise-linear shapes at 1 ms resolution and handles ramps from
+zero, which ``next = t + 1/rate(t)`` does not.
+
+Latency is measured from the intended time. When requests in flight reach the
+cap, a due request is counted as dropped; it is never sent late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Iterator
+
+from chaoskit.clock import Clock
+from chaoskit.load.config import OpenModel
+from chaoskit.load.exchange import Exchanger
+from chaoskit.load.tasks import CompiledTask, TaskChooser, UserState
+
+__all__ = ["OpenRunner", "arrival_times"]
+
+_STEP_S = 0.001
+_NS = 1_000_000_000
+_MAX_SLEEP_NS = 100_000_000  # wake at least every 100 ms to notice stop()
+
+
+def arrival_times(
+    rate_at: Callable[[float], float],
+    duration_s: float,
+    *,
+    poisson: bool = False,
+    rng: random.Random | None = None,
+) -> Iterator[float]:
+    """Intended arrival times in seconds from the start, below ``duration_s``.
+
+    Args:
+        rate_at: requests per second at a time (``Shape.value_at``).
+        duration_s: where the arrivals end.
+        poisson: exponential gaps instead of even spacing.
+        rng: the randomness for Poisson gaps (seeded by the caller).
+    """
+    rng = rng or random.Random(0)
+    t = 0.0
+    total = 0.0
+    threshold = rng.expovariate(1.0) if poisson else 0.0
+    steps = int(duration_s / _STEP_S) + 1
+    for step in range(steps):  # bounded: one pass over the duration
+        t = step * _STEP_S
+        width = min(_STEP_S, duration_s - t)
+        if width <= 0:
+            return
+        gained = rate_at(t + width / 2) * width
+        if gained > 0:
+            while threshold <= total + gained:
+                yield t + (threshold - total) / gained * width
+                threshold += rng.expovariate(1.0) if poisson else 1.0
+        total += gained
+
+
+class OpenRunner:
+    """Runs the open model until the duration ends or ``stopping()`` says so.
+
+    Args:
+        model: rate, shape, in-flight cap, users.
+        exchanger: sends and records.
+        chooser: the weighted tasks.
+        clock: the time source.
+        seed: the run's seed.
+        users: builds the state of a user identity on first use.
+    """
+
+    def __init__(
+        self,
+        model: OpenModel,
+        exchanger: Exchanger,
+        chooser: TaskChooser,
+        clock: Clock,
+        seed: int,
+        users: Callable[[int], UserState],
+    ) -> None:
+        self.model = model
+        self.exchanger = exchanger
+        self.chooser = chooser
+        self.clock = clock
+        self.seed = seed
+        self._new_user = users
+        self._users: dict[int, UserState] = {}
+
+    async def run(
+        self,
+        tg: asyncio.TaskGroup,
+        start_ns: int,
+        duration_s: float,
+        stopping: Callable[[], bool],
+    ) -> None:
+        """Dispatch every arrival on time, in ``tg``; return when the last is due."""
+        clock = self.clock
+        rng = random.Random(f"{self.seed}:arrivals")
+        times = arrival_times(
+            self.model.target().value_at,
+            duration_s,
+            poisson=self.model.arrivals == "poisson",
+            rng=rng,
+        )
+        for index, offset in enumerate(times):
+            intended = start_ns + int(offset * _NS)
+            while not stopping() and clock.now_ns() < intended:
+                await clock.sleep_until(min(intended, clock.now_ns() + _MAX_SLEEP_NS))
+            if stopping():
+                return
+            self._dispatch(tg, index, intended)
+
+    def _user(self, index: int) -> UserState:
+        number = index % self.model.users
+        user = self._users.get(number)
+        if user is None:
+            user = self._users[number] = self._new_user(number)
+            self.exchanger.counters.users = len(self._users)
+        return user
+
+    def _dispatch(self, tg: asyncio.TaskGroup, index: int, intended: int) -> None:
+        exchanger = self.exchanger
+        counters = exchanger.counters
+        counters.due += 1
+        user = self._user(index)
+        task = self.chooser.choose(user.rng)
+        if counters.in_flight >= self.model.max_in_flight:
+            exchanger.drop(task, user.user, intended, "in-flight cap reached")
+            return
+        # Render now, in arrival order, so the request sequence is seeded.
+        user.seq += 1
+        raw = task.build(user)
+        counters.in_flight += 1
+        tg.create_task(self._fire(task, user, raw, intended))
+
+    async def _fire(
+        self, task: CompiledTask, user: UserState, raw: bytes, intended: int
+    ) -> None:
+        exchanger = self.exchanger
+        try:
+            _, connection = await exchanger.send(task, user, raw, intended, None)
+            if connection is not None:
+                exchanger.pool.release(connection)
+        finally:
+            exchanger.counters.in_flight -= 1

@@ -1,0 +1,244 @@
+"""The load path's HTTP/1.1 client, and the one place transport errors become
+:class:`~chaoskit.records.ErrorClass`.
+
+Why not httpx (which chaoskit keeps for the control plane): measured on the
+benchmark machine it manages about 1.4-2k requests/s per core and collapses at
+64 in flight; aiohttp about 12-14k. This client is an ``asyncio.Protocol`` per
+keep-alive connection with ``httptools`` (llhttp, what uvicorn uses) parsing
+the response; requests arrive as ready bytes, the parser calls back only for
+the body and the end of the message, and the time the response completed is
+read inside the callback so event-loop scheduling after it is not counted.
+``benchmarks/results/load.md`` has the numbers.
+
+One request at a time per connection (no pipelining). Responses must be
+delimited by ``Content-Length`` or chunked encoding; a response that ends at
+connection close is reported as a reset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+from typing import NamedTuple, cast
+
+import httptools
+
+from chaoskit.records import ErrorClass
+
+__all__ = ["Connection", "ConnectionPool", "RequestFailed", "Response", "map_error"]
+
+
+class Response(NamedTuple):
+    """A complete response: status, body, bytes on the wire, and when it completed."""
+
+    status: int
+    body: bytes
+    received: int
+    end_ns: int
+
+
+class RequestFailed(Exception):
+    """A request failed below HTTP; carries the error class and when it failed."""
+
+    def __init__(self, error: ErrorClass, detail: str, end_ns: int) -> None:
+        super().__init__(f"{error.value}: {detail}")
+        self.error = error
+        self.detail = detail
+        self.end_ns = end_ns
+
+
+class IncompleteResponse(ConnectionError):
+    """The connection closed before the response was complete."""
+
+
+def map_error(error: BaseException) -> tuple[ErrorClass, str]:
+    """The error class of a transport exception: the most specific match wins."""
+    detail = f"{type(error).__name__}: {error}".rstrip(": ")
+    if isinstance(error, TimeoutError):
+        return ErrorClass.TIMEOUT, "no complete response within the timeout"
+    if isinstance(error, ConnectionRefusedError):
+        return ErrorClass.CONNECT_REFUSED, detail
+    if isinstance(
+        error, ConnectionResetError | BrokenPipeError | ConnectionAbortedError
+    ):
+        return ErrorClass.RESET, detail
+    if isinstance(error, IncompleteResponse):
+        return ErrorClass.RESET, detail
+    if isinstance(error, httptools.HttpParserError):
+        return ErrorClass.PROTOCOL, detail
+    if isinstance(error, OSError):
+        return ErrorClass.CONNECT_ERROR, detail
+    return ErrorClass.PROTOCOL, detail
+
+
+class Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection; :meth:`request` sends one request.
+
+    Args:
+        now_ns: the clock read when a response completes.
+    """
+
+    def __init__(self, now_ns: Callable[[], int]) -> None:
+        self._now_ns = now_ns
+        self._parser = httptools.HttpResponseParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._waiter: asyncio.Future[Response] | None = None
+        self._chunks: list[bytes] = []
+        self._received = 0
+        self._keep_alive = True
+        self.closed = False
+        """True once the connection cannot take another request."""
+
+    # asyncio.Protocol callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, but act alike.
+        self._transport = cast("asyncio.Transport", transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._received += len(data)
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as error:
+            self._fail(error)
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._fail(exc if exc is not None else IncompleteResponse("connection closed"))
+
+    # httptools callbacks
+
+    def on_body(self, body: bytes) -> None:
+        self._chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        end = self._now_ns()
+        waiter = self._waiter
+        self._waiter = None
+        body = b"".join(self._chunks)
+        self._chunks.clear()
+        received = self._received
+        self._received = 0
+        if not self._parser.should_keep_alive():
+            self._keep_alive = False
+        if waiter is not None and not waiter.done():
+            waiter.set_result(
+                Response(self._parser.get_status_code(), body, received, end)
+            )
+
+    def _fail(self, error: BaseException) -> None:
+        waiter = self._waiter
+        self._waiter = None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(error)
+
+    def _on_timeout(self) -> None:
+        self._fail(TimeoutError())
+        self.close()  # a late answer would be read as the next request's
+
+    @property
+    def reusable(self) -> bool:
+        """Whether another request may go on this connection."""
+        return not self.closed and self._keep_alive and self._waiter is None
+
+    async def request(self, raw: bytes, time_limit: float) -> Response:
+        """Send ``raw`` (a whole request) and wait for the whole response.
+
+        Raises:
+            RequestFailed: the request failed below HTTP (mapped by :func:`map_error`).
+        """
+        transport = self._transport
+        if transport is None or self.closed:
+            raise RequestFailed(ErrorClass.RESET, "connection closed", self._now_ns())
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Response] = loop.create_future()
+        self._waiter = waiter
+        self._received = 0
+        transport.write(raw)
+        handle = loop.call_later(time_limit, self._on_timeout)
+        try:
+            return await waiter
+        except (OSError, httptools.HttpParserError) as error:
+            error_class, detail = map_error(error)
+            raise RequestFailed(error_class, detail, self._now_ns()) from error
+        finally:
+            handle.cancel()
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        self.closed = True
+        if self._transport is not None:
+            self._transport.close()
+
+
+class ConnectionPool:
+    """Keep-alive connections to one host and port, opened on demand.
+
+    The pool does not cap anything itself: the engine holds at most one
+    connection per request in flight (open model) or per user (closed model).
+
+    Args:
+        host: the target host.
+        port: the target port.
+        now_ns: the clock read when responses complete.
+    """
+
+    def __init__(self, host: str, port: int, now_ns: Callable[[], int]) -> None:
+        self.host = host
+        self.port = port
+        self._now_ns = now_ns
+        # Only idle connections are held here; a connection in use belongs to
+        # its request (open model) or its user (closed model), who closes it.
+        self._idle: list[Connection] = []
+        self.opened = 0
+        """Connections opened so far."""
+
+    async def connect(self, time_limit: float) -> Connection:
+        """A new connection.
+
+        Raises:
+            RequestFailed: the connection could not be made in time.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(time_limit):
+                _, protocol = await loop.create_connection(
+                    lambda: Connection(self._now_ns), self.host, self.port
+                )
+        except (OSError, TimeoutError) as error:
+            error_class, detail = map_error(error)
+            raise RequestFailed(error_class, detail, self._now_ns()) from error
+        sock = (
+            protocol._transport.get_extra_info("socket")
+            if protocol._transport
+            else None
+        )
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.opened += 1
+        return protocol
+
+    async def acquire(self, time_limit: float) -> Connection:
+        """An idle connection, or a new one."""
+        idle = self._idle
+        while idle:
+            connection = idle.pop()
+            if connection.reusable:
+                return connection
+            connection.close()
+        return await self.connect(time_limit)
+
+    def release(self, connection: Connection) -> None:
+        """Give a connection back; one that cannot be reused is closed."""
+        if connection.reusable:
+            self._idle.append(connection)
+        else:
+            connection.close()
+
+    def close(self) -> None:
+        """Close every idle connection."""
+        for connection in self._idle:
+            connection.close()
+        self._idle.clear()

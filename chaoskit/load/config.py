@@ -1,0 +1,478 @@
+"""Typed, frozen configuration of a load: the model, the tasks, the user flow.
+
+The spec module builds these from ``[load]`` and ``[[load.tasks]]``; each
+constructor validates and raises :class:`~chaoskit.load.errors.LoadConfigError`
+(a ``UsageError``, so a ``ValueError``) naming the field, the value and what is
+allowed. Durations are seconds (floats); use ``chaoskit.units.parse_duration``
+on text first. After construction nothing downstream validates again.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlsplit
+
+from chaoskit.load.errors import LoadConfigError
+from chaoskit.load.shapes import Shape
+from chaoskit.load.templating import Template, TemplateError
+
+__all__ = [
+    "METHODS",
+    "ClosedModel",
+    "Flow",
+    "HotKeys",
+    "LoadConfig",
+    "OpenModel",
+    "TaskSpec",
+    "Think",
+    "Upload",
+    "is_loopback",
+    "parse_expect",
+    "parse_size",
+]
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+"""HTTP methods a task may use (HEAD is left out: its responses carry no body)."""
+
+_SIZE = re.compile(
+    r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$", re.IGNORECASE
+)
+_SIZE_UNITS = {
+    "b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2,
+    "gb": 1000**3, "gib": 1024**3,
+}  # fmt: skip
+_STATUS_CLASS = re.compile(r"^([1-5])xx$")
+_MAX_UPLOAD = 256 * 1024**2  # generated in memory, once per task and field
+
+
+def parse_size(value: str | int) -> int:
+    """Bytes from ``"10KB"``, ``"1MiB"``, ``"512B"`` or an integer.
+
+    Raises:
+        ValueError: not a size, or negative.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a size")  # noqa: TRY004 - callers catch ValueError
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"{value!r} is not a size: it must be >= 0")
+        return value
+    match = _SIZE.match(value)
+    if match is None:
+        raise ValueError(f'{value!r} is not a size; use bytes or "10KB", "1MiB"')
+    return int(float(match[1]) * _SIZE_UNITS[(match[2] or "b").lower()])
+
+
+def parse_expect(values: tuple[int | str, ...]) -> frozenset[int]:
+    """The statuses a task accepts, from codes and classes like ``"2xx"``.
+
+    Raises:
+        LoadConfigError: an entry is neither a status code nor a class.
+    """
+    statuses: set[int] = set()
+    for value in values:
+        if (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and 100 <= value <= 599
+        ):
+            statuses.add(value)
+            continue
+        match = _STATUS_CLASS.match(value) if isinstance(value, str) else None
+        if match is None:
+            raise LoadConfigError(
+                "tasks.expect",
+                "is not a status",
+                value,
+                allowed='100..599 or "2xx".."5xx"',
+            )
+        first = int(match[1]) * 100
+        statuses.update(range(first, first + 100))
+    return frozenset(statuses)
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A generated file sent as one multipart part: ``size`` seeded random bytes."""
+
+    size: int
+    filename: str = "upload.bin"
+    content_type: str = "application/octet-stream"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.size <= _MAX_UPLOAD:
+            raise LoadConfigError(
+                "tasks.files.size", "is out of range", self.size, allowed="0..256MiB"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """One kind of request. String values may hold ``{{ ... }}`` templates.
+
+    Args:
+        name: the task's name in statistics.
+        path: the request path (and query) after the target's base URL.
+        method: one of :data:`METHODS`.
+        weight: relative frequency among weighted tasks (> 0).
+        query: query parameters added to the path.
+        headers: extra request headers.
+        json: a JSON body (strings inside may be templates).
+        form: a urlencoded form body.
+        files: multipart upload: field name -> generated file (``form``
+            fields are sent as parts alongside).
+        expect: statuses counted as success (codes or ``"2xx"``); default 2xx.
+        capture: name -> JSON path (``$.token``, ``$.items[0].id``) read from a
+            successful response into the user's values.
+        timeout: per-request timeout in seconds; default the load's timeout.
+    """
+
+    name: str
+    path: str
+    method: str = "GET"
+    weight: float = 1.0
+    query: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    json: object = None
+    form: Mapping[str, str] | None = None
+    files: Mapping[str, Upload] | None = None
+    expect: tuple[int | str, ...] = ("2xx",)
+    capture: Mapping[str, str] = field(default_factory=dict)
+    timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.strip():
+            raise LoadConfigError("tasks.name", "must not be empty", self.name)
+        if self.method.upper() not in METHODS:
+            raise LoadConfigError(
+                "tasks.method",
+                "is not supported",
+                self.method,
+                allowed=", ".join(METHODS),
+            )
+        object.__setattr__(self, "method", self.method.upper())
+        if not self.path.startswith("/"):
+            raise LoadConfigError("tasks.path", "must start with '/'", self.path)
+        if not (math.isfinite(self.weight) and self.weight > 0):
+            raise LoadConfigError("tasks.weight", "must be a number > 0", self.weight)
+        if self.json is not None and (self.form is not None or self.files):
+            raise LoadConfigError(
+                "tasks.json", "cannot be combined with form or files", self.name
+            )
+        if self.timeout is not None and not self.timeout > 0:
+            raise LoadConfigError("tasks.timeout", "must be > 0", self.timeout)
+        parse_expect(self.expect)
+        for name, path in self.capture.items():
+            if not path.startswith("$"):
+                raise LoadConfigError(
+                    f"tasks.capture.{name}",
+                    "is not a JSON path",
+                    path,
+                    allowed="$.a.b[0]",
+                )
+
+
+@dataclass(frozen=True, slots=True)
+class Think:
+    """Think time between a user's requests: fixed, or uniform in ``low..high``."""
+
+    low: float = 0.0
+    high: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.low <= self.high and math.isfinite(self.high)):
+            raise LoadConfigError(
+                "think", "needs 0 <= low <= high", (self.low, self.high)
+            )
+
+    @classmethod
+    def parse(cls, text: str | float) -> Think:
+        """From ``"1s"``, ``"0.5s..2s"`` or seconds.
+
+        Raises:
+            LoadConfigError: not a duration or a range of two.
+        """
+        from chaoskit.units import parse_duration
+
+        try:
+            if isinstance(text, str) and ".." in text.replace("...", ".."):
+                low, high = text.replace("...", "..").split("..", 1)
+                return cls(parse_duration(low.strip()), parse_duration(high.strip()))
+            seconds = parse_duration(text)
+        except ValueError as error:
+            raise LoadConfigError(
+                "think", str(error), text, allowed='"1s" or "0.5s..2s"'
+            ) from None
+        return cls(seconds, seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class HotKeys:
+    """Hot-key mode for ``{{ key() }}``: with probability ``ratio`` a key in
+    ``1..hot``, else one in ``hot+1..space``, so many users write the same rows."""
+
+    hot: int = 1
+    ratio: float = 1.0
+    space: int = 1_000_000
+
+    def __post_init__(self) -> None:
+        if self.hot < 1:
+            raise LoadConfigError("hot_keys.hot", "must be at least 1", self.hot)
+        if not 0 <= self.ratio <= 1:
+            raise LoadConfigError("hot_keys.ratio", "must be in 0..1", self.ratio)
+        if self.space <= self.hot:
+            raise LoadConfigError("hot_keys.space", "must exceed hot", self.space)
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """What each user does around its weighted tasks (closed model).
+
+    Args:
+        on_start: steps run once, in order, when the user starts (register,
+            login); their captures become the user's values.
+        on_stop: steps run once when the user stops (logout, clean-up).
+        bearer: a captured value sent as ``Authorization: Bearer <value>``.
+        refresh: the name of an ``on_start`` step re-run when a request gets
+            401; the request is then retried once with the new token.
+        heartbeat: a request sent every ``heartbeat_every`` seconds.
+        heartbeat_every: the heartbeat interval in seconds.
+    """
+
+    on_start: tuple[TaskSpec, ...] = ()
+    on_stop: tuple[TaskSpec, ...] = ()
+    bearer: str | None = None
+    refresh: str | None = None
+    heartbeat: TaskSpec | None = None
+    heartbeat_every: float = 0.0
+
+    def __post_init__(self) -> None:
+        steps = [step.name for step in self.on_start]
+        if self.refresh is not None and self.refresh not in steps:
+            raise LoadConfigError(
+                "flow.refresh", "is not an on_start step", self.refresh,
+                allowed=", ".join(steps) or "(no on_start steps)",
+            )  # fmt: skip
+        if (self.heartbeat is None) != (self.heartbeat_every == 0):
+            raise LoadConfigError(
+                "flow.heartbeat_every", "needs a heartbeat task and an interval > 0",
+                self.heartbeat_every,
+            )  # fmt: skip
+        if self.heartbeat_every < 0:
+            raise LoadConfigError(
+                "flow.heartbeat_every", "must be > 0", self.heartbeat_every
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class OpenModel:
+    """Arrivals at a rate, whatever the server does (k6's arrival-rate executors).
+
+    Args:
+        rate: requests per second, or the base for ``shape``/a profile.
+        shape: the rate over time; default constant ``rate``.
+        max_in_flight: requests outstanding at most; a request due beyond this
+            is counted as dropped, never sent late.
+        users: how many user identities requests rotate through (``{{ user }}``).
+        arrivals: ``"uniform"`` (evenly spaced) or ``"poisson"`` (random gaps).
+    """
+
+    rate: float
+    shape: Shape | None = None
+    max_in_flight: int = 256
+    users: int = 100
+    arrivals: Literal["uniform", "poisson"] = "uniform"
+    kind: Literal["open"] = "open"
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.rate) and self.rate > 0):
+            raise LoadConfigError(
+                "rate", "must be a number of requests/s > 0", self.rate
+            )
+        if not 1 <= self.max_in_flight <= 100_000:
+            raise LoadConfigError(
+                "max_in_flight",
+                "is out of range",
+                self.max_in_flight,
+                allowed="1..100000",
+            )
+        if not 1 <= self.users <= 1_000_000:
+            raise LoadConfigError("users", "is out of range", self.users,
+                                  allowed="1..1000000")  # fmt: skip
+        if self.arrivals not in ("uniform", "poisson"):
+            raise LoadConfigError("arrivals", "is not known", self.arrivals,
+                                  allowed="uniform, poisson")  # fmt: skip
+
+    def target(self) -> Shape:
+        """The rate over time."""
+        return self.shape if self.shape is not None else Shape.constant(self.rate)
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedModel:
+    """``users`` virtual users, each sending, waiting for the answer, thinking.
+
+    Args:
+        users: how many users (or the base for ``shape``).
+        think: think time after each response.
+        spawn_rate: users started per second at most; default all at once.
+        shape: users over time; default constant ``users``.
+    """
+
+    users: int
+    think: Think = field(default_factory=Think)
+    spawn_rate: float | None = None
+    shape: Shape | None = None
+    kind: Literal["closed"] = "closed"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.users <= 100_000:
+            raise LoadConfigError("users", "is out of range", self.users,
+                                  allowed="1..100000")  # fmt: skip
+        if self.spawn_rate is not None and not self.spawn_rate > 0:
+            raise LoadConfigError("spawn_rate", "must be > 0 users/s", self.spawn_rate)
+        if self.shape is not None and self.shape.peak > 100_000:
+            raise LoadConfigError(
+                "shape", "asks for more than 100000 users", self.shape.peak
+            )
+
+    def target(self) -> Shape:
+        """Users over time."""
+        return self.shape if self.shape is not None else Shape.constant(self.users)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a host name or address is on loopback (no name lookup)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class LoadConfig:
+    """Everything the engine needs to run a load.
+
+    Args:
+        base_url: the target, ``http://host:port[/prefix]``.
+        model: open (rate) or closed (users).
+        tasks: the weighted tasks.
+        duration: seconds to run (the engine stops by itself then).
+        flow: per-user steps around the tasks (closed model only).
+        timeout: default per-request timeout in seconds (connect included).
+        error_patterns: name -> regex; a response body that matches is the
+            error ``body_pattern`` with that name (``"database is locked"``).
+        hot_keys: enables ``{{ key() }}``.
+        max_requests: stop after this many requests were due (a bound).
+        seed: drives task choice and template values.
+        allow_remote: allow a target that is not on loopback.
+    """
+
+    base_url: str
+    model: OpenModel | ClosedModel
+    tasks: tuple[TaskSpec, ...]
+    duration: float
+    flow: Flow | None = None
+    timeout: float = 10.0
+    error_patterns: Mapping[str, str] = field(default_factory=dict)
+    hot_keys: HotKeys | None = None
+    max_requests: int | None = None
+    seed: int = 0
+    allow_remote: bool = False
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.base_url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise LoadConfigError(
+                "base_url",
+                "must be an http:// URL with a host",
+                self.base_url,
+                allowed="http://127.0.0.1:8000",
+            )
+        if not self.allow_remote and not is_loopback(parts.hostname):
+            raise LoadConfigError(
+                "base_url", "is not a loopback address; set allow_remote to load it",
+                self.base_url, allowed="127.0.0.0/8, ::1, localhost",
+            )  # fmt: skip
+        if not self.tasks:
+            raise LoadConfigError("tasks", "needs at least one task", [])
+        names = [task.name for task in self.tasks]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise LoadConfigError("tasks.name", "must be unique", duplicates)
+        if not (math.isfinite(self.duration) and 0 < self.duration <= 7 * 86400):
+            raise LoadConfigError("duration", "is out of range", self.duration,
+                                  allowed="> 0 and at most 7 days")  # fmt: skip
+        if not 0 < self.timeout <= 3600:
+            raise LoadConfigError("timeout", "is out of range", self.timeout,
+                                  allowed="> 0 and at most 1h")  # fmt: skip
+        if self.max_requests is not None and self.max_requests < 1:
+            raise LoadConfigError(
+                "max_requests", "must be at least 1", self.max_requests
+            )
+        if self.flow is not None and self.model.kind == "open":
+            raise LoadConfigError("flow", "needs the closed model (users run flows)",
+                                  allowed='model = "closed"')  # fmt: skip
+        for name, pattern in self.error_patterns.items():
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise LoadConfigError(
+                    f"error_patterns.{name}", f"is not a regex: {error}", pattern
+                ) from None
+        self._check_templates()
+
+    def all_tasks(self) -> tuple[TaskSpec, ...]:
+        """Weighted tasks, then flow steps and the heartbeat."""
+        if self.flow is None:
+            return self.tasks
+        extra = (*self.flow.on_start, *self.flow.on_stop)
+        if self.flow.heartbeat is not None:
+            extra += (self.flow.heartbeat,)
+        return (*self.tasks, *extra)
+
+    def captured_names(self) -> frozenset[str]:
+        """Every value a task captures (names templates may use)."""
+        return frozenset(n for task in self.all_tasks() for n in task.capture)
+
+    def _check_templates(self) -> None:
+        names = self.captured_names()
+        bearer = self.flow.bearer if self.flow is not None else None
+        if bearer is not None and bearer not in names:
+            raise LoadConfigError(
+                "flow.bearer",
+                "is not a captured value",
+                bearer,
+                allowed=", ".join(sorted(names)) or "(nothing is captured)",
+            )
+        for task in self.all_tasks():
+            texts = [task.path, *task.query.values(), *task.headers.values()]
+            texts += list((task.form or {}).values()) + _json_strings(task.json)
+            for text in texts:
+                try:
+                    Template(text, names)
+                except TemplateError as error:
+                    raise LoadConfigError(
+                        f"tasks.{task.name}", str(error), text
+                    ) from None
+                if "key()" in text.replace(" ", "") and self.hot_keys is None:
+                    raise LoadConfigError(
+                        f"tasks.{task.name}", "key() needs hot_keys", text
+                    )
+
+
+def _json_strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _json_strings(v)]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _json_strings(v)]
+    return []

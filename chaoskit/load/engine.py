@@ -1,0 +1,198 @@
+"""The load engine: runs a :class:`~chaoskit.load.config.LoadConfig` and emits one
+:class:`~chaoskit.records.Sample` per request to the sinks it was handed.
+
+The runner's view::
+
+    recorder = chaoskit.metrics.Recorder()
+    engine = LoadEngine(config, [recorder, journal])
+    async with asyncio.TaskGroup() as tg:
+        run = tg.create_task(engine.run())   # returns at the end of config.duration
+        ...                                  # engine.status(), recorder.snapshot()
+        engine.stop()                        # or let it run out
+    final = run.result()
+
+The engine knows nothing of faults or metrics; statistics are a sink's
+business. Every loop is bounded by the duration, ``max_requests`` and the
+request timeouts; ``stop()`` ends it early but lets requests in flight finish
+and users run ``on_stop``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Sequence
+from typing import NamedTuple
+from urllib.parse import urlsplit
+
+from chaoskit.clock import Clock, MonotonicClock
+from chaoskit.load.arrivals import OpenRunner
+from chaoskit.load.client import ConnectionPool
+from chaoskit.load.config import LoadConfig, OpenModel, TaskSpec, is_loopback
+from chaoskit.load.errors import LoadConfigError
+from chaoskit.load.exchange import Classifier, Exchanger
+from chaoskit.load.tasks import CompiledTask, TaskChooser, UserState
+from chaoskit.load.users import ClosedRunner, CompiledFlow
+from chaoskit.records import FanOut, Sink
+
+__all__ = ["EngineStatus", "LoadEngine"]
+
+_NS = 1_000_000_000
+
+
+class EngineStatus(NamedTuple):
+    """Live counts of a running (or finished) load."""
+
+    elapsed_s: float
+    due: int
+    """Requests that were due (sent plus dropped)."""
+    sent: int
+    completed: int
+    dropped: int
+    errors: int
+    in_flight: int
+    users: int
+    """Users active (closed model) or identities used (open model)."""
+
+
+class LoadEngine:
+    """Runs one load, once.
+
+    Args:
+        config: the load.
+        sinks: where each sample goes (a sink or several, in order). The
+            engine does not close them: whoever made them does.
+        clock: the time source (default the monotonic clock).
+    """
+
+    def __init__(
+        self,
+        config: LoadConfig,
+        sinks: Sink | Sequence[Sink],
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        self.config = config
+        sink = sinks if isinstance(sinks, Sink) else FanOut(sinks)
+        self._write = sink.write
+        self.clock = clock or MonotonicClock()
+        parts = urlsplit(config.base_url)
+        self._host = parts.hostname or ""
+        self._port = parts.port or 80
+        host_header = parts.netloc.rsplit("@", 1)[-1]
+        names = config.captured_names()
+
+        def compile_task(spec: TaskSpec) -> CompiledTask:
+            return CompiledTask(
+                spec, host=host_header, prefix=parts.path, names=names,
+                seed=config.seed, timeout=config.timeout,
+            )  # fmt: skip
+
+        self._chooser = TaskChooser([compile_task(t) for t in config.tasks])
+        self._flow: CompiledFlow | None = None
+        if config.flow is not None:
+            flow = config.flow
+            on_start = [compile_task(t) for t in flow.on_start]
+            self._flow = CompiledFlow(
+                flow=flow,
+                on_start=on_start,
+                on_stop=[compile_task(t) for t in flow.on_stop],
+                heartbeat=compile_task(flow.heartbeat) if flow.heartbeat else None,
+                refresh=next((t for t in on_start if t.name == flow.refresh), None),
+            )
+        self._classifier = Classifier(config.error_patterns)
+        self._exchanger: Exchanger | None = None
+        self._stopping = False
+        self._started = False
+        self._start_ns = 0
+        self._end_ns = 0
+
+    def stop(self) -> None:
+        """Stop dispatching new requests; ``run`` returns once in-flight ones end."""
+        self._stopping = True
+
+    def status(self) -> EngineStatus:
+        """Live counts (all zero before ``run`` starts)."""
+        if self._exchanger is None:
+            return EngineStatus(0.0, 0, 0, 0, 0, 0, 0, 0)
+        c = self._exchanger.counters
+        end = self._end_ns or self.clock.now_ns()
+        elapsed = (end - self._start_ns) / _NS
+        return EngineStatus(
+            elapsed,
+            c.due,
+            c.sent,
+            c.completed,
+            c.dropped,
+            c.errors,
+            c.in_flight,
+            c.users,
+        )
+
+    def _new_user(self, number: int) -> UserState:
+        return UserState(number, self.config.seed, self.config.hot_keys)
+
+    def _within_bounds(self) -> bool:
+        limit = self.config.max_requests
+        return (
+            limit is None
+            or self._exchanger is None
+            or (self._exchanger.counters.due < limit)
+        )
+
+    def _should_stop(self) -> bool:
+        return self._stopping or not self._within_bounds()
+
+    async def _resolve(self) -> str:
+        """The address to connect to; refuses a non-loopback one unless allowed."""
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(
+                self._host, self._port, type=socket.SOCK_STREAM
+            )
+        except OSError as error:
+            raise LoadConfigError(
+                "base_url", f"host does not resolve: {error}", self.config.base_url
+            ) from error
+        addresses = [str(info[4][0]) for info in infos]
+        if not self.config.allow_remote and not all(is_loopback(a) for a in addresses):
+            raise LoadConfigError(
+                "base_url", "resolves to a non-loopback address; set allow_remote",
+                addresses, allowed="127.0.0.0/8, ::1",
+            )  # fmt: skip
+        return addresses[0]
+
+    async def run(self) -> EngineStatus:
+        """Run the load to its end (or until :meth:`stop`); the final status.
+
+        Raises:
+            LoadConfigError: the target is not loopback and remote is not allowed.
+            RuntimeError: the engine was already run.
+        """
+        if self._started:
+            raise RuntimeError("a LoadEngine runs once; make a new one")
+        self._started = True
+        address = await self._resolve()
+        pool = ConnectionPool(address, self._port, self.clock.now_ns)
+        exchanger = self._exchanger = Exchanger(
+            pool, self._write, self._classifier, self.clock.now_ns
+        )
+        config = self.config
+        self._start_ns = start = self.clock.now_ns()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                if isinstance(config.model, OpenModel):
+                    runner: OpenRunner | ClosedRunner = OpenRunner(
+                        config.model, exchanger, self._chooser, self.clock,
+                        config.seed, self._new_user,
+                    )  # fmt: skip
+                else:
+                    runner = ClosedRunner(
+                        config.model, exchanger, self._chooser, self._flow,
+                        self.clock, self._new_user, self._within_bounds,
+                    )  # fmt: skip
+                await runner.run(tg, start, config.duration, self._should_stop)
+        finally:
+            pool.close()
+            self._end_ns = self.clock.now_ns()
+        return self.status()

@@ -1,0 +1,166 @@
+"""One request, start to sample: send, classify, capture, count, hand to the sink.
+
+Shared by the open and the closed model. :class:`Classifier` is where statuses
+and body patterns become error classes (transport errors are mapped in
+``client``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+
+from chaoskit.load.client import Connection, ConnectionPool, RequestFailed
+from chaoskit.load.tasks import CompiledTask, UserState
+from chaoskit.records import ErrorClass, Sample
+
+__all__ = ["Classifier", "Counters", "Exchanger"]
+
+_BODY_SCAN = 65536  # patterns look at the start of a body only
+
+
+class Classifier:
+    """Status and body checks for a response.
+
+    Args:
+        patterns: name -> regex; a body that matches is ``body_pattern`` with
+            that name, whatever its status (a 200 saying "database is locked"
+            is still a lock error).
+    """
+
+    def __init__(self, patterns: Mapping[str, str]) -> None:
+        self._patterns = [
+            (name, re.compile(p.encode())) for name, p in patterns.items()
+        ]
+
+    def classify(
+        self, expect: frozenset[int], status: int, body: bytes
+    ) -> tuple[ErrorClass | None, str]:
+        """``(None, "")`` for a success, else the error class and a detail."""
+        if self._patterns and body:
+            head = body[:_BODY_SCAN]
+            for name, pattern in self._patterns:
+                if pattern.search(head):
+                    return ErrorClass.BODY_PATTERN, name
+        if status in expect:
+            return None, ""
+        if 400 <= status < 500:
+            return ErrorClass.HTTP_4XX, str(status)
+        if 500 <= status < 600:
+            return ErrorClass.HTTP_5XX, str(status)
+        return ErrorClass.UNEXPECTED_STATUS, str(status)
+
+
+class Counters:
+    """Live counts, read by ``LoadEngine.status``."""
+
+    __slots__ = ("completed", "dropped", "due", "errors", "in_flight", "sent", "users")
+
+    def __init__(self) -> None:
+        self.due = 0
+        self.sent = 0
+        self.completed = 0
+        self.dropped = 0
+        self.errors = 0
+        self.in_flight = 0
+        self.users = 0
+
+
+class Exchanger:
+    """Sends requests and turns each into exactly one :class:`Sample`.
+
+    Args:
+        pool: connections to the target.
+        write: the sink's ``write``.
+        classifier: status and body checks.
+        now_ns: the clock.
+    """
+
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        write: Callable[[Sample], None],
+        classifier: Classifier,
+        now_ns: Callable[[], int],
+    ) -> None:
+        self.pool = pool
+        self.write = write
+        self.classifier = classifier
+        self.now_ns = now_ns
+        self.counters = Counters()
+
+    def drop(self, task: CompiledTask, user: int, intended_ns: int, why: str) -> None:
+        """Count a request that was due but could not be sent."""
+        counters = self.counters
+        counters.dropped += 1
+        counters.errors += 1
+        self.write(
+            Sample(
+                task.name,
+                user,
+                intended_ns,
+                0,
+                intended_ns,
+                0,
+                0,
+                0,
+                ErrorClass.DROPPED,
+                why,
+            )
+        )
+
+    async def send(
+        self,
+        task: CompiledTask,
+        user: UserState,
+        raw: bytes,
+        intended_ns: int,
+        connection: Connection | None,
+        *,
+        refreshable: bool = False,
+    ) -> tuple[Sample, Connection | None]:
+        """Send ``raw`` on ``connection`` (or a pooled one when ``None``).
+
+        Returns the sample (already written to the sink) and the connection
+        used, which may be closed (``None`` if none could be made). With
+        ``refreshable``, a 401 is not an error: the caller refreshes the token
+        and retries.
+        """
+        counters = self.counters
+        counters.sent += 1
+        sent = self.now_ns()
+        try:
+            if connection is None or not connection.reusable:
+                if connection is not None:
+                    connection.close()
+                connection = await self.pool.acquire(task.timeout)
+            remaining = task.timeout - (self.now_ns() - sent) / 1e9
+            response = await connection.request(raw, max(remaining, 0.001))
+        except RequestFailed as failure:
+            if connection is not None:
+                connection.close()  # a late answer would be read as the next one's
+            counters.completed += 1
+            counters.errors += 1
+            sample = Sample(
+                task.name, user.user, intended_ns, sent, failure.end_ns, 0,
+                len(raw), 0, failure.error, failure.detail,
+            )  # fmt: skip
+            self.write(sample)
+            return sample, connection
+        status = response.status
+        if refreshable and status == 401:
+            error: ErrorClass | None = None
+            detail = "401: token refreshed, request retried"
+        else:
+            error, detail = self.classifier.classify(task.expect, status, response.body)
+            if error is None:
+                task.capture(response.body, user)
+        counters.completed += 1
+        if error is not None:
+            counters.errors += 1
+        sample = Sample(
+            task.name, user.user, intended_ns, sent, response.end_ns, status,
+            len(raw), response.received, error, detail,
+        )  # fmt: skip
+        self.write(sample)
+        return sample, connection

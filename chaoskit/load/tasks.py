@@ -1,0 +1,255 @@
+"""Tasks compiled for the hot path: seeded weighted choice, request bytes, captures.
+
+A :class:`CompiledTask` turns a :class:`~chaoskit.load.config.TaskSpec` into the
+exact HTTP/1.1 request bytes for one user, rendering templates with the user's
+seeded randomness; a task without templates is serialised once and reused.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import random
+from collections.abc import Mapping, Sequence
+from urllib.parse import quote, urlencode
+
+from chaoskit.load.config import HotKeys, TaskSpec, parse_expect
+from chaoskit.load.templating import Template
+
+__all__ = ["CompiledTask", "TaskChooser", "UserState", "extract"]
+
+_BOUNDARY = "chaoskit-7e3f9a1c5b2d4e6f"
+
+
+class UserState:
+    """One user's identity, randomness and captured values (a render context).
+
+    Args:
+        user: the user number.
+        seed: the run's seed; the user's randomness is derived from it and the
+            number, so each user's sequence is the same whatever the others do.
+        hot_keys: the hot-key settings for ``{{ key() }}``.
+    """
+
+    __slots__ = ("hot_keys", "rng", "seq", "user", "values")
+
+    def __init__(
+        self, user: int, seed: int | str, hot_keys: HotKeys | None = None
+    ) -> None:
+        self.user = user
+        self.seq = 0
+        self.rng = random.Random(f"{seed}:{user}")
+        self.values: dict[str, object] = {}
+        self.hot_keys = hot_keys
+
+    def hot_key(self) -> int:
+        """A key: one of the hot ones with the configured probability."""
+        hot = self.hot_keys or HotKeys()
+        if self.rng.random() < hot.ratio:
+            return self.rng.randint(1, hot.hot)
+        return self.rng.randint(hot.hot + 1, hot.space)
+
+    def bearer(self, name: str | None) -> str | None:
+        """The captured value used as the bearer token, if any."""
+        if name is None:
+            return None
+        value = self.values.get(name)
+        return None if value is None else str(value)
+
+
+def extract(document: object, path: str) -> object:
+    """The value at a small JSON path (``$.a.b[0]``, ``$['a']``); ``None`` if absent."""
+    node = document
+    position = 1  # after "$"
+    while position < len(path) and node is not None:
+        char = path[position]
+        if char == ".":
+            end = position + 1
+            while end < len(path) and path[end] not in ".[":
+                end += 1
+            key = path[position + 1 : end]
+            node = node.get(key) if isinstance(node, dict) else None
+            position = end
+        elif char == "[":
+            end = path.index("]", position)
+            token = path[position + 1 : end].strip()
+            if token[:1] in "'\"":
+                key = token[1:-1]
+                node = node.get(key) if isinstance(node, dict) else None
+            elif isinstance(node, list) and token.lstrip("-").isdigit():
+                index = int(token)
+                node = node[index] if -len(node) <= index < len(node) else None
+            else:
+                node = None
+            position = end + 1
+        else:
+            return None
+    return node
+
+
+class TaskChooser:
+    """Seeded weighted choice: ``rng.random()`` bisected into cumulative weights."""
+
+    def __init__(self, tasks: Sequence[CompiledTask]) -> None:
+        self.tasks = tuple(tasks)
+        total = 0.0
+        self._cumulative: list[float] = []
+        for task in self.tasks:
+            total += task.weight
+            self._cumulative.append(total)
+        self._total = total
+
+    def choose(self, rng: random.Random) -> CompiledTask:
+        """One task, in proportion to the weights."""
+        index = bisect.bisect_right(self._cumulative, rng.random() * self._total)
+        return self.tasks[min(index, len(self.tasks) - 1)]
+
+
+class CompiledTask:
+    """A task ready to render requests.
+
+    Args:
+        spec: the task.
+        host: the ``Host`` header value.
+        prefix: the base URL's path, put in front of every path.
+        names: the captured names templates may use.
+        seed: seeds the generated upload files.
+        timeout: the default timeout when the task has none.
+    """
+
+    def __init__(
+        self,
+        spec: TaskSpec,
+        *,
+        host: str,
+        prefix: str,
+        names: frozenset[str],
+        seed: int,
+        timeout: float,
+    ) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.weight = spec.weight
+        self.method = spec.method
+        self.expect = parse_expect(spec.expect)
+        self.captures = tuple(spec.capture.items())
+        self.timeout = spec.timeout if spec.timeout is not None else timeout
+        self._prefix = prefix.rstrip("/")
+        self._path = Template(spec.path, names)
+        self._query = [(k, Template(v, names)) for k, v in spec.query.items()]
+        self._headers = [(k, Template(v, names)) for k, v in spec.headers.items()]
+        self._form = [(k, Template(v, names)) for k, v in (spec.form or {}).items()]
+        self._json = _compile_json(spec.json, names)
+        self._files = [
+            (field, upload.filename, upload.content_type,
+             random.Random(f"{seed}:{spec.name}:{field}").randbytes(upload.size))
+            for field, upload in (spec.files or {}).items()
+        ]  # fmt: skip
+        self._host = host
+        templates = [
+            self._path,
+            *(t for _, t in self._query + self._headers + self._form),
+        ]
+        static = all(t.static for t in templates) and _json_static(self._json)
+        self._cached: bytes | None = None
+        if static:
+            self._cached = self._serialise(None, None)
+
+    def build(self, user: UserState | None, token: str | None = None) -> bytes:
+        """The request bytes for ``user`` (``None`` only for a static task)."""
+        if self._cached is not None and token is None:
+            return self._cached
+        return self._serialise(user, token)
+
+    def _serialise(self, user: UserState | None, token: str | None) -> bytes:
+        ctx: UserState = user if user is not None else UserState(0, 0)
+        target = self._prefix + self._path.render(ctx)
+        if self._query:
+            params = urlencode([(k, t.render(ctx)) for k, t in self._query])
+            target += ("&" if "?" in target else "?") + params
+        headers = [f"Host: {self._host}", "User-Agent: chaoskit"]
+        body = b""
+        if self._files:
+            body = self._multipart(ctx)
+            headers.append(f"Content-Type: multipart/form-data; boundary={_BOUNDARY}")
+        elif self._form:
+            body = urlencode([(k, t.render(ctx)) for k, t in self._form]).encode()
+            headers.append("Content-Type: application/x-www-form-urlencoded")
+        elif self._json is not None:
+            value = _render_json(self._json, ctx)
+            body = json.dumps(value, separators=(",", ":")).encode()
+            headers.append("Content-Type: application/json")
+        if body or self.method in ("POST", "PUT", "PATCH"):
+            headers.append(f"Content-Length: {len(body)}")
+        if token is not None:
+            headers.append(f"Authorization: Bearer {token}")
+        headers += [f"{k}: {t.render(ctx)}" for k, t in self._headers]
+        target = quote(target, safe="/?&=%:@!$'()*+,;~-._")
+        head = (
+            f"{self.method} {target} HTTP/1.1\r\n" + "\r\n".join(headers) + "\r\n\r\n"
+        )
+        return head.encode("latin-1") + body
+
+    def _multipart(self, ctx: UserState) -> bytes:
+        parts: list[bytes] = []
+        for key, template in self._form:
+            parts.append(
+                f'--{_BOUNDARY}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n'
+                f"{template.render(ctx)}\r\n".encode()
+            )
+        for key, filename, content_type, data in self._files:
+            parts.append(
+                f'--{_BOUNDARY}\r\nContent-Disposition: form-data; name="{key}"; '
+                f'filename="{filename}"\r\n'
+                f"Content-Type: {content_type}\r\n\r\n".encode()
+                + data
+                + b"\r\n"
+            )
+        parts.append(f"--{_BOUNDARY}--\r\n".encode())
+        return b"".join(parts)
+
+    def capture(self, body: bytes, user: UserState) -> None:
+        """Read this task's captures from a JSON response body into ``user``."""
+        if not self.captures:
+            return
+        try:
+            document = json.loads(body)
+        except ValueError:
+            return
+        for name, path in self.captures:
+            value = extract(document, path)
+            if value is not None:
+                user.values[name] = value
+
+    def __repr__(self) -> str:
+        return f"CompiledTask({self.name!r}, {self.method} {self.spec.path!r})"
+
+
+def _compile_json(value: object, names: frozenset[str]) -> object:
+    if isinstance(value, str):
+        return Template(value, names)
+    if isinstance(value, Mapping):
+        return {str(k): _compile_json(v, names) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_compile_json(v, names) for v in value]
+    return value
+
+
+def _json_static(value: object) -> bool:
+    if isinstance(value, Template):
+        return value.static
+    if isinstance(value, dict):
+        return all(_json_static(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_json_static(v) for v in value)
+    return True
+
+
+def _render_json(value: object, ctx: UserState) -> object:
+    if isinstance(value, Template):
+        return value.value(ctx)
+    if isinstance(value, dict):
+        return {k: _render_json(v, ctx) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render_json(v, ctx) for v in value]
+    return value

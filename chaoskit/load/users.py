@@ -1,0 +1,228 @@
+"""The closed model: virtual users, each on its own keep-alive connection.
+
+A user runs its flow: the ``on_start`` steps (register, login: captures become
+its values, the bearer token among them), then weighted tasks with think time
+between a response and the next request, heartbeats at a fixed interval
+interleaved, and ``on_stop`` (logout, clean-up) when it is told to stop. A 401
+re-runs the refresh step and retries the request once.
+
+Each user's next request is due at the end of its think time (its intended
+start); each user thinks on its own clock, started at its own moment, so users
+do not fire in synchronised bursts (unlike locust's ``constant_throughput``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from chaoskit.clock import Clock
+from chaoskit.load.client import Connection
+from chaoskit.load.config import ClosedModel, Flow
+from chaoskit.load.exchange import Exchanger
+from chaoskit.load.tasks import CompiledTask, TaskChooser, UserState
+from chaoskit.records import Sample
+
+__all__ = ["ClosedRunner", "CompiledFlow"]
+
+_NS = 1_000_000_000
+_TICK_NS = 50_000_000  # the spawn controller's period
+_MAX_SLEEP_NS = 100_000_000  # users wake at least this often to notice stop
+
+
+@dataclass(frozen=True)
+class CompiledFlow:
+    """A :class:`~chaoskit.load.config.Flow` with its steps compiled."""
+
+    flow: Flow
+    on_start: Sequence[CompiledTask] = ()
+    on_stop: Sequence[CompiledTask] = ()
+    heartbeat: CompiledTask | None = None
+    refresh: CompiledTask | None = field(default=None)
+
+
+class _User:
+    __slots__ = ("state", "stopping")
+
+    def __init__(self, state: UserState) -> None:
+        self.state = state
+        self.stopping = False
+
+
+class ClosedRunner:
+    """Runs the closed model: keeps the number of users on its shape.
+
+    Args:
+        model: users, think time, spawn rate, shape.
+        exchanger: sends and records.
+        chooser: the weighted tasks.
+        flow: the users' flow, or ``None`` for tasks only.
+        clock: the time source.
+        users: builds a user's state from its number.
+        within_bounds: False once the request budget is spent.
+    """
+
+    def __init__(
+        self,
+        model: ClosedModel,
+        exchanger: Exchanger,
+        chooser: TaskChooser,
+        flow: CompiledFlow | None,
+        clock: Clock,
+        users: Callable[[int], UserState],
+        within_bounds: Callable[[], bool],
+    ) -> None:
+        self.model = model
+        self.exchanger = exchanger
+        self.chooser = chooser
+        self.flow = flow
+        self.clock = clock
+        self._new_user = users
+        self._within_bounds = within_bounds
+        self._active: list[_User] = []
+
+    async def run(
+        self,
+        tg: asyncio.TaskGroup,
+        start_ns: int,
+        duration_s: float,
+        stopping: Callable[[], bool],
+    ) -> None:
+        """Start and stop users on the shape until the end; then stop them all."""
+        clock = self.clock
+        deadline = start_ns + int(duration_s * _NS)
+        shape = self.model.target()
+        spawn_rate = self.model.spawn_rate
+        budget = 1.0  # users that may still be started (spawn-rate limit)
+        started = 0
+        last = start_ns
+        while not stopping() and clock.now_ns() < deadline and self._within_bounds():
+            now = clock.now_ns()
+            if spawn_rate is not None:
+                budget = min(
+                    budget + spawn_rate * (now - last) / _NS, max(1.0, spawn_rate)
+                )
+            last = now
+            self._active = [u for u in self._active if not u.stopping]
+            desired = round(shape.value_at((now - start_ns) / _NS))
+            while len(self._active) < desired and (spawn_rate is None or budget >= 1):
+                user = _User(self._new_user(started))
+                started += 1
+                budget -= 1
+                self._active.append(user)
+                tg.create_task(self._run_user(user, deadline, stopping))
+            for user in self._active[desired:]:
+                user.stopping = True  # the newest stop first
+            await clock.sleep_until(min(now + _TICK_NS, deadline))
+        for user in self._active:
+            user.stopping = True
+
+    def _wait_until(
+        self, user: _User, deadline: int, stopping: Callable[[], bool]
+    ) -> bool:
+        return user.stopping or stopping() or self.clock.now_ns() >= deadline
+
+    async def _run_user(
+        self, user: _User, deadline: int, stopping: Callable[[], bool]
+    ) -> None:
+        counters = self.exchanger.counters
+        counters.users += 1
+        connection: Connection | None = None
+        try:
+            connection = await self._steps(user.state, connection, self._on_start())
+            connection = await self._loop(user, connection, deadline, stopping)
+            connection = await self._steps(user.state, connection, self._on_stop())
+        finally:
+            counters.users -= 1
+            if connection is not None:
+                connection.close()
+
+    def _on_start(self) -> Sequence[CompiledTask]:
+        return self.flow.on_start if self.flow is not None else ()
+
+    def _on_stop(self) -> Sequence[CompiledTask]:
+        return self.flow.on_stop if self.flow is not None else ()
+
+    async def _steps(
+        self,
+        state: UserState,
+        connection: Connection | None,
+        steps: Sequence[CompiledTask],
+    ) -> Connection | None:
+        for step in steps:
+            _, connection = await self._request(
+                step, state, connection, self.clock.now_ns()
+            )
+        return connection
+
+    async def _loop(
+        self,
+        user: _User,
+        connection: Connection | None,
+        deadline: int,
+        stopping: Callable[[], bool],
+    ) -> Connection | None:
+        clock = self.clock
+        state = user.state
+        think = self.model.think
+        heartbeat = self.flow.heartbeat if self.flow is not None else None
+        every = (
+            int(self.flow.flow.heartbeat_every * _NS) if self.flow is not None else 0
+        )
+        # A random phase per user, so heartbeats do not arrive all at once.
+        beat_at = (
+            clock.now_ns() + int(state.rng.random() * every) if heartbeat else math.inf
+        )
+        due = clock.now_ns()
+        while not self._wait_until(user, deadline, stopping) and self._within_bounds():
+            now = clock.now_ns()
+            if heartbeat is not None and now >= beat_at:
+                task, intended = heartbeat, int(beat_at)
+                beat_at += every
+                if beat_at < now:  # fell behind: skip the missed beats
+                    beat_at = now + every
+            else:
+                task, intended = self.chooser.choose(state.rng), due
+            sample, connection = await self._request(task, state, connection, intended)
+            if task is not heartbeat:
+                pause = think.low
+                if think.high > think.low:
+                    pause = state.rng.uniform(think.low, think.high)
+                due = max(sample.end_ns, clock.now_ns()) + int(pause * _NS)
+            wake = int(min(due, beat_at, deadline))
+            while (
+                not self._wait_until(user, deadline, stopping) and clock.now_ns() < wake
+            ):
+                await clock.sleep_until(min(wake, clock.now_ns() + _MAX_SLEEP_NS))
+        return connection
+
+    async def _request(
+        self,
+        task: CompiledTask,
+        state: UserState,
+        connection: Connection | None,
+        intended: int,
+    ) -> tuple[Sample, Connection | None]:
+        flow = self.flow
+        bearer = flow.flow.bearer if flow is not None else None
+        refresh = flow.refresh if flow is not None else None
+        refreshable = refresh is not None and task is not refresh
+        self.exchanger.counters.due += 1
+        state.seq += 1
+        raw = task.build(state, state.bearer(bearer))
+        sample, connection = await self.exchanger.send(
+            task, state, raw, intended, connection, refreshable=refreshable
+        )
+        if refreshable and sample.status == 401 and refresh is not None:
+            _, connection = await self._request(
+                refresh, state, connection, self.clock.now_ns()
+            )
+            self.exchanger.counters.due += 1
+            state.seq += 1
+            raw = task.build(state, state.bearer(bearer))
+            sample, connection = await self.exchanger.send(
+                task, state, raw, self.clock.now_ns(), connection
+            )
+        return sample, connection

@@ -1,0 +1,238 @@
+"""A sink that turns samples into live statistics with bounded memory.
+
+:class:`Recorder` keeps, per phase and task, three histograms (latency from the
+intended start, service time from the actual send, scheduling lag) and counts;
+per one-second window (by completion time) a histogram over all tasks and
+counts per task, reduced to a :class:`WindowStats` summary once the window is
+closed. Memory grows with phases x tasks, users and the number of seconds (a
+few hundred bytes each), never with the number of requests.
+"""
+
+from __future__ import annotations
+
+from chaoskit.metrics.histogram import Histogram
+from chaoskit.metrics.model import Percentiles, Snapshot, TaskStats, WindowStats
+from chaoskit.records import ErrorClass, Sample
+
+__all__ = ["Recorder", "error_key"]
+
+_NS_PER_S = 1_000_000_000
+_OPEN_WINDOWS = 3  # samples arrive in completion order, give or take a little
+
+
+def error_key(sample: Sample) -> str:
+    """How an error is counted: its class, or ``body_pattern:<name>``."""
+    if sample.error is None:
+        return "ok"
+    if sample.error is ErrorClass.BODY_PATTERN:
+        return f"body_pattern:{sample.detail}"
+    return str(sample.error.value)
+
+
+class _Accumulator:
+    """Histograms and counts for one (phase, task)."""
+
+    __slots__ = (
+        "bytes_received",
+        "count",
+        "dropped",
+        "errors",
+        "errors_by_class",
+        "first_ns",
+        "lag",
+        "last_ns",
+        "latency",
+        "service",
+    )
+
+    def __init__(self) -> None:
+        self.latency = Histogram()
+        self.service = Histogram()
+        self.lag = Histogram()
+        self.count = 0
+        self.errors = 0
+        self.dropped = 0
+        self.bytes_received = 0
+        self.errors_by_class: dict[str, int] = {}
+        self.first_ns = 0
+        self.last_ns = 0
+
+    def merge(self, other: _Accumulator) -> None:
+        self.latency.merge(other.latency)
+        self.service.merge(other.service)
+        self.lag.merge(other.lag)
+        self.count += other.count
+        self.errors += other.errors
+        self.dropped += other.dropped
+        self.bytes_received += other.bytes_received
+        for key, n in other.errors_by_class.items():
+            self.errors_by_class[key] = self.errors_by_class.get(key, 0) + n
+        if other.count:
+            self.first_ns = (
+                other.first_ns
+                if not self.first_ns
+                else min(self.first_ns, other.first_ns)
+            )
+            self.last_ns = max(self.last_ns, other.last_ns)
+
+    def stats(self, task: str) -> TaskStats:
+        span_s = (self.last_ns - self.first_ns) / _NS_PER_S
+        completed = self.count - self.dropped
+        return TaskStats(
+            task=task,
+            count=self.count,
+            errors=self.errors,
+            dropped=self.dropped,
+            rps=completed / span_s if span_s > 0 else 0.0,
+            bytes_received=self.bytes_received,
+            latency=Percentiles.of(self.latency),
+            service=Percentiles.of(self.service),
+            lag=Percentiles.of(self.lag),
+            errors_by_class=dict(self.errors_by_class),
+        )
+
+
+class _Window:
+    __slots__ = ("count", "dropped", "errors", "latency", "tasks")
+
+    def __init__(self) -> None:
+        self.latency = Histogram()
+        self.count = 0
+        self.errors = 0
+        self.dropped = 0
+        self.tasks: dict[str, list[int]] = {}
+
+    def summary(self, start_s: float) -> WindowStats:
+        return WindowStats(
+            start_s=start_s,
+            count=self.count,
+            errors=self.errors,
+            dropped=self.dropped,
+            latency=Percentiles.of(self.latency),
+            tasks={task: (c[0], c[1]) for task, c in self.tasks.items()},
+        )
+
+
+class Recorder:
+    """Live statistics from a stream of samples; a :class:`~chaoskit.records.Sink`.
+
+    Args:
+        origin_ns: the monotonic time windows count from; by default the
+            intended start of the first sample.
+        phase: the initial phase name (see :meth:`enter_phase`).
+        examples: how many error details to keep per error key.
+    """
+
+    def __init__(
+        self, origin_ns: int | None = None, *, phase: str = "all", examples: int = 5
+    ) -> None:
+        self._origin = origin_ns
+        self._phase = phase
+        self._examples = examples
+        self._acc: dict[tuple[str, str], _Accumulator] = {}
+        self._open: dict[int, _Window] = {}
+        self._closed: list[WindowStats] = []
+        self._newest_window = -1
+        self._last_ns = 0
+        self._errors: dict[str, int] = {}
+        self._error_examples: dict[str, list[str]] = {}
+        self._user_errors: dict[int, dict[str, int]] = {}
+
+    def enter_phase(self, name: str) -> None:
+        """Count the samples written from now on under phase ``name``."""
+        self._phase = name
+
+    def write(self, sample: Sample) -> None:
+        """Take one sample (the :class:`~chaoskit.records.Sink` method)."""
+        if self._origin is None:
+            self._origin = sample.intended_ns
+        key = (self._phase, sample.task)
+        acc = self._acc.get(key)
+        if acc is None:
+            acc = self._acc[key] = _Accumulator()
+        end = sample.end_ns
+        if not acc.count:
+            acc.first_ns = sample.intended_ns
+        acc.count += 1
+        if end > acc.last_ns:
+            acc.last_ns = end
+        if end > self._last_ns:
+            self._last_ns = end
+        window = self._window((end - self._origin) // _NS_PER_S)
+        window.count += 1
+        per_task = window.tasks.get(sample.task)
+        if per_task is None:
+            per_task = window.tasks[sample.task] = [0, 0]
+        per_task[0] += 1
+        error = sample.error
+        if error is ErrorClass.DROPPED:
+            acc.dropped += 1
+            window.dropped += 1
+        else:
+            latency = end - sample.intended_ns
+            acc.latency.record(latency)
+            acc.service.record(end - sample.sent_ns)
+            acc.lag.record(sample.sent_ns - sample.intended_ns)
+            acc.bytes_received += sample.bytes_received
+            window.latency.record(latency)
+        if error is not None:
+            acc.errors += 1
+            window.errors += 1
+            per_task[1] += 1
+            self._count_error(sample, acc)
+
+    def _count_error(self, sample: Sample, acc: _Accumulator) -> None:
+        name = error_key(sample)
+        acc.errors_by_class[name] = acc.errors_by_class.get(name, 0) + 1
+        self._errors[name] = self._errors.get(name, 0) + 1
+        user = self._user_errors.setdefault(sample.user, {})
+        user[name] = user.get(name, 0) + 1
+        examples = self._error_examples.setdefault(name, [])
+        if len(examples) < self._examples and sample.detail:
+            examples.append(f"{sample.task}: {sample.detail}")
+
+    def _window(self, index: int) -> _Window:
+        window = self._open.get(index)
+        if window is not None:
+            return window
+        if index < self._newest_window - _OPEN_WINDOWS:
+            # Very late sample: fold it into the oldest window still open.
+            return self._open[min(self._open)]
+        window = self._open[index] = _Window()
+        if index > self._newest_window:
+            self._newest_window = index
+            for old in sorted(i for i in self._open if i < index - _OPEN_WINDOWS):
+                self._closed.append(self._open.pop(old).summary(float(old)))
+        return window
+
+    def close(self) -> None:
+        """Close every open window (the :class:`~chaoskit.records.Sink` method)."""
+        for index in sorted(self._open):
+            self._closed.append(self._open.pop(index).summary(float(index)))
+        self._closed.sort(key=lambda w: w.start_s)
+
+    def snapshot(self) -> Snapshot:
+        """The statistics so far. Windows still open are not in ``windows``."""
+        phases: dict[str, dict[str, TaskStats]] = {}
+        per_task: dict[str, _Accumulator] = {}
+        total = _Accumulator()
+        for (phase, task), acc in self._acc.items():
+            phases.setdefault(phase, {})[task] = acc.stats(task)
+            per_task.setdefault(task, _Accumulator()).merge(acc)
+            total.merge(acc)
+        origin = self._origin or 0
+        return Snapshot(
+            elapsed_s=max(0, self._last_ns - origin) / _NS_PER_S,
+            phases=phases,
+            tasks={task: acc.stats(task) for task, acc in per_task.items()},
+            total=total.stats("*"),
+            windows=sorted(self._closed, key=lambda w: w.start_s),
+            errors=dict(self._errors),
+            error_examples={k: list(v) for k, v in self._error_examples.items()},
+            user_errors={u: dict(e) for u, e in self._user_errors.items()},
+        )
+
+    def window_histogram(self, index: int) -> Histogram | None:
+        """The full latency histogram of a window still open, else ``None``."""
+        window = self._open.get(index)
+        return window.latency.copy() if window is not None else None

@@ -1,0 +1,136 @@
+"""Record types that cross stage boundaries: request samples, error classes, sinks.
+
+A leaf module: it imports nothing from chaoskit, so the load engine can produce
+samples and metrics, journals or files can consume them without importing each
+other. The producer is handed its sinks; it never imports them.
+
+Times in a :class:`Sample` are monotonic nanoseconds from the run's
+:class:`chaoskit.clock.Clock`; only differences between them mean anything.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from typing import NamedTuple, Protocol, runtime_checkable
+
+__all__ = ["ErrorClass", "FanOut", "MemorySink", "Sample", "Sink"]
+
+
+class ErrorClass(enum.Enum):
+    """The closed vocabulary of request failures.
+
+    Transport errors are mapped to these in one place
+    (``chaoskit.load.client``); statuses and body patterns in
+    ``chaoskit.load.classify``.
+    """
+
+    HTTP_4XX = "http_4xx"
+    """A 4xx status where the task expected something else."""
+    HTTP_5XX = "http_5xx"
+    """A 5xx status where the task expected something else."""
+    UNEXPECTED_STATUS = "unexpected_status"
+    """Any other unexpected status (1xx, 3xx, or a 2xx on a negative task)."""
+    BODY_PATTERN = "body_pattern"
+    """The response body matched a configured error pattern (``detail`` names it)."""
+    TIMEOUT = "timeout"
+    """No complete response within the request timeout (connect included)."""
+    CONNECT_REFUSED = "connect_refused"
+    """The target refused the TCP connection."""
+    CONNECT_ERROR = "connect_error"
+    """The connection could not be made for another reason (unreachable, DNS)."""
+    RESET = "reset"
+    """The connection was reset or closed before the response was complete."""
+    PROTOCOL = "protocol"
+    """The response was not valid HTTP/1.1."""
+    DROPPED = "dropped"
+    """Open model only: the request was due but the in-flight cap was reached,
+    so it was never sent (k6's ``dropped_iterations``). Never silently skipped."""
+
+
+class Sample(NamedTuple):
+    """One request, as the load engine saw it.
+
+    A ``NamedTuple`` because one is made per request on the hot path and it is
+    immutable and about three times cheaper to build than a frozen dataclass.
+    """
+
+    task: str
+    """Name of the task (or flow step) that made the request."""
+    user: int
+    """Virtual user (closed model) or user identity (open model), from 0."""
+    intended_ns: int
+    """When the request was due: its arrival time (open model) or the end of the
+    user's think time (closed model). Latency from here is coordinated-omission safe."""
+    sent_ns: int
+    """When the request's first byte was handed to the socket (0 if never sent)."""
+    end_ns: int
+    """When the response was complete or the request failed."""
+    status: int
+    """HTTP status, 0 when no response arrived."""
+    bytes_sent: int
+    bytes_received: int
+    error: ErrorClass | None
+    """``None`` when the request succeeded as the task expected."""
+    detail: str = ""
+    """Short text for the error: the pattern name, the status, the exception."""
+
+    @property
+    def latency_ns(self) -> int:
+        """Latency from the intended start (what a user waited)."""
+        return self.end_ns - self.intended_ns
+
+    @property
+    def service_ns(self) -> int:
+        """Latency from the actual send (what the service took, plus the wire)."""
+        return self.end_ns - self.sent_ns if self.sent_ns else 0
+
+    @property
+    def lag_ns(self) -> int:
+        """Scheduling lag: how late the request was sent after it was due."""
+        return self.sent_ns - self.intended_ns if self.sent_ns else 0
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Consumer of samples. ``write`` is called on the event loop per request,
+    so it must be fast and must not block; buffer and flush in ``close``."""
+
+    def write(self, sample: Sample) -> None:
+        """Take one sample."""
+
+    def close(self) -> None:
+        """Flush and release resources; called once when the producer stops."""
+
+
+class FanOut:
+    """A sink that hands each sample to several sinks, in order."""
+
+    def __init__(self, sinks: Iterable[Sink]) -> None:
+        self._sinks = tuple(sinks)
+
+    def write(self, sample: Sample) -> None:
+        """Forward one sample to every sink."""
+        for sink in self._sinks:
+            sink.write(sample)
+
+    def close(self) -> None:
+        """Close every sink."""
+        for sink in self._sinks:
+            sink.close()
+
+
+class MemorySink:
+    """Keeps every sample in a list: for tests and short runs only (unbounded)."""
+
+    def __init__(self) -> None:
+        self.samples: list[Sample] = []
+        self.closed = False
+
+    def write(self, sample: Sample) -> None:
+        """Append the sample."""
+        self.samples.append(sample)
+
+    def close(self) -> None:
+        """Mark the sink closed."""
+        self.closed = True
