@@ -414,7 +414,7 @@ class Connection:
             transport.abort()
             return
         # uvloop may return before connection_made has run: wire the links here.
-        self.server = cast("asyncio.Transport", transport)
+        self.server = transport
         self.up.dest = self.down.source = self.server
         # The chain as it is now, not at accept: toxics may change while dialling.
         for toxic in self.owner.toxics:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import os
 import random
 import socket
 from dataclasses import dataclass
@@ -114,7 +115,9 @@ class Proxy:
                 self._accept, host=ip, port=port, reuse_address=True, backlog=1024
             )
         except OSError as exc:
-            reason = (exc.strerror or str(exc)).lower()
+            # asyncio and uvloop wrap the bind error in their own sentence; Go
+            # shows the bare OS reason, e.g. "bind: address already in use".
+            reason = (os.strerror(exc.errno) if exc.errno else str(exc)).lower()
             shown = join_hostport(ip or "", port) if ip else f":{port}"
             raise ApiError(500, f"listen tcp {shown}: bind: {reason}") from None
         bound_port = self._server.sockets[0].getsockname()[1]

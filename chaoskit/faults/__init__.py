@@ -1,0 +1,1 @@
+"""Fault drivers. They know nothing about load, and reach the proxy only over HTTP."""
