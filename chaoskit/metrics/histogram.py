@@ -123,7 +123,8 @@ class Histogram:
             return [0 for _ in qs]
         order = sorted(range(len(qs)), key=lambda i: qs[i])
         result = [0] * len(qs)
-        ranks = [max(1, math.ceil(self.count * qs[i] / 100)) for i in order]
+        # round() first: 20000 * 99.9 / 100 is 19980.000000000004, not 19980
+        ranks = [max(1, math.ceil(round(self.count * qs[i] / 100, 6))) for i in order]
         items = sorted(self._counts.items())
         seen = 0
         position = 0
