@@ -1,0 +1,53 @@
+"""Durations and ratios as users write them."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from chaoskit.units import format_duration, parse_duration, parse_ratio
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("250ms", 0.25),
+        ("15s", 15),
+        ("2m", 120),
+        ("1h", 3600),
+        ("500us", 0.0005),
+        (" 1.5s ", 1.5),
+        (3, 3.0),
+        (0.5, 0.5),
+    ],
+)
+def test_parse_duration(text, seconds):
+    assert math.isclose(parse_duration(text), seconds)
+
+
+@pytest.mark.parametrize("bad", ["15", "fast", "-1s", "1 sec", True, float("nan"), -2])
+def test_bad_durations_name_the_forms(bad):
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(bad)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0.25, "250ms"), (15, "15s"), (90, "1m30s"), (120, "2m")]
+)
+def test_format_duration(seconds, text):
+    assert format_duration(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "ratio"),
+    [("1%", 0.01), ("0.5%", 0.005), (0.01, 0.01), ("0.2", 0.2), (1, 1.0)],
+)
+def test_parse_ratio(text, ratio):
+    assert math.isclose(parse_ratio(text), ratio)
+
+
+@pytest.mark.parametrize("bad", ["150%", "lots", -0.1, True, float("nan")])
+def test_bad_ratios(bad):
+    with pytest.raises(ValueError, match="ratio"):
+        parse_ratio(bad)
