@@ -44,13 +44,25 @@ def cli() -> None:
     help="Connections kept per proxy in the connection log.",
 )
 @click.option(
+    "--dial-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0.001),
+    help="Seconds to wait for an upstream to accept a connection.",
+)
+@click.option(
     "--config",
     "config_file",
     type=click.Path(exists=True, dir_okay=False),
     help="JSON array of proxies to create at start (as /populate).",
 )
 def proxy(
-    host: str, port: int, seed: int | None, log_capacity: int, config_file: str | None
+    host: str,
+    port: int,
+    seed: int | None,
+    log_capacity: int,
+    dial_timeout: float,
+    config_file: str | None,
 ) -> None:
     """Run the embedded Toxiproxy-compatible server until SIGINT or SIGTERM."""
     from chaoskit.proxy.server import ProxyServerConfig, run_forever
@@ -62,6 +74,7 @@ def proxy(
             seed=seed,
             log_capacity=log_capacity,
             config_file=config_file,
+            dial_timeout=dial_timeout,
         )
     )
 

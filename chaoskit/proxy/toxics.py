@@ -30,7 +30,9 @@ __all__ = [
     "Item",
     "Toxic",
     "ToxicError",
+    "check_attributes",
     "pipe_for",
+    "slicer_sizes",
 ]
 
 ATTRIBUTES: dict[str, tuple[str, ...]] = {
@@ -260,10 +262,15 @@ async def _reset_peer(stage: Stage, attrs: dict[str, int]) -> None:
         stage.dropped(await stage.get())
 
 
-async def _slicer(stage: Stage, attrs: dict[str, int]) -> None:
+def slicer_sizes(attrs: dict[str, int]) -> tuple[int, int]:
+    """(average, variation) made safe: Toxiproxy panics or never ends on these."""
     average = max(attrs["average_size"], 1)
-    # Toxiproxy can panic when the variation exceeds the average; clamp instead.
     variation = min(max(attrs["size_variation"], 0), average - 1)
+    return average, variation
+
+
+async def _slicer(stage: Stage, attrs: dict[str, int]) -> None:
+    average, variation = slicer_sizes(attrs)
     delay_s = attrs["delay"] / 1e6
     while True:
         item = await stage.get()

@@ -386,3 +386,33 @@ def test_no_data_lost_or_reordered_while_toxics_churn(api, echo_upstream):
     assert cycles_while_sending >= 10, "the churn should overlap the transfer"
     assert len(received) == len(payload)
     assert bytes(received) == payload
+
+
+class TestDeviations:
+    """Behaviours where we differ from Toxiproxy on purpose (README: Deviations)."""
+
+    def test_removing_timeout_spares_connections_it_never_hit(self, api, echo_upstream):
+        """Only connections where the timeout toxic won its roll are closed."""
+        addr = make_proxy(api, echo_upstream)
+        add_toxic(api, "timeout", toxicity=0.0, attributes={"timeout": 0})
+        with connect(addr) as sock:
+            round_trip(sock)
+            api.delete("/proxies/p/toxics/timeout_downstream")
+            round_trip(sock)  # still open, still echoing
+
+    def test_chain_changes_do_not_reroll_other_toxics(self, api, echo_upstream):
+        """Adding a toxic after a 50%-toxicity one keeps each connection's fate."""
+        addr = make_proxy(api, echo_upstream)
+        add_toxic(api, "latency", toxicity=0.5, attributes={"latency": 80})
+        socks = [connect(addr) for _ in range(8)]
+        try:
+            before = [round_trip(s) >= 0.080 for s in socks]
+            add_toxic(api, "noop", name="after")
+            assert api.delete("/proxies/p/toxics/after").status_code == 204
+            after = [round_trip(s) >= 0.080 for s in socks]
+        finally:
+            for sock in socks:
+                sock.close()
+        assert before == after
+        assert any(before)
+        assert not all(before)

@@ -6,7 +6,13 @@ import random
 
 import pytest
 
-from chaoskit.proxy.toxics import ATTRIBUTES, ToxicError, _slice, check_attributes
+from chaoskit.proxy.toxics import (
+    ATTRIBUTES,
+    ToxicError,
+    _slice,
+    check_attributes,
+    slicer_sizes,
+)
 
 
 @pytest.mark.parametrize("toxic_type", sorted(ATTRIBUTES))
@@ -66,3 +72,16 @@ def test_slicer_is_reproducible_with_a_seed():
     first = _slice(data, 100, 50, random.Random(42).randrange)
     second = _slice(data, 100, 50, random.Random(42).randrange)
     assert first == second
+
+
+@pytest.mark.parametrize(
+    ("average", "variation", "safe"),
+    [(10, 50, (10, 9)), (0, 0, (1, 0)), (-5, 3, (1, 0)), (100, -1, (100, 0))],
+)
+def test_slicer_sizes_are_clamped_to_what_terminates(average, variation, safe):
+    """Toxiproxy can panic (variation > average) or recurse for ever (average 0)."""
+    attrs = {"average_size": average, "size_variation": variation, "delay": 0}
+    assert slicer_sizes(attrs) == safe
+    pieces = _slice(b"x" * 1000, *safe, random.Random(3).randrange)
+    assert b"".join(pieces) == b"x" * 1000
+    assert all(1 <= len(p) <= sum(safe) for p in pieces)
