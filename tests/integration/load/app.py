@@ -24,6 +24,7 @@ LOG: list[dict[str, object]] = []
 WRITES: Counter[str] = Counter()
 TOKENS: dict[str, int] = {}
 EVENTS: list[str] = []
+UPLOADS: list[dict[str, int]] = []
 _ids = itertools.count(1)
 
 
@@ -101,7 +102,12 @@ async def upload(request: Request) -> Response:
             sizes[key] = len(await value.read())
         else:
             sizes[key] = len(str(value))
+    UPLOADS.append(sizes)
     return JSONResponse(sizes)
+
+
+async def uploads(request: Request) -> Response:
+    return JSONResponse(UPLOADS)
 
 
 async def write(request: Request) -> Response:
@@ -127,6 +133,7 @@ app = Starlette(
         Route("/logout/{uid}", logout, methods=["POST"]),
         Route("/events", events),
         Route("/upload", upload, methods=["POST"]),
+        Route("/uploads", uploads),
         Route("/items/{key}", write, methods=["PUT"]),
         Route("/writes", writes),
     ]

@@ -1,4 +1,4 @@
-"""Load configuration: each invalid value is refused naming the field and what is allowed."""
+"""Load configuration: an invalid value is refused, naming the field and the rule."""
 
 from __future__ import annotations
 
@@ -24,7 +24,12 @@ BROWSE = TaskSpec("browse", "/movies")
 
 
 def config(**overrides):
-    values = {"base_url": URL, "model": OpenModel(rate=10), "tasks": (BROWSE,), "duration": 5}
+    values = {
+        "base_url": URL,
+        "model": OpenModel(rate=10),
+        "tasks": (BROWSE,),
+        "duration": 5,
+    }
     values.update(overrides)
     return LoadConfig(**values)
 
@@ -39,23 +44,43 @@ def test_a_valid_config_is_frozen():
 @pytest.mark.parametrize(
     ("build", "field", "text"),
     [
-        (lambda: config(base_url="http://10.1.2.3"), "base_url", "allowed: 127.0.0.0/8"),
+        (
+            lambda: config(base_url="http://10.1.2.3"),
+            "base_url",
+            "allowed: 127.0.0.0/8",
+        ),
         (lambda: config(base_url="https://127.0.0.1"), "base_url", "http://"),
         (lambda: config(tasks=()), "tasks", "at least one"),
         (lambda: config(tasks=(BROWSE, BROWSE)), "tasks.name", "unique"),
         (lambda: config(duration=0), "duration", "out of range"),
         (lambda: config(timeout=0), "timeout", "out of range"),
         (lambda: config(max_requests=0), "max_requests", "at least 1"),
-        (lambda: config(error_patterns={"locked": "(unclosed"}), "error_patterns.locked", "regex"),
+        (
+            lambda: config(error_patterns={"locked": "(unclosed"}),
+            "error_patterns.locked",
+            "regex",
+        ),
         (lambda: config(flow=Flow()), "flow", "closed model"),
         (lambda: config(tasks=(TaskSpec("k", "/{{ key() }}"),)), "tasks.k", "hot_keys"),
-        (lambda: config(tasks=(TaskSpec("t", "/{{ tok }}"),)), "tasks.t", "unknown name 'tok'"),
+        (
+            lambda: config(tasks=(TaskSpec("t", "/{{ tok }}"),)),
+            "tasks.t",
+            "unknown name 'tok'",
+        ),
         (lambda: TaskSpec("t", "movies"), "tasks.path", "start with '/'"),
         (lambda: TaskSpec("t", "/", method="HEAD"), "tasks.method", "allowed: GET"),
         (lambda: TaskSpec("t", "/", weight=0), "tasks.weight", "> 0"),
-        (lambda: TaskSpec("t", "/", json={}, form={}), "tasks.json", "cannot be combined"),
+        (
+            lambda: TaskSpec("t", "/", json={}, form={}),
+            "tasks.json",
+            "cannot be combined",
+        ),
         (lambda: TaskSpec("t", "/", expect=("6xx",)), "tasks.expect", "allowed"),
-        (lambda: TaskSpec("t", "/", capture={"id": "id"}), "tasks.capture.id", "JSON path"),
+        (
+            lambda: TaskSpec("t", "/", capture={"id": "id"}),
+            "tasks.capture.id",
+            "JSON path",
+        ),
         (lambda: TaskSpec(" ", "/"), "tasks.name", "empty"),
         (lambda: OpenModel(rate=0), "rate", "> 0"),
         (lambda: OpenModel(rate=1, max_in_flight=0), "max_in_flight", "1..100000"),
@@ -81,8 +106,12 @@ def test_invalid_values_name_the_field_and_what_is_allowed(build, field, text):
 
 
 def test_bearer_must_be_a_captured_value():
-    flow = Flow(on_start=(TaskSpec("login", "/login", capture={"token": "$.t"}),), bearer="jwt")
-    with pytest.raises(LoadConfigError, match="flow.bearer: is not a captured value.*token"):
+    flow = Flow(
+        on_start=(TaskSpec("login", "/login", capture={"token": "$.t"}),), bearer="jwt"
+    )
+    with pytest.raises(
+        LoadConfigError, match=r"flow\.bearer: is not a captured value.*token"
+    ):
         config(model=ClosedModel(users=1), flow=flow)
 
 

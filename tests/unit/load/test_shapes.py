@@ -28,7 +28,14 @@ def test_spike_and_repeated_bursts():
     spike = Shape.spike(100, 5, at=10, length=2)
     assert [spike.value_at(t) for t in (9.9, 10, 11.9, 12)] == [100, 500, 500, 100]
     burst = Shape.constant(10).with_bursts(Burst(3, length=1, at=2, every=5))
-    assert [burst.value_at(t) for t in (1, 2.5, 3.5, 7.2, 12.9, 13.5)] == [10, 30, 10, 30, 30, 10]
+    assert [burst.value_at(t) for t in (1, 2.5, 3.5, 7.2, 12.9, 13.5)] == [
+        10,
+        30,
+        10,
+        30,
+        30,
+        10,
+    ]
     assert burst.peak == 30
 
 
@@ -48,12 +55,15 @@ def test_presets_have_their_character():
     assert at("normal", 0.5) == 100
     assert at("peak", 0.6) == 200
     assert at("stress", 0.9) == 400
-    assert at("spike", 0.45) == 500 and at("spike", 0.6) == 100
+    assert at("spike", 0.45) == 500
+    assert at("spike", 0.6) == 100
     assert at("breaking", 0.5) == pytest.approx(500)
 
 
 def test_unknown_preset_names_the_allowed_ones():
-    with pytest.raises(LoadConfigError, match="profile: is not a known profile.*allowed: baseline"):
+    with pytest.raises(
+        LoadConfigError, match=r"profile: is not a known profile.*allowed: baseline"
+    ):
         Shape.preset("bursty", 10, 10)
 
 

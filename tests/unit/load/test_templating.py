@@ -31,7 +31,7 @@ def test_randint_stays_in_range_and_single_expression_keeps_its_type():
 
 def test_choice_uuid_user_seq_and_captured_values():
     state = user()
-    state.values["token"] = "abc"
+    state.values["token"] = "abc"  # noqa: S105 - a test value
     state.seq = 4
     text = Template("{{ choice('a', \"b\", 3) }}|{{ user }}|{{ seq() }}|{{ token }}")
     first, number, seq, token = text.render(state).split("|")
@@ -41,9 +41,15 @@ def test_choice_uuid_user_seq_and_captured_values():
 
 
 def test_same_seed_renders_the_same_values():
-    template = Template("{{ randint(1, 10**6) }}-{{ uuid() }}-{{ randstr(8) }}".replace("10**6", "1000000"))
+    template = Template(
+        "{{ randint(1, 10**6) }}-{{ uuid() }}-{{ randstr(8) }}".replace(
+            "10**6", "1000000"
+        )
+    )
     a, b = user(seed=42), user(seed=42)
-    assert [template.render(a) for _ in range(20)] == [template.render(b) for _ in range(20)]
+    assert [template.render(a) for _ in range(20)] == [
+        template.render(b) for _ in range(20)
+    ]
     assert template.render(user(seed=43)) != template.render(user(seed=42))
 
 

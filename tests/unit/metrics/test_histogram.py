@@ -84,5 +84,5 @@ def test_negative_values_are_clamped_not_dropped():
 
 
 def test_percentile_outside_range_is_refused():
-    with pytest.raises(ValueError, match="outside 0..100"):
+    with pytest.raises(ValueError, match=r"outside 0\.\.100"):
         Histogram([1]).percentile(101)

@@ -9,8 +9,12 @@ MS = 1_000_000
 S = 1_000_000_000
 
 
-def sample(task="browse", user=0, at=0, took=MS, lag=0, status=200, error=None, detail=""):
-    return Sample(task, user, at, at + lag, at + lag + took, status, 100, 50, error, detail)
+def sample(
+    task="browse", user=0, at=0, took=MS, lag=0, status=200, error=None, detail=""
+):
+    return Sample(
+        task, user, at, at + lag, at + lag + took, status, 100, 50, error, detail
+    )
 
 
 def test_latency_service_and_lag_are_kept_apart():
@@ -75,13 +79,20 @@ def test_dropped_requests_count_but_have_no_latency():
     recorder.write(sample(took=MS))
     recorder.write(Sample("browse", 0, S, 0, S, 0, 0, 0, ErrorClass.DROPPED, "cap"))
     stats = recorder.snapshot().tasks["browse"]
-    assert (stats.count, stats.dropped, stats.errors, stats.latency.count) == (2, 1, 1, 1)
+    assert (stats.count, stats.dropped, stats.errors, stats.latency.count) == (
+        2,
+        1,
+        1,
+        1,
+    )
 
 
 def test_sample_file_round_trips_every_field(tmp_path):
     path = tmp_path / "samples.tsv"
     written = [
-        sample(user=i, at=i * MS, error=ErrorClass.RESET if i % 2 else None, detail="x\ty")
+        sample(
+            user=i, at=i * MS, error=ErrorClass.RESET if i % 2 else None, detail="x\ty"
+        )
         for i in range(10_000)
     ]
     sink = SampleFile(path)
