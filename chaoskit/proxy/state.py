@@ -64,6 +64,29 @@ def _resolve(host: str) -> str | None:
     return str(infos[0][4][0])
 
 
+def _wildcard_socket(port: int) -> socket.socket:
+    """One socket on every interface, dual-stack where IPv6 exists, as Go opens.
+
+    Letting asyncio bind the wildcard would open one socket per address family,
+    and with port 0 each would get a different port.
+    """
+    try:
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    except OSError:  # no IPv6 on this host
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if sock.family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            sock.bind(("::", port))
+        else:
+            sock.bind(("0.0.0.0", port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class Proxy:
     """One proxy: a listener, an upstream, a toxic chain and its live connections."""
 
@@ -111,18 +134,23 @@ class Proxy:
         ip = _resolve(host)
         loop = asyncio.get_running_loop()
         try:
-            self._server = await loop.create_server(
-                self._accept, host=ip, port=port, reuse_address=True, backlog=1024
-            )
+            if ip is None:
+                self._server = await loop.create_server(
+                    self._accept, sock=_wildcard_socket(port), backlog=1024
+                )
+            else:
+                self._server = await loop.create_server(
+                    self._accept, host=ip, port=port, reuse_address=True, backlog=1024
+                )
         except OSError as exc:
             # asyncio and uvloop wrap the bind error in their own sentence; Go
             # shows the bare OS reason, e.g. "bind: address already in use".
             reason = (os.strerror(exc.errno) if exc.errno else str(exc)).lower()
             shown = join_hostport(ip or "", port) if ip else f":{port}"
             raise ApiError(500, f"listen tcp {shown}: bind: {reason}") from None
-        bound_port = self._server.sockets[0].getsockname()[1]
-        # A wildcard listen is reported as Go reports its dual-stack socket.
-        self.listen = join_hostport(ip if ip is not None else "::", bound_port)
+        bound_ip, bound_port = self._server.sockets[0].getsockname()[:2]
+        # A wildcard listen reads "[::]:P", as Go reports its dual-stack socket.
+        self.listen = join_hostport(ip if ip is not None else bound_ip, bound_port)
         self.enabled = True
 
     async def stop(self, reason: str) -> None:
