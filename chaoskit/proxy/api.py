@@ -436,8 +436,14 @@ def build_app(proxies: ProxyCollection, seed: int) -> ASGIApp:
             methods=["GET"],
         ),
     ]
+    for route in routes:
+        # Starlette answers HEAD on every GET route; gorilla/mux gives 405.
+        if route.methods is not None:
+            route.methods.discard("HEAD")
     app = Starlette(
         routes=routes,
         exception_handlers={404: _not_found, 405: _not_found},
     )
+    # "/proxies/" is a 404 for gorilla/mux, not a redirect to "/proxies".
+    app.router.redirect_slashes = False
     return _ToxiproxyHeaders(app)

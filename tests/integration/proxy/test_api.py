@@ -322,6 +322,15 @@ def test_create_proxy_on_a_wildcard_binds_one_dual_stack_port(
     assert len(wait_for_records(api, "wild", 2)["connections"]) == 2
 
 
+def test_create_proxy_accepts_an_upstream_it_cannot_resolve(
+    api: httpx.Client,
+) -> None:
+    # Toxiproxy dials (and resolves) the upstream per connection, never at create.
+    body = create(api, "typo", "lcoalhost:4445")
+    assert body["upstream"] == "lcoalhost:4445"
+    assert body["enabled"] is True
+
+
 def test_create_proxy_with_a_taken_name_is_409(
     api: httpx.Client, echo_upstream: str
 ) -> None:
@@ -1051,10 +1060,23 @@ def test_every_response_carries_a_distinct_request_id(api: httpx.Client) -> None
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/nope", "/proxies/a/b", "/proxies/a/toxics/b/c", "/chaoskit/x"]
+    ("method", "path"),
+    [
+        ("GET", "/"),
+        ("GET", "/nope"),
+        ("GET", "/proxies/a/b"),
+        ("GET", "/proxies/a/toxics/b/c"),
+        ("GET", "/chaoskit/x"),
+        # A trailing slash is another path for gorilla/mux, not a redirect.
+        ("GET", "/proxies/"),
+        ("GET", "/version/"),
+        ("POST", "/reset/"),
+    ],
 )
-def test_unknown_paths_are_gorilla_404(api: httpx.Client, path: str) -> None:
-    response = api.get(path)
+def test_unknown_paths_are_gorilla_404(
+    api: httpx.Client, method: str, path: str
+) -> None:
+    response = api.request(method, path)
     assert response.status_code == 404
     assert response.text == "404 page not found\n"
     assert response.headers["content-type"] == "text/plain; charset=utf-8"
@@ -1070,6 +1092,9 @@ def test_unknown_paths_are_gorilla_404(api: httpx.Client, path: str) -> None:
         ("GET", "/populate"),
         ("PUT", "/proxies/db/toxics/t"),
         ("DELETE", "/proxies/db/toxics"),
+        ("HEAD", "/version"),
+        ("HEAD", "/proxies"),
+        ("OPTIONS", "/proxies"),
     ],
 )
 def test_known_paths_with_a_wrong_method_are_405_with_an_empty_body(
