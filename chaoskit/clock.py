@@ -15,6 +15,7 @@ from typing import Protocol
 __all__ = ["Clock", "FakeClock", "MonotonicClock"]
 
 NS_PER_S = 1_000_000_000
+_TIMER_RESOLUTION_S = 0.001  # event-loop timers are whole milliseconds
 
 
 class Clock(Protocol):
@@ -42,13 +43,20 @@ class MonotonicClock:
         return time.monotonic_ns()
 
     async def sleep_until(self, deadline_ns: int) -> None:
-        """Sleep until ``deadline_ns`` of ``time.monotonic_ns``."""
+        """Sleep until ``deadline_ns`` of ``time.monotonic_ns``; never return early.
+
+        uvloop rounds a timer to whole milliseconds, so a 0.4 ms sleep would
+        fire at once and a caller waiting for its deadline would spin the
+        event loop at 100% CPU. Short delays therefore sleep a full
+        millisecond: up to ~1 ms late, which the engine records as lag.
+        """
         delay = (deadline_ns - time.monotonic_ns()) / NS_PER_S
-        if delay > 0:
-            await asyncio.sleep(delay)
-        else:
+        if delay <= 0:
             # Still yield, so a loop that is always behind cannot starve others.
             await asyncio.sleep(0)
+        while delay > 0:
+            await asyncio.sleep(max(delay, _TIMER_RESOLUTION_S))
+            delay = (deadline_ns - time.monotonic_ns()) / NS_PER_S
 
 
 class FakeClock:
