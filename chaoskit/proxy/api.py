@@ -372,16 +372,20 @@ class _ToxiproxyHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        self._counter += 1
+        request_id = f"{time.time_ns():x}{os.getpid():x}{self._counter:06x}".encode()
         headers = dict(scope["headers"])
         if headers.get(b"user-agent", b"").startswith(b"Mozilla/"):
             # Toxiproxy refuses browsers, so a web page cannot drive it (CSRF).
+            # Its request-id middleware runs first, so the 403 carries an id too.
             response = Response(
-                "User agent not allowed\n", 403, media_type="text/plain; charset=utf-8"
+                "User agent not allowed\n",
+                403,
+                media_type="text/plain; charset=utf-8",
+                headers={"X-Toxiproxy-Request-Id": request_id.decode()},
             )
             await response(scope, receive, send)
             return
-        self._counter += 1
-        request_id = f"{time.time_ns():x}{os.getpid():x}{self._counter:06x}".encode()
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -1046,7 +1046,8 @@ def test_browser_user_agents_are_refused_with_403(api: httpx.Client) -> None:
     )
     assert response.status_code == 403
     assert response.text == "User agent not allowed\n"
-    assert response.headers["content-type"].startswith("text/plain")
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    assert response.headers["x-toxiproxy-request-id"]
 
 
 def test_every_response_carries_a_distinct_request_id(api: httpx.Client) -> None:
