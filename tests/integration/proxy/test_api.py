@@ -194,6 +194,7 @@ def busy_port() -> Iterator[int]:
 def test_list_proxies_is_an_empty_object_when_there_are_none(
     api: httpx.Client,
 ) -> None:
+    """GET /proxies with no proxies is 200 and exactly ``{}``."""
     response = api.get("/proxies")
     assert response.status_code == 200
     assert response.text == "{}"
@@ -203,6 +204,7 @@ def test_list_proxies_is_an_empty_object_when_there_are_none(
 def test_list_proxies_is_sorted_by_name_with_toxiproxy_key_order(
     api: httpx.Client, echo_upstream: str
 ) -> None:
+    """Names come out sorted (Go sorts map keys); each entry has Go's key order."""
     for name in ("charlie", "alpha", "bravo"):
         create(api, name, echo_upstream)
     response = api.get("/proxies")
@@ -226,6 +228,7 @@ def test_list_proxies_is_sorted_by_name_with_toxiproxy_key_order(
 def test_create_proxy_returns_201_with_the_proxy_and_forwards(
     api: httpx.Client, echo_upstream: str
 ) -> None:
+    """POST /proxies is 201 with the proxy (no toxics), and it forwards at once."""
     response = api.post(
         "/proxies",
         json={"name": "db", "listen": LISTEN_ANY, "upstream": echo_upstream},
@@ -245,6 +248,7 @@ def test_create_proxy_returns_201_with_the_proxy_and_forwards(
 def test_create_proxy_rewrites_listen_to_the_bound_address(
     api: httpx.Client, echo_upstream: str, host: str
 ) -> None:
+    """The stored listen is the bound address: ``localhost`` reads 127.0.0.1."""
     port = free_port()
     body = create(api, "db", echo_upstream, listen=f"{host}:{port}")
     assert body["listen"] == f"127.0.0.1:{port}"
@@ -253,6 +257,7 @@ def test_create_proxy_rewrites_listen_to_the_bound_address(
 def test_create_proxy_on_port_zero_reports_the_real_port(
     api: httpx.Client, echo_upstream: str
 ) -> None:
+    """A port-0 listen is echoed, and kept, with the port the OS chose."""
     body = create(api, "db", echo_upstream, listen="localhost:0")
     host, _, port = body["listen"].rpartition(":")
     assert host == "127.0.0.1"
@@ -263,6 +268,7 @@ def test_create_proxy_on_port_zero_reports_the_real_port(
 def test_create_disabled_proxy_keeps_listen_verbatim_and_binds_nothing(
     api: httpx.Client, echo_upstream: str
 ) -> None:
+    """A proxy created disabled keeps its listen string and does not listen."""
     port = free_port()
     body = create(api, "db", echo_upstream, listen=f"localhost:{port}", enabled=False)
     assert body["listen"] == f"localhost:{port}"
@@ -274,6 +280,7 @@ def test_create_disabled_proxy_keeps_listen_verbatim_and_binds_nothing(
 def test_create_disabled_proxy_echoes_listen_exactly_as_given(
     api: httpx.Client, echo_upstream: str, listen: str
 ) -> None:
+    """Disabled at create, even port 0 and wildcards are echoed as sent."""
     body = create(api, "db", echo_upstream, listen=listen, enabled=False)
     assert body["listen"] == listen
     assert api.get("/proxies/db").json()["listen"] == listen
@@ -283,6 +290,7 @@ def test_create_disabled_proxy_echoes_listen_exactly_as_given(
 def test_create_without_listen_binds_loopback_on_a_free_port(
     api: httpx.Client, echo_upstream: str, listen: str | None
 ) -> None:
+    """No listen, or an empty one, binds 127.0.0.1 on a free port (deviation)."""
     # Deviation (README): Toxiproxy binds every interface; we bind loopback only.
     body = create(api, "db", echo_upstream, listen=listen)
     host, _, port = body["listen"].rpartition(":")
@@ -305,6 +313,7 @@ def _has_ipv6_loopback() -> bool:
 def test_create_proxy_on_a_wildcard_binds_one_dual_stack_port(
     api: httpx.Client, listen: str
 ) -> None:
+    """A wildcard listen is one dual-stack socket, reported as ``[::]:P``."""
     # The one test that binds every interface, briefly: its upstream is a closed
     # loopback port, so nothing is reachable through it.
     body = create(api, "wild", "127.0.0.1:1", listen=listen)
@@ -325,6 +334,7 @@ def test_create_proxy_on_a_wildcard_binds_one_dual_stack_port(
 def test_create_proxy_accepts_an_upstream_it_cannot_resolve(
     api: httpx.Client,
 ) -> None:
+    """The upstream is not checked at create: typos are accepted."""
     # Toxiproxy dials (and resolves) the upstream per connection, never at create.
     body = create(api, "typo", "lcoalhost:4445")
     assert body["upstream"] == "lcoalhost:4445"
@@ -334,6 +344,7 @@ def test_create_proxy_accepts_an_upstream_it_cannot_resolve(
 def test_create_proxy_with_a_taken_name_is_409(
     api: httpx.Client, echo_upstream: str
 ) -> None:
+    """A second proxy with the same name is 409 and leaves the first alone."""
     create(api, "db", echo_upstream)
     response = api.post(
         "/proxies", json={"name": "db", "listen": LISTEN_ANY, "upstream": "x:1"}
@@ -355,11 +366,13 @@ def test_create_proxy_with_a_taken_name_is_409(
 def test_create_proxy_without_a_required_field_is_400(
     api: httpx.Client, body: dict[str, Any], message: str
 ) -> None:
+    """A missing, empty or null name or upstream is 400 and creates nothing."""
     assert_error(api.post("/proxies", json=body), 400, message)
     assert api.get("/proxies").json() == {}
 
 
 def test_create_proxy_with_an_empty_body_is_400_eof(api: httpx.Client) -> None:
+    """An empty body is Go's decoder error: 400 ``bad request body: EOF``."""
     assert_error(api.post("/proxies", content=b""), 400, "bad request body: EOF")
 
 
@@ -371,6 +384,7 @@ def test_create_proxy_with_an_empty_body_is_400_eof(api: httpx.Client) -> None:
 def test_create_proxy_with_an_undecodable_body_is_400(
     api: httpx.Client, content: bytes
 ) -> None:
+    """Bad JSON, a non-object or a mistyped field is 400 ``bad request body``."""
     response = api.post("/proxies", content=content)
     assert response.status_code == 400
     assert response.json()["error"].startswith("bad request body: ")
@@ -379,6 +393,7 @@ def test_create_proxy_with_an_undecodable_body_is_400(
 def test_create_proxy_reads_only_the_first_json_value(
     api: httpx.Client, echo_upstream: str
 ) -> None:
+    """Like Go's decoder, only the first JSON value of the body is read."""
     first = json.dumps({"name": "db", "listen": LISTEN_ANY, "upstream": echo_upstream})
     response = api.post("/proxies", content=f"{first} trailing garbage")
     assert response.status_code == 201
@@ -387,6 +402,7 @@ def test_create_proxy_reads_only_the_first_json_value(
 def test_create_proxy_on_a_port_in_use_is_500_and_creates_nothing(
     api: httpx.Client, echo_upstream: str, busy_port: int
 ) -> None:
+    """A bind failure is 500 with Go's error text, and no proxy is created."""
     response = api.post(
         "/proxies",
         json={
@@ -413,6 +429,7 @@ def test_create_proxy_on_a_port_in_use_is_500_and_creates_nothing(
 def test_create_proxy_on_an_unparsable_listen_is_500_and_creates_nothing(
     api: httpx.Client, echo_upstream: str, listen: str, message: str
 ) -> None:
+    """An address Go cannot parse is 500 with Go's wording; nothing is created."""
     response = api.post(
         "/proxies", json={"name": "db", "listen": listen, "upstream": echo_upstream}
     )
@@ -423,6 +440,7 @@ def test_create_proxy_on_an_unparsable_listen_is_500_and_creates_nothing(
 def test_create_proxy_matches_keys_case_insensitively(
     api: httpx.Client, echo_upstream: str
 ) -> None:
+    """Object keys match case-insensitively, as in Go's encoding/json."""
     response = api.post(
         "/proxies",
         json={
@@ -443,6 +461,7 @@ def test_create_proxy_matches_keys_case_insensitively(
 def test_create_proxy_with_enabled_null_starts_it(
     api: httpx.Client, echo_upstream: str
 ) -> None:
+    """``enabled: null`` means the default, true."""
     # The Ruby client sends "enabled": null when no value is given.
     body = create(api, "db", echo_upstream, enabled=None)
     assert body["enabled"] is True
@@ -452,6 +471,7 @@ def test_create_proxy_with_enabled_null_starts_it(
 
 
 def test_get_proxy_returns_it(api: httpx.Client, echo_upstream: str) -> None:
+    """GET /proxies/{name} is 200 with the same object POST returned."""
     created = create(api, "db", echo_upstream)
     response = api.get("/proxies/db")
     assert response.status_code == 200
@@ -478,6 +498,7 @@ def test_get_proxy_returns_it(api: httpx.Client, echo_upstream: str) -> None:
 def test_routes_on_a_missing_proxy_are_404(
     api: httpx.Client, method: str, path: str, body: dict[str, Any] | None
 ) -> None:
+    """Every route under a proxy that does not exist is 404 ``proxy not found``."""
     response = api.request(method, path, json=body)
     assert_error(response, 404, "proxy not found")
 
@@ -485,6 +506,7 @@ def test_routes_on_a_missing_proxy_are_404(
 def test_delete_proxy_is_204_and_closes_its_listener_and_connections(
     api: httpx.Client, echo_upstream: str
 ) -> None:
+    """DELETE is 204 with no body; the port refuses and live connections close."""
     port = port_of(create(api, "db", echo_upstream)["listen"])
     with open_connection(port) as live:
         response = api.delete("/proxies/db")
@@ -499,6 +521,7 @@ def test_delete_proxy_is_204_and_closes_its_listener_and_connections(
 def test_update_proxy_changes_upstream(
     api: httpx.Client, echo_upstream: str, method: str
 ) -> None:
+    """POST and PATCH change the upstream in place and return the proxy (200)."""
     created = create(api, "db", "127.0.0.1:1")
     response = api.request(method, "/proxies/db", json={"upstream": echo_upstream})
     assert response.status_code == 200
@@ -514,6 +537,7 @@ def test_update_proxy_changes_upstream(
 def test_update_proxy_moves_the_listener(
     api: httpx.Client, echo_upstream: str, method: str
 ) -> None:
+    """A new listen closes the old port and binds the new one, resolved."""
     old_port = port_of(create(api, "db", echo_upstream)["listen"])
     new_port = free_port()
     response = api.request(
@@ -528,6 +552,7 @@ def test_update_proxy_moves_the_listener(
 def test_update_proxy_to_the_same_resolved_address_keeps_live_connections(
     api: httpx.Client, echo_upstream: str
 ) -> None:
+    """The same address after resolution is no change: connections live on."""
     port = port_of(create(api, "db", echo_upstream)["listen"])
     with open_connection(port) as live:
         response = api.patch(
@@ -542,6 +567,7 @@ def test_update_proxy_to_the_same_resolved_address_keeps_live_connections(
 def test_update_proxy_upstream_drops_live_connections(
     api: httpx.Client, echo_server: tuple[str, int]
 ) -> None:
+    """A new upstream restarts the proxy: live connections are dropped."""
     host, echo_port = echo_server
     port = port_of(create(api, "db", f"{host}:{echo_port}")["listen"])
     with open_connection(port) as live:
@@ -554,6 +580,7 @@ def test_update_proxy_upstream_drops_live_connections(
 def test_update_proxy_ignores_the_name_field(
     api: httpx.Client, echo_upstream: str
 ) -> None:
+    """A proxy cannot be renamed: ``name`` in an update body is ignored."""
     create(api, "db", echo_upstream)
     response = api.patch("/proxies/db", json={"name": "other"})
     assert response.status_code == 200
@@ -564,6 +591,7 @@ def test_update_proxy_ignores_the_name_field(
 def test_update_proxy_with_enabled_null_keeps_the_state(
     api: httpx.Client, echo_upstream: str
 ) -> None:
+    """``enabled: null`` in an update keeps the current state."""
     create(api, "db", echo_upstream)
     response = api.patch("/proxies/db", json={"enabled": None})
     assert response.status_code == 200
@@ -573,6 +601,7 @@ def test_update_proxy_with_enabled_null_keeps_the_state(
 def test_update_proxy_matches_keys_case_insensitively(
     api: httpx.Client, echo_upstream: str
 ) -> None:
+    """Update keys match case-insensitively: ``Enabled`` disables."""
     port = port_of(create(api, "db", echo_upstream)["listen"])
     response = api.post("/proxies/db", json={"Enabled": False})
     assert response.status_code == 200
@@ -583,6 +612,7 @@ def test_update_proxy_matches_keys_case_insensitively(
 def test_update_proxy_with_an_empty_body_is_400_eof(
     api: httpx.Client, echo_upstream: str
 ) -> None:
+    """An empty update body is 400 ``bad request body: EOF``."""
     create(api, "db", echo_upstream)
     assert_error(api.patch("/proxies/db", content=b""), 400, "bad request body: EOF")
 
@@ -590,6 +620,7 @@ def test_update_proxy_with_an_empty_body_is_400_eof(
 def test_update_proxy_to_a_port_in_use_is_500(
     api: httpx.Client, echo_upstream: str, busy_port: int
 ) -> None:
+    """Moving to a port in use is 500 with Go's bind error text."""
     create(api, "db", echo_upstream)
     response = api.patch("/proxies/db", json={"listen": f"127.0.0.1:{busy_port}"})
     assert_error(
@@ -602,6 +633,7 @@ def test_update_proxy_to_a_port_in_use_is_500(
 def test_disabling_drops_and_refuses_connections_and_enabling_rebinds_the_port(
     api: httpx.Client, echo_upstream: str
 ) -> None:
+    """Disable closes live connections and the listener; enable rebinds the port."""
     listen = create(api, "db", echo_upstream)["listen"]
     port = port_of(listen)
     add_toxic(api, "db", type="latency", attributes={"latency": 1})
@@ -653,6 +685,7 @@ async def _delete_before_connection_made(
 def test_stopping_a_proxy_closes_a_connection_it_is_still_accepting(
     api: httpx.Client, proxy_server: ProxyThread, echo_upstream: str
 ) -> None:
+    """A connection accepted just as its proxy stops is closed, not leaked."""
     collection = proxy_server.server.proxies
     for attempt in range(20):
         name = f"race{attempt}"
@@ -680,6 +713,7 @@ def test_stopping_a_proxy_closes_a_connection_it_is_still_accepting(
 def test_enabling_a_proxy_created_disabled_resolves_its_listen(
     api: httpx.Client, echo_upstream: str
 ) -> None:
+    """Enabling binds the verbatim listen and stores the resolved address."""
     port = free_port()
     create(api, "db", echo_upstream, listen=f"localhost:{port}", enabled=False)
     body = api.patch("/proxies/db", json={"enabled": True}).json()
@@ -701,6 +735,7 @@ def proxy(api: httpx.Client, echo_upstream: str) -> str:
 def test_create_toxic_is_200_with_defaults_and_every_attribute_zero_filled(
     api: httpx.Client, proxy: str, toxic_type: str
 ) -> None:
+    """Create is 200 (not 201): downstream, toxicity 1, ``<type>_<stream>``, zeros."""
     response = api.post(f"/proxies/{proxy}/toxics", json={"type": toxic_type})
     assert response.status_code == 200
     body = response.json()
@@ -718,6 +753,7 @@ def test_create_toxic_is_200_with_defaults_and_every_attribute_zero_filled(
 def test_create_toxic_echoes_attributes_as_json_integers(
     api: httpx.Client, proxy: str
 ) -> None:
+    """Attributes come back as JSON integers (toxiproxy-java reads them as ints)."""
     response = api.post(
         f"/proxies/{proxy}/toxics",
         json={"type": "slicer", "attributes": {"average_size": 64, "delay": 10}},
@@ -734,6 +770,7 @@ def test_create_toxic_echoes_attributes_as_json_integers(
 def test_create_toxic_with_null_fields_takes_the_defaults(
     api: httpx.Client, proxy: str, name: str | None
 ) -> None:
+    """Null (or an empty name) means the default for every toxic field."""
     body = add_toxic(
         api,
         proxy,
@@ -752,6 +789,7 @@ def test_create_toxic_with_null_fields_takes_the_defaults(
 def test_create_toxic_keeps_name_toxicity_and_attributes_given(
     api: httpx.Client, proxy: str
 ) -> None:
+    """Given fields are kept; unknown attribute keys are dropped."""
     body = add_toxic(
         api,
         proxy,
@@ -773,6 +811,7 @@ def test_create_toxic_keeps_name_toxicity_and_attributes_given(
 def test_create_toxic_echoes_the_stream_in_the_case_sent(
     api: httpx.Client, proxy: str
 ) -> None:
+    """``UPSTREAM`` is accepted, echoed as sent, used in the name, and is upstream."""
     body = add_toxic(api, proxy, type="latency", stream="UPSTREAM")
     assert body["stream"] == "UPSTREAM"
     assert body["name"] == "latency_UPSTREAM"
@@ -785,6 +824,7 @@ def test_create_toxic_echoes_the_stream_in_the_case_sent(
 def test_create_toxic_matches_keys_case_insensitively(
     api: httpx.Client, proxy: str
 ) -> None:
+    """Toxic and attribute keys match case-insensitively (Toxiproxy #119)."""
     body = add_toxic(
         api,
         proxy,
@@ -802,6 +842,7 @@ def test_create_toxic_matches_keys_case_insensitively(
 def test_create_toxic_with_an_invalid_stream_is_400(
     api: httpx.Client, proxy: str, stream: str
 ) -> None:
+    """Any stream but upstream/downstream, ``""`` included, is 400."""
     response = api.post(
         f"/proxies/{proxy}/toxics", json={"type": "latency", "stream": stream}
     )
@@ -812,6 +853,7 @@ def test_create_toxic_with_an_invalid_stream_is_400(
 def test_create_toxic_of_an_unknown_type_is_400(
     api: httpx.Client, proxy: str, toxic_type: str | None
 ) -> None:
+    """A type that is not registered (or none) is 400 ``invalid toxic type``."""
     response = api.post(f"/proxies/{proxy}/toxics", json={"type": toxic_type})
     assert_error(response, 400, "invalid toxic type")
 
@@ -819,6 +861,7 @@ def test_create_toxic_of_an_unknown_type_is_400(
 def test_create_toxic_checks_the_stream_before_the_type(
     api: httpx.Client, proxy: str
 ) -> None:
+    """Validation order: the stream is checked before the type."""
     response = api.post(
         f"/proxies/{proxy}/toxics", json={"type": "bogus", "stream": "sideways"}
     )
@@ -829,6 +872,7 @@ def test_create_toxic_checks_the_stream_before_the_type(
 def test_toxic_names_are_unique_across_both_streams(
     api: httpx.Client, proxy: str, stream: str
 ) -> None:
+    """A toxic name is unique per proxy, across both streams: 409."""
     add_toxic(api, proxy, name="t", type="latency", stream="downstream")
     response = api.post(
         f"/proxies/{proxy}/toxics",
@@ -845,6 +889,7 @@ def test_toxic_names_are_unique_across_both_streams(
 def test_create_toxic_with_a_mistyped_attribute_is_400(
     api: httpx.Client, proxy: str, attributes: dict[str, Any]
 ) -> None:
+    """A float, string or bool for an integer attribute is 400; nothing is added."""
     response = api.post(
         f"/proxies/{proxy}/toxics", json={"type": "latency", "attributes": attributes}
     )
@@ -856,6 +901,7 @@ def test_create_toxic_with_a_mistyped_attribute_is_400(
 def test_create_toxic_with_a_negative_bandwidth_rate_is_400(
     api: httpx.Client, proxy: str
 ) -> None:
+    """A negative bandwidth rate is refused with 400 (deviation)."""
     # Deviation (README): Toxiproxy's whole server panics on a negative rate.
     response = api.post(
         f"/proxies/{proxy}/toxics",
@@ -868,6 +914,7 @@ def test_create_toxic_with_a_negative_bandwidth_rate_is_400(
 def test_create_toxic_with_an_empty_body_is_400_eof(
     api: httpx.Client, proxy: str
 ) -> None:
+    """An empty toxic body is 400 ``bad request body: EOF``."""
     response = api.post(f"/proxies/{proxy}/toxics", content=b"")
     assert_error(response, 400, "bad request body: EOF")
 
@@ -875,6 +922,7 @@ def test_create_toxic_with_an_empty_body_is_400_eof(
 def test_list_toxics_gives_upstream_in_chain_order_then_downstream(
     api: httpx.Client, proxy: str
 ) -> None:
+    """GET toxics lists upstream toxics in chain order, then downstream ones."""
     assert api.get(f"/proxies/{proxy}/toxics").text == "[]"
     for name, stream in [("d1", "downstream"), ("u1", "upstream")]:
         add_toxic(api, proxy, name=name, type="noop", stream=stream)
@@ -886,6 +934,7 @@ def test_list_toxics_gives_upstream_in_chain_order_then_downstream(
 
 
 def test_get_toxic_returns_it(api: httpx.Client, proxy: str) -> None:
+    """GET a toxic is 200 with the object create returned."""
     created = add_toxic(api, proxy, type="timeout", attributes={"timeout": 50})
     response = api.get(f"/proxies/{proxy}/toxics/timeout_downstream")
     assert response.status_code == 200
@@ -899,6 +948,7 @@ def test_get_toxic_returns_it(api: httpx.Client, proxy: str) -> None:
 def test_routes_on_a_missing_toxic_are_404(
     api: httpx.Client, proxy: str, method: str, body: dict[str, Any] | None
 ) -> None:
+    """Every route on a toxic that does not exist is 404 ``toxic not found``."""
     response = api.request(method, f"/proxies/{proxy}/toxics/nope", json=body)
     assert_error(response, 404, "toxic not found")
 
@@ -907,6 +957,7 @@ def test_routes_on_a_missing_toxic_are_404(
 def test_update_toxic_merges_attributes_and_keeps_toxicity(
     api: httpx.Client, proxy: str, method: str
 ) -> None:
+    """An update overlays the attributes given and keeps toxicity when absent."""
     add_toxic(
         api,
         proxy,
@@ -934,6 +985,7 @@ def test_update_toxic_merges_attributes_and_keeps_toxicity(
 def test_update_toxic_sets_toxicity_and_ignores_name_type_and_stream(
     api: httpx.Client, proxy: str
 ) -> None:
+    """Toxicity can change; name, type and stream in the body are ignored."""
     add_toxic(api, proxy, name="slow", type="latency", attributes={"latency": 5})
     response = api.patch(
         f"/proxies/{proxy}/toxics/slow",
@@ -957,6 +1009,7 @@ def test_update_toxic_sets_toxicity_and_ignores_name_type_and_stream(
 def test_update_toxic_matches_keys_case_insensitively(
     api: httpx.Client, proxy: str
 ) -> None:
+    """Update keys match case-insensitively, attributes included."""
     add_toxic(api, proxy, type="bandwidth", attributes={"rate": 100})
     response = api.post(
         f"/proxies/{proxy}/toxics/bandwidth_downstream",
@@ -970,6 +1023,7 @@ def test_update_toxic_matches_keys_case_insensitively(
 def test_update_toxic_with_a_mistyped_attribute_is_400_and_changes_nothing(
     api: httpx.Client, proxy: str
 ) -> None:
+    """A mistyped attribute in an update is 400 and the toxic is unchanged."""
     created = add_toxic(api, proxy, type="latency", attributes={"latency": 5})
     response = api.patch(
         f"/proxies/{proxy}/toxics/latency_downstream",
@@ -981,6 +1035,7 @@ def test_update_toxic_with_a_mistyped_attribute_is_400_and_changes_nothing(
 
 
 def test_delete_toxic_is_204(api: httpx.Client, proxy: str) -> None:
+    """DELETE a toxic is 204 with no body, and frees its name."""
     add_toxic(api, proxy, type="noop")
     response = api.delete(f"/proxies/{proxy}/toxics/noop_downstream")
     assert response.status_code == 204
@@ -996,6 +1051,7 @@ def test_delete_toxic_is_204(api: httpx.Client, proxy: str) -> None:
 def test_reset_re_enables_proxies_clears_toxics_and_keeps_listen(
     api: httpx.Client, echo_upstream: str
 ) -> None:
+    """POST /reset is 204: every proxy enabled on its old port, every toxic gone."""
     first = create(api, "a", echo_upstream)
     second = create(api, "b", echo_upstream)
     add_toxic(api, "a", type="latency", attributes={"latency": 1000})
@@ -1018,6 +1074,7 @@ def test_reset_re_enables_proxies_clears_toxics_and_keeps_listen(
 def test_reset_is_500_when_a_proxy_cannot_rebind(
     api: httpx.Client, echo_upstream: str
 ) -> None:
+    """Reset is 500 with the bind error when a proxy's port has been taken."""
     port = port_of(create(api, "db", echo_upstream)["listen"])
     api.patch("/proxies/db", json={"enabled": False})
     with socket.socket() as squatter:
@@ -1031,6 +1088,7 @@ def test_reset_is_500_when_a_proxy_cannot_rebind(
 
 
 def test_version_is_toxiproxy_2_12_0(api: httpx.Client) -> None:
+    """GET /version is Toxiproxy's exact body, space and newline included."""
     response = api.get("/version")
     assert response.status_code == 200
     assert response.content == b'{"version": "2.12.0"}\n'
@@ -1041,6 +1099,7 @@ def test_version_is_toxiproxy_2_12_0(api: httpx.Client) -> None:
 
 
 def test_browser_user_agents_are_refused_with_403(api: httpx.Client) -> None:
+    """A ``Mozilla/`` user agent gets 403 ``User agent not allowed``."""
     response = api.get(
         "/proxies", headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64)"}
     )
@@ -1051,6 +1110,7 @@ def test_browser_user_agents_are_refused_with_403(api: httpx.Client) -> None:
 
 
 def test_every_response_carries_a_distinct_request_id(api: httpx.Client) -> None:
+    """Every response carries its own X-Toxiproxy-Request-Id."""
     ids = {
         api.get("/proxies").headers["x-toxiproxy-request-id"],
         api.get("/proxies/nope").headers["x-toxiproxy-request-id"],
@@ -1077,6 +1137,7 @@ def test_every_response_carries_a_distinct_request_id(api: httpx.Client) -> None
 def test_unknown_paths_are_gorilla_404(
     api: httpx.Client, method: str, path: str
 ) -> None:
+    """Unknown paths get gorilla/mux's plain-text 404."""
     response = api.request(method, path)
     assert response.status_code == 404
     assert response.text == "404 page not found\n"
@@ -1101,6 +1162,7 @@ def test_unknown_paths_are_gorilla_404(
 def test_known_paths_with_a_wrong_method_are_405_with_an_empty_body(
     api: httpx.Client, method: str, path: str
 ) -> None:
+    """A known path with the wrong method is 405 with an empty body."""
     response = api.request(method, path)
     assert response.status_code == 405
     assert response.content == b""
@@ -1116,6 +1178,7 @@ def populate(api: httpx.Client, entries: object) -> httpx.Response:
 def test_populate_creates_proxies_and_returns_them_in_request_order(
     api: httpx.Client, echo_upstream: str
 ) -> None:
+    """POST /populate is 201 with ``{"proxies": [...]}`` in request order."""
     response = populate(
         api,
         [
@@ -1138,6 +1201,7 @@ def test_populate_creates_proxies_and_returns_them_in_request_order(
 def test_populate_leaves_an_unchanged_proxy_untouched_with_its_toxics(
     api: httpx.Client, proxy_server: ProxyThread, echo_upstream: str
 ) -> None:
+    """An unchanged proxy is the same object, with its toxics and state."""
     port = free_port()
     entry = {"name": "db", "listen": f"localhost:{port}", "upstream": echo_upstream}
     populate(api, [entry])
@@ -1156,6 +1220,7 @@ def test_populate_leaves_an_unchanged_proxy_untouched_with_its_toxics(
 def test_populate_replaces_a_changed_proxy_with_a_new_one_without_toxics(
     api: httpx.Client, proxy_server: ProxyThread, echo_upstream: str
 ) -> None:
+    """A changed upstream replaces the proxy with a new one without toxics."""
     port = free_port()
     populate(api, [{"name": "db", "listen": f"127.0.0.1:{port}", "upstream": "x:1"}])
     add_toxic(api, "db", type="noop")
@@ -1189,6 +1254,7 @@ def test_populate_replaces_a_changed_proxy_with_a_new_one_without_toxics(
 def test_populate_validates_every_entry_before_creating_any(
     api: httpx.Client, entries: list[dict[str, Any]], message: str
 ) -> None:
+    """Every entry is checked first (1-based index in the message); none created."""
     response = populate(api, entries)
     assert response.status_code == 400
     assert response.json() == {"error": message, "status": 400, "proxies": None}
@@ -1196,6 +1262,7 @@ def test_populate_validates_every_entry_before_creating_any(
 
 
 def test_populate_with_an_object_body_is_400(api: httpx.Client) -> None:
+    """A JSON object instead of an array is 400 with ``proxies: null``."""
     response = populate(api, {"name": "db", "upstream": "127.0.0.1:1"})
     assert response.status_code == 400
     body = response.json()
@@ -1204,6 +1271,7 @@ def test_populate_with_an_object_body_is_400(api: httpx.Client) -> None:
 
 
 def test_populate_with_an_empty_body_is_400_eof(api: httpx.Client) -> None:
+    """An empty populate body is 400 EOF, in the populate error shape."""
     response = api.post("/populate", content=b"")
     assert response.status_code == 400
     assert response.json() == {
@@ -1216,6 +1284,7 @@ def test_populate_with_an_empty_body_is_400_eof(api: httpx.Client) -> None:
 def test_populate_with_an_empty_array_returns_an_empty_list(
     api: httpx.Client,
 ) -> None:
+    """An empty array gives ``{"proxies": []}`` (deviation: Toxiproxy gives null)."""
     # Deviation (README): Toxiproxy answers {"proxies": null} here.
     response = populate(api, [])
     assert response.status_code == 201
@@ -1225,6 +1294,7 @@ def test_populate_with_an_empty_array_returns_an_empty_list(
 def test_populate_partial_failure_is_500_with_the_proxies_done_so_far(
     api: httpx.Client, echo_upstream: str, busy_port: int
 ) -> None:
+    """A bind failure part-way is 500; the proxies before it stay and are listed."""
     response = populate(
         api,
         [
@@ -1253,6 +1323,7 @@ def test_populate_partial_failure_is_500_with_the_proxies_done_so_far(
 
 
 def test_chaoskit_info_names_the_server_and_the_seed(api: httpx.Client) -> None:
+    """/chaoskit/info says the server is chaoskit and gives its seed."""
     response = api.get("/chaoskit/info")
     assert response.status_code == 200
     body = response.json()
@@ -1278,6 +1349,7 @@ def wait_for_records(
 
 
 def test_connection_log_records_each_connection(api: httpx.Client, proxy: str) -> None:
+    """A finished connection has its client, ordered timestamps, bytes and end."""
     listen = api.get(f"/proxies/{proxy}").json()["listen"]
     assert round_trip(port_of(listen), b"hello") == b"hello"
     body = wait_for_records(api, proxy, 1)
@@ -1311,6 +1383,7 @@ def test_connection_log_records_each_connection(api: httpx.Client, proxy: str) -
 def test_connection_log_since_returns_only_newer_changes(
     api: httpx.Client, proxy: str
 ) -> None:
+    """``since`` returns only records changed after the cursor; ``limit`` caps."""
     port = port_of(api.get(f"/proxies/{proxy}").json()["listen"])
     round_trip(port)
     cursor = wait_for_records(api, proxy, 1)["cursor"]
@@ -1338,6 +1411,7 @@ def test_connection_log_since_returns_only_newer_changes(
 def test_connection_log_with_a_bad_query_is_400(
     api: httpx.Client, proxy: str, query: str
 ) -> None:
+    """A non-integer or negative ``since``/``limit`` is 400."""
     response = api.get(f"/chaoskit/proxies/{proxy}/connections?{query}")
     assert response.status_code == 400
     assert response.json()["error"].startswith("bad query: ")

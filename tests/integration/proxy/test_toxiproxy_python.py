@@ -124,16 +124,19 @@ def assert_refused(port: int) -> None:
 
 
 def test_version_is_the_raw_toxiproxy_version_body(toxiproxy: Toxiproxy) -> None:
+    """version() returns the raw body bytes of GET /version."""
     assert toxiproxy.version() == b'{"version": "2.12.0"}\n'
 
 
 def test_running_is_true_for_our_server(toxiproxy: Toxiproxy) -> None:
+    """running() (a bare TCP connect) finds our API."""
     assert toxiproxy.running() is True
 
 
 def test_running_and_version_report_a_server_that_is_not_there(
     toxiproxy: Toxiproxy,
 ) -> None:
+    """With nothing listening, running() is False and version() None."""
     toxiproxy.update_api_consumer("127.0.0.1", free_port())
     assert toxiproxy.running() is False
     assert toxiproxy.version() is None
@@ -145,6 +148,7 @@ def test_running_and_version_report_a_server_that_is_not_there(
 def test_create_with_the_default_listen_gets_the_real_port(
     toxiproxy: Toxiproxy, echo_upstream: str
 ) -> None:
+    """The client's default listen 127.0.0.1:0 comes back with the real port."""
     # The client's default listen is 127.0.0.1:0.
     proxy = toxiproxy.create(upstream=echo_upstream, name="echo")
     assert isinstance(proxy, Proxy)
@@ -160,6 +164,7 @@ def test_create_with_the_default_listen_gets_the_real_port(
 def test_create_with_an_explicit_listen_keeps_it(
     toxiproxy: Toxiproxy, echo_upstream: str
 ) -> None:
+    """An explicit loopback listen is echoed unchanged and forwards."""
     listen = f"127.0.0.1:{free_port()}"
     proxy = toxiproxy.create(upstream=echo_upstream, name="echo", listen=listen)
     assert proxy.listen == listen
@@ -169,6 +174,7 @@ def test_create_with_an_explicit_listen_keeps_it(
 def test_create_disabled_keeps_listen_and_refuses_connections(
     toxiproxy: Toxiproxy, echo_upstream: str
 ) -> None:
+    """create(enabled=False) keeps the listen verbatim and binds nothing."""
     port = free_port()
     proxy = toxiproxy.create(
         upstream=echo_upstream,
@@ -184,6 +190,7 @@ def test_create_disabled_keeps_listen_and_refuses_connections(
 def test_create_a_duplicate_raises_proxy_exists(
     toxiproxy: Toxiproxy, proxy: Proxy
 ) -> None:
+    """A duplicate create raises ProxyExists."""
     with pytest.raises(ProxyExists):
         toxiproxy.create(upstream=proxy.upstream, name=proxy.name)
 
@@ -191,6 +198,7 @@ def test_create_a_duplicate_raises_proxy_exists(
 def test_duplicate_create_from_the_server_maps_to_proxy_exists(
     toxiproxy: Toxiproxy, proxy: Proxy
 ) -> None:
+    """The server's 409 maps to ProxyExists."""
     # create() checks on the client side first; the 409 path needs a raw POST.
     with pytest.raises(ProxyExists, match="proxy already exists"):
         APIConsumer.post("/proxies", json={"name": "echo", "upstream": "x:1"})
@@ -199,6 +207,7 @@ def test_duplicate_create_from_the_server_maps_to_proxy_exists(
 def test_proxies_and_get_proxy_list_what_exists(
     toxiproxy: Toxiproxy, echo_upstream: str
 ) -> None:
+    """proxies() and get_proxy() read every proxy back; a missing one is None."""
     assert toxiproxy.proxies() == {}
     created = [
         toxiproxy.create(upstream=echo_upstream, name=name) for name in ("b", "a")
@@ -220,6 +229,7 @@ def test_proxies_and_get_proxy_list_what_exists(
 def test_destroy_deletes_the_proxy_and_closes_its_port(
     toxiproxy: Toxiproxy, proxy: Proxy
 ) -> None:
+    """destroy() deletes the proxy; a second delete raises NotFound."""
     assert toxiproxy.destroy(proxy) is True
     assert toxiproxy.get_proxy("echo") is None
     assert_refused(port_of(proxy))
@@ -230,6 +240,7 @@ def test_destroy_deletes_the_proxy_and_closes_its_port(
 def test_destroy_all_deletes_every_proxy(
     toxiproxy: Toxiproxy, echo_upstream: str
 ) -> None:
+    """destroy_all() leaves no proxy."""
     for name in ("a", "b", "c"):
         toxiproxy.create(upstream=echo_upstream, name=name)
     toxiproxy.destroy_all()
@@ -237,6 +248,7 @@ def test_destroy_all_deletes_every_proxy(
 
 
 def test_unknown_url_raises_not_found(toxiproxy: Toxiproxy) -> None:
+    """A 404 (missing proxy or unknown path) raises NotFound."""
     with pytest.raises(NotFound):
         APIConsumer.get("/proxies/missing")
     with pytest.raises(NotFound):
@@ -251,6 +263,7 @@ def test_unknown_url_raises_not_found(toxiproxy: Toxiproxy) -> None:
 def test_add_toxic_of_every_type_on_both_streams(
     proxy: Proxy, toxic_type: str, stream: str
 ) -> None:
+    """Every toxic type is added on either stream and read back as sent."""
     attributes = TOXICS[toxic_type]
     returned = proxy.add_toxic(
         type=toxic_type, stream=stream, toxicity=0.5, attributes=attributes
@@ -263,6 +276,7 @@ def test_add_toxic_of_every_type_on_both_streams(
 
 
 def test_add_toxic_defaults_to_downstream_full_toxicity(proxy: Proxy) -> None:
+    """The client's defaults read back as downstream, toxicity 1, zero-filled."""
     proxy.add_toxic(type="latency", attributes={"latency": 1})
     toxic = proxy.get_toxic("latency_downstream")
     assert toxic is not None
@@ -272,6 +286,7 @@ def test_add_toxic_defaults_to_downstream_full_toxicity(proxy: Proxy) -> None:
 
 
 def test_toxics_get_toxic_and_destroy_toxic(proxy: Proxy) -> None:
+    """toxics(), get_toxic() and destroy_toxic() agree with the server."""
     proxy.add_toxic(name="slow", type="latency", attributes={"latency": 1})
     proxy.add_toxic(name="cut", type="limit_data", stream="upstream")
     assert sorted(proxy.toxics()) == ["cut", "slow"]
@@ -290,12 +305,14 @@ def test_toxics_get_toxic_and_destroy_toxic(proxy: Proxy) -> None:
 def test_an_invalid_toxic_raises_invalid_toxic(
     proxy: Proxy, toxic_type: str, stream: str
 ) -> None:
+    """An invalid stream or type is a 400, raised as InvalidToxic."""
     with pytest.raises(InvalidToxic):
         proxy.add_toxic(type=toxic_type, stream=stream)
     assert proxy.toxics() == {}
 
 
 def test_a_duplicate_toxic_raises_proxy_exists(proxy: Proxy) -> None:
+    """A duplicate toxic name is a 409, raised as ProxyExists."""
     # The client maps every 409 to ProxyExists, toxics included.
     proxy.add_toxic(type="noop")
     with pytest.raises(ProxyExists):
@@ -305,6 +322,7 @@ def test_a_duplicate_toxic_raises_proxy_exists(proxy: Proxy) -> None:
 def test_toxics_of_a_missing_proxy_raise_not_found(
     toxiproxy: Toxiproxy, proxy: Proxy
 ) -> None:
+    """Toxic calls and disable() on a deleted proxy raise NotFound."""
     proxy.destroy()
     with pytest.raises(NotFound):
         proxy.toxics()
@@ -315,6 +333,7 @@ def test_toxics_of_a_missing_proxy_raise_not_found(
 
 
 def test_latency_toxic_delays_an_echo_round_trip(proxy: Proxy) -> None:
+    """A 100 ms latency toxic added by the client delays a round trip >= 100 ms."""
     port = port_of(proxy)
     assert round_trip(port) == b"ping"  # warm up: the upstream is reachable
     proxy.add_toxic(type="latency", attributes={"latency": 100})
@@ -333,6 +352,7 @@ def test_latency_toxic_delays_an_echo_round_trip(proxy: Proxy) -> None:
 
 
 def test_disable_refuses_connections_and_enable_restores_them(proxy: Proxy) -> None:
+    """disable() refuses connections; enable() serves the same port again."""
     port = port_of(proxy)
     proxy.disable()
     assert proxy.enabled is False
@@ -346,6 +366,7 @@ def test_disable_refuses_connections_and_enable_restores_them(proxy: Proxy) -> N
 
 
 def test_toxics_survive_disable_and_enable(proxy: Proxy) -> None:
+    """Toxics are kept across disable() and enable()."""
     proxy.add_toxic(type="slicer", attributes={"average_size": 2})
     before = {name: vars(t) for name, t in proxy.toxics().items()}
     proxy.disable()
@@ -354,6 +375,7 @@ def test_toxics_survive_disable_and_enable(proxy: Proxy) -> None:
 
 
 def test_down_context_takes_the_proxy_down_and_back_up(proxy: Proxy) -> None:
+    """``with proxy.down():`` refuses connections inside and restores them after."""
     port = port_of(proxy)
     with proxy.down() as down:
         assert down is proxy
@@ -366,6 +388,7 @@ def test_down_context_takes_the_proxy_down_and_back_up(proxy: Proxy) -> None:
 def test_reset_re_enables_proxies_and_removes_toxics(
     toxiproxy: Toxiproxy, proxy: Proxy
 ) -> None:
+    """reset() is True, re-enables the proxy on its port and removes its toxics."""
     proxy.add_toxic(type="timeout", attributes={"timeout": 0})
     proxy.add_toxic(type="latency", stream="upstream", attributes={"latency": 500})
     proxy.disable()
@@ -380,6 +403,7 @@ def test_reset_re_enables_proxies_and_removes_toxics(
 def test_populate_creates_then_leaves_unchanged_proxies_alone(
     toxiproxy: Toxiproxy, echo_upstream: str
 ) -> None:
+    """The client-side populate() creates, skips unchanged, recreates moved."""
     # The client's populate() is client-side: it compares listen strings, so
     # only resolved listens with real ports count as unchanged.
     wanted = [
@@ -404,6 +428,7 @@ def test_populate_creates_then_leaves_unchanged_proxies_alone(
 def test_the_client_sees_the_same_state_as_the_raw_api(
     toxiproxy: Toxiproxy, proxy: Proxy, proxy_server: ProxyThread
 ) -> None:
+    """The client's view matches the raw API (listen, toxic names and order)."""
     proxy.add_toxic(type="bandwidth", stream="upstream", attributes={"rate": 10})
     with httpx.Client(base_url=proxy_server.url, timeout=10) as api:
         raw = api.get("/proxies/echo").json()
