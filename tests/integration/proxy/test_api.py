@@ -1067,7 +1067,9 @@ def test_reset_re_enables_proxies_clears_toxics_and_keeps_listen(
     # The latency toxic is gone and b listens again on its old port.
     start = time.monotonic()
     assert round_trip(port_of(first["listen"])) == b"ping"
-    assert time.monotonic() - start < 1.0
+    # The 1000 ms latency toxic is gone; the bound sits well under it (noisy
+    # shared machines) and well over a plain loopback round trip.
+    assert time.monotonic() - start < 0.9
     assert round_trip(port_of(second["listen"])) == b"ping"
 
 
