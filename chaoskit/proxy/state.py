@@ -164,7 +164,7 @@ class Proxy:
         if server is not None:
             await server.wait_closed()
 
-    def _accept(self) -> asyncio.Protocol:
+    def _accept(self) -> asyncio.BaseProtocol:
         self._next_id += 1
         conn_id = self._next_id
         conn = Connection(
