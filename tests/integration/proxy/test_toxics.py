@@ -324,10 +324,9 @@ class TestProxyState:
             dead = unused.getsockname()[1]
         addr = make_proxy(api, f"127.0.0.1:{dead}")
         # The reset may even beat connect() back to the client: a reset either way.
-        with pytest.raises(ConnectionResetError):  # noqa: PT012 - two places it may surface
-            with connect(addr) as sock:
-                sock.sendall(b"x")
-                sock.recv(10)
+        with pytest.raises(ConnectionResetError), connect(addr) as sock:  # noqa: PT012
+            sock.sendall(b"x")
+            sock.recv(10)
         records = api.get("/chaoskit/proxies/p/connections").json()["connections"]
         assert records[-1]["end"] == "upstream_unreachable"
         assert "refused" in records[-1]["error"]
