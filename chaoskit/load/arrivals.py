@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from chaoskit.clock import Clock
 from chaoskit.load.config import OpenModel
 from chaoskit.load.exchange import Exchanger
-from chaoskit.load.tasks import CompiledTask, TaskChooser, UserState
+from chaoskit.load.tasks import TaskChooser, UserState
 
 __all__ = ["OpenRunner", "arrival_times"]
 
@@ -90,6 +90,7 @@ class OpenRunner:
         self.seed = seed
         self._new_user = users
         self._users: dict[int, UserState] = {}
+        self._idle = asyncio.Event()  # set when no request is in flight
 
     async def run(
         self,
@@ -112,8 +113,22 @@ class OpenRunner:
             while not stopping() and clock.now_ns() < intended:
                 await clock.sleep_until(min(intended, clock.now_ns() + _MAX_SLEEP_NS))
             if stopping():
-                return
+                break
             self._dispatch(tg, index, intended)
+        await self._drain()
+
+    async def _drain(self) -> None:
+        """Wait for the requests in flight: each ends by its timeout at the latest."""
+        counters = self.exchanger.counters
+        while counters.in_flight > 0:
+            self._idle.clear()
+            await self._idle.wait()
+
+    def _request_done(self) -> None:
+        counters = self.exchanger.counters
+        counters.in_flight -= 1
+        if counters.in_flight == 0:
+            self._idle.set()
 
     def _user(self, index: int) -> UserState:
         number = index % self.model.users
@@ -136,15 +151,4 @@ class OpenRunner:
         user.seq += 1
         raw = task.build(user)
         counters.in_flight += 1
-        tg.create_task(self._fire(task, user, raw, intended))
-
-    async def _fire(
-        self, task: CompiledTask, user: UserState, raw: bytes, intended: int
-    ) -> None:
-        exchanger = self.exchanger
-        try:
-            _, connection = await exchanger.send(task, user, raw, intended, None)
-            if connection is not None:
-                exchanger.pool.release(connection)
-        finally:
-            exchanger.counters.in_flight -= 1
+        exchanger.fire(task, user, raw, intended, tg.create_task, self._request_done)

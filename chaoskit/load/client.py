@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import weakref
 from collections.abc import Callable
 from typing import NamedTuple, cast
 
@@ -26,7 +27,14 @@ import httptools
 
 from chaoskit.records import ErrorClass
 
-__all__ = ["Connection", "ConnectionPool", "RequestFailed", "Response", "map_error"]
+__all__ = [
+    "Connection",
+    "ConnectionPool",
+    "Outcome",
+    "RequestFailed",
+    "Response",
+    "map_error",
+]
 
 
 class Response(NamedTuple):
@@ -72,8 +80,16 @@ def map_error(error: BaseException) -> tuple[ErrorClass, str]:
     return ErrorClass.PROTOCOL, detail
 
 
+Outcome = Response | RequestFailed
+"""What a request ends with: a response, or a transport failure."""
+
+
 class Connection(asyncio.Protocol):
-    """One keep-alive HTTP/1.1 connection; :meth:`request` sends one request.
+    """One keep-alive HTTP/1.1 connection carrying one request at a time.
+
+    :meth:`start` sends a request and calls back once with its outcome (the
+    open model's path: no task or future per request); :meth:`request` awaits
+    the same thing (the closed model's path).
 
     Args:
         now_ns: the clock read when a response completes.
@@ -81,9 +97,11 @@ class Connection(asyncio.Protocol):
 
     def __init__(self, now_ns: Callable[[], int]) -> None:
         self._now_ns = now_ns
+        self._loop = asyncio.get_running_loop()
         self._parser = httptools.HttpResponseParser(self)
         self._transport: asyncio.Transport | None = None
-        self._waiter: asyncio.Future[Response] | None = None
+        self._done: Callable[[Outcome], None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._chunks: list[bytes] = []
         self._received = 0
         self._keep_alive = True
@@ -115,33 +133,50 @@ class Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         end = self._now_ns()
-        waiter = self._waiter
-        self._waiter = None
         body = b"".join(self._chunks)
         self._chunks.clear()
         received = self._received
         self._received = 0
         if not self._parser.should_keep_alive():
             self._keep_alive = False
-        if waiter is not None and not waiter.done():
-            waiter.set_result(
-                Response(self._parser.get_status_code(), body, received, end)
-            )
+        self._finish(Response(self._parser.get_status_code(), body, received, end))
+
+    def _finish(self, outcome: Outcome) -> None:
+        done = self._done
+        if done is None:
+            return
+        self._done = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        done(outcome)
 
     def _fail(self, error: BaseException) -> None:
-        waiter = self._waiter
-        self._waiter = None
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(error)
+        if self._done is not None:
+            error_class, detail = map_error(error)
+            self._finish(RequestFailed(error_class, detail, self._now_ns()))
 
     def _on_timeout(self) -> None:
+        self._timer = None
         self._fail(TimeoutError())
         self.close()  # a late answer would be read as the next request's
 
     @property
     def reusable(self) -> bool:
         """Whether another request may go on this connection."""
-        return not self.closed and self._keep_alive and self._waiter is None
+        return not self.closed and self._keep_alive and self._done is None
+
+    def start(
+        self, raw: bytes, time_limit: float, done: Callable[[Outcome], None]
+    ) -> None:
+        """Send ``raw`` (a whole request); ``done`` gets the outcome exactly once."""
+        if self._transport is None or self.closed:
+            done(RequestFailed(ErrorClass.RESET, "connection closed", self._now_ns()))
+            return
+        self._done = done
+        self._received = 0
+        self._transport.write(raw)
+        self._timer = self._loop.call_later(time_limit, self._on_timeout)
 
     async def request(self, raw: bytes, time_limit: float) -> Response:
         """Send ``raw`` (a whole request) and wait for the whole response.
@@ -149,22 +184,17 @@ class Connection(asyncio.Protocol):
         Raises:
             RequestFailed: the request failed below HTTP (mapped by :func:`map_error`).
         """
-        transport = self._transport
-        if transport is None or self.closed:
-            raise RequestFailed(ErrorClass.RESET, "connection closed", self._now_ns())
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[Response] = loop.create_future()
-        self._waiter = waiter
-        self._received = 0
-        transport.write(raw)
-        handle = loop.call_later(time_limit, self._on_timeout)
-        try:
-            return await waiter
-        except (OSError, httptools.HttpParserError) as error:
-            error_class, detail = map_error(error)
-            raise RequestFailed(error_class, detail, self._now_ns()) from error
-        finally:
-            handle.cancel()
+        waiter: asyncio.Future[Outcome] = self._loop.create_future()
+
+        def done(outcome: Outcome) -> None:
+            if not waiter.done():  # the waiting task may have been cancelled
+                waiter.set_result(outcome)
+
+        self.start(raw, time_limit, done)
+        outcome = await waiter
+        if isinstance(outcome, RequestFailed):
+            raise outcome
+        return outcome
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
@@ -189,9 +219,10 @@ class ConnectionPool:
         self.host = host
         self.port = port
         self._now_ns = now_ns
-        # Only idle connections are held here; a connection in use belongs to
-        # its request (open model) or its user (closed model), who closes it.
         self._idle: list[Connection] = []
+        # Every connection, weakly: a connection in use belongs to its request
+        # or user, but close() must still reach it if the run is cancelled.
+        self._all: weakref.WeakSet[Connection] = weakref.WeakSet()
         self.opened = 0
         """Connections opened so far."""
 
@@ -218,16 +249,24 @@ class ConnectionPool:
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.opened += 1
+        self._all.add(protocol)
         return protocol
 
-    async def acquire(self, time_limit: float) -> Connection:
-        """An idle connection, or a new one."""
+    def take_idle(self) -> Connection | None:
+        """An idle connection that can be reused, or ``None``."""
         idle = self._idle
         while idle:
             connection = idle.pop()
             if connection.reusable:
                 return connection
             connection.close()
+        return None
+
+    async def acquire(self, time_limit: float) -> Connection:
+        """An idle connection, or a new one."""
+        connection = self.take_idle()
+        if connection is not None:
+            return connection
         return await self.connect(time_limit)
 
     def release(self, connection: Connection) -> None:
@@ -238,7 +277,7 @@ class ConnectionPool:
             connection.close()
 
     def close(self) -> None:
-        """Close every idle connection."""
-        for connection in self._idle:
+        """Close every connection, idle or in use."""
+        for connection in list(self._all):
             connection.close()
         self._idle.clear()

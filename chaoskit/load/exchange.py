@@ -8,9 +8,9 @@ and body patterns become error classes (transport errors are mapped in
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 
-from chaoskit.load.client import Connection, ConnectionPool, RequestFailed
+from chaoskit.load.client import Connection, ConnectionPool, Outcome, RequestFailed
 from chaoskit.load.tasks import CompiledTask, UserState
 from chaoskit.records import ErrorClass, Sample
 
@@ -109,6 +109,46 @@ class Exchanger:
             )
         )
 
+    def finish(
+        self,
+        task: CompiledTask,
+        user: UserState,
+        size: int,
+        intended_ns: int,
+        sent_ns: int,
+        outcome: Outcome,
+        refreshable: bool = False,
+    ) -> Sample:
+        """Turn an outcome into the request's one sample: classify, capture, count,
+        write. With ``refreshable``, a 401 is not an error: the caller refreshes
+        the token and retries."""
+        counters = self.counters
+        counters.completed += 1
+        if isinstance(outcome, RequestFailed):
+            counters.errors += 1
+            sample = Sample(
+                task.name, user.user, intended_ns, sent_ns, outcome.end_ns, 0,
+                size, 0, outcome.error, outcome.detail,
+            )  # fmt: skip
+            self.write(sample)
+            return sample
+        status = outcome.status
+        if refreshable and status == 401:
+            error: ErrorClass | None = None
+            detail = "401: token refreshed, request retried"
+        else:
+            error, detail = self.classifier.classify(task.expect, status, outcome.body)
+            if error is None:
+                task.capture(outcome.body, user)
+            else:
+                counters.errors += 1
+        sample = Sample(
+            task.name, user.user, intended_ns, sent_ns, outcome.end_ns, status,
+            size, outcome.received, error, detail,
+        )  # fmt: skip
+        self.write(sample)
+        return sample
+
     async def send(
         self,
         task: CompiledTask,
@@ -119,48 +159,87 @@ class Exchanger:
         *,
         refreshable: bool = False,
     ) -> tuple[Sample, Connection | None]:
-        """Send ``raw`` on ``connection`` (or a pooled one when ``None``).
+        """Send ``raw`` on ``connection`` (or a pooled one when ``None``) and wait.
 
         Returns the sample (already written to the sink) and the connection
-        used, which may be closed (``None`` if none could be made). With
-        ``refreshable``, a 401 is not an error: the caller refreshes the token
-        and retries.
+        used, which may be closed (``None`` if none could be made).
         """
-        counters = self.counters
-        counters.sent += 1
+        self.counters.sent += 1
         sent = self.now_ns()
+        outcome: Outcome
         try:
             if connection is None or not connection.reusable:
                 if connection is not None:
                     connection.close()
                 connection = await self.pool.acquire(task.timeout)
             remaining = task.timeout - (self.now_ns() - sent) / 1e9
-            response = await connection.request(raw, max(remaining, 0.001))
+            outcome = await connection.request(raw, max(remaining, 0.001))
         except RequestFailed as failure:
+            outcome = failure
             if connection is not None:
                 connection.close()  # a late answer would be read as the next one's
-            counters.completed += 1
-            counters.errors += 1
-            sample = Sample(
-                task.name, user.user, intended_ns, sent, failure.end_ns, 0,
-                len(raw), 0, failure.error, failure.detail,
-            )  # fmt: skip
-            self.write(sample)
-            return sample, connection
-        status = response.status
-        if refreshable and status == 401:
-            error: ErrorClass | None = None
-            detail = "401: token refreshed, request retried"
-        else:
-            error, detail = self.classifier.classify(task.expect, status, response.body)
-            if error is None:
-                task.capture(response.body, user)
-        counters.completed += 1
-        if error is not None:
-            counters.errors += 1
-        sample = Sample(
-            task.name, user.user, intended_ns, sent, response.end_ns, status,
-            len(raw), response.received, error, detail,
-        )  # fmt: skip
-        self.write(sample)
+        sample = self.finish(
+            task, user, len(raw), intended_ns, sent, outcome, refreshable
+        )
         return sample, connection
+
+    def fire(
+        self,
+        task: CompiledTask,
+        user: UserState,
+        raw: bytes,
+        intended_ns: int,
+        spawn: Callable[[Coroutine[object, object, None]], object],
+        on_done: Callable[[], None],
+    ) -> None:
+        """Send ``raw`` without waiting (open model); ``on_done`` runs after its
+        sample is written. Needs a task (``spawn``) only to open a connection."""
+        self.counters.sent += 1
+        sent = self.now_ns()
+        connection = self.pool.take_idle()
+        if connection is None:
+            spawn(self._connect_then_start(task, user, raw, intended_ns, sent, on_done))
+        else:
+            self._start(connection, task, user, raw, intended_ns, sent, on_done)
+
+    def _start(
+        self,
+        connection: Connection,
+        task: CompiledTask,
+        user: UserState,
+        raw: bytes,
+        intended_ns: int,
+        sent: int,
+        on_done: Callable[[], None],
+    ) -> None:
+        def done(outcome: Outcome) -> None:
+            try:
+                self.finish(task, user, len(raw), intended_ns, sent, outcome)
+            finally:
+                if isinstance(outcome, RequestFailed):
+                    connection.close()
+                else:
+                    self.pool.release(connection)
+                on_done()
+
+        remaining = task.timeout - (self.now_ns() - sent) / 1e9
+        connection.start(raw, max(remaining, 0.001), done)
+
+    async def _connect_then_start(
+        self,
+        task: CompiledTask,
+        user: UserState,
+        raw: bytes,
+        intended_ns: int,
+        sent: int,
+        on_done: Callable[[], None],
+    ) -> None:
+        try:
+            connection = await self.pool.connect(task.timeout)
+        except RequestFailed as failure:
+            try:
+                self.finish(task, user, len(raw), intended_ns, sent, failure)
+            finally:
+                on_done()
+            return
+        self._start(connection, task, user, raw, intended_ns, sent, on_done)
