@@ -256,7 +256,7 @@ class LoadSection(_Model):
 class _FaultBase(_Model):
     name: Annotated[str, Field(min_length=1)]
     at: Duration
-    """When the fault starts, in seconds after the timeline's start (warm-up excluded)."""
+    """Start, in seconds after the timeline's start (the warm-up not counted)."""
     for_: Duration = Field(default=0.0, alias="for")
     """How long it lasts; it is rolled back at ``at + for``."""
 
@@ -284,7 +284,7 @@ class ToxicFault(_FaultBase):
     delay: Duration = 0.0
     """``slow_close`` delay, or the pause between ``slicer`` pieces."""
     timeout: Duration = 0.0
-    """``timeout``: idle time before closing (0: never); ``reset_peer``: wait before RST."""
+    """``timeout``: idle time before it closes (0: never); ``reset_peer``: RST delay."""
     bytes: Annotated[int, Field(ge=0)] = 0
     average_size: Annotated[int, Field(ge=1)] = 1
     size_variation: Annotated[int, Field(ge=0)] = 0
