@@ -15,7 +15,6 @@ never apply a change twice.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -29,6 +28,7 @@ from tenacity import (
 )
 
 from chaoskit.errors import ToxiproxyError
+from chaoskit.faults.base import Undo
 
 __all__ = [
     "ConnectionPage",
@@ -135,25 +135,6 @@ class ConnectionPage:
     unix_ns: int
     """A clock pair read together by the server, to map monotonic times to wall time."""
     connections: tuple[ConnectionRecord, ...]
-
-
-class Undo:
-    """Puts back one change; safe to await more than once."""
-
-    def __init__(self, description: str, action: Callable[[], Awaitable[None]]) -> None:
-        self.description = description
-        self._action = action
-        self.done = False
-
-    async def __call__(self) -> None:
-        if self.done:
-            return
-        await self._action()
-        self.done = True
-
-    def __repr__(self) -> str:
-        state = "done" if self.done else "pending"
-        return f"<Undo {self.description} ({state})>"
 
 
 class Toxiproxy:

@@ -1,0 +1,53 @@
+"""What every fault driver gives back: an idempotent undo, and a ledger entry.
+
+A driver applies one change and returns an :class:`Undo`. The runner writes the
+change to the rollback ledger (a file in the report directory) *before* applying
+it, so that if chaoskit itself is killed, ``chaoskit rollback`` can undo it from
+another process: a :class:`LedgerEntry` says how, with nothing but plain data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+__all__ = ["LedgerEntry", "Undo"]
+
+
+class Undo:
+    """Puts back one change; safe to await more than once."""
+
+    def __init__(self, description: str, action: Callable[[], Awaitable[None]]) -> None:
+        self.description = description
+        self._action = action
+        self.done = False
+
+    async def __call__(self) -> None:
+        if self.done:
+            return
+        await self._action()
+        self.done = True
+
+    def __repr__(self) -> str:
+        state = "done" if self.done else "pending"
+        return f"<Undo {self.description} ({state})>"
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """How to undo a change from another process (plain JSON data).
+
+    ``kind`` names the undo action; ``data`` is its arguments. Kinds:
+    ``toxic`` (url, proxy, toxic): remove a toxic;
+    ``proxy_enable`` (url, proxy): enable a proxy;
+    ``proxy_delete`` (url, proxy): delete a proxy;
+    ``process`` (pid, start_time): stop a process group chaoskit started;
+    ``sigcont`` (pid, start_time): resume a paused process group.
+    """
+
+    kind: str
+    description: str
+    data: Mapping[str, object] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        return {"kind": self.kind, "description": self.description, **self.data}
