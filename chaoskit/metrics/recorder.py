@@ -10,6 +10,8 @@ few hundred bytes each), never with the number of requests.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from chaoskit.metrics.histogram import Histogram
 from chaoskit.metrics.model import Percentiles, Snapshot, TaskStats, WindowStats
 from chaoskit.records import ErrorClass, Sample
@@ -231,6 +233,21 @@ class Recorder:
             error_examples={k: list(v) for k, v in self._error_examples.items()},
             user_errors={u: dict(e) for u, e in self._user_errors.items()},
         )
+
+    def merged(
+        self, phases: Iterable[str], task: str | None = None
+    ) -> TaskStats | None:
+        """Exact stats over several phases, for one task or all; None if no data.
+
+        Histograms merge losslessly, so ``during`` can be the union of every
+        ``during:<fault>`` phase without losing percentile accuracy.
+        """
+        wanted = set(phases)
+        acc = _Accumulator()
+        for (phase, name), part in self._acc.items():
+            if phase in wanted and (task is None or name == task):
+                acc.merge(part)
+        return acc.stats(task or "*") if acc.count else None
 
     def window_histogram(self, index: int) -> Histogram | None:
         """The full latency histogram of a window still open, else ``None``."""
