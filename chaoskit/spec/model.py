@@ -55,6 +55,7 @@ __all__ = [
     "TaskSection",
     "ThresholdHypothesis",
     "ToxicFault",
+    "bound_value",
 ]
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -415,3 +416,18 @@ class Experiment(_Model):
     faults: tuple[Fault, ...] = ()
     hypotheses: tuple[Hypothesis, ...] = ()
     abort: tuple[AbortCondition, ...] = ()
+
+
+def bound_value(metric: str, raw: str | float) -> float:
+    """A threshold bound in the metric's unit: seconds, a ratio, or a number.
+
+    Raises:
+        ValueError: the bound does not fit the metric (e.g. "5%" for p95).
+    """
+    if metric in LATENCY_METRICS:
+        return parse_duration(raw)
+    if metric == "error_rate":
+        return parse_ratio(raw)
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise ValueError(f"{raw!r} is not a number (a bound for {metric})")  # noqa: TRY004
+    return float(raw)
