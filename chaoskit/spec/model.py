@@ -20,6 +20,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    field_validator,
 )
 
 from chaoskit.units import parse_duration, parse_ratio
@@ -30,6 +31,7 @@ __all__ = [
     "METRICS",
     "PHASES",
     "PROCESS_FAULT_KINDS",
+    "PROFILES",
     "SERVICE_KINDS",
     "TOXIC_FAULT_KINDS",
     "AbortCondition",
@@ -56,6 +58,7 @@ __all__ = [
     "ThresholdHypothesis",
     "ToxicFault",
     "bound_value",
+    "parse_think",
 ]
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -80,6 +83,8 @@ HYPOTHESIS_KINDS = ("threshold", "sla", "recovery", "error_budget")
 PHASES = ("before", "during", "after", "all")
 METRICS = ("p50", "p90", "p95", "p99", "max", "error_rate", "rps", "count")
 LATENCY_METRICS = ("p50", "p90", "p95", "p99", "max")
+PROFILES = ("baseline", "normal", "peak", "stress", "spike", "endurance", "breaking")
+"""Load profile presets; ``chaoskit.load.shapes.PRESETS`` implements each (tested)."""
 
 
 class _Model(BaseModel):
@@ -95,7 +100,7 @@ class ExperimentInfo(_Model):
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
     title: str = ""
     description: str = ""
-    duration: Duration
+    duration: Annotated[Duration, Field(gt=0)]
     warmup: Duration = 0.0
     """Load before the timeline starts, not counted in any phase."""
     seed: int | None = None
@@ -236,8 +241,13 @@ class LoadSection(_Model):
     """A duration, or a range ``"0.5s..2s"`` (closed model)."""
     spawn_rate: Annotated[float, Field(gt=0)] | None = None
     ramp: Duration | None = None
-    profile: str | None = None
-    """A named preset: baseline, normal, peak, stress, spike, endurance, breaking."""
+    profile: (
+        Literal[
+            "baseline", "normal", "peak", "stress", "spike", "endurance", "breaking"
+        ]
+        | None
+    ) = None
+    """A named preset (:data:`PROFILES`)."""
     stages: tuple[StageSection, ...] = ()
     bursts: tuple[BurstSection, ...] = ()
     max_in_flight: Annotated[int, Field(ge=1)] = 256
@@ -249,6 +259,13 @@ class LoadSection(_Model):
     flow: FlowSection | None = None
     max_requests: Annotated[int, Field(ge=1)] | None = None
     tasks: Annotated[tuple[TaskSection, ...], Field(min_length=1)]
+
+    @field_validator("think")
+    @classmethod
+    def _think_parses(cls, value: str | float | None) -> str | float | None:
+        if value is not None:
+            parse_think(value)
+        return value
 
 
 # --- faults -------------------------------------------------------------------------
@@ -337,6 +354,23 @@ class ThresholdHypothesis(_HypothesisBase):
     below: str | float | None = None
     above: str | float | None = None
 
+    @property
+    def direction(self) -> Literal["below", "above"]:
+        """The side of the bound the metric must stay on."""
+        return "below" if self.below is not None else "above"
+
+    @property
+    def limit(self) -> float:
+        """The bound in the metric's unit: seconds, a fraction, or a number.
+
+        ``spec.load`` has checked that exactly one of below/above is set and
+        fits the metric, so this does not raise on a loaded experiment.
+        """
+        raw = self.below if self.below is not None else self.above
+        if raw is None:
+            raise ValueError(f"hypothesis {self.name!r} sets neither below nor above")
+        return bound_value(self.metric, raw)
+
 
 class SlaBudget(_Model):
     """Latency budget for one task group."""
@@ -404,6 +438,11 @@ class AbortCondition(_Model):
     above: str | float
     for_: Duration = Field(default=10.0, alias="for")
 
+    @property
+    def limit(self) -> float:
+        """``above`` in the metric's unit (checked by ``spec.load``)."""
+        return bound_value(self.metric, self.above)
+
 
 class Experiment(_Model):
     """A whole experiment file, validated."""
@@ -431,3 +470,23 @@ def bound_value(metric: str, raw: str | float) -> float:
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise ValueError(f"{raw!r} is not a number (a bound for {metric})")  # noqa: TRY004
     return float(raw)
+
+
+def parse_think(value: str | float) -> tuple[float, float]:
+    """Think time as (low, high) seconds from ``"1s"``, ``"0.5s..2s"`` or seconds.
+
+    Raises:
+        ValueError: not a duration, or not a range ``low..high`` with low <= high.
+    """
+    text = value.replace("...", "..") if isinstance(value, str) else value
+    if isinstance(text, str) and ".." in text:
+        low_text, high_text = text.split("..", 1)
+        try:
+            low, high = parse_duration(low_text.strip()), parse_duration(high_text)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a range of two durations") from None
+        if low > high:
+            raise ValueError(f"{value!r} is not a range: the low end is above the high")
+        return low, high
+    seconds = parse_duration(text)
+    return seconds, seconds
