@@ -1,0 +1,24 @@
+"""Hypothesis evaluators: each ``[[hypotheses]]`` entry judged on the run's data.
+
+Named ``checks`` so as not to clash with the Hypothesis library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+# Importing the evaluator modules registers them by kind.
+from chaoskit.checks import recovery, threshold  # noqa: F401
+from chaoskit.checks.base import EVALUATORS, Verdict
+from chaoskit.checks.context import CheckContext
+from chaoskit.spec.model import Hypothesis
+
+__all__ = ["EVALUATORS", "CheckContext", "Verdict", "evaluate"]
+
+
+def evaluate(hypotheses: Iterable[Hypothesis], ctx: CheckContext) -> list[Verdict]:
+    """Every hypothesis's verdicts, in the file's order."""
+    verdicts: list[Verdict] = []
+    for hypothesis in hypotheses:
+        verdicts.extend(EVALUATORS[hypothesis.kind](ctx, hypothesis))
+    return verdicts

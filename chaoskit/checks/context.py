@@ -1,0 +1,81 @@
+"""What evaluators read: merged stats by phase, one-second windows, fault times.
+
+Phase labels are the runner's: ``warmup``, ``before``, ``during:<fault>[+<fault>]``
+(faults active together), ``after:<fault>`` (from that fault's end to the next
+fault). A hypothesis names a phase the user's way (``before``, ``during``,
+``after``, ``all``, ``during:<fault>``, ``after:<fault>``); :meth:`labels`
+turns it into the runner's labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+
+from chaoskit.metrics.model import TaskStats, WindowStats
+from chaoskit.records import ErrorClass
+from chaoskit.runner.outcome import FaultRecord, PhaseRecord
+
+__all__ = ["CheckContext", "error_key_for"]
+
+_BUILTIN_ERRORS = {e.value for e in ErrorClass}
+
+
+def error_key_for(error_class: str) -> str:
+    """The metrics' key for an error class the user names.
+
+    A built-in class (``timeout``, ``http_5xx``...) is its own key; any other
+    name is one of ``load.error_patterns`` (counted as ``body_pattern:<name>``).
+    """
+    if error_class in _BUILTIN_ERRORS or error_class.startswith("body_pattern:"):
+        return error_class
+    return f"body_pattern:{error_class}"
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """The run's data, as evaluators see it."""
+
+    merged: Callable[[Sequence[str], Collection[str] | None], TaskStats | None]
+    """(phase labels, tasks or None for all) -> exact merged stats."""
+    phases: tuple[PhaseRecord, ...]
+    windows: tuple[WindowStats, ...]
+    """One-second windows; ``start_s`` counts from the timeline's start."""
+    faults: tuple[FaultRecord, ...]
+    task_groups: dict[str, str]
+    """Task name -> its ``group`` (for SLA budgets)."""
+
+    def labels(self, phase: str) -> list[str]:
+        """The runner's phase labels that make up a hypothesis phase."""
+        present = [p.name for p in self.phases]
+        if phase == "all":
+            return [p for p in present if p != "warmup"]
+        if phase in ("before", "warmup"):
+            return [p for p in present if p == phase]
+        kind, _, fault = phase.partition(":")
+        if kind == "during":
+            return [
+                p
+                for p in present
+                if p.startswith("during:")
+                and (not fault or fault in p.removeprefix("during:").split("+"))
+            ]
+        if kind == "after":
+            if not fault:
+                ended = [f for f in self.faults if f.ended_s is not None]
+                if not ended:
+                    return []
+                fault = max(ended, key=lambda f: f.ended_s or 0.0).name
+            return [p for p in present if p == f"after:{fault}"]
+        return []
+
+    def span_s(self, labels: Sequence[str]) -> float:
+        """Seconds the timeline spent in these phases."""
+        wanted = set(labels)
+        return sum(p.end_s - p.start_s for p in self.phases if p.name in wanted)
+
+    def stats(self, phase: str, task: str | None = None) -> TaskStats | None:
+        """Merged stats of a hypothesis phase (None: no request in it)."""
+        if not (labels := self.labels(phase)):
+            return None
+        return self.merged(labels, None if task is None else [task])

@@ -1,0 +1,201 @@
+"""Hypothesis evaluators on a recorder fed with samples of known shape."""
+
+from __future__ import annotations
+
+import pytest
+
+from chaoskit.checks import EVALUATORS, CheckContext, evaluate
+from chaoskit.checks.recovery import recovery_time
+from chaoskit.metrics.recorder import Recorder
+from chaoskit.records import ErrorClass, Sample
+from chaoskit.runner.outcome import FaultRecord, PhaseRecord
+from chaoskit.spec.model import (
+    HYPOTHESIS_KINDS,
+    ErrorBudgetHypothesis,
+    RecoveryHypothesis,
+    SlaBudget,
+    SlaHypothesis,
+    ThresholdHypothesis,
+)
+
+S = 1_000_000_000
+MS = 1_000_000
+
+
+def run_with_known_recovery(recover_after_s: int = 3) -> tuple[CheckContext, Recorder]:
+    """0-10 s before (50 ms), 10-20 s latency fault (400 ms), then slow for
+    ``recover_after_s`` seconds (300 ms) and back to 50 ms until 30 s."""
+    recorder = Recorder(origin_ns=0, phase="before")
+    for second in range(30):
+        if second == 10:
+            recorder.enter_phase("during:slow db")
+        if second == 20:
+            recorder.enter_phase("after:slow db")
+        if second < 10:
+            latency = 50
+        elif second < 20:
+            latency = 400
+        elif second < 20 + recover_after_s:
+            latency = 300
+        else:
+            latency = 50
+        for i in range(10):
+            start = second * S + i * 100 * MS
+            task = "browse" if i % 2 else "progress"
+            error = ErrorClass.HTTP_5XX if (10 <= second < 20 and i == 0) else None
+            recorder.write(
+                Sample(
+                    task,
+                    i,
+                    start,
+                    start,
+                    start + latency * MS,
+                    500 if error else 200,
+                    10,
+                    10,
+                    error,
+                )
+            )
+    recorder.close()
+    snapshot = recorder.snapshot()
+    ctx = CheckContext(
+        merged=recorder.merged,
+        phases=(
+            PhaseRecord("before", 0, 10),
+            PhaseRecord("during:slow db", 10, 20),
+            PhaseRecord("after:slow db", 20, 30),
+        ),
+        windows=tuple(snapshot.windows),
+        faults=(
+            FaultRecord(
+                "slow db",
+                "latency",
+                "route db",
+                {},
+                10,
+                20,
+                started_s=10.0,
+                ended_s=20.0,
+                rolled_back=True,
+            ),
+        ),
+        task_groups={"browse": "read", "progress": "write"},
+    )
+    return ctx, recorder
+
+
+def test_every_hypothesis_kind_has_an_evaluator():
+    assert set(EVALUATORS) == set(HYPOTHESIS_KINDS)
+
+
+class TestThreshold:
+    def test_p95_below_passes_before_and_fails_during(self):
+        ctx, _ = run_with_known_recovery()
+        before, during = evaluate(
+            [
+                ThresholdHypothesis(
+                    name="fast", phase="before", metric="p95", below="100ms"
+                ),
+                ThresholdHypothesis(
+                    name="fast", phase="during", metric="p95", below="100ms"
+                ),
+            ],
+            ctx,
+        )
+        assert before.passed
+        assert before.observed == "p95 50ms"
+        assert not during.passed
+        assert during.observed == "p95 400ms"
+        assert during.expected == "p95 below 100ms"
+        assert "missed the bound by 300ms" in during.detail
+
+    def test_error_rate_and_task_filter(self):
+        ctx, _ = run_with_known_recovery()
+        (verdict,) = evaluate(
+            [ThresholdHypothesis(name="errors", phase="during", metric="error_rate",
+                                 task="progress", below="25%")],
+            ctx,
+        )  # fmt: skip
+        # progress gets 5 requests a second, one of which (i == 0) fails.
+        assert verdict.passed
+        assert verdict.observed == "error_rate 20.00%"
+
+    def test_rps_uses_the_phase_length(self):
+        ctx, _ = run_with_known_recovery()
+        (verdict,) = evaluate(
+            [ThresholdHypothesis(name="rps", phase="all", metric="rps", above=9.5)], ctx
+        )
+        assert verdict.passed
+        assert verdict.observed_value == pytest.approx(10.0)
+
+    def test_a_phase_with_no_requests_fails_with_a_reason(self):
+        ctx, _ = run_with_known_recovery()
+        (verdict,) = evaluate(
+            [ThresholdHypothesis(name="x", phase="during", metric="p95", task="nope",
+                                 below="1s")],
+            ctx,
+        )  # fmt: skip
+        assert not verdict.passed
+        assert verdict.observed == "no data"
+
+
+def test_sla_budgets_per_group():
+    ctx, _ = run_with_known_recovery()
+    verdicts = evaluate(
+        [
+            SlaHypothesis(
+                name="sla", kind="sla", phase="before",
+                budgets={"read": SlaBudget(p95=0.1, p99=0.2),
+                         "write": SlaBudget(p95=0.01)},
+            )
+        ],
+        ctx,
+    )  # fmt: skip
+    by_name = {v.name: v for v in verdicts}
+    assert by_name["sla [read]"].passed
+    assert not by_name["sla [write]"].passed
+    assert "over budget: p95" in by_name["sla [write]"].detail
+
+
+def test_error_budget_counts_one_class():
+    ctx, _ = run_with_known_recovery()
+    (verdict,) = evaluate(
+        [ErrorBudgetHypothesis(name="5xx", kind="error_budget", phase="during",
+                               error_class="http_5xx", max="5%")],
+        ctx,
+    )  # fmt: skip
+    assert not verdict.passed
+    assert verdict.observed == "http_5xx 10.00%"
+    assert "10 of 100 requests" in verdict.detail
+
+
+class TestRecovery:
+    @pytest.mark.parametrize("truth", [0, 3, 6])
+    def test_measured_recovery_matches_the_known_delay(self, truth):
+        ctx, _ = run_with_known_recovery(truth)
+        (verdict,) = evaluate(
+            [RecoveryHypothesis(name="recovers", kind="recovery", within="5s",
+                                stable_for="2s")],
+            ctx,
+        )  # fmt: skip
+        assert verdict.name == "recovers [slow db]"
+        # Windows are by completion time: slow requests sent just before the
+        # recovery finish in the next second, so the measure errs late by <= 1 s.
+        assert truth <= verdict.observed_value <= truth + 1
+        assert verdict.passed == (verdict.observed_value <= 5)
+
+    def test_never_recovering_fails_with_the_band(self):
+        ctx, _ = run_with_known_recovery(recover_after_s=10)
+        (verdict,) = evaluate(
+            [RecoveryHypothesis(name="r", kind="recovery", within="5s")], ctx
+        )
+        assert not verdict.passed
+        assert verdict.observed == "not recovered in 10s"
+        assert "p95 <= 75ms" in verdict.detail
+
+    def test_recovery_needs_the_band_to_hold_for_stable_for(self):
+        windows = run_with_known_recovery(0)[0].windows
+        # A single good window followed by a bad one is not recovery.
+        flaky = {21.0}
+        took = recovery_time(windows, 20.0, 30.0, 3.0, lambda w: w.start_s in flaky)
+        assert took is None
