@@ -22,7 +22,7 @@ class ErrorClass(enum.Enum):
 
     Transport errors are mapped to these in one place
     (``chaoskit.load.client``); statuses and body patterns in
-    ``chaoskit.load.classify``.
+    ``chaoskit.load.exchange``.
     """
 
     HTTP_4XX = "http_4xx"

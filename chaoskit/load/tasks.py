@@ -182,8 +182,8 @@ class CompiledTask:
         if body or self.method in ("POST", "PUT", "PATCH"):
             headers.append(f"Content-Length: {len(body)}")
         if token is not None:
-            headers.append(f"Authorization: Bearer {token}")
-        headers += [f"{k}: {t.render(ctx)}" for k, t in self._headers]
+            headers.append(f"Authorization: Bearer {_header_value(token)}")
+        headers += [f"{k}: {_header_value(t.render(ctx))}" for k, t in self._headers]
         target = quote(target, safe="/?&=%:@!$'()*+,;~-._")
         head = (
             f"{self.method} {target} HTTP/1.1\r\n" + "\r\n".join(headers) + "\r\n\r\n"
@@ -223,6 +223,11 @@ class CompiledTask:
 
     def __repr__(self) -> str:
         return f"CompiledTask({self.name!r}, {self.method} {self.spec.path!r})"
+
+
+def _header_value(text: str) -> str:
+    """A header value without line breaks: a captured value cannot add headers."""
+    return text.replace("\r", " ").replace("\n", " ")
 
 
 def _compile_json(value: object, names: frozenset[str]) -> object:

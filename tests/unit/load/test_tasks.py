@@ -109,3 +109,13 @@ def test_capture_reads_values_into_the_user():
     assert state.values == {"token": "t1"}
     task.capture(b"not json", state)
     assert state.values == {"token": "t1"}
+
+
+def test_captured_values_cannot_inject_headers():
+    task = compile_task(TaskSpec("h", "/h", headers={"X-Id": "{{ id }}"}))
+    state = UserState(1, 0)
+    state.values["id"] = "1\r\nX-Evil: yes"
+    _, headers, _ = split(task.build(state, token="a\r\nX-Also: no"))  # noqa: S106
+    assert "X-Evil" not in headers
+    assert "X-Also" not in headers
+    assert headers["X-Id"] == "1  X-Evil: yes"
