@@ -9,7 +9,7 @@ import statistics
 
 import pytest
 
-from chaoskit.clock import FakeClock, MonotonicClock
+from chaoskit.clock import FakeClock
 from chaoskit.load.arrivals import arrival_times
 from chaoskit.load.shapes import Shape
 
@@ -70,15 +70,3 @@ def test_fake_clock_jumps_to_deadlines_and_refuses_to_go_back():
     assert clock.now_ns() == 5_500_000_000
     with pytest.raises(ValueError, match="backwards"):
         clock.advance(-1)
-
-
-def test_monotonic_clock_sleeps_until_the_deadline():
-    clock = MonotonicClock()
-
-    async def main():
-        start = clock.now_ns()
-        await clock.sleep_until(start + 20_000_000)
-        await clock.sleep_until(start)  # past: returns at once
-        return clock.now_ns() - start
-
-    assert asyncio.run(main()) >= 20_000_000
