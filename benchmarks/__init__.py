@@ -1,0 +1,1 @@
+"""Reproducible benchmarks; run one as ``python -m benchmarks.NAME``."""
