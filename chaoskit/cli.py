@@ -7,6 +7,8 @@ user's never shows a traceback.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -77,6 +79,47 @@ def proxy(
             dial_timeout=dial_timeout,
         )
     )
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY.PATH=VALUE",
+    help="Override a value of the file (faults.0.latency=2s); repeatable.",
+)
+@click.option("--seed", type=int, default=None, help="Replace experiment.seed.")
+def validate(file: Path, overrides: tuple[str, ...], seed: int | None) -> None:
+    """Check an experiment FILE and print its plan; start nothing.
+
+    Exits 0 when it is valid, 2 with every problem listed when it is not.
+    """
+    from chaoskit import spec
+    from chaoskit.errors import SpecError
+    from chaoskit.plan import build_plan
+    from chaoskit.runner.load import check_load_config
+
+    def fail(error: SpecError) -> NoReturn:
+        count = len(error.issues)
+        plural = "s" if count != 1 else ""
+        click.echo(f"{error.file}: {count} problem{plural}", err=True)
+        for issue in error.issues:
+            click.echo(f"  {spec.format_issue(issue)}", err=True)
+        sys.exit(exit_code_for(error))
+
+    try:
+        experiment = spec.load(file, overrides, seed)
+    except SpecError as error:
+        fail(error)
+    # The load engine's own rules (templates, flows) are checked too, so a
+    # file that passes `validate` is not refused by `run` for its load.
+    issues = check_load_config(experiment, file=str(file))
+    if issues:
+        fail(SpecError(str(file), issues))
+    click.echo(build_plan(experiment, seed).describe())
+    click.echo("valid")
 
 
 def main(argv: list[str] | None = None) -> None:

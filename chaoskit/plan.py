@@ -1,0 +1,368 @@
+"""Experiment -> Plan: the timeline the runner follows and the reports describe.
+
+Pure: no clock, no I/O. Times are seconds from the start of the timeline; the
+warm-up runs before it and is in no phase. The phases:
+
+* ``before``: from 0 to the first fault's start (the baseline);
+* ``during``: every fault window, merged where they overlap;
+* ``during:<fault>``: that fault's window;
+* ``after``: from the last fault's end to the end of the timeline;
+* ``after:<fault>``: from that fault's end to the next fault's start (or the end);
+* ``all``: the whole timeline.
+
+The one impure thing is choosing a seed when neither ``--seed`` nor the file
+gives one; the plan keeps it so every report can print it for a replay.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal
+
+from chaoskit.spec.model import (
+    Experiment,
+    Fault,
+    Hypothesis,
+    PostgresService,
+    ProcessService,
+    RecoveryHypothesis,
+    Service,
+    SlaHypothesis,
+    ThresholdHypothesis,
+    ToxicFault,
+)
+from chaoskit.units import format_duration
+
+__all__ = ["FaultWindow", "Plan", "Window", "build_plan"]
+
+_SETTINGS = {
+    "latency": ("latency", "jitter"),
+    "bandwidth": ("rate",),
+    "slow_close": ("delay",),
+    "timeout": ("timeout",),
+    "reset_peer": ("timeout",),
+    "slicer": ("average_size", "size_variation", "delay"),
+    "limit_data": ("bytes",),
+    "down": (),
+}
+_DURATIONS = {"latency", "jitter", "delay", "timeout"}
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Window:
+    """A span of the timeline: ``start <= t < end``, in seconds."""
+
+    start: float
+    end: float
+
+    @property
+    def length(self) -> float:
+        """Seconds in the window (0 when it is empty)."""
+        return max(0.0, self.end - self.start)
+
+    def contains(self, t: float) -> bool:
+        """Whether ``t`` seconds into the timeline is inside the window."""
+        return self.start <= t < self.end
+
+    def __str__(self) -> str:
+        return f"{_d(self.start)}..{_d(self.end)}"
+
+
+@dataclass(frozen=True, slots=True)
+class FaultWindow:
+    """When a fault is applied (``start``) and rolled back (``end``)."""
+
+    start: float
+    end: float
+    fault: Fault
+
+    @property
+    def window(self) -> Window:
+        """The span the fault is active."""
+        return Window(self.start, self.end)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The timeline of one run.
+
+    Attributes:
+        experiment: the validated experiment.
+        seed: the seed of the run (given, from the file, or chosen).
+        seed_source: where the seed came from.
+        warmup: seconds of load before the timeline, in no phase.
+        duration: seconds of the timeline.
+        faults: fault windows, sorted by start (then file order).
+        phases: phase name -> its windows (merged, non-empty, sorted).
+    """
+
+    experiment: Experiment
+    seed: int
+    seed_source: Literal["given", "file", "random"]
+    warmup: float
+    duration: float
+    faults: tuple[FaultWindow, ...]
+    phases: Mapping[str, tuple[Window, ...]]
+
+    def windows(self, phase: str) -> tuple[Window, ...]:
+        """The windows of a hypothesis phase (``"during"``, ``"after:slow db"``).
+
+        Raises:
+            KeyError: not a phase of this plan (``spec.load`` refuses those).
+        """
+        try:
+            return self.phases[phase]
+        except KeyError:
+            known = ", ".join(self.phases)
+            raise KeyError(f"{phase!r} is not a phase of this plan ({known})") from None
+
+    def phases_at(self, t: float) -> list[str]:
+        """Every phase whose windows contain ``t`` seconds into the timeline."""
+        return [
+            name
+            for name, windows in self.phases.items()
+            if any(window.contains(t) for window in windows)
+        ]
+
+    def describe(self) -> str:
+        """A readable timeline, for ``chaoskit validate`` and ``--dry-run``."""
+        return "\n".join(_describe(self))
+
+
+def build_plan(experiment: Experiment, seed: int | None = None) -> Plan:
+    """The plan of an experiment.
+
+    Args:
+        experiment: a validated experiment (``chaoskit.spec.load``).
+        seed: overrides ``experiment.seed``; when both are None a random seed
+            is chosen and kept in the plan.
+    """
+    source: Literal["given", "file", "random"]
+    if seed is not None:
+        source = "given"
+    elif experiment.experiment.seed is not None:
+        seed, source = experiment.experiment.seed, "file"
+    else:
+        seed, source = secrets.randbelow(2**31), "random"
+    duration = experiment.experiment.duration
+    faults = tuple(
+        sorted(
+            (
+                FaultWindow(f.at, min(f.at + f.for_, duration), f)
+                for f in experiment.faults
+            ),
+            key=lambda w: w.start,
+        )
+    )
+    return Plan(
+        experiment=experiment,
+        seed=seed,
+        seed_source=source,
+        warmup=experiment.experiment.warmup,
+        duration=duration,
+        faults=faults,
+        phases=MappingProxyType(_phases(faults, duration)),
+    )
+
+
+def _phases(
+    faults: tuple[FaultWindow, ...], duration: float
+) -> dict[str, tuple[Window, ...]]:
+    def span(start: float, end: float) -> tuple[Window, ...]:
+        return (Window(start, end),) if end > start else ()
+
+    first = min((f.start for f in faults), default=duration)
+    last = max((f.end for f in faults), default=duration)
+    phases = {
+        "before": span(0.0, first),
+        "during": _merge([f.window for f in faults]),
+        "after": span(last, duration) if faults else (),
+        "all": span(0.0, duration),
+    }
+    for fault in faults:
+        following = [f.start for f in faults if f.start >= fault.end and f is not fault]
+        phases[f"during:{fault.fault.name}"] = span(fault.start, fault.end)
+        phases[f"after:{fault.fault.name}"] = span(
+            fault.end, min(following, default=duration)
+        )
+    return phases
+
+
+def _merge(windows: list[Window]) -> tuple[Window, ...]:
+    merged: list[Window] = []
+    for window in sorted(w for w in windows if w.length > 0):
+        if merged and window.start <= merged[-1].end:
+            last = merged.pop()
+            window = Window(last.start, max(last.end, window.end))
+        merged.append(window)
+    return tuple(merged)
+
+
+# --- describe() ---------------------------------------------------------------------
+
+
+def _describe(plan: Plan) -> list[str]:
+    info = plan.experiment.experiment
+    title = f": {info.title}" if info.title else ""
+    source = {"given": "from --seed", "file": "from the file", "random": "chosen"}
+    replay = f"; replay with --seed {plan.seed}" if plan.seed_source == "random" else ""
+    warmup = f"a {_d(plan.warmup)} warm-up (not counted), then " if plan.warmup else ""
+    lines = [
+        f"experiment {info.name}{title}",
+        f"seed {plan.seed} ({source[plan.seed_source]}{replay})",
+        f"runs {warmup}a {_d(plan.duration)} timeline",
+        "",
+        "starts",
+    ]
+    lines += [f"  service {s.name}: {_service(s)}" for s in plan.experiment.services]
+    proxy = plan.experiment.proxy
+    if proxy.routes:
+        where = f"Toxiproxy at {proxy.url}" if proxy.url else "the embedded proxy"
+        lines += [
+            f"  route {r.name}: {r.listen} -> {r.upstream} (on {where})"
+            for r in proxy.routes
+        ]
+    if len(lines) == 5:
+        lines.append("  nothing (the target is already running)")
+    lines += ["", *_load(plan), "", "timeline", *_timeline(plan)]
+    lines += ["", "hypotheses"]
+    lines += [f"  {h.name}: {_hypothesis(plan, h)}" for h in plan.experiment.hypotheses]
+    if not plan.experiment.hypotheses:
+        lines.append("  none (the run reports metrics only)")
+    return lines
+
+
+def _service(service: Service) -> str:
+    if isinstance(service, PostgresService):
+        port = f"port {service.port}" if service.port else "a free port"
+        return f"embedded PostgreSQL on 127.0.0.1, {port}"
+    if isinstance(service, ProcessService):
+        health = f"; health {service.health}" if service.health else ""
+        return f"process `{' '.join(service.command)}`{health}"
+    health = f"health {service.health}" if service.health else "no health check"
+    return f"external {service.address or ''} ({health})".replace("  ", " ")
+
+
+def _load(plan: Plan) -> list[str]:
+    load = plan.experiment.load
+    lines = [f"load against {plan.experiment.target.base_url}"]
+    if load.model == "open":
+        size = f"{_n(load.rate)} requests/s" if load.rate else "stages"
+        model = f"open model: {size}, {load.arrivals} arrivals"
+    else:
+        think = f", think {load.think}" if load.think is not None else ""
+        model = f"closed model: {load.users} users{think}"
+    if load.ramp:
+        model += f", ramped up over {_d(load.ramp)}"
+    if load.profile:
+        model += f", profile {load.profile}"
+    if load.stages:
+        model += ", stages " + ", ".join(
+            f"{_n(s.target)} over {_d(s.duration)}" for s in load.stages
+        )
+    lines.append(f"  {model}")
+    total = sum(task.weight for task in load.tasks)
+    for task in load.tasks:
+        body = " (json)" if task.json_body is not None else ""
+        body = " (form)" if task.form is not None else body
+        body = " (files)" if task.files else body
+        share = f"{task.weight / total:.0%}"
+        lines.append(f"  task {task.name} ({share}): {task.method} {task.path}{body}")
+    return lines
+
+
+def _timeline(plan: Plan) -> list[str]:
+    rows: list[tuple[float, str]] = []
+    for name in ("before", "after"):
+        rows += [(w.start, f"{w}  {name}") for w in plan.phases[name]]
+    for fault in plan.faults:
+        span = Window(fault.start, fault.end) if fault.end > fault.start else None
+        when = str(span) if span else _d(fault.start)
+        rows.append(
+            (fault.start, f"{when}  fault {fault.fault.name!r}: {_fault(fault.fault)}")
+        )
+    rows.sort(key=lambda row: row[0])
+    return [f"  {text}" for _, text in rows] or ["  no faults"]
+
+
+def _fault(fault: Fault) -> str:
+    if isinstance(fault, ToxicFault):
+        settings = [f"{key} {_setting(fault, key)}" for key in _SETTINGS[fault.kind]]
+        if fault.kind == "bandwidth":
+            settings = [f"rate {fault.rate} KB/s"]
+        if fault.toxicity < 1:
+            settings.append(f"toxicity {fault.toxicity:.0%}")
+        text = f"{fault.kind} on route {fault.route}"
+        if fault.kind != "down":
+            text += f" ({fault.stream})"
+        return text + (": " + ", ".join(settings) if settings else "")
+    if fault.kind == "kill":
+        then = f", restarted at {_d(fault.at + fault.for_)}" if fault.restart else ""
+        return f"kill service {fault.service} with {fault.signal}{then}"
+    if fault.kind == "pause":
+        return f"pause service {fault.service} (SIGSTOP, then SIGCONT)"
+    return f"restart service {fault.service}"
+
+
+def _hypothesis(plan: Plan, hypothesis: Hypothesis) -> str:
+    windows = ", ".join(str(w) for w in plan.phases.get(hypothesis.phase, ()))
+    phase = f"{hypothesis.phase} ({windows or 'empty'})"
+    if isinstance(hypothesis, ThresholdHypothesis):
+        metric = hypothesis.metric
+        scope = f" of {hypothesis.task}" if hypothesis.task else ""
+        errors = f" ({hypothesis.error_class} only)" if hypothesis.error_class else ""
+        return (
+            f"{metric}{scope}{errors} {hypothesis.direction} "
+            f"{_bound(metric, hypothesis.limit)}, {phase}"
+        )
+    if isinstance(hypothesis, SlaHypothesis):
+        budgets = "; ".join(
+            f"{group}: "
+            + ", ".join(
+                f"{key} {_d(v) if key != 'error_rate' else f'{v:.2%}'}"
+                for key, v in (
+                    ("p95", b.p95),
+                    ("p99", b.p99),
+                    ("error_rate", b.error_rate),
+                )
+                if v is not None
+            )
+            for group, b in hypothesis.budgets.items()
+        )
+        return f"SLA budgets ({budgets}), {phase}"
+    if isinstance(hypothesis, RecoveryHypothesis):
+        which = f"fault {hypothesis.fault!r}" if hypothesis.fault else "each fault"
+        return (
+            f"after {which}, back within +{hypothesis.tolerance:.0%} p95 and "
+            f"+{hypothesis.error_tolerance:.1%} errors of the before phase "
+            f"(for {_d(hypothesis.stable_for)}) within {_d(hypothesis.within)}"
+        )
+    scope = f" of {hypothesis.task}" if hypothesis.task else ""
+    share = f"{hypothesis.max:.2%}"
+    return f"at most {share}{scope} fail with {hypothesis.error_class}, {phase}"
+
+
+def _bound(metric: str, value: float) -> str:
+    if metric == "error_rate":
+        return f"{value:.2%}"
+    if metric in ("rps", "count"):
+        return _n(value)
+    return _d(value)
+
+
+def _n(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _setting(fault: ToxicFault, key: str) -> str:
+    value = getattr(fault, key)
+    return _d(value) if key in _DURATIONS else str(value)
+
+
+def _d(seconds: float) -> str:
+    return "0s" if seconds == 0 else format_duration(seconds)

@@ -1,0 +1,302 @@
+"""``[load]`` (and ``[target]``) -> the load engine's :class:`LoadConfig`.
+
+The spec speaks in the file's terms (``ramp = "5s"``, ``think = "0.5s..2s"``,
+``size = "1MB"``); the engine takes typed values (a :class:`Shape`, a
+:class:`Think`, bytes). The engine's constructors check their own rules and
+raise :class:`LoadConfigError` naming the field relative to ``[load]``; here
+each becomes a :class:`SpecIssue` under its TOML key path
+(``load.tasks[0].path``), so ``chaoskit validate`` reports them like any other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TypeVar
+
+from chaoskit.errors import SpecError, SpecIssue
+from chaoskit.load import (
+    Burst,
+    ClosedModel,
+    Flow,
+    HotKeys,
+    LoadConfig,
+    LoadConfigError,
+    OpenModel,
+    Shape,
+    Stage,
+    TaskSpec,
+    Think,
+    Upload,
+    parse_size,
+)
+from chaoskit.spec import refs
+from chaoskit.spec.model import Experiment, LoadSection, TaskSection
+
+__all__ = ["build_load_config", "check_load_config"]
+
+T = TypeVar("T")
+
+# LoadConfigError fields that are not under [load] in the file.
+_OUTSIDE_LOAD = {"base_url": "target.base_url", "duration": "experiment.duration"}
+
+
+class _Issues:
+    """Collects every LoadConfigError instead of stopping at the first."""
+
+    def __init__(self) -> None:
+        self.found: list[SpecIssue] = []
+
+    def build(self, prefix: str, make: Callable[[], T]) -> T | None:
+        """``make()``, or None with an issue under ``prefix`` when it refuses."""
+        try:
+            return make()
+        except LoadConfigError as error:
+            self.found.append(_issue(error, prefix))
+            return None
+
+
+def build_load_config(
+    experiment: Experiment, seed: int, base_url: str, *, file: str | None = None
+) -> LoadConfig:
+    """The engine's configuration of an experiment's load.
+
+    Args:
+        experiment: the validated experiment.
+        seed: the run's seed (``Plan.seed``).
+        base_url: ``target.base_url`` with its references bound
+            (:func:`chaoskit.spec.refs.bind`).
+        file: the experiment file, named in the error.
+
+    Returns:
+        A LoadConfig running for the warm-up plus the timeline.
+
+    Raises:
+        SpecError: the engine refused settings; each issue has its key path.
+    """
+    load = experiment.load
+    target = experiment.target
+    total = experiment.experiment.warmup + experiment.experiment.duration
+    issues = _Issues()
+    tasks = [
+        _task(issues, f"load.tasks[{i}]", task, target.headers)
+        for i, task in enumerate(load.tasks)
+    ]
+    model = _model(issues, load, total)
+    flow = _flow(issues, load, target.headers)
+    hot_keys = None
+    if load.hot_keys is not None:
+        keys = load.hot_keys
+        hot_keys = issues.build(
+            "load", lambda: HotKeys(keys.hot, keys.ratio, keys.space)
+        )
+    config = None
+    ready = [t for t in tasks if t is not None]
+    if not issues.found and model is not None and len(ready) == len(tasks):
+        built_flow = flow
+        config = issues.build(
+            "load",
+            lambda: LoadConfig(
+                base_url=base_url,
+                model=model,
+                tasks=tuple(ready),
+                duration=total,
+                flow=built_flow,
+                timeout=load.timeout or target.timeout,
+                error_patterns=dict(load.error_patterns),
+                hot_keys=hot_keys,
+                max_requests=load.max_requests,
+                seed=seed,
+                allow_remote=experiment.experiment.allow_remote,
+            ),
+        )
+    if config is None:
+        _rename_task_issues(issues.found, load)
+        raise SpecError(
+            file or f"experiment {experiment.experiment.name}", issues.found
+        )
+    return config
+
+
+def check_load_config(experiment: Experiment, *, file: str) -> list[SpecIssue]:
+    """What the load engine would refuse, without starting anything.
+
+    References in ``target.base_url`` are bound to loopback stand-ins.
+    """
+    url = experiment.target.base_url
+    try:
+        build_load_config(
+            experiment, 0, refs.bind(url, refs.placeholders(url)), file=file
+        )
+    except SpecError as error:
+        return list(error.issues)
+    return []
+
+
+def _task(
+    issues: _Issues, where: str, task: TaskSection, base_headers: dict[str, str]
+) -> TaskSpec | None:
+    files: dict[str, Upload] | None = None
+    if task.files is not None:
+        files = {}
+        for field, upload in task.files.items():
+            at = f"{where}.files.{field}"
+            try:
+                size = parse_size(upload.size)
+            except ValueError as error:
+                issues.found.append(SpecIssue(f"{at}.size", str(error), upload.size))
+                return None
+            make = partial(Upload, size, upload.filename, upload.content_type)
+            built = issues.build(at, make)
+            if built is None:
+                return None
+            files[field] = built
+    return issues.build(
+        where,
+        lambda: TaskSpec(
+            name=task.name,
+            path=task.path,
+            method=task.method,
+            weight=task.weight,
+            query=dict(task.query),
+            headers={**base_headers, **task.headers},
+            json=task.json_body,
+            form=dict(task.form) if task.form is not None else None,
+            files=files,
+            expect=task.expect,
+            capture=dict(task.capture),
+            timeout=task.timeout,
+        ),
+    )
+
+
+def _model(
+    issues: _Issues, load: LoadSection, total: float
+) -> OpenModel | ClosedModel | None:
+    if load.model == "open":
+        base = load.rate or max((s.target for s in load.stages), default=1.0) or 1.0
+    else:
+        base = float(load.users or max((s.target for s in load.stages), default=1.0))
+    shape = _shape(issues, load, base, total)
+    if load.model == "open":
+        return issues.build(
+            "load",
+            lambda: OpenModel(
+                rate=base,
+                shape=shape,
+                max_in_flight=load.max_in_flight,
+                users=load.users or 100,
+                arrivals=load.arrivals,
+            ),
+        )
+    think = Think()
+    if load.think is not None:
+        parsed = issues.build("load", lambda: Think.parse(load.think or 0))
+        think = parsed if parsed is not None else think
+    return issues.build(
+        "load",
+        lambda: ClosedModel(
+            users=max(1, round(base)),
+            think=think,
+            spawn_rate=load.spawn_rate,
+            shape=shape,
+        ),
+    )
+
+
+def _shape(
+    issues: _Issues, load: LoadSection, base: float, total: float
+) -> Shape | None:
+    shape: Shape | None = None
+    if load.profile is not None:
+        profile = load.profile
+        shape = issues.build("load", lambda: Shape.preset(profile, base, total))
+    elif load.stages:
+        stages = [
+            issues.build(f"load.stages[{i}]", partial(Stage, s.duration, s.target))
+            for i, s in enumerate(load.stages)
+        ]
+        ready = [stage for stage in stages if stage is not None]
+        shape = Shape(tuple(ready)) if len(ready) == len(stages) else None
+    elif load.ramp:
+        ramp = load.ramp
+        shape = issues.build("load", lambda: Shape.ramp(base, ramp))
+    if load.bursts:
+        bursts = [
+            issues.build(
+                f"load.bursts[{i}]", partial(Burst, b.factor, b.length, b.at, b.every)
+            )
+            for i, b in enumerate(load.bursts)
+        ]
+        ready_bursts = [burst for burst in bursts if burst is not None]
+        shape = (shape or Shape.constant(base)).with_bursts(*ready_bursts)
+    return shape
+
+
+def _flow(issues: _Issues, load: LoadSection, headers: dict[str, str]) -> Flow | None:
+    if load.flow is None:
+        return None
+    flow = load.flow
+    on_start = [
+        _task(issues, f"load.flow.on_start[{i}]", t, headers)
+        for i, t in enumerate(flow.on_start)
+    ]
+    on_stop = [
+        _task(issues, f"load.flow.on_stop[{i}]", t, headers)
+        for i, t in enumerate(flow.on_stop)
+    ]
+    heartbeat = (
+        _task(issues, "load.flow.heartbeat", flow.heartbeat, headers)
+        if flow.heartbeat is not None
+        else None
+    )
+    if None in on_start or None in on_stop or (flow.heartbeat and heartbeat is None):
+        return None
+    return issues.build(
+        "load",
+        lambda: Flow(
+            on_start=tuple(t for t in on_start if t is not None),
+            on_stop=tuple(t for t in on_stop if t is not None),
+            bearer=flow.bearer,
+            refresh=flow.refresh,
+            heartbeat=heartbeat,
+            heartbeat_every=flow.heartbeat_every,
+        ),
+    )
+
+
+def _issue(error: LoadConfigError, prefix: str) -> SpecIssue:
+    """The engine's error under its TOML key path."""
+    field = error.field
+    if prefix != "load":
+        # Raised by one task, stage or burst: drop the engine's section name
+        # (``tasks.path``, ``stages.duration``) and put the item's path in front.
+        rest = field.partition(".")[2]
+        if ".files." in prefix:
+            rest = rest.removeprefix("files.")
+        path = f"{prefix}.{rest}" if rest else prefix
+    elif field in _OUTSIDE_LOAD:
+        path = _OUTSIDE_LOAD[field]
+    else:
+        path = f"load.{field}"
+    return SpecIssue(path, error.reason, error.value, error.allowed)
+
+
+def _rename_task_issues(issues: list[SpecIssue], load: LoadSection) -> None:
+    """``load.tasks.browse`` (the engine names a task) -> ``load.tasks[0]``."""
+    names = {task.name: f"load.tasks[{i}]" for i, task in enumerate(load.tasks)}
+    if load.flow is not None:
+        names |= {
+            t.name: f"load.flow.on_start[{i}]" for i, t in enumerate(load.flow.on_start)
+        }
+        names |= {
+            t.name: f"load.flow.on_stop[{i}]" for i, t in enumerate(load.flow.on_stop)
+        }
+        if load.flow.heartbeat is not None:
+            names[load.flow.heartbeat.name] = "load.flow.heartbeat"
+    for position, issue in enumerate(issues):
+        name = issue.path.removeprefix("load.tasks.")
+        if issue.path.startswith("load.tasks.") and name in names:
+            issues[position] = SpecIssue(
+                names[name], issue.message, issue.value, issue.allowed, issue.suggestion
+            )

@@ -1,0 +1,411 @@
+"""Cross-field checks: what one part of an experiment says about another.
+
+pydantic checks each value on its own; these rules check that they fit
+together: faults name declared routes and services and fit the timeline,
+hypotheses name declared tasks, faults and phases, references name declared
+things, and the target is on loopback unless remote targets are allowed.
+
+They run even when some values are invalid (on the items that did validate,
+and on the names as written), so one pass reports everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, TypeVar
+
+from pydantic import TypeAdapter, ValidationError
+
+from chaoskit.errors import SpecIssue
+from chaoskit.records import ErrorClass
+from chaoskit.spec import refs
+from chaoskit.spec.model import (
+    LATENCY_METRICS,
+    PHASES,
+    AbortCondition,
+    ErrorBudgetHypothesis,
+    Experiment,
+    ExperimentInfo,
+    Fault,
+    Hypothesis,
+    LoadSection,
+    ProcessFault,
+    RecoveryHypothesis,
+    SlaHypothesis,
+    ThresholdHypothesis,
+    ToxicFault,
+    bound_value,
+)
+from chaoskit.spec.rules import check_faults, check_load, check_urls, close, unknown
+from chaoskit.units import format_duration
+
+__all__ = ["check"]
+
+T = TypeVar("T")
+
+_BOUND_FORMS = {
+    **dict.fromkeys(LATENCY_METRICS, 'a duration: "800ms", "2s"'),
+    "error_rate": 'a ratio: "1%" or 0.01',
+    "rps": "a number of requests per second",
+    "count": "a number of requests",
+}
+
+
+@dataclass
+class Parts:
+    """The experiment's parts that validated, and every name as written."""
+
+    info: ExperimentInfo | None = None
+    load: LoadSection | None = None
+    faults: list[tuple[int, ToxicFault | ProcessFault]] = field(default_factory=list)
+    hypotheses: list[tuple[int, Any]] = field(default_factory=list)
+    abort: list[tuple[int, AbortCondition]] = field(default_factory=list)
+    names: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    """Section -> (TOML path of the name, name) for every item that has one."""
+    service_kinds: dict[str, str] = field(default_factory=dict)
+    faults_valid: bool = True
+    """Every ``[[faults]]`` entry validated (so phases can be judged)."""
+
+    def declared(self, section: str) -> list[str]:
+        """Names declared in a section (``services``, ``routes``, ``tasks``, ...)."""
+        return list(dict.fromkeys(name for _, name in self.names.get(section, [])))
+
+
+def check(table: Mapping[str, Any], experiment: Experiment | None) -> list[SpecIssue]:
+    """Every cross-field issue of the experiment (``table`` as written)."""
+    parts = _parts(table, experiment)
+    issues = _duplicates(parts)
+    issues += check_load(parts.load)
+    issues += check_urls(table, parts.info)
+    issues += _references(table, parts)
+    issues += check_faults(
+        parts.faults,
+        parts.declared("routes"),
+        parts.service_kinds,
+        parts.info.duration if parts.info else None,
+    )
+    issues += _hypotheses(parts, table)
+    issues += _abort(parts)
+    return issues
+
+
+# --- gathering the parts ------------------------------------------------------------
+
+
+@cache
+def _adapter(tp: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(tp)
+
+
+def _valid(tp: Any, value: object) -> Any:
+    try:
+        return _adapter(tp).validate_python(value)
+    except ValidationError:
+        return None  # already reported with its key path by validate.translate
+
+
+def _items(table: Mapping[str, Any], *keys: str) -> Iterator[tuple[int, Any]]:
+    node: Any = table
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    if isinstance(node, list):
+        yield from enumerate(node)
+
+
+def _parts(table: Mapping[str, Any], experiment: Experiment | None) -> Parts:
+    parts = Parts()
+    if experiment is not None:
+        parts.info, parts.load = experiment.experiment, experiment.load
+        parts.faults = list(enumerate(experiment.faults))
+        parts.hypotheses = list(enumerate(experiment.hypotheses))
+        parts.abort = list(enumerate(experiment.abort))
+    else:
+        parts.info = _valid(ExperimentInfo, table.get("experiment"))
+        parts.load = _valid(LoadSection, table.get("load"))
+        for section, tp, into in (
+            ("faults", Fault, parts.faults),
+            ("hypotheses", Hypothesis, parts.hypotheses),
+            ("abort", AbortCondition, parts.abort),
+        ):
+            for index, item in _items(table, section):
+                model = _valid(tp, item)
+                if model is not None:
+                    into.append((index, model))
+    parts.faults_valid = len(parts.faults) == len(list(_items(table, "faults")))
+    for section, keys in (
+        ("services", ("services",)),
+        ("routes", ("proxy", "routes")),
+        ("tasks", ("load", "tasks")),
+        ("tasks", ("load", "flow", "on_start")),
+        ("tasks", ("load", "flow", "on_stop")),
+        ("faults", ("faults",)),
+        ("hypotheses", ("hypotheses",)),
+    ):
+        for index, item in _items(table, *keys):
+            if isinstance(item, dict) and isinstance(item.get("name"), str):
+                path = f"{'.'.join(keys)}[{index}].name"
+                parts.names.setdefault(section, []).append((path, item["name"]))
+                if section == "services":
+                    parts.service_kinds[item["name"]] = str(item.get("kind"))
+    flow = (
+        table.get("load", {}).get("flow")
+        if isinstance(table.get("load"), dict)
+        else None
+    )
+    beat = flow.get("heartbeat") if isinstance(flow, dict) else None
+    if isinstance(beat, dict) and isinstance(beat.get("name"), str):
+        parts.names.setdefault("tasks", []).append(
+            ("load.flow.heartbeat.name", beat["name"])
+        )
+    return parts
+
+
+# --- the rules ----------------------------------------------------------------------
+
+
+def _duplicates(parts: Parts) -> list[SpecIssue]:
+    issues = []
+    for named in parts.names.values():
+        first: dict[str, str] = {}
+        for path, name in named:
+            if name in first:
+                where = first[name].removesuffix(".name")
+                issues.append(SpecIssue(path, f"duplicate name (also {where})", name))
+            else:
+                first[name] = path
+    return issues
+
+
+def _references(table: Mapping[str, Any], parts: Parts) -> list[SpecIssue]:
+    texts: list[tuple[str, object]] = []
+    for index, service in _items(table, "services"):
+        if not isinstance(service, dict):
+            continue
+        where = f"services[{index}]"
+        for position, arg in enumerate(service.get("command") or []):
+            texts.append((f"{where}.command[{position}]", arg))
+        env = service.get("env")
+        for key, value in env.items() if isinstance(env, dict) else []:
+            texts.append((f"{where}.env.{key}", value))
+        for key in ("health", "address"):
+            texts.append((f"{where}.{key}", service.get(key)))
+    for index, route in _items(table, "proxy", "routes"):
+        if isinstance(route, dict):
+            for key in ("upstream", "listen"):
+                texts.append((f"proxy.routes[{index}].{key}", route.get(key)))
+    target = table.get("target")
+    if isinstance(target, dict):
+        texts.append(("target.base_url", target.get("base_url")))
+    issues = []
+    services, routes = parts.declared("services"), parts.declared("routes")
+    for path, text in texts:
+        if not isinstance(text, str):
+            continue
+        for problem in refs.check(text, services=services, routes=routes):
+            issues.append(
+                SpecIssue(
+                    path, problem.message, None, problem.allowed, problem.suggestion
+                )
+            )
+    return issues
+
+
+def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
+    issues = []
+    faults, tasks = parts.declared("faults"), parts.declared("tasks")
+    load = table.get("load") if isinstance(table.get("load"), dict) else {}
+    patterns = load.get("error_patterns") if isinstance(load, dict) else None
+    classes = [c.value for c in ErrorClass] + list(
+        patterns if isinstance(patterns, dict) else {}
+    )
+    groups = {
+        item.get("group")
+        for _, item in _items(table, "load", "tasks")
+        if isinstance(item, dict)
+    }
+    for index, hypothesis in parts.hypotheses:
+        where = f"hypotheses[{index}]"
+        issues += _phase(where, hypothesis.phase, faults)
+        if not isinstance(hypothesis, RecoveryHypothesis):
+            # Recovery is judged after each fault whatever its phase says.
+            issues += _empty_phase(f"{where}.phase", hypothesis.phase, parts)
+        task = getattr(hypothesis, "task", None)
+        if task is not None and task not in tasks:
+            issues.append(unknown(f"{where}.task", "task", task, tasks))
+        error_class = getattr(hypothesis, "error_class", None)
+        if error_class is not None and error_class not in classes:
+            issues.append(
+                SpecIssue(
+                    f"{where}.error_class",
+                    "is not an error class",
+                    error_class,
+                    ", ".join(classes) + " (or a key of load.error_patterns)",
+                    close(error_class, classes),
+                )
+            )
+        if isinstance(hypothesis, ThresholdHypothesis):
+            issues += _bound(where, hypothesis)
+        elif isinstance(hypothesis, SlaHypothesis):
+            for group, budget in hypothesis.budgets.items():
+                at = f"{where}.budgets.{group}"
+                for name in budget.tasks:
+                    if name not in tasks:
+                        issues.append(unknown(f"{at}.tasks", "task", name, tasks))
+                if not budget.tasks and group not in groups:
+                    issues.append(
+                        SpecIssue(
+                            at,
+                            f"no task has group = {group!r}, and the budget names "
+                            "no tasks",
+                            None,
+                            "a group of load.tasks, or tasks = [...]",
+                        )
+                    )
+                if (
+                    budget.p95 is None
+                    and budget.p99 is None
+                    and budget.error_rate is None
+                ):
+                    issues.append(
+                        SpecIssue(at, "sets no budget", None, "p95, p99, error_rate")
+                    )
+        elif isinstance(hypothesis, RecoveryHypothesis):
+            if not faults:
+                issues.append(
+                    SpecIssue(
+                        where,
+                        "a recovery hypothesis needs a fault",
+                        None,
+                        "at least one [[faults]] entry",
+                    )
+                )
+            elif hypothesis.fault is not None and hypothesis.fault not in faults:
+                issues.append(
+                    unknown(f"{where}.fault", "fault", hypothesis.fault, faults)
+                )
+        elif isinstance(hypothesis, ErrorBudgetHypothesis):
+            pass  # error_class and task are checked above
+    return issues
+
+
+def _phase(where: str, phase: str, faults: Sequence[str]) -> list[SpecIssue]:
+    allowed = ", ".join(PHASES) + ", during:<fault name>, after:<fault name>"
+    prefix, _, name = phase.partition(":")
+    choices = [*PHASES, *(f"{p}:{f}" for p in ("during", "after") for f in faults)]
+    if phase not in PHASES and not (prefix in ("during", "after") and name in faults):
+        message = (
+            f"names no declared fault ({name!r})"
+            if prefix in ("during", "after") and name
+            else "is not a phase"
+        )
+        return [
+            SpecIssue(f"{where}.phase", message, phase, allowed, close(phase, choices))
+        ]
+    return []
+
+
+def _empty_phase(where: str, phase: str, parts: Parts) -> list[SpecIssue]:
+    """A phase with no time in it gives a verdict on no data: refuse it."""
+    known = phase in PHASES or phase.partition(":")[2] in parts.declared("faults")
+    if parts.info is None or not parts.faults_valid or phase == "all" or not known:
+        return []
+    duration = parts.info.duration
+    windows = {f.name: (f.at, f.at + f.for_) for _, f in parts.faults}
+    prefix, _, name = phase.partition(":")
+    spans = [windows[name]] if name in windows else list(windows.values())
+    if name and name not in windows:
+        return []  # the fault itself is invalid and reported already
+    if prefix == "before":
+        empty, why = (
+            bool(spans) and min(s for s, _ in spans) <= 0,
+            "a fault starts at 0s",
+        )
+    elif prefix == "during":
+        empty, why = all(e <= s for s, e in spans), "no fault lasts any time"
+    else:
+        empty = bool(spans) and max(e for _, e in spans) >= duration
+        why = "the fault window ends at the end of the timeline"
+    if not spans and prefix != "before":
+        empty, why = True, "the experiment has no faults"
+    if empty:
+        return [
+            SpecIssue(
+                where,
+                f"the {phase!r} phase is empty: {why}",
+                None,
+                'a phase with time in it, e.g. "all"',
+            )
+        ]
+    return []
+
+
+def _bound(where: str, hypothesis: ThresholdHypothesis) -> list[SpecIssue]:
+    metric = hypothesis.metric
+    if hypothesis.below is not None and hypothesis.above is not None:
+        return [
+            SpecIssue(
+                f"{where}.above",
+                "cannot be combined with below",
+                None,
+                "exactly one of below and above",
+            )
+        ]
+    if hypothesis.below is None and hypothesis.above is None:
+        return [
+            SpecIssue(
+                f"{where}.below", "is required (or above)", None, _BOUND_FORMS[metric]
+            )
+        ]
+    issues = []
+    key = hypothesis.direction
+    value = hypothesis.below if hypothesis.below is not None else hypothesis.above
+    try:
+        bound_value(metric, value if value is not None else "")
+    except ValueError:
+        issues.append(
+            SpecIssue(
+                f"{where}.{key}",
+                f"does not fit the metric {metric}",
+                value,
+                _BOUND_FORMS[metric],
+            )
+        )
+    if hypothesis.error_class is not None and metric not in ("error_rate", "count"):
+        issues.append(
+            SpecIssue(
+                f"{where}.error_class",
+                f"does not apply to {metric}",
+                None,
+                "metric = error_rate or count",
+            )
+        )
+    return issues
+
+
+def _abort(parts: Parts) -> list[SpecIssue]:
+    issues = []
+    for index, condition in parts.abort:
+        try:
+            bound_value(condition.metric, condition.above)
+        except ValueError:
+            issues.append(
+                SpecIssue(
+                    f"abort[{index}].above",
+                    f"does not fit the metric {condition.metric}",
+                    condition.above,
+                    _BOUND_FORMS[condition.metric],
+                )
+            )
+        if condition.for_ <= 0:
+            issues.append(
+                SpecIssue(
+                    f"abort[{index}].for", "must be > 0", None, 'a duration: "10s"'
+                )
+            )
+    return issues
+
+
+def _d(seconds: float) -> str:
+    return format_duration(seconds)

@@ -1,0 +1,360 @@
+"""Cross-field rules of ``[load]`` and ``[[faults]]``, and where traffic may go.
+
+Split from :mod:`chaoskit.spec.consistency` to keep each module readable; both
+return :class:`~chaoskit.errors.SpecIssue` lists and never raise.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+import signal
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from chaoskit.errors import SpecIssue
+from chaoskit.spec import refs
+from chaoskit.spec.model import ExperimentInfo, LoadSection, ProcessFault, ToxicFault
+from chaoskit.units import format_duration
+
+__all__ = [
+    "check_faults",
+    "check_load",
+    "check_urls",
+    "close",
+    "is_loopback",
+    "unknown",
+]
+
+_CLOSED_ONLY = ("think", "spawn_rate", "flow")
+
+
+def check_load(load: LoadSection | None) -> list[SpecIssue]:
+    """The load model's settings fit together (open: a rate; closed: users)."""
+    if load is None:
+        return []
+    issues = []
+    given = load.model_fields_set
+    if load.model == "open":
+        if load.rate is None and not load.stages:
+            issues.append(
+                SpecIssue(
+                    "load.rate",
+                    "is required for the open model",
+                    None,
+                    "requests per second, e.g. rate = 100 (or stages)",
+                )
+            )
+        for key in _CLOSED_ONLY:
+            if key in given:
+                issues.append(
+                    SpecIssue(
+                        f"load.{key}",
+                        "is for the closed model only",
+                        None,
+                        'model = "closed"',
+                    )
+                )
+    else:
+        if load.users is None and not load.stages:
+            issues.append(
+                SpecIssue(
+                    "load.users",
+                    "is required for the closed model",
+                    None,
+                    "a number of users, e.g. users = 50 (or stages)",
+                )
+            )
+        if load.rate is not None:
+            issues.append(
+                SpecIssue(
+                    "load.rate",
+                    "is for the open model; the closed model runs users",
+                    load.rate,
+                    'users = N, or model = "open"',
+                )
+            )
+    shapes = [key for key in ("ramp", "profile", "stages") if key in given]
+    if len(shapes) > 1:
+        issues.append(
+            SpecIssue(
+                f"load.{shapes[1]}",
+                f"cannot be combined with load.{shapes[0]}",
+                None,
+                "one of ramp, profile, stages",
+            )
+        )
+    for name, pattern in load.error_patterns.items():
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            issues.append(
+                SpecIssue(
+                    f"load.error_patterns.{name}",
+                    f"is not a regular expression ({error})",
+                    pattern,
+                )
+            )
+    keys = load.hot_keys
+    if keys is not None and keys.space <= keys.hot:
+        issues.append(
+            SpecIssue(
+                "load.hot_keys.space",
+                "must be larger than hot",
+                keys.space,
+                f"> {keys.hot}",
+            )
+        )
+    return issues
+
+
+def check_urls(
+    table: Mapping[str, Any], info: ExperimentInfo | None
+) -> list[SpecIssue]:
+    """``target.base_url`` and ``proxy.url``: http URLs, on loopback unless allowed."""
+    raw_info = table.get("experiment")
+    # As written when [experiment] is invalid: a wrong allow_remote is reported
+    # there, and must not add a second issue here.
+    allow_remote = (
+        info.allow_remote
+        if info is not None
+        else not isinstance(raw_info, dict)
+        or raw_info.get("allow_remote", False) is not False
+    )
+    issues = []
+    target, proxy = table.get("target"), table.get("proxy")
+    urls = [
+        (
+            "target.base_url",
+            target.get("base_url") if isinstance(target, dict) else None,
+            "send load to",
+        ),
+        (
+            "proxy.url",
+            proxy.get("url") if isinstance(proxy, dict) else None,
+            "drive a Toxiproxy on",
+        ),
+    ]
+    for path, url, purpose in urls:
+        if not isinstance(url, str):
+            continue
+        bound = refs.bind(url, refs.placeholders(url))
+        try:
+            split = urlsplit(bound)
+            scheme, host = split.scheme, split.hostname
+        except ValueError:  # e.g. an invalid port or IPv6 literal
+            scheme, host = "", None
+        if scheme != "http" or not host:
+            issues.append(
+                SpecIssue(
+                    path,
+                    "is not an http:// URL with a host",
+                    url,
+                    "http://127.0.0.1:8000",
+                )
+            )
+        elif not allow_remote and not is_loopback(host) and bound == url:
+            # A URL made of references is bound to our own services: loopback.
+            issues.append(
+                SpecIssue(
+                    path,
+                    f"is not on loopback; set experiment.allow_remote = true to "
+                    f"{purpose} another host",
+                    url,
+                    "127.0.0.0/8, ::1, localhost",
+                )
+            )
+    return issues
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a host name or address is on loopback (no name lookup)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+_TOXIC_COMMON = {"name", "kind", "at", "for", "route", "stream", "toxicity"}
+_TOXIC_SETTINGS = {
+    "latency": {"latency", "jitter"},
+    "bandwidth": {"rate"},
+    "slow_close": {"delay"},
+    "timeout": {"timeout"},
+    "reset_peer": {"timeout"},
+    "slicer": {"average_size", "size_variation", "delay"},
+    "limit_data": {"bytes"},
+    "down": set(),
+}
+_WINDOWED = (*_TOXIC_SETTINGS, "pause")
+
+
+def check_faults(
+    faults: Sequence[tuple[int, ToxicFault | ProcessFault]],
+    routes: Sequence[str],
+    service_kinds: Mapping[str, str],
+    duration: float | None,
+) -> list[SpecIssue]:
+    """Faults name declared routes and process services, set only their kind's
+    settings, and fit the timeline; ``down`` windows on a route do not overlap.
+
+    Args:
+        faults: (index, fault) for each fault that validated.
+        routes: declared proxy route names.
+        service_kinds: declared service name -> its kind.
+        duration: ``experiment.duration``, when it validated.
+    """
+    issues: list[SpecIssue] = []
+    services = list(service_kinds)
+    for index, fault in faults:
+        where = f"faults[{index}]"
+        if isinstance(fault, ToxicFault):
+            if fault.route not in routes:
+                issues.append(
+                    unknown(f"{where}.route", "proxy route", fault.route, routes)
+                )
+            allowed = _TOXIC_SETTINGS[fault.kind] | _TOXIC_COMMON
+        else:
+            kind = service_kinds.get(fault.service)
+            process = [n for n, k in service_kinds.items() if k == "process"]
+            if fault.service not in services:
+                issues.append(
+                    unknown(f"{where}.service", "service", fault.service, services)
+                )
+            elif kind != "process":
+                issues.append(
+                    SpecIssue(
+                        f"{where}.service",
+                        f"is a {kind} service; {fault.kind} needs a process service",
+                        fault.service,
+                        ", ".join(process) or "(no process service)",
+                    )
+                )
+            allowed = {"name", "kind", "at", "for", "service"}
+            if fault.kind == "kill":
+                allowed |= {"signal", "restart"}
+                if fault.signal not in signal.Signals.__members__:
+                    names = [s.name for s in signal.Signals if s.name.startswith("SIG")]
+                    issues.append(
+                        SpecIssue(
+                            f"{where}.signal",
+                            "is not a signal",
+                            fault.signal,
+                            "SIGKILL, SIGTERM, SIGINT, ...",
+                            close(fault.signal, names),
+                        )
+                    )
+        for name in sorted(fault.model_fields_set):
+            key = type(fault).model_fields[name].alias or name
+            if key not in allowed:
+                issues.append(
+                    SpecIssue(
+                        f"{where}.{key}",
+                        f"is not a setting of a {fault.kind} fault",
+                        None,
+                        ", ".join(sorted(allowed)),
+                    )
+                )
+        if fault.kind == "latency" and fault.latency == 0 and fault.jitter == 0:
+            issues.append(
+                SpecIssue(
+                    f"{where}.latency", "is required (> 0)", None, 'a duration: "300ms"'
+                )
+            )
+        issues += _window(where, fault, duration)
+    issues += _down_overlaps(faults)
+    return issues
+
+
+def _window(
+    where: str, fault: ToxicFault | ProcessFault, duration: float | None
+) -> list[SpecIssue]:
+    end = fault.at + fault.for_
+    if fault.kind in _WINDOWED and fault.for_ <= 0:
+        message = (
+            "must be > 0"
+            if "for_" in fault.model_fields_set
+            else "is required (how long the fault lasts)"
+        )
+        return [
+            SpecIssue(
+                f"{where}.for",
+                f"{message} for a {fault.kind} fault",
+                None,
+                'a duration: "15s"',
+            )
+        ]
+    if duration is None:
+        return []
+    if fault.at >= duration:
+        return [
+            SpecIssue(
+                f"{where}.at",
+                f"is not inside the timeline (experiment.duration = {_d(duration)})",
+                _d(fault.at),
+                f"less than {_d(duration)}",
+            )
+        ]
+    if end > duration:
+        return [
+            SpecIssue(
+                f"{where}.for",
+                f"the window {_d(fault.at)}..{_d(end)} ends after "
+                f"experiment.duration ({_d(duration)})",
+                _d(fault.for_),
+                f"at most {_d(duration - fault.at)}",
+            )
+        ]
+    return []
+
+
+def _down_overlaps(
+    faults: Sequence[tuple[int, ToxicFault | ProcessFault]],
+) -> list[SpecIssue]:
+    downs = sorted(
+        ((f.at, i, f) for i, f in faults if f.kind == "down"),
+        key=lambda item: (item[0], item[1]),
+    )
+    issues = []
+    for position, (_, index, fault) in enumerate(downs):
+        for _, other_index, other in downs[:position]:
+            if (
+                isinstance(fault, ToxicFault)
+                and isinstance(other, ToxicFault)
+                and other.route == fault.route
+                and fault.at < (end := other.at + other.for_)
+            ):
+                issues.append(
+                    SpecIssue(
+                        f"faults[{index}].at",
+                        f"route {fault.route!r} is already down then: "
+                        f"faults[{other_index}] ({other.name!r}) holds it down "
+                        f"{_d(other.at)}..{_d(end)}",
+                        _d(fault.at),
+                        f"{_d(end)} or later",
+                    )
+                )
+    return issues
+
+
+def unknown(path: str, noun: str, value: str, declared: Sequence[str]) -> SpecIssue:
+    return SpecIssue(
+        path,
+        f"is not a declared {noun}",
+        value,
+        ", ".join(declared) or f"(no {noun} is declared)",
+        close(value, declared),
+    )
+
+
+def close(word: str, choices: Sequence[str]) -> str | None:
+    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def _d(seconds: float) -> str:
+    return format_duration(seconds)

@@ -1,0 +1,452 @@
+"""Raw TOML table -> :class:`~chaoskit.spec.model.Experiment`, with every issue at once.
+
+pydantic finds the field errors; this module rewrites each into a
+:class:`~chaoskit.errors.SpecIssue` a person can act on: the key path in TOML's
+own notation (``faults[0].latency``, not pydantic's ``faults.0.toxic.latency``),
+the value given, what is allowed, and a did-you-mean. It walks the model's types
+along pydantic's ``loc`` to know which parts are union tags (dropped), which
+keys are aliases (``for``, ``json``) and what the field accepts. Then the
+cross-field checks of :mod:`chaoskit.spec.consistency` run on whatever parts
+are valid, so one pass reports everything.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, BeforeValidator, ValidationError
+from pydantic.fields import FieldInfo
+
+from chaoskit.errors import SpecError, SpecIssue
+from chaoskit.spec import consistency
+from chaoskit.spec.model import FAULT_KINDS, Experiment, ProcessFault, ToxicFault
+from chaoskit.units import parse_duration, parse_ratio
+
+__all__ = ["format_issue", "translate", "validate"]
+
+DURATION_ALLOWED = 'a number with a unit: "500us", "250ms", "15s", "2m"'
+RATIO_ALLOWED = 'a fraction from 0 to 1 or a percentage: 0.01, "1%"'
+_PATTERNS = {
+    r"^[A-Za-z0-9_.-]+$": "letters, digits, '_', '.' and '-' (no spaces)",
+}
+_SECTIONS = list(Experiment.model_fields)
+_ALLOWED = {"think": 'a duration, or a range: "1s", "0.5s..2s"'}
+"""What a field with its own validator accepts (for its messages)."""
+_FAULT_KEYS = {
+    info.alias or name
+    for model in (ToxicFault, ProcessFault)
+    for name, info in model.model_fields.items()
+}
+
+
+def validate(
+    table: Mapping[str, Any], file: str, issues: Sequence[SpecIssue] = ()
+) -> Experiment:
+    """Validate a raw table into an :class:`Experiment`.
+
+    Args:
+        table: the TOML table (overrides already applied).
+        file: the file's name, for the error.
+        issues: problems found before validation (``--set``), reported too.
+
+    Raises:
+        SpecError: every issue: ``issues``, field errors and cross-field ones.
+    """
+    found = list(issues)
+    experiment: Experiment | None = None
+    try:
+        experiment = Experiment.model_validate(table)
+    except ValidationError as error:
+        found += translate(error, table)
+    found += consistency.check(table, experiment)
+    if found or experiment is None:
+        raise SpecError(file, _in_file_order(found))
+    return experiment
+
+
+def format_issue(issue: SpecIssue) -> str:
+    """One line: ``path: message (got value); allowed: ...; did you mean 'x'?``."""
+    text = f"{issue.path}: {issue.message}"
+    if issue.value is not None:
+        text += f" (got {_show(issue.value)})"
+    if issue.allowed:
+        text += f"; allowed: {issue.allowed}"
+    if issue.suggestion:
+        text += f"; did you mean {issue.suggestion!r}?"
+    return text
+
+
+def translate(
+    error: ValidationError, table: Mapping[str, Any] | None = None
+) -> list[SpecIssue]:
+    """pydantic's errors as SpecIssues; the members of one union merged into one.
+
+    Args:
+        error: what ``Experiment.model_validate`` raised.
+        table: the raw table, to name an item's kind in messages.
+    """
+    issues: dict[str, SpecIssue] = {}
+    for detail in error.errors(include_url=False):
+        where = _walk(detail["loc"])
+        issue = _issue(detail, where, table or {})
+        if issue is None:
+            continue
+        # A value that fits no member of `str | float` gives one error per
+        # member at the same path; one issue says it all.
+        issues.setdefault(issue.path, issue)
+    # `duraton = "45s"` makes `duration` missing too; the did-you-mean says it.
+    for issue in list(issues.values()):
+        if issue.message == "unknown key" and issue.suggestion:
+            parent = issue.path.rpartition(".")[0]
+            missing = f"{parent}.{issue.suggestion}" if parent else issue.suggestion
+            if getattr(issues.get(missing), "message", "") == "is required":
+                del issues[missing]
+    return list(issues.values())
+
+
+# --- where an error is: walking the model along pydantic's loc ---------------------
+
+
+@dataclass
+class _Where:
+    parts: list[str | int] = field(default_factory=list)
+    annotation: Any = Experiment
+    metadata: list[Any] = field(default_factory=list)
+    owner: type[BaseModel] | None = None
+    """The model whose key the last part is (for unknown keys and missing ones)."""
+    kind_path: bool = False
+    """The error is about the union's tag (``kind``)."""
+
+    @property
+    def path(self) -> str:
+        return toml_path(self.parts)
+
+
+def toml_path(parts: Iterable[str | int]) -> str:
+    """``["load", "tasks", 1, "weight"]`` -> ``load.tasks[1].weight``."""
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            name = part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else f'"{part}"'
+            text += f".{name}" if text else name
+    return text
+
+
+def _walk(loc: tuple[int | str, ...]) -> _Where:
+    where = _Where()
+    for part in loc:
+        tp = _strip(where)
+        members = _union_members(tp)
+        if members is not None:
+            tags = _tags(members)
+            if isinstance(part, str) and part in tags:
+                where.annotation = tags[part]
+                continue
+            if all(not _is_model(m) for m in members) and isinstance(part, str):
+                continue  # `str | float`: pydantic names the member tried
+        if _is_model(tp):
+            where.owner = tp
+            info = _field(tp, str(part))
+            where.parts.append(str(part))
+            where.annotation = info.annotation if info else None
+            where.metadata = list(info.metadata) if info else []
+            continue
+        where.parts.append(part)
+        args = get_args(tp)
+        origin = get_origin(tp)
+        where.owner = None
+        where.metadata = []
+        if origin in (tuple, list) and args:
+            where.annotation = args[0]
+        elif origin is dict and len(args) == 2:
+            where.annotation = args[1]
+        else:
+            where.annotation = None
+    _strip(where)
+    return where
+
+
+def _strip(where: _Where) -> Any:
+    """The annotation without ``Annotated`` and ``None`` (metadata kept)."""
+    tp = where.annotation
+    while True:
+        if get_origin(tp) is Annotated:
+            args = get_args(tp)
+            for item in args[1:]:
+                # Field(gt=0) inside Annotated keeps its constraints in .metadata
+                where.metadata.extend([item, *getattr(item, "metadata", [])])
+            tp = args[0]
+            continue
+        members = _union_members(tp)
+        if members is not None and len(members) == 1:
+            tp = members[0]
+            continue
+        break
+    where.annotation = tp
+    return tp
+
+
+def _union_members(tp: Any) -> list[Any] | None:
+    if get_origin(tp) in (Union, types.UnionType):
+        return [a for a in get_args(tp) if a is not type(None)]
+    return None
+
+
+def _tags(members: list[Any]) -> dict[str, Any]:
+    """Union tag -> member: ``Tag("toxic")`` metadata, or the ``kind`` literal."""
+    tags: dict[str, Any] = {}
+    for member in members:
+        base: Any = member
+        meta: tuple[Any, ...] = ()
+        if get_origin(member) is Annotated:
+            base, *rest = get_args(member)
+            meta = tuple(rest)
+        for item in meta:
+            tag = getattr(item, "tag", None)
+            if isinstance(tag, str):
+                tags[tag] = base
+        if _is_model(base) and "kind" in base.model_fields:
+            for value in get_args(base.model_fields["kind"].annotation):
+                tags.setdefault(str(value), base)
+    return tags
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
+def _field(model: type[BaseModel], key: str) -> FieldInfo | None:
+    for name, info in model.model_fields.items():
+        if key in (name, info.alias):
+            return info
+    return None
+
+
+def toml_keys(model: type[BaseModel]) -> list[str]:
+    """The keys a table of ``model`` accepts, as written in TOML (aliases)."""
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+# --- what the error says ------------------------------------------------------------
+
+
+def _issue(detail: Any, where: _Where, table: Mapping[str, Any]) -> SpecIssue | None:
+    kind: str = detail["type"]
+    value = detail.get("input")
+    ctx = detail.get("ctx") or {}
+    path = where.path
+    expected = describe(where.annotation, where.metadata)
+    if kind == "extra_forbidden":
+        keys = toml_keys(where.owner) if where.owner else []
+        key = str(where.parts[-1])
+        noun = "table" if len(where.parts) == 1 else "key"
+        fault_kind = _raw(table, where.parts[:-1]).get("kind")
+        if (
+            where.parts[0] == "faults"
+            and key in _FAULT_KEYS
+            and isinstance(fault_kind, str)
+        ):
+            # A key of another fault kind: say so instead of a poor did-you-mean.
+            message = f"is not a setting of a {fault_kind} fault"
+            return SpecIssue(path, message, None, ", ".join(keys))
+        return SpecIssue(
+            path, f"unknown {noun}", None, ", ".join(keys), _close(key, keys, 0.7)
+        )
+    if kind == "missing":
+        if where.parts[-1:] == ["kind"] and where.parts[0] == "faults":
+            expected = ", ".join(FAULT_KINDS)
+        return SpecIssue(path, "is required", None, expected)
+    if kind in ("union_tag_invalid", "union_tag_not_found", "literal_error"):
+        return _choice_issue(kind, where, value, ctx)
+    if kind == "value_error":
+        return _value_issue(where, value, ctx)
+    if kind in _BOUNDS:
+        return SpecIssue(path, "is out of range", value, _range(where))
+    sized = isinstance(value, list | tuple | str)
+    if kind == "too_short" and sized and len(value) >= ctx.get("min_length", 0):
+        return None  # its items failed; they are reported one by one
+    if kind in ("too_short", "too_long"):
+        many = "item" if ctx.get("field_type") != "String" else "character"
+        limit = ctx.get("min_length", ctx.get("max_length"))
+        side = "at least" if kind == "too_short" else "at most"
+        plural = "" if limit == 1 else "s"
+        return SpecIssue(path, f"needs {side} {limit} {many}{plural}", value)
+    if kind == "string_pattern_mismatch":
+        pattern = str(ctx.get("pattern", ""))
+        allowed = _PATTERNS.get(pattern, f"text matching {pattern}")
+        return SpecIssue(path, "is not a valid name", value, allowed)
+    if kind.endswith(("_type", "_parsing")) or kind == "int_from_float":
+        shown = value if _scalar(value) else type(value).__name__
+        return SpecIssue(path, f"is not {expected}", shown, None)
+    return SpecIssue(
+        path, str(detail["msg"]).lower(), value if _scalar(value) else None
+    )
+
+
+_BOUNDS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+
+
+def _choice_issue(kind: str, where: _Where, value: object, ctx: Any) -> SpecIssue:
+    parts = list(where.parts)
+    if kind.startswith("union_tag"):
+        parts.append("kind")
+        given = ctx.get("tag")
+        choices = re.findall(r"'([^']*)'", str(ctx.get("expected_tags", "")))
+    else:
+        given = value
+        choices = [str(a) for a in get_args(where.annotation)]
+    section = str(parts[0]) if parts else ""
+    noun = {"faults": "fault", "hypotheses": "hypothesis", "services": "service"}
+    path = toml_path(parts)
+    if parts and parts[-1] == "kind" and section in noun:
+        if section == "faults":
+            choices = list(FAULT_KINDS)  # unknown kinds fall to the toxic member
+        if kind == "union_tag_not_found":
+            return SpecIssue(path, "is required", None, ", ".join(choices))
+        message = f"unknown {noun[section]} kind"
+    else:
+        message = "is not one of the allowed values"
+    suggestion = _close(str(given), choices) if isinstance(given, str) else None
+    return SpecIssue(path, message, given, ", ".join(choices), suggestion)
+
+
+def _value_issue(where: _Where, value: object, ctx: Any) -> SpecIssue:
+    path = where.path
+    unit = _unit(where.metadata)
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if unit == "duration":
+        if number:
+            return SpecIssue(path, "must be a duration >= 0", value, DURATION_ALLOWED)
+        return SpecIssue(path, "not a duration", value, DURATION_ALLOWED)
+    if unit == "ratio":
+        if number or _looks_numeric(value):
+            return SpecIssue(path, "must be between 0 and 1 (0% to 100%)", value)
+        return SpecIssue(path, "not a ratio", value, RATIO_ALLOWED)
+    reason = str(ctx.get("error", "")) or "is not valid"
+    given = None
+    if reason.startswith(f"{value!r} "):
+        reason, given = reason[len(repr(value)) + 1 :], value
+    return SpecIssue(path, reason, given, _ALLOWED.get(str(where.parts[-1])))
+
+
+def _unit(metadata: list[Any]) -> str | None:
+    for item in metadata:
+        if isinstance(item, BeforeValidator):
+            if item.func is parse_duration:
+                return "duration"
+            if item.func is parse_ratio:
+                return "ratio"
+    return None
+
+
+def _range(where: _Where) -> str:
+    """``0..65535``, ``> 0``, ``>= 1`` from the field's constraints."""
+    low = high = None
+    for item in where.metadata:
+        for attr, sign in (("gt", ">"), ("ge", ">=")):
+            if getattr(item, attr, None) is not None:
+                low = (sign, getattr(item, attr))
+        for attr, sign in (("lt", "<"), ("le", "<=")):
+            if getattr(item, attr, None) is not None:
+                high = (sign, getattr(item, attr))
+    show = _duration_text if _unit(where.metadata) == "duration" else _number_text
+    if low and high and low[0] == ">=" and high[0] == "<=":
+        return f"{show(low[1])}..{show(high[1])}"
+    sides = [side for side in (low, high) if side is not None]
+    return " and ".join(f"{sign} {show(bound)}" for sign, bound in sides)
+
+
+def _number_text(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _duration_text(value: object) -> str:
+    return f"{_number_text(value)}s"
+
+
+def describe(annotation: Any, metadata: Sequence[Any] = ()) -> str:
+    """What a value of this type is, for a person: ``a duration``, ``a table``."""
+    unit = _unit(list(metadata))
+    if unit is not None:
+        return f"a {unit}"
+    members = _union_members(annotation)
+    if members is not None:
+        names = dict.fromkeys(describe(member) for member in members)
+        return " or ".join(names)
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        inner, *meta = get_args(annotation)
+        return describe(inner, meta)
+    if origin is Literal:
+        return "one of " + ", ".join(str(a) for a in get_args(annotation))
+    if origin in (tuple, list):
+        args = get_args(annotation)
+        if args and _is_model(args[0]):
+            return "an array of tables"
+        return "an array"
+    if origin is dict or _is_model(annotation):
+        return "a table"
+    simple = {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+    }
+    return simple.get(annotation, "a value")
+
+
+def _close(word: str, choices: Sequence[str], cutoff: float = 0.6) -> str | None:
+    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
+    return matches[0] if matches else None
+
+
+def _scalar(value: object) -> bool:
+    return isinstance(value, str | int | float | bool)
+
+
+def _looks_numeric(value: object) -> bool:
+    return (
+        isinstance(value, str)
+        and re.fullmatch(r"\s*-?[\d.]+\s*%?\s*", value) is not None
+    )
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _in_file_order(issues: list[SpecIssue]) -> list[SpecIssue]:
+    """Issues by section (as the model orders them), then by array item; stable."""
+
+    def key(issue: SpecIssue) -> tuple[int, int]:
+        if issue.path.startswith("--set"):
+            return (-1, 0)
+        head = re.match(r"([A-Za-z_]+)(?:\.([A-Za-z_]+))?\[(\d+)\]", issue.path)
+        section = issue.path.split(".")[0].split("[")[0]
+        rank = _SECTIONS.index(section) if section in _SECTIONS else -1
+        return (rank, int(head[3]) if head else -1)
+
+    return sorted(issues, key=key)
+
+
+def _raw(table: Mapping[str, Any], parts: Sequence[str | int]) -> Mapping[str, Any]:
+    """The raw table at ``parts`` (empty when it is not there or not a table)."""
+    node: Any = table
+    for part in parts:
+        if isinstance(node, dict) and isinstance(part, str):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return {}
+    return node if isinstance(node, dict) else {}
