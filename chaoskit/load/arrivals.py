@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from chaoskit.clock import Clock
+from chaoskit.load.client import Connection
 from chaoskit.load.config import OpenModel
 from chaoskit.load.exchange import Exchanger
-from chaoskit.load.tasks import TaskChooser, UserState
+from chaoskit.load.tasks import CompiledTask, TaskChooser, UserState
+from chaoskit.load.users import CompiledFlow, flow_request
 
 __all__ = ["OpenRunner", "arrival_times"]
 
@@ -56,7 +58,9 @@ def arrival_times(
             return
         gained = rate_at(t + width / 2) * width
         if gained > 0:
-            while threshold <= total + gained:
+            # The epsilon keeps float drift in ``total`` (a sum of many small
+            # steps) from adding one arrival at the very end.
+            while threshold <= total + gained - 1e-9:
                 yield t + (threshold - total) / gained * width
                 threshold += rng.expovariate(1.0) if poisson else 1.0
         total += gained
@@ -82,6 +86,7 @@ class OpenRunner:
         clock: Clock,
         seed: int,
         users: Callable[[int], UserState],
+        flow: CompiledFlow | None = None,
     ) -> None:
         self.model = model
         self.exchanger = exchanger
@@ -91,6 +96,8 @@ class OpenRunner:
         self._new_user = users
         self._users: dict[int, UserState] = {}
         self._idle = asyncio.Event()  # set when no request is in flight
+        self._flow = flow
+        self._started: dict[int, asyncio.Event] = {}  # user -> on_start finished
 
     async def run(
         self,
@@ -116,6 +123,10 @@ class OpenRunner:
                 break
             self._dispatch(tg, index, intended)
         await self._drain()
+        if self._flow is not None and self._flow.on_stop:
+            async with asyncio.TaskGroup() as stops:
+                for number in self._started:
+                    stops.create_task(self._on_stop(self._users[number]))
 
     async def _drain(self) -> None:
         """Wait for the requests in flight: each ends by its timeout at the latest."""
@@ -147,8 +158,50 @@ class OpenRunner:
         if counters.in_flight >= self.model.max_in_flight:
             exchanger.drop(task, user.user, intended, "in-flight cap reached")
             return
+        counters.in_flight += 1
+        if self._flow is not None:
+            tg.create_task(self._flow_request(task, user, intended))
+            return
         # Render now, in arrival order, so the request sequence is seeded.
         user.seq += 1
         raw = task.build(user)
-        counters.in_flight += 1
         exchanger.fire(task, user, raw, intended, tg.create_task, self._request_done)
+
+    async def _flow_request(
+        self, task: CompiledTask, user: UserState, intended: int
+    ) -> None:
+        """A flow user's request: ``on_start`` first, then with its token."""
+        try:
+            await self._ensure_started(user)
+            _, connection = await flow_request(
+                self.exchanger, self._flow, task, user, None, intended, self.clock
+            )
+            if connection is not None:
+                self.exchanger.pool.release(connection)
+        finally:
+            self._request_done()
+
+    async def _ensure_started(self, user: UserState) -> None:
+        """Run the user's ``on_start`` steps once; later arrivals wait for them."""
+        started = self._started.get(user.user)
+        if started is not None:
+            await started.wait()  # bounded: each step ends by its timeout
+            return
+        started = self._started[user.user] = asyncio.Event()
+        try:
+            await self._steps(user, self._flow.on_start if self._flow else ())
+        finally:
+            started.set()
+
+    async def _on_stop(self, user: UserState) -> None:
+        await self._steps(user, self._flow.on_stop if self._flow else ())
+
+    async def _steps(self, user: UserState, steps: Sequence[CompiledTask]) -> None:
+        connection: Connection | None = None
+        for step in steps:
+            _, connection = await flow_request(
+                self.exchanger, self._flow, step, user, connection,
+                self.clock.now_ns(), self.clock,
+            )  # fmt: skip
+        if connection is not None:
+            self.exchanger.pool.release(connection)

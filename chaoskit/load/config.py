@@ -227,7 +227,9 @@ class LoadConfig:
         model: open (rate) or closed (users).
         tasks: the weighted tasks.
         duration: seconds to run (the engine stops by itself then).
-        flow: per-user steps around the tasks (closed model only).
+        flow: per-user steps around the tasks (open model: ``on_start`` runs
+            before a user identity's first request, ``on_stop`` at the end;
+            heartbeats need the closed model).
         timeout: default per-request timeout in seconds (connect included).
         error_patterns: name -> regex; a response body that matches is the
             error ``body_pattern`` with that name (``"database is locked"``).
@@ -279,9 +281,16 @@ class LoadConfig:
             raise LoadConfigError(
                 "max_requests", "must be at least 1", self.max_requests
             )
-        if self.flow is not None and self.model.kind == "open":
-            raise LoadConfigError("flow", "needs the closed model (users run flows)",
-                                  allowed='model = "closed"')  # fmt: skip
+        if (
+            self.flow is not None
+            and self.model.kind == "open"
+            and self.flow.heartbeat is not None
+        ):
+            raise LoadConfigError(
+                "flow.heartbeat",
+                "needs the closed model (users that live between requests)",
+                allowed='model = "closed"',
+            )
         for name, pattern in self.error_patterns.items():
             try:
                 re.compile(pattern)

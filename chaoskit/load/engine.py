@@ -184,7 +184,7 @@ class LoadEngine:
                 if isinstance(config.model, OpenModel):
                     runner: OpenRunner | ClosedRunner = OpenRunner(
                         config.model, exchanger, self._chooser, self.clock,
-                        config.seed, self._new_user,
+                        config.seed, self._new_user, self._flow,
                     )  # fmt: skip
                 else:
                     runner = ClosedRunner(

@@ -25,7 +25,7 @@ from chaoskit.load.exchange import Exchanger
 from chaoskit.load.tasks import CompiledTask, TaskChooser, UserState
 from chaoskit.records import Sample
 
-__all__ = ["ClosedRunner", "CompiledFlow"]
+__all__ = ["ClosedRunner", "CompiledFlow", "flow_request"]
 
 _NS = 1_000_000_000
 _TICK_NS = 50_000_000  # the spawn controller's period
@@ -205,24 +205,43 @@ class ClosedRunner:
         connection: Connection | None,
         intended: int,
     ) -> tuple[Sample, Connection | None]:
-        flow = self.flow
-        bearer = flow.flow.bearer if flow is not None else None
-        refresh = flow.refresh if flow is not None else None
-        refreshable = refresh is not None and task is not refresh
-        self.exchanger.counters.due += 1
+        return await flow_request(
+            self.exchanger, self.flow, task, state, connection, intended, self.clock
+        )
+
+
+async def flow_request(
+    exchanger: Exchanger,
+    flow: CompiledFlow | None,
+    task: CompiledTask,
+    state: UserState,
+    connection: Connection | None,
+    intended: int,
+    clock: Clock,
+) -> tuple[Sample, Connection | None]:
+    """One request of a user's flow: with its bearer token, and on a 401 the
+    refresh step, then the request again (once).
+
+    Returns the last sample and the connection used (``None`` lets the
+    exchanger take one from the pool).
+    """
+    bearer = flow.flow.bearer if flow is not None else None
+    refresh = flow.refresh if flow is not None else None
+    refreshable = refresh is not None and task is not refresh
+    exchanger.counters.due += 1
+    state.seq += 1
+    raw = task.build(state, state.bearer(bearer))
+    sample, connection = await exchanger.send(
+        task, state, raw, intended, connection, refreshable=refreshable
+    )
+    if refreshable and sample.status == 401 and refresh is not None:
+        _, connection = await flow_request(
+            exchanger, flow, refresh, state, connection, clock.now_ns(), clock
+        )
+        exchanger.counters.due += 1
         state.seq += 1
         raw = task.build(state, state.bearer(bearer))
-        sample, connection = await self.exchanger.send(
-            task, state, raw, intended, connection, refreshable=refreshable
+        sample, connection = await exchanger.send(
+            task, state, raw, clock.now_ns(), connection
         )
-        if refreshable and sample.status == 401 and refresh is not None:
-            _, connection = await self._request(
-                refresh, state, connection, self.clock.now_ns()
-            )
-            self.exchanger.counters.due += 1
-            state.seq += 1
-            raw = task.build(state, state.bearer(bearer))
-            sample, connection = await self.exchanger.send(
-                task, state, raw, self.clock.now_ns(), connection
-            )
-        return sample, connection
+    return sample, connection

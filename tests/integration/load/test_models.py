@@ -55,8 +55,8 @@ def test_open_model_holds_its_rate(app):
         base_url=app.url, model=OpenModel(rate=300), tasks=(FAST,), duration=2.0
     )
     status = run(LoadEngine(config, [memory, recorder]))
-    # The schedule is exact: 300/s for 2 s is 600 arrivals (plus the one at t=0).
-    assert 599 <= status.due <= 601
+    # The schedule is exact: 300/s for 2 s is 600 arrivals, the first at t=0.
+    assert status.due == 600
     assert status.dropped == 0
     assert status.errors == 0
     intended = sorted(s.intended_ns for s in memory.samples)

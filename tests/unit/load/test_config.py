@@ -60,7 +60,11 @@ def test_a_valid_config_is_frozen():
             "error_patterns.locked",
             "regex",
         ),
-        (lambda: config(flow=Flow()), "flow", "closed model"),
+        (
+            lambda: config(flow=Flow(heartbeat=BROWSE, heartbeat_every=1)),
+            "flow.heartbeat",
+            "closed model",
+        ),
         (lambda: config(tasks=(TaskSpec("k", "/{{ key() }}"),)), "tasks.k", "hot_keys"),
         (
             lambda: config(tasks=(TaskSpec("t", "/{{ tok }}"),)),
