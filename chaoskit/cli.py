@@ -82,6 +82,43 @@ def proxy(
 
 
 @cli.command()
+@click.argument("journal", type=click.Path(path_type=Path))
+@click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to write report.json and junit.xml (default: the journal's directory).",
+)
+def report(journal: Path, report_dir: Path | None) -> None:
+    """Re-render the reports of a run from its JOURNAL (journal.jsonl or its directory).
+
+    A journal cut short by a crash gives a partial report, marked aborted.
+    """
+    from rich.console import Console
+
+    from chaoskit.errors import UsageError
+    from chaoskit.report import document_from_journal, print_summary, write_reports
+
+    try:
+        document = document_from_journal(journal)
+    except (OSError, ValueError) as exc:  # ValueError: not JSON, not UTF-8, empty
+        # Report the file problem, not a traceback: exit 2 like any bad input.
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise UsageError(f"cannot read journal {journal}: {detail}") from exc
+    if report_dir is None:
+        report_dir = journal if journal.is_dir() else journal.parent
+    written = write_reports(document, report_dir)
+    console = Console()
+    print_summary(document, console)
+    console.print(
+        "Rewrote: " + ", ".join(str(path) for path in written),
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@cli.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--set",

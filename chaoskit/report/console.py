@@ -1,0 +1,424 @@
+"""The console: live progress while the run goes, and the final summary.
+
+:class:`LiveConsole` is an :class:`~chaoskit.events.EventSink`. On a terminal it
+redraws a small panel (phase, a progress bar, rps, p95, error rate, active
+faults, the last few events) on every ``progress`` event; elsewhere (CI logs,
+pipes) it prints one plain line per event and a progress line every few
+seconds, with no control codes. :func:`print_summary` renders a report
+document: hypotheses, faults, tasks, errors, then the verdict, the report
+directory, the seed and the replay command.
+
+User-provided names are always rendered as plain text, never as rich markup.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from chaoskit.events import Event
+from chaoskit.redact import Redactor
+
+__all__ = ["LiveConsole", "describe_event", "print_summary", "subject"]
+
+_VERDICT_STYLE = {
+    "passed": "bold green",
+    "failed": "bold red",
+    "aborted": "bold yellow",
+}
+
+
+def _num(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _ms(value: object) -> str:
+    v = _num(value)
+    if v is None:
+        return "-"
+    return f"{v:.2f}" if v < 100 else f"{v:.1f}"
+
+
+def _pct(value: object) -> str:
+    v = _num(value)
+    return "-" if v is None else f"{v * 100:.2f}%"
+
+
+def _s(value: object) -> str:
+    v = _num(value)
+    return "-" if v is None else f"{v:.1f}s"
+
+
+def _names(value: object) -> str:
+    if isinstance(value, list | tuple) and value:
+        return ", ".join(str(v) for v in value)
+    return "none"
+
+
+def subject(data: Mapping[str, object]) -> str:
+    """The name an event is about, whichever key the producer used for it."""
+    for key in ("name", "fault", "service", "route"):
+        if data.get(key):
+            return str(data[key])
+    return ""
+
+
+def describe_event(event: Event) -> str | None:
+    """One line for a person about an event; ``None`` for ``progress`` events."""
+    d = event.data
+    name = subject(d)
+    kind = d.get("kind")
+    on = f" ({kind} on {d['target']})" if kind and d.get("target") else ""
+    match event.kind:
+        case "progress":
+            return None
+        case "run_started":
+            name = name or str(d.get("experiment") or "experiment")
+            return f"run started: {name} (seed {d.get('seed', '?')})"
+        case "service_starting":
+            return f"service {name} starting"
+        case "service_ready":
+            where = f" at {d['address']}" if d.get("address") else ""
+            pid = f"pid {d['pid']}, " if d.get("pid") else ""
+            after = _num(d.get("ready_after_s"))
+            took = f" ({pid}healthy after {after:.1f}s)" if after is not None else ""
+            return f"service {name} ready{where}{took}"
+        case "service_stopped":
+            return f"service {name} stopped"
+        case "route_created":
+            route = d.get("route", name)
+            return f"route {route}: {d.get('listen', '?')} -> {d.get('upstream', '?')}"
+        case "phase":
+            return f"phase {name}"
+        case "fault_applying":
+            return f"applying fault {name}{on}"
+        case "fault_applied":
+            return f"fault {name} applied{on}"
+        case "fault_failed":
+            return f"fault {name} FAILED: {d.get('error', 'unknown error')}"
+        case "fault_rolled_back":
+            what = d.get("label") or f"fault {name}"
+            return f"rolled back: {what}"
+        case "rollback_failed":
+            what = d.get("label") or f"fault {name}"
+            return f"rollback of {what} FAILED: {d.get('error', 'unknown error')}"
+        case "abort":
+            return f"ABORT: {d.get('reason', 'abort condition')}"
+        case "interrupted":
+            return f"interrupted by {d.get('signal', 'a signal')}; rolling back"
+        case "run_finished":
+            return "run finished"
+    extra = " ".join(f"{k}={v}" for k, v in d.items() if k != "document")
+    return f"{event.kind} {extra}".rstrip()
+
+
+class LiveConsole:
+    """Live progress of a run on a rich console; an :class:`EventSink`.
+
+    Args:
+        console: where to draw; a new stdout console by default.
+        live: redraw in place (``True``) or print plain lines (``False``); by
+            default, in place only on an interactive terminal.
+        every_s: in plain mode, print a progress line at most this often
+            (seconds of run time, from the events themselves).
+        lines: how many recent events the live panel keeps.
+        secrets: literal values to mask in what is shown.
+    """
+
+    def __init__(
+        self,
+        console: Console | None = None,
+        *,
+        live: bool | None = None,
+        every_s: float = 5.0,
+        lines: int = 6,
+        secrets: Iterable[str] = (),
+    ) -> None:
+        self.console = console if console is not None else Console()
+        if live is None:
+            live = self.console.is_terminal and not self.console.is_dumb_terminal
+        self.live = live
+        self._every_s = every_s
+        self._clean = Redactor(secrets)
+        self._events: deque[str] = deque(maxlen=lines)
+        self._progress: Mapping[str, object] = {}
+        self._title = ""
+        self._origin_ns: int | None = None
+        self._last_plain_s: float | None = None
+        self._live: Live | None = None
+
+    def emit(self, event: Event) -> None:
+        """Show one event (the :class:`~chaoskit.events.EventSink` method)."""
+        if self._origin_ns is None:
+            self._origin_ns = event.at_ns
+        if event.kind == "run_started":
+            data = event.data
+            self._title = str(
+                data.get("title") or data.get("name") or data.get("experiment") or ""
+            )
+        if event.kind == "progress":
+            self._progress = event.data
+            if not self.live:
+                self._plain_progress(event.data)
+        else:
+            line = describe_event(event)
+            if line is not None:
+                at = (event.at_ns - self._origin_ns) / 1e9
+                line = f"+{at:6.1f}s  {self._clean.text(line)}"
+                if self.live:
+                    self._events.append(line)
+                else:
+                    self._print(line)
+        if self.live:
+            self._redraw()
+        if event.kind == "run_finished":
+            self.close()
+
+    def _print(self, line: str) -> None:
+        self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    def _plain_progress(self, data: Mapping[str, object]) -> None:
+        elapsed = _num(data.get("elapsed_s")) or 0.0
+        if self._last_plain_s is not None and elapsed - self._last_plain_s < (
+            self._every_s
+        ):
+            return
+        self._last_plain_s = elapsed
+        self._print(self._clean.text(self._stats_line(data, plain=True)))
+
+    def _stats_line(self, data: Mapping[str, object], *, plain: bool) -> str:
+        elapsed, total = _num(data.get("elapsed_s")), _num(data.get("total_s"))
+        parts = [
+            f"{_s(elapsed)}/{_s(total)}" if plain else "",
+            str(data.get("phase", "")) if plain else "",
+            f"rps {(_num(data.get('rps')) or 0.0):.1f}",
+            f"p95 {_ms(data.get('p95_ms'))}ms",
+            f"errors {_pct(data.get('error_rate'))}",
+        ]
+        if data.get("in_flight") is not None:
+            parts.append(f"in flight {data['in_flight']}")
+        if data.get("dropped"):
+            parts.append(f"dropped {data['dropped']}")
+        parts.append(f"faults: {_names(data.get('active_faults'))}")
+        return "  ".join(p for p in parts if p)
+
+    def _panel(self) -> RenderableType:
+        data = self._progress
+        elapsed = _num(data.get("elapsed_s")) or 0.0
+        total = _num(data.get("total_s")) or 0.0
+        header = Text(self._title or "chaoskit", style="bold")
+        if data.get("phase"):
+            header.append("  phase ", style="dim")
+            header.append(str(data["phase"]), style="cyan")
+        bar = Table.grid(padding=(0, 1))
+        bar.add_row(
+            ProgressBar(total=total or None, completed=elapsed, width=40),
+            Text(f"{_s(elapsed)} / {_s(total)}"),
+        )
+        stats = Text(self._clean.text(self._stats_line(data, plain=False)))
+        active = data.get("active_faults")
+        stats.stylize("red" if isinstance(active, list | tuple) and active else "")
+        recent = Text("\n".join(self._events), style="dim")
+        return Group(header, bar, stats, recent)
+
+    def _redraw(self) -> None:
+        if self._live is None:
+            self._live = Live(
+                self._panel(), console=self.console, auto_refresh=False, transient=False
+            )
+            self._live.start()
+        else:
+            self._live.update(self._panel(), refresh=True)
+
+    def close(self) -> None:
+        """Stop redrawing (the last frame stays on screen); safe to call twice."""
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def __enter__(self) -> LiveConsole:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+# --- the final summary -------------------------------------------------------------
+
+
+def _dict(value: object) -> Mapping[str, object]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _rows(value: object) -> list[Mapping[str, object]]:
+    return (
+        [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+    )
+
+
+def _t(value: object, style: str = "") -> Text:
+    return Text("" if value is None else str(value), style=style)
+
+
+def _window(start: object, end: object) -> str:
+    a, b = _num(start), _num(end)
+    if a is None:
+        return "-"
+    return f"{a:.2f}s - {b:.2f}s" if b is not None else f"{a:.2f}s - ?"
+
+
+def _hypotheses_table(rows: list[Mapping[str, object]]) -> Table:
+    table = Table(title="Hypotheses", title_justify="left", expand=False)
+    for column in ("Hypothesis", "Phase", "Observed", "Expected", "Result"):
+        table.add_column(column)
+    for h in rows:
+        passed = h.get("passed")
+        result = (
+            ("PASS", "bold green")
+            if passed is True
+            else ("FAIL", "bold red")
+            if passed is False
+            else ("NOT JUDGED", "yellow")
+        )
+        table.add_row(
+            _t(h.get("name")),
+            _t(h.get("phase")),
+            _t(h.get("observed")),
+            _t(h.get("expected")),
+            _t(result[0], result[1]),
+        )
+    return table
+
+
+def _faults_table(rows: list[Mapping[str, object]]) -> Table:
+    table = Table(title="Faults", title_justify="left")
+    columns = ["Fault", "Kind", "Target", "Planned", "Actual", "Rolled back"]
+    errors = any(f.get("error") for f in rows)
+    for column in [*columns, "Error"] if errors else columns:
+        table.add_column(column)
+    for f in rows:
+        rolled = f.get("rolled_back")
+        cells = [
+            _t(f.get("name")),
+            _t(f.get("kind")),
+            _t(f.get("target")),
+            _t(_window(f.get("planned_start_s"), f.get("planned_end_s"))),
+            _t(_window(f.get("actual_start_s"), f.get("actual_end_s"))),
+            _t("yes" if rolled else "NO", "green" if rolled else "bold red"),
+        ]
+        if errors:
+            cells.append(_t(f.get("error"), "red"))
+        table.add_row(*cells)
+    return table
+
+
+def _tasks_table(tasks: Mapping[str, object], total: Mapping[str, object]) -> Table:
+    table = Table(title="Tasks (latency in ms)", title_justify="left")
+    table.add_column("Task")
+    for column in ("Count", "Errors", "Error rate", "RPS", "p50", "p95", "p99"):
+        table.add_column(column, justify="right")
+
+    def row(name: str, stats: Mapping[str, object], style: str = "") -> None:
+        count, errors = stats.get("count"), stats.get("errors")
+        rps = _num(stats.get("rps"))
+        table.add_row(
+            _t(name, style),
+            _t("-" if count is None else count, style),
+            _t("-" if errors is None else errors, "red" if errors else style),
+            _t(_pct(stats.get("error_rate")), style),
+            _t("-" if rps is None else f"{rps:.1f}", style),
+            *(_t(_ms(stats.get(p)), style) for p in ("p50", "p95", "p99")),
+        )
+
+    for name, stats in tasks.items():
+        row(name, _dict(stats))
+    if total:
+        if table.rows:
+            table.rows[-1].end_section = True  # a rule above the total
+        row("total", total, "bold")
+    return table
+
+
+def _errors_table(errors: Mapping[str, object], limit: int = 5) -> Table:
+    table = Table(title="Top error classes", title_justify="left")
+    table.add_column("Error")
+    table.add_column("Count", justify="right")
+    table.add_column("Example")
+    for key, entry in list(errors.items())[:limit]:
+        info = _dict(entry)
+        samples = info.get("samples")
+        example = samples[0] if isinstance(samples, list) and samples else ""
+        table.add_row(_t(key), _t(info.get("count")), _t(example))
+    return table
+
+
+def _verdict_line(doc: Mapping[str, object]) -> Text:
+    verdict = str(doc.get("verdict", "?"))
+    hypotheses = _rows(doc.get("hypotheses"))
+    failed = [str(h.get("name")) for h in hypotheses if h.get("passed") is False]
+    line = Text(verdict.upper(), style=_VERDICT_STYLE.get(verdict, "bold"))
+    if verdict == "passed":
+        line.append(f"  all {len(hypotheses)} hypotheses held")
+    elif verdict == "failed":
+        line.append(
+            f"  {len(failed)} of {len(hypotheses)} hypotheses failed: "
+            + ", ".join(failed)
+        )
+    else:
+        line.append(f"  {doc.get('reason') or 'the run was aborted'}")
+    return line
+
+
+def print_summary(document: Mapping[str, object], console: Console) -> None:
+    """Print the final summary of a report document.
+
+    The verdict table, the fault table, per-task stats, the top error classes,
+    then the verdict line, the report directory, the seed and the replay
+    command (the last lines, so they are what a terminal or CI log shows).
+    """
+    clean = Redactor()
+    doc = _dict(clean(document, keys=False))
+    experiment = _dict(doc.get("experiment"))
+    title = Text(f"chaoskit · {experiment.get('name', '?')}", style="bold")
+    if experiment.get("title"):
+        title.append(f" - {experiment['title']}", style="")
+    console.print(title)
+    if doc.get("partial"):
+        console.print(Text("(rebuilt from a journal that ends early)", style="yellow"))
+    hypotheses = _rows(doc.get("hypotheses"))
+    if hypotheses:
+        console.print(_hypotheses_table(hypotheses))
+    faults = _rows(doc.get("faults"))
+    if faults:
+        console.print(_faults_table(faults))
+    tasks = _dict(doc.get("tasks"))
+    if tasks:
+        console.print(_tasks_table(tasks, _dict(doc.get("total"))))
+    errors = _dict(doc.get("errors"))
+    if errors:
+        console.print(_errors_table(errors))
+    users = _rows(doc.get("top_error_users"))
+    if users:
+        most = ", ".join(f"#{u.get('user')} ({u.get('errors')})" for u in users[:5])
+        console.print(_t(f"Users with the most errors: {most}"))
+    console.print(_verdict_line(doc))
+    for label, value in (
+        ("Report", doc.get("report_dir")),
+        ("Seed", experiment.get("seed")),
+        ("Replay", doc.get("command")),
+    ):
+        line = Text(f"{label + ':':8}", style="bold")
+        line.append("-" if value in (None, "") else str(value))
+        console.print(line, soft_wrap=True)

@@ -1,0 +1,172 @@
+"""Metrics as JSON: the ``tasks``, ``series`` and ``errors`` parts of a report.
+
+Shared by the report document and the journal's periodic ``metrics`` records
+(which let a crashed run's report keep its per-task numbers), so both speak the
+same shape. Latencies are milliseconds rounded to microseconds; rates keep six
+decimals; non-finite numbers become ``null`` because JSON has no NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from chaoskit.metrics.model import Snapshot, TaskStats, WindowStats
+
+__all__ = [
+    "TOP_ERROR_USERS",
+    "error_table",
+    "ms",
+    "num",
+    "series",
+    "snapshot_sections",
+    "task_json",
+    "top_error_users",
+]
+
+TOP_ERROR_USERS = 10
+"""How many users the "who hit the errors" view lists."""
+
+
+def num(value: float | None, digits: int = 3) -> float | None:
+    """``value`` rounded for a report; ``None`` for missing or non-finite values."""
+    if value is None or not math.isfinite(value):
+        return None
+    return round(value, digits)
+
+
+def ms(value: float) -> float | None:
+    """Milliseconds to three decimals (microsecond resolution)."""
+    return num(value, 3)
+
+
+def task_json(stats: TaskStats) -> dict[str, object]:
+    """One task's (or the total's) statistics over a span of time.
+
+    ``p*``, ``max`` and ``mean`` are latencies from the intended start
+    (coordinated-omission safe); ``service_*`` from the actual send; ``lag_*``
+    how late requests were sent.
+    """
+    latency, service, lag = stats.latency, stats.service, stats.lag
+    return {
+        "count": stats.count,
+        "errors": stats.errors,
+        "dropped": stats.dropped,
+        "error_rate": num(stats.error_rate, 6),
+        "rps": num(stats.rps, 3),
+        "p50": ms(latency.p50),
+        "p90": ms(latency.p90),
+        "p95": ms(latency.p95),
+        "p99": ms(latency.p99),
+        "p999": ms(latency.p999),
+        "max": ms(latency.max),
+        "mean": ms(latency.mean),
+        "service_p50": ms(service.p50),
+        "service_p95": ms(service.p95),
+        "service_p99": ms(service.p99),
+        "lag_p50": ms(lag.p50),
+        "lag_p99": ms(lag.p99),
+        "bytes_received": stats.bytes_received,
+        "errors_by_class": dict(
+            sorted(stats.errors_by_class.items(), key=lambda kv: (-kv[1], kv[0]))
+        ),
+    }
+
+
+def _phase_at(t: float, phases: Sequence[tuple[str, float, float]]) -> str | None:
+    label = None
+    for name, start, end in phases:
+        if start <= t < end:
+            label = name  # the innermost (latest starting) phase wins
+    return label
+
+
+def series(
+    windows: Sequence[WindowStats],
+    phases: Sequence[tuple[str, float, float]] = (),
+) -> list[dict[str, object]]:
+    """One entry per second of the run, in time order, for charts.
+
+    Args:
+        windows: the recorder's closed one-second windows.
+        phases: ``(name, start_s, end_s)`` to label each second with the phase
+            its middle falls in (``None`` outside every phase).
+    """
+    out: list[dict[str, object]] = []
+    for window in windows:
+        latency = window.latency
+        out.append(
+            {
+                "t": num(window.start_s, 3),
+                "phase": _phase_at(window.start_s + 0.5, phases),
+                "count": window.count,
+                "errors": window.errors,
+                "dropped": window.dropped,
+                "error_rate": num(window.error_rate, 6),
+                "p50": ms(latency.p50),
+                "p95": ms(latency.p95),
+                "p99": ms(latency.p99),
+                "max": ms(latency.max),
+                "tasks": {
+                    task: {"count": count, "errors": errors}
+                    for task, (count, errors) in sorted(window.tasks.items())
+                },
+            }
+        )
+    return out
+
+
+def error_table(
+    errors: dict[str, int], examples: dict[str, list[str]]
+) -> dict[str, dict[str, object]]:
+    """Error key -> count, share of all errors and sample details; most first."""
+    total = sum(errors.values())
+    return {
+        key: {
+            "count": count,
+            "share": num(count / total, 6) if total else 0.0,
+            "samples": list(examples.get(key, [])),
+        }
+        for key, count in sorted(errors.items(), key=lambda kv: (-kv[1], kv[0]))
+    }
+
+
+def top_error_users(
+    user_errors: dict[int, dict[str, int]], limit: int = TOP_ERROR_USERS
+) -> list[dict[str, object]]:
+    """The users with the most errors, with their counts by error key.
+
+    This is the "which users hit the lock errors" view: with hot keys or
+    per-user rows, errors concentrate on a few users, and the list shows who.
+    """
+    ranked = sorted(user_errors.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
+    return [
+        {
+            "user": user,
+            "errors": sum(by_key.values()),
+            "by_class": dict(sorted(by_key.items(), key=lambda kv: (-kv[1], kv[0]))),
+        }
+        for user, by_key in ranked[:limit]
+    ]
+
+
+def snapshot_sections(
+    snapshot: Snapshot, phases: Sequence[tuple[str, float, float]] = ()
+) -> dict[str, object]:
+    """The metrics part of a report document, from a recorder's snapshot.
+
+    Returns:
+        ``tasks``, ``total``, ``phase_tasks``, ``series``, ``errors`` and
+        ``top_error_users``, in the document's shape.
+    """
+    return {
+        "tasks": {name: task_json(s) for name, s in sorted(snapshot.tasks.items())},
+        "total": task_json(snapshot.total),
+        "phase_tasks": {
+            phase: {name: task_json(s) for name, s in sorted(tasks.items())}
+            for phase, tasks in snapshot.phases.items()
+        },
+        "series": series(snapshot.windows, phases),
+        "errors": error_table(snapshot.errors, snapshot.error_examples),
+        "top_error_users": top_error_users(snapshot.user_errors),
+    }

@@ -1,0 +1,139 @@
+"""Secrets never leave the process: what redact masks, and what it leaves alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from chaoskit.redact import MASK, Redactor, Secret, is_secret_key, redact, redact_text
+
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"Authorization: Bearer {JWT}", "Authorization: ***"),
+        (f"sent Bearer {JWT} to /me", "sent Bearer *** to /me"),
+        ("Basic dXNlcjpwYXNz", "Basic ***"),
+        (
+            "postgresql://app:hunter2@127.0.0.1:5432/db",
+            "postgresql://app:***@127.0.0.1:5432/db",
+        ),
+        ("http://u:p@h/x?api_key=k1&page=2", "http://u:***@h/x?api_key=***&page=2"),
+        ("GET /me?access_token=abc123", "GET /me?access_token=***"),
+        (
+            '{"password": "hunter2", "user": "bob"}',
+            '{"password": "***", "user": "bob"}',
+        ),
+        ("password=hunter2 user=bob", "password=*** user=bob"),
+        ("Cookie: session=abc; theme=dark", "Cookie: ***; theme=dark"),
+        ("x-api-key: k-123", "x-api-key: ***"),
+        ("client_secret=zzz", "client_secret=***"),
+    ],
+)
+def test_credentials_in_text_are_masked(text, expected):
+    """Headers, bearer and basic credentials, URL passwords, key=value pairs."""
+    assert redact_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "p95 412ms below 800ms",
+        "max_tokens=5",
+        "http://127.0.0.1:8000/movies?page=3",
+        "postgresql://127.0.0.1:5432/db",
+        "database is locked",
+        "user 3 hit 10 lock errors",
+    ],
+)
+def test_ordinary_text_is_left_alone(text):
+    """Report text without credentials passes through unchanged."""
+    assert redact_text(text) == text
+
+
+def test_masking_is_idempotent():
+    """Redacting redacted text changes nothing."""
+    text = f"curl -H 'Authorization: Bearer {JWT}' http://u:pw@h/?token=t"
+    once = redact_text(text)
+    assert redact_text(once) == once
+    assert JWT not in once
+    assert "pw@" not in once
+
+
+def test_mappings_mask_values_of_credential_keys_whatever_the_type():
+    """Headers dicts, nested lists, and non-string values under secret keys."""
+    data = {
+        "headers": {"Authorization": "Bearer x", "X-Api-Key": "k", "Accept": "json"},
+        "auth": [{"password": 1234}, {"refresh_token": {"value": "t"}}],
+        "Set-Cookie": "a=b",
+        "token": None,  # nothing to hide: left as it is
+        "url": "http://u:p@h/",
+        "count": 3,
+    }
+    assert redact(data) == {
+        "headers": {"Authorization": MASK, "X-Api-Key": MASK, "Accept": "json"},
+        "auth": [{"password": MASK}, {"refresh_token": MASK}],
+        "Set-Cookie": MASK,
+        "token": None,
+        "url": "http://u:***@h/",
+        "count": 3,
+    }
+
+
+def test_keys_false_keeps_user_named_keys_and_still_scrubs_strings():
+    """Task names like refresh_token keep their data; strings are still cleaned."""
+    data = {"refresh_token": {"count": 3, "detail": "password=x"}}
+    assert redact(data, keys=False) == {
+        "refresh_token": {"count": 3, "detail": "password=***"}
+    }
+
+
+@pytest.mark.parametrize(
+    ("key", "secret"),
+    [
+        ("Authorization", True),
+        ("proxy-authorization", True),
+        ("DB_PASSWORD", True),
+        ("access_token", True),
+        ("client-secret", True),
+        ("api_key", True),
+        ("ApiKey", True),
+        ("Cookie", True),
+        ("credentials", True),
+        ("name", False),
+        ("latency", False),
+        ("count", False),
+        (3, False),
+    ],
+)
+def test_is_secret_key(key, secret):
+    """Credential-like key names, in any case and with - or _."""
+    assert is_secret_key(key) is secret
+
+
+def test_literal_secrets_are_masked_anywhere_longest_first():
+    """Values learned at run time (a login token) are masked wherever they appear."""
+    redactor = Redactor(["abcd", "abcdefgh"])
+    redactor.add(Secret("zz-token-zz"))
+    redactor.add("x")  # too short to be a credential; would mask innocent text
+    assert redactor.text("got abcdefgh and zz-token-zz, x") == "got *** and ***, x"
+    assert redactor({"note": "abcd"}) == {"note": MASK}
+    assert redact("key abcd", ["abcd"]) == "key ***"
+
+
+def test_secret_never_shows_its_value():
+    """repr and str are masked; reveal gives the value; Secrets in data are masked."""
+    secret = Secret("hunter2")
+    assert repr(secret) == "Secret('***')"
+    assert str(secret) == f"{secret}" == MASK
+    assert secret.reveal() == "hunter2"
+    assert secret == Secret("hunter2")
+    assert secret != Secret("other")
+    assert hash(secret) == hash(Secret("hunter2"))
+    assert bool(secret)
+    assert not Secret("")
+    assert redact({"anything": secret, "list": [secret]}) == {
+        "anything": MASK,
+        "list": [MASK],
+    }
