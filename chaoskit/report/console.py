@@ -4,9 +4,8 @@
 redraws a small panel (phase, a progress bar, rps, p95, error rate, active
 faults, the last few events) on every ``progress`` event; elsewhere (CI logs,
 pipes) it prints one plain line per event and a progress line every few
-seconds, with no control codes. :func:`print_summary` renders a report
-document: hypotheses, faults, tasks, errors, then the verdict, the report
-directory, the seed and the replay command.
+seconds, with no control codes. :func:`print_summary` (re-exported from
+:mod:`chaoskit.report.summary`) renders the report document at the end.
 
 User-provided names are always rendered as plain text, never as rich markup.
 """
@@ -25,6 +24,7 @@ from rich.text import Text
 
 from chaoskit.events import Event
 from chaoskit.redact import Redactor
+from chaoskit.report.summary import fmt_ms, fmt_pct, print_summary
 
 __all__ = ["LiveConsole", "describe_event", "print_summary", "subject"]
 
@@ -37,18 +37,6 @@ _VERDICT_STYLE = {
 
 def _num(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) else None
-
-
-def _ms(value: object) -> str:
-    v = _num(value)
-    if v is None:
-        return "-"
-    return f"{v:.2f}" if v < 100 else f"{v:.1f}"
-
-
-def _pct(value: object) -> str:
-    v = _num(value)
-    return "-" if v is None else f"{v * 100:.2f}%"
 
 
 def _s(value: object) -> str:
@@ -199,8 +187,8 @@ class LiveConsole:
             f"{_s(elapsed)}/{_s(total)}" if plain else "",
             str(data.get("phase", "")) if plain else "",
             f"rps {(_num(data.get('rps')) or 0.0):.1f}",
-            f"p95 {_ms(data.get('p95_ms'))}ms",
-            f"errors {_pct(data.get('error_rate'))}",
+            f"p95 {fmt_ms(data.get('p95_ms'))}ms",
+            f"errors {fmt_pct(data.get('error_rate'))}",
         ]
         if data.get("in_flight") is not None:
             parts.append(f"in flight {data['in_flight']}")
@@ -253,172 +241,3 @@ class LiveConsole:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-# --- the final summary -------------------------------------------------------------
-
-
-def _dict(value: object) -> Mapping[str, object]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _rows(value: object) -> list[Mapping[str, object]]:
-    return (
-        [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
-    )
-
-
-def _t(value: object, style: str = "") -> Text:
-    return Text("" if value is None else str(value), style=style)
-
-
-def _window(start: object, end: object) -> str:
-    a, b = _num(start), _num(end)
-    if a is None:
-        return "-"
-    return f"{a:.2f}s - {b:.2f}s" if b is not None else f"{a:.2f}s - ?"
-
-
-def _hypotheses_table(rows: list[Mapping[str, object]]) -> Table:
-    table = Table(title="Hypotheses", title_justify="left", expand=False)
-    for column in ("Hypothesis", "Phase", "Observed", "Expected", "Result"):
-        table.add_column(column)
-    for h in rows:
-        passed = h.get("passed")
-        result = (
-            ("PASS", "bold green")
-            if passed is True
-            else ("FAIL", "bold red")
-            if passed is False
-            else ("NOT JUDGED", "yellow")
-        )
-        table.add_row(
-            _t(h.get("name")),
-            _t(h.get("phase")),
-            _t(h.get("observed")),
-            _t(h.get("expected")),
-            _t(result[0], result[1]),
-        )
-    return table
-
-
-def _faults_table(rows: list[Mapping[str, object]]) -> Table:
-    table = Table(title="Faults", title_justify="left")
-    columns = ["Fault", "Kind", "Target", "Planned", "Actual", "Rolled back"]
-    errors = any(f.get("error") for f in rows)
-    for column in [*columns, "Error"] if errors else columns:
-        table.add_column(column)
-    for f in rows:
-        rolled = f.get("rolled_back")
-        cells = [
-            _t(f.get("name")),
-            _t(f.get("kind")),
-            _t(f.get("target")),
-            _t(_window(f.get("planned_start_s"), f.get("planned_end_s"))),
-            _t(_window(f.get("actual_start_s"), f.get("actual_end_s"))),
-            _t("yes" if rolled else "NO", "green" if rolled else "bold red"),
-        ]
-        if errors:
-            cells.append(_t(f.get("error"), "red"))
-        table.add_row(*cells)
-    return table
-
-
-def _tasks_table(tasks: Mapping[str, object], total: Mapping[str, object]) -> Table:
-    table = Table(title="Tasks (latency in ms)", title_justify="left")
-    table.add_column("Task")
-    for column in ("Count", "Errors", "Error rate", "RPS", "p50", "p95", "p99"):
-        table.add_column(column, justify="right")
-
-    def row(name: str, stats: Mapping[str, object], style: str = "") -> None:
-        count, errors = stats.get("count"), stats.get("errors")
-        rps = _num(stats.get("rps"))
-        table.add_row(
-            _t(name, style),
-            _t("-" if count is None else count, style),
-            _t("-" if errors is None else errors, "red" if errors else style),
-            _t(_pct(stats.get("error_rate")), style),
-            _t("-" if rps is None else f"{rps:.1f}", style),
-            *(_t(_ms(stats.get(p)), style) for p in ("p50", "p95", "p99")),
-        )
-
-    for name, stats in tasks.items():
-        row(name, _dict(stats))
-    if total:
-        if table.rows:
-            table.rows[-1].end_section = True  # a rule above the total
-        row("total", total, "bold")
-    return table
-
-
-def _errors_table(errors: Mapping[str, object], limit: int = 5) -> Table:
-    table = Table(title="Top error classes", title_justify="left")
-    table.add_column("Error")
-    table.add_column("Count", justify="right")
-    table.add_column("Example")
-    for key, entry in list(errors.items())[:limit]:
-        info = _dict(entry)
-        samples = info.get("samples")
-        example = samples[0] if isinstance(samples, list) and samples else ""
-        table.add_row(_t(key), _t(info.get("count")), _t(example))
-    return table
-
-
-def _verdict_line(doc: Mapping[str, object]) -> Text:
-    verdict = str(doc.get("verdict", "?"))
-    hypotheses = _rows(doc.get("hypotheses"))
-    failed = [str(h.get("name")) for h in hypotheses if h.get("passed") is False]
-    line = Text(verdict.upper(), style=_VERDICT_STYLE.get(verdict, "bold"))
-    if verdict == "passed":
-        line.append(f"  all {len(hypotheses)} hypotheses held")
-    elif verdict == "failed":
-        line.append(
-            f"  {len(failed)} of {len(hypotheses)} hypotheses failed: "
-            + ", ".join(failed)
-        )
-    else:
-        line.append(f"  {doc.get('reason') or 'the run was aborted'}")
-    return line
-
-
-def print_summary(document: Mapping[str, object], console: Console) -> None:
-    """Print the final summary of a report document.
-
-    The verdict table, the fault table, per-task stats, the top error classes,
-    then the verdict line, the report directory, the seed and the replay
-    command (the last lines, so they are what a terminal or CI log shows).
-    """
-    clean = Redactor()
-    doc = _dict(clean(document, keys=False))
-    experiment = _dict(doc.get("experiment"))
-    title = Text(f"chaoskit · {experiment.get('name', '?')}", style="bold")
-    if experiment.get("title"):
-        title.append(f" - {experiment['title']}", style="")
-    console.print(title)
-    if doc.get("partial"):
-        console.print(Text("(rebuilt from a journal that ends early)", style="yellow"))
-    hypotheses = _rows(doc.get("hypotheses"))
-    if hypotheses:
-        console.print(_hypotheses_table(hypotheses))
-    faults = _rows(doc.get("faults"))
-    if faults:
-        console.print(_faults_table(faults))
-    tasks = _dict(doc.get("tasks"))
-    if tasks:
-        console.print(_tasks_table(tasks, _dict(doc.get("total"))))
-    errors = _dict(doc.get("errors"))
-    if errors:
-        console.print(_errors_table(errors))
-    users = _rows(doc.get("top_error_users"))
-    if users:
-        most = ", ".join(f"#{u.get('user')} ({u.get('errors')})" for u in users[:5])
-        console.print(_t(f"Users with the most errors: {most}"))
-    console.print(_verdict_line(doc))
-    for label, value in (
-        ("Report", doc.get("report_dir")),
-        ("Seed", experiment.get("seed")),
-        ("Replay", doc.get("command")),
-    ):
-        line = Text(f"{label + ':':8}", style="bold")
-        line.append("-" if value in (None, "") else str(value))
-        console.print(line, soft_wrap=True)
