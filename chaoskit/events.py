@@ -13,7 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-__all__ = ["EVENT_KINDS", "Event", "EventSink", "event"]
+__all__ = [
+    "EVENT_KINDS",
+    "Event",
+    "EventSink",
+    "FaultRecord",
+    "PhaseRecord",
+    "ServiceRecord",
+    "event",
+]
 
 EVENT_KINDS = (
     "run_started",  # plan, seed, command
@@ -60,3 +68,47 @@ class EventSink(Protocol):
 
     def emit(self, event: Event) -> None:
         """Take one event."""
+
+
+# --- what a run leaves behind, as records (for checks and reports) -------------
+
+
+@dataclass(frozen=True)
+class FaultRecord:
+    """One fault: planned window, what really happened, and whether it was undone."""
+
+    name: str
+    kind: str
+    target: str
+    """``route db`` or ``service api``."""
+    settings: dict[str, object]
+    """The fault's own settings in the units the user wrote (latency "300ms"...)."""
+    planned_start_s: float
+    planned_end_s: float
+    started_s: float | None = None
+    ended_s: float | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    rolled_back: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class PhaseRecord:
+    """A labelled stretch of the timeline (``before``, ``during:slow db``...)."""
+
+    name: str
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class ServiceRecord:
+    """A service the run started or watched."""
+
+    name: str
+    kind: str
+    address: str | None = None
+    pid: int | None = None
+    logs: tuple[str, ...] = ()
+    ready_after_s: float | None = None

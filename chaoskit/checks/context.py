@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
+from chaoskit.events import FaultRecord, PhaseRecord
 from chaoskit.metrics.model import TaskStats, WindowStats
 from chaoskit.records import ErrorClass
-from chaoskit.runner.outcome import FaultRecord, PhaseRecord
 
 __all__ = ["CheckContext", "error_key_for"]
 

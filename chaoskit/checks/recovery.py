@@ -19,8 +19,8 @@ from collections.abc import Callable
 
 from chaoskit.checks.base import Verdict, evaluator
 from chaoskit.checks.context import CheckContext
+from chaoskit.events import FaultRecord
 from chaoskit.metrics.model import WindowStats
-from chaoskit.runner.outcome import FaultRecord
 from chaoskit.spec.model import RecoveryHypothesis
 from chaoskit.units import format_duration
 

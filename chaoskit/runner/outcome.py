@@ -12,52 +12,15 @@ from typing import Literal
 
 from chaoskit.checks.base import Verdict
 from chaoskit.errors import EXIT_ABORTED, EXIT_FAILED, EXIT_OK
+
+# The records a run produces live in the events leaf (checks read them too);
+# they are re-exported here for the reports.
+from chaoskit.events import FaultRecord, PhaseRecord, ServiceRecord
 from chaoskit.metrics.model import Snapshot
 
 __all__ = ["FaultRecord", "PhaseRecord", "RunOutcome", "ServiceRecord"]
 
 Status = Literal["passed", "failed", "aborted"]
-
-
-@dataclass(frozen=True)
-class FaultRecord:
-    """One fault: planned window, what really happened, and whether it was undone."""
-
-    name: str
-    kind: str
-    target: str
-    """``route db`` or ``service api``."""
-    settings: dict[str, object]
-    """The fault's own settings in the units the user wrote (latency "300ms"...)."""
-    planned_start_s: float
-    planned_end_s: float
-    started_s: float | None = None
-    ended_s: float | None = None
-    started_at: str | None = None
-    ended_at: str | None = None
-    rolled_back: bool = False
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class PhaseRecord:
-    """A labelled stretch of the timeline (``before``, ``during:slow db``...)."""
-
-    name: str
-    start_s: float
-    end_s: float
-
-
-@dataclass(frozen=True)
-class ServiceRecord:
-    """A service the run started or watched."""
-
-    name: str
-    kind: str
-    address: str | None = None
-    pid: int | None = None
-    logs: tuple[str, ...] = ()
-    ready_after_s: float | None = None
 
 
 @dataclass(frozen=True)

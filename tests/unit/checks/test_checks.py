@@ -6,9 +6,9 @@ import pytest
 
 from chaoskit.checks import EVALUATORS, CheckContext, evaluate
 from chaoskit.checks.recovery import recovery_time
+from chaoskit.events import FaultRecord, PhaseRecord
 from chaoskit.metrics.recorder import Recorder
 from chaoskit.records import ErrorClass, Sample
-from chaoskit.runner.outcome import FaultRecord, PhaseRecord
 from chaoskit.spec.model import (
     HYPOTHESIS_KINDS,
     ErrorBudgetHypothesis,
