@@ -232,6 +232,12 @@ def _describe(plan: Plan) -> list[str]:
     lines += [f"  {h.name}: {_hypothesis(plan, h)}" for h in plan.experiment.hypotheses]
     if not plan.experiment.hypotheses:
         lines.append("  none (the run reports metrics only)")
+    for condition in plan.experiment.abort:
+        bound = _bound(condition.metric, condition.limit)
+        lines.append(
+            f"abort when {condition.metric} stays above {bound} "
+            f"for {_d(condition.for_)}"
+        )
     return lines
 
 
@@ -250,8 +256,8 @@ def _load(plan: Plan) -> list[str]:
     load = plan.experiment.load
     lines = [f"load against {plan.experiment.target.base_url}"]
     if load.model == "open":
-        size = f"{_n(load.rate)} requests/s" if load.rate else "stages"
-        model = f"open model: {size}, {load.arrivals} arrivals"
+        size = f": {_n(load.rate)} requests/s" if load.rate else ""
+        model = f"open model{size}, {load.arrivals} arrivals"
     else:
         think = f", think {load.think}" if load.think is not None else ""
         model = f"closed model: {load.users} users{think}"
@@ -277,10 +283,10 @@ def _load(plan: Plan) -> list[str]:
 def _timeline(plan: Plan) -> list[str]:
     rows: list[tuple[float, str]] = []
     for name in ("before", "after"):
-        rows += [(w.start, f"{w}  {name}") for w in plan.phases[name]]
+        rows += [(w.start, f"{w!s:<10}  {name}") for w in plan.phases[name]]
     for fault in plan.faults:
         span = Window(fault.start, fault.end) if fault.end > fault.start else None
-        when = str(span) if span else _d(fault.start)
+        when = f"{str(span) if span else _d(fault.start):<10}"
         rows.append(
             (fault.start, f"{when}  fault {fault.fault.name!r}: {_fault(fault.fault)}")
         )

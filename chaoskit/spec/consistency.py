@@ -67,6 +67,9 @@ class Parts:
     service_kinds: dict[str, str] = field(default_factory=dict)
     faults_valid: bool = True
     """Every ``[[faults]]`` entry validated (so phases can be judged)."""
+    partial: set[tuple[str, int]] = field(default_factory=set)
+    """(section, index) of items checked without their invalid keys: only
+    their references to other parts are checked."""
 
     def declared(self, section: str) -> list[str]:
         """Names declared in a section (``services``, ``routes``, ``tasks``, ...)."""
@@ -85,6 +88,7 @@ def check(table: Mapping[str, Any], experiment: Experiment | None) -> list[SpecI
         parts.declared("routes"),
         parts.service_kinds,
         parts.info.duration if parts.info else None,
+        {index for section, index in parts.partial if section == "faults"},
     )
     issues += _hypotheses(parts, table)
     issues += _abort(parts)
@@ -106,6 +110,26 @@ def _valid(tp: Any, value: object) -> Any:
         return None  # already reported with its key path by validate.translate
 
 
+def _partial(tp: Any, value: object) -> Any:
+    """The item validated without its invalid keys (defaults in their place).
+
+    So a fault with a bad latency still has its route checked. None when
+    that is not possible (a required key is missing or wrong, a wrong kind).
+    """
+    if not isinstance(value, dict):
+        return None
+    try:
+        return _adapter(tp).validate_python(value)
+    except ValidationError as error:
+        bad = set()
+        for detail in error.errors():
+            keys = [part for part in detail["loc"] if part in value]
+            if not keys or detail["type"] == "missing":
+                return None
+            bad.add(keys[0])
+    return _valid(tp, {k: v for k, v in value.items() if k not in bad})
+
+
 def _items(table: Mapping[str, Any], *keys: str) -> Iterator[tuple[int, Any]]:
     node: Any = table
     for key in keys:
@@ -122,7 +146,7 @@ def _parts(table: Mapping[str, Any], experiment: Experiment | None) -> Parts:
         parts.hypotheses = list(enumerate(experiment.hypotheses))
         parts.abort = list(enumerate(experiment.abort))
     else:
-        parts.info = _valid(ExperimentInfo, table.get("experiment"))
+        parts.info = _partial(ExperimentInfo, table.get("experiment"))
         parts.load = _valid(LoadSection, table.get("load"))
         for section, tp, into in (
             ("faults", Fault, parts.faults),
@@ -130,10 +154,14 @@ def _parts(table: Mapping[str, Any], experiment: Experiment | None) -> Parts:
             ("abort", AbortCondition, parts.abort),
         ):
             for index, item in _items(table, section):
-                model = _valid(tp, item)
+                model = _partial(tp, item)
                 if model is not None:
                     into.append((index, model))
-    parts.faults_valid = len(parts.faults) == len(list(_items(table, "faults")))
+                if _valid(tp, item) is None:
+                    parts.partial.add((section, index))
+    parts.faults_valid = not any(s == "faults" for s, _ in parts.partial) and len(
+        parts.faults
+    ) == len(list(_items(table, "faults")))
     for section, keys in (
         ("services", ("services",)),
         ("routes", ("proxy", "routes")),
@@ -227,8 +255,9 @@ def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
     }
     for index, hypothesis in parts.hypotheses:
         where = f"hypotheses[{index}]"
+        partial = ("hypotheses", index) in parts.partial
         issues += _phase(where, hypothesis.phase, faults)
-        if not isinstance(hypothesis, RecoveryHypothesis):
+        if not isinstance(hypothesis, RecoveryHypothesis) and not partial:
             # Recovery is judged after each fault whatever its phase says.
             issues += _empty_phase(f"{where}.phase", hypothesis.phase, parts)
         task = getattr(hypothesis, "task", None)
@@ -245,7 +274,7 @@ def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
                     close(error_class, classes),
                 )
             )
-        if isinstance(hypothesis, ThresholdHypothesis):
+        if isinstance(hypothesis, ThresholdHypothesis) and not partial:
             issues += _bound(where, hypothesis)
         elif isinstance(hypothesis, SlaHypothesis):
             for group, budget in hypothesis.budgets.items():
@@ -387,6 +416,8 @@ def _bound(where: str, hypothesis: ThresholdHypothesis) -> list[SpecIssue]:
 def _abort(parts: Parts) -> list[SpecIssue]:
     issues = []
     for index, condition in parts.abort:
+        if ("abort", index) in parts.partial:
+            continue
         try:
             bound_value(condition.metric, condition.above)
         except ValueError:

@@ -24,7 +24,14 @@ from pydantic.fields import FieldInfo
 
 from chaoskit.errors import SpecError, SpecIssue
 from chaoskit.spec import consistency
-from chaoskit.spec.model import FAULT_KINDS, Experiment, ProcessFault, ToxicFault
+from chaoskit.spec.model import (
+    FAULT_KINDS,
+    HYPOTHESIS_KINDS,
+    SERVICE_KINDS,
+    Experiment,
+    ProcessFault,
+    ToxicFault,
+)
 from chaoskit.units import parse_duration, parse_ratio
 
 __all__ = ["format_issue", "translate", "validate"]
@@ -35,6 +42,7 @@ _PATTERNS = {
     r"^[A-Za-z0-9_.-]+$": "letters, digits, '_', '.' and '-' (no spaces)",
 }
 _SECTIONS = list(Experiment.model_fields)
+_KINDS = {"services": SERVICE_KINDS, "hypotheses": HYPOTHESIS_KINDS}
 _ALLOWED = {"think": 'a duration, or a range: "1s", "0.5s..2s"'}
 """What a field with its own validator accepts (for its messages)."""
 _FAULT_KEYS = {
@@ -262,6 +270,13 @@ def _issue(detail: Any, where: _Where, table: Mapping[str, Any]) -> SpecIssue | 
     if kind == "missing":
         if where.parts[-1:] == ["kind"] and where.parts[0] == "faults":
             expected = ", ".join(FAULT_KINDS)
+        elif _is_model(where.annotation):
+            required = [
+                info.alias or name
+                for name, info in where.annotation.model_fields.items()
+                if info.is_required()
+            ]
+            expected = "a table with " + ", ".join(required)
         return SpecIssue(path, "is required", None, expected)
     if kind in ("union_tag_invalid", "union_tag_not_found", "literal_error"):
         return _choice_issue(kind, where, value, ctx)
@@ -272,6 +287,8 @@ def _issue(detail: Any, where: _Where, table: Mapping[str, Any]) -> SpecIssue | 
     sized = isinstance(value, list | tuple | str)
     if kind == "too_short" and sized and len(value) >= ctx.get("min_length", 0):
         return None  # its items failed; they are reported one by one
+    if kind == "string_too_short" and ctx.get("min_length") == 1:
+        return SpecIssue(path, "must not be empty", value)
     if kind in ("too_short", "too_long"):
         many = "item" if ctx.get("field_type") != "String" else "character"
         limit = ctx.get("min_length", ctx.get("max_length"))
@@ -283,8 +300,10 @@ def _issue(detail: Any, where: _Where, table: Mapping[str, Any]) -> SpecIssue | 
         allowed = _PATTERNS.get(pattern, f"text matching {pattern}")
         return SpecIssue(path, "is not a valid name", value, allowed)
     if kind.endswith(("_type", "_parsing")) or kind == "int_from_float":
-        shown = value if _scalar(value) else type(value).__name__
-        return SpecIssue(path, f"is not {expected}", shown, None)
+        if len(repr(value)) <= 60:
+            return SpecIssue(path, f"is not {expected}", value, None)
+        got = describe(type(value)) if not isinstance(value, list) else "an array"
+        return SpecIssue(path, f"is not {expected} (got {got})", None, None)
     return SpecIssue(
         path, str(detail["msg"]).lower(), value if _scalar(value) else None
     )
@@ -309,6 +328,7 @@ def _choice_issue(kind: str, where: _Where, value: object, ctx: Any) -> SpecIssu
         if section == "faults":
             choices = list(FAULT_KINDS)  # unknown kinds fall to the toxic member
         if kind == "union_tag_not_found":
+            choices = list(_KINDS.get(section, choices))
             return SpecIssue(path, "is required", None, ", ".join(choices))
         message = f"unknown {noun[section]} kind"
     else:
@@ -327,7 +347,8 @@ def _value_issue(where: _Where, value: object, ctx: Any) -> SpecIssue:
         return SpecIssue(path, "not a duration", value, DURATION_ALLOWED)
     if unit == "ratio":
         if number or _looks_numeric(value):
-            return SpecIssue(path, "must be between 0 and 1 (0% to 100%)", value)
+            message = "must be between 0 and 1 (0% to 100%)"
+            return SpecIssue(path, message, value, RATIO_ALLOWED)
         return SpecIssue(path, "not a ratio", value, RATIO_ALLOWED)
     reason = str(ctx.get("error", "")) or "is not valid"
     given = None

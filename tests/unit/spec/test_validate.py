@@ -1,0 +1,124 @@
+"""Validation details the case files do not show: normalised bounds, message
+format, ordering, and that a valid model is what the runner gets."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from chaoskit.errors import SpecError, SpecIssue
+from chaoskit.spec import format_issue
+from chaoskit.spec.model import Experiment
+from chaoskit.spec.validate import describe, toml_path, validate
+
+SKETCH = tomllib.loads(
+    (Path(__file__).parent / "cases" / "valid" / "db-latency.toml").read_text()
+)
+
+
+def table(**changes):
+    raw = copy.deepcopy(SKETCH)
+    for path, value in changes.items():
+        node = raw
+        *parents, last = path.split("__")
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node[part]
+        node[last] = value
+    return raw
+
+
+def test_a_valid_table_gives_the_frozen_model():
+    experiment = validate(table(), "x.toml")
+    assert isinstance(experiment, Experiment)
+    assert experiment.faults[0].for_ == 15.0
+    assert experiment.load.tasks[1].json_body["user_id"] == "{{ user }}"
+    with pytest.raises(ValueError, match="frozen"):
+        experiment.experiment.duration = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("metric", "bound", "limit"),
+    [
+        ("p95", "800ms", 0.8),
+        ("p99", 2, 2.0),
+        ("error_rate", "1%", 0.01),
+        ("error_rate", 0.05, 0.05),
+        ("rps", 50, 50.0),
+        ("count", 1000, 1000.0),
+    ],
+)
+def test_threshold_bounds_are_normalised_to_the_metrics_unit(metric, bound, limit):
+    raw = table(hypotheses__0__metric=metric, hypotheses__0__below=bound)
+    hypothesis = validate(raw, "x.toml").hypotheses[0]
+    assert hypothesis.direction == "below"
+    assert hypothesis.limit == pytest.approx(limit)
+
+
+def test_above_is_the_direction_when_set():
+    raw = table(hypotheses__0__metric="rps")
+    del raw["hypotheses"][0]["below"]
+    raw["hypotheses"][0]["above"] = 20
+    hypothesis = validate(raw, "x.toml").hypotheses[0]
+    assert (hypothesis.direction, hypothesis.limit) == ("above", 20.0)
+
+
+def test_issues_are_listed_in_file_order_whatever_finds_them():
+    raw = table(
+        hypotheses__0__task="nope",
+        faults__0__route="nope",
+        experiment__duration="x",
+    )
+    raw["load"]["rate"] = -1
+    with pytest.raises(SpecError) as caught:
+        validate(raw, "x.toml")
+    assert [i.path for i in caught.value.issues] == [
+        "experiment.duration",
+        "load.rate",
+        "faults[0].route",
+        "hypotheses[0].task",
+    ]
+    assert caught.value.file == "x.toml"
+
+
+def test_union_tags_never_appear_in_paths():
+    raw = table(faults__0__latency="x")
+    raw["hypotheses"][1]["within"] = "x"
+    with pytest.raises(SpecError) as caught:
+        validate(raw, "x.toml")
+    paths = [i.path for i in caught.value.issues]
+    assert paths == ["faults[0].latency", "hypotheses[1].within"]
+
+
+def test_format_issue_puts_every_part_on_one_line():
+    issue = SpecIssue("faults[0].kind", "unknown fault kind", "latensy", "a, b", "a")
+    assert format_issue(issue) == (
+        "faults[0].kind: unknown fault kind (got 'latensy'); allowed: a, b; "
+        "did you mean 'a'?"
+    )
+    assert format_issue(SpecIssue("x", "is required")) == "x: is required"
+    long = format_issue(SpecIssue("x", "bad", "y" * 200))
+    assert long.endswith("...)")
+    assert len(long) < 100
+
+
+@pytest.mark.parametrize(
+    ("parts", "path"),
+    [
+        (["load", "tasks", 1, "weight"], "load.tasks[1].weight"),
+        (["hypotheses", 0, "budgets", "a b", "p95"], 'hypotheses[0].budgets."a b".p95'),
+        (["experiment"], "experiment"),
+    ],
+)
+def test_toml_paths_use_tomls_notation(parts, path):
+    assert toml_path(parts) == path
+
+
+def test_describe_names_types_for_people():
+    assert describe(str) == "a string"
+    assert describe(int | None) == "an integer"
+    assert describe(str | float) == "a string or a number"
+    assert describe(tuple[str, ...]) == "an array"
+    assert describe(dict[str, str]) == "a table"
