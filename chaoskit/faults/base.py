@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["LedgerEntry", "Undo"]
+__all__ = ["Change", "LedgerEntry", "Undo"]
 
 
 class Undo:
@@ -51,3 +51,15 @@ class LedgerEntry:
 
     def to_json(self) -> dict[str, object]:
         return {"kind": self.kind, "description": self.description, **self.data}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change a fault makes: how to undo it from elsewhere, and how to make it.
+
+    The runner writes ``entry`` to the ledger, then awaits ``apply()``, then
+    keeps the returned :class:`Undo`.
+    """
+
+    entry: LedgerEntry | None
+    apply: Callable[[], Awaitable[Undo]]

@@ -10,7 +10,7 @@ few hundred bytes each), never with the number of requests.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from chaoskit.metrics.histogram import Histogram
 from chaoskit.metrics.model import Percentiles, Snapshot, TaskStats, WindowStats
@@ -235,19 +235,21 @@ class Recorder:
         )
 
     def merged(
-        self, phases: Iterable[str], task: str | None = None
+        self, phases: Iterable[str], tasks: Collection[str] | None = None
     ) -> TaskStats | None:
-        """Exact stats over several phases, for one task or all; None if no data.
+        """Exact stats over several phases, for some tasks or all; None if no data.
 
         Histograms merge losslessly, so ``during`` can be the union of every
-        ``during:<fault>`` phase without losing percentile accuracy.
+        ``during:<fault>`` phase, and a task group the union of its tasks,
+        without losing percentile accuracy.
         """
         wanted = set(phases)
         acc = _Accumulator()
         for (phase, name), part in self._acc.items():
-            if phase in wanted and (task is None or name == task):
+            if phase in wanted and (tasks is None or name in tasks):
                 acc.merge(part)
-        return acc.stats(task or "*") if acc.count else None
+        label = "*" if tasks is None else "+".join(sorted(tasks))
+        return acc.stats(label) if acc.count else None
 
     def window_histogram(self, index: int) -> Histogram | None:
         """The full latency histogram of a window still open, else ``None``."""
