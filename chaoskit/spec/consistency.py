@@ -11,12 +11,8 @@ and on the names as written), so one pass reports everything.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import cache
-from typing import Any, TypeVar
-
-from pydantic import TypeAdapter, ValidationError
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from chaoskit.errors import SpecIssue
 from chaoskit.records import ErrorClass
@@ -24,26 +20,17 @@ from chaoskit.spec import refs
 from chaoskit.spec.model import (
     LATENCY_METRICS,
     PHASES,
-    AbortCondition,
-    ErrorBudgetHypothesis,
     Experiment,
-    ExperimentInfo,
-    Fault,
-    Hypothesis,
-    LoadSection,
-    ProcessFault,
     RecoveryHypothesis,
     SlaHypothesis,
     ThresholdHypothesis,
-    ToxicFault,
     bound_value,
 )
+from chaoskit.spec.parts import Parts, gather, items
 from chaoskit.spec.rules import check_faults, check_load, check_urls, close, unknown
 from chaoskit.units import format_duration
 
 __all__ = ["check"]
-
-T = TypeVar("T")
 
 _BOUND_FORMS = {
     **dict.fromkeys(LATENCY_METRICS, 'a duration: "800ms", "2s"'),
@@ -53,32 +40,9 @@ _BOUND_FORMS = {
 }
 
 
-@dataclass
-class Parts:
-    """The experiment's parts that validated, and every name as written."""
-
-    info: ExperimentInfo | None = None
-    load: LoadSection | None = None
-    faults: list[tuple[int, ToxicFault | ProcessFault]] = field(default_factory=list)
-    hypotheses: list[tuple[int, Any]] = field(default_factory=list)
-    abort: list[tuple[int, AbortCondition]] = field(default_factory=list)
-    names: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
-    """Section -> (TOML path of the name, name) for every item that has one."""
-    service_kinds: dict[str, str] = field(default_factory=dict)
-    faults_valid: bool = True
-    """Every ``[[faults]]`` entry validated (so phases can be judged)."""
-    partial: set[tuple[str, int]] = field(default_factory=set)
-    """(section, index) of items checked without their invalid keys: only
-    their references to other parts are checked."""
-
-    def declared(self, section: str) -> list[str]:
-        """Names declared in a section (``services``, ``routes``, ``tasks``, ...)."""
-        return list(dict.fromkeys(name for _, name in self.names.get(section, [])))
-
-
 def check(table: Mapping[str, Any], experiment: Experiment | None) -> list[SpecIssue]:
     """Every cross-field issue of the experiment (``table`` as written)."""
-    parts = _parts(table, experiment)
+    parts = gather(table, experiment)
     issues = _duplicates(parts)
     issues += check_load(parts.load)
     issues += check_urls(table, parts.info)
@@ -93,101 +57,6 @@ def check(table: Mapping[str, Any], experiment: Experiment | None) -> list[SpecI
     issues += _hypotheses(parts, table)
     issues += _abort(parts)
     return issues
-
-
-# --- gathering the parts ------------------------------------------------------------
-
-
-@cache
-def _adapter(tp: Any) -> TypeAdapter[Any]:
-    return TypeAdapter(tp)
-
-
-def _valid(tp: Any, value: object) -> Any:
-    try:
-        return _adapter(tp).validate_python(value)
-    except ValidationError:
-        return None  # already reported with its key path by validate.translate
-
-
-def _partial(tp: Any, value: object) -> Any:
-    """The item validated without its invalid keys (defaults in their place).
-
-    So a fault with a bad latency still has its route checked. None when
-    that is not possible (a required key is missing or wrong, a wrong kind).
-    """
-    if not isinstance(value, dict):
-        return None
-    try:
-        return _adapter(tp).validate_python(value)
-    except ValidationError as error:
-        bad = set()
-        for detail in error.errors():
-            keys = [part for part in detail["loc"] if part in value]
-            if not keys or detail["type"] == "missing":
-                return None
-            bad.add(keys[0])
-    return _valid(tp, {k: v for k, v in value.items() if k not in bad})
-
-
-def _items(table: Mapping[str, Any], *keys: str) -> Iterator[tuple[int, Any]]:
-    node: Any = table
-    for key in keys:
-        node = node.get(key) if isinstance(node, dict) else None
-    if isinstance(node, list):
-        yield from enumerate(node)
-
-
-def _parts(table: Mapping[str, Any], experiment: Experiment | None) -> Parts:
-    parts = Parts()
-    if experiment is not None:
-        parts.info, parts.load = experiment.experiment, experiment.load
-        parts.faults = list(enumerate(experiment.faults))
-        parts.hypotheses = list(enumerate(experiment.hypotheses))
-        parts.abort = list(enumerate(experiment.abort))
-    else:
-        parts.info = _partial(ExperimentInfo, table.get("experiment"))
-        parts.load = _valid(LoadSection, table.get("load"))
-        for section, tp, into in (
-            ("faults", Fault, parts.faults),
-            ("hypotheses", Hypothesis, parts.hypotheses),
-            ("abort", AbortCondition, parts.abort),
-        ):
-            for index, item in _items(table, section):
-                model = _partial(tp, item)
-                if model is not None:
-                    into.append((index, model))
-                if _valid(tp, item) is None:
-                    parts.partial.add((section, index))
-    parts.faults_valid = not any(s == "faults" for s, _ in parts.partial) and len(
-        parts.faults
-    ) == len(list(_items(table, "faults")))
-    for section, keys in (
-        ("services", ("services",)),
-        ("routes", ("proxy", "routes")),
-        ("tasks", ("load", "tasks")),
-        ("tasks", ("load", "flow", "on_start")),
-        ("tasks", ("load", "flow", "on_stop")),
-        ("faults", ("faults",)),
-        ("hypotheses", ("hypotheses",)),
-    ):
-        for index, item in _items(table, *keys):
-            if isinstance(item, dict) and isinstance(item.get("name"), str):
-                path = f"{'.'.join(keys)}[{index}].name"
-                parts.names.setdefault(section, []).append((path, item["name"]))
-                if section == "services":
-                    parts.service_kinds[item["name"]] = str(item.get("kind"))
-    flow = (
-        table.get("load", {}).get("flow")
-        if isinstance(table.get("load"), dict)
-        else None
-    )
-    beat = flow.get("heartbeat") if isinstance(flow, dict) else None
-    if isinstance(beat, dict) and isinstance(beat.get("name"), str):
-        parts.names.setdefault("tasks", []).append(
-            ("load.flow.heartbeat.name", beat["name"])
-        )
-    return parts
 
 
 # --- the rules ----------------------------------------------------------------------
@@ -208,7 +77,7 @@ def _duplicates(parts: Parts) -> list[SpecIssue]:
 
 def _references(table: Mapping[str, Any], parts: Parts) -> list[SpecIssue]:
     texts: list[tuple[str, object]] = []
-    for index, service in _items(table, "services"):
+    for index, service in items(table, "services"):
         if not isinstance(service, dict):
             continue
         where = f"services[{index}]"
@@ -219,7 +88,7 @@ def _references(table: Mapping[str, Any], parts: Parts) -> list[SpecIssue]:
             texts.append((f"{where}.env.{key}", value))
         for key in ("health", "address"):
             texts.append((f"{where}.{key}", service.get(key)))
-    for index, route in _items(table, "proxy", "routes"):
+    for index, route in items(table, "proxy", "routes"):
         if isinstance(route, dict):
             for key in ("upstream", "listen"):
                 texts.append((f"proxy.routes[{index}].{key}", route.get(key)))
@@ -250,7 +119,7 @@ def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
     )
     groups = {
         item.get("group")
-        for _, item in _items(table, "load", "tasks")
+        for _, item in items(table, "load", "tasks")
         if isinstance(item, dict)
     }
     for index, hypothesis in parts.hypotheses:
@@ -314,8 +183,7 @@ def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
                 issues.append(
                     unknown(f"{where}.fault", "fault", hypothesis.fault, faults)
                 )
-        elif isinstance(hypothesis, ErrorBudgetHypothesis):
-            pass  # error_class and task are checked above
+    # error_budget has only error_class, task and phase: checked above.
     return issues
 
 

@@ -9,8 +9,10 @@ substitutes real values once services are up (:func:`bind`).
 The forms are::
 
     {services.NAME.address}   host:port of a service
+    {services.NAME.host}      its host alone
     {services.NAME.port}      its port alone
     {routes.NAME.listen}      host:port a proxy route listens on
+    {routes.NAME.host}        its host alone
     {routes.NAME.port}        its port alone
 
 Only single braces around a dotted word count; the load engine's ``{{ ... }}``
@@ -27,8 +29,8 @@ from dataclasses import dataclass
 __all__ = ["ATTRIBUTES", "Ref", "RefProblem", "bind", "check", "find", "placeholders"]
 
 ATTRIBUTES: Mapping[str, tuple[str, ...]] = {
-    "services": ("address", "port"),
-    "routes": ("listen", "port"),
+    "services": ("address", "host", "port"),
+    "routes": ("listen", "host", "port"),
 }
 """Namespace -> the attributes a reference may ask for."""
 
@@ -98,7 +100,8 @@ def check(
                 RefProblem(
                     ref.text,
                     f"{ref.text} is not a reference",
-                    allowed="{services.NAME.address|port}, {routes.NAME.listen|port}",
+                    allowed="{services.NAME.address|host|port}, "
+                    "{routes.NAME.listen|host|port}",
                     suggestion=_close(ref.namespace, ATTRIBUTES),
                 )
             )
@@ -156,9 +159,8 @@ def placeholders(text: str) -> dict[str, str]:
     ``chaoskit validate`` binds these to check values that only exist at run
     time (a base URL on a service's address) without starting anything.
     """
-    return {
-        ref.key: "1" if ref.attribute == "port" else "127.0.0.1:1" for ref in find(text)
-    }
+    stand_in = {"port": "1", "host": "127.0.0.1"}
+    return {ref.key: stand_in.get(ref.attribute, "127.0.0.1:1") for ref in find(text)}
 
 
 def _close(word: str, choices: Collection[str]) -> str | None:

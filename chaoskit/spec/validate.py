@@ -14,16 +14,23 @@ from __future__ import annotations
 
 import difflib
 import re
-import types
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from collections.abc import Mapping, Sequence
+from typing import Any, get_args
 
-from pydantic import BaseModel, BeforeValidator, ValidationError
-from pydantic.fields import FieldInfo
+from pydantic import ValidationError
 
 from chaoskit.errors import SpecError, SpecIssue
 from chaoskit.spec import consistency
+from chaoskit.spec.locate import (
+    Where,
+    describe,
+    is_model,
+    raw_at,
+    toml_keys,
+    toml_path,
+    unit_of,
+    walk,
+)
 from chaoskit.spec.model import (
     FAULT_KINDS,
     HYPOTHESIS_KINDS,
@@ -32,7 +39,6 @@ from chaoskit.spec.model import (
     ProcessFault,
     ToxicFault,
 )
-from chaoskit.units import parse_duration, parse_ratio
 
 __all__ = ["format_issue", "translate", "validate"]
 
@@ -100,7 +106,7 @@ def translate(
     """
     issues: dict[str, SpecIssue] = {}
     for detail in error.errors(include_url=False):
-        where = _walk(detail["loc"])
+        where = walk(detail["loc"])
         issue = _issue(detail, where, table or {})
         if issue is None:
             continue
@@ -117,135 +123,10 @@ def translate(
     return list(issues.values())
 
 
-# --- where an error is: walking the model along pydantic's loc ---------------------
-
-
-@dataclass
-class _Where:
-    parts: list[str | int] = field(default_factory=list)
-    annotation: Any = Experiment
-    metadata: list[Any] = field(default_factory=list)
-    owner: type[BaseModel] | None = None
-    """The model whose key the last part is (for unknown keys and missing ones)."""
-    kind_path: bool = False
-    """The error is about the union's tag (``kind``)."""
-
-    @property
-    def path(self) -> str:
-        return toml_path(self.parts)
-
-
-def toml_path(parts: Iterable[str | int]) -> str:
-    """``["load", "tasks", 1, "weight"]`` -> ``load.tasks[1].weight``."""
-    text = ""
-    for part in parts:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            name = part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else f'"{part}"'
-            text += f".{name}" if text else name
-    return text
-
-
-def _walk(loc: tuple[int | str, ...]) -> _Where:
-    where = _Where()
-    for part in loc:
-        tp = _strip(where)
-        members = _union_members(tp)
-        if members is not None:
-            tags = _tags(members)
-            if isinstance(part, str) and part in tags:
-                where.annotation = tags[part]
-                continue
-            if all(not _is_model(m) for m in members) and isinstance(part, str):
-                continue  # `str | float`: pydantic names the member tried
-        if _is_model(tp):
-            where.owner = tp
-            info = _field(tp, str(part))
-            where.parts.append(str(part))
-            where.annotation = info.annotation if info else None
-            where.metadata = list(info.metadata) if info else []
-            continue
-        where.parts.append(part)
-        args = get_args(tp)
-        origin = get_origin(tp)
-        where.owner = None
-        where.metadata = []
-        if origin in (tuple, list) and args:
-            where.annotation = args[0]
-        elif origin is dict and len(args) == 2:
-            where.annotation = args[1]
-        else:
-            where.annotation = None
-    _strip(where)
-    return where
-
-
-def _strip(where: _Where) -> Any:
-    """The annotation without ``Annotated`` and ``None`` (metadata kept)."""
-    tp = where.annotation
-    while True:
-        if get_origin(tp) is Annotated:
-            args = get_args(tp)
-            for item in args[1:]:
-                # Field(gt=0) inside Annotated keeps its constraints in .metadata
-                where.metadata.extend([item, *getattr(item, "metadata", [])])
-            tp = args[0]
-            continue
-        members = _union_members(tp)
-        if members is not None and len(members) == 1:
-            tp = members[0]
-            continue
-        break
-    where.annotation = tp
-    return tp
-
-
-def _union_members(tp: Any) -> list[Any] | None:
-    if get_origin(tp) in (Union, types.UnionType):
-        return [a for a in get_args(tp) if a is not type(None)]
-    return None
-
-
-def _tags(members: list[Any]) -> dict[str, Any]:
-    """Union tag -> member: ``Tag("toxic")`` metadata, or the ``kind`` literal."""
-    tags: dict[str, Any] = {}
-    for member in members:
-        base: Any = member
-        meta: tuple[Any, ...] = ()
-        if get_origin(member) is Annotated:
-            base, *rest = get_args(member)
-            meta = tuple(rest)
-        for item in meta:
-            tag = getattr(item, "tag", None)
-            if isinstance(tag, str):
-                tags[tag] = base
-        if _is_model(base) and "kind" in base.model_fields:
-            for value in get_args(base.model_fields["kind"].annotation):
-                tags.setdefault(str(value), base)
-    return tags
-
-
-def _is_model(tp: Any) -> bool:
-    return isinstance(tp, type) and issubclass(tp, BaseModel)
-
-
-def _field(model: type[BaseModel], key: str) -> FieldInfo | None:
-    for name, info in model.model_fields.items():
-        if key in (name, info.alias):
-            return info
-    return None
-
-
-def toml_keys(model: type[BaseModel]) -> list[str]:
-    """The keys a table of ``model`` accepts, as written in TOML (aliases)."""
-    return [info.alias or name for name, info in model.model_fields.items()]
-
-
 # --- what the error says ------------------------------------------------------------
 
 
-def _issue(detail: Any, where: _Where, table: Mapping[str, Any]) -> SpecIssue | None:
+def _issue(detail: Any, where: Where, table: Mapping[str, Any]) -> SpecIssue | None:
     kind: str = detail["type"]
     value = detail.get("input")
     ctx = detail.get("ctx") or {}
@@ -255,7 +136,7 @@ def _issue(detail: Any, where: _Where, table: Mapping[str, Any]) -> SpecIssue | 
         keys = toml_keys(where.owner) if where.owner else []
         key = str(where.parts[-1])
         noun = "table" if len(where.parts) == 1 else "key"
-        fault_kind = _raw(table, where.parts[:-1]).get("kind")
+        fault_kind = raw_at(table, where.parts[:-1]).get("kind")
         if (
             where.parts[0] == "faults"
             and key in _FAULT_KEYS
@@ -270,7 +151,7 @@ def _issue(detail: Any, where: _Where, table: Mapping[str, Any]) -> SpecIssue | 
     if kind == "missing":
         if where.parts[-1:] == ["kind"] and where.parts[0] == "faults":
             expected = ", ".join(FAULT_KINDS)
-        elif _is_model(where.annotation):
+        elif is_model(where.annotation):
             required = [
                 info.alias or name
                 for name, info in where.annotation.model_fields.items()
@@ -312,7 +193,7 @@ def _issue(detail: Any, where: _Where, table: Mapping[str, Any]) -> SpecIssue | 
 _BOUNDS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
 
 
-def _choice_issue(kind: str, where: _Where, value: object, ctx: Any) -> SpecIssue:
+def _choice_issue(kind: str, where: Where, value: object, ctx: Any) -> SpecIssue:
     parts = list(where.parts)
     if kind.startswith("union_tag"):
         parts.append("kind")
@@ -337,9 +218,9 @@ def _choice_issue(kind: str, where: _Where, value: object, ctx: Any) -> SpecIssu
     return SpecIssue(path, message, given, ", ".join(choices), suggestion)
 
 
-def _value_issue(where: _Where, value: object, ctx: Any) -> SpecIssue:
+def _value_issue(where: Where, value: object, ctx: Any) -> SpecIssue:
     path = where.path
-    unit = _unit(where.metadata)
+    unit = unit_of(where.metadata)
     number = isinstance(value, int | float) and not isinstance(value, bool)
     if unit == "duration":
         if number:
@@ -357,17 +238,7 @@ def _value_issue(where: _Where, value: object, ctx: Any) -> SpecIssue:
     return SpecIssue(path, reason, given, _ALLOWED.get(str(where.parts[-1])))
 
 
-def _unit(metadata: list[Any]) -> str | None:
-    for item in metadata:
-        if isinstance(item, BeforeValidator):
-            if item.func is parse_duration:
-                return "duration"
-            if item.func is parse_ratio:
-                return "ratio"
-    return None
-
-
-def _range(where: _Where) -> str:
+def _range(where: Where) -> str:
     """``0..65535``, ``> 0``, ``>= 1`` from the field's constraints."""
     low = high = None
     for item in where.metadata:
@@ -377,7 +248,7 @@ def _range(where: _Where) -> str:
         for attr, sign in (("lt", "<"), ("le", "<=")):
             if getattr(item, attr, None) is not None:
                 high = (sign, getattr(item, attr))
-    show = _duration_text if _unit(where.metadata) == "duration" else _number_text
+    show = _duration_text if unit_of(where.metadata) == "duration" else _number_text
     if low and high and low[0] == ">=" and high[0] == "<=":
         return f"{show(low[1])}..{show(high[1])}"
     sides = [side for side in (low, high) if side is not None]
@@ -392,37 +263,6 @@ def _number_text(value: object) -> str:
 
 def _duration_text(value: object) -> str:
     return f"{_number_text(value)}s"
-
-
-def describe(annotation: Any, metadata: Sequence[Any] = ()) -> str:
-    """What a value of this type is, for a person: ``a duration``, ``a table``."""
-    unit = _unit(list(metadata))
-    if unit is not None:
-        return f"a {unit}"
-    members = _union_members(annotation)
-    if members is not None:
-        names = dict.fromkeys(describe(member) for member in members)
-        return " or ".join(names)
-    origin = get_origin(annotation)
-    if origin is Annotated:
-        inner, *meta = get_args(annotation)
-        return describe(inner, meta)
-    if origin is Literal:
-        return "one of " + ", ".join(str(a) for a in get_args(annotation))
-    if origin in (tuple, list):
-        args = get_args(annotation)
-        if args and _is_model(args[0]):
-            return "an array of tables"
-        return "an array"
-    if origin is dict or _is_model(annotation):
-        return "a table"
-    simple = {
-        str: "a string",
-        int: "an integer",
-        float: "a number",
-        bool: "true or false",
-    }
-    return simple.get(annotation, "a value")
 
 
 def _close(word: str, choices: Sequence[str], cutoff: float = 0.6) -> str | None:
@@ -458,16 +298,3 @@ def _in_file_order(issues: list[SpecIssue]) -> list[SpecIssue]:
         return (rank, int(head[3]) if head else -1)
 
     return sorted(issues, key=key)
-
-
-def _raw(table: Mapping[str, Any], parts: Sequence[str | int]) -> Mapping[str, Any]:
-    """The raw table at ``parts`` (empty when it is not there or not a table)."""
-    node: Any = table
-    for part in parts:
-        if isinstance(node, dict) and isinstance(part, str):
-            node = node.get(part)
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        else:
-            return {}
-    return node if isinstance(node, dict) else {}

@@ -33,6 +33,7 @@ def test_check_accepts_declared_names():
     text = (
         "{services.db.address} {services.db.port} {routes.db.listen} {routes.db.port}"
     )
+    text += " {services.db.host} {routes.db.host}"
     assert refs.check(text, services=["db"], routes=["db"]) == []
 
 
@@ -49,13 +50,13 @@ def test_check_reports_unknown_attributes_and_namespaces():
         routes=["db"],
     )
     assert [(p.ref, p.allowed, p.suggestion) for p in problems] == [
-        ("{routes.db.address}", "listen, port", None),
+        ("{routes.db.address}", "listen, host, port", None),
         (
             "{service.db.port}",
-            "{services.NAME.address|port}, {routes.NAME.listen|port}",
+            "{services.NAME.address|host|port}, {routes.NAME.listen|host|port}",
             "services",
         ),
-        ("{services.db}", "address, port", None),
+        ("{services.db}", "address, host, port", None),
     ]
 
 
@@ -76,8 +77,9 @@ def test_bind_without_a_value_names_the_reference():
 
 
 def test_placeholders_are_loopback_stand_ins():
-    text = "http://{services.api.address}:{routes.db.port}"
+    text = "http://{services.api.address}:{routes.db.port}/{routes.db.host}"
     assert refs.placeholders(text) == {
         "services.api.address": "127.0.0.1:1",
         "routes.db.port": "1",
+        "routes.db.host": "127.0.0.1",
     }

@@ -1,0 +1,147 @@
+"""The parts of an experiment the cross-field checks read, even when invalid.
+
+When the whole file validates, the parts are the model's. When it does not,
+each item is validated on its own, and an item with bad values is validated
+again without them (defaults standing in), so that its references to other
+parts (a fault's route, a hypothesis's task) are still checked in the same
+pass. Names are taken as written, so one invalid item does not make every
+reference to it an error too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from chaoskit.spec.model import (
+    AbortCondition,
+    Experiment,
+    ExperimentInfo,
+    Fault,
+    Hypothesis,
+    LoadSection,
+    ProcessFault,
+    ToxicFault,
+)
+
+__all__ = ["Parts", "gather", "items"]
+
+
+@dataclass
+class Parts:
+    """The experiment's parts that validated, and every name as written."""
+
+    info: ExperimentInfo | None = None
+    load: LoadSection | None = None
+    faults: list[tuple[int, ToxicFault | ProcessFault]] = field(default_factory=list)
+    hypotheses: list[tuple[int, Any]] = field(default_factory=list)
+    abort: list[tuple[int, AbortCondition]] = field(default_factory=list)
+    names: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    """Section -> (TOML path of the name, name) for every item that has one."""
+    service_kinds: dict[str, str] = field(default_factory=dict)
+    faults_valid: bool = True
+    """Every ``[[faults]]`` entry validated (so phases can be judged)."""
+    partial: set[tuple[str, int]] = field(default_factory=set)
+    """(section, index) of items checked without their invalid keys: only
+    their references to other parts are checked."""
+
+    def declared(self, section: str) -> list[str]:
+        """Names declared in a section (``services``, ``routes``, ``tasks``, ...)."""
+        return list(dict.fromkeys(name for _, name in self.names.get(section, [])))
+
+
+@cache
+def _adapter(tp: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(tp)
+
+
+def _valid(tp: Any, value: object) -> Any:
+    try:
+        return _adapter(tp).validate_python(value)
+    except ValidationError:
+        return None  # already reported with its key path by validate.translate
+
+
+def _partial(tp: Any, value: object) -> Any:
+    """The item validated without its invalid keys (defaults in their place).
+
+    So a fault with a bad latency still has its route checked. None when
+    that is not possible (a required key is missing or wrong, a wrong kind).
+    """
+    if not isinstance(value, dict):
+        return None
+    try:
+        return _adapter(tp).validate_python(value)
+    except ValidationError as error:
+        bad = set()
+        for detail in error.errors():
+            keys = [part for part in detail["loc"] if part in value]
+            if not keys or detail["type"] == "missing":
+                return None
+            bad.add(keys[0])
+    return _valid(tp, {k: v for k, v in value.items() if k not in bad})
+
+
+def items(table: Mapping[str, Any], *keys: str) -> Iterator[tuple[int, Any]]:
+    """(index, item) of the array at ``keys`` in the raw table (none if absent)."""
+    node: Any = table
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    if isinstance(node, list):
+        yield from enumerate(node)
+
+
+def gather(table: Mapping[str, Any], experiment: Experiment | None) -> Parts:
+    parts = Parts()
+    if experiment is not None:
+        parts.info, parts.load = experiment.experiment, experiment.load
+        parts.faults = list(enumerate(experiment.faults))
+        parts.hypotheses = list(enumerate(experiment.hypotheses))
+        parts.abort = list(enumerate(experiment.abort))
+    else:
+        parts.info = _partial(ExperimentInfo, table.get("experiment"))
+        parts.load = _valid(LoadSection, table.get("load"))
+        for section, tp, into in (
+            ("faults", Fault, parts.faults),
+            ("hypotheses", Hypothesis, parts.hypotheses),
+            ("abort", AbortCondition, parts.abort),
+        ):
+            for index, item in items(table, section):
+                model = _partial(tp, item)
+                if model is not None:
+                    into.append((index, model))
+                if _valid(tp, item) is None:
+                    parts.partial.add((section, index))
+    parts.faults_valid = not any(s == "faults" for s, _ in parts.partial) and len(
+        parts.faults
+    ) == len(list(items(table, "faults")))
+    for section, keys in (
+        ("services", ("services",)),
+        ("routes", ("proxy", "routes")),
+        ("tasks", ("load", "tasks")),
+        ("tasks", ("load", "flow", "on_start")),
+        ("tasks", ("load", "flow", "on_stop")),
+        ("faults", ("faults",)),
+        ("hypotheses", ("hypotheses",)),
+    ):
+        for index, item in items(table, *keys):
+            if isinstance(item, dict) and isinstance(item.get("name"), str):
+                path = f"{'.'.join(keys)}[{index}].name"
+                parts.names.setdefault(section, []).append((path, item["name"]))
+                if section == "services":
+                    parts.service_kinds[item["name"]] = str(item.get("kind"))
+    flow = (
+        table.get("load", {}).get("flow")
+        if isinstance(table.get("load"), dict)
+        else None
+    )
+    beat = flow.get("heartbeat") if isinstance(flow, dict) else None
+    if isinstance(beat, dict) and isinstance(beat.get("name"), str):
+        parts.names.setdefault("tasks", []).append(
+            ("load.flow.heartbeat.name", beat["name"])
+        )
+    return parts
