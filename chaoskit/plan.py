@@ -269,6 +269,14 @@ def _load(plan: Plan) -> list[str]:
         model += ", stages " + ", ".join(
             f"{_n(s.target)} over {_d(s.duration)}" for s in load.stages
         )
+    for burst in load.bursts:
+        every = f", every {_d(burst.every)}" if burst.every else ""
+        model += (
+            f", burst x{_n(burst.factor)} for {_d(burst.length)} "
+            f"at {_d(burst.at)}{every}"
+        )
+    if load.max_requests:
+        model += f", at most {load.max_requests} requests"
     lines.append(f"  {model}")
     total = sum(task.weight for task in load.tasks)
     for task in load.tasks:

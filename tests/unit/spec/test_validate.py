@@ -11,8 +11,8 @@ import pytest
 
 from chaoskit.errors import SpecError, SpecIssue
 from chaoskit.spec import format_issue
-from chaoskit.spec.model import Experiment
 from chaoskit.spec.locate import describe, toml_path
+from chaoskit.spec.model import Experiment
 from chaoskit.spec.validate import validate
 
 SKETCH = tomllib.loads(
