@@ -81,7 +81,8 @@ def _references(table: Mapping[str, Any], parts: Parts) -> list[SpecIssue]:
         if not isinstance(service, dict):
             continue
         where = f"services[{index}]"
-        for position, arg in enumerate(service.get("command") or []):
+        command = service.get("command")
+        for position, arg in enumerate(command if isinstance(command, list) else []):
             texts.append((f"{where}.command[{position}]", arg))
         env = service.get("env")
         for key, value in env.items() if isinstance(env, dict) else []:
@@ -118,9 +119,9 @@ def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
         patterns if isinstance(patterns, dict) else {}
     )
     groups = {
-        item.get("group")
+        item["group"]
         for _, item in items(table, "load", "tasks")
-        if isinstance(item, dict)
+        if isinstance(item, dict) and isinstance(item.get("group"), str)
     }
     for index, hypothesis in parts.hypotheses:
         where = f"hypotheses[{index}]"

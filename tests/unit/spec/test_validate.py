@@ -123,3 +123,21 @@ def test_describe_names_types_for_people():
     assert describe(str | float) == "a string or a number"
     assert describe(tuple[str, ...]) == "an array"
     assert describe(dict[str, str]) == "a table"
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("services__1__command", 3),
+        ("load__tasks__0__group", {"a": 1}),
+        ("faults", {"name": "x"}),
+        ("hypotheses__0", "fast"),
+        ("proxy", []),
+    ],
+)
+def test_values_of_any_type_give_issues_never_a_crash(path, value):
+    """Cross-field checks read raw values too; a wrong type must not break them
+    (found by mutating the case files at random)."""
+    with pytest.raises(SpecError) as caught:
+        validate(table(**{path: value}), "x.toml")
+    assert caught.value.issues
