@@ -27,7 +27,7 @@ def table(**changes):
         *parents, last = path.split("__")
         for part in parents:
             node = node[int(part)] if part.isdigit() else node[part]
-        node[last] = value
+        node[int(last) if last.isdigit() else last] = value
     return raw
 
 
