@@ -139,11 +139,7 @@ def validate(file: Path, overrides: tuple[str, ...], seed: int | None) -> None:
     from chaoskit.runner.load import check_load_config
 
     def fail(error: SpecError) -> NoReturn:
-        count = len(error.issues)
-        plural = "s" if count != 1 else ""
-        click.echo(f"{error.file}: {count} problem{plural}", err=True)
-        for issue in error.issues:
-            click.echo(f"  {spec.format_issue(issue)}", err=True)
+        click.echo(str(error), err=True)
         sys.exit(exit_code_for(error))
 
     try:
@@ -157,6 +153,64 @@ def validate(file: Path, overrides: tuple[str, ...], seed: int | None) -> None:
         fail(SpecError(str(file), issues))
     click.echo(build_plan(experiment, seed).describe())
     click.echo("valid")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the reports go (default: reports/<name>-<date>-<time>).",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY.PATH=VALUE",
+    help="Override a value of the file (faults.0.latency=2s); repeatable.",
+)
+@click.option("--seed", type=int, default=None, help="Replace experiment.seed.")
+@click.option("--dry-run", is_flag=True, help="Print the plan; start nothing.")
+def run(
+    file: Path,
+    report_dir: Path | None,
+    overrides: tuple[str, ...],
+    seed: int | None,
+    dry_run: bool,
+) -> None:
+    """Run an experiment FILE: start its services, drive the load, inject and
+    roll back the faults, and judge the hypotheses.
+
+    Exit codes: 0 every hypothesis held, 1 one failed, 2 the file or the command
+    line is invalid (nothing started), 3 the run was aborted (faults rolled back).
+    """
+    from chaoskit import session
+
+    sys.exit(
+        session.run(
+            file,
+            overrides=overrides,
+            seed=seed,
+            report_dir=report_dir,
+            dry_run=dry_run,
+        )
+    )
+
+
+@cli.command()
+@click.argument(
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports"),
+    required=False,
+)
+def rollback(report_dir: Path) -> None:
+    """Undo what a killed run left in place, from its ledger in REPORT_DIR
+    (a run's report directory, or a directory of them; default: reports)."""
+    from chaoskit import session
+
+    sys.exit(session.rollback(report_dir))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -66,14 +66,16 @@ class SpecIssue:
     suggestion: str | None = None
 
     def __str__(self) -> str:
-        parts = [f"{self.path}: {self.message}"]
+        """One line: ``path: message (got value); allowed: ...; did you mean 'x'?``."""
+        text = f"{self.path}: {self.message}"
         if self.value is not None:
-            parts.append(f"(got {self.value!r})")
+            shown = repr(self.value)
+            text += f" (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
         if self.allowed:
-            parts.append(f"allowed: {self.allowed}")
+            text += f"; allowed: {self.allowed}"
         if self.suggestion:
-            parts.append(f"did you mean {self.suggestion!r}?")
-        return " ".join(parts)
+            text += f"; did you mean {self.suggestion!r}?"
+        return text
 
 
 class SpecError(UsageError):
@@ -82,8 +84,9 @@ class SpecError(UsageError):
     def __init__(self, file: str, issues: list[SpecIssue]) -> None:
         self.file = file
         self.issues = issues
-        lines = [f"{file}: {len(issues)} problem(s)"]
-        lines += [f"  - {issue}" for issue in issues]
+        count = len(issues)
+        lines = [f"{file}: {count} problem{'s' if count != 1 else ''}"]
+        lines += [f"  {issue}" for issue in issues]
         super().__init__("\n".join(lines))
 
 

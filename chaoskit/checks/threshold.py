@@ -10,7 +10,6 @@ from chaoskit.spec.model import (
     ErrorBudgetHypothesis,
     SlaHypothesis,
     ThresholdHypothesis,
-    bound_value,
 )
 from chaoskit.units import format_duration
 
@@ -64,10 +63,7 @@ def threshold(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
     """The metric, in the phase (and task), is below or above the bound."""
     assert isinstance(hypothesis, ThresholdHypothesis)  # noqa: S101 - registry dispatch
     h = hypothesis
-    raw = h.below if h.below is not None else h.above
-    assert raw is not None  # noqa: S101 - validated by spec
-    bound = bound_value(h.metric, raw)
-    word = "below" if h.below is not None else "above"
+    bound, word = h.limit, h.direction
     scope = f" ({h.task})" if h.task else ""
     expected = f"{h.metric}{scope} {word} {format_metric(h.metric, bound)}"
     stats = ctx.stats(h.phase, h.task)

@@ -85,14 +85,7 @@ def validate(
 
 def format_issue(issue: SpecIssue) -> str:
     """One line: ``path: message (got value); allowed: ...; did you mean 'x'?``."""
-    text = f"{issue.path}: {issue.message}"
-    if issue.value is not None:
-        text += f" (got {_show(issue.value)})"
-    if issue.allowed:
-        text += f"; allowed: {issue.allowed}"
-    if issue.suggestion:
-        text += f"; did you mean {issue.suggestion!r}?"
-    return text
+    return str(issue)
 
 
 def translate(
@@ -279,11 +272,6 @@ def _looks_numeric(value: object) -> bool:
         isinstance(value, str)
         and re.fullmatch(r"\s*-?[\d.]+\s*%?\s*", value) is not None
     )
-
-
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _in_file_order(issues: list[SpecIssue]) -> list[SpecIssue]:

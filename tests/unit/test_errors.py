@@ -36,8 +36,8 @@ def test_spec_error_lists_every_issue_with_its_path():
         ],
     )
     text = str(error)
-    assert "exp.toml: 2 problem(s)" in text
-    assert "faults[0].latency: not a duration (got '3 s') allowed:" in text
+    assert text.startswith("exp.toml: 2 problems\n  faults[0].latency: ")
+    assert "faults[0].latency: not a duration (got '3 s'); allowed:" in text
     assert "did you mean 'model'?" in text
 
 
