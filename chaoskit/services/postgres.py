@@ -69,17 +69,26 @@ import stat
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any, Literal, Self, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Literal, Self
 
 from chaoskit.errors import ServiceError, UsageError
 
-if TYPE_CHECKING:
-    from collections.abc import Coroutine
+# Process helpers shared with the other services (see _proc's docstring).
+from chaoskit.services._proc import POLL_S as _POLL_S
+from chaoskit.services._proc import children_of as _children_of
+from chaoskit.services._proc import kill_group as _kill_group
+from chaoskit.services._proc import proc_entries as _proc_entries
+from chaoskit.services._proc import read_lines as _read_lines
+from chaoskit.services._proc import run_sync as _run_sync
+from chaoskit.services._proc import start_time as _start_time
+from chaoskit.services._proc import tail as _tail
+from chaoskit.services._proc import wait_exit as _wait_exit
 
+if TYPE_CHECKING:
     from chaoskit.services.base import Service
 
 __all__ = [
@@ -107,14 +116,10 @@ _STOP_SIGNALS: dict[str, signal.Signals] = {
     "fast": signal.SIGINT,
     "immediate": signal.SIGQUIT,
 }
-# Polling interval for process exit and readiness: short next to initdb (~0.6 s)
-# and server start (~20 ms), cheap next to a syscall or a small file read.
-_POLL_S = 0.01
 # After the postmaster is gone, its children notice within milliseconds and
 # exit; this is how long we let them before SIGKILLing the stragglers.
 _ORPHAN_GRACE_S = 2.0
 _PORT_ATTEMPTS = 5
-_LOG_TAIL_LINES = 25
 # Linux's sun_path is 108 bytes with the terminating NUL; PostgreSQL's socket
 # file name is ".s.PGSQL.<port>", and it also creates "<that>.lock".
 _MAX_SOCKET_PATH = 107
@@ -127,7 +132,6 @@ InitSql = str | os.PathLike[str]
 """An init SQL item: a path-like is a file to run, a ``str`` is SQL text."""
 SettingValue = str | int | float | bool
 """A server setting's value; booleans become ``on`` / ``off``."""
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -384,6 +388,19 @@ class PostgresService:
         self._proc = None
         await self._wait_children_gone(proc.pid)
         return code
+
+    def ledger_data(self) -> dict[str, object]:
+        """``{pid, start_time, name}`` of the postmaster, for the rollback ledger.
+
+        ``chaoskit.services.process.stop_leftover`` stops it after a crash of
+        chaoskit (only while the PID keeps that start time); its children notice
+        the postmaster's death and exit on their own.
+        """
+        pid = self.pid
+        started = _start_time(pid) if pid is not None else None
+        if pid is None or started is None:
+            raise ServiceError(f"postgres service {self.name!r} is not running")
+        return {"pid": pid, "start_time": started, "name": self.name}
 
     def send_signal(self, sig: int, *, children: bool = False) -> None:
         """Send ``sig`` to the postmaster (and its children too), without waiting.
@@ -909,54 +926,6 @@ def _free_port() -> int:
         return port
 
 
-async def _wait_exit(proc: subprocess.Popen[bytes], within: float) -> int | None:
-    """The exit code once ``proc`` has exited (reaped), or None after ``within`` s."""
-    deadline = time.monotonic() + within
-    while (code := proc.poll()) is None:
-        if time.monotonic() >= deadline:
-            return None
-        await asyncio.sleep(_POLL_S)
-    return code
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL ``proc``'s process group and reap ``proc``.
-
-    initdb's helper processes share its group; PostgreSQL server children do
-    not (see ``PostgresService._kill_server``). Only while ``proc`` is unreaped
-    is its PID certainly still its group's ID.
-    """
-    if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    # Blocking, but SIGKILLed processes are gone in milliseconds.
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
-
-
-def _proc_entries() -> list[Path]:
-    """/proc/<pid> for every process; empty where there is no /proc (not Linux)."""
-    try:
-        return [entry for entry in Path("/proc").iterdir() if entry.name.isdigit()]
-    except OSError:
-        return []
-
-
-def _children_of(parent: int) -> list[int]:
-    """Live (not zombie) child processes of ``parent``."""
-    children: list[int] = []
-    for entry in _proc_entries():
-        try:
-            line = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-        fields = line[line.rfind(")") + 2 :].split()
-        if len(fields) > 1 and fields[1] == str(parent) and fields[0] not in "ZX":
-            children.append(int(entry.name))
-    return children
-
-
 def _attach_count(segment: tuple[int, int] | None) -> int:
     """How many processes still have the server's System V segment attached."""
     if segment is None:
@@ -1002,29 +971,6 @@ def _create_log(layout: _Layout) -> None:
         if log_path.parent in (layout.run_dir, layout.data_dir):
             # Same owner as its neighbours; we write it through our descriptor.
             _give(log_path, layout.account)
-
-
-def _read_lines(path: Path) -> list[str]:
-    try:
-        return path.read_text().splitlines()
-    except (OSError, UnicodeDecodeError):
-        return []
-
-
-def _tail(text: str, lines: int = _LOG_TAIL_LINES) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
-
-
-def _run_sync(factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
-    """Run a coroutine to completion from synchronous code, in a fresh event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(factory())
-    raise RuntimeError(
-        "start_sync()/stop_sync() cannot run inside an event loop: await "
-        "start()/stop() instead"
-    )
 
 
 if TYPE_CHECKING:
