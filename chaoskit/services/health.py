@@ -185,9 +185,17 @@ async def _probe_tcp(endpoint: Endpoint, within: float) -> str | None:
 
 def _connect_failure(exc: BaseException) -> str:
     """ "connection refused" when that is what happened underneath, else the text."""
-    cause: BaseException | None = exc
-    while cause is not None:
+    todo: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while todo:
+        cause = todo.pop()
+        if id(cause) in seen:
+            continue
+        seen.add(id(cause))
         if isinstance(cause, ConnectionRefusedError):
             return "connection refused"
-        cause = cause.__cause__ or cause.__context__
+        # anyio raises "All connection attempts failed" from a group of them.
+        if isinstance(cause, BaseExceptionGroup):
+            todo.extend(cause.exceptions)
+        todo.extend(e for e in (cause.__cause__, cause.__context__) if e is not None)
     return f"cannot connect ({exc or type(exc).__name__})"
