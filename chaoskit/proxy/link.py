@@ -19,6 +19,7 @@ import contextlib
 import random
 import socket
 import struct
+import threading
 import time
 from collections import deque
 from collections.abc import Coroutine
@@ -40,6 +41,44 @@ _QUEUE_LOW = 256
 # must not pin the connection for ever.
 _CLOSE_GRACE_S = 5.0
 _READ_BUFFER = 256 * 1024
+# Sockets read into one shared 1 MiB buffer (below) instead of uvloop's own
+# 250 KB one: a bulk transfer then takes a quarter of the reads, writes and
+# wake-ups. Reads under _COPY_BELOW are copied out, as before: for them the
+# zero-copy bookkeeping costs more than the copy.
+_READ_SIZE = 1024 * 1024
+_COPY_BELOW = 64 * 1024
+
+
+class _ReadBuffer:
+    """The buffer sockets read into: one per thread, so one per event loop.
+
+    Each read is consumed synchronously (written on, or copied into a chunk)
+    before the next read, so one buffer serves every socket of a loop, as
+    uvloop's own read buffer does. The fast path writes a view of it straight
+    on: no ``bytes`` object per read. With the larger reads, that cut the
+    proxy's CPU per MB of bulk transfer by 9-25% in interleaved before/after
+    runs, round trips of small messages unchanged (benchmarks/results/proxy.md).
+    """
+
+    __slots__ = ("view",)
+
+    def __init__(self) -> None:
+        self.view = memoryview(bytearray(_READ_SIZE))
+
+    def renew(self) -> None:
+        """A transport kept a view of the buffer (a partial write): leave it
+        that one and read into a new one."""
+        self.view = memoryview(bytearray(_READ_SIZE))
+
+
+_buffers = threading.local()
+
+
+def _read_buffer() -> _ReadBuffer:
+    buffer: _ReadBuffer | None = getattr(_buffers, "buffer", None)
+    if buffer is None:
+        buffer = _buffers.buffer = _ReadBuffer()
+    return buffer
 
 
 class Owner(Protocol):
@@ -219,14 +258,36 @@ class Link:
     def head(self) -> Stage | _Writer:
         return self.stages[0] if self.stages else self.writer
 
-    def feed(self, data: bytes) -> None:
-        """Bytes read from the source socket."""
+    def _note(self, nbytes: int) -> int:
+        """Bookkeeping for one read: first byte, byte count, exchanges."""
         now = time.monotonic_ns()
         if self.first_byte_ns is None:
             self.first_byte_ns = now
             self.conn.record_changed()
-        self.bytes += len(data)
+        self.bytes += nbytes
         self.conn.exchange(self.direction, now)
+        return now
+
+    def feed_from(self, buffer: _ReadBuffer, nbytes: int) -> None:
+        """``nbytes`` read from the source socket into the shared buffer."""
+        dest = self.dest
+        if dest is None or self.stages:
+            self.feed(bytes(buffer.view[:nbytes]))  # a chunk of its own
+            return
+        self._note(nbytes)
+        if dest.is_closing():
+            return
+        if nbytes < _COPY_BELOW or dest.get_write_buffer_size():
+            # Small, or queued behind earlier data for sure: write a copy.
+            dest.write(bytes(buffer.view[:nbytes]))
+            return
+        dest.write(buffer.view[:nbytes])  # fast path: no toxic, no copy
+        if dest.get_write_buffer_size():
+            buffer.renew()
+
+    def feed(self, data: bytes) -> None:
+        """Bytes read from the source socket."""
+        now = self._note(len(data))
         if self.dest is None:
             # The client spoke before the upstream dial finished: hold it.
             self.pending.append(Chunk(data, now))
@@ -316,7 +377,7 @@ class Link:
                 stage.task = None
 
 
-class _Side(asyncio.Protocol):
+class _Side(asyncio.BufferedProtocol):
     """The protocol for one socket of a connection: client or upstream."""
 
     def __init__(self, conn: Connection, role: str) -> None:
@@ -325,6 +386,7 @@ class _Side(asyncio.Protocol):
         # Reads from the client feed the upstream link, and so on.
         self.link_in = conn.up if role == "client" else conn.down
         self.link_out = conn.down if role == "client" else conn.up
+        self.buffer = _read_buffer()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # TCP only; uvloop's transports do not subclass asyncio.Transport.
@@ -335,8 +397,11 @@ class _Side(asyncio.Protocol):
         if self.role == "client":
             self.conn.client_connected(transport)
 
-    def data_received(self, data: bytes) -> None:
-        self.link_in.feed(data)
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.buffer.view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.link_in.feed_from(self.buffer, nbytes)
 
     def eof_received(self) -> bool:
         self.link_in.feed_eof()
