@@ -1,0 +1,277 @@
+"""One run, start to finish: services up, load and faults on the timeline,
+everything undone, data judged.
+
+Whatever happens (a hypothesis fails, a service never gets healthy, a fault
+cannot be applied, Ctrl-C, SIGTERM, a bug) teardown runs: the load stops, every
+undo on the stack runs newest first, and anything the ledger still lists as
+pending is undone from it. Signals: the first SIGINT/SIGTERM stops the run and
+rolls back (exit 3); a second one cuts every undo's deadline to a few seconds;
+a third exits at once, leaving the ledger for ``chaoskit rollback``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import platform
+import signal
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from chaoskit.checks import CheckContext, evaluate
+from chaoskit.errors import ChaoskitError, RollbackError
+from chaoskit.events import Event, event
+from chaoskit.load.engine import LoadEngine
+from chaoskit.load.errors import LoadConfigError
+from chaoskit.metrics.recorder import Recorder
+from chaoskit.metrics.samplefile import SampleFile
+from chaoskit.runner.environment import Environment, bring_up
+from chaoskit.runner.ledger import Ledger, roll_back
+from chaoskit.runner.load import build_load_config
+from chaoskit.runner.outcome import RunOutcome
+from chaoskit.runner.rollback import DEFAULT_DEADLINE_S, RollbackStack
+from chaoskit.runner.timeline import Timeline
+from chaoskit.spec import model
+
+__all__ = ["RunRequest", "run_experiment"]
+
+T = TypeVar("T")
+_NS = 1_000_000_000
+_FORCED_DEADLINE_S = 3.0
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What to run and where to write."""
+
+    experiment: model.Experiment
+    file: Path
+    seed: int
+    report_dir: Path
+    command: str
+    """The replay command line, printed in every report."""
+    plan: str = ""
+
+
+class Stopped(Exception):
+    """The run was told to stop (signal or abort) while something was starting."""
+
+
+class _Signals:
+    """SIGINT/SIGTERM: stop, then force, then exit."""
+
+    def __init__(self, stop: asyncio.Event, emit: Callable[[Event], None]) -> None:
+        self.stop = stop
+        self.emit = emit
+        self.count = 0
+        self.reason: str | None = None
+
+    def __enter__(self) -> _Signals:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._received, sig)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+    @property
+    def forced(self) -> bool:
+        return self.count >= 2
+
+    def _received(self, sig: signal.Signals) -> None:
+        self.count += 1
+        if self.count == 1:
+            self.reason = f"interrupted by {sig.name}"
+            self.emit(event("interrupted", signal=sig.name))
+            self.stop.set()
+        elif self.count == 2:
+            self.emit(event("interrupted", signal=sig.name, forced=True))
+        else:
+            print(
+                "chaoskit: forced exit; faults may still be in place: "
+                "run `chaoskit rollback <report dir>`",
+                file=sys.stderr,
+                flush=True,
+            )
+            os._exit(3)
+
+
+async def _until_stopped(coro: Coroutine[Any, Any, T], stop: asyncio.Event) -> T:
+    """Run ``coro`` unless the run is stopped first (then cancel it, cleanly)."""
+    task = asyncio.ensure_future(coro)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([task, stopper], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ChaoskitError):
+            await task
+        raise Stopped
+    return task.result()
+
+
+def _iso(wall: float) -> str:
+    return datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds")
+
+
+def _environment() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "chaoskit": version("chaoskit"),
+        "hostname": platform.node(),
+        "cpus": str(os.cpu_count()),
+    }
+
+
+async def run_experiment(
+    request: RunRequest, emit: Callable[[Event], None]
+) -> RunOutcome:
+    """Run one experiment and judge it; never leaves a fault in place on purpose."""
+    experiment = request.experiment
+    report_dir = request.report_dir
+    report_dir.mkdir(parents=True, exist_ok=True)
+    started_wall = time.time()
+    ledger = Ledger(
+        report_dir,
+        {"experiment": experiment.experiment.name, "file": str(request.file)},
+    )
+    stack = RollbackStack(ledger, emit)
+    stop = asyncio.Event()
+    emit(
+        event(
+            "run_started",
+            experiment=experiment.experiment.name,
+            seed=request.seed,
+            command=request.command,
+            report_dir=str(report_dir),
+        )
+    )
+    env = Environment()
+    recorder: Recorder | None = None
+    timeline: Timeline | None = None
+    reason: str | None = None
+    with _Signals(stop, emit) as signals:
+        try:
+            env = await _until_stopped(
+                bring_up(
+                    experiment,
+                    base_dir=request.file.parent,
+                    report_dir=report_dir,
+                    stack=stack,
+                    emit=emit,
+                    seed=request.seed,
+                ),
+                stop,
+            )
+            config = build_load_config(experiment, request.seed, env.base_url)
+            warmup = experiment.experiment.warmup
+            start_ns = time.monotonic_ns()
+            t0_ns = start_ns + round(warmup * _NS)
+            recorder = Recorder(origin_ns=t0_ns, phase="warmup" if warmup else "before")
+            samples = SampleFile(report_dir / "samples.bin")
+            engine = LoadEngine(config, [recorder, samples])
+            timeline = Timeline(
+                experiment, env, stack, recorder, engine, emit, t0_ns, stop
+            )
+            load = asyncio.ensure_future(engine.run())
+            try:
+                await timeline.run()
+            finally:
+                engine.stop()
+                # Requests in flight end within their timeout; do not wait longer.
+                done, _ = await asyncio.wait([load], timeout=config.timeout + 5)
+                if not done:
+                    load.cancel()
+                    await asyncio.wait([load])
+                samples.close()
+            if load.done() and not load.cancelled() and load.exception() is not None:
+                raise load.exception()  # type: ignore[misc]
+            recorder.close()
+            timeline.close_phases()
+            reason = timeline.abort_reason or signals.reason
+        except Stopped:
+            reason = (timeline.abort_reason if timeline else None) or signals.reason
+        except (ChaoskitError, LoadConfigError) as exc:
+            reason = str(exc)
+            emit(event("abort", reason=reason))
+        finally:
+            deadline = _FORCED_DEADLINE_S if signals.forced else DEFAULT_DEADLINE_S
+            await stack.unwind(deadline)
+            # What the stack never got an undo for (cut mid-apply) is in the ledger.
+            for result in await roll_back(ledger.path):
+                if not result.ok:
+                    stack.failures.append(f"{result.description}: {result.message}")
+            ledger.close()
+            await env.aclose()
+    if stack.failures:
+        rollback = RollbackError("; ".join(stack.failures))
+        reason = f"{reason}; {rollback}" if reason else str(rollback)
+    return _outcome(request, recorder, timeline, env, reason, started_wall)
+
+
+def _outcome(
+    request: RunRequest,
+    recorder: Recorder | None,
+    timeline: Timeline | None,
+    env: Environment,
+    reason: str | None,
+    started_wall: float,
+) -> RunOutcome:
+    experiment = request.experiment
+    recorder = recorder or Recorder(origin_ns=0)
+    if timeline is not None:
+        timeline.close_phases()
+    phases = tuple(timeline.phases) if timeline else ()
+    faults = tuple(timeline.faults.values()) if timeline else ()
+    snapshot = recorder.snapshot()
+    verdicts: tuple[Any, ...] = ()
+    if reason is None:
+        ctx = CheckContext(
+            merged=recorder.merged,
+            phases=phases,
+            windows=tuple(w for w in snapshot.windows if w.start_s >= 0),
+            faults=faults,
+            task_groups={t.name: t.group for t in experiment.load.tasks if t.group},
+        )
+        verdicts = tuple(evaluate(experiment.hypotheses, ctx))
+    if reason is not None:
+        status = "aborted"
+    elif all(v.passed for v in verdicts):
+        status = "passed"
+    else:
+        status = "failed"
+    ended = time.time()
+    return RunOutcome(
+        name=experiment.experiment.name,
+        title=experiment.experiment.title,
+        file=str(request.file),
+        seed=request.seed,
+        command=request.command,
+        status=status,  # type: ignore[arg-type]
+        reason=reason,
+        started_at=_iso(started_wall),
+        ended_at=_iso(ended),
+        duration_s=round(ended - started_wall, 3),
+        report_dir=request.report_dir,
+        verdicts=verdicts,
+        faults=faults,
+        phases=phases,
+        snapshot=snapshot,
+        services=tuple(env.records),
+        plan=request.plan,
+        environment=_environment(),
+    )

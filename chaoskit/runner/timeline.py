@@ -1,0 +1,255 @@
+"""The timeline of a run: phases, faults applied and rolled back on schedule,
+progress every second, and abort conditions.
+
+Each fault runs as its own task: wait for its start, write each change to the
+ledger, apply it, wait for its end, undo it. The recorder is told the phase as
+it changes (``warmup``, ``before``, ``during:<fault>``, ``after:<fault>``), so
+every sample lands in the phase it completed in. Times are measured, not
+assumed: a fault that took 800 ms to apply starts its phase 800 ms late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from chaoskit.errors import ChaoskitError
+from chaoskit.events import Event, FaultRecord, PhaseRecord, event
+from chaoskit.faults.base import Change
+from chaoskit.faults.network import network_changes, toxic_attributes
+from chaoskit.faults.process import process_changes
+from chaoskit.load.engine import LoadEngine
+from chaoskit.metrics.recorder import Recorder
+from chaoskit.runner.environment import Environment
+from chaoskit.runner.rollback import RollbackStack
+from chaoskit.services.process import ProcessService
+from chaoskit.spec import model
+
+__all__ = ["Timeline", "fault_settings", "fault_target"]
+
+_NS = 1_000_000_000
+
+
+def fault_target(fault: model.Fault) -> str:
+    """``route db`` or ``service api``."""
+    if isinstance(fault, model.ToxicFault):
+        return f"route {fault.route}"
+    return f"service {fault.service}"
+
+
+def fault_settings(fault: model.Fault) -> dict[str, object]:
+    """What the fault does, in the user's terms, for reports."""
+    if isinstance(fault, model.ToxicFault):
+        settings: dict[str, object] = dict(toxic_attributes(fault))
+        if fault.kind != "down":
+            settings |= {"stream": fault.stream, "toxicity": fault.toxicity}
+        return settings
+    return (
+        {"signal": fault.signal, "restart": fault.restart}
+        if fault.kind == "kill"
+        else {}
+    )
+
+
+def _iso(wall: float) -> str:
+    return datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class Timeline:
+    """Runs the fault schedule against a running load, until the end or a stop."""
+
+    experiment: model.Experiment
+    env: Environment
+    stack: RollbackStack
+    recorder: Recorder
+    engine: LoadEngine
+    emit: Callable[[Event], None]
+    t0_ns: int
+    """Monotonic time of the timeline's start (the warm-up ends)."""
+    stop: asyncio.Event
+    abort_reason: str | None = None
+    phases: list[PhaseRecord] = field(default_factory=list)
+    faults: dict[str, FaultRecord] = field(default_factory=dict)
+    _active: list[str] = field(default_factory=list)
+    _last_ended: str | None = None
+    _phase_start: float = 0.0
+    _phase: str = ""
+
+    # -- clock ---------------------------------------------------------------------
+
+    def now_s(self) -> float:
+        """Seconds since the timeline's start (negative during the warm-up)."""
+        return (time.monotonic_ns() - self.t0_ns) / _NS
+
+    async def _sleep_until(self, at_s: float) -> bool:
+        """Wait until ``at_s`` on the timeline; False if the run was stopped first."""
+        delay = at_s - self.now_s()
+        if delay <= 0:
+            return not self.stop.is_set()
+        try:
+            await asyncio.wait_for(self.stop.wait(), delay)
+        except TimeoutError:
+            return True
+        return False
+
+    # -- phases --------------------------------------------------------------------
+
+    def enter(self, label: str) -> None:
+        """Switch the recorder to a phase, closing the previous one."""
+        now = max(self.now_s(), 0.0) if label != "warmup" else self.now_s()
+        if self._phase:
+            self.phases.append(PhaseRecord(self._phase, self._phase_start, now))
+        self._phase, self._phase_start = label, now
+        self.recorder.enter_phase(label)
+        self.emit(event("phase", name=label, at_s=round(now, 3)))
+
+    def _current_label(self) -> str:
+        if self._active:
+            return "during:" + "+".join(self._active)
+        return f"after:{self._last_ended}" if self._last_ended else "before"
+
+    def close_phases(self) -> None:
+        end = max(self.now_s(), self._phase_start)
+        if self._phase:
+            self.phases.append(PhaseRecord(self._phase, self._phase_start, end))
+            self._phase = ""
+
+    # -- run -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Warm-up, then every fault on schedule, until the end (or a stop)."""
+        duration = self.experiment.experiment.duration
+        self.enter("warmup" if self.now_s() < 0 else "before")
+        if not await self._sleep_until(0.0):
+            return
+        if self._phase == "warmup":
+            self.enter("before")
+        async with asyncio.TaskGroup() as tasks:
+            progress = tasks.create_task(self._progress(duration))
+            for fault in self.experiment.faults:
+                tasks.create_task(self._run_fault(fault))
+            await self._sleep_until(duration)
+            self.stop.set()  # ends the fault tasks' waits; undos still run
+            progress.cancel()
+
+    def _changes(self, fault: model.Fault) -> list[Change]:
+        if isinstance(fault, model.ToxicFault):
+            assert self.env.toxiproxy is not None  # noqa: S101 - validated: routes exist
+            return network_changes(fault, self.env.toxiproxy, fault.route)
+        service = self.env.services[fault.service]
+        assert isinstance(service, ProcessService)  # noqa: S101 - validated by spec
+        return process_changes(fault, service)
+
+    async def _run_fault(self, fault: model.Fault) -> None:
+        record = FaultRecord(
+            fault.name,
+            fault.kind,
+            fault_target(fault),
+            fault_settings(fault),
+            planned_start_s=fault.at,
+            planned_end_s=fault.at + fault.for_,
+        )
+        self.faults[fault.name] = record
+        if not await self._sleep_until(fault.at):
+            return
+        label = f"fault {fault.name}"
+        self.emit(
+            event(
+                "fault_applying",
+                fault=fault.name,
+                fault_kind=fault.kind,
+                target=record.target,
+                settings=record.settings,
+            )
+        )
+        pending = []
+        try:
+            for change in self._changes(fault):
+                ledger_id = self.stack.before(change.entry)
+                try:
+                    undo = await change.apply()
+                except BaseException as exc:
+                    self.stack.abandon(ledger_id, str(exc) or type(exc).__name__)
+                    raise
+                pending.append(self.stack.push(undo, ledger_id, label))
+        except (ChaoskitError, OSError) as exc:
+            self.faults[fault.name] = replace(record, error=str(exc))
+            self.emit(event("fault_failed", fault=fault.name, error=str(exc)))
+            self.abort(f"fault {fault.name!r} could not be applied: {exc}")
+            return
+        wall = time.time()
+        record = replace(record, started_s=self.now_s(), started_at=_iso(wall))
+        self.faults[fault.name] = record
+        self._active.append(fault.name)
+        self.enter(self._current_label())
+        self.emit(
+            event(
+                "fault_applied",
+                fault=fault.name,
+                fault_kind=fault.kind,
+                target=record.target,
+                at_s=round(record.started_s or 0, 3),
+            )
+        )
+        await self._sleep_until(fault.at + fault.for_)
+        ended_s, ended_wall = self.now_s(), time.time()
+        results = [await self.stack.undo(p) for p in reversed(pending)]
+        self._active.remove(fault.name)
+        self._last_ended = fault.name
+        self.faults[fault.name] = replace(
+            record, ended_s=ended_s, ended_at=_iso(ended_wall), rolled_back=all(results)
+        )
+        if not self.stop.is_set():  # no new phase once the run is ending
+            self.enter(self._current_label())
+
+    def abort(self, reason: str) -> None:
+        """Stop the run early; the first reason is the one reported."""
+        if self.abort_reason is None:
+            self.abort_reason = reason
+            self.emit(event("abort", reason=reason))
+        self.stop.set()
+
+    # -- progress and abort conditions --------------------------------------------
+
+    async def _progress(self, duration: float) -> None:
+        seen = -1
+        streaks = [0.0 for _ in self.experiment.abort]
+        while True:
+            await asyncio.sleep(1.0)
+            snapshot = self.recorder.snapshot()
+            status = self.engine.status()
+            fresh = [w for w in snapshot.windows if w.start_s > seen and w.start_s >= 0]
+            last = snapshot.windows[-1] if snapshot.windows else None
+            self.emit(
+                event(
+                    "progress",
+                    elapsed_s=round(self.now_s(), 2),
+                    total_s=duration,
+                    phase=self._phase,
+                    rps=last.count if last else 0,
+                    p95_ms=round(last.latency.p95, 3) if last else 0.0,
+                    error_rate=round(last.error_rate, 4) if last else 0.0,
+                    active_faults=list(self._active),
+                    in_flight=status.in_flight,
+                    dropped=status.dropped,
+                    sent=status.sent,
+                )
+            )
+            for window in fresh:
+                seen = int(window.start_s)
+                for i, condition in enumerate(self.experiment.abort):
+                    value = (
+                        window.error_rate
+                        if condition.metric == "error_rate"
+                        else getattr(window.latency, condition.metric) / 1000
+                    )
+                    streaks[i] = streaks[i] + 1 if value > condition.limit else 0
+                    if streaks[i] >= condition.for_:
+                        self.abort(
+                            f"abort condition: {condition.metric} above "
+                            f"{condition.above} for {condition.for_:g}s"
+                        )
