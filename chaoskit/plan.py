@@ -350,7 +350,8 @@ def _hypothesis(plan: Plan, hypothesis: Hypothesis) -> str:
     if isinstance(hypothesis, RecoveryHypothesis):
         which = f"fault {hypothesis.fault!r}" if hypothesis.fault else "each fault"
         return (
-            f"after {which}, back within +{hypothesis.tolerance:.0%} p95 and "
+            f"after {which}, back within +{hypothesis.tolerance:.0%} p95 "
+            f"(at least +{_d(hypothesis.slack)}) and "
             f"+{hypothesis.error_tolerance:.1%} errors of the before phase "
             f"(for {_d(hypothesis.stable_for)}) within {_d(hypothesis.within)}"
         )

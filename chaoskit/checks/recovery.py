@@ -1,8 +1,9 @@
 """Recovery: after each fault ends, how long until the service is back to normal.
 
 Normal is the baseline band: the ``before`` phase's p95 times (1 + tolerance),
-and its error rate plus ``error_tolerance``. From the one-second window in which
-the fault was rolled back, the service has recovered at the start of the first
+but at least ``slack`` above it, and its error rate plus ``error_tolerance``.
+From the one-second window in which the fault was rolled back, the service has
+recovered at the start of the first
 window that opens a run of ``stable_for`` seconds all inside the band (windows
 with no completed request do not count as inside). The recovery time is that
 window's start minus the rollback time, so it errs late by less than a second;
@@ -89,7 +90,9 @@ def recovery(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
                 "compare recovery with (start the first fault later)",
             )
         ]
-    p95_ms = baseline.latency.p95 * (1 + h.tolerance)
+    p95_ms = max(
+        baseline.latency.p95 * (1 + h.tolerance), baseline.latency.p95 + h.slack * 1000
+    )
     max_error = baseline.error_rate + h.error_tolerance
     base_p95 = format_duration(baseline.latency.p95 / 1000)
     band = (

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from chaoskit.errors import ChaoskitError
 from chaoskit.events import Event, FaultRecord, PhaseRecord, event
 from chaoskit.faults.base import Change
-from chaoskit.faults.network import network_changes, toxic_attributes
+from chaoskit.faults.network import network_changes
 from chaoskit.faults.process import process_changes
 from chaoskit.load.engine import LoadEngine
 from chaoskit.metrics.recorder import Recorder
@@ -27,6 +27,7 @@ from chaoskit.runner.environment import Environment
 from chaoskit.runner.rollback import RollbackStack
 from chaoskit.services.process import ProcessService
 from chaoskit.spec import model
+from chaoskit.units import format_duration
 
 __all__ = ["Timeline", "fault_settings", "fault_target"]
 
@@ -40,18 +41,38 @@ def fault_target(fault: model.Fault) -> str:
     return f"service {fault.service}"
 
 
+_SETTINGS: dict[str, tuple[str, ...]] = {
+    "latency": ("latency", "jitter"),
+    "bandwidth": ("rate",),
+    "slow_close": ("delay",),
+    "timeout": ("timeout",),
+    "reset_peer": ("timeout",),
+    "slicer": ("average_size", "size_variation", "delay"),
+    "limit_data": ("bytes",),
+    "down": (),
+}
+_DURATIONS = {"latency", "jitter", "delay", "timeout"}
+
+
 def fault_settings(fault: model.Fault) -> dict[str, object]:
-    """What the fault does, in the user's terms, for reports."""
-    if isinstance(fault, model.ToxicFault):
-        settings: dict[str, object] = dict(toxic_attributes(fault))
-        if fault.kind != "down":
-            settings |= {"stream": fault.stream, "toxicity": fault.toxicity}
-        return settings
-    return (
-        {"signal": fault.signal, "restart": fault.restart}
-        if fault.kind == "kill"
-        else {}
-    )
+    """What the fault does, in the user's terms ("300ms", "1000 KB/s"), for reports."""
+    if isinstance(fault, model.ProcessFault):
+        if fault.kind == "kill":
+            return {"signal": fault.signal, "restart": fault.restart}
+        return {}
+    settings: dict[str, object] = {}
+    for key in _SETTINGS[fault.kind]:
+        value = getattr(fault, key)
+        if key in _DURATIONS:
+            settings[key] = format_duration(value) if value else "0s"
+        elif key == "rate":
+            settings[key] = f"{value} KB/s"
+        else:
+            settings[key] = value
+    if fault.kind != "down":
+        settings["stream"] = fault.stream
+        settings["toxicity"] = f"{fault.toxicity:.0%}"
+    return settings
 
 
 def _iso(wall: float) -> str:

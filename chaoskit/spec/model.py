@@ -399,6 +399,9 @@ class RecoveryHypothesis(_HypothesisBase):
     task: str | None = None
     tolerance: Ratio = 0.5
     """How far above the baseline p95 still counts as recovered (0.5 = +50%)."""
+    slack: Duration = 0.025
+    """...but never less than this above it: a 5 ms baseline is not held to a
+    band narrower than a busy machine's ordinary noise."""
     error_tolerance: Ratio = 0.01
     """Error rate above the baseline's that still counts as recovered."""
     stable_for: Duration = 3.0
