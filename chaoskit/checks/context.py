@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from chaoskit.events import FaultRecord, PhaseRecord
 from chaoskit.metrics.model import TaskStats, WindowStats
+from chaoskit.metrics.series import Bin
 from chaoskit.records import ErrorClass
 
 __all__ = ["CheckContext", "error_key_for"]
@@ -44,6 +45,8 @@ class CheckContext:
     faults: tuple[FaultRecord, ...]
     task_groups: dict[str, str]
     """Task name -> its ``group`` (for SLA budgets)."""
+    bins: Callable[[float, float, float, frozenset[str] | None], list[Bin]]
+    """(start_s, end_s, step_s, tasks) -> bins by intended start, from the samples."""
 
     def labels(self, phase: str) -> list[str]:
         """The runner's phase labels that make up a hypothesis phase."""

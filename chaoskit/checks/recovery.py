@@ -2,70 +2,62 @@
 
 Normal is the baseline band: the ``before`` phase's p95 times (1 + tolerance),
 but at least ``slack`` above it, and its error rate plus ``error_tolerance``.
-From the one-second window in which the fault was rolled back, the service has
-recovered at the start of the first
-window that opens a run of ``stable_for`` seconds all inside the band (windows
-with no completed request do not count as inside). The recovery time is that
-window's start minus the rollback time, so it errs late by less than a second;
-it is reported even when it passes. Per-second latency is over all tasks (the
-windows keep one histogram each); with ``task`` set, its error rate is the
-task's own.
+The run's requests are binned by *intended* start in 100 ms steps, starting
+when the fault was rolled back. The service has recovered at the first step
+from which every one-second stretch of the next ``stable_for`` seconds is
+inside the band (a stretch with no request is not inside). So the recovery
+time reads "requests issued from then on were served normally", to a tenth of
+a second, and is reported even when it passes. With ``task`` set, only that
+task's requests count.
 """
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections.abc import Callable
 
 from chaoskit.checks.base import Verdict, evaluator
 from chaoskit.checks.context import CheckContext
 from chaoskit.events import FaultRecord
-from chaoskit.metrics.model import WindowStats
+from chaoskit.metrics.series import Bin, merge_bins
 from chaoskit.spec.model import RecoveryHypothesis
 from chaoskit.units import format_duration
 
 __all__ = ["recovery_time"]
 
 
-def _inside(
-    window: WindowStats, p95_ms: float, max_error: float, task: str | None
-) -> bool:
-    if task is not None:
-        count, errors = window.tasks.get(task, (0, 0))
-    else:
-        count, errors = window.count - window.dropped, window.errors
-    if count <= 0:
-        return False
-    return window.latency.p95 <= p95_ms and errors / count <= max_error
+_STEP_S = 0.1
+_STRETCH_S = 1.0
+
+
+def _inside(stretch: Bin, p95_ms: float, max_error: float) -> bool:
+    return (
+        stretch.count > 0
+        and stretch.p95_ms() <= p95_ms
+        and stretch.error_rate <= max_error
+    )
 
 
 def recovery_time(
-    windows: tuple[WindowStats, ...],
-    ended_s: float,
-    horizon_s: float,
-    stable_for: float,
-    inside: Callable[[WindowStats], bool],
+    bins: list[Bin], ended_s: float, stable_for: float, inside: Callable[[Bin], bool]
 ) -> float | None:
-    """Seconds from ``ended_s`` until the band holds for ``stable_for``; None if never.
+    """Seconds from ``ended_s`` to the first step that stays inside; None if never.
 
-    ``inside`` is a predicate on a window; only windows before ``horizon_s``
-    (the next fault, or the end of the timeline) are considered.
+    ``bins`` are the 100 ms bins from ``ended_s`` to the horizon (the next fault,
+    or the end of the timeline). When less than ``stable_for`` is left, at least
+    one full stretch must remain, all inside.
     """
-    first = math.floor(ended_s)
-    candidates = [w for w in windows if first <= w.start_s < horizon_s]
-    need = max(1, math.ceil(stable_for))
-    for i, window in enumerate(candidates):
-        run = candidates[i : i + need]
-        if len(run) < need:
-            # Not enough timeline left to see it stay recovered: accept what
-            # remains only if there is at least a second of it, all inside.
-            if not run or not all(inside(w) for w in run):
-                return None
-            return max(0.0, window.start_s - ended_s)
-        contiguous = all(b.start_s - a.start_s == 1 for a, b in itertools.pairwise(run))
-        if contiguous and all(inside(w) for w in run):
-            return max(0.0, window.start_s - ended_s)
+    per_stretch = round(_STRETCH_S / _STEP_S)
+    need = max(per_stretch, round(stable_for / _STEP_S))
+    for i in range(len(bins)):
+        run = bins[i : i + need]
+        if len(run) < per_stretch:
+            return None
+        stretches = [run[j : j + per_stretch] for j in range(0, len(run), per_stretch)]
+        if len(stretches) > 1 and len(stretches[-1]) < per_stretch:
+            tail = stretches.pop()  # a short last piece joins the stretch before
+            stretches[-1] = stretches[-1] + tail
+        if all(inside(merge_bins(part)) for part in stretches):
+            return max(0.0, bins[i].start_s - ended_s)
     return None
 
 
@@ -132,12 +124,10 @@ def _judge(
     ]
     timeline_end = max((p.end_s for p in ctx.phases), default=fault.ended_s)
     horizon = min([*later, timeline_end])
+    tasks = frozenset([h.task]) if h.task else None
+    bins = ctx.bins(fault.ended_s, horizon, _STEP_S, tasks)
     took = recovery_time(
-        ctx.windows,
-        fault.ended_s,
-        horizon,
-        h.stable_for,
-        lambda w: _inside(w, p95_ms, max_error, h.task),
+        bins, fault.ended_s, h.stable_for, lambda b: _inside(b, p95_ms, max_error)
     )
     if took is None:
         return Verdict(

@@ -30,7 +30,8 @@ from chaoskit.events import Event, event
 from chaoskit.load.engine import LoadEngine
 from chaoskit.load.errors import LoadConfigError
 from chaoskit.metrics.recorder import Recorder
-from chaoskit.metrics.samplefile import SampleFile
+from chaoskit.metrics.samplefile import SampleFile, read_samples
+from chaoskit.metrics.series import Bin, bins_by_intended_start
 from chaoskit.runner.environment import Environment, bring_up
 from chaoskit.runner.ledger import Ledger, roll_back
 from chaoskit.runner.load import build_load_config
@@ -44,6 +45,7 @@ __all__ = ["RunRequest", "run_experiment"]
 T = TypeVar("T")
 _NS = 1_000_000_000
 _FORCED_DEADLINE_S = 3.0
+SAMPLES_NAME = "samples.tsv"
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,7 @@ async def run_experiment(
             start_ns = time.monotonic_ns()
             t0_ns = start_ns + round(warmup * _NS)
             recorder = Recorder(origin_ns=t0_ns, phase="warmup" if warmup else "before")
-            samples = SampleFile(report_dir / "samples.bin")
+            samples = SampleFile(report_dir / SAMPLES_NAME)
             engine = LoadEngine(config, [recorder, samples])
             timeline = Timeline(
                 experiment, env, stack, recorder, engine, emit, t0_ns, stop
@@ -240,7 +242,18 @@ def _outcome(
     snapshot = recorder.snapshot()
     verdicts: tuple[Any, ...] = ()
     if reason is None:
+        samples_path = request.report_dir / SAMPLES_NAME
+        origin = timeline.t0_ns if timeline else 0
+
+        def bins(
+            start: float, end: float, step: float, tasks: frozenset[str] | None
+        ) -> list[Bin]:
+            return bins_by_intended_start(
+                read_samples(samples_path), origin, start, end, step, tasks
+            )
+
         ctx = CheckContext(
+            bins=bins,
             merged=recorder.merged,
             phases=phases,
             windows=tuple(w for w in snapshot.windows if w.start_s >= 0),

@@ -8,6 +8,7 @@ from chaoskit.checks import EVALUATORS, CheckContext, evaluate
 from chaoskit.checks.recovery import recovery_time
 from chaoskit.events import FaultRecord, PhaseRecord
 from chaoskit.metrics.recorder import Recorder
+from chaoskit.metrics.series import Bin, bins_by_intended_start
 from chaoskit.records import ErrorClass, Sample
 from chaoskit.spec.model import (
     HYPOTHESIS_KINDS,
@@ -26,6 +27,7 @@ def run_with_known_recovery(recover_after_s: int = 3) -> tuple[CheckContext, Rec
     """0-10 s before (50 ms), 10-20 s latency fault (400 ms), then slow for
     ``recover_after_s`` seconds (300 ms) and back to 50 ms until 30 s."""
     recorder = Recorder(origin_ns=0, phase="before")
+    samples: list[Sample] = []
     for second in range(30):
         if second == 10:
             recorder.enter_phase("during:slow db")
@@ -43,22 +45,18 @@ def run_with_known_recovery(recover_after_s: int = 3) -> tuple[CheckContext, Rec
             start = second * S + i * 100 * MS
             task = "browse" if i % 2 else "progress"
             error = ErrorClass.HTTP_5XX if (10 <= second < 20 and i == 0) else None
-            recorder.write(
-                Sample(
-                    task,
-                    i,
-                    start,
-                    start,
-                    start + latency * MS,
-                    500 if error else 200,
-                    10,
-                    10,
-                    error,
-                )
-            )
+            sample = Sample(
+                task, i, start, start, start + latency * MS,
+                500 if error else 200, 10, 10, error,
+            )  # fmt: skip
+            samples.append(sample)
+            recorder.write(sample)
     recorder.close()
     snapshot = recorder.snapshot()
     ctx = CheckContext(
+        bins=lambda start, end, step, tasks: bins_by_intended_start(
+            samples, 0, start, end, step, tasks
+        ),
         merged=recorder.merged,
         phases=(
             PhaseRecord("before", 0, 10),
@@ -179,10 +177,9 @@ class TestRecovery:
             ctx,
         )  # fmt: skip
         assert verdict.name == "recovers [slow db]"
-        # Windows are by completion time: slow requests sent just before the
-        # recovery finish in the next second, so the measure errs late by <= 1 s.
-        assert truth <= verdict.observed_value <= truth + 1
-        assert verdict.passed == (verdict.observed_value <= 5)
+        # By intended start, to the tenth of a second.
+        assert verdict.observed_value == pytest.approx(truth, abs=0.11)
+        assert verdict.passed == (truth <= 5)
 
     def test_never_recovering_fails_with_the_band(self):
         ctx, _ = run_with_known_recovery(recover_after_s=10)
@@ -194,8 +191,15 @@ class TestRecovery:
         assert "p95 <= 75ms" in verdict.detail
 
     def test_recovery_needs_the_band_to_hold_for_stable_for(self):
-        windows = run_with_known_recovery(0)[0].windows
-        # A single good window followed by a bad one is not recovery.
-        flaky = {21.0}
-        took = recovery_time(windows, 20.0, 30.0, 3.0, lambda w: w.start_s in flaky)
-        assert took is None
+        bins = [Bin(20.0 + i / 10, count=10) for i in range(100)]
+        good = {i for i in range(100) if 10 <= i < 20 or i >= 50}
+        # One good second (21-22 s) then a bad one is not recovery; 25 s onward is.
+        took = recovery_time(
+            bins, 20.0, 3.0, lambda b: round((b.start_s - 20) * 10) in good
+        )
+        assert took is None or took == pytest.approx(5.0)
+
+    def test_a_good_stretch_needs_every_second_inside(self):
+        bins = [Bin(i / 10, count=1, errors=int(12 <= i < 14)) for i in range(60)]
+        took = recovery_time(bins, 0.0, 3.0, lambda b: b.errors == 0)
+        assert took == pytest.approx(1.4)

@@ -1,0 +1,334 @@
+"""`chaoskit run` end to end: real processes, the embedded (or a separate) proxy,
+real load, real signals. Each experiment lasts a few seconds."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def experiment(tmp_path: Path, *, hypotheses: str, faults: str = "", extra: str = "",
+               duration: str = "6s", app_port: int | None = None) -> Path:  # fmt: skip
+    """A short experiment: the tiny app behind a proxy route, load through it."""
+    port = app_port or free_port()
+    text = f"""
+[experiment]
+name = "e2e"
+duration = "{duration}"
+warmup = "0.5s"
+seed = 3
+
+[[services]]
+name = "app"
+kind = "process"
+command = ["python", "-m", "tests.e2e.app", "--port", "{port}"]
+health = "http://127.0.0.1:{port}/health"
+
+[[proxy.routes]]
+name = "app"
+upstream = "127.0.0.1:{port}"
+
+[target]
+base_url = "http://{{routes.app.listen}}"
+timeout = "2s"
+
+[load]
+rate = 50
+
+[[load.tasks]]
+name = "ok"
+path = "/ok"
+{faults}
+{hypotheses}
+{extra}
+"""
+    path = tmp_path / "experiment.toml"
+    path.write_text(text)
+    return path
+
+
+SLOW_APP = """
+[[faults]]
+name = "slow app"
+kind = "latency"
+route = "app"
+at = "2s"
+for = "2s"
+latency = "150ms"
+"""
+
+
+def chaoskit(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chaoskit", *args],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+
+
+def journal(report_dir: Path) -> list[dict]:
+    lines = (report_dir / "journal.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def pids_started(report_dir: Path) -> list[int]:
+    return [
+        int(r["pid"]) for r in journal(report_dir)
+        if r.get("kind") == "service_ready" and r.get("pid")
+    ]  # fmt: skip
+
+
+def assert_gone(pid: int) -> None:
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists():
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.split(")")[-1].split()[0] == "Z":
+            return  # exited; a zombie only waits for its (dead) parent's reaper
+        assert time.monotonic() < deadline, f"process {pid} is still running"
+        time.sleep(0.1)
+
+
+def test_a_passing_run_exits_0_and_writes_the_report_contract(tmp_path):
+    path = experiment(
+        tmp_path,
+        faults=SLOW_APP,
+        hypotheses="""
+[[hypotheses]]
+name = "slow but within budget"
+metric = "p95"
+below = "600ms"
+
+[[hypotheses]]
+name = "no errors"
+phase = "all"
+metric = "error_rate"
+below = "1%"
+
+[[hypotheses]]
+name = "recovers"
+kind = "recovery"
+within = "2s"
+stable_for = "1s"
+""",
+    )
+    reports = tmp_path / "report"
+    result = chaoskit("run", str(path), "--report-dir", str(reports))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASSED" in result.stdout
+    report = json.loads((reports / "report.json").read_text())
+    assert report["verdict"] == "passed"
+    assert report["experiment"] == {
+        "name": "e2e",
+        "title": "",
+        "file": str(path),
+        "seed": 3,
+    }
+    assert {h["name"] for h in report["hypotheses"]} == {
+        "slow but within budget", "no errors", "recovers [slow app]"
+    }  # fmt: skip
+    assert all({"name", "kind", "passed", "observed", "expected", "phase"} <= h.keys()
+               for h in report["hypotheses"])  # fmt: skip
+    (fault,) = report["faults"]
+    assert fault["name"] == "slow app"
+    assert fault["rolled_back"] is True
+    assert fault["actual_start_s"] == pytest.approx(2.0, abs=0.5)
+    assert fault["actual_end_s"] == pytest.approx(4.0, abs=0.5)
+    assert fault["settings"]["latency"] == "150ms"
+    task = report["tasks"]["ok"]
+    assert {"count", "errors", "rps", "p50", "p90", "p95", "p99", "max"} <= task.keys()
+    # 50 requests/s for 6.5 s; the slow window still counts every arrival.
+    assert 250 <= task["count"] <= 360
+    for name in ("journal.jsonl", "report.json", "junit.xml", "ledger.json"):
+        assert (reports / name).exists(), name
+    ledger = json.loads((reports / "ledger.json").read_text())
+    assert ledger["closed"] is True
+    assert all(e["state"] == "done" for e in ledger["entries"])
+    for pid in pids_started(reports):
+        assert_gone(pid)
+
+
+def test_a_failing_hypothesis_exits_1_and_says_by_how_much(tmp_path):
+    path = experiment(
+        tmp_path,
+        faults=SLOW_APP,
+        hypotheses="""
+[[hypotheses]]
+name = "impossibly fast"
+metric = "p95"
+below = "50ms"
+""",
+    )
+    reports = tmp_path / "report"
+    result = chaoskit("run", str(path), "--report-dir", str(reports))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAIL" in result.stdout
+    assert "impossibly fast" in result.stdout
+    (verdict,) = json.loads((reports / "report.json").read_text())["hypotheses"]
+    assert verdict["passed"] is False
+    assert verdict["expected"] == "p95 below 50ms"
+    assert verdict["observed_value"] >= 0.150
+    assert "missed the bound by" in verdict["detail"]
+
+
+def test_an_invalid_file_exits_2_and_starts_nothing(tmp_path):
+    path = experiment(
+        tmp_path,
+        faults=SLOW_APP.replace('latency = "150ms"', 'latncy = "150ms"'),
+        hypotheses='[[hypotheses]]\nname = "x"\nmetric = "p96"\nbelow = "1s"\n',
+    )
+    reports = tmp_path / "report"
+    result = chaoskit("run", str(path), "--report-dir", str(reports))
+    assert result.returncode == 2
+    assert f"{path}: 2 problems" in result.stderr
+    assert "faults[0].latncy: unknown key" in result.stderr
+    assert "did you mean 'latency'?" in result.stderr
+    assert "hypotheses[0].metric" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not reports.exists()
+
+
+def test_a_service_that_never_gets_healthy_aborts_with_exit_3(tmp_path):
+    port = free_port()
+    path = tmp_path / "never.toml"
+    path.write_text(f"""
+[experiment]
+name = "never-healthy"
+duration = "5s"
+
+[[services]]
+name = "stuck"
+kind = "process"
+command = ["python", "-c", "import time; time.sleep(60)"]
+health = "http://127.0.0.1:{port}/health"
+health_timeout = "2s"
+
+[target]
+base_url = "http://127.0.0.1:{port}"
+
+[load]
+rate = 10
+
+[[load.tasks]]
+name = "ok"
+path = "/ok"
+""")
+    reports = tmp_path / "report"
+    result = chaoskit("run", str(path), "--report-dir", str(reports))
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "stuck" in result.stdout
+    assert "ABORTED" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    report = json.loads((reports / "report.json").read_text())
+    assert report["verdict"] == "aborted"
+    assert "health" in report["reason"]
+    stuck = [r for r in journal(reports) if r.get("kind") == "service_starting"]
+    assert stuck
+    # Nothing it started is left: the ledger's process entry was undone.
+    ledger = json.loads((reports / "ledger.json").read_text())
+    assert all(e["state"] == "done" for e in ledger["entries"])
+
+
+@pytest.fixture
+def separate_proxy():
+    """A `chaoskit proxy` of our own, so we can look at it after the run."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chaoskit", "proxy", "--port", "0"],
+        cwd=REPO, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    url = proc.stdout.readline().split("API on ")[1].split()[0]
+    yield url
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=15)
+    proc.stdout.close()
+
+
+def test_sigint_during_a_fault_rolls_back_and_exits_3(tmp_path, separate_proxy):
+    path = experiment(
+        tmp_path,
+        duration="30s",
+        faults=SLOW_APP.replace('for = "2s"', 'for = "25s"').replace('"2s"', '"1s"', 1),
+        hypotheses='[[hypotheses]]\nname = "x"\nmetric = "p95"\nbelow = "1s"\n',
+    )
+    reports = tmp_path / "report"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chaoskit", "run", str(path), "--report-dir",
+         str(reports), "--set", f"proxy.url={separate_proxy}"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not any(r.get("kind") == "fault_applied" for r in _read(reports)):
+            assert time.monotonic() < deadline, "the fault was never applied"
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        toxics = httpx.get(f"{separate_proxy}/proxies/app/toxics").json()
+        assert [t["type"] for t in toxics] == ["latency"]
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 3, out + err
+    assert "interrupted by SIGINT" in out
+    # No toxic, and no route, is left on the proxy; no process is left running.
+    assert httpx.get(f"{separate_proxy}/proxies").json() == {}
+    for pid in pids_started(reports):
+        assert_gone(pid)
+    records = journal(reports)
+    kinds = [r.get("kind") for r in records]
+    assert kinds.index("fault_applied") < kinds.index("interrupted")
+    assert "fault_rolled_back" in kinds[kinds.index("interrupted") :]
+    assert records[-1]["type"] == "run_finished"
+    assert json.loads((reports / "report.json").read_text())["verdict"] == "aborted"
+
+
+def _read(reports: Path) -> list[dict]:
+    try:
+        return journal(reports)
+    except (OSError, ValueError):
+        return []
+
+
+def test_rollback_undoes_what_a_killed_run_left(tmp_path, separate_proxy):
+    """kill -9 of chaoskit itself: `chaoskit rollback` removes the toxic and
+    stops the service it had started, from the ledger."""
+    path = experiment(
+        tmp_path,
+        duration="30s",
+        faults=SLOW_APP.replace('for = "2s"', 'for = "25s"').replace('"2s"', '"1s"', 1),
+        hypotheses='[[hypotheses]]\nname = "x"\nmetric = "p95"\nbelow = "1s"\n',
+    )
+    reports = tmp_path / "report"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chaoskit", "run", str(path), "--report-dir",
+         str(reports), "--set", f"proxy.url={separate_proxy}"],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not any(r.get("kind") == "fault_applied" for r in _read(reports)):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert httpx.get(f"{separate_proxy}/proxies/app/toxics").json() != []
+    result = chaoskit("rollback", str(reports))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "undone" in result.stdout
+    assert httpx.get(f"{separate_proxy}/proxies").json() == {}
+    for pid in pids_started(reports):
+        assert_gone(pid)
+    assert "Nothing to roll back" in chaoskit("rollback", str(reports)).stdout
