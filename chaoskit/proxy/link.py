@@ -398,6 +398,11 @@ class _Side(asyncio.BufferedProtocol):
             self.conn.client_connected(transport)
 
     def get_buffer(self, sizehint: int) -> memoryview:
+        if self.link_in.stages:
+            # Toxics queue chunks, bounded by count (_QUEUE_HIGH): keep chunks
+            # at most 256 KiB, as with uvloop's reads, so a stalled toxic holds
+            # no more memory than before the 1 MiB reads.
+            return self.buffer.view[:_READ_BUFFER]
         return self.buffer.view
 
     def buffer_updated(self, nbytes: int) -> None:
