@@ -18,9 +18,11 @@ path gets a warm-up, then ``--reps`` interleaved repetitions (direct and proxy
 alternate which goes first); the table shows medians across repetitions. Every
 loop is bounded by a count and a deadline, and the whole run by ``--budget``.
 
-Results: a table on stdout and JSON in ``benchmarks/out/``. ``--profile`` also
-samples the proxy with py-spy (figures from such a run are perturbed: py-spy
-shares CPU 1 with the client).
+Results: a table on stdout and JSON in ``benchmarks/out/``, with the proxy's CPU
+per unit of work (schedstat) and the load other processes put on the machine
+meanwhile (it is shared). ``--profile perf|py-spy`` also samples the proxy
+(figures from such a run are perturbed: the profiler shares CPU 1 with the
+client); ``--proxy-src DIR`` runs the proxy from another tree, for before/after.
 """
 
 from __future__ import annotations
@@ -261,8 +263,9 @@ def bulk(addr: tuple[str, int], nbytes: int, seconds: float) -> dict[str, float]
                 break
             got += n
             now = clock()
+    steady_s = max(now - t_first, 1) / 1e9
     return {
-        "mb_s": (got - first) / MB / ((now - t_first) / 1e9),
+        "mb_s": (got - first) / MB / steady_s,
         "total_mb_s": got / MB / ((now - t0) / 1e9),
         "first_byte_ms": (t_first - t0) / 1e6,
         "bytes": got,
