@@ -80,8 +80,11 @@ class ConnectionRecord:
         self.end: str | None = None
         self.ended_by: str | None = None
         self.error: str | None = None
-        self.toxics: list[str] = []
-        self.exchanges: list[int] = []
+        # Tuples, not lists: a full log holds thousands of records, and tuples
+        # of ints and strings are not tracked by the garbage collector, whose
+        # full collections otherwise stall every connection for tens of ms.
+        self.toxics: tuple[str, ...] = ()
+        self.exchanges: tuple[int, ...] = ()
 
     def touch(self) -> None:
         """The record changed: give it a new cursor value."""
@@ -90,12 +93,12 @@ class ConnectionRecord:
     def note_toxic(self, name: str) -> None:
         """A toxic won its toxicity roll on this connection."""
         if name not in self.toxics:
-            self.toxics.append(name)
+            self.toxics += (name,)
 
     def note_exchange(self, at_ns: int) -> None:
         """The client started sending after a reply: a new request, for keep-alive."""
         if len(self.exchanges) < _MAX_EXCHANGES:
-            self.exchanges.append(at_ns)
+            self.exchanges += (at_ns,)
 
     def finish(self, reason: str, *, by: str | None, up: Link, down: Link) -> None:
         """The connection closed."""

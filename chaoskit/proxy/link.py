@@ -455,6 +455,11 @@ class Connection:
     # -- opening ---------------------------------------------------------------------
 
     def client_connected(self, transport: asyncio.Transport) -> None:
+        if self.closed:
+            # The proxy stopped between the accept and this callback (uvloop
+            # calls connection_made later): close() found no socket to close.
+            transport.abort()
+            return
         self.client = transport
         peer = transport.get_extra_info("peername")
         self.record.client = _format_addr(peer)

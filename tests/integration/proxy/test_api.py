@@ -677,11 +677,6 @@ async def _delete_before_connection_made(
     return None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="link.py: a connection accepted just before its proxy stops is never "
-    "closed (Connection.client_connected runs after close() found no transport)",
-)
 def test_stopping_a_proxy_closes_a_connection_it_is_still_accepting(
     api: httpx.Client, proxy_server: ProxyThread, echo_upstream: str
 ) -> None:
