@@ -13,9 +13,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e . --group dev
 	touch $(STAMP)
 
-## demo: the main job (until the runner lands: the embedded Toxiproxy-compatible server)
+## demo: the main job, the db-latency experiment (about a minute)
 demo: $(STAMP)
-	$(BIN)/chaoskit proxy
+	$(BIN)/chaoskit run experiments/db-latency.toml
 
 ## test: lint, types, import contracts, then the whole test suite
 test: $(STAMP)
