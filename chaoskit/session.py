@@ -26,6 +26,7 @@ from chaoskit.report import (
     print_summary,
     write_reports,
 )
+from chaoskit.report.log import StructlogSink
 from chaoskit.runner.ledger import find_open_ledgers, roll_back
 from chaoskit.runner.load import check_load_config
 from chaoskit.runner.orchestrator import RunRequest, run_experiment
@@ -110,11 +111,13 @@ def run(
     secrets = list(experiment.target.headers.values())
     with (
         JournalSink(report_dir, secrets=secrets) as journal,
+        StructlogSink(report_dir, secrets=secrets) as log,
         LiveConsole(console, secrets=secrets) as live,
     ):
 
         def emit(event: Event) -> None:
             journal.emit(event)
+            log.emit(event)
             live.emit(event)
 
         with asyncio.Runner(loop_factory=_new_loop) as runner:

@@ -208,4 +208,3 @@ async def test_real_toxiproxy_gets_the_standard_api_only():
         assert not await client.is_chaoskit()
         with pytest.raises(ToxiproxyError, match="not chaoskit's"):
             await client.connections("p")
-
