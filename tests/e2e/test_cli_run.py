@@ -332,3 +332,84 @@ def test_rollback_undoes_what_a_killed_run_left(tmp_path, separate_proxy):
     for pid in pids_started(reports):
         assert_gone(pid)
     assert "Nothing to roll back" in chaoskit("rollback", str(reports)).stdout
+
+
+def test_dry_run_prints_the_plan_and_starts_nothing(tmp_path):
+    path = experiment(tmp_path, faults=SLOW_APP, hypotheses="")
+    reports = tmp_path / "report"
+    result = chaoskit("run", str(path), "--dry-run", "--report-dir", str(reports))
+    assert result.returncode == 0, result.stderr
+    assert "fault 'slow app': latency on route app" in result.stdout
+    assert "dry run: nothing was started" in result.stdout
+    assert not reports.exists()
+
+
+def test_an_abort_condition_stops_the_run_early_with_exit_3(tmp_path):
+    path = experiment(
+        tmp_path,
+        duration="30s",
+        faults="""
+[[faults]]
+name = "app gone"
+kind = "down"
+route = "app"
+at = "1s"
+for = "25s"
+""",
+        hypotheses="",
+        extra="""
+[[abort]]
+metric = "error_rate"
+above = "50%"
+for = "2s"
+""",
+    )
+    reports = tmp_path / "report"
+    started = time.monotonic()
+    result = chaoskit("run", str(path), "--report-dir", str(reports))
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert time.monotonic() - started < 20, "it should stop long before 30 s"
+    report = json.loads((reports / "report.json").read_text())
+    assert report["verdict"] == "aborted"
+    assert "abort condition: error_rate above 50%" in report["reason"]
+    (fault,) = report["faults"]
+    assert fault["rolled_back"] is True
+
+
+def test_the_next_run_undoes_what_a_killed_run_left(tmp_path, separate_proxy):
+    """No `chaoskit rollback` needed: a new run in the same reports directory
+    finds the open ledger and undoes it before it starts anything."""
+    path = experiment(
+        tmp_path,
+        duration="30s",
+        faults=SLOW_APP.replace('for = "2s"', 'for = "25s"').replace('"2s"', '"1s"', 1),
+        hypotheses="",
+    )
+    reports = tmp_path / "runs" / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chaoskit", "run", str(path), "--report-dir",
+         str(reports), "--set", f"proxy.url={separate_proxy}"],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not any(r.get("kind") == "fault_applied" for r in _read(reports)):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    result = chaoskit("run", str(path), "--dry-run", "--report-dir",
+                      str(tmp_path / "runs" / "next"))  # fmt: skip
+    assert result.returncode == 0
+    # A dry run starts nothing, so it touches nothing either; a real run does.
+    assert httpx.get(f"{separate_proxy}/proxies").json() != {}
+    short = experiment(tmp_path, hypotheses="", duration="2s")
+    result = chaoskit(
+        "run", str(short), "--report-dir", str(tmp_path / "runs" / "next")
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "An earlier run left changes in place" in result.stdout
+    assert httpx.get(f"{separate_proxy}/proxies").json() == {}
+    for pid in pids_started(reports):
+        assert_gone(pid)
