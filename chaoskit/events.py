@@ -81,7 +81,7 @@ class FaultRecord:
     kind: str
     target: str
     """``route db`` or ``service api``."""
-    settings: dict[str, object]
+    settings: Mapping[str, object]
     """The fault's own settings in the units the user wrote (latency "300ms"...)."""
     planned_start_s: float
     planned_end_s: float

@@ -36,7 +36,7 @@ from chaoskit.spec.model import (
 )
 from chaoskit.units import format_duration
 
-__all__ = ["FaultWindow", "Plan", "Window", "build_plan"]
+__all__ = ["FaultWindow", "Plan", "Window", "build_plan", "fault_settings"]
 
 _SETTINGS = {
     "latency": ("latency", "jitter"),
@@ -302,17 +302,33 @@ def _timeline(plan: Plan) -> list[str]:
     return [f"  {text}" for _, text in rows] or ["  no faults"]
 
 
+def fault_settings(fault: Fault) -> dict[str, str]:
+    """A fault's settings in the user's terms ("300ms", "500 KB/s", "50%")."""
+    if isinstance(fault, ToxicFault):
+        settings = {key: _setting(fault, key) for key in _SETTINGS[fault.kind]}
+        if fault.kind == "bandwidth":
+            settings["rate"] = f"{fault.rate} KB/s"
+        if fault.kind != "down":
+            settings["stream"] = fault.stream
+            settings["toxicity"] = f"{fault.toxicity:.0%}"
+        return settings
+    if fault.kind == "kill":
+        return {"signal": fault.signal, "restart": "yes" if fault.restart else "no"}
+    return {}
+
+
 def _fault(fault: Fault) -> str:
     if isinstance(fault, ToxicFault):
-        settings = [f"{key} {_setting(fault, key)}" for key in _SETTINGS[fault.kind]]
-        if fault.kind == "bandwidth":
-            settings = [f"rate {fault.rate} KB/s"]
+        settings = fault_settings(fault)
+        stream = settings.pop("stream", None)
+        toxicity = settings.pop("toxicity", None)
+        parts = [f"{key} {value}" for key, value in settings.items()]
         if fault.toxicity < 1:
-            settings.append(f"toxicity {fault.toxicity:.0%}")
+            parts.append(f"toxicity {toxicity}")
         text = f"{fault.kind} on route {fault.route}"
-        if fault.kind != "down":
-            text += f" ({fault.stream})"
-        return text + (": " + ", ".join(settings) if settings else "")
+        if stream:
+            text += f" ({stream})"
+        return text + (": " + ", ".join(parts) if parts else "")
     if fault.kind == "kill":
         then = f", restarted at {_d(fault.at + fault.for_)}" if fault.restart else ""
         return f"kill service {fault.service} with {fault.signal}{then}"

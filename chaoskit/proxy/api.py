@@ -25,6 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chaoskit.proxy.state import ApiError, Proxy, ProxyCollection
+from chaoskit.proxy.toxics import json_kind
 
 __all__ = ["TOXIPROXY_VERSION", "build_app"]
 
@@ -56,20 +57,6 @@ def _error(error: ApiError) -> Response:
     )
 
 
-def _kind(value: object) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "null"
-
-
 async def _body(request: Request, go_type: str, *, array: bool = False) -> Any:
     """The first JSON value of the body, checked to be an object (or an array)."""
     raw = (await request.body()).decode("utf-8", errors="replace").lstrip()
@@ -83,7 +70,7 @@ async def _body(request: Request, go_type: str, *, array: bool = False) -> Any:
     if value is not None and not isinstance(value, wanted):
         raise ApiError(
             400,
-            f"bad request body: json: cannot unmarshal {_kind(value)} "
+            f"bad request body: json: cannot unmarshal {json_kind(value)} "
             f"into Go value of type {go_type}",
         )
     return value if value is not None else wanted()
@@ -101,8 +88,8 @@ def _field(obj: dict[str, Any], name: str, kind: type, go_struct: str) -> Any:
     if not _is_kind(value, kind):
         raise ApiError(
             400,
-            f"bad request body: json: cannot unmarshal {_kind(value)} into Go struct "
-            f"field {go_struct}.{name} of type {_GO_KINDS[kind]}",
+            f"bad request body: json: cannot unmarshal {json_kind(value)} "
+            f"into Go struct field {go_struct}.{name} of type {_GO_KINDS[kind]}",
         )
     return float(value) if kind is float else value
 
@@ -190,7 +177,7 @@ class _Api:
             if not isinstance(entry, dict):
                 raise ApiError(
                     400,
-                    f"bad request body: json: cannot unmarshal {_kind(entry)} "
+                    f"bad request body: json: cannot unmarshal {json_kind(entry)} "
                     "into Go value of type api.proxyJson",
                 )
             name, _, upstream, _ = self._proxy_fields(entry)

@@ -31,6 +31,7 @@ __all__ = [
     "Toxic",
     "ToxicError",
     "check_attributes",
+    "json_kind",
     "pipe_for",
     "slicer_sizes",
 ]
@@ -127,7 +128,7 @@ def check_attributes(
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int):
-            kind = _json_kind(value)
+            kind = json_kind(value, number_value=True)
             raise ToxicError(
                 f"bad request body: json: cannot unmarshal {kind} into Go struct "
                 f"field {_go_type(toxic_type)}.{name} of type int64"
@@ -144,18 +145,23 @@ def check_attributes(
     return out
 
 
-def _json_kind(value: object) -> str:
+def json_kind(value: object, *, number_value: bool = False) -> str:
+    """How Go's decoder names a JSON value's kind in its errors ("string"...).
+
+    With ``number_value``, a number carries its text ("number 1.5"), as Go's
+    message does for a number that does not fit the field.
+    """
     if isinstance(value, bool):
         return "bool"
-    if isinstance(value, float):
-        return f"number {value!r}"
+    if isinstance(value, int | float):
+        return f"number {value!r}" if number_value else "number"
     if isinstance(value, str):
         return "string"
     if isinstance(value, list):
         return "array"
     if isinstance(value, dict):
         return "object"
-    return "value"
+    return "null"
 
 
 def _go_type(toxic_type: str) -> str:

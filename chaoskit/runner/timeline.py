@@ -23,13 +23,13 @@ from chaoskit.faults.network import network_changes
 from chaoskit.faults.process import process_changes
 from chaoskit.load.engine import LoadEngine
 from chaoskit.metrics.recorder import Recorder
+from chaoskit.plan import fault_settings
 from chaoskit.runner.environment import Environment
 from chaoskit.runner.rollback import RollbackStack
 from chaoskit.services.process import ProcessService
 from chaoskit.spec import model
-from chaoskit.units import format_duration
 
-__all__ = ["Timeline", "fault_settings", "fault_target"]
+__all__ = ["Timeline", "fault_target"]
 
 _NS = 1_000_000_000
 
@@ -39,40 +39,6 @@ def fault_target(fault: model.Fault) -> str:
     if isinstance(fault, model.ToxicFault):
         return f"route {fault.route}"
     return f"service {fault.service}"
-
-
-_SETTINGS: dict[str, tuple[str, ...]] = {
-    "latency": ("latency", "jitter"),
-    "bandwidth": ("rate",),
-    "slow_close": ("delay",),
-    "timeout": ("timeout",),
-    "reset_peer": ("timeout",),
-    "slicer": ("average_size", "size_variation", "delay"),
-    "limit_data": ("bytes",),
-    "down": (),
-}
-_DURATIONS = {"latency", "jitter", "delay", "timeout"}
-
-
-def fault_settings(fault: model.Fault) -> dict[str, object]:
-    """What the fault does, in the user's terms ("300ms", "1000 KB/s"), for reports."""
-    if isinstance(fault, model.ProcessFault):
-        if fault.kind == "kill":
-            return {"signal": fault.signal, "restart": fault.restart}
-        return {}
-    settings: dict[str, object] = {}
-    for key in _SETTINGS[fault.kind]:
-        value = getattr(fault, key)
-        if key in _DURATIONS:
-            settings[key] = format_duration(value) if value else "0s"
-        elif key == "rate":
-            settings[key] = f"{value} KB/s"
-        else:
-            settings[key] = value
-    if fault.kind != "down":
-        settings["stream"] = fault.stream
-        settings["toxicity"] = f"{fault.toxicity:.0%}"
-    return settings
 
 
 def _iso(wall: float) -> str:
