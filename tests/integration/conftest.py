@@ -9,6 +9,17 @@ import pytest
 
 from chaoskit.services import PostgresAddress, PostgresService
 
+# The embedded proxy's fixtures (defined next to its tests), for every
+# integration test that puts a proxy in front of something.
+from tests.integration.proxy.conftest import (  # noqa: F401 - fixtures by name
+    api,
+    echo_server,
+    echo_upstream,
+    proxy_server,
+    shared_api,
+    shared_proxy_server,
+)
+
 _HERE = Path(__file__).parent
 _POSTGRES_FIXTURES = {"postgres", "postgres_service"}
 

