@@ -254,25 +254,54 @@ def separate_proxy():
     proc.stdout.close()
 
 
-def test_sigint_during_a_fault_rolls_back_and_exits_3(tmp_path, separate_proxy):
-    path = experiment(
+def _read(reports: Path) -> list[dict]:
+    try:
+        return journal(reports)
+    except (OSError, ValueError):
+        return []
+
+
+def long_fault_experiment(tmp_path: Path) -> Path:
+    """30 s with a 25 s latency fault from 1 s: something to interrupt."""
+    return experiment(
         tmp_path,
         duration="30s",
         faults=SLOW_APP.replace('for = "2s"', 'for = "25s"').replace('"2s"', '"1s"', 1),
         hypotheses='[[hypotheses]]\nname = "x"\nmetric = "p95"\nbelow = "1s"\n',
     )
-    reports = tmp_path / "report"
+
+
+def run_until_fault_applied(
+    path: Path, reports: Path, proxy_url: str, *, capture: bool = False
+) -> subprocess.Popen[str]:
+    """`chaoskit run` against our own proxy, returned once its fault is applied."""
+    out = subprocess.PIPE if capture else subprocess.DEVNULL
     proc = subprocess.Popen(
         [sys.executable, "-m", "chaoskit", "run", str(path), "--report-dir",
-         str(reports), "--set", f"proxy.url={separate_proxy}"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+         str(reports), "--set", f"proxy.url={proxy_url}"],
+        cwd=REPO, stdout=out, stderr=out, text=True,
     )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not any(r.get("kind") == "fault_applied" for r in _read(reports)):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise AssertionError(f"the fault was never applied: {proc.communicate()}")
+        time.sleep(0.1)
+    return proc
+
+
+def kill_9(proc: subprocess.Popen[str]) -> None:
+    """What a crash, or an OOM kill, of chaoskit itself looks like."""
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+
+
+def test_sigint_during_a_fault_rolls_back_and_exits_3(tmp_path, separate_proxy):
+    reports = tmp_path / "report"
+    proc = run_until_fault_applied(
+        long_fault_experiment(tmp_path), reports, separate_proxy, capture=True
+    )
     try:
-        deadline = time.monotonic() + 60
-        while not any(r.get("kind") == "fault_applied" for r in _read(reports)):
-            assert time.monotonic() < deadline, "the fault was never applied"
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.1)
         toxics = httpx.get(f"{separate_proxy}/proxies/app/toxics").json()
         assert [t["type"] for t in toxics] == ["latency"]
         proc.send_signal(signal.SIGINT)
@@ -294,36 +323,15 @@ def test_sigint_during_a_fault_rolls_back_and_exits_3(tmp_path, separate_proxy):
     assert json.loads((reports / "report.json").read_text())["verdict"] == "aborted"
 
 
-def _read(reports: Path) -> list[dict]:
-    try:
-        return journal(reports)
-    except (OSError, ValueError):
-        return []
-
-
 def test_rollback_undoes_what_a_killed_run_left(tmp_path, separate_proxy):
     """kill -9 of chaoskit itself: `chaoskit rollback` removes the toxic and
     stops the service it had started, from the ledger."""
-    path = experiment(
-        tmp_path,
-        duration="30s",
-        faults=SLOW_APP.replace('for = "2s"', 'for = "25s"').replace('"2s"', '"1s"', 1),
-        hypotheses='[[hypotheses]]\nname = "x"\nmetric = "p95"\nbelow = "1s"\n',
-    )
     reports = tmp_path / "report"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chaoskit", "run", str(path), "--report-dir",
-         str(reports), "--set", f"proxy.url={separate_proxy}"],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while not any(r.get("kind") == "fault_applied" for r in _read(reports)):
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+    kill_9(
+        run_until_fault_applied(
+            long_fault_experiment(tmp_path), reports, separate_proxy
+        )
+    )
     assert httpx.get(f"{separate_proxy}/proxies/app/toxics").json() != []
     result = chaoskit("rollback", str(reports))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -379,35 +387,16 @@ for = "2s"
 def test_the_next_run_undoes_what_a_killed_run_left(tmp_path, separate_proxy):
     """No `chaoskit rollback` needed: a new run in the same reports directory
     finds the open ledger and undoes it before it starts anything."""
-    path = experiment(
-        tmp_path,
-        duration="30s",
-        faults=SLOW_APP.replace('for = "2s"', 'for = "25s"').replace('"2s"', '"1s"', 1),
-        hypotheses="",
-    )
+    path = long_fault_experiment(tmp_path)
     reports = tmp_path / "runs" / "killed"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chaoskit", "run", str(path), "--report-dir",
-         str(reports), "--set", f"proxy.url={separate_proxy}"],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while not any(r.get("kind") == "fault_applied" for r in _read(reports)):
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    result = chaoskit("run", str(path), "--dry-run", "--report-dir",
-                      str(tmp_path / "runs" / "next"))  # fmt: skip
+    kill_9(run_until_fault_applied(path, reports, separate_proxy))
+    following = str(tmp_path / "runs" / "next")
+    result = chaoskit("run", str(path), "--dry-run", "--report-dir", following)
     assert result.returncode == 0
     # A dry run starts nothing, so it touches nothing either; a real run does.
     assert httpx.get(f"{separate_proxy}/proxies").json() != {}
     short = experiment(tmp_path, hypotheses="", duration="2s")
-    result = chaoskit(
-        "run", str(short), "--report-dir", str(tmp_path / "runs" / "next")
-    )
+    result = chaoskit("run", str(short), "--report-dir", following)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "An earlier run left changes in place" in result.stdout
     assert httpx.get(f"{separate_proxy}/proxies").json() == {}
