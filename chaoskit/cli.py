@@ -7,14 +7,32 @@ user's never shows a traceback.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import click
 
 from chaoskit.errors import ChaoskitError, exit_code_for
 
 __all__ = ["cli", "main"]
+
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def _experiment_options(command: F) -> F:
+    """``--set`` and ``--seed``, the same for every command that reads a file."""
+    command = click.option(
+        "--seed", type=int, default=None, help="Replace experiment.seed."
+    )(command)
+    return click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY.PATH=VALUE",
+        help="Override a value of the file (faults.0.latency=2s); repeatable.",
+    )(command)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -120,14 +138,7 @@ def report(journal: Path, report_dir: Path | None) -> None:
 
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY.PATH=VALUE",
-    help="Override a value of the file (faults.0.latency=2s); repeatable.",
-)
-@click.option("--seed", type=int, default=None, help="Replace experiment.seed.")
+@_experiment_options
 def validate(file: Path, overrides: tuple[str, ...], seed: int | None) -> None:
     """Check an experiment FILE and print its plan; start nothing.
 
@@ -163,14 +174,7 @@ def validate(file: Path, overrides: tuple[str, ...], seed: int | None) -> None:
     default=None,
     help="Where the reports go (default: reports/<name>-<date>-<time>).",
 )
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY.PATH=VALUE",
-    help="Override a value of the file (faults.0.latency=2s); repeatable.",
-)
-@click.option("--seed", type=int, default=None, help="Replace experiment.seed.")
+@_experiment_options
 @click.option("--dry-run", is_flag=True, help="Print the plan; start nothing.")
 def run(
     file: Path,

@@ -19,6 +19,7 @@ from tests.integration.proxy.conftest import (  # noqa: F401 - fixtures by name
     shared_api,
     shared_proxy_server,
 )
+from tests.integration.services.children import Children
 
 _HERE = Path(__file__).parent
 _POSTGRES_FIXTURES = {"postgres", "postgres_service"}
@@ -50,6 +51,16 @@ def postgres(postgres_service: PostgresService) -> PostgresAddress:
     ``postgresql://postgres@127.0.0.1:PORT/postgres`` (trust auth, no password).
     """
     return postgres_service.address
+
+
+@pytest.fixture
+def children(tmp_path: Path) -> Iterator[Children]:
+    """Child processes a test starts, killed by PID whatever the outcome."""
+    kids = Children(tmp_path / "logs")
+    try:
+        yield kids
+    finally:
+        kids.cleanup()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

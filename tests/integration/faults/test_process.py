@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -31,15 +30,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture
-def children(tmp_path: Path) -> Iterator[Children]:
-    kids = Children(tmp_path / "logs")
-    try:
-        yield kids
-    finally:
-        kids.cleanup()
 
 
 def _fault(kind: str, **fields: object) -> ProcessFault:

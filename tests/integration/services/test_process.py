@@ -10,7 +10,6 @@ import asyncio
 import signal
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -35,15 +34,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture
-def children(tmp_path: Path) -> Iterator[Children]:
-    kids = Children(tmp_path / "logs")
-    try:
-        yield kids
-    finally:
-        kids.cleanup()
 
 
 async def _get(url: str, within: float = 2.0) -> httpx.Response:
