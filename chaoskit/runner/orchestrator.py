@@ -72,6 +72,7 @@ class _Signals:
         self.stop = stop
         self.emit = emit
         self.count = 0
+        self.force = asyncio.Event()
         self.reason: str | None = None
 
     def __enter__(self) -> _Signals:
@@ -97,6 +98,7 @@ class _Signals:
             self.stop.set()
         elif self.count == 2:
             self.emit(event("interrupted", signal=sig.name, forced=True))
+            self.force.set()
         else:
             print(
                 "chaoskit: forced exit; faults may still be in place: "
@@ -194,9 +196,16 @@ async def run_experiment(
                 await timeline.run()
             finally:
                 engine.stop()
-                # Requests in flight end within their timeout; do not wait longer.
-                done, _ = await asyncio.wait([load], timeout=config.timeout + 5)
-                if not done:
+                # Requests in flight end within their timeout; do not wait
+                # longer, nor at all after a second Ctrl-C.
+                forced = asyncio.ensure_future(signals.force.wait())
+                await asyncio.wait(
+                    [load, forced],
+                    timeout=config.timeout + 5,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                forced.cancel()
+                if not load.done():
                     load.cancel()
                     await asyncio.wait([load])
                 samples.close()

@@ -402,3 +402,37 @@ def test_the_next_run_undoes_what_a_killed_run_left(tmp_path, separate_proxy):
     assert httpx.get(f"{separate_proxy}/proxies").json() == {}
     for pid in pids_started(reports):
         assert_gone(pid)
+
+
+def test_a_second_ctrl_c_forces_a_quick_exit_that_still_rolls_back(
+    tmp_path, separate_proxy
+):
+    """A service that takes 15 s per request: after a first SIGINT, teardown
+    waits for requests in flight (up to their 20 s timeout); a second SIGINT
+    stops waiting. The fault is rolled back and the service stopped all the same."""
+    text = long_fault_experiment(tmp_path).read_text()
+    text = text.replace('path = "/ok"', 'path = "/slow?ms=15000"')
+    text = text.replace('timeout = "2s"', 'timeout = "20s"').replace(
+        "rate = 50", "rate = 5"
+    )
+    path = tmp_path / "stuck.toml"
+    path.write_text(text)
+    reports = tmp_path / "report"
+    proc = run_until_fault_applied(path, reports, separate_proxy, capture=True)
+    try:
+        time.sleep(0.5)  # requests are in flight, each for 15 s
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 3, out + err
+    # Generous: without the second signal this takes over 14 s.
+    assert took < 10, f"took {took:.1f}s"
+    assert httpx.get(f"{separate_proxy}/proxies").json() == {}
+    for pid in pids_started(reports):
+        assert_gone(pid)
