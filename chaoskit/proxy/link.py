@@ -251,6 +251,9 @@ class Link:
         self.dropped_bytes = 0
         self.first_byte_ns: int | None = None
         self.eof_done = False
+        # Nothing flows until the connection has both sockets and its toxic
+        # chain (see Connection._dial); what arrives before waits here.
+        self.ready = False
         self.pending: list[Item] = []
         self._pause_reasons: set[str] = set()
 
@@ -271,7 +274,7 @@ class Link:
     def feed_from(self, buffer: _ReadBuffer, nbytes: int) -> None:
         """``nbytes`` read from the source socket into the shared buffer."""
         dest = self.dest
-        if dest is None or self.stages:
+        if dest is None or self.stages or not self.ready:
             self.feed(bytes(buffer.view[:nbytes]))  # a chunk of its own
             return
         self._note(nbytes)
@@ -288,8 +291,9 @@ class Link:
     def feed(self, data: bytes) -> None:
         """Bytes read from the source socket."""
         now = self._note(len(data))
-        if self.dest is None:
-            # The client spoke before the upstream dial finished: hold it.
+        if not self.ready:
+            # Data before the chain is built (the client spoke before the
+            # dial finished, or the server before its toxics were added): hold it.
             self.pending.append(Chunk(data, now))
             self.pause_source("dial")
         elif self.stages:
@@ -299,13 +303,14 @@ class Link:
 
     def feed_eof(self) -> None:
         """The source socket finished sending."""
-        if self.dest is None:
+        if not self.ready:
             self.pending.append(EOF)
         else:
             self.head.put(EOF)
 
     def connected(self) -> None:
-        """The destination exists now: pass on what arrived before it did."""
+        """Both sockets and the toxic chain exist: pass on what arrived before."""
+        self.ready = True
         pending, self.pending = self.pending, []
         for item in pending:
             self.head.put(item)
@@ -495,6 +500,7 @@ class Connection:
         for toxic in self.owner.toxics:
             self.link(toxic.direction).add(toxic)
         self.up.connected()
+        self.down.connected()
 
     # -- traffic bookkeeping -----------------------------------------------------------
 

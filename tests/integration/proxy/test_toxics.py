@@ -422,3 +422,40 @@ class TestDeviations:
         assert before == after
         assert any(before)
         assert not all(before)
+
+
+def test_a_server_that_speaks_first_goes_through_the_toxics(api):
+    """An upstream greeting (SMTP, MySQL style) is sent as soon as it connects:
+    it must still wait for the chain to be built and pass the downstream toxic."""
+    greeter = socket.socket()
+    greeter.bind(("127.0.0.1", 0))
+    greeter.listen()
+    stop = threading.Event()
+
+    def greet() -> None:
+        greeter.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = greeter.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.sendall(b"220 hello\r\n")
+                conn.settimeout(5)
+                with contextlib.suppress(OSError):
+                    conn.recv(10)
+
+    thread = threading.Thread(target=greet)
+    thread.start()
+    try:
+        addr = make_proxy(api, f"127.0.0.1:{greeter.getsockname()[1]}")
+        add_toxic(api, "latency", attributes={"latency": 100})
+        for _ in range(5):  # the race needed luck to show: try it a few times
+            with connect(addr) as sock:
+                started = time.monotonic()
+                assert sock.recv(100) == b"220 hello\r\n"
+                assert time.monotonic() - started >= 0.100
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        greeter.close()
