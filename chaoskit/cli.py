@@ -217,6 +217,110 @@ def rollback(report_dir: Path) -> None:
     sys.exit(session.rollback(report_dir))
 
 
+@cli.command()
+@click.option(
+    "--schema",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSON Schema of one payload.",
+)
+@click.option(
+    "--url",
+    required=True,
+    help="The target's base URL (loopback unless --allow-remote).",
+)
+@click.option(
+    "--path", default="/events", show_default=True, help="The single-payload endpoint."
+)
+@click.option(
+    "--batch-path", default=None, help="A batch endpoint (an array of payloads)."
+)
+@click.option("--health-path", default="/health", show_default=True)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Same seed, same payloads."
+)
+@click.option(
+    "--max-examples", type=click.IntRange(min=1), default=200, show_default=True
+)
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    help="Seconds, shrinking included.",
+)
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=0.001),
+    default=2.0,
+    show_default=True,
+    help="Seconds an answer may take.",
+)
+@click.option(
+    "--allowed-status",
+    "allowed",
+    type=click.IntRange(400, 499),
+    multiple=True,
+    help="4xx an invalid payload may get (default 400 and 422).",
+)
+@click.option(
+    "--cors-origin", default=None, help="Origin whose CORS preflights must be granted."
+)
+@click.option(
+    "--rule",
+    "rules",
+    multiple=True,
+    help="Only these rules (and valid payloads); repeatable.",
+)
+@click.option(
+    "-H",
+    "--header",
+    "headers",
+    multiple=True,
+    metavar="NAME: VALUE",
+    help="Sent with every request (masked in reports).",
+)
+@click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where findings.json goes.",
+)
+@click.option(
+    "--replay",
+    "replay_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Re-send the findings stored in this report directory.",
+)
+@click.option(
+    "--allow-remote", is_flag=True, help="Allow a target that is not on loopback."
+)
+def fuzz(
+    schema: Path | None, url: str, path: str, batch_path: str | None, health_path: str,
+    seed: int, max_examples: int, time_limit: float, budget: float,
+    allowed: tuple[int, ...], cors_origin: str | None, rules: tuple[str, ...],
+    headers: tuple[str, ...], report_dir: Path | None, replay_dir: Path | None,
+    allow_remote: bool,
+) -> None:  # fmt: skip
+    """Fuzz an endpoint's validation with payloads from a JSON Schema.
+
+    Valid payloads must get a 2xx, invalid ones an allowed 4xx, nothing a 5xx.
+    Exit codes: 0 no failure (or every replayed finding fixed), 1 failures,
+    2 bad input, 3 the target did not answer.
+    """
+    from chaoskit.fuzz.command import run_fuzz
+
+    sys.exit(
+        run_fuzz(
+            schema=schema, url=url, path=path, batch_path=batch_path,
+            health_path=health_path, seed=seed, max_examples=max_examples,
+            time_limit=time_limit, budget=budget, allowed=allowed,
+            cors_origin=cors_origin, rules=rules, headers=headers,
+            report_dir=report_dir, replay_dir=replay_dir, allow_remote=allow_remote,
+        )
+    )  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: runs the CLI and maps errors to exit codes."""
     try:

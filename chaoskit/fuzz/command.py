@@ -1,0 +1,161 @@
+"""``chaoskit fuzz``: flags to a run, progress and the findings table.
+
+Kept out of :mod:`chaoskit.cli` so the command line stays a thin table of
+flags; errors propagate to ``cli.main``, which maps them to exit codes
+(UsageError 2, TargetUnreachable 3).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from chaoskit.errors import EXIT_FAILED, EXIT_OK, UsageError
+from chaoskit.fuzz.checks import CheckConfig
+from chaoskit.fuzz.engine import (
+    FuzzConfig,
+    FuzzResult,
+    TargetUnreachable,
+    check_target_url,
+    fuzz,
+)
+from chaoskit.fuzz.findings import Finding, load_findings, replay, write_findings
+from chaoskit.fuzz.model import load_model
+from chaoskit.fuzz.strategies import Rule
+
+__all__ = ["run_fuzz"]
+
+
+def _headers(raw: tuple[str, ...]) -> dict[str, str]:
+    headers = {}
+    for item in raw:
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            raise UsageError(f"--header must be 'Name: value', got {item!r}")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
+def _rules(raw: tuple[str, ...]) -> frozenset[Rule]:
+    if not raw:
+        return frozenset(Rule)
+    known = {rule.value for rule in Rule}
+    for name in raw:
+        if name not in known:
+            raise UsageError(
+                f"--rule {name!r} is not a rule; allowed: {', '.join(sorted(known))}"
+            )
+    return frozenset(Rule(name) for name in raw) | {Rule.VALID}
+
+
+def _table(findings: list[Finding]) -> Table:
+    table = Table(title="findings", show_lines=False)
+    for column in ("#", "check", "rule", "status", "detail", "seen"):
+        table.add_column(column)
+    for number, finding in enumerate(findings, 1):
+        status = "-" if finding.status is None else str(finding.status)
+        table.add_row(
+            str(number),
+            finding.check,
+            finding.rule,
+            status,
+            finding.detail[:70],
+            str(finding.count),
+        )
+    return table
+
+
+def run_fuzz(
+    *,
+    schema: Path | None, url: str, path: str, batch_path: str | None, health_path: str,
+    seed: int, max_examples: int, time_limit: float, budget: float,
+    allowed: tuple[int, ...], cors_origin: str | None, rules: tuple[str, ...],
+    headers: tuple[str, ...], report_dir: Path | None, replay_dir: Path | None,
+    allow_remote: bool,
+) -> int:  # fmt: skip
+    """Run ``chaoskit fuzz`` (or its ``--replay``); the exit code."""
+    console = Console(highlight=False, soft_wrap=True)
+    checks = CheckConfig(
+        allowed=frozenset(allowed or (400, 422)), budget=budget, cors_origin=cors_origin
+    )
+    check_target_url(url, allow_remote)
+    extra = _headers(headers)
+    if replay_dir is not None:
+        return _replay(console, url, replay_dir, checks, extra)
+    if schema is None:
+        raise UsageError("--schema is required (or --replay DIR)")
+    model = load_model(schema)
+    config = FuzzConfig(
+        url=url, path=path, batch_path=batch_path, health_path=health_path, seed=seed,
+        max_examples=max_examples, time_limit=time_limit, checks=checks, headers=extra,
+        rules=_rules(rules), allow_remote=allow_remote,
+    )  # fmt: skip
+    console.print(
+        f"fuzzing POST {url.rstrip('/')}{path} from {schema} "
+        f"({len(model.variants)} variants), seed {seed}, up to {max_examples} examples",
+        markup=False,
+    )
+    for note in model.ignored:
+        console.print(f"  not fuzzed (unsupported keyword): {note}", markup=False)
+    shown = [0]
+
+    def progress(result: FuzzResult) -> None:
+        if result.requests - shown[0] >= 100:
+            shown[0] = result.requests
+            console.print(f"  {result.requests} requests", markup=False)
+
+    result = fuzz(model, config, progress)
+    console.print(
+        f"{result.requests} requests in {result.elapsed:.1f}s"
+        + (" (time limit reached)" if result.timed_out else "")
+        + f": {len(result.findings)} distinct failure(s)",
+        markup=False,
+    )
+    if result.findings:
+        console.print(_table(result.findings))
+        for number, finding in enumerate(result.findings, 1):
+            console.print(f"#{number} {finding.curl}", markup=False)
+    if report_dir is not None:
+        meta = {
+            "url": url,
+            "schema": str(schema),
+            "seed": seed,
+            "requests": result.requests,
+        }
+        written = write_findings(report_dir, result.findings, meta)
+        console.print(
+            f"wrote {written}; replay: chaoskit fuzz --url {url} --replay {report_dir}",
+            markup=False,
+        )
+    return EXIT_FAILED if result.findings else EXIT_OK
+
+
+def _replay(
+    console: Console,
+    url: str,
+    directory: Path,
+    checks: CheckConfig,
+    headers: dict[str, str],
+) -> int:
+    _meta, findings = load_findings(directory)
+    timeout = httpx.Timeout(checks.budget + 1.0)
+    with httpx.Client(
+        base_url=url, timeout=timeout, trust_env=False, headers=headers
+    ) as client:
+        try:
+            client.get("/")
+        except httpx.TransportError as exc:
+            raise TargetUnreachable(f"{url} did not answer: {exc}") from exc
+        results = replay(client, findings, checks)
+    failing = 0
+    for number, (finding, verdict, status) in enumerate(results, 1):
+        failing += verdict == "failing"
+        console.print(
+            f"#{number} {verdict}: {finding.check} ({finding.rule}) now {status}",
+            markup=False,
+        )
+    console.print(f"{failing} of {len(results)} still failing", markup=False)
+    return EXIT_FAILED if failing else EXIT_OK

@@ -1,0 +1,340 @@
+"""The fuzzing run: Hypothesis in a worker thread, bounded in examples and time.
+
+:func:`fuzz` checks the target is a loopback URL (unless remote targets are
+allowed) and that it answers at all, then runs one Hypothesis ``@given`` over
+:func:`~chaoskit.fuzz.strategies.cases` synchronously in a worker thread (the
+caller's thread stays free to report progress; an async caller can wait on it
+with ``asyncio.to_thread``). Every case is sent with httpx and judged by
+:mod:`chaoskit.fuzz.checks`.
+
+Shrinking: a failed check raises an exception whose *type* is unique to its
+(check, status, error signature), so Hypothesis tracks each distinct failure
+as its own bug and shrinks each separately. The engine keeps, per signature,
+the smallest failing case it has itself seen (shortest body first), so the
+report never depends on Hypothesis's final replay: when the time is up the
+test body returns at once, shrinking stops, and what was found is kept.
+"""
+
+from __future__ import annotations
+
+import collections
+import ipaddress
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import httpx
+from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
+
+from chaoskit.errors import ChaoskitError, UsageError
+from chaoskit.fuzz.checks import (
+    CheckConfig,
+    Failure,
+    Outcome,
+    check_response,
+    protocol_checks,
+)
+from chaoskit.fuzz.curl import curl_line
+from chaoskit.fuzz.findings import Finding
+from chaoskit.fuzz.model import PayloadModel
+from chaoskit.fuzz.strategies import Case, Rule, cases
+
+__all__ = ["FuzzConfig", "FuzzResult", "TargetUnreachable", "check_target_url", "fuzz"]
+
+
+class TargetUnreachable(ChaoskitError):
+    """The target did not answer at all (exit 3): is it running, on that port?"""
+
+
+class CheckFailed(AssertionError):
+    """Raised in the Hypothesis test body so Hypothesis shrinks the case."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FuzzConfig:
+    """One fuzzing run.
+
+    Attributes:
+        url: the target's base URL (``http://127.0.0.1:8100``).
+        path: the single-payload endpoint.
+        batch_path: the batch endpoint (an array of payloads), if any.
+        health_path: checked before (reachability) and after (health).
+        seed: Hypothesis's seed: the same seed sends the same cases.
+        max_examples: cases Hypothesis generates (shrinking comes on top).
+        time_limit: seconds for the whole run, shrinking included.
+        checks: what counts as a right answer.
+        headers: sent with every request (credentials are masked in reports).
+        rules: the rules to draw from.
+        allow_remote: allow a target that is not on loopback.
+    """
+
+    url: str
+    path: str = "/events"
+    batch_path: str | None = None
+    health_path: str = "/health"
+    seed: int = 0
+    max_examples: int = 200
+    time_limit: float = 60.0
+    checks: CheckConfig = field(default_factory=CheckConfig)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    rules: frozenset[Rule] = frozenset(Rule)
+    allow_remote: bool = False
+
+
+@dataclass
+class FuzzResult:
+    """What a run did and found."""
+
+    findings: list[Finding]
+    requests: int = 0
+    elapsed: float = 0.0
+    by_rule: collections.Counter[str] = field(default_factory=collections.Counter)
+    hosts: collections.Counter[str] = field(default_factory=collections.Counter)
+    timed_out: bool = False
+
+
+def check_target_url(url: str, allow_remote: bool) -> None:
+    """Refuse a URL that is not http(s) on loopback (unless allowed).
+
+    Raises:
+        UsageError: the URL is malformed, or remote without ``allow_remote``.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--url must be an http(s) URL with a host, got {url!r}")
+    if allow_remote:
+        return
+    host = parts.hostname
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise UsageError(
+            f"{host} is not a loopback address: fuzzing sends thousands of "
+            "invalid requests; pass --allow-remote if this target is yours"
+        )
+
+
+class _Run:
+    """State shared by the Hypothesis test body and the caller's thread."""
+
+    def __init__(
+        self, config: FuzzConfig, client: httpx.Client, deadline: float
+    ) -> None:
+        self.config = config
+        self.client = client
+        self.deadline = deadline
+        self.lock = threading.Lock()
+        self.best: dict[tuple[str, int | None, str], tuple[Case, Failure, int]] = {}
+        self.types: dict[tuple[str, int | None, str], type[CheckFailed]] = {}
+        self.result = FuzzResult([])
+
+    def send(self, case: Case) -> Outcome:
+        path = self.config.batch_path if case.batch else self.config.path
+        headers = dict(self.config.headers)
+        if case.content_type is not None:
+            headers["Content-Type"] = case.content_type
+        request = self.client.build_request(
+            "POST", path or "/", content=case.body, headers=headers
+        )
+        with self.lock:
+            self.result.requests += 1
+            self.result.by_rule[case.rule] += 1
+            self.result.hosts[request.url.host] += 1
+        started = time.monotonic()
+        try:
+            response = self.client.send(request)
+        except httpx.TimeoutException:
+            return Outcome(None, error="timeout")
+        except httpx.TransportError as exc:
+            return Outcome(None, error=type(exc).__name__)
+        return Outcome(
+            response.status_code, response.content, time.monotonic() - started
+        )
+
+    def test(self, case: Case) -> None:
+        if time.monotonic() > self.deadline:
+            self.result.timed_out = True
+            return  # out of time: pass, so generation and shrinking wind down
+        outcome = self.send(case)
+        failure = check_response(case, outcome, self.config.checks)
+        if failure is None:
+            return
+        key = (failure.check, failure.status, failure.signature)
+        with self.lock:
+            previous = self.best.get(key)
+            count = previous[2] + 1 if previous else 1
+            if previous is None or _size(case) < _size(previous[0]):
+                self.best[key] = (case, failure, count)
+            else:
+                self.best[key] = (previous[0], previous[1], count)
+            kind = self.types.setdefault(
+                key, type(f"Failed_{len(self.types)}", (CheckFailed,), {})
+            )
+        raise kind(f"{failure.check}: {failure.message}")
+
+
+def _size(case: Case) -> tuple[int, bytes]:
+    return (len(case.body), case.body)
+
+
+def _hypothesis(run: _Run, model: PayloadModel) -> None:
+    config = run.config
+
+    @seed(config.seed)
+    @settings(
+        max_examples=config.max_examples,
+        database=None,  # the report directory keeps findings; runs stay reproducible
+        deadline=None,  # answers are timed by the time-budget check instead
+        phases=(Phase.explicit, Phase.generate, Phase.shrink),
+        verbosity=Verbosity.quiet,
+        report_multiple_bugs=True,
+        print_blob=False,
+        # Each example is a network round trip, and oversized payloads are the
+        # point: slow or large data is expected, not a strategy mistake.
+        suppress_health_check=(
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.large_base_example,
+            HealthCheck.filter_too_much,
+        ),
+    )
+    @given(cases(model, rules=config.rules, batch=config.batch_path is not None))
+    def body(case: Case) -> None:
+        run.test(case)
+
+    try:
+        body()
+    except CheckFailed:
+        pass  # recorded by _Run.test, with the smallest case per signature
+    except BaseExceptionGroup as group:
+        _, rest = group.split(CheckFailed)
+        if rest is not None:
+            raise rest from None
+    except Exception as exc:
+        if type(exc).__name__ not in ("Flaky", "FlakyFailure", "FlakyReplay"):
+            raise
+
+
+def fuzz(
+    model: PayloadModel,
+    config: FuzzConfig,
+    progress: Callable[[FuzzResult], None] | None = None,
+) -> FuzzResult:
+    """Fuzz the target; the findings, smallest payload first within each.
+
+    Raises:
+        UsageError: the URL is not allowed.
+        TargetUnreachable: the health path did not answer at all.
+    """
+    check_target_url(config.url, config.allow_remote)
+    started = time.monotonic()
+    timeout = httpx.Timeout(config.checks.budget + 1.0)
+    with httpx.Client(base_url=config.url, timeout=timeout, trust_env=False) as client:
+        try:
+            client.get(config.health_path)
+        except httpx.TransportError as exc:
+            raise TargetUnreachable(f"{config.url} did not answer: {exc}") from exc
+        run = _Run(config, client, started + config.time_limit)
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                _hypothesis(run, model)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                errors.append(exc)
+
+        worker = threading.Thread(target=work, name="chaoskit-fuzz", daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(timeout=0.5)
+            if progress is not None:
+                progress(run.result)
+            if time.monotonic() > run.deadline + 2 * (config.checks.budget + 1.0):
+                break  # a stuck request: report what was found
+        if errors:
+            raise errors[0]
+        findings = [
+            _finding(config, case, failure, count)
+            for case, failure, count in run.best.values()
+        ]
+        findings += _around(client, config)
+    result = run.result
+    result.findings = findings
+    result.elapsed = time.monotonic() - started
+    return result
+
+
+def _finding(config: FuzzConfig, case: Case, failure: Failure, count: int) -> Finding:
+    path = (config.batch_path if case.batch else config.path) or "/"
+    headers = dict(config.headers)
+    if case.content_type is not None:
+        headers["Content-Type"] = case.content_type
+    url = config.url.rstrip("/") + path
+    return Finding(
+        check=failure.check,
+        rule=str(case.rule),
+        detail=case.detail,
+        status=failure.status,
+        message=failure.message,
+        signature=failure.signature,
+        method="POST",
+        path=path,
+        content_type=case.content_type,
+        body=case.body,
+        seed=config.seed,
+        count=count,
+        curl=curl_line("POST", url, headers, case.body, body_file=None),
+    )
+
+
+def _around(client: httpx.Client, config: FuzzConfig) -> list[Finding]:
+    """The protocol checks, then health afterwards."""
+    found = []
+    for probe, failure in protocol_checks(
+        client, config.path, config.checks, config.seed
+    ):
+        url = config.url.rstrip("/") + probe.path
+        found.append(
+            Finding(
+                check=failure.check,
+                rule="protocol",
+                detail=f"{probe.method} {probe.path}",
+                status=failure.status,
+                message=failure.message,
+                signature=failure.signature,
+                method=probe.method,
+                path=probe.path,
+                content_type=None,
+                body=None,
+                seed=config.seed,
+                headers=probe.headers,
+                curl=curl_line(probe.method, url, probe.headers, None),
+            )
+        )
+    try:
+        status: int | None = client.get(config.health_path).status_code
+    except httpx.TransportError:
+        status = None
+    if status is None or not 200 <= status < 300:
+        url = config.url.rstrip("/") + config.health_path
+        found.append(
+            Finding(
+                check="healthy-afterwards",
+                rule="health",
+                detail=f"GET {config.health_path}",
+                status=status,
+                message="not healthy after the run",
+                signature="unhealthy",
+                method="GET",
+                path=config.health_path,
+                content_type=None,
+                body=None,
+                seed=config.seed,
+                curl=curl_line("GET", url, {}, None),
+            )
+        )
+    return found

@@ -1,0 +1,51 @@
+"""``chaoskit fuzz`` exit codes: 0 clean, 1 failures, 2 bad input, 3 unreachable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import free_port
+from tests.integration.fuzz.eventsink import REPO, SCHEMA, eventsink
+
+
+def chaoskit(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chaoskit", "fuzz", *args],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_clean_run_then_broken_run_then_replay(tmp_path: Path) -> None:
+    with eventsink(log=tmp_path / "a.log") as url:
+        done = chaoskit("--schema", str(SCHEMA), "--url", url, "--max-examples", "60")
+        assert done.returncode == 0, done.stdout + done.stderr
+    report = tmp_path / "report"
+    with eventsink("--break", "missing-field", log=tmp_path / "b.log") as url:
+        done = chaoskit(
+            "--schema", str(SCHEMA), "--url", url, "--max-examples", "150",
+            "--rule", "missing-required", "--report-dir", str(report), "--seed", "3",
+        )  # fmt: skip
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "invalid-refused" in done.stdout
+        assert "curl" in done.stdout
+        again = chaoskit("--url", url, "--replay", str(report))
+        assert again.returncode == 1
+        assert "failing" in again.stdout
+    with eventsink(log=tmp_path / "c.log") as url:
+        fixed = chaoskit("--url", url, "--replay", str(report))
+        assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+
+
+def test_bad_input_and_unreachable_target(tmp_path: Path) -> None:
+    missing = chaoskit(
+        "--schema", str(tmp_path / "no.json"), "--url", "http://127.0.0.1:1"
+    )
+    assert missing.returncode == 2
+    assert "not found" in missing.stderr
+    remote = chaoskit("--schema", str(SCHEMA), "--url", "http://192.0.2.1:80")
+    assert remote.returncode == 2
+    assert "loopback" in remote.stderr
+    down = chaoskit("--schema", str(SCHEMA), "--url", f"http://127.0.0.1:{free_port()}")
+    assert down.returncode == 3, down.stderr

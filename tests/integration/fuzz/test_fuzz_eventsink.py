@@ -1,0 +1,85 @@
+"""The fuzzer against the real event sink: the correct one passes, each broken
+rule is caught, shrunk to a minimal payload, and replayed from the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+
+from chaoskit.fuzz.checks import CheckConfig
+from chaoskit.fuzz.engine import FuzzConfig, fuzz
+from chaoskit.fuzz.findings import load_findings, replay, write_findings
+from chaoskit.fuzz.model import load_model
+from chaoskit.fuzz.strategies import Rule
+from tests.integration.fuzz.eventsink import SCHEMA, eventsink
+
+MODEL = load_model(SCHEMA)
+CORS = CheckConfig(cors_origin="http://localhost:3000")
+
+
+def config(url: str, **kwargs) -> FuzzConfig:
+    return FuzzConfig(
+        url=url,
+        batch_path="/events/batch",
+        seed=5,
+        time_limit=20,
+        checks=CORS,
+        **kwargs,
+    )
+
+
+def test_correct_sink_passes_and_stays_on_loopback(tmp_path: Path) -> None:
+    with eventsink(log=tmp_path / "log") as url:
+        result = fuzz(MODEL, config(url, max_examples=400))
+    assert result.findings == []
+    assert result.requests == 400
+    assert set(result.hosts) == {"127.0.0.1"}  # no request left loopback
+    assert len(result.by_rule) >= 15  # most rules were exercised
+
+
+def test_progress_range_is_caught_shrunk_and_replayed(tmp_path: Path) -> None:
+    rules = frozenset({Rule.OUT_OF_RANGE})
+    with eventsink("--break", "progress-range", log=tmp_path / "log") as url:
+        result = fuzz(MODEL, config(url, max_examples=300, rules=rules))
+        crashes = [f for f in result.findings if f.check == "no-5xx"]
+        assert crashes, result.findings
+        finding = crashes[0]
+        payload = json.loads(finding.body or b"")
+        assert finding.rule == "out-of-range"
+        assert finding.status == 500
+        # Shrunk: the heartbeat's required fields only, at their smallest.
+        assert payload["type"] == "heartbeat"
+        assert set(payload) == {
+            "type",
+            "session_id",
+            "timestamp",
+            "position",
+            "progress",
+        }
+        assert payload["progress"] in (101, -1) or abs(payload["progress"]) < 1e6
+        assert payload["timestamp"] == 0
+        assert payload["position"] == 0
+        assert "curl" in finding.curl
+        assert "/events" in finding.curl
+        write_findings(tmp_path / "report", result.findings, {"seed": 5})
+        _, stored = load_findings(tmp_path / "report")
+        with httpx.Client(base_url=url) as client:
+            verdicts = replay(client, stored, CORS)
+        assert {v for _, v, _ in verdicts} == {"failing"}
+    # The same findings against the correct sink: fixed.
+    with eventsink(log=tmp_path / "log2") as url, httpx.Client(base_url=url) as client:
+        assert {v for _, v, _ in replay(client, stored, CORS)} == {"fixed"}
+
+
+def test_missing_field_is_caught(tmp_path: Path) -> None:
+    rules = frozenset({Rule.MISSING_REQUIRED})
+    with eventsink("--break", "missing-field", log=tmp_path / "log") as url:
+        result = fuzz(MODEL, config(url, max_examples=200, rules=rules))
+    accepted = [f for f in result.findings if f.check == "invalid-refused"]
+    assert accepted, result.findings
+    payload = json.loads(accepted[0].body or b"")
+    assert accepted[0].status == 202
+    assert "session_id" not in payload
+    assert payload["type"] == "init"  # shrunk to the first variant
