@@ -21,22 +21,14 @@ from chaoskit.faults.base import LedgerEntry, Undo
 from chaoskit.faults.toxiproxy import Toxiproxy
 from chaoskit.runner.rollback import RollbackStack
 from chaoskit.services.external import ExternalService
+from chaoskit.services.health import free_port
 from chaoskit.services.postgres import PostgresService
 from chaoskit.services.process import ProcessService
 from chaoskit.spec import model, refs
 
-__all__ = ["Environment", "RunningService", "bring_up", "free_port"]
+__all__ = ["Environment", "RunningService", "bring_up"]
 
 RunningService = PostgresService | ProcessService | ExternalService
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on now (bind 0, read it, close)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ import httpx
 
 from chaoskit.errors import UsageError
 
-__all__ = ["Endpoint", "HealthCheck", "HealthResult", "wait_healthy"]
+__all__ = ["Endpoint", "HealthCheck", "HealthResult", "free_port", "wait_healthy"]
 
 _PROBE_TIMEOUT_S = 1.0
 """The most one probe may take: a healthy local service answers in milliseconds."""
@@ -199,3 +200,14 @@ def _connect_failure(exc: BaseException) -> str:
             todo.extend(cause.exceptions)
         todo.extend(e for e in (cause.__cause__, cause.__context__) if e is not None)
     return f"cannot connect ({exc or type(exc).__name__})"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now (the kernel's pick: bind 0, read, close).
+
+    Another process may take it before it is used; callers that bind it later
+    retry with a new one when that happens.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])

@@ -64,7 +64,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import tempfile
@@ -87,6 +86,7 @@ from chaoskit.services._proc import run_sync as _run_sync
 from chaoskit.services._proc import start_time as _start_time
 from chaoskit.services._proc import tail as _tail
 from chaoskit.services._proc import wait_exit as _wait_exit
+from chaoskit.services.health import free_port
 
 if TYPE_CHECKING:
     from chaoskit.services.base import Service
@@ -561,14 +561,14 @@ class PostgresService:
 
     async def _launch_on_free_port(self, layout: _Layout, deadline: float) -> int:
         for _ in range(_PORT_ATTEMPTS - 1):
-            port = _free_port()
+            port = free_port(HOST)
             try:
                 await self._launch(layout, port, deadline)
             except _PortTakenError:
                 # Taken between our probe and the server's bind: pick again.
                 continue
             return port
-        port = _free_port()
+        port = free_port(HOST)
         await self._launch(layout, port, deadline)
         return port
 
@@ -916,14 +916,6 @@ def _server_account() -> tuple[int, int]:
                 f"{SYSTEM_USER!r} failed: {result.stderr.strip()}"
             ) from None
     return entry.pw_uid, entry.pw_gid
-
-
-def _free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (the kernel's pick)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _attach_count(segment: tuple[int, int] | None) -> int:

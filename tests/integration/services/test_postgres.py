@@ -311,9 +311,11 @@ async def test_a_picked_port_taken_before_the_server_binds_is_picked_again(
     # Recreate the race: the first port handed to the server is already taken.
     with _listening_socket() as taken:
         picks = iter([taken.getsockname()[1]])
-        real_pick = postgres_module._free_port
+        real_pick = postgres_module.free_port
         monkeypatch.setattr(
-            postgres_module, "_free_port", lambda: next(picks, None) or real_pick()
+            postgres_module,
+            "free_port",
+            lambda host: next(picks, None) or real_pick(host),
         )
         async with PostgresService("race", durable=False) as service:
             assert service.address.port != taken.getsockname()[1]
