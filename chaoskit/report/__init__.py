@@ -1,4 +1,4 @@
-"""Reports: the journal while the run goes, then report.json, junit.xml, the console.
+"""Reports: the journal while the run goes, then report.json, junit.xml, CSVs, HTML.
 
 Everything here consumes what the stages above produce; nothing but the CLI
 and the pytest plugin imports it. The runner is handed a :class:`JournalSink`
@@ -20,11 +20,14 @@ from chaoskit.report.document import (
     document_from_journal,
     environment,
 )
+from chaoskit.report.html import HTML_NAME, html_report, write_html
 from chaoskit.report.journal import JOURNAL_NAME, JournalSink, read_journal
 from chaoskit.report.json import JSON_NAME, dumps_document, write_json
 from chaoskit.report.junit import JUNIT_NAME, junit_xml, write_junit
+from chaoskit.report.locust_csv import locust_csvs, write_locust_csv
 
 __all__ = [
+    "HTML_NAME",
     "JOURNAL_NAME",
     "JSON_NAME",
     "JUNIT_NAME",
@@ -39,21 +42,25 @@ __all__ = [
     "document_from_journal",
     "dumps_document",
     "environment",
+    "html_report",
     "junit_xml",
+    "locust_csvs",
     "print_summary",
     "read_journal",
+    "write_html",
     "write_json",
     "write_junit",
+    "write_locust_csv",
     "write_reports",
 ]
 
 Renderer = Callable[[Mapping[str, object], Path], Path]
 """Writes one report file for a document into a report directory; returns its path."""
 
-RENDERERS: list[Renderer] = [write_json, write_junit]
-"""The file reports every run gets, in order. The HTML report (issue 8) is
-added here: append its ``write_html(document, report_dir) -> Path``; the run
-and ``chaoskit report`` both go through :func:`write_reports`, so both get it."""
+RENDERERS: list[Renderer] = [write_json, write_junit, write_locust_csv, write_html]
+"""The file reports every run gets, in order: report.json, junit.xml, Locust's
+stats.csv / stats_history.csv / failures.csv, report.html. The run and
+``chaoskit report`` both go through :func:`write_reports`, so both get them all."""
 
 
 def write_reports(document: Mapping[str, object], report_dir: str | Path) -> list[Path]:

@@ -59,8 +59,12 @@ def test_report_dir_option_writes_elsewhere(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "failures.csv",
         "junit.xml",
+        "report.html",
         "report.json",
+        "stats.csv",
+        "stats_history.csv",
     ]
     assert not (tmp_path / "run" / "report.json").exists()
 
@@ -112,3 +116,30 @@ def test_report_exits_2_on_a_file_that_is_not_a_journal(tmp_path):
     assert result.returncode == 2
     assert "journal.jsonl:1" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_report_html_and_csvs_from_a_journal_equal_the_runs_own(tmp_path):
+    """A real run writes report.html and the Locust CSVs; `chaoskit report`
+    re-renders them from its journal into another directory, byte for byte the
+    same (the sample file is found through the document's report_dir)."""
+    from tests.e2e.test_cli_run import SLOW_APP, experiment
+    from tests.e2e.test_cli_run import chaoskit as run_chaoskit
+
+    path = experiment(
+        tmp_path,
+        faults=SLOW_APP,
+        duration="5s",
+        hypotheses='[[hypotheses]]\nname = "recovers"\nkind = "recovery"\n'
+        'within = "2s"\nstable_for = "1s"\n',
+    )
+    run = tmp_path / "run"
+    result = run_chaoskit("run", str(path), "--report-dir", str(run))
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = chaoskit("report", str(run), "--report-dir", str(tmp_path / "again"))
+    assert result.returncode == 0, result.stderr
+    names = ("report.html", "stats.csv", "stats_history.csv", "failures.csv")
+    for name in names:
+        assert (run / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
+    page = (run / "report.html").read_text()
+    assert 'id="task-0-fault-0-1"' in page  # per-task latency panel: samples found
+    assert "slow app recovered in" in page

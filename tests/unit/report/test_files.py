@@ -15,21 +15,30 @@ from chaoskit.report import (
 from tests.unit.report.conftest import PASSWORD, TOKEN, build_outcome
 
 
-def test_write_reports_writes_json_and_junit_and_nothing_else(tmp_path, outcome):
-    """report.json and junit.xml, in a directory created on demand."""
+def test_write_reports_writes_every_report_and_nothing_else(tmp_path, outcome):
+    """report.json, junit.xml, Locust's CSVs and report.html, in a new directory."""
     paths = write_reports(build_document(outcome), tmp_path / "new" / "dir")
-    assert [p.name for p in paths] == ["report.json", "junit.xml"]
-    assert sorted(p.name for p in (tmp_path / "new" / "dir").iterdir()) == [
-        "junit.xml",
+    assert [p.name for p in paths] == [
         "report.json",
+        "junit.xml",
+        "stats.csv",
+        "report.html",
     ]
-    assert len(RENDERERS) == 2
+    assert sorted(p.name for p in (tmp_path / "new" / "dir").iterdir()) == [
+        "failures.csv",
+        "junit.xml",
+        "report.html",
+        "report.json",
+        "stats.csv",
+        "stats_history.csv",
+    ]
+    assert len(RENDERERS) == 4
 
 
 def test_report_json_is_the_document_pretty_and_stable(tmp_path, outcome):
     """Indented, same key order as the document, identical on every write."""
     doc = build_document(outcome)
-    (path, _) = write_reports(doc, tmp_path)
+    path = write_reports(doc, tmp_path)[0]
     text = path.read_text()
     assert text.startswith('{\n  "schema": 1,\n  "partial": false,\n  "experiment": {')
     assert text.endswith("}\n")
@@ -71,7 +80,7 @@ def _suite(text: str) -> ET.Element:
 
 def test_junit_has_one_testcase_per_hypothesis_and_counts_failures(tmp_path, outcome):
     """One suite named after the experiment; failures carry observed and expected."""
-    (_, path) = write_reports(build_document(outcome), tmp_path)
+    path = write_reports(build_document(outcome), tmp_path)[1]
     suite = _suite(path.read_text())
     assert suite.get("name") == "db-latency"
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == (

@@ -1,0 +1,237 @@
+"""Charts over time for ``report.html``: matplotlib figures rendered to inline SVG.
+
+One chart is a figure of stacked panels sharing the time axis: throughput
+(requests and errors per second), latency (p50, p95, p99) and error rate. Every
+fault window is shaded and labelled on every panel, and every recovery time is
+a dashed line, because "when did the fault start and stop, and how long did
+recovery take" is what the reader came for.
+
+Why server-side SVG with matplotlib (and not an inline plotly bundle): a chart
+is drawn once, at the end of the run, and then only looked at. SVG needs no
+JavaScript at view time, prints, survives e-mail and CI artifact viewers that
+block scripts, and weighs tens of kilobytes per chart; plotly's bundle is about
+3.5 MB in *every* report before any data. What we give up is hover and zoom;
+the numbers behind each chart are in ``report.json`` and ``stats_history.csv``.
+
+The output is deterministic (the SVG's date is left out and element ids are
+salted per chart), so a report re-rendered from a journal equals the run's.
+Elements carry ids a test (or a reader's script) can find: ``<chart>-fault-<i>``
+for shaded windows, ``<chart>-recovery-<i>`` for recovery marks.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    # matplotlib is imported when a chart is drawn, not when chaoskit.report
+    # is: about 0.4 s that `chaoskit validate` and the live console never need.
+    from matplotlib.axes import Axes
+
+__all__ = ["Mark", "Point", "Window", "chart_svg"]
+
+_FAULT = "#e8590c"
+_RECOVERY = "#2b8a3e"
+_LINES = {"p50": "#1c7ed6", "p95": "#f08c00", "p99": "#c92a2a"}
+_SVG_START = re.compile(r"^.*?(?=<svg)", re.DOTALL)
+_SIZE = re.compile(r'<svg([^>]*?) width="[^"]*" height="[^"]*"')
+_ID_OR_REF = re.compile(r'(\bid="|url\(#|href="#)([^")]+)')
+
+
+@dataclass(frozen=True)
+class Point:
+    """One second: requests completing in ``[t, t + 1)`` on the timeline."""
+
+    t: float
+    count: int
+    errors: int
+    p50: float | None = None
+    """Milliseconds; None when unknown (no latency panel is drawn then)."""
+    p95: float | None = None
+    p99: float | None = None
+
+
+@dataclass(frozen=True)
+class Window:
+    """A shaded span: a fault from its start to its end (seconds)."""
+
+    label: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A vertical line: the moment a recovery was judged complete."""
+
+    label: str
+    t: float
+
+
+def _shade(
+    axes: Sequence[Axes],
+    chart_id: str,
+    windows: Sequence[Window],
+    marks: Sequence[Mark],
+) -> None:
+    from matplotlib.transforms import blended_transform_factory
+
+    top = axes[0]
+    label_at = blended_transform_factory(top.transData, top.transAxes)
+    for i, window in enumerate(windows):
+        for row, ax in enumerate(axes):
+            ax.axvspan(
+                window.start,
+                window.end,
+                color=_FAULT,
+                alpha=0.13,
+                linewidth=0,
+                gid=f"{chart_id}-fault-{i}-{row}",
+            )
+        top.text(
+            (window.start + window.end) / 2,
+            1.02,
+            window.label,
+            transform=label_at,
+            ha="center",
+            va="bottom",
+            color=_FAULT,
+            fontweight="bold",
+            gid=f"{chart_id}-fault-{i}-label",
+        )
+    for i, mark in enumerate(marks):
+        for row, ax in enumerate(axes):
+            ax.axvline(
+                mark.t,
+                color=_RECOVERY,
+                linestyle="--",
+                linewidth=1.2,
+                gid=f"{chart_id}-recovery-{i}-{row}",
+            )
+        top.annotate(
+            mark.label,
+            xy=(mark.t, 0.97),
+            xycoords=label_at,
+            xytext=(6, 0),  # clear of the dashed line it labels
+            textcoords="offset points",
+            ha="left",
+            va="top",
+            color=_RECOVERY,
+            fontsize=8,
+            gid=f"{chart_id}-recovery-{i}-label",
+        )
+
+
+def _scope_ids(svg: str, chart_id: str) -> str:
+    """Prefix every id (and reference to one) with the chart's id.
+
+    matplotlib numbers its groups per figure ("figure_1", "axes_1", ...), so
+    two charts in one page would repeat ids, and a reference could resolve to
+    the other chart's element.
+    """
+    prefix = f"{chart_id}-"
+    ids = {m.group(2) for m in _ID_OR_REF.finditer(svg) if m.group(1) == 'id="'}
+    return _ID_OR_REF.sub(
+        lambda m: m.group(1)
+        + (m.group(2) if m.group(2).startswith(prefix) or m.group(2) not in ids
+           else prefix + m.group(2)),
+        svg,
+    )  # fmt: skip
+
+
+def _steps(values: Sequence[float]) -> list[float]:
+    """Values for a post-step plot: the last one repeated to close its second."""
+    return [*values, values[-1]] if values else []
+
+
+def _latency(ax: Axes, xs: list[float], points: Sequence[Point]) -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    values: list[float] = []
+    for name, color in _LINES.items():
+        ys = [getattr(p, name) for p in points]
+        values += [y for y in ys if y]
+        ax.step(xs, _steps([y if y is not None else float("nan") for y in ys]),
+                where="post", color=color, linewidth=1.4, label=name)  # fmt: skip
+    # A fault typically moves latency by orders of magnitude: a linear axis
+    # would flatten the before/after lines into the floor.
+    if values and min(values) > 0 and max(values) / min(values) > 20:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_ylabel("latency (ms)")
+    ax.legend(loc="upper left", ncols=3, frameon=False, fontsize=8)
+
+
+def chart_svg(
+    chart_id: str,
+    title: str,
+    points: Sequence[Point],
+    windows: Sequence[Window] = (),
+    marks: Sequence[Mark] = (),
+) -> str:
+    """One chart as an ``<svg>`` element (no XML prolog), ready to inline.
+
+    Args:
+        chart_id: unique in the page; prefixes element ids and salts clip ids.
+        title: shown above the chart.
+        points: one per second, in time order.
+        windows: fault windows to shade.
+        marks: recovery times to mark.
+    """
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    has_latency = any(p.p95 is not None for p in points)
+    rows = 3 if has_latency else 2
+    # Steps, not lines between midpoints: each second's value covers exactly
+    # that second, so errors never seem to start before the fault window.
+    xs = [p.t for p in points] + ([points[-1].t + 1] if points else [])
+    context = {
+        # Per-chart salt: matplotlib derives clip-path ids from it, and ids must
+        # be unique in the page and the same on every render.
+        "svg.hashsalt": chart_id,
+        "svg.fonttype": "none",  # text stays text: small, selectable, searchable
+        "font.size": 9,
+        "font.family": "sans-serif",
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+    }
+    with matplotlib.rc_context(context):  # type: ignore[arg-type]  # str keys, not Literals
+        figure = Figure(figsize=(9.5, 0.9 + 1.35 * rows), layout="constrained")
+        # The error-rate panel is mostly a flat zero line: give it less room.
+        ratios = [1.0] * (rows - 1) + [0.7]
+        grid = figure.subplots(
+            rows, 1, sharex=True, squeeze=False, height_ratios=ratios
+        )
+        axes: list[Axes] = [row[0] for row in grid]
+        throughput = axes[0]
+        throughput.step(xs, _steps([p.count for p in points]), where="post",
+                        color="#1c7ed6", linewidth=1.4, label="requests/s")  # fmt: skip
+        throughput.fill_between(xs, _steps([p.errors for p in points]), step="post",
+                                color="#c92a2a", alpha=0.5, linewidth=0,
+                                label="errors/s")  # fmt: skip
+        throughput.set_ylabel("requests/s")
+        throughput.set_ylim(bottom=0)
+        throughput.legend(loc="lower left", ncols=2, frameon=False, fontsize=8)
+        if has_latency:
+            _latency(axes[1], xs, points)
+        errors = axes[-1]
+        rate = [100 * p.errors / p.count if p.count else 0.0 for p in points]
+        errors.fill_between(xs, _steps(rate), step="post", color="#c92a2a",
+                            alpha=0.6, linewidth=0)  # fmt: skip
+        errors.set_ylabel("errors (%)")
+        errors.set_ylim(0, max(5.0, max(rate, default=0.0) * 1.15))
+        errors.set_xlabel("seconds on the timeline")
+        for ax in axes:
+            ax.grid(axis="y", alpha=0.3)
+        _shade(axes, chart_id, windows, marks)
+        figure.suptitle(title, x=0.01, ha="left", fontweight="bold")
+        buffer = io.StringIO()
+        figure.savefig(buffer, format="svg", metadata={"Date": None})
+    svg = _scope_ids(_SVG_START.sub("", buffer.getvalue(), count=1), chart_id)
+    # Let the page size it: drop the fixed size, keep the viewBox.
+    return _SIZE.sub(rf'<svg\1 class="chart" id="{chart_id}"', svg, count=1)

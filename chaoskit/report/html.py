@@ -1,0 +1,386 @@
+"""``report.html``: a self-contained page a person would rather look at than JSON.
+
+From the top: the verdict and the replay command; the hypotheses (observed
+against expected); the faults (planned and actual windows, rolled back or
+not); charts over time of throughput, p50/p95/p99 latency and error rate,
+overall and per task, with every fault window shaded and labelled and every
+recovery time marked; per-task statistics; error classes with samples; the
+users who hit the errors; services; environment, seed, experiment file and
+plan.
+
+Self-contained and script-free: styles are inline and the charts are inline SVG
+drawn by matplotlib at the end of the run (:mod:`chaoskit.report.charts` says
+why that beats an inline plotly bundle: a real report is about 150 KB against
+3.5 MB, and readable where scripts are blocked). Nothing is fetched at view time.
+
+The page is built from the report document, so a journal re-rendered with
+``chaoskit report`` gives the same page; the per-task latency charts also read
+the run's ``samples.tsv`` (:mod:`chaoskit.report.rundata`) when it is there,
+and say so when it is not. Every string is HTML-escaped, and the document is
+scrubbed of credentials once more on the way in.
+
+New kinds of results (retry sequences, fuzz findings) get a section by adding a
+``(document) -> str`` function to :data:`SECTIONS` that returns ``""`` when the
+document has nothing for it: the page never shows an empty section.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from chaoskit.redact import redact
+from chaoskit.report.charts import Mark, Point, Window, chart_svg
+from chaoskit.report.journal import jsonable
+from chaoskit.report.json import write_atomic
+from chaoskit.report.rundata import TaskSeconds, load_run_data
+from chaoskit.report.style import CSS
+
+__all__ = ["HTML_NAME", "SECTIONS", "html_report", "write_html"]
+
+HTML_NAME = "report.html"
+"""The file name in a report directory."""
+
+Section = Callable[[Mapping[str, Any]], str]
+_BRACKETS = re.compile(r"\[([^\]]+)\]\s*$")
+
+
+def _e(value: object) -> str:
+    return escape("" if value is None else str(value))
+
+
+def _list(value: object) -> list[Mapping[str, Any]]:
+    return (
+        [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+    )
+
+
+def _dict(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _s(value: object) -> str:
+    """Seconds as a short label."""
+    return f"{value:.2f}s" if isinstance(value, int | float) else "-"
+
+
+def _ms(value: object) -> str:
+    return f"{value:,.2f}" if isinstance(value, int | float) else "-"
+
+
+def _table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
+    """A table from already-escaped cells."""
+    ths = "".join(f"<th>{h}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+    return (
+        f'<table class="{cls}"><thead><tr>{ths}</tr></thead>'
+        f"<tbody>{body}</tbody></table>"
+    )
+
+
+def _detail(text: object) -> str:
+    return f'<div class="detail">{_e(text)}</div>' if text else ""
+
+
+def _section(anchor: str, title: str, body: str) -> str:
+    return f'<section id="{anchor}"><h2>{_e(title)}</h2>{body}</section>'
+
+
+# --- sections ----------------------------------------------------------------
+
+
+def _header(doc: Mapping[str, Any]) -> str:
+    experiment = _dict(doc.get("experiment"))
+    verdict = str(doc.get("verdict") or "unknown")
+    summary = _dict(doc.get("summary"))
+    held, judged = summary.get("passed", 0), summary.get("hypotheses", 0)
+    back, faults = summary.get("rolled_back", 0), summary.get("faults", 0)
+    facts = [
+        f"{_e(held)} of {_e(judged)} hypotheses held",
+        f"{_e(back)} of {_e(faults)} faults rolled back",
+        f"seed {_e(experiment.get('seed'))}",
+        f"started {_e(doc.get('started_at'))}",
+        f"took {_s(doc.get('duration_s'))}",
+    ]
+    reason = f'<p class="reason">{_e(doc["reason"])}</p>' if doc.get("reason") else ""
+    partial = (
+        '<p class="partial">Partial report: the run did not finish; this was '
+        "rebuilt from its journal up to where it ends.</p>"
+        if doc.get("partial")
+        else ""
+    )
+    return (
+        f'<header class="{_e(verdict)}">'
+        f'<div class="verdict">{_e(verdict.upper())}</div>'
+        f"<div><h1>{_e(experiment.get('name'))}</h1>"
+        f'<p class="title">{_e(experiment.get("title"))}</p>'
+        f'<p class="facts">{" · ".join(facts)}</p></div></header>{reason}{partial}'
+        f'<p class="label">Replay</p><pre class="command"><code>'
+        f"{_e(doc.get('command'))}</code></pre>"
+    )
+
+
+def _hypotheses(doc: Mapping[str, Any]) -> str:
+    rows = []
+    for h in _list(doc.get("hypotheses")):
+        passed = h.get("passed")
+        result, css = (
+            ("PASS", "pass") if passed is True
+            else ("FAIL", "fail") if passed is False
+            else ("NOT JUDGED", "skip")
+        )  # fmt: skip
+        rows.append([
+            f"<strong>{_e(h.get('name'))}</strong>"
+            f'<div class="detail">{_e(h.get("detail"))}</div>',
+            _e(h.get("kind")), _e(h.get("phase")), _e(h.get("observed")),
+            _e(h.get("expected")), f'<span class="badge {css}">{result}</span>',
+        ])  # fmt: skip
+    if not rows:
+        return ""
+    head = ["Hypothesis", "Kind", "Phase", "Observed", "Expected", "Result"]
+    return _section("hypotheses", "Hypotheses", _table(head, rows, "verdicts"))
+
+
+def _faults(doc: Mapping[str, Any]) -> str:
+    rows = []
+    for f in _list(doc.get("faults")):
+        settings = ", ".join(
+            f"{_e(k)} {_e(v)}" for k, v in _dict(f.get("settings")).items()
+        )
+        back = "yes" if f.get("rolled_back") else '<span class="badge fail">NO</span>'
+        rows.append([
+            f"<strong>{_e(f.get('name'))}</strong>", _e(f.get("kind")),
+            _e(f.get("target")), settings,
+            f"{_s(f.get('planned_start_s'))} to {_s(f.get('planned_end_s'))}",
+            f"{_s(f.get('actual_start_s'))} to {_s(f.get('actual_end_s'))}",
+            back + _detail(f.get("error")),
+        ])  # fmt: skip
+    if not rows:
+        return ""
+    head = ["Fault", "Kind", "Target", "Settings", "Planned", "Actual", "Rolled back"]
+    return _section("faults", "Faults", _table(head, rows))
+
+
+def _windows(doc: Mapping[str, Any], last_t: float) -> list[Window]:
+    windows = []
+    for f in _list(doc.get("faults")):
+        start = f.get("actual_start_s")
+        if not isinstance(start, int | float):
+            start = f.get("planned_start_s")
+        if not isinstance(start, int | float):
+            continue
+        end = f.get("actual_end_s")
+        if not isinstance(end, int | float):
+            # Never rolled back (the run died): shade to the end of the data.
+            end = (
+                last_t
+                if f.get("actual_start_s") is not None
+                else f.get("planned_end_s")
+            )
+        label = f"{f.get('name')} ({f.get('kind')})"
+        windows.append(Window(label, float(start), float(end or start)))
+    return windows
+
+
+def _marks(doc: Mapping[str, Any]) -> list[Mark]:
+    faults = {str(f.get("name")): f for f in _list(doc.get("faults"))}
+    marks = []
+    for h in _list(doc.get("hypotheses")):
+        seconds = h.get("observed_value")
+        if h.get("kind") != "recovery" or not isinstance(seconds, int | float):
+            continue
+        named = _BRACKETS.search(str(h.get("name")))
+        fault = faults.get(named.group(1)) if named else None
+        if fault is None and len(faults) == 1:
+            fault = next(iter(faults.values()))
+        ended = _dict(fault).get("actual_end_s")
+        if isinstance(ended, int | float):
+            name = _dict(fault).get("name")
+            marks.append(Mark(f"{name} recovered in {seconds:.1f}s", ended + seconds))
+    return marks
+
+
+def _points(data: TaskSeconds) -> list[Point]:
+    if not data.counts:
+        return []
+    points = []
+    for second in range(min(data.counts), max(data.counts) + 1):
+        count, errors = data.counts.get(second, (0, 0))
+        hist = data.seconds.get(second)
+        p50 = p95 = p99 = None
+        if hist is not None and hist.count:
+            p50, p95, p99 = (v / 1e6 for v in hist.percentiles((50, 95, 99)))
+        points.append(Point(float(second), count, errors, p50, p95, p99))
+    return points
+
+
+def _charts(doc: Mapping[str, Any], report_dir: Path) -> str:
+    series = _list(doc.get("series"))
+    run = load_run_data(doc, report_dir)
+    overall = (
+        _points(run.overall)
+        if run is not None
+        else [
+            Point(float(s.get("t") or 0), int(s.get("count") or 0),
+                  int(s.get("errors") or 0), s.get("p50"), s.get("p95"), s.get("p99"))
+            for s in series
+        ]
+    )  # fmt: skip
+    if not overall:
+        return ""
+    windows = _windows(doc, overall[-1].t + 1)
+    marks = _marks(doc)
+    figures = [("overall", "All tasks", overall)]
+    for i, task in enumerate(_dict(doc.get("tasks"))):
+        if run is not None and task in run.tasks:
+            points = _points(run.tasks[task])
+        else:
+            points = [
+                Point(float(s.get("t") or 0),
+                      int(_dict(_dict(s.get("tasks")).get(task)).get("count") or 0),
+                      int(_dict(_dict(s.get("tasks")).get(task)).get("errors") or 0))
+                for s in series
+            ]  # fmt: skip
+        figures.append((f"task-{i}", f"Task {task}", points))
+    parts = []
+    for chart_id, title, points in figures:
+        svg = chart_svg(chart_id, title, points, windows, marks)
+        parts.append(f'<figure aria-label="{_e(title)}">{svg}</figure>')
+    note = (
+        "Per second, by completion time; latency from each request's intended "
+        "start. Shaded: fault windows (actual start to rollback). Dashed: recovery."
+    )
+    if run is None:
+        note += (
+            " Per-task latency needs the run's samples.tsv, which was not found"
+            " next to this report."
+        )
+    return _section(
+        "charts", "Over time", f'<p class="note">{note}</p>' + "".join(parts)
+    )
+
+
+def _tasks(doc: Mapping[str, Any]) -> str:
+    keys = ["count", "errors", "rps", "p50", "p90", "p95", "p99", "max"]
+    rows = []
+    entries = [*_dict(doc.get("tasks")).items(), ("all tasks", doc.get("total"))]
+    for name, stats in entries:
+        stats = _dict(stats)
+        cells = [_e(stats.get(k)) if k in ("count", "errors") else _ms(stats.get(k))
+                 for k in keys]  # fmt: skip
+        rows.append([f"<strong>{_e(name)}</strong>", *cells])
+    if len(rows) == 1 and not _dict(doc.get("total")).get("count"):
+        return ""
+    head = ["Task", "Requests", "Errors", "req/s", "p50 ms", "p90 ms", "p95 ms",
+            "p99 ms", "max ms"]  # fmt: skip
+    return _section("tasks", "Tasks", _table(head, rows, "numbers"))
+
+
+def _errors(doc: Mapping[str, Any]) -> str:
+    errors = _dict(doc.get("errors"))
+    if not errors:
+        return ""
+    rows = []
+    for key, info in errors.items():
+        info = _dict(info)
+        samples = "".join(
+            f"<li><code>{_e(s)}</code></li>" for s in info.get("samples") or []
+        )
+        share = info.get("share")
+        rows.append([
+            f"<strong>{_e(key)}</strong>", _e(info.get("count")),
+            f"{100 * share:.1f}%" if isinstance(share, int | float) else "-",
+            f'<ul class="samples">{samples}</ul>',
+        ])  # fmt: skip
+    body = _table(["Error class", "Count", "Share", "Samples"], rows)
+    users = _list(doc.get("top_error_users"))
+    if users:
+        urows = [
+            [_e(u.get("user")), _e(u.get("errors")),
+             _e(", ".join(f"{k} {v}" for k, v in _dict(u.get("by_class")).items()))]
+            for u in users
+        ]  # fmt: skip
+        body += "<h3>Users with the most errors</h3>" + _table(
+            ["User", "Errors", "By class"], urows
+        )
+    return _section("errors", "Errors", body)
+
+
+def _services(doc: Mapping[str, Any]) -> str:
+    rows = [
+        [f"<strong>{_e(s.get('name'))}</strong>", _e(s.get("kind")),
+         _e(s.get("address")), _e(s.get("pid")), _s(s.get("ready_after_s")),
+         "<br>".join(_e(log) for log in s.get("logs") or [])]
+        for s in _list(doc.get("services"))
+    ]  # fmt: skip
+    if not rows:
+        return ""
+    head = ["Service", "Kind", "Address", "PID", "Ready after", "Logs"]
+    return _section("services", "Services", _table(head, rows))
+
+
+def _environment(doc: Mapping[str, Any]) -> str:
+    experiment = _dict(doc.get("experiment"))
+    facts = {
+        "experiment file": experiment.get("file"),
+        "seed": experiment.get("seed"),
+        "report directory": doc.get("report_dir"),
+        "started": doc.get("started_at"),
+        "ended": doc.get("ended_at"),
+        **_dict(doc.get("environment")),
+    }
+    rows = [[_e(k), f"<code>{_e(v)}</code>"] for k, v in facts.items()]
+    plan = (
+        f'<h3>Plan</h3><pre class="plan">{_e(doc["plan"])}</pre>'
+        if doc.get("plan")
+        else ""
+    )
+    return _section(
+        "environment", "Environment and plan", _table(["", ""], rows, "kv") + plan
+    )
+
+
+SECTIONS: list[Section] = [
+    _hypotheses,
+    _faults,
+    _tasks,
+    _errors,
+    _services,
+    _environment,
+]
+"""Table sections after the charts, in page order; each returns ``""`` when the
+document has nothing for it. Add retry sequences and fuzz findings here."""
+
+
+def html_report(document: Mapping[str, object], report_dir: str | Path = ".") -> str:
+    """The HTML page of a report document.
+
+    Args:
+        document: a report document.
+        report_dir: where the page goes; the run's ``samples.tsv`` is looked
+            for there (then in the document's ``report_dir``).
+    """
+    doc = _dict(redact(jsonable(document), keys=False))
+    name = _dict(doc.get("experiment")).get("name") or "experiment"
+    tables = [section(doc) for section in SECTIONS]
+    charts = _charts(doc, Path(report_dir))
+    # Verdict first, then hypotheses and faults, then the charts they refer to.
+    body = [_header(doc), *tables[:2], charts, *tables[2:]]
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>chaoskit · {_e(name)} · {_e(doc.get('verdict'))}</title>"
+        f"<style>{CSS}</style></head>\n<body><main>"
+        + "\n".join(part for part in body if part)
+        + '</main><footer>chaoskit report · <a href="report.json">report.json</a> · '
+        '<a href="journal.jsonl">journal.jsonl</a> · '
+        '<a href="stats.csv">stats.csv</a></footer></body></html>\n'
+    )
+
+
+def write_html(document: Mapping[str, object], report_dir: str | Path) -> Path:
+    """Write ``report.html`` into ``report_dir``; returns its path."""
+    return write_atomic(Path(report_dir) / HTML_NAME, html_report(document, report_dir))
