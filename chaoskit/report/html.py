@@ -245,13 +245,21 @@ def _charts(doc: Mapping[str, Any], report_dir: Path) -> str:
                 for s in series
             ]  # fmt: skip
         figures.append((f"task-{i}", f"Task {task}", points))
+    warmup = next(
+        ((p["start_s"], p["end_s"]) for p in _list(doc.get("phases"))
+         if p.get("name") == "warmup" and isinstance(p.get("start_s"), int | float)
+         and isinstance(p.get("end_s"), int | float)),
+        None,
+    )  # fmt: skip
     parts = []
     for chart_id, title, points in figures:
-        svg = chart_svg(chart_id, title, points, windows, marks)
+        svg = chart_svg(chart_id, title, points, windows, marks, warmup)
         parts.append(f'<figure aria-label="{_e(title)}">{svg}</figure>')
     note = (
         "Per second, by completion time; latency from each request's intended "
-        "start. Shaded: fault windows (actual start to rollback). Dashed: recovery."
+        "start. Shaded: fault windows (actual start to rollback)."
+        + (" Grey: the warm-up, not counted in any phase." if warmup else "")
+        + (" Dashed: recovery." if marks else "")
     )
     if run is None:
         note += (

@@ -164,6 +164,7 @@ def test_the_recorded_run_gets_latency_charts_per_task(recorded):
         assert f"{chart}-recovery-0-2" in ids
     assert ">db gone (down)<" in page
     assert "db gone recovered in 0.0s" in page
+    assert "overall-warmup" in ids  # the 0.5 s warm-up, greyed
     assert "samples.tsv" not in page[page.index('id="charts"') :].split("</p>")[0]
     assert "body_pattern:database_unavailable" in page
 
