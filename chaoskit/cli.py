@@ -239,7 +239,11 @@ def rollback(report_dir: Path) -> None:
     "--seed", type=int, default=0, show_default=True, help="Same seed, same payloads."
 )
 @click.option(
-    "--max-examples", type=click.IntRange(min=1), default=200, show_default=True
+    "--max-examples",
+    type=click.IntRange(min=1),
+    default=200,
+    show_default=True,
+    help="Requests to send at most, shrinking included.",
 )
 @click.option(
     "--time-limit",

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from chaoskit.fuzz.strategies import Case, Rule
+from chaoskit.fuzz.rules import Case, Rule
 
 __all__ = [
     "CheckConfig",

@@ -24,7 +24,7 @@ from chaoskit.fuzz.engine import (
 )
 from chaoskit.fuzz.findings import Finding, load_findings, replay, write_findings
 from chaoskit.fuzz.model import load_model
-from chaoskit.fuzz.strategies import Rule
+from chaoskit.fuzz.rules import Rule
 
 __all__ = ["run_fuzz"]
 
@@ -84,7 +84,7 @@ def run_fuzz(
     check_target_url(url, allow_remote)
     extra = _headers(headers)
     if replay_dir is not None:
-        return _replay(console, url, replay_dir, checks, extra)
+        return _replay(console, url, replay_dir, checks, extra, health_path)
     if schema is None:
         raise UsageError("--schema is required (or --replay DIR)")
     model = load_model(schema)
@@ -139,6 +139,7 @@ def _replay(
     directory: Path,
     checks: CheckConfig,
     headers: dict[str, str],
+    health_path: str,
 ) -> int:
     _meta, findings = load_findings(directory)
     timeout = httpx.Timeout(checks.budget + 1.0)
@@ -146,7 +147,7 @@ def _replay(
         base_url=url, timeout=timeout, trust_env=False, headers=headers
     ) as client:
         try:
-            client.get("/")
+            client.get(health_path)
         except httpx.TransportError as exc:
             raise TargetUnreachable(f"{url} did not answer: {exc}") from exc
         results = replay(client, findings, checks)

@@ -1,5 +1,10 @@
 """A curl command line that re-sends a request, with its secrets masked.
 
+The URL and headers go through :mod:`chaoskit.redact` (credential headers,
+tokens in query strings, literal secrets). The body is the generated payload
+and is shown as it is: masking a generated ``session_id`` or ``token`` field
+would make the line reproduce something else.
+
 Bodies are shown inline when they are short: quoted for a POSIX shell, or in
 bash's ``$'...'`` form when they are not UTF-8 text; a long body is referred
 to by file (``--data-binary @path``), which the caller writes next to it.
@@ -65,10 +70,11 @@ def curl_line(
     Returns:
         One line, safe to paste into a POSIX shell (bash for ``$'...'``).
     """
-    parts = ["curl", "-sS", "-i", "-X", method, shlex.quote(url)]
+    redactor = Redactor(secrets)
+    parts = ["curl", "-sS", "-i", "-X", method, shlex.quote(redactor.text(url))]
     for name, value in headers.items():
         shown = MASK if is_secret_key(name) else value
-        parts += ["-H", shlex.quote(f"{name}: {shown}")]
+        parts += ["-H", shlex.quote(redactor.text(f"{name}: {shown}"))]
     if body is not None:
         if len(body) > INLINE_LIMIT and body_file is not None:
             parts += ["--data-binary", shlex.quote("@" + body_file)]
@@ -76,4 +82,4 @@ def curl_line(
             parts += ["--data-binary", f"'<{len(body)} bytes, not shown>'"]
         else:
             parts += ["--data-binary", _body_arg(body)]
-    return Redactor(secrets).text(" ".join(parts))
+    return " ".join(parts)

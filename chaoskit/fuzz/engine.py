@@ -27,6 +27,8 @@ from urllib.parse import urlsplit
 
 import httpx
 from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
+from hypothesis import strategies as st
+from hypothesis.errors import Flaky
 
 from chaoskit.errors import ChaoskitError, UsageError
 from chaoskit.fuzz.checks import (
@@ -39,7 +41,8 @@ from chaoskit.fuzz.checks import (
 from chaoskit.fuzz.curl import curl_line
 from chaoskit.fuzz.findings import Finding
 from chaoskit.fuzz.model import PayloadModel
-from chaoskit.fuzz.strategies import Case, Rule, cases
+from chaoskit.fuzz.rules import Case, Rule
+from chaoskit.fuzz.strategies import cases
 
 __all__ = ["FuzzConfig", "FuzzResult", "TargetUnreachable", "check_target_url", "fuzz"]
 
@@ -62,7 +65,9 @@ class FuzzConfig:
         batch_path: the batch endpoint (an array of payloads), if any.
         health_path: checked before (reachability) and after (health).
         seed: Hypothesis's seed: the same seed sends the same cases.
-        max_examples: cases Hypothesis generates (shrinking comes on top).
+        max_examples: requests to send at most, shrinking included (one
+            Hypothesis round stops soon after a bug; further rounds, with
+            seeds derived from ``seed``, use the rest).
         time_limit: seconds for the whole run, shrinking included.
         checks: what counts as a right answer.
         headers: sent with every request (credentials are masked in reports).
@@ -129,6 +134,7 @@ class _Run:
         self.deadline = deadline
         self.lock = threading.Lock()
         self.best: dict[tuple[str, int | None, str], tuple[Case, Failure, int]] = {}
+        self.known: set[tuple[str, int | None, str]] = set()
         self.types: dict[tuple[str, int | None, str], type[CheckFailed]] = {}
         self.result = FuzzResult([])
 
@@ -165,6 +171,10 @@ class _Run:
             return
         key = (failure.check, failure.status, failure.signature)
         with self.lock:
+            if key in self.known:  # found and shrunk in an earlier round
+                case_, failure_, count_ = self.best[key]
+                self.best[key] = (case_, failure_, count_ + 1)
+                return
             previous = self.best.get(key)
             count = previous[2] + 1 if previous else 1
             if previous is None or _size(case) < _size(previous[0]):
@@ -181,12 +191,44 @@ def _size(case: Case) -> tuple[int, bytes]:
     return (len(case.body), case.body)
 
 
-def _hypothesis(run: _Run, model: PayloadModel) -> None:
-    config = run.config
+#: Rounds at most: each goes on until Hypothesis stops generating after a bug.
+MAX_ROUNDS = 50
 
-    @seed(config.seed)
+
+def _hypothesis(run: _Run, model: PayloadModel) -> None:
+    """Hypothesis rounds until ``max_examples`` requests or the time limit.
+
+    Hypothesis stops generating soon after it finds a bug (it shrinks and
+    reports it), so one ``@given`` call can end well short of the budget.
+    Further rounds go on with derived seeds (round 0 uses the seed itself);
+    failures already found no longer raise, so they are counted but not
+    shrunk again, and each round looks for something new.
+    """
+    config = run.config
+    strategy = cases(model, rules=config.rules, batch=config.batch_path is not None)
+    for number in range(MAX_ROUNDS):
+        before = run.result.requests
+        left = config.max_examples - before
+        if left <= 0 or time.monotonic() > run.deadline:
+            return
+        _round(
+            run,
+            strategy,
+            config.seed if number == 0 else config.seed * 1000 + number,
+            left,
+        )
+        with run.lock:
+            run.known.update(run.best)
+        if run.result.requests == before:
+            return  # nothing more to generate
+
+
+def _round(
+    run: _Run, strategy: st.SearchStrategy[Case], seed_value: int, left: int
+) -> None:
+    @seed(seed_value)
     @settings(
-        max_examples=config.max_examples,
+        max_examples=left,
         database=None,  # the report directory keeps findings; runs stay reproducible
         deadline=None,  # answers are timed by the time-budget check instead
         phases=(Phase.explicit, Phase.generate, Phase.shrink),
@@ -202,21 +244,20 @@ def _hypothesis(run: _Run, model: PayloadModel) -> None:
             HealthCheck.filter_too_much,
         ),
     )
-    @given(cases(model, rules=config.rules, batch=config.batch_path is not None))
+    @given(strategy)
     def body(case: Case) -> None:
         run.test(case)
 
     try:
         body()
-    except CheckFailed:
-        pass  # recorded by _Run.test, with the smallest case per signature
+    except (CheckFailed, Flaky):
+        # Recorded by _Run.test with the smallest case per signature. Flaky:
+        # the time ran out during shrinking, so Hypothesis's replay passed.
+        pass
     except BaseExceptionGroup as group:
         _, rest = group.split(CheckFailed)
         if rest is not None:
             raise rest from None
-    except Exception as exc:
-        if type(exc).__name__ not in ("Flaky", "FlakyFailure", "FlakyReplay"):
-            raise
 
 
 def fuzz(
@@ -224,7 +265,10 @@ def fuzz(
     config: FuzzConfig,
     progress: Callable[[FuzzResult], None] | None = None,
 ) -> FuzzResult:
-    """Fuzz the target; the findings, smallest payload first within each.
+    """Fuzz the target: one finding per distinct failure, with its smallest case.
+
+    Findings come in the order of the checks (per-case ones by payload size,
+    then the protocol checks and health afterwards).
 
     Raises:
         UsageError: the URL is not allowed.
@@ -249,17 +293,22 @@ def fuzz(
 
         worker = threading.Thread(target=work, name="chaoskit-fuzz", daemon=True)
         worker.start()
-        while worker.is_alive():
-            worker.join(timeout=0.5)
-            if progress is not None:
-                progress(run.result)
-            if time.monotonic() > run.deadline + 2 * (config.checks.budget + 1.0):
-                break  # a stuck request: report what was found
+        try:
+            while worker.is_alive():
+                worker.join(timeout=0.5)
+                if progress is not None:
+                    progress(run.result)
+                if time.monotonic() > run.deadline + 2 * (config.checks.budget + 1.0):
+                    break  # a stuck request: report what was found
+        except KeyboardInterrupt:
+            run.deadline = 0.0  # the worker's next example returns at once
+            raise
         if errors:
             raise errors[0]
+        with run.lock:
+            best = sorted(run.best.values(), key=lambda item: _size(item[0]))
         findings = [
-            _finding(config, case, failure, count)
-            for case, failure, count in run.best.values()
+            _finding(config, case, failure, count) for case, failure, count in best
         ]
         findings += _around(client, config)
     result = run.result

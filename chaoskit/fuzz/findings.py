@@ -27,7 +27,7 @@ from chaoskit.fuzz.checks import (
     judge_probe,
 )
 from chaoskit.fuzz.curl import INLINE_LIMIT
-from chaoskit.fuzz.strategies import Case, Rule
+from chaoskit.fuzz.rules import Case, Rule
 from chaoskit.redact import MASK, is_secret_key
 
 __all__ = ["FINDINGS_FILE", "Finding", "load_findings", "replay", "write_findings"]

@@ -96,15 +96,17 @@ def test_same_seed_same_payloads() -> None:
 
 
 def test_curl_line_masks_secrets_and_quotes_bytes() -> None:
+    """Credentials in headers and the URL are masked; the generated body is not."""
     line = curl_line(
         "POST",
-        "http://127.0.0.1:8100/events",
+        "http://127.0.0.1:8100/events?api_key=k3y-value",
         {"Authorization": "Bearer s3cr3t-token", "Content-Type": "application/json"},
-        b'{"token": "abc123456"}',
+        b'{"session_id": "abc"}',
     )
     assert "s3cr3t" not in line
-    assert "abc123456" not in line
+    assert "k3y-value" not in line
     assert "Content-Type: application/json" in line
+    assert """'{"session_id": "abc"}'""" in line  # reproducible as generated
     assert "$'\\xff{'" in curl_line("POST", "http://127.0.0.1/e", {}, b"\xff{")
     big = curl_line("POST", "http://127.0.0.1/e", {}, b"x" * 5000, body_file="b/1.bin")
     assert "@b/1.bin" in big
