@@ -12,7 +12,8 @@ Shrinking: a failed check raises an exception whose *type* is unique to its
 as its own bug and shrinks each separately. The engine keeps, per signature,
 the smallest failing case it has itself seen (shortest body first), so the
 report never depends on Hypothesis's final replay: when the time is up the
-test body returns at once, shrinking stops, and what was found is kept.
+test body raises a BaseException that ends the round at once (generation and
+shrinking alike), and what was found is kept.
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ class TargetUnreachable(ChaoskitError):
 
 class CheckFailed(AssertionError):
     """Raised in the Hypothesis test body so Hypothesis shrinks the case."""
+
+
+class _TimeUp(BaseException):
+    """Ends a Hypothesis round at once (not an Exception: never a failure)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -164,7 +169,9 @@ class _Run:
     def test(self, case: Case) -> None:
         if time.monotonic() > self.deadline:
             self.result.timed_out = True
-            return  # out of time: pass, so generation and shrinking wind down
+            # Hypothesis re-raises what is not an Exception at once: no more
+            # generation or shrinking, and the smallest cases are kept.
+            raise _TimeUp
         outcome = self.send(case)
         failure = check_response(case, outcome, self.config.checks)
         if failure is None:
@@ -250,6 +257,8 @@ def _round(
 
     try:
         body()
+    except _TimeUp:
+        pass
     except (CheckFailed, Flaky):
         # Recorded by _Run.test with the smallest case per signature. Flaky:
         # the time ran out during shrinking, so Hypothesis's replay passed.

@@ -83,3 +83,13 @@ def test_missing_field_is_caught(tmp_path: Path) -> None:
     assert accepted[0].status == 202
     assert "session_id" not in payload
     assert payload["type"] == "init"  # shrunk to the first variant
+
+
+def test_the_time_limit_bounds_the_run(tmp_path: Path) -> None:
+    """A huge example budget still stops at the time limit (plus one request)."""
+    with eventsink(log=tmp_path / "log") as url:
+        limited = FuzzConfig(url=url, seed=1, max_examples=1_000_000, time_limit=1.0)
+        result = fuzz(MODEL, limited)
+    assert result.timed_out
+    assert result.elapsed < 4.0  # 1 s, the health checks, a slow CI machine
+    assert 0 < result.requests < 1_000_000
