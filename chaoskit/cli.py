@@ -105,7 +105,7 @@ def proxy(
     "--report-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Where to write report.json and junit.xml (default: the journal's directory).",
+    help="Where to write the reports (default: the journal's directory).",
 )
 def report(journal: Path, report_dir: Path | None) -> None:
     """Re-render the reports of a run from its JOURNAL (journal.jsonl or its directory).
