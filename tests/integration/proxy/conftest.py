@@ -50,6 +50,19 @@ class ProxyThread:
         return self.server.address[1]
 
 
+def round_trip(port: int, payload: bytes = b"ping") -> bytes:
+    """Send ``payload`` through the proxy on ``port`` and read the echo back."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(payload)
+        got = b""
+        while len(got) < len(payload):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        return got
+
+
 class EchoHandler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         sock: socket.socket = self.request

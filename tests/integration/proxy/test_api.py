@@ -23,7 +23,7 @@ import pytest
 from chaoskit.proxy.link import Connection
 from chaoskit.proxy.state import ProxyCollection
 from tests.conftest import free_port
-from tests.integration.proxy.conftest import ProxyThread
+from tests.integration.proxy.conftest import ProxyThread, round_trip
 
 LISTEN_ANY = "127.0.0.1:0"
 
@@ -85,19 +85,6 @@ def add_toxic(api: httpx.Client, proxy: str, **body: Any) -> dict[str, Any]:
 
 def port_of(listen: str) -> int:
     return int(listen.rpartition(":")[2])
-
-
-def round_trip(port: int, payload: bytes = b"ping") -> bytes:
-    """Send ``payload`` through the proxy on ``port`` and read the echo back."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(payload)
-        got = b""
-        while len(got) < len(payload):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            got += chunk
-        return got
 
 
 def open_connection(port: int) -> socket.socket:

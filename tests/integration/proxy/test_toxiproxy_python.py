@@ -19,7 +19,7 @@ from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
 from tests.conftest import free_port
-from tests.integration.proxy.conftest import ProxyThread
+from tests.integration.proxy.conftest import ProxyThread, round_trip
 
 # Every toxic type with non-default attributes, as a user of the client sends them.
 TOXICS: dict[str, dict[str, int]] = {
@@ -57,19 +57,6 @@ def proxy(toxiproxy: Toxiproxy, echo_upstream: str) -> Proxy:
 
 def port_of(proxy: Proxy) -> int:
     return int(proxy.listen.rpartition(":")[2])
-
-
-def round_trip(port: int, payload: bytes = b"ping") -> bytes:
-    """Send ``payload`` through the proxy on ``port`` and read the echo back."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(payload)
-        got = b""
-        while len(got) < len(payload):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            got += chunk
-        return got
 
 
 def assert_refused(port: int) -> None:
