@@ -23,6 +23,8 @@ from types import MappingProxyType
 from typing import Literal
 
 from chaoskit.spec.model import (
+    ContainerFault,
+    ContainerService,
     Experiment,
     Fault,
     Hypothesis,
@@ -36,7 +38,14 @@ from chaoskit.spec.model import (
 )
 from chaoskit.units import format_duration
 
-__all__ = ["FaultWindow", "Plan", "Window", "build_plan", "fault_settings"]
+__all__ = [
+    "FaultWindow",
+    "Plan",
+    "Window",
+    "build_plan",
+    "container_target",
+    "fault_settings",
+]
 
 _SETTINGS = {
     "latency": ("latency", "jitter"),
@@ -248,6 +257,8 @@ def _service(service: Service) -> str:
     if isinstance(service, ProcessService):
         health = f"; health {service.health}" if service.health else ""
         return f"process `{' '.join(service.command)}`{health}"
+    if isinstance(service, ContainerService):
+        return _container_service(service)
     health = f"health {service.health}" if service.health else "no health check"
     return f"external {service.address or ''} ({health})".replace("  ", " ")
 
@@ -312,12 +323,52 @@ def fault_settings(fault: Fault) -> dict[str, str]:
             settings["stream"] = fault.stream
             settings["toxicity"] = f"{fault.toxicity:.0%}"
         return settings
+    settings = {}
+    if isinstance(fault, ContainerFault):
+        if fault.count is not None:
+            settings["count"] = str(fault.count)
+        if fault.percent is not None:
+            settings["percent"] = f"{fault.percent:.0%}"
+        if fault.kind in ("stop", "restart"):
+            settings["timeout"] = _d(fault.timeout)
     if fault.kind == "kill":
-        return {"signal": fault.signal, "restart": "yes" if fault.restart else "no"}
-    return {}
+        settings["signal"] = fault.signal
+        settings["restart"] = "yes" if fault.restart else "no"
+    return settings
+
+
+def container_target(fault: ContainerFault) -> str:
+    """``service api``, ``container web-1`` or ``containers labelled app=api``."""
+    if fault.service is not None:
+        return f"service {fault.service}"
+    if fault.container is not None:
+        return f"container {fault.container}"
+    labels = ", ".join(f"{k}={v}" if v else k for k, v in fault.labels.items())
+    radius = (
+        f" ({fault.count} of them)"
+        if fault.count is not None
+        else f" ({fault.percent:.0%} of them)"
+        if fault.percent is not None
+        else ""
+    )
+    return f"containers labelled {labels}{radius}"
+
+
+def _container_service(service: ContainerService) -> str:
+    health = f"; health {service.health}" if service.health else ""
+    if service.image:
+        command = f" `{' '.join(service.command)}`" if service.command else ""
+        kept = ", kept after the run" if service.keep else ""
+        return f"container from image {service.image}{command}{kept}{health}"
+    if service.container:
+        return f"existing container {service.container}{health}"
+    labels = ", ".join(f"{k}={v}" if v else k for k, v in service.labels.items())
+    return f"existing container labelled {labels}{health}"
 
 
 def _fault(fault: Fault) -> str:
+    if isinstance(fault, ContainerFault):
+        return _container_fault(fault)
     if isinstance(fault, ToxicFault):
         settings = fault_settings(fault)
         stream = settings.pop("stream", None)
@@ -335,6 +386,19 @@ def _fault(fault: Fault) -> str:
     if fault.kind == "pause":
         return f"pause service {fault.service} (SIGSTOP, then SIGCONT)"
     return f"restart service {fault.service}"
+
+
+def _container_fault(fault: ContainerFault) -> str:
+    target = container_target(fault)
+    end = _d(fault.at + fault.for_)
+    if fault.kind == "kill":
+        then = f", started again at {end}" if fault.restart else ""
+        return f"kill {target} with {fault.signal}{then}"
+    if fault.kind == "stop":
+        return f"stop {target}, started again at {end}"
+    if fault.kind == "pause":
+        return f"pause {target} (docker pause, then unpause at {end})"
+    return f"restart {target} (docker restart)"
 
 
 def _hypothesis(plan: Plan, hypothesis: Hypothesis) -> str:

@@ -8,6 +8,9 @@ import time
 
 import pytest
 
+# Docker fixtures (the engine or a skip, the session's image) for every test tier.
+from tests.docker_support import busybox_image, docker_client  # noqa: F401 - by name
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port nothing listens on right now (bind 0, read, close)."""

@@ -11,24 +11,31 @@ soon as it exists, so teardown (or ``chaoskit rollback``) stops it.
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from chaoskit.containers import connect
 from chaoskit.errors import ServiceError
 from chaoskit.events import Event, ServiceRecord, event
 from chaoskit.faults.base import LedgerEntry, Undo
 from chaoskit.faults.toxiproxy import Toxiproxy
 from chaoskit.runner.rollback import RollbackStack
+from chaoskit.services.container import ContainerService
 from chaoskit.services.external import ExternalService
 from chaoskit.services.health import free_port
 from chaoskit.services.postgres import PostgresService
 from chaoskit.services.process import ProcessService
 from chaoskit.spec import model, refs
 
+if TYPE_CHECKING:
+    from docker import DockerClient
+
 __all__ = ["Environment", "RunningService", "bring_up"]
 
-RunningService = PostgresService | ProcessService | ExternalService
+RunningService = PostgresService | ProcessService | ExternalService | ContainerService
 
 
 @dataclass
@@ -40,10 +47,24 @@ class Environment:
     records: list[ServiceRecord] = field(default_factory=list)
     toxiproxy: Toxiproxy | None = None
     base_url: str = ""
+    seed: int = 0
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    """Labels the containers this run creates (``chaoskit.run``)."""
+    docker: DockerClient | None = None
+    """Connected on the first container service or container fault."""
 
     async def aclose(self) -> None:
         if self.toxiproxy is not None:
             await self.toxiproxy.aclose()
+        if self.docker is not None:
+            self.docker.close()
+
+    async def docker_client(self) -> DockerClient:
+        """The run's docker client, connected on first use (ServiceError without
+        an engine: the message says what to install or start)."""
+        if self.docker is None:
+            self.docker = await connect()
+        return self.docker
 
 
 def _python(command: tuple[str, ...]) -> list[str]:
@@ -69,7 +90,7 @@ class _BringUp:
         self.stack = stack
         self.emit = emit
         self.seed = seed
-        self.env = Environment()
+        self.env = Environment(seed=seed)
         self.routes_left = list(experiment.proxy.routes)
 
     def bind(self, text: str) -> str:
@@ -230,6 +251,8 @@ class _BringUp:
                 (str(service.stdout_path), str(service.stderr_path)),
                 service.last_healthy_after_s,
             )
+        elif isinstance(spec, model.ContainerService):
+            service, values, record = await self._start_container(spec)
         else:
             service = ExternalService(
                 spec.name,
@@ -256,6 +279,47 @@ class _BringUp:
                 pid=record.pid,
             )
         )
+
+    async def _start_container(
+        self, spec: model.ContainerService
+    ) -> tuple[ContainerService, dict[str, str], ServiceRecord]:
+        bound = spec.model_copy(
+            update={
+                "command": tuple(self.bind(a) for a in spec.command),
+                "env": {k: self.bind(v) for k, v in spec.env.items()},
+                "volumes": tuple(self.bind(v) for v in spec.volumes),
+                "health": self.bind(spec.health) if spec.health else None,
+                "address": self.bind(spec.address) if spec.address else None,
+            }
+        )
+        client = await self.env.docker_client()
+        service = ContainerService(
+            bound, client, run_id=self.env.run_id, log_dir=self.report_dir
+        )
+        await service.start()
+        entry = None
+        if service.created and not spec.keep:
+            entry = LedgerEntry(
+                "container_remove",
+                f"remove container {service.container_name!r} ({spec.name})",
+                service.ledger_data(),
+            )
+        await self._started(service, entry, f"service {spec.name}")
+        endpoint = service.address
+        values = {
+            "address": endpoint.address,
+            "host": endpoint.host,
+            "port": str(endpoint.port),
+        }
+        record = ServiceRecord(
+            spec.name,
+            spec.kind,
+            values["address"],
+            None,
+            (str(service.log_path),),
+            service.last_healthy_after_s,
+        )
+        return service, values, record
 
 
 async def bring_up(

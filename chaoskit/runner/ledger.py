@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from chaoskit.containers import LEDGER_UNDOS
 from chaoskit.errors import ChaoskitError
 from chaoskit.faults.base import LedgerEntry
 from chaoskit.faults.toxiproxy import Toxiproxy
@@ -120,6 +121,8 @@ async def _undo(entry: dict[str, object]) -> None:
         await stop_leftover(LedgerEntry(str(kind), "", entry))
     elif kind == "sigcont":
         await resume_leftover(LedgerEntry(str(kind), "", entry))
+    elif isinstance(kind, str) and kind in LEDGER_UNDOS:
+        await LEDGER_UNDOS[kind](entry)
     else:
         raise ChaoskitError(f"unknown ledger entry kind {kind!r}")
 

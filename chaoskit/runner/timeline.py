@@ -23,9 +23,11 @@ from chaoskit.faults.network import network_changes
 from chaoskit.faults.process import process_changes
 from chaoskit.load.engine import LoadEngine
 from chaoskit.metrics.recorder import Recorder
-from chaoskit.plan import fault_settings
+from chaoskit.plan import container_target, fault_settings
+from chaoskit.runner.containers import docker_changes
 from chaoskit.runner.environment import Environment
 from chaoskit.runner.rollback import RollbackStack
+from chaoskit.services.container import ContainerService
 from chaoskit.services.process import ProcessService
 from chaoskit.spec import model
 
@@ -38,6 +40,8 @@ def fault_target(fault: model.Fault) -> str:
     """``route db`` or ``service api``."""
     if isinstance(fault, model.ToxicFault):
         return f"route {fault.route}"
+    if isinstance(fault, model.ContainerFault):
+        return container_target(fault)
     return f"service {fault.service}"
 
 
@@ -123,10 +127,16 @@ class Timeline:
             self.stop.set()  # ends the fault tasks' waits; undos still run
             progress.cancel()
 
-    def _changes(self, fault: model.Fault) -> list[Change]:
+    async def _changes(self, fault: model.Fault) -> list[Change]:
         if isinstance(fault, model.ToxicFault):
             assert self.env.toxiproxy is not None  # noqa: S101 - validated: routes exist
             return network_changes(fault, self.env.toxiproxy, fault.route)
+        if isinstance(fault, model.ContainerFault) or isinstance(
+            self.env.services.get(fault.service), ContainerService
+        ):
+            # The target decides the driver: kill/restart/pause on a container
+            # service go through the Docker API too.
+            return await docker_changes(fault, self.env)
         service = self.env.services[fault.service]
         assert isinstance(service, ProcessService)  # noqa: S101 - validated by spec
         return process_changes(fault, service)
@@ -155,7 +165,7 @@ class Timeline:
         )
         pending = []
         try:
-            for change in self._changes(fault):
+            for change in await self._changes(fault):
                 ledger_id = self.stack.before(change.entry)
                 try:
                     undo = await change.apply()

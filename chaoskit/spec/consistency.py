@@ -17,6 +17,7 @@ from typing import Any
 from chaoskit.errors import SpecIssue
 from chaoskit.records import ErrorClass
 from chaoskit.spec import refs
+from chaoskit.spec.containers import check_container_services
 from chaoskit.spec.model import (
     LATENCY_METRICS,
     PHASES,
@@ -54,6 +55,7 @@ def check(table: Mapping[str, Any], experiment: Experiment | None) -> list[SpecI
         parts.info.duration if parts.info else None,
         {index for section, index in parts.partial if section == "faults"},
     )
+    issues += check_container_services(table)
     issues += _hypotheses(parts, table)
     issues += _abort(parts)
     return issues

@@ -26,6 +26,7 @@ from pydantic import (
 from chaoskit.units import parse_duration, parse_ratio
 
 __all__ = [
+    "CONTAINER_FAULT_KINDS",
     "FAULT_KINDS",
     "HYPOTHESIS_KINDS",
     "METRICS",
@@ -35,6 +36,8 @@ __all__ = [
     "SERVICE_KINDS",
     "TOXIC_FAULT_KINDS",
     "AbortCondition",
+    "ContainerFault",
+    "ContainerService",
     "Duration",
     "ErrorBudgetHypothesis",
     "Experiment",
@@ -66,7 +69,7 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 Ratio = Annotated[float, BeforeValidator(parse_ratio)]
 """A fraction in [0, 1], written ``"1%"`` or ``0.01``."""
 
-SERVICE_KINDS = ("postgres", "process", "external")
+SERVICE_KINDS = ("postgres", "process", "external", "container")
 TOXIC_FAULT_KINDS = (
     "latency",
     "bandwidth",
@@ -78,7 +81,10 @@ TOXIC_FAULT_KINDS = (
     "down",
 )
 PROCESS_FAULT_KINDS = ("kill", "restart", "pause")
-FAULT_KINDS = TOXIC_FAULT_KINDS + PROCESS_FAULT_KINDS
+CONTAINER_FAULT_KINDS = ("restart", "stop", "kill", "pause")
+"""On a container (a ``container`` service, a container by name or by labels);
+kill, restart and pause on a ``container`` service may be written as process faults."""
+FAULT_KINDS = TOXIC_FAULT_KINDS + PROCESS_FAULT_KINDS + ("stop",)
 HYPOTHESIS_KINDS = ("threshold", "sla", "recovery", "error_budget")
 PHASES = ("before", "during", "after", "all")
 METRICS = ("p50", "p90", "p95", "p99", "max", "error_rate", "rps", "count")
@@ -147,8 +153,38 @@ class ExternalService(_Model):
     health_timeout: Duration = 30.0
 
 
+class ContainerService(_Model):
+    """A Docker container: one chaoskit runs from ``image`` (labelled with the run,
+    removed after it unless ``keep``), or an existing one it attaches to by
+    ``container`` name or by ``labels`` (never started, stopped or removed)."""
+
+    name: str
+    kind: Literal["container"]
+    image: str | None = None
+    container: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    """With ``image``: extra labels on the container; alone: the one running
+    container that carries them all is attached to."""
+    command: tuple[str, ...] = ()
+    env: dict[str, str] = Field(default_factory=dict)
+    volumes: tuple[str, ...] = ()
+    """``"host path:container path[:ro]"``, as ``docker run -v`` takes them."""
+    ports: dict[str, int] = Field(default_factory=dict)
+    """``{"8000/tcp" = 18000}``: published ports (bridge networking only)."""
+    network: Literal["host", "bridge"] = "host"
+    workdir: str | None = None
+    user: str | None = None
+    address: str | None = None
+    """``host:port`` it serves on; default: taken from ``health``."""
+    health: str | None = None
+    health_timeout: Duration = 30.0
+    stop_timeout: Duration = 10.0
+    """Grace period of a stop (SIGTERM, then SIGKILL) at the end of the run."""
+    keep: bool = False
+
+
 Service = Annotated[
-    PostgresService | ProcessService | ExternalService,
+    PostgresService | ProcessService | ExternalService | ContainerService,
     Field(discriminator="kind"),
 ]
 
@@ -319,18 +355,57 @@ class ProcessFault(_FaultBase):
     """``kill`` only: start the service again at ``at + for``."""
 
 
+class ContainerFault(_FaultBase):
+    """A fault on containers: restart, stop (started again at the window's end),
+    kill (a signal; started again unless ``restart = false``), pause."""
+
+    kind: Literal["restart", "stop", "kill", "pause"]
+    service: str | None = None
+    """A ``container`` service of this experiment."""
+    container: str | None = None
+    """A container's name (or id), started by anyone."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Every running container that carries these labels (or ``count`` /
+    ``percent`` of them, chosen with the run's seed)."""
+    count: Annotated[int, Field(ge=1)] | None = None
+    percent: Ratio | None = None
+    signal: str = "SIGKILL"
+    """``kill`` only: the signal sent."""
+    restart: bool = True
+    """``kill`` only: start it again at ``at + for``."""
+    timeout: Duration = 10.0
+    """``stop`` and ``restart``: seconds between SIGTERM and SIGKILL."""
+
+
+_CONTAINER_ONLY_KEYS = ("container", "labels", "count", "percent", "timeout")
+
+
+def _fault_tag(value: object) -> str:
+    """Which fault model a raw ``[[faults]]`` table is validated as."""
+    kind = (
+        value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    )
+    if kind == "stop" or (
+        kind in CONTAINER_FAULT_KINDS
+        and (
+            isinstance(value, ContainerFault)
+            or (
+                isinstance(value, dict)
+                and any(k in value for k in _CONTAINER_ONLY_KEYS)
+            )
+        )
+    ):
+        return "container"
+    return "process" if kind in PROCESS_FAULT_KINDS else "toxic"
+
+
 # Unknown kinds fall to ToxicFault, whose `kind` error lists every toxic kind;
 # validate.py widens that list to every fault kind with a did-you-mean.
 Fault = Annotated[
-    Annotated[ToxicFault, Tag("toxic")] | Annotated[ProcessFault, Tag("process")],
-    Discriminator(
-        lambda v: (
-            "process"
-            if (v.get("kind") if isinstance(v, dict) else getattr(v, "kind", None))
-            in PROCESS_FAULT_KINDS
-            else "toxic"
-        )
-    ),
+    Annotated[ToxicFault, Tag("toxic")]
+    | Annotated[ProcessFault, Tag("process")]
+    | Annotated[ContainerFault, Tag("container")],
+    Discriminator(_fault_tag),
 ]
 
 

@@ -16,7 +16,14 @@ from urllib.parse import urlsplit
 
 from chaoskit.errors import SpecIssue
 from chaoskit.spec import refs
-from chaoskit.spec.model import ExperimentInfo, LoadSection, ProcessFault, ToxicFault
+from chaoskit.spec.containers import check_container_fault
+from chaoskit.spec.model import (
+    ContainerFault,
+    ExperimentInfo,
+    LoadSection,
+    ProcessFault,
+    ToxicFault,
+)
 from chaoskit.units import format_duration
 
 __all__ = [
@@ -190,11 +197,11 @@ _TOXIC_SETTINGS = {
     "limit_data": {"bytes"},
     "down": set(),
 }
-_WINDOWED = (*_TOXIC_SETTINGS, "pause")
+_WINDOWED = (*_TOXIC_SETTINGS, "pause", "stop")
 
 
 def check_faults(
-    faults: Sequence[tuple[int, ToxicFault | ProcessFault]],
+    faults: Sequence[tuple[int, ToxicFault | ProcessFault | ContainerFault]],
     routes: Sequence[str],
     service_kinds: Mapping[str, str],
     duration: float | None,
@@ -221,36 +228,34 @@ def check_faults(
                     unknown(f"{where}.route", "proxy route", fault.route, routes)
                 )
             allowed = _TOXIC_SETTINGS[fault.kind] | _TOXIC_COMMON
+        elif isinstance(fault, ContainerFault):
+            found, allowed = check_container_fault(where, fault, service_kinds)
+            issues += found
+            if fault.kind == "kill":
+                issues += _signal(where, fault.signal)
         else:
             kind = service_kinds.get(fault.service)
-            process = [n for n, k in service_kinds.items() if k == "process"]
+            process = [
+                n for n, k in service_kinds.items() if k in ("process", "container")
+            ]
             if fault.service not in services:
                 issues.append(
                     unknown(f"{where}.service", "service", fault.service, services)
                 )
-            elif kind != "process":
+            elif kind not in ("process", "container"):
                 issues.append(
                     SpecIssue(
                         f"{where}.service",
-                        f"is a {kind} service; {fault.kind} needs a process service",
+                        f"is a {kind} service; {fault.kind} needs a process "
+                        "or container service",
                         fault.service,
-                        ", ".join(process) or "(no process service)",
+                        ", ".join(process) or "(no process or container service)",
                     )
                 )
             allowed = {"name", "kind", "at", "for", "service"}
             if fault.kind == "kill":
                 allowed |= {"signal", "restart"}
-                if fault.signal not in signal.Signals.__members__:
-                    names = [s.name for s in signal.Signals if s.name.startswith("SIG")]
-                    issues.append(
-                        SpecIssue(
-                            f"{where}.signal",
-                            "is not a signal",
-                            fault.signal,
-                            "SIGKILL, SIGTERM, SIGINT, ...",
-                            close(fault.signal, names),
-                        )
-                    )
+                issues += _signal(where, fault.signal)
         for name in sorted(fault.model_fields_set):
             key = type(fault).model_fields[name].alias or name
             if key not in allowed:
@@ -275,8 +280,25 @@ def check_faults(
     return issues
 
 
+def _signal(where: str, name: str) -> list[SpecIssue]:
+    if name in signal.Signals.__members__:
+        return []
+    names = [s.name for s in signal.Signals if s.name.startswith("SIG")]
+    return [
+        SpecIssue(
+            f"{where}.signal",
+            "is not a signal",
+            name,
+            "SIGKILL, SIGTERM, SIGINT, ...",
+            close(name, names),
+        )
+    ]
+
+
 def _window(
-    where: str, fault: ToxicFault | ProcessFault, duration: float | None
+    where: str,
+    fault: ToxicFault | ProcessFault | ContainerFault,
+    duration: float | None,
 ) -> list[SpecIssue]:
     end = fault.at + fault.for_
     if fault.kind in _WINDOWED and fault.for_ <= 0:
@@ -318,7 +340,7 @@ def _window(
 
 
 def _down_overlaps(
-    faults: Sequence[tuple[int, ToxicFault | ProcessFault]],
+    faults: Sequence[tuple[int, ToxicFault | ProcessFault | ContainerFault]],
 ) -> list[SpecIssue]:
     downs = sorted(
         ((f.at, i, f) for i, f in faults if f.kind == "down"),
