@@ -86,12 +86,27 @@ async def connect(host: str | None = None) -> DockerClient:
 
     try:
         return await asyncio.to_thread(open_and_ping)
-    except docker.errors.DockerException as exc:
-        reason = _short(exc)
+    except (docker.errors.DockerException, OSError) as exc:
+        # requests' ConnectionError is an OSError; the SDK wraps most in its own.
+        reason = _engine_reason(exc)
         raise ServiceError(MISSING_ENGINE.format(host=where, reason=reason)) from exc
-    except OSError as exc:  # requests' ConnectionError is an OSError
-        reason = _short(exc)
-        raise ServiceError(MISSING_ENGINE.format(host=where, reason=reason)) from exc
+
+
+_ENGINE_REASONS = (
+    ("No such file or directory", "no socket there"),
+    ("Connection refused", "connection refused"),
+    ("Permission denied", "permission denied: is your user in the docker group?"),
+    ("timed out", "no answer in time"),
+)
+
+
+def _engine_reason(exc: BaseException) -> str:
+    """What went wrong reaching the engine, in a few words."""
+    text = str(exc)
+    for needle, reason in _ENGINE_REASONS:
+        if needle in text:
+            return reason
+    return _short(exc)
 
 
 async def call(

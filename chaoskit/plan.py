@@ -397,8 +397,8 @@ def _container_fault(fault: ContainerFault) -> str:
     if fault.kind == "stop":
         return f"stop {target}, started again at {end}"
     if fault.kind == "pause":
-        return f"pause {target} (docker pause, then unpause at {end})"
-    return f"restart {target} (docker restart)"
+        return f"pause {target}: docker pause, then unpause at {end}"
+    return f"restart {target}: docker restart"
 
 
 def _hypothesis(plan: Plan, hypothesis: Hypothesis) -> str:

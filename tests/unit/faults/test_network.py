@@ -8,6 +8,7 @@ from chaoskit.faults.network import network_changes, toxic_attributes, toxic_nam
 from chaoskit.faults.toxiproxy import Toxiproxy
 from chaoskit.proxy.toxics import ATTRIBUTES  # the server's own list, for the check
 from chaoskit.spec.model import (
+    CONTAINER_FAULT_KINDS,
     FAULT_KINDS,
     PROCESS_FAULT_KINDS,
     TOXIC_FAULT_KINDS,
@@ -23,7 +24,9 @@ def fault(kind: str, **settings: object) -> ToxicFault:
 
 
 def test_every_fault_kind_has_a_driver():
-    assert set(FAULT_KINDS) == set(TOXIC_FAULT_KINDS) | set(PROCESS_FAULT_KINDS)
+    assert set(FAULT_KINDS) == set(TOXIC_FAULT_KINDS) | set(PROCESS_FAULT_KINDS) | set(
+        CONTAINER_FAULT_KINDS
+    )
     # Every toxic kind but "down" (a proxy state) is a toxic Toxiproxy knows,
     # and its attributes are exactly Toxiproxy's.
     for kind in TOXIC_FAULT_KINDS:
