@@ -104,7 +104,8 @@ def _rootfs_tar(busybox: Path) -> bytes:
         add("lib64", kind=tarfile.SYMTYPE, linkname="usr/lib64")
         add("www/index.html", kind=tarfile.REGTYPE, mode=0o644, data=b"ok\n")
         add("www/health", kind=tarfile.REGTYPE, mode=0o644, data=b"healthy\n")
-        add("etc/passwd", kind=tarfile.REGTYPE, mode=0o644, data=b"root:x:0:0::/root:/bin/sh\n")  # fmt: skip
+        passwd = b"root:x:0:0::/root:/bin/sh\n"
+        add("etc/passwd", kind=tarfile.REGTYPE, mode=0o644, data=passwd)
     return buffer.getvalue()
 
 
