@@ -1,0 +1,180 @@
+"""Container services on a real Docker engine: run an image, attach by name or
+labels, health checks, logs into the report directory, removal."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from chaoskit.containers import LABEL_RUN, LABEL_SERVICE, connect
+from chaoskit.errors import ServiceError
+from chaoskit.services.container import ContainerService, parse_volumes
+from chaoskit.services.health import free_port
+from chaoskit.spec.model import ContainerService as ContainerSpec
+from tests.docker_support import run_labelled
+
+pytestmark = pytest.mark.docker
+
+
+def spec(**settings: object) -> ContainerSpec:
+    return ContainerSpec.model_validate(
+        {"name": "web", "kind": "container", **settings}
+    )
+
+
+def httpd(image: str, port: int, **settings: object) -> ContainerSpec:
+    return spec(
+        image=image,
+        command=["httpd", "-f", "-v", "-p", f"127.0.0.1:{port}", "-h", "/www"],
+        health=f"http://127.0.0.1:{port}/health",
+        **settings,
+    )
+
+
+async def _run_and_stop(image, tmp_path, docker_client, **settings):
+    port = free_port()
+    client = await connect()
+    try:
+        service = ContainerService(
+            httpd(image, port, **settings), client, run_id="t1", log_dir=tmp_path
+        )
+        endpoint = await service.start()
+        container = docker_client.containers.get(service.container_id)
+        async with httpx.AsyncClient(trust_env=False) as http:
+            answer = await http.get(f"http://{endpoint.address}/index.html")
+        await service.stop()
+        await service.stop()  # twice is harmless
+        return container, answer, endpoint, port
+    finally:
+        client.close()
+
+
+def test_an_image_runs_labelled_healthy_and_is_removed_with_its_logs_kept(
+    busybox_image, docker_client, tmp_path
+):
+    container, answer, endpoint, port = asyncio.run(
+        _run_and_stop(busybox_image, tmp_path, docker_client)
+    )
+    assert answer.status_code == 200
+    assert answer.text == "ok\n"
+    assert endpoint.address == f"127.0.0.1:{port}"
+    assert container.labels[LABEL_RUN] == "t1"
+    assert container.labels[LABEL_SERVICE] == "web"
+    assert container.name == "chaoskit-t1-web"
+    assert not docker_client.containers.list(all=True, filters={"id": container.id})
+    log = (tmp_path / "web.container.log").read_text()
+    assert log.count("response:200") >= 2  # the health check and the GET
+
+
+def test_keep_leaves_the_container_after_stop(busybox_image, docker_client, tmp_path):
+    container, _, _, _ = asyncio.run(
+        _run_and_stop(busybox_image, tmp_path, docker_client, keep=True)
+    )
+    try:
+        container.reload()
+        assert container.status == "running"
+    finally:
+        container.remove(force=True)
+
+
+def test_attach_by_name_and_by_labels_never_stops_the_container(
+    busybox_image, docker_client, tmp_path
+):
+    other = run_labelled(docker_client, busybox_image, {"app": "attach-me"}, "attach")
+
+    async def attach() -> list[str]:
+        client = await connect()
+        try:
+            ids = []
+            for settings in (
+                {"container": other.name},
+                {"labels": {"app": "attach-me"}},
+            ):
+                service = ContainerService(
+                    spec(**settings), client, run_id="t2", log_dir=tmp_path
+                )
+                await service.start()
+                ids.append(service.container_id)
+                await service.stop()
+            return ids
+        finally:
+            client.close()
+
+    assert asyncio.run(attach()) == [other.id, other.id]
+    other.reload()
+    assert other.status == "running"
+
+
+def test_attach_by_labels_needs_exactly_one_container(
+    busybox_image, docker_client, tmp_path
+):
+    for index in range(2):
+        run_labelled(docker_client, busybox_image, {"app": "twin"}, f"twin{index}")
+
+    async def attach() -> None:
+        client = await connect()
+        try:
+            service = ContainerService(
+                spec(labels={"app": "twin"}), client, run_id="t3", log_dir=tmp_path
+            )
+            await service.start()
+        finally:
+            client.close()
+
+    with pytest.raises(ServiceError, match=r"exactly one running container.*found 2"):
+        asyncio.run(attach())
+
+
+def test_a_missing_image_is_a_service_error_naming_it(docker_client, tmp_path):
+    async def start() -> None:
+        client = await connect()
+        try:
+            service = ContainerService(
+                spec(image="chaoskit-test/absent:none"),
+                client,
+                run_id="t4",
+                log_dir=tmp_path,
+            )
+            await service.start()
+        finally:
+            client.close()
+
+    with pytest.raises(ServiceError, match=r"chaoskit-test/absent:none"):
+        asyncio.run(start())
+
+
+def test_an_unhealthy_container_is_removed_and_its_last_logs_shown(
+    busybox_image, docker_client, tmp_path
+):
+    port = free_port()
+    unhealthy = spec(
+        image=busybox_image,
+        command=["sh", "-c", "echo starting up; sleep 30"],
+        health=f"tcp://127.0.0.1:{port}",
+        health_timeout="1s",
+    )
+
+    async def start() -> None:
+        client = await connect()
+        try:
+            service = ContainerService(unhealthy, client, run_id="t5", log_dir=tmp_path)
+            await service.start()
+        finally:
+            client.close()
+
+    with pytest.raises(ServiceError, match=r"(?s)not healthy within 1 s.*starting up"):
+        asyncio.run(start())
+    assert not docker_client.containers.list(
+        all=True, filters={"label": f"{LABEL_RUN}=t5"}
+    )
+
+
+def test_volumes_are_parsed_as_docker_run_takes_them():
+    assert parse_volumes(("/a:/b", "/c:/d:ro"), owner="x") == {
+        "/a": {"bind": "/b", "mode": "rw"},
+        "/c": {"bind": "/d", "mode": "ro"},
+    }
+    with pytest.raises(ServiceError, match=r"volume '/a' is not"):
+        parse_volumes(("/a",), owner="x")
