@@ -17,7 +17,7 @@ import pytest
 
 from chaoskit.containers import LABEL_RUN
 from chaoskit.services.health import free_port
-from tests.docker_support import REPO
+from tests.docker_support import REPO, python_volumes
 
 FAULTS = {
     "restart": 'kind = "restart"\ntimeout = "0s"',
@@ -233,3 +233,36 @@ def test_a_missing_engine_exits_3_naming_what_to_install_or_start(tmp_path):
     assert "Traceback" not in result.stdout + result.stderr
     report = json.loads((reports / "report.json").read_text())
     assert report["verdict"] == "aborted"
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_the_container_restart_experiment_recovers(tmp_path, busybox_image):
+    """experiments/container-restart.toml, shortened, with the session's image in
+    place of chaoskit/streaming:dev (no registry here to build that one from):
+    the same command, the host's Python and the project mounted read-only."""
+    port = free_port()
+    volumes = json.dumps(python_volumes())
+    reports = tmp_path / "report"
+    result = chaoskit(
+        "run", str(REPO / "experiments" / "container-restart.toml"),
+        "--report-dir", str(reports),
+        "--set", "experiment.duration=9s", "--set", "experiment.warmup=1s",
+        "--set", "faults.0.at=3s", "--set", 'faults.0.timeout="2s"',
+        "--set", "hypotheses.1.within=5s", "--set", "hypotheses.1.stable_for=1s",
+        "--set", f'services.1.image="{busybox_image}"',
+        "--set", f"services.1.volumes={volumes}",
+        "--set", f'services.1.workdir="{REPO}"',
+        "--set", f'services.1.command.0="{sys.executable}"',
+        "--set", f'services.1.command.6="{port}"',
+        "--set", f'services.1.health="http://127.0.0.1:{port}/health"',
+        "--set", f'target.base_url="http://127.0.0.1:{port}"',
+    )  # fmt: skip
+    report = json.loads((reports / "report.json").read_text())
+    assert result.returncode == 0, (report["hypotheses"], result.stdout[-3000:])
+    (fault,) = report["faults"]
+    assert (fault["kind"], fault["rolled_back"]) == ("restart", True)
+    assert fault["actual_duration_s"] > 0  # the restart itself, measured
+    recovery = next(h for h in report["hypotheses"] if h["kind"] == "recovery")
+    assert recovery["passed"]
+    assert recovery["observed"].startswith("recovered in")
