@@ -43,6 +43,10 @@ class LedgerEntry:
     ``proxy_delete`` (url, proxy): delete a proxy;
     ``process`` (pid, start_time): stop a process group chaoskit started;
     ``sigcont`` (pid, start_time): resume a paused process group.
+    ``container_start`` (container, docker_host): start (or unpause) a container;
+    ``container_unpause`` (container, docker_host): unpause a container;
+    ``container_remove`` (container, run, docker_host): remove a container this
+    run created (only while it carries the run's ``chaoskit.run`` label).
     """
 
     kind: str

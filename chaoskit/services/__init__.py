@@ -1,4 +1,5 @@
-"""What an experiment starts: embedded PostgreSQL, processes, external services.
+"""What an experiment starts: embedded PostgreSQL, processes, containers, external
+services.
 
 Every service starts, reports where it listens, and stops leaving nothing behind;
 ``base.Service`` is that contract.
@@ -7,6 +8,7 @@ Every service starts, reports where it listens, and stops leaving nothing behind
 from __future__ import annotations
 
 from chaoskit.services.base import Service, ServiceAddress
+from chaoskit.services.container import ContainerService
 from chaoskit.services.external import ExternalService
 from chaoskit.services.health import Endpoint, HealthCheck
 from chaoskit.services.postgres import (
@@ -18,6 +20,7 @@ from chaoskit.services.postgres import (
 from chaoskit.services.process import ProcessService, resume_leftover, stop_leftover
 
 __all__ = [
+    "ContainerService",
     "Endpoint",
     "ExternalService",
     "HealthCheck",

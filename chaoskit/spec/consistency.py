@@ -91,6 +91,9 @@ def _references(table: Mapping[str, Any], parts: Parts) -> list[SpecIssue]:
             texts.append((f"{where}.env.{key}", value))
         for key in ("health", "address"):
             texts.append((f"{where}.{key}", service.get(key)))
+        volumes = service.get("volumes")
+        for position, volume in enumerate(volumes if isinstance(volumes, list) else []):
+            texts.append((f"{where}.volumes[{position}]", volume))
     for index, route in items(table, "proxy", "routes"):
         if isinstance(route, dict):
             for key in ("upstream", "listen"):
