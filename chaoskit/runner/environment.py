@@ -25,7 +25,7 @@ from chaoskit.faults.toxiproxy import Toxiproxy
 from chaoskit.runner.rollback import RollbackStack
 from chaoskit.services.container import ContainerService
 from chaoskit.services.external import ExternalService
-from chaoskit.services.health import free_port
+from chaoskit.services.health import Endpoint, free_port
 from chaoskit.services.postgres import PostgresService
 from chaoskit.services.process import ProcessService
 from chaoskit.spec import model, refs
@@ -72,6 +72,15 @@ def _python(command: tuple[str, ...]) -> list[str]:
     # whatever python is first on PATH.
     head, *rest = command
     return [sys.executable, *rest] if head in ("python", "python3") else list(command)
+
+
+def _values(endpoint: Endpoint) -> dict[str, str]:
+    """What ``{services.NAME.address|host|port}`` binds to."""
+    return {
+        "address": f"{endpoint.host}:{endpoint.port}",
+        "host": endpoint.host,
+        "port": str(endpoint.port),
+    }
 
 
 class _BringUp:
@@ -238,11 +247,7 @@ class _BringUp:
             endpoint = await service.start()
             entry = LedgerEntry("process", f"stop {spec.name}", service.ledger_data())
             await self._started(service, entry, f"service {spec.name}")
-            values = {
-                "address": f"{endpoint.host}:{endpoint.port}",
-                "host": endpoint.host,
-                "port": str(endpoint.port),
-            }
+            values = _values(endpoint)
             record = ServiceRecord(
                 spec.name,
                 spec.kind,
@@ -261,11 +266,7 @@ class _BringUp:
                 health_timeout=spec.health_timeout,
             )
             endpoint = await service.start()
-            values = {
-                "address": f"{endpoint.host}:{endpoint.port}",
-                "host": endpoint.host,
-                "port": str(endpoint.port),
-            }
+            values = _values(endpoint)
             record = ServiceRecord(spec.name, spec.kind, values["address"])
         self.env.services[spec.name] = service
         self.env.records.append(record)
@@ -305,12 +306,7 @@ class _BringUp:
                 service.ledger_data(),
             )
         await self._started(service, entry, f"service {spec.name}")
-        endpoint = service.address
-        values = {
-            "address": endpoint.address,
-            "host": endpoint.host,
-            "port": str(endpoint.port),
-        }
+        values = _values(service.address)
         record = ServiceRecord(
             spec.name,
             spec.kind,
