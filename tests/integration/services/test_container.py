@@ -10,6 +10,8 @@ import pytest
 
 from chaoskit.containers import LABEL_RUN, LABEL_SERVICE, connect
 from chaoskit.errors import ServiceError
+from chaoskit.faults.base import LedgerEntry
+from chaoskit.runner.ledger import Ledger, roll_back
 from chaoskit.services.container import ContainerService, parse_volumes
 from chaoskit.services.health import free_port
 from chaoskit.spec.model import ContainerService as ContainerSpec
@@ -103,6 +105,7 @@ def test_attach_by_name_and_by_labels_never_stops_the_container(
             client.close()
 
     assert asyncio.run(attach()) == [other.id, other.id]
+    assert (tmp_path / "web.container.log").exists()  # its logs since attaching
     other.reload()
     assert other.status == "running"
 
@@ -178,3 +181,37 @@ def test_volumes_are_parsed_as_docker_run_takes_them():
     }
     with pytest.raises(ServiceError, match=r"volume '/a' is not"):
         parse_volumes(("/a",), owner="x")
+
+
+def test_the_ledger_removes_what_a_killed_run_created_and_only_that(
+    busybox_image, docker_client, tmp_path
+):
+    """After a kill -9 of chaoskit, `container_remove` removes the container the
+    run created; an entry whose run label does not match leaves it alone."""
+
+    async def start() -> ContainerService:
+        client = await connect()
+        service = ContainerService(
+            httpd(busybox_image, free_port()), client, run_id="t6", log_dir=tmp_path
+        )
+        await service.start()
+        client.close()
+        return service
+
+    service = asyncio.run(start())
+    data = dict(service.ledger_data())
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    Ledger(foreign, {}).add(
+        LedgerEntry("container_remove", "not ours", {**data, "run": "another"})
+    )
+    asyncio.run(roll_back(foreign / "ledger.json"))
+    assert docker_client.containers.get(data["container"]).status == "running"
+    ours = tmp_path / "ours"
+    ours.mkdir()
+    Ledger(ours, {}).add(LedgerEntry("container_remove", "ours", data))
+    results = asyncio.run(roll_back(ours / "ledger.json"))
+    assert [r.ok for r in results] == [True]
+    assert not docker_client.containers.list(
+        all=True, filters={"id": data["container"]}
+    )
