@@ -10,8 +10,9 @@ then applies and undoes each fault kind ``--rounds`` times through the driver
 (``chaoskit.faults.docker``), measuring: apply (the Docker calls, and for
 ``restart`` the health check), undo (start or unpause, and the health check),
 and the outage a client sees (from the apply call to the first 200 after the
-undo, which runs at once: no fault window; probing every 5 ms). Also the service's own start (create, start,
-healthy) and stop (logs, remove). Prints a Markdown table.
+undo, which runs at once: no fault window; probing every 5 ms). Also the
+service's own start (create, start, healthy) and stop (logs, remove). Prints a
+Markdown table.
 """
 
 from __future__ import annotations
