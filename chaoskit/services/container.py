@@ -143,7 +143,9 @@ class ContainerService:
             await self._attach()
         try:
             await self.wait_healthy()
-        except ServiceError:
+        except BaseException:
+            # Unhealthy, or the run was interrupted (Ctrl-C) while waiting: the
+            # runner does not know this container yet, so remove it here.
             if self.created:
                 await self.stop()
             raise
@@ -183,7 +185,7 @@ class ContainerService:
                 created.start,
                 error=ServiceError,
             )
-        except ServiceError:
+        except BaseException:
             await self.stop()
             raise
 

@@ -215,3 +215,30 @@ def test_the_ledger_removes_what_a_killed_run_created_and_only_that(
     assert not docker_client.containers.list(
         all=True, filters={"id": data["container"]}
     )
+
+
+def test_a_start_cancelled_while_waiting_for_health_leaves_nothing(
+    busybox_image, docker_client, tmp_path
+):
+    """Ctrl-C during bring-up: the runner does not know the container yet, so
+    the service removes it itself before the cancellation goes on."""
+    never = spec(
+        image=busybox_image,
+        command=["sleep", "30"],
+        health=f"tcp://127.0.0.1:{free_port()}",
+        health_timeout="30s",
+    )
+
+    async def start_then_cancel() -> None:
+        client = await connect()
+        try:
+            service = ContainerService(never, client, run_id="t7", log_dir=tmp_path)
+            await asyncio.wait_for(service.start(), 1.0)
+        finally:
+            client.close()
+
+    with pytest.raises(TimeoutError):
+        asyncio.run(start_then_cancel())
+    assert not docker_client.containers.list(
+        all=True, filters={"label": f"{LABEL_RUN}=t7"}
+    )
