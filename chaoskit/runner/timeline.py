@@ -37,7 +37,7 @@ _NS = 1_000_000_000
 
 
 def fault_target(fault: model.Fault) -> str:
-    """``route db`` or ``service api``."""
+    """What a fault hits: ``route db``, ``service api``, ``container web-1``..."""
     if isinstance(fault, model.ToxicFault):
         return f"route {fault.route}"
     if isinstance(fault, model.ContainerFault):

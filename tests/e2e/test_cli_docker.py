@@ -19,16 +19,19 @@ from chaoskit.containers import LABEL_RUN
 from chaoskit.services.health import free_port
 from tests.docker_support import REPO, python_volumes
 
+# In this order in one run: a restart's outage happens while it is applied,
+# before its own phase begins, so it must not come first (it would land in the
+# `before` phase, the baseline every recovery is judged against).
 FAULTS = {
-    "restart": 'kind = "restart"\ntimeout = "0s"',
+    "pause": 'kind = "pause"',
     "stop": 'kind = "stop"\ntimeout = "0s"',
     "kill": 'kind = "kill"',
-    "pause": 'kind = "pause"',
+    "restart": 'kind = "restart"\ntimeout = "0s"',
 }
 
 
 def experiment(tmp_path: Path, image: str, port: int, fault: str, *,
-               duration: str = "8s", service: str = "") -> Path:  # fmt: skip
+               duration: str = "11s", service: str = "") -> Path:  # fmt: skip
     """An httpd container under 40 requests/s, and ``fault`` (faults) on it."""
     service = (
         service
@@ -67,7 +70,7 @@ path = "/index.html"
 [[hypotheses]]
 name = "recovers"
 kind = "recovery"
-within = "1.2s"
+within = "1.5s"
 stable_for = "0.4s"
 """)
     return path
@@ -97,7 +100,9 @@ def every_kind(tmp_path_factory, busybox_image, docker_client) -> Path:
     """One run with each fault kind in turn (one run, not four: vfs and the
     start-up of chaoskit cost seconds each); its report directory."""
     tmp_path = tmp_path_factory.mktemp("every-kind")
-    faults = "".join(fault_table(kind, 1.0 + 1.7 * i) for i, kind in enumerate(FAULTS))
+    # 1.8 s between one window's end and the next fault: room for `within`
+    # (1.5 s) even when the machine is busy with other test runs.
+    faults = "".join(fault_table(kind, 1.5 + 2.5 * i) for i, kind in enumerate(FAULTS))
     path = experiment(tmp_path, busybox_image, free_port(), faults)
     reports = tmp_path / "report"
     result = chaoskit("run", str(path), "--report-dir", str(reports))
@@ -119,7 +124,7 @@ def test_each_container_fault_is_rolled_back_and_recovery_is_measured(every_kind
     (recovery,) = [h for h in report["hypotheses"] if h["name"] == f"recovers [{name}]"]
     assert recovery["passed"], recovery
     assert recovery["observed"].startswith("recovered in")
-    assert 0 <= recovery["observed_value"] <= 1.2
+    assert 0 <= recovery["observed_value"] <= 1.5
     during = report["phase_tasks"][f"during:{name}"]["index"]
     if kind in ("stop", "kill"):
         assert during["errors"] > 0  # the container was really down
