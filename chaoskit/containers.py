@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -65,7 +66,8 @@ def docker_host() -> str:
 
 
 async def connect(host: str | None = None) -> DockerClient:
-    """A client for the engine at ``host`` (default :func:`docker_host`), pinged.
+    """A client for the engine at ``host`` (default :func:`docker_host`), which
+    answered (its API version is the client's).
 
     Raises:
         ServiceError: nothing answers there; the message says what to install,
@@ -75,18 +77,32 @@ async def connect(host: str | None = None) -> DockerClient:
 
     where = host or docker_host()
 
-    def open_and_ping() -> DockerClient:
-        client = docker.DockerClient(base_url=where, timeout=_CALL_TIMEOUT_S)
+    def open_client() -> DockerClient:
+        if where.startswith("unix://"):
+            # The SDK's unix-socket connection leaks its socket when connecting
+            # fails; find out first with one that is always closed.
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe_socket:
+                probe_socket.settimeout(5)
+                probe_socket.connect(where.removeprefix("unix://"))
+        # Ask the engine its API version with a client we always close: the
+        # SDK's own version="auto" asks inside its constructor and, when nothing
+        # answers, leaves that client's connection pool open.
+        probe = docker.APIClient(
+            base_url=where,
+            version=docker.constants.MINIMUM_DOCKER_API_VERSION,
+            timeout=_CALL_TIMEOUT_S,
+        )
         try:
-            client.ping()
-        except BaseException:
-            client.close()
-            raise
-        return client
+            version = probe.version(api_version=False)["ApiVersion"]
+        finally:
+            probe.close()
+        return docker.DockerClient(
+            base_url=where, version=version, timeout=_CALL_TIMEOUT_S
+        )
 
     try:
-        return await asyncio.to_thread(open_and_ping)
-    except (docker.errors.DockerException, OSError) as exc:
+        return await asyncio.to_thread(open_client)
+    except (docker.errors.DockerException, OSError, KeyError) as exc:
         # requests' ConnectionError is an OSError; the SDK wraps most in its own.
         reason = _engine_reason(exc)
         raise ServiceError(MISSING_ENGINE.format(host=where, reason=reason)) from exc

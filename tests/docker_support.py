@@ -14,6 +14,7 @@ is removed at its end; containers chaoskit itself creates carry
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import shutil
@@ -26,6 +27,9 @@ from typing import Any
 
 import pytest
 
+from chaoskit.containers import connect
+from chaoskit.errors import ServiceError
+
 REPO = Path(__file__).resolve().parents[1]
 TEST_LABEL = "chaoskit.test"
 SESSION = uuid.uuid4().hex[:8]
@@ -33,19 +37,11 @@ _BUSYBOX_APPLETS = ("sh", "httpd", "sleep", "cat", "echo", "ls", "env", "kill")
 
 
 def engine_problem() -> str | None:
-    """Why no engine answers (None when one does)."""
-    import docker
-
+    """Why no engine answers (None when one does): chaoskit's own connect()."""
     try:
-        client = docker.from_env(timeout=10)
-    except docker.errors.DockerException as exc:
-        return str(exc)
-    try:
-        client.ping()
-    except (docker.errors.DockerException, OSError) as exc:
-        return str(exc).splitlines()[0]
-    finally:
-        client.close()
+        asyncio.run(connect()).close()
+    except ServiceError as exc:
+        return str(exc).split(". Container services", 1)[0]
     return None
 
 
@@ -66,9 +62,7 @@ def require_engine() -> None:
 def docker_client() -> Iterator[Any]:
     """A client for the engine at DOCKER_HOST (see :func:`require_engine`)."""
     require_engine()
-    import docker
-
-    client = docker.from_env(timeout=60)
+    client = asyncio.run(connect())
     try:
         yield client
     finally:

@@ -15,7 +15,7 @@ from chaoskit.runner.ledger import Ledger, roll_back
 from chaoskit.services.container import ContainerService, parse_volumes
 from chaoskit.services.health import free_port
 from chaoskit.spec.model import ContainerService as ContainerSpec
-from tests.docker_support import run_labelled
+from tests.docker_support import SESSION, run_labelled
 
 pytestmark = pytest.mark.docker
 
@@ -84,7 +84,8 @@ def test_keep_leaves_the_container_after_stop(busybox_image, docker_client, tmp_
 def test_attach_by_name_and_by_labels_never_stops_the_container(
     busybox_image, docker_client, tmp_path
 ):
-    other = run_labelled(docker_client, busybox_image, {"app": "attach-me"}, "attach")
+    app = f"attach-me-{SESSION}"
+    other = run_labelled(docker_client, busybox_image, {"app": app}, "attach")
 
     async def attach() -> list[str]:
         client = await connect()
@@ -92,7 +93,7 @@ def test_attach_by_name_and_by_labels_never_stops_the_container(
             ids = []
             for settings in (
                 {"container": other.name},
-                {"labels": {"app": "attach-me"}},
+                {"labels": {"app": app}},
             ):
                 service = ContainerService(
                     spec(**settings), client, run_id="t2", log_dir=tmp_path
@@ -114,13 +115,18 @@ def test_attach_by_labels_needs_exactly_one_container(
     busybox_image, docker_client, tmp_path
 ):
     for index in range(2):
-        run_labelled(docker_client, busybox_image, {"app": "twin"}, f"twin{index}")
+        run_labelled(
+            docker_client, busybox_image, {"app": f"twin-{SESSION}"}, f"twin{index}"
+        )
 
     async def attach() -> None:
         client = await connect()
         try:
             service = ContainerService(
-                spec(labels={"app": "twin"}), client, run_id="t3", log_dir=tmp_path
+                spec(labels={"app": f"twin-{SESSION}"}),
+                client,
+                run_id="t3",
+                log_dir=tmp_path,
             )
             await service.start()
         finally:
