@@ -35,6 +35,16 @@ def httpd(image: str, port: int, **settings: object) -> ContainerSpec:
     )
 
 
+async def start_only(settings: ContainerSpec, run_id: str, log_dir) -> None:
+    """Start a service with a client of its own (closed whatever happens)."""
+    client = await connect()
+    try:
+        service = ContainerService(settings, client, run_id=run_id, log_dir=log_dir)
+        await service.start()
+    finally:
+        client.close()
+
+
 async def _run_and_stop(image, tmp_path, docker_client, **settings):
     port = free_port()
     client = await connect()
@@ -119,39 +129,15 @@ def test_attach_by_labels_needs_exactly_one_container(
             docker_client, busybox_image, {"app": f"twin-{SESSION}"}, f"twin{index}"
         )
 
-    async def attach() -> None:
-        client = await connect()
-        try:
-            service = ContainerService(
-                spec(labels={"app": f"twin-{SESSION}"}),
-                client,
-                run_id="t3",
-                log_dir=tmp_path,
-            )
-            await service.start()
-        finally:
-            client.close()
-
+    twins = spec(labels={"app": f"twin-{SESSION}"})
     with pytest.raises(ServiceError, match=r"exactly one running container.*found 2"):
-        asyncio.run(attach())
+        asyncio.run(start_only(twins, "t3", tmp_path))
 
 
 def test_a_missing_image_is_a_service_error_naming_it(docker_client, tmp_path):
-    async def start() -> None:
-        client = await connect()
-        try:
-            service = ContainerService(
-                spec(image="chaoskit-test/absent:none"),
-                client,
-                run_id="t4",
-                log_dir=tmp_path,
-            )
-            await service.start()
-        finally:
-            client.close()
-
+    absent = spec(image="chaoskit-test/absent:none")
     with pytest.raises(ServiceError, match=r"chaoskit-test/absent:none"):
-        asyncio.run(start())
+        asyncio.run(start_only(absent, "t4", tmp_path))
 
 
 def test_an_unhealthy_container_is_removed_and_its_last_logs_shown(
@@ -165,16 +151,8 @@ def test_an_unhealthy_container_is_removed_and_its_last_logs_shown(
         health_timeout="1s",
     )
 
-    async def start() -> None:
-        client = await connect()
-        try:
-            service = ContainerService(unhealthy, client, run_id="t5", log_dir=tmp_path)
-            await service.start()
-        finally:
-            client.close()
-
     with pytest.raises(ServiceError, match=r"(?s)not healthy within 1 s.*starting up"):
-        asyncio.run(start())
+        asyncio.run(start_only(unhealthy, "t5", tmp_path))
     assert not docker_client.containers.list(
         all=True, filters={"label": f"{LABEL_RUN}=t5"}
     )
@@ -235,16 +213,8 @@ def test_a_start_cancelled_while_waiting_for_health_leaves_nothing(
         health_timeout="30s",
     )
 
-    async def start_then_cancel() -> None:
-        client = await connect()
-        try:
-            service = ContainerService(never, client, run_id="t7", log_dir=tmp_path)
-            await asyncio.wait_for(service.start(), 1.0)
-        finally:
-            client.close()
-
     with pytest.raises(TimeoutError):
-        asyncio.run(start_then_cancel())
+        asyncio.run(asyncio.wait_for(start_only(never, "t7", tmp_path), 1.0))
     assert not docker_client.containers.list(
         all=True, filters={"label": f"{LABEL_RUN}=t7"}
     )
