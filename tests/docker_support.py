@@ -66,11 +66,16 @@ def docker_client() -> Iterator[Any]:
     try:
         yield client
     finally:
-        for container in client.containers.list(
-            all=True, filters={"label": f"{TEST_LABEL}={SESSION}"}
-        ):
-            container.remove(force=True)
+        remove_session_containers(client)
         client.close()
+
+
+def remove_session_containers(client: Any) -> None:
+    """Remove every container this test session labelled."""
+    for container in client.containers.list(
+        all=True, filters={"label": f"{TEST_LABEL}={SESSION}"}
+    ):
+        container.remove(force=True)
 
 
 def _rootfs_tar(busybox: Path) -> bytes:
@@ -130,6 +135,8 @@ def busybox_image(docker_client: Any) -> Iterator[str]:
     try:
         yield tag
     finally:
+        # Containers first: an image still in use would only lose its tag.
+        remove_session_containers(docker_client)
         docker_client.images.remove(tag, force=True)
 
 
