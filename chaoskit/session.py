@@ -66,7 +66,7 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 def _undo_leftovers(root: Path, console: Console) -> None:
     """Undo what a killed earlier run left (from its ledger), before starting."""
-    for ledger in find_open_ledgers(root):
+    for ledger in find_open_ledgers(root, skip_live=True):
         console.print(
             f"[yellow]An earlier run left changes in place ({ledger}); undoing:"
         )

@@ -25,9 +25,16 @@ from chaoskit.containers import LEDGER_UNDOS
 from chaoskit.errors import ChaoskitError
 from chaoskit.faults.base import LedgerEntry
 from chaoskit.faults.toxiproxy import Toxiproxy
-from chaoskit.services.process import resume_leftover, stop_leftover
+from chaoskit.services.process import process_identity, resume_leftover, stop_leftover
 
-__all__ = ["LEDGER_NAME", "Ledger", "RollbackResult", "find_open_ledgers", "roll_back"]
+__all__ = [
+    "LEDGER_NAME",
+    "Ledger",
+    "RollbackResult",
+    "find_open_ledgers",
+    "roll_back",
+    "run_is_live",
+]
 
 LEDGER_NAME = "ledger.json"
 
@@ -38,7 +45,12 @@ class Ledger:
     def __init__(self, report_dir: Path, run: dict[str, object]) -> None:
         self.path = report_dir / LEDGER_NAME
         self._doc: dict[str, object] = {
-            "run": {**run, "pid": os.getpid(), "started": time.time()},
+            "run": {
+                **run,
+                "pid": os.getpid(),
+                "pid_started": process_identity(os.getpid()),
+                "started": time.time(),
+            },
             "closed": False,
             "entries": [],
         }
@@ -82,17 +94,33 @@ class Ledger:
         tmp.replace(self.path)
 
 
-def find_open_ledgers(root: Path) -> Iterator[Path]:
+def find_open_ledgers(root: Path, *, skip_live: bool = False) -> Iterator[Path]:
     """Ledgers under ``root`` (a report directory or a directory of them) with
-    changes still pending."""
+    changes still pending.
+
+    ``skip_live`` leaves out the ledgers of runs still going: a new run sharing
+    the parent directory must not undo the faults of a run beside it.
+    """
     candidates = [root / LEDGER_NAME, *root.glob(f"*/{LEDGER_NAME}")]
     for path in candidates:
         try:
             doc = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
+        if skip_live and run_is_live(doc.get("run", {})):
+            continue
         if any(e.get("state") == "pending" for e in doc.get("entries", [])):
             yield path
+
+
+def run_is_live(run: object) -> bool:
+    """Whether the run that wrote a ledger is still running (same PID and start)."""
+    if not isinstance(run, dict):
+        return False
+    pid, started = run.get("pid"), run.get("pid_started")
+    if not isinstance(pid, int) or not isinstance(started, int):
+        return False  # an older ledger without the start time: treat as dead
+    return pid != os.getpid() and process_identity(pid) == started
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ __all__ = [
     "ENDING_SIGNALS",
     "LeftoverOutcome",
     "ProcessService",
+    "process_identity",
     "resume_leftover",
     "stop_leftover",
 ]
@@ -506,6 +507,15 @@ class ProcessService:
 
 
 # -- after a crash: acting on ledger data from another process ------------------------
+
+
+def process_identity(pid: int) -> int | None:
+    """``pid``'s start time (clock ticks since boot), or None if there is no such PID.
+
+    A (PID, start time) pair names one process for the life of the machine, so
+    a record of it can later tell "still that process" from "a reused PID".
+    """
+    return _proc.start_time(pid)
 
 
 async def stop_leftover(

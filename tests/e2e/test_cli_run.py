@@ -404,6 +404,30 @@ def test_the_next_run_undoes_what_a_killed_run_left(tmp_path, separate_proxy):
         assert_gone(pid)
 
 
+def test_a_new_run_leaves_the_changes_of_a_live_run_beside_it_alone(
+    tmp_path, separate_proxy
+):
+    """Two runs sharing a reports directory: the second must not take the
+    first's open ledger for a killed run's and undo its fault mid-window."""
+    live = run_until_fault_applied(
+        long_fault_experiment(tmp_path), tmp_path / "runs" / "live", separate_proxy
+    )
+    try:
+        short = experiment(tmp_path, hypotheses="", duration="2s")
+        result = chaoskit(
+            "run", str(short), "--report-dir", str(tmp_path / "runs" / "next")
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "An earlier run left changes in place" not in result.stdout
+        toxics = httpx.get(f"{separate_proxy}/proxies/app/toxics").json()
+        assert [t["type"] for t in toxics] == ["latency"]
+    finally:
+        live.send_signal(signal.SIGINT)
+        live.wait(timeout=60)
+    assert live.returncode == 3
+    assert httpx.get(f"{separate_proxy}/proxies").json() == {}
+
+
 def test_a_second_ctrl_c_forces_a_quick_exit_that_still_rolls_back(
     tmp_path, separate_proxy
 ):
