@@ -306,6 +306,9 @@ class ToxicFault(_FaultBase):
     bytes: Annotated[int, Field(ge=0)] = 0
     average_size: Annotated[int, Field(ge=1)] = 1
     size_variation: Annotated[int, Field(ge=0)] = 0
+    observe: bool = False
+    """``down`` only: keep accepting and reset each attempt, so the connection
+    log sees it (clients get ECONNRESET, not ECONNREFUSED); chaoskit's proxy only."""
 
 
 class ProcessFault(_FaultBase):
