@@ -23,7 +23,9 @@ from types import MappingProxyType
 from typing import Literal
 
 from chaoskit.spec.model import (
+    BackoffHypothesis,
     Experiment,
+    FallbackHypothesis,
     Fault,
     Hypothesis,
     PostgresService,
@@ -371,6 +373,8 @@ def _hypothesis(plan: Plan, hypothesis: Hypothesis) -> str:
             f"+{hypothesis.error_tolerance:.1%} errors of the before phase "
             f"(for {_d(hypothesis.stable_for)}) within {_d(hypothesis.within)}"
         )
+    if isinstance(hypothesis, BackoffHypothesis | FallbackHypothesis):
+        return f"{hypothesis.rules_text()}, {phase}"
     scope = f" of {hypothesis.task}" if hypothesis.task else ""
     share = f"{hypothesis.max:.2%}"
     return f"at most {share}{scope} fail with {hypothesis.error_class}, {phase}"

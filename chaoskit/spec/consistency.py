@@ -20,13 +20,16 @@ from chaoskit.spec import refs
 from chaoskit.spec.model import (
     LATENCY_METRICS,
     PHASES,
+    BackoffHypothesis,
     Experiment,
+    FallbackHypothesis,
     RecoveryHypothesis,
     SlaHypothesis,
     ThresholdHypothesis,
     bound_value,
 )
 from chaoskit.spec.parts import Parts, gather, items
+from chaoskit.spec.retry_rules import observe_issues, retry_issues
 from chaoskit.spec.rules import check_faults, check_load, check_urls, close, unknown
 from chaoskit.units import format_duration
 
@@ -55,6 +58,7 @@ def check(table: Mapping[str, Any], experiment: Experiment | None) -> list[SpecI
         {index for section, index in parts.partial if section == "faults"},
     )
     issues += _hypotheses(parts, table)
+    issues += observe_issues(parts)
     issues += _abort(parts)
     return issues
 
@@ -184,6 +188,8 @@ def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
                 issues.append(
                     unknown(f"{where}.fault", "fault", hypothesis.fault, faults)
                 )
+        elif isinstance(hypothesis, BackoffHypothesis | FallbackHypothesis):
+            issues += retry_issues(where, hypothesis, parts, table)
     # error_budget has only error_class, task and phase: checked above.
     return issues
 

@@ -1,0 +1,97 @@
+"""Cross-field checks for retry and fallback hypotheses, and observed ``down``.
+
+Kept apart from ``consistency`` (which calls them) because they belong together:
+a backoff hypothesis names a route, a fallback hypothesis a task with a
+``marker``, and ``observe`` makes a ``down`` fault visible to the former.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from chaoskit.errors import SpecIssue
+from chaoskit.spec.model import (
+    BackoffHypothesis,
+    FallbackHypothesis,
+    parse_attempt_rate,
+)
+from chaoskit.spec.parts import Parts, items
+from chaoskit.spec.rules import unknown
+
+__all__ = ["observe_issues", "retry_issues"]
+
+_BACKOFF_RULES = (
+    "max_attempts",
+    "min_growth",
+    "max_interval",
+    "jitter",
+    "max_rate",
+    "gives_up_within",
+)
+
+
+def retry_issues(
+    where: str,
+    hypothesis: BackoffHypothesis | FallbackHypothesis,
+    parts: Parts,
+    table: Mapping[str, Any],
+) -> list[SpecIssue]:
+    """What a backoff or fallback hypothesis says that the rest does not back."""
+    if isinstance(hypothesis, FallbackHypothesis):
+        return _fallback(where, hypothesis, table)
+    issues = []
+    routes = parts.declared("routes")
+    if hypothesis.route not in routes:
+        issues.append(
+            unknown(f"{where}.route", "proxy route", hypothesis.route, routes)
+        )
+    if all(getattr(hypothesis, rule) is None for rule in _BACKOFF_RULES):
+        issues.append(SpecIssue(where, "sets no rule", None, ", ".join(_BACKOFF_RULES)))
+    if hypothesis.max_rate is not None:
+        try:
+            parse_attempt_rate(hypothesis.max_rate)
+        except ValueError:
+            issues.append(
+                SpecIssue(
+                    f"{where}.max_rate",
+                    "is not an attempt rate",
+                    hypothesis.max_rate,
+                    'a number of attempts/s (20), or "<n>x" of the offered '
+                    'request rate ("2x")',
+                )
+            )
+    return issues
+
+
+def _fallback(
+    where: str, hypothesis: FallbackHypothesis, table: Mapping[str, Any]
+) -> list[SpecIssue]:
+    for index, task in items(table, "load", "tasks"):
+        if isinstance(task, dict) and task.get("name") == hypothesis.task:
+            if isinstance(task.get("marker"), dict) and task["marker"]:
+                return []
+            return [
+                SpecIssue(
+                    f"load.tasks[{index}].marker",
+                    f"is missing: hypothesis {where} judges this task's marker",
+                    None,
+                    'marker = { header = "X-Fallback" }, { json_path = "$.fallback",'
+                    ' equals = "true" } or { status = [203] }',
+                )
+            ]
+    return []  # an unknown task is reported by the generic task check
+
+
+def observe_issues(parts: Parts) -> list[SpecIssue]:
+    """``observe`` is for ``down`` faults only."""
+    return [
+        SpecIssue(
+            f"faults[{index}].observe",
+            f"is for down faults only, not {fault.kind}",
+            True,
+            'kind = "down"',
+        )
+        for index, fault in parts.faults
+        if getattr(fault, "observe", False) and fault.kind != "down"
+    ]
