@@ -310,6 +310,8 @@ def fault_settings(fault: Fault) -> dict[str, str]:
         settings = {key: _setting(fault, key) for key in _SETTINGS[fault.kind]}
         if fault.kind == "bandwidth":
             settings["rate"] = f"{fault.rate} KB/s"
+        if fault.kind == "down" and fault.observe:
+            settings["observe"] = "yes: attempts reset and logged"
         if fault.kind != "down":
             settings["stream"] = fault.stream
             settings["toxicity"] = f"{fault.toxicity:.0%}"

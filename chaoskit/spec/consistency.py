@@ -29,7 +29,7 @@ from chaoskit.spec.model import (
     bound_value,
 )
 from chaoskit.spec.parts import Parts, gather, items
-from chaoskit.spec.retry_rules import observe_issues, retry_issues
+from chaoskit.spec.retry_rules import retry_issues
 from chaoskit.spec.rules import check_faults, check_load, check_urls, close, unknown
 from chaoskit.units import format_duration
 
@@ -58,7 +58,6 @@ def check(table: Mapping[str, Any], experiment: Experiment | None) -> list[SpecI
         {index for section, index in parts.partial if section == "faults"},
     )
     issues += _hypotheses(parts, table)
-    issues += observe_issues(parts)
     issues += _abort(parts)
     return issues
 
@@ -189,7 +188,7 @@ def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
                     unknown(f"{where}.fault", "fault", hypothesis.fault, faults)
                 )
         elif isinstance(hypothesis, BackoffHypothesis | FallbackHypothesis):
-            issues += retry_issues(where, hypothesis, parts, table)
+            issues += retry_issues(where, hypothesis, parts, table, partial)
     # error_budget has only error_class, task and phase: checked above.
     return issues
 

@@ -1,8 +1,7 @@
-"""Cross-field checks for retry and fallback hypotheses, and observed ``down``.
+"""Cross-field checks for retry and fallback hypotheses.
 
-Kept apart from ``consistency`` (which calls them) because they belong together:
-a backoff hypothesis names a route, a fallback hypothesis a task with a
-``marker``, and ``observe`` makes a ``down`` fault visible to the former.
+Kept apart from ``consistency`` (which calls them): a backoff hypothesis names
+a route and sets rules, a fallback hypothesis needs a task with a ``marker``.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from chaoskit.spec.model import (
 from chaoskit.spec.parts import Parts, items
 from chaoskit.spec.rules import unknown
 
-__all__ = ["observe_issues", "retry_issues"]
+__all__ = ["retry_issues"]
 
 _BACKOFF_RULES = (
     "max_attempts",
@@ -36,6 +35,7 @@ def retry_issues(
     hypothesis: BackoffHypothesis | FallbackHypothesis,
     parts: Parts,
     table: Mapping[str, Any],
+    partial: bool = False,
 ) -> list[SpecIssue]:
     """What a backoff or fallback hypothesis says that the rest does not back."""
     if isinstance(hypothesis, FallbackHypothesis):
@@ -46,7 +46,7 @@ def retry_issues(
         issues.append(
             unknown(f"{where}.route", "proxy route", hypothesis.route, routes)
         )
-    if all(getattr(hypothesis, rule) is None for rule in _BACKOFF_RULES):
+    if not partial and all(getattr(hypothesis, r) is None for r in _BACKOFF_RULES):
         issues.append(SpecIssue(where, "sets no rule", None, ", ".join(_BACKOFF_RULES)))
     if hypothesis.max_rate is not None:
         try:
@@ -81,17 +81,3 @@ def _fallback(
                 )
             ]
     return []  # an unknown task is reported by the generic task check
-
-
-def observe_issues(parts: Parts) -> list[SpecIssue]:
-    """``observe`` is for ``down`` faults only."""
-    return [
-        SpecIssue(
-            f"faults[{index}].observe",
-            f"is for down faults only, not {fault.kind}",
-            True,
-            'kind = "down"',
-        )
-        for index, fault in parts.faults
-        if getattr(fault, "observe", False) and fault.kind != "down"
-    ]
