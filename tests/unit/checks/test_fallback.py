@@ -17,21 +17,11 @@ def context(marked_every: int, latency_ms: int = 20) -> CheckContext:
     for i in range(20):
         start = i * 100 * MS
         marked = marked_every > 0 and i % marked_every == 0
-        recorder.write(
-            Sample(
-                "reco",
-                0,
-                start,
-                start,
-                start + latency_ms * MS,
-                200,
-                10,
-                10,
-                None,
-                "",
-                marked,
-            )  # fmt: skip
-        )
+        sample = Sample(
+            "reco", 0, start, start, start + latency_ms * MS, 200, 10, 10,
+            None, "", marked,
+        )  # fmt: skip
+        recorder.write(sample)
     recorder.close()
     return CheckContext(
         merged=recorder.merged,
