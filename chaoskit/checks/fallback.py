@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from chaoskit.checks.base import Verdict, evaluator
 from chaoskit.checks.context import CheckContext
+from chaoskit.checks.threshold import _no_data as no_data
 from chaoskit.spec.model import FallbackHypothesis
 from chaoskit.units import format_duration
 
@@ -24,17 +25,7 @@ def fallback(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
     stats = ctx.stats(h.phase, h.task)
     answered = stats.count - stats.dropped if stats is not None else 0
     if stats is None or answered == 0:
-        return [
-            Verdict(
-                h.name,
-                h.kind,
-                h.phase,
-                passed=False,
-                observed="no data",
-                expected=expected,
-                detail=f"no {h.task} request completed in phase {h.phase!r}",
-            )
-        ]
+        return [no_data(h.name, h.kind, h.phase, expected)]
     share = stats.marked / answered
     p95 = stats.latency.p95 / 1000.0
     broken = []
