@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable
 
 from chaoskit.load.client import Connection, HeaderConnection
-from chaoskit.load.taskspec import Marker, TaskSpec
 from chaoskit.load.tasks import CompiledTask
+from chaoskit.load.taskspec import Marker, TaskSpec
 
 BODY = b'{"user": "3", "items": [1, 2, 3, 4, 5], "fallback": "cache"}'
 RESPONSE = (
