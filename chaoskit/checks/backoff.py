@@ -98,7 +98,8 @@ def backoff(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
         detail = (
             f"no attempt reached route {h.route!r} in phase {h.phase!r}: nothing "
             "to judge (with a down fault, set observe = true: a refused "
-            "connection never reaches the proxy's log)"
+            "connection never reaches the proxy's log; and the log is chaoskit's "
+            "proxy's: a real Toxiproxy has none)"
         )
         passed = False
     elif broken:

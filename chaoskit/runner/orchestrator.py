@@ -199,8 +199,8 @@ async def run_experiment(
             try:
                 await timeline.run()
             finally:
-                await watcher.stop()
                 engine.stop()
+                await watcher.stop()
                 # Requests in flight end within their timeout; do not wait
                 # longer, nor at all after a second Ctrl-C.
                 forced = asyncio.ensure_future(signals.force.wait())
