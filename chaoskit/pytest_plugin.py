@@ -53,7 +53,7 @@ class ChaoskitProxy:
             target=self._loop.run_forever, name="chaoskit-proxy", daemon=True
         )
         self._client: httpx.Client | None = None
-        self._count = 0
+        self._names = itertools.count(1)
 
     def start(self) -> None:
         import asyncio
@@ -91,10 +91,13 @@ class ChaoskitProxy:
             )
         return response.json() if response.content else None
 
+    def unique(self, prefix: str) -> str:
+        """A name no route or toxic of this proxy has had."""
+        return f"{prefix}{next(self._names)}"
+
     def route(self, upstream: str, name: str | None = None) -> Route:
         """A new proxy in front of ``upstream`` (``host:port``), on a free port."""
-        self._count += 1
-        name = name or f"route{self._count}"
+        name = name or self.unique("route")
         info = self.request(
             "POST",
             "/proxies",
@@ -156,8 +159,7 @@ class Route:
         **attributes: int,
     ) -> Iterator[Route]:
         """A Toxiproxy toxic for the block (attributes in Toxiproxy's units: ms)."""
-        self.proxy._count += 1
-        name = f"{kind}_{stream}_{self.proxy._count}"
+        name = self.proxy.unique(f"{kind}_{stream}_")
         self.proxy.request(
             "POST",
             f"/proxies/{self.name}/toxics",
