@@ -2,8 +2,9 @@
 
 Their passing runs are in ``test_experiments`` (every shipped experiment);
 here a bad retry policy and a missing fallback, set with ``--set`` on the
-streaming service's command, each fail with a verdict naming the broken rule.
-Shortened to a 7 s timeline.
+streaming service's command, each fail with a verdict naming the broken rule,
+in one run shortened to a 7 s timeline (``fallback.toml``'s own failure, with
+the fallback off, is the same evaluator: tests/unit/checks/test_fallback.py).
 """
 
 from __future__ import annotations
@@ -33,20 +34,19 @@ def run(tmp_path, name: str, *overrides: str) -> dict:
 
 
 @pytest.mark.slow
-def test_immediate_retries_fail_the_backoff_hypothesis(tmp_path):
+def test_immediate_retries_without_fallback_fail_both_hypotheses(tmp_path):
+    """One run, two broken services: retries in a storm, and no fallback."""
     verdicts = run(
-        tmp_path, "retry-backoff", "--set", "services.2.command.17=immediate"
-    )
+        tmp_path,
+        "retry-backoff",
+        "--set", "services.2.command.17=immediate",
+        "--set", "services.2.command.25=off",
+    )  # fmt: skip
     backoff = verdicts["backoff"]
     assert not backoff["passed"]
     assert backoff["detail"].startswith("min_growth: ")
     assert "min_growth" in backoff["figures"]["broken"]
     assert backoff["figures"]["sequences"]
-
-
-@pytest.mark.slow
-def test_a_service_without_fallback_fails_the_fallback_hypothesis(tmp_path):
-    verdicts = run(tmp_path, "fallback", "--set", "services.2.command.20=off")
     fallback = verdicts["fallback"]
     assert not fallback["passed"]
     assert fallback["detail"].startswith("min_share: 0 of ")
