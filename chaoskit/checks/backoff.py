@@ -103,7 +103,9 @@ def backoff(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
         )
         passed = False
     elif broken:
-        detail = "; ".join(str(b) for b in broken)
+        detail = "; ".join(
+            f"{b}{rate_note}" if b.rule == "max_rate" else str(b) for b in broken
+        )
         passed = False
     else:
         rate = len(records) / window_s if window_s > 0 else 0.0
