@@ -19,15 +19,15 @@ demo: $(STAMP)
 
 ## test: lint, types, import contracts, then the whole test suite
 test: $(STAMP)
-	$(BIN)/ruff format --check chaoskit tests benchmarks fixtures
-	$(BIN)/ruff check chaoskit tests benchmarks fixtures
+	$(BIN)/ruff format --check chaoskit tests benchmarks fixtures _chaoskit_pytestplugin.py
+	$(BIN)/ruff check chaoskit tests benchmarks fixtures _chaoskit_pytestplugin.py
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 format: $(STAMP)
-	$(BIN)/ruff format chaoskit tests benchmarks fixtures
-	$(BIN)/ruff check --fix chaoskit tests benchmarks fixtures
+	$(BIN)/ruff format chaoskit tests benchmarks fixtures _chaoskit_pytestplugin.py
+	$(BIN)/ruff check --fix chaoskit tests benchmarks fixtures _chaoskit_pytestplugin.py
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.proxy

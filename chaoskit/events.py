@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 
 __all__ = [
     "EVENT_KINDS",
+    "AttemptRecord",
     "Event",
     "EventSink",
     "FaultRecord",
@@ -112,3 +113,20 @@ class ServiceRecord:
     pid: int | None = None
     logs: tuple[str, ...] = ()
     ready_after_s: float | None = None
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One attempt at a route's upstream, from the proxy's connection log.
+
+    A connection, or one keep-alive exchange on it; ``at_s`` counts from the
+    timeline's start, like phases and faults.
+    """
+
+    route: str
+    client: str
+    """The client's address as the proxy saw it (``127.0.0.1:51234``)."""
+    at_s: float
+    ok: bool
+    """The upstream answered (see ``checks.sequences.connection_attempts``)."""
+    end: str | None = None

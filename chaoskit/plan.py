@@ -23,9 +23,11 @@ from types import MappingProxyType
 from typing import Literal
 
 from chaoskit.spec.model import (
+    BackoffHypothesis,
     ContainerFault,
     ContainerService,
     Experiment,
+    FallbackHypothesis,
     Fault,
     Hypothesis,
     PostgresService,
@@ -319,6 +321,8 @@ def fault_settings(fault: Fault) -> dict[str, str]:
         settings = {key: _setting(fault, key) for key in _SETTINGS[fault.kind]}
         if fault.kind == "bandwidth":
             settings["rate"] = f"{fault.rate} KB/s"
+        if fault.kind == "down" and fault.observe:
+            settings["observe"] = "yes: attempts reset and logged"
         if fault.kind != "down":
             settings["stream"] = fault.stream
             settings["toxicity"] = f"{fault.toxicity:.0%}"
@@ -435,6 +439,8 @@ def _hypothesis(plan: Plan, hypothesis: Hypothesis) -> str:
             f"+{hypothesis.error_tolerance:.1%} errors of the before phase "
             f"(for {_d(hypothesis.stable_for)}) within {_d(hypothesis.within)}"
         )
+    if isinstance(hypothesis, BackoffHypothesis | FallbackHypothesis):
+        return f"{hypothesis.rules_text()}, {phase}"
     scope = f" of {hypothesis.task}" if hypothesis.task else ""
     share = f"{hypothesis.max:.2%}"
     return f"at most {share}{scope} fail with {hypothesis.error_class}, {phase}"

@@ -74,6 +74,8 @@ class Sample(NamedTuple):
     """``None`` when the request succeeded as the task expected."""
     detail: str = ""
     """Short text for the error: the pattern name, the status, the exception."""
+    marked: bool = False
+    """The response carried its task's ``marker`` (e.g. a fallback served it)."""
 
     @property
     def latency_ns(self) -> int:

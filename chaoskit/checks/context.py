@@ -9,10 +9,10 @@ turns it into the runner's labels.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 
-from chaoskit.events import FaultRecord, PhaseRecord
+from chaoskit.events import AttemptRecord, FaultRecord, PhaseRecord
 from chaoskit.metrics.model import TaskStats, WindowStats
 from chaoskit.metrics.series import Bin
 from chaoskit.records import ErrorClass
@@ -47,6 +47,8 @@ class CheckContext:
     """Task name -> its ``group`` (for SLA budgets)."""
     bins: Callable[[float, float, float, frozenset[str] | None], list[Bin]]
     """(start_s, end_s, step_s, tasks) -> bins by intended start, from the samples."""
+    attempts: Mapping[str, tuple[AttemptRecord, ...]] = field(default_factory=dict)
+    """Route -> attempts at its upstream (routes a ``backoff`` hypothesis names)."""
 
     def labels(self, phase: str) -> list[str]:
         """The runner's phase labels that make up a hypothesis phase."""

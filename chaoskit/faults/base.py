@@ -40,6 +40,7 @@ class LedgerEntry:
     ``kind`` names the undo action; ``data`` is its arguments. Kinds:
     ``toxic`` (url, proxy, toxic): remove a toxic;
     ``proxy_enable`` (url, proxy): enable a proxy;
+    ``proxy_accept`` (url, proxy): end a proxy's observed down (chaoskit's);
     ``proxy_delete`` (url, proxy): delete a proxy;
     ``process`` (pid, start_time): stop a process group chaoskit started;
     ``sigcont`` (pid, start_time): resume a paused process group.

@@ -53,6 +53,17 @@ def network_changes(
 ) -> list[Change]:
     """The changes that apply ``fault`` to the proxy ``proxy``."""
     url = toxiproxy.url
+    if fault.kind == "down" and fault.observe:
+
+        async def refuse() -> Undo:
+            return await toxiproxy.refuse(proxy)
+
+        entry = LedgerEntry(
+            "proxy_accept",
+            f"accept on proxy {proxy!r}",
+            {"url": url, "proxy": proxy},
+        )
+        return [Change(entry, refuse)]
     if fault.kind == "down":
 
         async def disable() -> Undo:

@@ -494,6 +494,41 @@ class Toxiproxy:
             ),
         )
 
+    async def refuse(self, name: str, on: bool = True) -> Undo:
+        """Down, observed (chaoskit's server only): reset and log every attempt.
+
+        Unlike :meth:`disable` the listener stays open, so each attempt reaches
+        the connection log (end ``refused``); clients see ECONNRESET instead of
+        ECONNREFUSED. The undo turns it off.
+        """
+        if not await self.is_chaoskit():
+            raise ToxiproxyError(
+                "refuse connections",
+                "this server is not chaoskit's: observed down is a chaoskit "
+                "extension; run `chaoskit proxy` instead of toxiproxy-server",
+                proxy=name,
+                url=self.url,
+            )
+        await self._request(
+            "POST",
+            f"/chaoskit/proxies/{name}/refuse",
+            "refuse connections",
+            body={"refuse": on},
+            proxy=name,
+        )
+        return Undo(f"accept on proxy {name!r}", lambda: self.accept(name))
+
+    async def accept(self, name: str) -> None:
+        """End observed down (idempotent; a missing proxy has nothing to undo)."""
+        await self._request(
+            "POST",
+            f"/chaoskit/proxies/{name}/refuse",
+            "accept connections",
+            body={"refuse": False},
+            proxy=name,
+            ok=(200, 404),
+        )
+
 
 def _server_message(response: httpx.Response) -> str:
     """The ``error`` field of a Toxiproxy error body, else the body's text."""

@@ -44,6 +44,8 @@ class Response(NamedTuple):
     body: bytes
     received: int
     end_ns: int
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+    """Only the headers some task's marker names (lower-case names)."""
 
 
 class RequestFailed(Exception):
@@ -139,7 +141,11 @@ class Connection(asyncio.Protocol):
         self._received = 0
         if not self._parser.should_keep_alive():
             self._keep_alive = False
-        self._finish(Response(self._parser.get_status_code(), body, received, end))
+        status = self._parser.get_status_code()
+        self._finish(Response(status, body, received, end, self._kept_headers()))
+
+    def _kept_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        return ()
 
     def _finish(self, outcome: Outcome) -> None:
         done = self._done
@@ -203,6 +209,29 @@ class Connection(asyncio.Protocol):
             self._transport.close()
 
 
+class HeaderConnection(Connection):
+    """A connection that keeps some response headers (for task markers).
+
+    A subclass, because httptools calls ``on_header`` for every header only
+    when the protocol has one: loads without header markers pay nothing.
+    """
+
+    def __init__(self, now_ns: Callable[[], int], wanted: frozenset[bytes]) -> None:
+        self._wanted = wanted
+        self._headers: list[tuple[bytes, bytes]] = []
+        super().__init__(now_ns)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        if name in self._wanted:
+            self._headers.append((name, value))
+
+    def _kept_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        kept = tuple(self._headers)
+        self._headers.clear()
+        return kept
+
+
 class ConnectionPool:
     """Keep-alive connections to one host and port, opened on demand.
 
@@ -215,8 +244,15 @@ class ConnectionPool:
         now_ns: the clock read when responses complete.
     """
 
-    def __init__(self, host: str, port: int, now_ns: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        now_ns: Callable[[], int],
+        headers: frozenset[bytes] = frozenset(),
+    ) -> None:
         self.host = host
+        self._headers = headers
         self.port = port
         self._now_ns = now_ns
         self._idle: list[Connection] = []
@@ -236,7 +272,7 @@ class ConnectionPool:
         try:
             async with asyncio.timeout(time_limit):
                 _, protocol = await loop.create_connection(
-                    lambda: Connection(self._now_ns), self.host, self.port
+                    self._protocol, self.host, self.port
                 )
         except (OSError, TimeoutError) as error:
             error_class, detail = map_error(error)
@@ -251,6 +287,11 @@ class ConnectionPool:
         self.opened += 1
         self._all.add(protocol)
         return protocol
+
+    def _protocol(self) -> Connection:
+        if self._headers:
+            return HeaderConnection(self._now_ns, self._headers)
+        return Connection(self._now_ns)
 
     def take_idle(self) -> Connection | None:
         """An idle connection that can be reused, or ``None``."""

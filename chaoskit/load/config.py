@@ -313,6 +313,14 @@ class LoadConfig:
         """Every value a task captures (names templates may use)."""
         return frozenset(n for task in self.all_tasks() for n in task.capture)
 
+    def marker_headers(self) -> frozenset[bytes]:
+        """Response headers some task's marker reads (lower case)."""
+        return frozenset(
+            task.marker.header.lower().encode("latin-1")
+            for task in self.all_tasks()
+            if task.marker is not None and task.marker.header is not None
+        )
+
     def _check_templates(self) -> None:
         names = self.captured_names()
         bearer = self.flow.bearer if self.flow is not None else None

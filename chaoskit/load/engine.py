@@ -173,7 +173,9 @@ class LoadEngine:
             raise RuntimeError("a LoadEngine runs once; make a new one")
         self._started = True
         address = await self._resolve()
-        pool = ConnectionPool(address, self._port, self.clock.now_ns)
+        pool = ConnectionPool(
+            address, self._port, self.clock.now_ns, self.config.marker_headers()
+        )
         exchanger = self._exchanger = Exchanger(
             pool, self._write, self._classifier, self.clock.now_ns
         )

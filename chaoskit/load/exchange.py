@@ -142,9 +142,12 @@ class Exchanger:
                 task.capture(outcome.body, user)
             else:
                 counters.errors += 1
+        marked = task.marker is not None and task.marked(
+            status, outcome.body, outcome.headers
+        )
         sample = Sample(
             task.name, user.user, intended_ns, sent_ns, outcome.end_ns, status,
-            size, outcome.received, error, detail,
+            size, outcome.received, error, detail, marked,
         )  # fmt: skip
         self.write(sample)
         return sample

@@ -133,6 +133,7 @@ class CompiledTask:
         self.method = spec.method
         self.expect = parse_expect(spec.expect)
         self.captures = tuple(spec.capture.items())
+        self.marker = spec.marker
         self.timeout = spec.timeout if spec.timeout is not None else timeout
         self._prefix = prefix.rstrip("/")
         self._path = Template(spec.path, names)
@@ -207,6 +208,33 @@ class CompiledTask:
             )
         parts.append(f"--{_BOUNDARY}--\r\n".encode())
         return b"".join(parts)
+
+    def marked(
+        self, status: int, body: bytes, headers: tuple[tuple[bytes, bytes], ...]
+    ) -> bool:
+        """Whether a response carries this task's marker (False without one)."""
+        marker = self.marker
+        if marker is None:
+            return False
+        if status in marker.status:
+            return True
+        want = marker.equals
+        if marker.header is not None:
+            name = marker.header.lower().encode("latin-1")
+            for key, value in headers:
+                if key == name and (
+                    want is None or value.decode("latin-1").strip() == want
+                ):
+                    return True
+        if marker.json_path is not None:
+            try:
+                found = extract(json.loads(body), marker.json_path)
+            except ValueError:
+                return False
+            if found is not None:
+                text = found if isinstance(found, str) else json.dumps(found)
+                return want is None or text == want
+        return False
 
     def capture(self, body: bytes, user: UserState) -> None:
         """Read this task's captures from a JSON response body into ``user``."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from chaoskit.load.errors import LoadConfigError
 
-__all__ = ["METHODS", "TaskSpec", "Upload", "parse_expect", "parse_size"]
+__all__ = ["METHODS", "Marker", "TaskSpec", "Upload", "parse_expect", "parse_size"]
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 """HTTP methods a task may use (HEAD is left out: its responses carry no body)."""
@@ -91,6 +91,40 @@ class Upload:
 
 
 @dataclass(frozen=True, slots=True)
+class Marker:
+    """What marks a response (e.g. served by a fallback); any one part matches.
+
+    Args:
+        header: a response header that is present (or equals ``equals``).
+        json_path: a JSON path (``$.fallback``) whose value is present and not
+            null (or equals ``equals``, compared as text: ``true``, ``cache``).
+        equals: the value ``header`` or ``json_path`` must have.
+        status: statuses that mark a response on their own.
+    """
+
+    header: str | None = None
+    json_path: str | None = None
+    equals: str | None = None
+    status: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.header is None and self.json_path is None and not self.status:
+            raise LoadConfigError(
+                "tasks.marker",
+                "matches nothing",
+                None,
+                allowed="header, json_path, status",
+            )
+        if self.json_path is not None and not self.json_path.startswith("$"):
+            raise LoadConfigError(
+                "tasks.marker.json_path",
+                "is not a JSON path",
+                self.json_path,
+                allowed="$.a.b[0]",
+            )
+
+
+@dataclass(frozen=True, slots=True)
 class TaskSpec:
     """One kind of request. String values may hold ``{{ ... }}`` templates.
 
@@ -109,6 +143,7 @@ class TaskSpec:
         capture: name -> JSON path (``$.token``, ``$.items[0].id``) read from a
             successful response into the user's values.
         timeout: per-request timeout in seconds; default the load's timeout.
+        marker: responses that match it are counted as marked (``Sample.marked``).
     """
 
     name: str
@@ -123,6 +158,7 @@ class TaskSpec:
     expect: tuple[int | str, ...] = ("2xx",)
     capture: Mapping[str, str] = field(default_factory=dict)
     timeout: float | None = None
+    marker: Marker | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.strip():

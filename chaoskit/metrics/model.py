@@ -73,6 +73,8 @@ class TaskStats:
     service: Percentiles
     lag: Percentiles
     errors_by_class: dict[str, int] = field(default_factory=dict)
+    marked: int = 0
+    """Responses that carried the task's ``marker``."""
 
     @property
     def error_rate(self) -> float:

@@ -44,6 +44,7 @@ class _Accumulator:
         "lag",
         "last_ns",
         "latency",
+        "marked",
         "service",
     )
 
@@ -56,6 +57,7 @@ class _Accumulator:
         self.dropped = 0
         self.bytes_received = 0
         self.errors_by_class: dict[str, int] = {}
+        self.marked = 0
         self.first_ns = 0
         self.last_ns = 0
 
@@ -67,6 +69,7 @@ class _Accumulator:
         self.errors += other.errors
         self.dropped += other.dropped
         self.bytes_received += other.bytes_received
+        self.marked += other.marked
         for key, n in other.errors_by_class.items():
             self.errors_by_class[key] = self.errors_by_class.get(key, 0) + n
         if other.count:
@@ -91,6 +94,7 @@ class _Accumulator:
             service=Percentiles.of(self.service),
             lag=Percentiles.of(self.lag),
             errors_by_class=dict(self.errors_by_class),
+            marked=self.marked,
         )
 
 
@@ -176,6 +180,7 @@ class Recorder:
             acc.service.record(end - sample.sent_ns)
             acc.lag.record(sample.sent_ns - sample.intended_ns)
             acc.bytes_received += sample.bytes_received
+            acc.marked += sample.marked
             window.latency.record(latency)
         if error is not None:
             acc.errors += 1

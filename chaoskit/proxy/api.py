@@ -290,7 +290,7 @@ class _Api:
                 "toxiproxy_api": TOXIPROXY_VERSION,
                 "seed": self.seed,
                 "pid": os.getpid(),
-                "extensions": ["connections"],
+                "extensions": ["connections", "refuse"],
             }
         )
 
@@ -314,6 +314,7 @@ class _Api:
                 "cursor": records[-1].cursor if records else since,
                 "latest": proxy.log.cursor,
                 "evicted": proxy.log.evicted,
+                "refusing": proxy.refusing,
                 "capacity": proxy.log.capacity,
                 "clock": {
                     "monotonic_ns": time.monotonic_ns(),
@@ -322,6 +323,19 @@ class _Api:
                 "connections": out,
             }
         )
+
+    async def refuse(self, request: Request) -> Response:
+        """Turn "down, observed" on or off (see :meth:`Proxy.refuse`)."""
+        body = await _body(request, "RefuseRequest")
+        on = _field(body, "refuse", bool, "RefuseRequest")
+        async with self.proxies.lock:
+            proxy = self._proxy(request)
+            if on is None:
+                raise ApiError(400, "refuse: a boolean is required")
+            if on and not proxy.enabled:
+                raise ApiError(409, f"proxy {proxy.name} is disabled: nothing listens")
+            proxy.refuse(bool(on))
+        return _json({"proxy": proxy.name, "refusing": proxy.refusing})
 
 
 def _query_int(request: Request, name: str) -> int | None:
@@ -425,6 +439,11 @@ def build_app(proxies: ProxyCollection, seed: int) -> ASGIApp:
             "/chaoskit/proxies/{proxy}/connections",
             _guarded(api.connections),
             methods=["GET"],
+        ),
+        Route(
+            "/chaoskit/proxies/{proxy}/refuse",
+            _guarded(api.refuse),
+            methods=["POST"],
         ),
     ]
     for route in routes:

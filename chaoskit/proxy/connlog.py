@@ -34,6 +34,7 @@ END_REASONS = (
     "disabled",  # the proxy was disabled or its listen/upstream changed
     "deleted",  # the proxy was deleted
     "upstream_unreachable",  # the upstream could not be dialled
+    "refused",  # refused while "down, observed": accepted, logged, reset at once
     "shutdown",  # the proxy server stopped
     "error",  # an internal error in a toxic (a bug: please report it)
 )

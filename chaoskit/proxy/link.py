@@ -437,8 +437,10 @@ class Connection:
         upstream: str,
         record: ConnectionRecord,
         dial_timeout: float,
+        refuse: bool = False,
     ) -> None:
         self.owner = owner
+        self.refuse = refuse
         self.id = conn_id
         self.upstream = upstream
         self.record = record
@@ -468,6 +470,9 @@ class Connection:
         self.client = transport
         peer = transport.get_extra_info("peername")
         self.record.client = _format_addr(peer)
+        if self.refuse:
+            self.close("refused", rst=True)
+            return
         self.up.pause_source("dial")  # nothing to forward to until the dial succeeds
         self._spawn(self._dial())
 

@@ -97,6 +97,8 @@ class Proxy:
         self.listen = listen
         self.upstream = upstream
         self.enabled = False
+        self.refusing = False
+        """chaoskit extension: "down, observed" (see :meth:`refuse`)."""
         self.settings = settings
         self.toxics: list[Toxic] = []
         self.log = ConnectionLog(settings.log_capacity)
@@ -156,6 +158,7 @@ class Proxy:
     async def stop(self, reason: str) -> None:
         """Close the listener and every live connection."""
         self.enabled = False
+        self.refusing = False
         server, self._server = self._server, None
         if server is not None:
             server.close()
@@ -163,6 +166,20 @@ class Proxy:
             conn.close(reason, graceful=False)
         if server is not None:
             await server.wait_closed()
+
+    def refuse(self, on: bool) -> None:
+        """Down, but observed: keep the listener, reset every attempt, log it.
+
+        Toxiproxy's ``enabled=false`` closes the listener, so the kernel refuses
+        attempts (ECONNREFUSED) and they never reach the connection log. While
+        refusing, each attempt is accepted, logged (end ``refused``) and reset
+        at once without dialling the upstream: clients see ECONNRESET instead.
+        Live connections are dropped, as ``down`` drops them.
+        """
+        self.refusing = on
+        if on:
+            for conn in list(self.connections.values()):
+                conn.close("disabled", graceful=False)
 
     def _accept(self) -> asyncio.BaseProtocol:
         self._next_id += 1
@@ -173,6 +190,7 @@ class Proxy:
             upstream=self.upstream,
             record=self.log.open(conn_id),
             dial_timeout=self.settings.dial_timeout,
+            refuse=self.refusing,
         )
         self.connections[conn_id] = conn
         return conn.client_side
@@ -292,6 +310,7 @@ class ProxyCollection:
     async def reset(self) -> None:
         """Re-enable every proxy and remove every toxic (the order Toxiproxy uses)."""
         for proxy in self.sorted():
+            proxy.refusing = False
             if not proxy.enabled:
                 await proxy.start()
             for toxic in list(proxy.toxics):

@@ -37,6 +37,7 @@ from chaoskit.report.charts import Mark, Point, Window, chart_svg
 from chaoskit.report.journal import jsonable
 from chaoskit.report.json import write_atomic
 from chaoskit.report.rundata import TaskSeconds, load_run_data
+from chaoskit.report.sequences_svg import sequences_svg
 from chaoskit.report.style import CSS
 
 __all__ = ["HTML_NAME", "SECTIONS", "html_report", "write_html"]
@@ -351,11 +352,38 @@ def _environment(doc: Mapping[str, Any]) -> str:
     )
 
 
+def _retry_sequences(doc: Mapping[str, Any]) -> str:
+    """Each backoff verdict's retry sequences: a chart, and the figures."""
+    parts = []
+    for h in _list(doc.get("hypotheses")):
+        figures = _dict(h.get("figures"))
+        sequences = _list(figures.get("sequences"))
+        if h.get("kind") != "backoff" or not sequences:
+            continue
+        title = f"{h.get('name')}: attempts at route {figures.get('route')}"
+        cv = figures.get("jitter_cv")
+        facts = (
+            f"{_e(figures.get('attempts'))} attempts in {len(sequences)} sequences "
+            f"over {_s(figures.get('window_s'))}; jitter CV "
+            f"{_e(f'{cv:.3f}' if isinstance(cv, float) else '-')}; broken: "
+            f"{_e(', '.join(figures.get('broken') or []) or 'none')}"
+        )
+        parts.append(
+            f"<h3>{_e(title)}</h3><p>{facts}</p>"
+            f'<figure aria-label="{_e(title)}">{sequences_svg(sequences, title)}'
+            "</figure>"
+        )
+    if not parts:
+        return ""
+    return _section("retries", "Retry sequences", "".join(parts))
+
+
 SECTIONS: list[Section] = [
     _hypotheses,
     _faults,
     _tasks,
     _errors,
+    _retry_sequences,
     _services,
     _environment,
 ]

@@ -134,7 +134,7 @@ class RollbackResult:
 
 async def _undo(entry: dict[str, object]) -> None:
     kind = entry["kind"]
-    if kind in ("toxic", "proxy_enable", "proxy_delete"):
+    if kind in ("toxic", "proxy_enable", "proxy_delete", "proxy_accept"):
         async with Toxiproxy(str(entry["url"]), timeout=5) as toxiproxy:
             proxy = str(entry["proxy"])
             if kind == "toxic":
@@ -143,6 +143,8 @@ async def _undo(entry: dict[str, object]) -> None:
                 )
             elif kind == "proxy_enable":
                 await toxiproxy.enable(proxy)
+            elif kind == "proxy_accept":
+                await toxiproxy.accept(proxy)
             else:
                 await toxiproxy.delete_proxy(proxy, missing_ok=True)
     elif kind == "process":

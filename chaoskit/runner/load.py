@@ -30,8 +30,9 @@ from chaoskit.load import (
     Upload,
     parse_size,
 )
+from chaoskit.load.taskspec import Marker
 from chaoskit.spec import refs
-from chaoskit.spec.model import Experiment, LoadSection, TaskSection
+from chaoskit.spec.model import Experiment, LoadSection, MarkerSection, TaskSection
 
 __all__ = ["build_load_config", "check_load_config"]
 
@@ -166,7 +167,19 @@ def _task(
             expect=task.expect,
             capture=dict(task.capture),
             timeout=task.timeout,
+            marker=_marker(task.marker),
         ),
+    )
+
+
+def _marker(section: MarkerSection | None) -> Marker | None:
+    if section is None:
+        return None
+    return Marker(
+        header=section.header,
+        json_path=section.json_path,
+        equals=section.equals,
+        status=section.status,
     )
 
 

@@ -32,6 +32,7 @@ from chaoskit.load.errors import LoadConfigError
 from chaoskit.metrics.recorder import Recorder
 from chaoskit.metrics.samplefile import SampleFile, read_samples
 from chaoskit.metrics.series import Bin, bins_by_intended_start
+from chaoskit.runner.attempts import AttemptWatcher, watched_routes
 from chaoskit.runner.environment import Environment, bring_up
 from chaoskit.runner.ledger import Ledger, roll_back
 from chaoskit.runner.load import build_load_config
@@ -167,6 +168,7 @@ async def run_experiment(
     env = Environment()
     recorder: Recorder | None = None
     timeline: Timeline | None = None
+    watcher: AttemptWatcher | None = None
     reason: str | None = None
     with _Signals(stop, emit) as signals:
         try:
@@ -191,11 +193,14 @@ async def run_experiment(
             timeline = Timeline(
                 experiment, env, stack, recorder, engine, emit, t0_ns, stop
             )
+            watcher = AttemptWatcher(env.toxiproxy, watched_routes(experiment))
+            watcher.start()
             load = asyncio.ensure_future(engine.run())
             try:
                 await timeline.run()
             finally:
                 engine.stop()
+                await watcher.stop()
                 # Requests in flight end within their timeout; do not wait
                 # longer, nor at all after a second Ctrl-C.
                 forced = asyncio.ensure_future(signals.force.wait())
@@ -231,7 +236,7 @@ async def run_experiment(
     if stack.failures:
         rollback = RollbackError("; ".join(stack.failures))
         reason = f"{reason}; {rollback}" if reason else str(rollback)
-    return _outcome(request, recorder, timeline, env, reason, started_wall)
+    return _outcome(request, recorder, timeline, env, reason, started_wall, watcher)
 
 
 def _outcome(
@@ -241,6 +246,7 @@ def _outcome(
     env: Environment,
     reason: str | None,
     started_wall: float,
+    watcher: AttemptWatcher | None = None,
 ) -> RunOutcome:
     experiment = request.experiment
     recorder = recorder or Recorder(origin_ns=0)
@@ -268,6 +274,7 @@ def _outcome(
             windows=tuple(w for w in snapshot.windows if w.start_s >= 0),
             faults=faults,
             task_groups={t.name: t.group for t in experiment.load.tasks if t.group},
+            attempts=watcher.records(origin) if watcher else {},
         )
         verdicts = tuple(evaluate(experiment.hypotheses, ctx))
     if reason is not None:

@@ -21,13 +21,16 @@ from chaoskit.spec.containers import check_container_services
 from chaoskit.spec.model import (
     LATENCY_METRICS,
     PHASES,
+    BackoffHypothesis,
     Experiment,
+    FallbackHypothesis,
     RecoveryHypothesis,
     SlaHypothesis,
     ThresholdHypothesis,
     bound_value,
 )
 from chaoskit.spec.parts import Parts, gather, items
+from chaoskit.spec.retry_rules import retry_issues
 from chaoskit.spec.rules import check_faults, check_load, check_urls, close, unknown
 from chaoskit.units import format_duration
 
@@ -189,6 +192,8 @@ def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
                 issues.append(
                     unknown(f"{where}.fault", "fault", hypothesis.fault, faults)
                 )
+        elif isinstance(hypothesis, BackoffHypothesis | FallbackHypothesis):
+            issues += retry_issues(where, hypothesis, parts, table, partial)
     # error_budget has only error_class, task and phase: checked above.
     return issues
 

@@ -36,6 +36,7 @@ __all__ = [
     "SERVICE_KINDS",
     "TOXIC_FAULT_KINDS",
     "AbortCondition",
+    "BackoffHypothesis",
     "ContainerFault",
     "ContainerService",
     "Duration",
@@ -43,9 +44,11 @@ __all__ = [
     "Experiment",
     "ExperimentInfo",
     "ExternalService",
+    "FallbackHypothesis",
     "Fault",
     "Hypothesis",
     "LoadSection",
+    "MarkerSection",
     "PostgresService",
     "ProcessFault",
     "ProcessService",
@@ -61,6 +64,7 @@ __all__ = [
     "ThresholdHypothesis",
     "ToxicFault",
     "bound_value",
+    "parse_attempt_rate",
     "parse_think",
 ]
 
@@ -85,7 +89,14 @@ CONTAINER_FAULT_KINDS = ("restart", "stop", "kill", "pause")
 """On a container (a ``container`` service, a container by name or by labels);
 kill, restart and pause on a ``container`` service may be written as process faults."""
 FAULT_KINDS = TOXIC_FAULT_KINDS + PROCESS_FAULT_KINDS + ("stop",)
-HYPOTHESIS_KINDS = ("threshold", "sla", "recovery", "error_budget")
+HYPOTHESIS_KINDS = (
+    "threshold",
+    "sla",
+    "recovery",
+    "error_budget",
+    "backoff",
+    "fallback",
+)
 PHASES = ("before", "during", "after", "all")
 METRICS = ("p50", "p90", "p95", "p99", "max", "error_rate", "rps", "count")
 LATENCY_METRICS = ("p50", "p90", "p95", "p99", "max")
@@ -221,6 +232,19 @@ class UploadSection(_Model):
     content_type: str = "application/octet-stream"
 
 
+class MarkerSection(_Model):
+    """``marker``: what marks a response (e.g. served by a fallback); any one matches.
+
+    ``header`` present (or equal to ``equals``), the JSON value at ``json_path``
+    present (or equal to ``equals``, compared as text), or a status in ``status``.
+    """
+
+    header: str | None = None
+    json_path: str | None = None
+    equals: str | None = None
+    status: tuple[int, ...] = ()
+
+
 class TaskSection(_Model):
     """``[[load.tasks]]`` (and flow steps): one kind of request."""
 
@@ -238,6 +262,7 @@ class TaskSection(_Model):
     expect: tuple[int | str, ...] = ("2xx",)
     capture: dict[str, str] = Field(default_factory=dict)
     timeout: Duration | None = None
+    marker: MarkerSection | None = None
 
 
 class StageSection(_Model):
@@ -342,6 +367,9 @@ class ToxicFault(_FaultBase):
     bytes: Annotated[int, Field(ge=0)] = 0
     average_size: Annotated[int, Field(ge=1)] = 1
     size_variation: Annotated[int, Field(ge=0)] = 0
+    observe: bool = False
+    """``down`` only: keep accepting and reset each attempt, so the connection
+    log sees it (clients get ECONNRESET, not ECONNREFUSED); chaoskit's proxy only."""
 
 
 class ProcessFault(_FaultBase):
@@ -493,6 +521,77 @@ class ErrorBudgetHypothesis(_HypothesisBase):
     task: str | None = None
 
 
+class BackoffHypothesis(_HypothesisBase):
+    """Retries at a route's upstream, seen in the proxy's connection log, back off.
+
+    Attempts in the phase are grouped into retry sequences per ``group_by`` key
+    (``client``: the source address without its port; ``route``: one stream for
+    the whole route); a sequence ends after a gap above ``sequence_gap`` or a
+    successful attempt. Each rule set is checked; unset rules are not.
+    """
+
+    kind: Literal["backoff"]
+    route: str
+    group_by: Literal["client", "route"] = "client"
+    sequence_gap: Annotated[Duration, Field(gt=0)] = 1.0
+    max_attempts: Annotated[int, Field(ge=1)] | None = None
+    min_growth: Annotated[float, Field(gt=1)] | None = None
+    tolerance: Ratio = 0.25
+    max_interval: Annotated[Duration, Field(gt=0)] | None = None
+    jitter: Annotated[float, Field(gt=0)] | None = None
+    """Minimum coefficient of variation of same-position intervals across sequences."""
+    max_rate: str | float | None = None
+    """Attempts/s at the upstream in the phase: a number, or ``"2x"``: times the
+    rate of requests the load offered (of ``task``, or every task)."""
+    gives_up_within: Annotated[Duration, Field(gt=0)] | None = None
+    task: str | None = None
+
+    @property
+    def rate_limit(self) -> tuple[float, bool]:
+        """``max_rate`` as (value, relative to the offered rate); checked by load."""
+        return parse_attempt_rate(self.max_rate if self.max_rate is not None else 0)
+
+    def rules_text(self) -> str:
+        """The rules set, as one line (plans and verdicts)."""
+        parts = []
+        if self.max_attempts is not None:
+            parts.append(f"<= {self.max_attempts} attempts")
+        if self.min_growth is not None:
+            parts.append(
+                f"intervals x{self.min_growth:g} (tolerance {self.tolerance:.0%})"
+            )
+        if self.max_interval is not None:
+            parts.append(f"interval <= {self.max_interval:g}s")
+        if self.jitter is not None:
+            parts.append(f"jitter CV >= {self.jitter:g}")
+        if self.max_rate is not None:
+            value, relative = self.rate_limit
+            parts.append(
+                f"<= {value:g}x offered rate"
+                if relative
+                else f"<= {value:g} attempts/s"
+            )
+        if self.gives_up_within is not None:
+            parts.append(f"gives up within {self.gives_up_within:g}s")
+        rules = ", ".join(parts) or "no rule set"
+        return f"retries at route {self.route}: {rules}"
+
+
+class FallbackHypothesis(_HypothesisBase):
+    """A task's responses carry its ``marker`` (a fallback served them), in time."""
+
+    kind: Literal["fallback"]
+    task: str
+    min_share: Ratio
+    p95: Duration | None = None
+    """Latency budget for the task's responses in the phase."""
+
+    def rules_text(self) -> str:
+        """The rule, as one line (plans and verdicts)."""
+        budget = f", p95 <= {self.p95 * 1000:g}ms" if self.p95 is not None else ""
+        return f"{self.task}: >= {self.min_share:.0%} marked{budget}"
+
+
 def _hypothesis_kind(value: object) -> str:
     kind = (
         value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
@@ -504,7 +603,9 @@ Hypothesis = Annotated[
     Annotated[ThresholdHypothesis, Tag("threshold")]
     | Annotated[SlaHypothesis, Tag("sla")]
     | Annotated[RecoveryHypothesis, Tag("recovery")]
-    | Annotated[ErrorBudgetHypothesis, Tag("error_budget")],
+    | Annotated[ErrorBudgetHypothesis, Tag("error_budget")]
+    | Annotated[BackoffHypothesis, Tag("backoff")]
+    | Annotated[FallbackHypothesis, Tag("fallback")],
     Discriminator(_hypothesis_kind),
 ]
 
@@ -548,6 +649,26 @@ def bound_value(metric: str, raw: str | float) -> float:
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise ValueError(f"{raw!r} is not a number (a bound for {metric})")  # noqa: TRY004
     return float(raw)
+
+
+def parse_attempt_rate(raw: str | float) -> tuple[float, bool]:
+    """A rate as (value, relative): ``"2x"`` -> (2.0, True), ``30`` -> (30.0, False).
+
+    Raises:
+        ValueError: neither a positive number nor ``"<number>x"``.
+    """
+    relative = isinstance(raw, str) and raw.strip().lower().endswith("x")
+    text = raw.strip().lower().removesuffix("x") if isinstance(raw, str) else raw
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{raw!r} is not an attempt rate: a number (attempts/s) or "
+            '"<number>x" (times the offered request rate), e.g. 20 or "2x"'
+        ) from None
+    if isinstance(raw, bool) or value <= 0:
+        raise ValueError(f"{raw!r} is not a positive attempt rate")
+    return value, relative
 
 
 def parse_think(value: str | float) -> tuple[float, float]:

@@ -195,7 +195,7 @@ _TOXIC_SETTINGS = {
     "reset_peer": {"timeout"},
     "slicer": {"average_size", "size_variation", "delay"},
     "limit_data": {"bytes"},
-    "down": set(),
+    "down": {"observe"},
 }
 _WINDOWED = (*_TOXIC_SETTINGS, "pause", "stop")
 

@@ -208,3 +208,32 @@ async def test_real_toxiproxy_gets_the_standard_api_only():
         assert not await client.is_chaoskit()
         with pytest.raises(ToxiproxyError, match="not chaoskit's"):
             await client.connections("p")
+
+
+async def test_observed_down_resets_and_is_undone_from_the_ledger_alone(
+    client, echo_upstream, tmp_path
+):
+    """``down`` with observe: attempts reset, not refused; ``chaoskit rollback``
+    (the ledger file, no Undo object) ends it, as after a kill -9."""
+    from chaoskit.faults.network import network_changes
+    from chaoskit.runner.ledger import Ledger, roll_back
+    from chaoskit.spec.model import ToxicFault
+
+    proxy, _ = await client.create_proxy("p", echo_upstream)
+    fault = ToxicFault.model_validate(
+        {"name": "gone", "kind": "down", "observe": True, "route": "p",
+         "at": "1s", "for": "1s"}
+    )  # fmt: skip
+    (change,) = network_changes(fault, client, "p")
+    assert change.entry is not None
+    assert change.entry.kind == "proxy_accept"
+    ledger = Ledger(tmp_path, {"experiment": "t"})
+    ledger.add(change.entry)
+    await change.apply()  # the Undo it returns is dropped: as if killed
+    with pytest.raises((ConnectionResetError, asyncio.IncompleteReadError)):
+        await echo_once(proxy.listen)
+    page = await client.connections("p")
+    assert [c.end for c in page.connections] == ["refused"]
+    [result] = await roll_back(ledger.path)
+    assert result.ok, result.message
+    await echo_once(proxy.listen)

@@ -55,6 +55,15 @@ async def stall(request: Request) -> Response:
     return PlainTextResponse("slow")
 
 
+async def marked(request: Request) -> Response:
+    """A fallback's marks: a header, a JSON field, both or neither (``?via=``)."""
+    via = request.query_params.get("via", "")
+    headers = {"X-Fallback": "cache"} if "header" in via else {}
+    return JSONResponse(
+        {"fallback": "cache" if "json" in via else None}, headers=headers
+    )
+
+
 async def status(request: Request) -> Response:
     return PlainTextResponse("status", status_code=int(request.path_params["code"]))
 
@@ -126,6 +135,7 @@ app = Starlette(
         Route("/log", log),
         Route("/stall", stall),
         Route("/status/{code:int}", status),
+        Route("/marked", marked),
         Route("/locked", locked),
         Route("/register", register, methods=["POST"]),
         Route("/login", login, methods=["POST"]),

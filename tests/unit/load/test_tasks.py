@@ -6,6 +6,8 @@ import collections
 import json
 import random
 
+import pytest
+
 from chaoskit.load.config import TaskSpec, Upload
 from chaoskit.load.tasks import CompiledTask, TaskChooser, UserState, extract
 
@@ -119,3 +121,13 @@ def test_captured_values_cannot_inject_headers():
     assert "X-Evil" not in headers
     assert "X-Also" not in headers
     assert headers["X-Id"] == "1  X-Evil: yes"
+
+
+def test_a_marker_must_match_something_and_paths_are_json_paths() -> None:
+    from chaoskit.load.errors import LoadConfigError
+    from chaoskit.load.taskspec import Marker
+
+    with pytest.raises(LoadConfigError, match="matches nothing"):
+        Marker()
+    with pytest.raises(LoadConfigError, match="is not a JSON path"):
+        Marker(json_path="fallback")

@@ -202,3 +202,31 @@ def test_the_page_from_a_journal_equals_the_page_from_the_run(outcome, tmp_path)
     # The samples were found through the document's report_dir: latency panels.
     assert "overall-fault-0-2" in from_journal
     assert json.loads(json.dumps(document)) == document_from_journal(run_dir)
+
+
+def test_backoff_verdicts_get_a_retry_sequence_chart(outcome, tmp_path):
+    document = build_document(outcome)
+    sequences = [
+        {"key": "127.0.1.1", "times_s": [4.0, 4.1, 4.3, 4.7], "succeeded": False},
+        {"key": "127.0.1.2", "times_s": [4.05, 4.16], "succeeded": True},
+    ]
+    document["hypotheses"].append(
+        {"name": "backs off", "kind": "backoff", "passed": False, "phase": "during",
+         "observed": "2 sequences", "expected": "<= 3 attempts", "detail": "x",
+         "figures": {"route": "reco", "attempts": 6, "window_s": 3.0,
+                     "jitter_cv": 0.12, "broken": ["max_attempts"],
+                     "sequences": sequences}}
+    )  # fmt: skip
+    page = html_report(document, tmp_path)
+    ids = parse(page).ids
+    assert ids.index("errors") < ids.index("retries") < ids.index("services")
+    section = page[page.index('<section id="retries">') :]
+    section = section[: section.index("</section>")]
+    assert section.count("<circle") == 6
+    assert "6 attempts in 2 sequences over 3.00s; jitter CV 0.120" in section
+    assert "broken: max_attempts" in section
+    assert "4.700s" in section
+
+
+def test_without_a_backoff_verdict_there_is_no_retry_section(outcome, tmp_path):
+    assert "retries" not in parse(html_report(build_document(outcome), tmp_path)).ids

@@ -200,3 +200,24 @@ def test_check_load_config_binds_references_to_stand_ins():
     text += '[[services]]\nname = "api"\nkind = "external"\n[load]\nrate = 1\n' + TASKS
     experiment = validate(tomllib.loads(text), "x.toml")
     assert check_load_config(experiment, file="x.toml") == []
+
+
+def test_markers_reach_the_engine_and_their_mistakes_have_key_paths():
+    tasks = (
+        '[[load.tasks]]\nname = "a"\npath = "/a"\n'
+        'marker = { header = "X-Fallback", equals = "cache" }\n'
+    )
+    built = config("[load]\nrate = 10\n", tasks=tasks)
+    assert built.marker_headers() == frozenset({b"x-fallback"})
+    assert built.tasks[0].marker is not None
+    assert built.tasks[0].marker.equals == "cache"
+    bad = (
+        '[[load.tasks]]\nname = "a"\npath = "/a"\nmarker = { json_path = "x" }\n'
+        '[[load.tasks]]\nname = "b"\npath = "/b"\nmarker = { equals = "y" }\n'
+    )
+    with pytest.raises(SpecError) as caught:
+        config("[load]\nrate = 10\n", tasks=bad)
+    assert [(i.path, i.message) for i in caught.value.issues] == [
+        ("load.tasks[0].marker.json_path", "is not a JSON path"),
+        ("load.tasks[1].marker", "matches nothing"),
+    ]

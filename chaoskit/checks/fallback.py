@@ -1,0 +1,53 @@
+"""Fallback: during a fault, a task's responses carry its marker, in time.
+
+The load engine marks each response that matches the task's ``marker`` (a
+header, a JSON value or a status: ``chaoskit.load.tasks.CompiledTask.marked``)
+and the recorder counts them per phase; this judges the share and the p95.
+"""
+
+from __future__ import annotations
+
+from chaoskit.checks.base import Verdict, evaluator
+from chaoskit.checks.context import CheckContext
+from chaoskit.checks.threshold import _no_data as no_data
+from chaoskit.spec.model import FallbackHypothesis
+from chaoskit.units import format_duration
+
+__all__: list[str] = []
+
+
+@evaluator("fallback")
+def fallback(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
+    """At least ``min_share`` of the task's responses are marked (and p95 in budget)."""
+    assert isinstance(hypothesis, FallbackHypothesis)  # noqa: S101 - registry dispatch
+    h = hypothesis
+    expected = h.rules_text()
+    stats = ctx.stats(h.phase, h.task)
+    answered = stats.count - stats.dropped if stats is not None else 0
+    if stats is None or answered == 0:
+        return [no_data(h.name, h.kind, h.phase, expected)]
+    share = stats.marked / answered
+    p95 = stats.latency.p95 / 1000.0
+    broken = []
+    if share < h.min_share:
+        broken.append(
+            f"min_share: {stats.marked} of {answered} responses marked "
+            f"({share:.1%}), below {h.min_share:.0%}"
+        )
+    if h.p95 is not None and p95 > h.p95:
+        broken.append(f"p95: {format_duration(p95)} above {format_duration(h.p95)}")
+    errors = f", {stats.errors} errors" if stats.errors else ""
+    return [
+        Verdict(
+            h.name,
+            h.kind,
+            h.phase,
+            passed=not broken,
+            observed=f"{share:.1%} marked, p95 {format_duration(p95)}",
+            expected=expected,
+            detail="; ".join(broken)
+            or f"{stats.marked} of {answered} responses marked{errors}",
+            observed_value=share,
+            expected_value=h.min_share,
+        )
+    ]

@@ -1,0 +1,301 @@
+"""The pytest plugin's machinery: a chaoskit proxy route in front of any host:port.
+
+The fixtures ``chaoskit_proxy`` and ``chaoskit_route`` live in the top-level
+module ``_chaoskit_pytestplugin`` (the ``pytest11`` entry point), which imports
+this module only when a test asks for one: pytest loads the entry point in every
+run where chaoskit is installed, and importing ``chaoskit`` costs a third of a
+second (pydantic, the experiment model). Hypothesis splits its plugin the same way. ::
+
+    def test_client_backs_off(chaoskit_route):
+        route = chaoskit_route("127.0.0.1:5432")   # -> route.host, route.port
+        with route.down(), route.attempts() as a:
+            call_my_client(route.port)
+        assert a.count <= 5
+        assert a.backs_off(factor=1.5)
+
+Every ``down()`` and ``toxic()`` is undone when its block exits, also when the
+test body fails; routes are deleted after the test, the proxy (in-process, on
+its own thread and event loop) after the session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import threading
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
+
+    import httpx
+
+    from chaoskit.checks.sequences import Broken, RetrySequence
+    from chaoskit.proxy.server import ProxyServer
+
+__all__ = ["Attempts", "ChaoskitProxy", "Route"]
+
+
+class ChaoskitProxy:
+    """chaoskit's embedded proxy on a thread of this process, spoken to over HTTP."""
+
+    def __init__(self) -> None:
+        from chaoskit.proxy.server import (
+            ProxyServer,
+            ProxyServerConfig,
+            new_event_loop,
+        )
+
+        self._loop: asyncio.AbstractEventLoop = new_event_loop()
+        self._server: ProxyServer = ProxyServer(ProxyServerConfig(port=0))
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="chaoskit-proxy", daemon=True
+        )
+        self._client: httpx.Client | None = None
+        self._names = itertools.count(1)
+
+    def start(self) -> None:
+        import asyncio
+
+        import httpx
+
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._server.start(), self._loop).result(30)
+        self._client = httpx.Client(base_url=self._server.url, timeout=10)
+
+    def close(self) -> None:
+        import asyncio
+
+        if self._client is not None:
+            self._client.close()
+        if self._thread.is_alive():
+            asyncio.run_coroutine_threadsafe(self._server.stop(), self._loop).result(30)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+        self._loop.close()
+
+    @property
+    def url(self) -> str:
+        """The Toxiproxy-compatible API's base URL."""
+        return self._server.url
+
+    def request(self, method: str, path: str, body: object = None) -> Any:
+        """One API call; raises on any status but 2xx (with the server's message)."""
+        assert self._client is not None, "proxy not started"  # noqa: S101
+        response = self._client.request(method, path, json=body)
+        if response.status_code >= 300:
+            raise RuntimeError(
+                f"chaoskit proxy: {method} {path}: {response.status_code} "
+                f"{response.text.strip()}"
+            )
+        return response.json() if response.content else None
+
+    def unique(self, prefix: str) -> str:
+        """A name no route or toxic of this proxy has had."""
+        return f"{prefix}{next(self._names)}"
+
+    def route(self, upstream: str, name: str | None = None) -> Route:
+        """A new proxy in front of ``upstream`` (``host:port``), on a free port."""
+        name = name or self.unique("route")
+        info = self.request(
+            "POST",
+            "/proxies",
+            {"name": name, "listen": "127.0.0.1:0", "upstream": upstream},
+        )
+        host, _, port = str(info["listen"]).rpartition(":")
+        return Route(self, name, upstream, host, int(port))
+
+
+class Route:
+    """One proxy route: ``host:port`` to connect to instead of the upstream."""
+
+    def __init__(
+        self, proxy: ChaoskitProxy, name: str, upstream: str, host: str, port: int
+    ) -> None:
+        self.proxy = proxy
+        self.name = name
+        self.upstream = upstream
+        self.host = host
+        self.port = port
+
+    @property
+    def listen(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def __repr__(self) -> str:
+        return f"<Route {self.name} {self.listen} -> {self.upstream}>"
+
+    @contextlib.contextmanager
+    def down(self, *, observe: bool = True) -> Iterator[Route]:
+        """The dependency is down for the block.
+
+        ``observe=True`` (default here, because observing attempts is what the
+        plugin is for) keeps accepting and resets each attempt at once, so
+        :meth:`attempts` sees it: clients get ECONNRESET. ``observe=False`` is
+        Toxiproxy's ``enabled=false``: the kernel refuses (ECONNREFUSED) and no
+        attempt is logged.
+        """
+        path = f"/proxies/{self.name}"
+        if observe:
+            self.proxy.request("POST", f"/chaoskit{path}/refuse", {"refuse": True})
+        else:
+            self.proxy.request("POST", path, {"enabled": False})
+        try:
+            yield self
+        finally:
+            if observe:
+                self.proxy.request("POST", f"/chaoskit{path}/refuse", {"refuse": False})
+            else:
+                self.proxy.request("POST", path, {"enabled": True})
+
+    @contextlib.contextmanager
+    def toxic(
+        self,
+        kind: str,
+        *,
+        stream: str = "downstream",
+        toxicity: float = 1.0,
+        **attributes: int,
+    ) -> Iterator[Route]:
+        """A Toxiproxy toxic for the block (attributes in Toxiproxy's units: ms)."""
+        name = self.proxy.unique(f"{kind}_{stream}_")
+        self.proxy.request(
+            "POST",
+            f"/proxies/{self.name}/toxics",
+            {
+                "name": name,
+                "type": kind,
+                "stream": stream,
+                "toxicity": toxicity,
+                "attributes": attributes,
+            },
+        )
+        try:
+            yield self
+        finally:
+            self.proxy.request("DELETE", f"/proxies/{self.name}/toxics/{name}")
+
+    @contextlib.contextmanager
+    def attempts(
+        self, *, gap: float = 5.0, key: Callable[[str], str] | None = None
+    ) -> Iterator[Attempts]:
+        """The connection attempts made through the route during the block."""
+        start = self.proxy.request(
+            "GET", f"/chaoskit/proxies/{self.name}/connections?limit=0"
+        )
+        observed = Attempts(self, int(start["latest"]), gap, key)
+        try:
+            yield observed
+        finally:
+            observed.close()
+
+    def delete(self) -> None:
+        self.proxy.request("DELETE", f"/proxies/{self.name}")
+
+
+class Attempts:
+    """Attempts seen at the proxy; grouped and judged by ``checks.sequences``."""
+
+    def __init__(
+        self,
+        route: Route,
+        since: int,
+        gap: float,
+        key: Callable[[str], str] | None,
+    ) -> None:
+        from chaoskit.checks.sequences import Attempt, client_host
+
+        self._route = route
+        self._since = since
+        self._gap = gap
+        self._key = key or client_host
+        self._records: dict[int, dict[str, Any]] = {}
+        self._closed = False
+        self._attempt = Attempt
+
+    def _collect(self) -> None:
+        if self._closed:
+            return
+        while True:
+            page = self._route.proxy.request(
+                "GET",
+                f"/chaoskit/proxies/{self._route.name}/connections"
+                f"?since={self._since}&limit=1000",
+            )
+            for record in page["connections"]:
+                self._records[int(record["id"])] = record
+            if not page["connections"]:
+                return
+            self._since = int(page["cursor"])
+
+    def close(self) -> None:
+        """Stop observing (the block ended): what is known now is final."""
+        self._collect()
+        self._closed = True
+
+    @property
+    def _attempts(self) -> list[Any]:
+        from chaoskit.checks.sequences import connection_attempts
+
+        self._collect()
+        out = []
+        for record in self._records.values():
+            for at_ns, ok in connection_attempts(
+                accepted_ns=record["accepted_ns"],
+                exchanges_ns=record["exchanges_ns"],
+                bytes_down=record["bytes_down"],
+                end=record["end"],
+            ):
+                out.append(self._attempt(at_ns / 1e9, self._key(record["client"]), ok))
+        return sorted(out, key=lambda a: a.at_s)
+
+    @property
+    def count(self) -> int:
+        """How many attempts reached the proxy."""
+        return len(self._attempts)
+
+    @property
+    def times(self) -> list[float]:
+        """Seconds from the first attempt to each attempt."""
+        attempts = self._attempts
+        return [a.at_s - attempts[0].at_s for a in attempts]
+
+    @property
+    def intervals(self) -> list[float]:
+        """Seconds between consecutive attempts (all clients, in time order)."""
+        times = self.times
+        return [b - a for a, b in itertools.pairwise(times)]
+
+    @property
+    def max_interval(self) -> float:
+        return max(self.intervals, default=0.0)
+
+    @property
+    def sequences(self) -> list[RetrySequence]:
+        """Attempts grouped per client, split on gaps above ``gap`` and successes."""
+        from chaoskit.checks.sequences import group_sequences
+
+        return group_sequences(self._attempts, self._gap)
+
+    def jitter(self) -> float | None:
+        """Spread (CV) of same-position intervals across sequences; None below two."""
+        from chaoskit.checks.sequences import jitter_cv
+
+        return jitter_cv(self.sequences)
+
+    def broken(self, **rules: Any) -> list[Broken]:
+        """The backoff rules broken (keywords as ``BackoffRules``); empty: fine."""
+        from chaoskit.checks.sequences import BackoffRules, judge_backoff
+
+        return judge_backoff(self.sequences, BackoffRules(**rules))
+
+    def backs_off(
+        self, factor: float = 2.0, *, tolerance: float = 0.25, cap: float | None = None
+    ) -> bool:
+        """Every interval is at least ``factor`` x the previous (within tolerance)."""
+        return not self.broken(min_growth=factor, tolerance=tolerance, max_interval=cap)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{t:.3f}" for t in self.times)
+        return f"<Attempts count={self.count} times=[{shown}]>"

@@ -1,0 +1,83 @@
+"""Cross-field checks for retry and fallback hypotheses.
+
+Kept apart from ``consistency`` (which calls them): a backoff hypothesis names
+a route and sets rules, a fallback hypothesis needs a task with a ``marker``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from chaoskit.errors import SpecIssue
+from chaoskit.spec.model import (
+    BackoffHypothesis,
+    FallbackHypothesis,
+    parse_attempt_rate,
+)
+from chaoskit.spec.parts import Parts, items
+from chaoskit.spec.rules import unknown
+
+__all__ = ["retry_issues"]
+
+_BACKOFF_RULES = (
+    "max_attempts",
+    "min_growth",
+    "max_interval",
+    "jitter",
+    "max_rate",
+    "gives_up_within",
+)
+
+
+def retry_issues(
+    where: str,
+    hypothesis: BackoffHypothesis | FallbackHypothesis,
+    parts: Parts,
+    table: Mapping[str, Any],
+    partial: bool = False,
+) -> list[SpecIssue]:
+    """What a backoff or fallback hypothesis says that the rest does not back."""
+    if isinstance(hypothesis, FallbackHypothesis):
+        return _fallback(where, hypothesis, table)
+    issues = []
+    routes = parts.declared("routes")
+    if hypothesis.route not in routes:
+        issues.append(
+            unknown(f"{where}.route", "proxy route", hypothesis.route, routes)
+        )
+    if not partial and all(getattr(hypothesis, r) is None for r in _BACKOFF_RULES):
+        issues.append(SpecIssue(where, "sets no rule", None, ", ".join(_BACKOFF_RULES)))
+    if hypothesis.max_rate is not None:
+        try:
+            parse_attempt_rate(hypothesis.max_rate)
+        except ValueError:
+            issues.append(
+                SpecIssue(
+                    f"{where}.max_rate",
+                    "is not an attempt rate",
+                    hypothesis.max_rate,
+                    'a number of attempts/s (20), or "<n>x" of the offered '
+                    'request rate ("2x")',
+                )
+            )
+    return issues
+
+
+def _fallback(
+    where: str, hypothesis: FallbackHypothesis, table: Mapping[str, Any]
+) -> list[SpecIssue]:
+    for index, task in items(table, "load", "tasks"):
+        if isinstance(task, dict) and task.get("name") == hypothesis.task:
+            if isinstance(task.get("marker"), dict) and task["marker"]:
+                return []
+            return [
+                SpecIssue(
+                    f"load.tasks[{index}].marker",
+                    f"is missing: hypothesis {where} judges this task's marker",
+                    None,
+                    'marker = { header = "X-Fallback" }, { json_path = "$.fallback",'
+                    ' equals = "true" } or { status = [203] }',
+                )
+            ]
+    return []  # an unknown task is reported by the generic task check
