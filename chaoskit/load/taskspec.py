@@ -109,6 +109,9 @@ class TaskSpec:
         capture: name -> JSON path (``$.token``, ``$.items[0].id``) read from a
             successful response into the user's values.
         timeout: per-request timeout in seconds; default the load's timeout.
+        ack_id: a JSON path in a successful response: the id it acknowledged.
+        ack_request: a JSON path in the request's JSON body: the write's own
+            key (recorded as indeterminate when no success came back).
     """
 
     name: str
@@ -123,6 +126,8 @@ class TaskSpec:
     expect: tuple[int | str, ...] = ("2xx",)
     capture: Mapping[str, str] = field(default_factory=dict)
     timeout: float | None = None
+    ack_id: str | None = None
+    ack_request: str | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.strip():
@@ -146,6 +151,11 @@ class TaskSpec:
         if self.timeout is not None and not self.timeout > 0:
             raise LoadConfigError("tasks.timeout", "must be > 0", self.timeout)
         parse_expect(self.expect)
+        for name, path in (("ack.id", self.ack_id), ("ack.request", self.ack_request)):
+            if path is not None and not path.startswith("$"):
+                raise LoadConfigError(
+                    f"tasks.{name}", "is not a JSON path", path, allowed="$.a.b[0]"
+                )
         for name, path in self.capture.items():
             if not path.startswith("$"):
                 raise LoadConfigError(

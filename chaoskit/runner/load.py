@@ -166,6 +166,8 @@ def _task(
             expect=task.expect,
             capture=dict(task.capture),
             timeout=task.timeout,
+            ack_id=task.ack.id if task.ack else None,
+            ack_request=task.ack.request if task.ack else None,
         ),
     )
 

@@ -28,6 +28,8 @@ from chaoskit.units import parse_duration, parse_ratio
 __all__ = [
     "FAULT_KINDS",
     "HYPOTHESIS_KINDS",
+    "LOCK_FAULT_KINDS",
+    "LOCK_MODES",
     "METRICS",
     "PHASES",
     "PROCESS_FAULT_KINDS",
@@ -35,6 +37,7 @@ __all__ = [
     "SERVICE_KINDS",
     "TOXIC_FAULT_KINDS",
     "AbortCondition",
+    "AckSection",
     "Duration",
     "ErrorBudgetHypothesis",
     "Experiment",
@@ -42,13 +45,16 @@ __all__ = [
     "ExternalService",
     "Fault",
     "Hypothesis",
+    "IntegrityHypothesis",
     "LoadSection",
+    "LockFault",
     "PostgresService",
     "ProcessFault",
     "ProcessService",
     "ProxyRoute",
     "ProxySection",
     "Ratio",
+    "ReadBackSection",
     "RecoveryHypothesis",
     "Service",
     "SlaBudget",
@@ -78,8 +84,20 @@ TOXIC_FAULT_KINDS = (
     "down",
 )
 PROCESS_FAULT_KINDS = ("kill", "restart", "pause")
-FAULT_KINDS = TOXIC_FAULT_KINDS + PROCESS_FAULT_KINDS
-HYPOTHESIS_KINDS = ("threshold", "sla", "recovery", "error_budget")
+LOCK_FAULT_KINDS = ("lock",)
+FAULT_KINDS = TOXIC_FAULT_KINDS + PROCESS_FAULT_KINDS + LOCK_FAULT_KINDS
+HYPOTHESIS_KINDS = ("threshold", "sla", "recovery", "error_budget", "integrity")
+LOCK_MODES = (
+    "ACCESS SHARE",
+    "ROW SHARE",
+    "ROW EXCLUSIVE",
+    "SHARE UPDATE EXCLUSIVE",
+    "SHARE",
+    "SHARE ROW EXCLUSIVE",
+    "EXCLUSIVE",
+    "ACCESS EXCLUSIVE",
+)
+"""PostgreSQL's ``LOCK TABLE ... IN <mode> MODE`` modes, weakest first."""
 PHASES = ("before", "during", "after", "all")
 METRICS = ("p50", "p90", "p95", "p99", "max", "error_rate", "rps", "count")
 LATENCY_METRICS = ("p50", "p90", "p95", "p99", "max")
@@ -185,6 +203,16 @@ class UploadSection(_Model):
     content_type: str = "application/octet-stream"
 
 
+class AckSection(_Model):
+    """``ack``: the id a successful write acknowledges, for integrity checks."""
+
+    id: str | None = None
+    """A JSON path in the response body (``$.id``)."""
+    request: str | None = None
+    """A JSON path in the request's own JSON body (``$.write_id``): the key the
+    client chose, known even when no answer came (then indeterminate)."""
+
+
 class TaskSection(_Model):
     """``[[load.tasks]]`` (and flow steps): one kind of request."""
 
@@ -202,6 +230,8 @@ class TaskSection(_Model):
     expect: tuple[int | str, ...] = ("2xx",)
     capture: dict[str, str] = Field(default_factory=dict)
     timeout: Duration | None = None
+    ack: AckSection | None = None
+    """What a successful request acknowledged (for ``integrity`` hypotheses)."""
 
 
 class StageSection(_Model):
@@ -319,18 +349,42 @@ class ProcessFault(_FaultBase):
     """``kill`` only: start the service again at ``at + for``."""
 
 
+class LockFault(_FaultBase):
+    """A database lock held by an open transaction for the window.
+
+    PostgreSQL (``service`` names a ``postgres`` service): ``LOCK TABLE <table>
+    IN <mode> MODE``, or with ``where`` row locks (``SELECT ... FOR UPDATE``).
+    SQLite (``database`` names the file): ``BEGIN EXCLUSIVE``.
+    """
+
+    kind: Literal["lock"]
+    service: str | None = None
+    database: str | None = None
+    """An SQLite file, relative to the experiment file (``{refs}`` allowed)."""
+    table: str | None = None
+    mode: str = "ACCESS EXCLUSIVE"
+    """One of :data:`LOCK_MODES` (PostgreSQL table lock)."""
+    where: str | None = None
+    """Row locks instead of a table lock: ``SELECT 1 FROM <table> WHERE <where>
+    FOR UPDATE`` (PostgreSQL)."""
+
+
 # Unknown kinds fall to ToxicFault, whose `kind` error lists every toxic kind;
 # validate.py widens that list to every fault kind with a did-you-mean.
+def _fault_kind(value: object) -> str:
+    kind = (
+        value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    )
+    if kind in PROCESS_FAULT_KINDS:
+        return "process"
+    return "lock" if kind in LOCK_FAULT_KINDS else "toxic"
+
+
 Fault = Annotated[
-    Annotated[ToxicFault, Tag("toxic")] | Annotated[ProcessFault, Tag("process")],
-    Discriminator(
-        lambda v: (
-            "process"
-            if (v.get("kind") if isinstance(v, dict) else getattr(v, "kind", None))
-            in PROCESS_FAULT_KINDS
-            else "toxic"
-        )
-    ),
+    Annotated[ToxicFault, Tag("toxic")]
+    | Annotated[ProcessFault, Tag("process")]
+    | Annotated[LockFault, Tag("lock")],
+    Discriminator(_fault_kind),
 ]
 
 
@@ -418,6 +472,36 @@ class ErrorBudgetHypothesis(_HypothesisBase):
     task: str | None = None
 
 
+class ReadBackSection(_Model):
+    """``read_back``: where the acknowledged writes must be found after the run.
+
+    HTTP (``url``, GET; ``ids`` is the JSON path of the list of ids) or SQL
+    (``query`` on a ``postgres`` ``service`` or an SQLite ``database``; the
+    first column of each row is an id).
+    """
+
+    url: str | None = None
+    ids: str = "$"
+    service: str | None = None
+    database: str | None = None
+    query: str | None = None
+    timeout: Annotated[Duration, Field(gt=0)] = 10.0
+
+
+class IntegrityHypothesis(_HypothesisBase):
+    """Jepsen-style: every acknowledged write is in the read-back, once."""
+
+    kind: Literal["integrity"]
+    read_back: ReadBackSection
+    task: str | None = None
+    """Only this task's acknowledgements; default every task with ``ack``."""
+    allow_unexpected: bool = False
+    """Records in the read-back that no request of the run wrote (or tried)."""
+    show: Annotated[int, Field(ge=0)] = 20
+    """How many lost, duplicated and unexpected ids the verdict lists."""
+    phase: str = "all"
+
+
 def _hypothesis_kind(value: object) -> str:
     kind = (
         value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
@@ -429,7 +513,8 @@ Hypothesis = Annotated[
     Annotated[ThresholdHypothesis, Tag("threshold")]
     | Annotated[SlaHypothesis, Tag("sla")]
     | Annotated[RecoveryHypothesis, Tag("recovery")]
-    | Annotated[ErrorBudgetHypothesis, Tag("error_budget")],
+    | Annotated[ErrorBudgetHypothesis, Tag("error_budget")]
+    | Annotated[IntegrityHypothesis, Tag("integrity")],
     Discriminator(_hypothesis_kind),
 ]
 

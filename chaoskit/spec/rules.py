@@ -16,7 +16,13 @@ from urllib.parse import urlsplit
 
 from chaoskit.errors import SpecIssue
 from chaoskit.spec import refs
-from chaoskit.spec.model import ExperimentInfo, LoadSection, ProcessFault, ToxicFault
+from chaoskit.spec.model import (
+    ExperimentInfo,
+    LoadSection,
+    LockFault,
+    ProcessFault,
+    ToxicFault,
+)
 from chaoskit.units import format_duration
 
 __all__ = [
@@ -190,11 +196,13 @@ _TOXIC_SETTINGS = {
     "limit_data": {"bytes"},
     "down": set(),
 }
-_WINDOWED = (*_TOXIC_SETTINGS, "pause")
+_LOCK_SETTINGS = {"name", "kind", "at", "for", "service", "database", "table"}
+_LOCK_SETTINGS |= {"mode", "where"}
+_WINDOWED = (*_TOXIC_SETTINGS, "pause", "lock")
 
 
 def check_faults(
-    faults: Sequence[tuple[int, ToxicFault | ProcessFault]],
+    faults: Sequence[tuple[int, ToxicFault | ProcessFault | LockFault]],
     routes: Sequence[str],
     service_kinds: Mapping[str, str],
     duration: float | None,
@@ -221,6 +229,8 @@ def check_faults(
                     unknown(f"{where}.route", "proxy route", fault.route, routes)
                 )
             allowed = _TOXIC_SETTINGS[fault.kind] | _TOXIC_COMMON
+        elif isinstance(fault, LockFault):
+            allowed = _LOCK_SETTINGS  # its targets: spec.dbrules.check_lock
         else:
             kind = service_kinds.get(fault.service)
             process = [n for n, k in service_kinds.items() if k == "process"]
@@ -276,7 +286,7 @@ def check_faults(
 
 
 def _window(
-    where: str, fault: ToxicFault | ProcessFault, duration: float | None
+    where: str, fault: ToxicFault | ProcessFault | LockFault, duration: float | None
 ) -> list[SpecIssue]:
     end = fault.at + fault.for_
     if fault.kind in _WINDOWED and fault.for_ <= 0:
@@ -318,7 +328,7 @@ def _window(
 
 
 def _down_overlaps(
-    faults: Sequence[tuple[int, ToxicFault | ProcessFault]],
+    faults: Sequence[tuple[int, ToxicFault | ProcessFault | LockFault]],
 ) -> list[SpecIssue]:
     downs = sorted(
         ((f.at, i, f) for i, f in faults if f.kind == "down"),
