@@ -26,6 +26,8 @@ from chaoskit.spec.model import (
     Experiment,
     Fault,
     Hypothesis,
+    IntegrityHypothesis,
+    LockFault,
     PostgresService,
     ProcessService,
     RecoveryHypothesis,
@@ -312,9 +314,18 @@ def fault_settings(fault: Fault) -> dict[str, str]:
             settings["stream"] = fault.stream
             settings["toxicity"] = f"{fault.toxicity:.0%}"
         return settings
+    if isinstance(fault, LockFault):
+        return _lock_settings(fault)
     if fault.kind == "kill":
         return {"signal": fault.signal, "restart": "yes" if fault.restart else "no"}
     return {}
+
+
+def _lock_settings(fault: LockFault) -> dict[str, str]:
+    if fault.database is not None:
+        return {"database": fault.database, "lock": "BEGIN EXCLUSIVE"}
+    held = f"rows WHERE {fault.where} FOR UPDATE" if fault.where else fault.mode.upper()
+    return {"table": fault.table or "", "lock": held}
 
 
 def _fault(fault: Fault) -> str:
@@ -329,6 +340,14 @@ def _fault(fault: Fault) -> str:
         if stream:
             text += f" ({stream})"
         return text + (": " + ", ".join(parts) if parts else "")
+    if isinstance(fault, LockFault):
+        settings = _lock_settings(fault)
+        where = (
+            f"database {fault.database}"
+            if fault.database
+            else f"table {fault.table} of service {fault.service}"
+        )
+        return f"lock {where}: {settings['lock']}"
     if fault.kind == "kill":
         then = f", restarted at {_d(fault.at + fault.for_)}" if fault.restart else ""
         return f"kill service {fault.service} with {fault.signal}{then}"
@@ -370,6 +389,14 @@ def _hypothesis(plan: Plan, hypothesis: Hypothesis) -> str:
             f"(at least +{_d(hypothesis.slack)}) and "
             f"+{hypothesis.error_tolerance:.1%} errors of the before phase "
             f"(for {_d(hypothesis.stable_for)}) within {_d(hypothesis.within)}"
+        )
+    if isinstance(hypothesis, IntegrityHypothesis):
+        read = hypothesis.read_back
+        source = read.url or f"{read.query!r} on {read.service or read.database}"
+        scope = f" of {hypothesis.task}" if hypothesis.task else ""
+        return (
+            f"every write{scope} acknowledged is read back once from {source} "
+            "(timeouts and errors: indeterminate)"
         )
     scope = f" of {hypothesis.task}" if hypothesis.task else ""
     share = f"{hypothesis.max:.2%}"

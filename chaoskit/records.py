@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import NamedTuple, Protocol, runtime_checkable
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "ErrorClass",
     "FanOut",
     "MemorySink",
+    "ReadBack",
     "Sample",
     "Sink",
 ]
@@ -183,3 +185,16 @@ class AckLog:
             self.unknown[task] = self.unknown.get(task, 0) + 1
         else:
             self.indeterminate.append((task, key))
+
+
+@dataclass(frozen=True)
+class ReadBack:
+    """What an integrity hypothesis's read-back found after the run.
+
+    ``ids`` as text, in the order read (duplicates kept); ``error`` when the
+    read-back itself failed (then ``ids`` is empty and nothing can be judged).
+    """
+
+    source: str
+    ids: tuple[str, ...] = ()
+    error: str | None = None

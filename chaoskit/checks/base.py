@@ -5,7 +5,7 @@ An evaluator reads metrics and events only; it never runs anything.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,6 +31,9 @@ class Verdict:
     """Why, by how much, and per fault where it applies."""
     observed_value: float | None = None
     expected_value: float | None = None
+    data: Mapping[str, object] | None = None
+    """A kind's own structured result (``integrity``: counts and ids), in
+    report.json as ``data``."""
 
     def to_json(self) -> dict[str, object]:
         """The report.json shape."""
@@ -44,6 +47,7 @@ class Verdict:
             "detail": self.detail,
             "observed_value": self.observed_value,
             "expected_value": self.expected_value,
+            **({"data": dict(self.data)} if self.data is not None else {}),
         }
 
 

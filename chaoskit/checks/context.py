@@ -9,13 +9,13 @@ turns it into the runner's labels.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from chaoskit.events import FaultRecord, PhaseRecord
 from chaoskit.metrics.model import TaskStats, WindowStats
 from chaoskit.metrics.series import Bin
-from chaoskit.records import ErrorClass
+from chaoskit.records import AckLog, ErrorClass, ReadBack
 
 __all__ = ["CheckContext", "error_key_for"]
 
@@ -47,6 +47,10 @@ class CheckContext:
     """Task name -> its ``group`` (for SLA budgets)."""
     bins: Callable[[float, float, float, frozenset[str] | None], list[Bin]]
     """(start_s, end_s, step_s, tasks) -> bins by intended start, from the samples."""
+    acks: AckLog | None = None
+    """What each write of a task with ``ack`` acknowledged (integrity checks)."""
+    read_backs: Mapping[str, ReadBack] = field(default_factory=dict)
+    """Integrity hypothesis name -> what its read-back found after the run."""
 
     def labels(self, phase: str) -> list[str]:
         """The runner's phase labels that make up a hypothesis phase."""

@@ -42,7 +42,9 @@ class LedgerEntry:
     ``proxy_enable`` (url, proxy): enable a proxy;
     ``proxy_delete`` (url, proxy): delete a proxy;
     ``process`` (pid, start_time): stop a process group chaoskit started;
-    ``sigcont`` (pid, start_time): resume a paused process group.
+    ``sigcont`` (pid, start_time): resume a paused process group;
+    ``pg_backend`` (dsn, pid, backend_start_us): end a lock fault's backend;
+    ``sqlite_lock`` (path, why): nothing to do (see ``faults.locks``).
     """
 
     kind: str

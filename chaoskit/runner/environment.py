@@ -40,6 +40,8 @@ class Environment:
     records: list[ServiceRecord] = field(default_factory=list)
     toxiproxy: Toxiproxy | None = None
     base_url: str = ""
+    base_dir: Path = field(default_factory=Path)
+    """The experiment file's directory: relative paths (SQLite files) start here."""
 
     async def aclose(self) -> None:
         if self.toxiproxy is not None:
@@ -272,6 +274,7 @@ async def bring_up(
     Everything started is on ``stack`` by the time this returns or raises.
     """
     up = _BringUp(experiment, base_dir, report_dir, stack, emit, seed)
+    up.env.base_dir = base_dir
     await up.start_proxy()
     for spec in experiment.services:
         await up.create_routes()
