@@ -275,6 +275,7 @@ async def bring_up(
     """
     up = _BringUp(experiment, base_dir, report_dir, stack, emit, seed)
     up.env.base_dir = base_dir
+    up.env.values["run.report.dir"] = str(report_dir.resolve())
     await up.start_proxy()
     for spec in experiment.services:
         await up.create_routes()

@@ -221,8 +221,9 @@ async def run_experiment(
             timeline.close_phases()
             reason = timeline.abort_reason or signals.reason
             if integrity and reason is None:
-                # After every undo (a killed service is back), before teardown.
-                found = await _until_stopped(read_backs(experiment, env), stop)
+                # After every undo (a killed service is back), before teardown;
+                # bounded by each read-back's timeout (the run's stop is set).
+                found = await read_backs(experiment, env)
         except Stopped:
             reason = (timeline.abort_reason if timeline else None) or signals.reason
         except (ChaoskitError, LoadConfigError) as exc:
