@@ -71,7 +71,8 @@ class _BringUp:
         self.stack = stack
         self.emit = emit
         self.seed = seed
-        self.env = Environment()
+        self.env = Environment(base_dir=base_dir)
+        self.env.values["run.report.dir"] = str(report_dir.resolve())
         self.routes_left = list(experiment.proxy.routes)
 
     def bind(self, text: str) -> str:
@@ -274,8 +275,6 @@ async def bring_up(
     Everything started is on ``stack`` by the time this returns or raises.
     """
     up = _BringUp(experiment, base_dir, report_dir, stack, emit, seed)
-    up.env.base_dir = base_dir
-    up.env.values["run.report.dir"] = str(report_dir.resolve())
     await up.start_proxy()
     for spec in experiment.services:
         await up.create_routes()

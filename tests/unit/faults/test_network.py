@@ -24,7 +24,7 @@ def fault(kind: str, **settings: object) -> ToxicFault:
 
 
 def test_every_fault_kind_has_a_driver():
-    # Lock kinds are driven by chaoskit.faults.locks (tests/integration/faults/test_locks.py).
+    # Lock kinds: chaoskit.faults.locks (tests/integration/faults/test_locks.py).
     assert set(FAULT_KINDS) == (
         set(TOXIC_FAULT_KINDS) | set(PROCESS_FAULT_KINDS) | set(LOCK_FAULT_KINDS)
     )
