@@ -46,7 +46,7 @@ async def table(postgres: PostgresAddress) -> AsyncIterator[str]:
     conn = await asyncpg.connect(postgres.dsn)
     try:
         await conn.execute(f"CREATE TABLE {name} (id int PRIMARY KEY, v int)")
-        await conn.execute(f"INSERT INTO {name} VALUES (1, 0), (2, 0)")
+        await conn.execute(f"INSERT INTO {name} VALUES (1, 0), (2, 0)")  # noqa: S608
         yield name
     finally:
         await conn.execute(f"DROP TABLE IF EXISTS {name}")
@@ -65,11 +65,12 @@ async def _undo_all(undos: list[Undo]) -> None:
         await undo()
 
 
-async def _update(dsn: str, sql: str) -> str:
-    """Run ``sql`` with a 300 ms lock timeout: ``"ok"`` or the server's message."""
+async def _update(dsn: str, table: str, row: int | None = None) -> str:
+    """An UPDATE with a 300 ms lock timeout: ``"ok"`` or the server's message."""
+    sql = f"UPDATE {table} SET v = v + 1"  # noqa: S608 - the test's own table
     conn = await asyncpg.connect(dsn, server_settings={"lock_timeout": "300"})
     try:
-        await conn.execute(sql)
+        await conn.execute(sql + ("" if row is None else f" WHERE id = {row}"))
     except asyncpg.PostgresError as exc:
         return str(exc)
     finally:
@@ -80,24 +81,24 @@ async def _update(dsn: str, sql: str) -> str:
 async def test_a_table_lock_blocks_writers_until_undone(postgres, table):
     undos = await _apply(_fault(service="db", table=table), dsn=postgres.dsn)
     try:
-        blocked = await _update(postgres.dsn, f"UPDATE {table} SET v = 1")
+        blocked = await _update(postgres.dsn, table)
         assert blocked == "canceling statement due to lock timeout"
     finally:
         await _undo_all(undos)
-    assert await _update(postgres.dsn, f"UPDATE {table} SET v = 1") == "ok"
+    assert await _update(postgres.dsn, table) == "ok"
 
 
 async def test_row_locks_block_only_the_rows_named(postgres, table):
     fault = _fault(service="db", table=table, where="id = 1")
     undos = await _apply(fault, dsn=postgres.dsn)
     try:
-        row1 = await _update(postgres.dsn, f"UPDATE {table} SET v = 1 WHERE id = 1")
-        row2 = await _update(postgres.dsn, f"UPDATE {table} SET v = 1 WHERE id = 2")
+        row1 = await _update(postgres.dsn, table, 1)
+        row2 = await _update(postgres.dsn, table, 2)
         assert row1 == "canceling statement due to lock timeout"
         assert row2 == "ok"
     finally:
         await _undo_all(undos)
-    assert await _update(postgres.dsn, f"UPDATE {table} SET v = 2 WHERE id = 1") == "ok"
+    assert await _update(postgres.dsn, table, 1) == "ok"
 
 
 async def test_a_missing_table_is_a_driver_error_and_leaves_nothing(postgres):
@@ -106,7 +107,8 @@ async def test_a_missing_table_is_a_driver_error_and_leaves_nothing(postgres):
     connect = next(changes)
     close = await connect.apply()
     lock = next(changes)
-    assert lock.entry is not None and lock.entry.kind == "pg_backend"
+    assert lock.entry is not None
+    assert lock.entry.kind == "pg_backend"
     with pytest.raises(DriverError, match="no_such_table"):
         await lock.apply()
     await close()
@@ -173,11 +175,11 @@ async def test_rollback_from_the_ledger_ends_the_backend_of_a_frozen_run(
     )
     try:
         holder.send_signal(signal.SIGSTOP)
-        blocked = await _update(postgres.dsn, f"UPDATE {table} SET v = 1")
+        blocked = await _update(postgres.dsn, table)
         assert blocked == "canceling statement due to lock timeout"
         (result,) = await roll_back(tmp_path / "ledger.json")
         assert result.ok, result.message
-        assert await _update(postgres.dsn, f"UPDATE {table} SET v = 1") == "ok"
+        assert await _update(postgres.dsn, table) == "ok"
         entries = json.loads((tmp_path / "ledger.json").read_text())["entries"]
         assert [e["state"] for e in entries] == ["done"]
     finally:
@@ -195,7 +197,7 @@ async def test_rollback_after_kill_9_finds_the_lock_gone_and_marks_it_done(
     assert result.ok, result.message
     # The server noticed its client died: the lock is gone either way.
     for _ in range(50):
-        if await _update(postgres.dsn, f"UPDATE {table} SET v = 1") == "ok":
+        if await _update(postgres.dsn, table) == "ok":
             break
         await asyncio.sleep(0.1)
     else:
@@ -236,7 +238,8 @@ def sqlite_file(tmp_path: Path) -> Path:
 
 async def test_sqlite_begin_exclusive_locks_the_file_until_undone(sqlite_file):
     (change,) = list(lock_changes(_fault(database="app.db"), path=sqlite_file))
-    assert change.entry is not None and change.entry.kind == "sqlite_lock"
+    assert change.entry is not None
+    assert change.entry.kind == "sqlite_lock"
     undo = await change.apply()
     try:
         assert await asyncio.to_thread(_write, sqlite_file) == "database is locked"
