@@ -18,7 +18,7 @@ from chaoskit.spec.model import (
     LockFault,
     TaskSection,
 )
-from chaoskit.spec.rules import unknown
+from chaoskit.spec.rules import check_service_kind
 
 __all__ = ["check_acks", "check_integrity", "check_lock"]
 
@@ -49,23 +49,11 @@ def check_lock(
         "a lock fault",
         'service = "<a postgres service>" or database = "<an SQLite file>"',
     )
-    postgres = [n for n, k in service_kinds.items() if k == "postgres"]
     if fault.service is not None:
-        kind = service_kinds.get(fault.service)
-        if kind is None:
-            issues.append(
-                unknown(f"{where}.service", "service", fault.service, postgres)
-            )
-        elif kind != "postgres":
-            issues.append(
-                SpecIssue(
-                    f"{where}.service",
-                    f"is a {kind} service; a lock fault needs a postgres service "
-                    "(or database = an SQLite file)",
-                    fault.service,
-                    ", ".join(postgres) or "(no postgres service)",
-                )
-            )
+        issues += check_service_kind(
+            f"{where}.service", fault.service, "postgres", service_kinds,
+            "a PostgreSQL lock",
+        )  # fmt: skip
         if fault.table is None:
             issues.append(
                 SpecIssue(
@@ -151,12 +139,9 @@ def check_integrity(
             SpecIssue(f"{at}.ids", "is not a JSON path", read.ids, "$.ids, $[*]")
         )
     if read.service is not None:
-        kind = service_kinds.get(read.service)
-        postgres = [n for n, k in service_kinds.items() if k == "postgres"]
-        if kind != "postgres":
-            issues.append(
-                unknown(f"{at}.service", "postgres service", read.service, postgres)
-            )
+        issues += check_service_kind(
+            f"{at}.service", read.service, "postgres", service_kinds, "an SQL read-back"
+        )
     acking = [t.name for t in tasks if t.ack is not None]
     if hypothesis.task is not None:
         if hypothesis.task in {t.name for t in tasks} and (

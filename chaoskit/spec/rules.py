@@ -28,6 +28,7 @@ from chaoskit.units import format_duration
 __all__ = [
     "check_faults",
     "check_load",
+    "check_service_kind",
     "check_urls",
     "close",
     "is_loopback",
@@ -220,7 +221,6 @@ def check_faults(
             only the route or service they name is checked.
     """
     issues: list[SpecIssue] = []
-    services = list(service_kinds)
     for index, fault in faults:
         where = f"faults[{index}]"
         if isinstance(fault, ToxicFault):
@@ -232,21 +232,9 @@ def check_faults(
         elif isinstance(fault, LockFault):
             allowed = _LOCK_SETTINGS  # its targets: spec.dbrules.check_lock
         else:
-            kind = service_kinds.get(fault.service)
-            process = [n for n, k in service_kinds.items() if k == "process"]
-            if fault.service not in services:
-                issues.append(
-                    unknown(f"{where}.service", "service", fault.service, services)
-                )
-            elif kind != "process":
-                issues.append(
-                    SpecIssue(
-                        f"{where}.service",
-                        f"is a {kind} service; {fault.kind} needs a process service",
-                        fault.service,
-                        ", ".join(process) or "(no process service)",
-                    )
-                )
+            issues += check_service_kind(
+                f"{where}.service", fault.service, "process", service_kinds, fault.kind
+            )
             allowed = {"name", "kind", "at", "for", "service"}
             if fault.kind == "kill":
                 allowed |= {"signal", "restart"}
@@ -354,6 +342,26 @@ def _down_overlaps(
                     )
                 )
     return issues
+
+
+def check_service_kind(
+    path: str, name: str, wanted: str, service_kinds: Mapping[str, str], what: str
+) -> list[SpecIssue]:
+    """``name`` is a declared service of kind ``wanted`` (``what`` needs it)."""
+    kind = service_kinds.get(name)
+    if kind is None:
+        return [unknown(path, "service", name, list(service_kinds))]
+    if kind != wanted:
+        matching = [n for n, k in service_kinds.items() if k == wanted]
+        return [
+            SpecIssue(
+                path,
+                f"is a {kind} service; {what} needs a {wanted} service",
+                name,
+                ", ".join(matching) or f"(no {wanted} service)",
+            )
+        ]
+    return []
 
 
 def unknown(path: str, noun: str, value: str, declared: Sequence[str]) -> SpecIssue:
