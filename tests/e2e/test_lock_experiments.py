@@ -9,9 +9,11 @@ persists loses writes on kill -9, which the integrity hypothesis catches.
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 
+from tests.conftest import free_port
 from tests.e2e.test_experiments import REPO, chaoskit
 
 SHORT = [
@@ -67,3 +69,122 @@ def test_acknowledging_before_persisting_loses_writes_and_is_caught(tmp_path):
     html = (reports / "report.html").read_text()
     assert "Acknowledged writes" in html
     assert data["lost_ids"][0] in html
+
+
+def _run(tmp_path, text: str) -> tuple[int, dict[str, object], list[dict[str, object]]]:
+    path = tmp_path / "experiment.toml"
+    path.write_text(text)
+    reports = tmp_path / "report"
+    result = chaoskit("run", str(path), "--report-dir", str(reports))
+    report = json.loads((reports / "report.json").read_text())
+    ledger = json.loads((reports / "ledger.json").read_text())["entries"]
+    return result.returncode, report, ledger
+
+
+@pytest.mark.slow
+def test_a_postgres_table_lock_is_taken_and_rolled_back_by_a_run(tmp_path):
+    """The runner binds the service's DSN, takes the lock, and ends it."""
+    (tmp_path / "init.sql").write_text("CREATE TABLE t (id int PRIMARY KEY);\n")
+    port = free_port()
+    code, report, ledger = _run(
+        tmp_path,
+        f"""
+[experiment]
+name = "pg-lock"
+duration = "4s"
+
+[[services]]
+name = "db"
+kind = "postgres"
+durable = false
+init_sql = ["init.sql"]
+
+[[services]]
+name = "app"
+kind = "process"
+command = ["python", "-m", "tests.e2e.app", "--port", "{port}"]
+health = "http://127.0.0.1:{port}/health"
+
+[target]
+base_url = "http://127.0.0.1:{port}"
+
+[load]
+rate = 10
+
+[[load.tasks]]
+name = "ok"
+path = "/ok"
+
+[[faults]]
+name = "lock t"
+kind = "lock"
+service = "db"
+table = "t"
+at = "1s"
+for = "2s"
+""",
+    )
+    assert code == 0, report["reason"]
+    (fault,) = report["faults"]
+    assert fault["rolled_back"]
+    assert fault["settings"] == {"table": "t", "lock": "ACCESS EXCLUSIVE"}
+    (entry,) = [e for e in ledger if e["kind"] == "pg_backend"]
+    assert entry["state"] == "done"
+    assert entry["pid"] > 0
+
+
+@pytest.mark.slow
+def test_an_aborted_run_releases_an_sqlite_lock(tmp_path):
+    """Writes fail under the lock, the abort condition stops the run (exit 3)
+    mid-window, and the lock is released all the same."""
+    port = free_port()
+    code, report, ledger = _run(
+        tmp_path,
+        f"""
+[experiment]
+name = "abort-under-lock"
+duration = "20s"
+
+[[services]]
+name = "api"
+kind = "process"
+command = ["python", "-m", "fixtures.streaming", "--sqlite", "{{run.report.dir}}/w.db",
+           "--port", "{port}", "--busy-timeout", "50ms", "--log-level", "warning"]
+health = "http://127.0.0.1:{port}/health"
+
+[target]
+base_url = "http://127.0.0.1:{port}"
+
+[load]
+rate = 20
+
+[[load.tasks]]
+name = "progress"
+method = "POST"
+path = "/watch-history"
+json = {{ user_id = "{{{{ user }}}}", content_id = 1, progress = 5 }}
+
+[[faults]]
+name = "lock"
+kind = "lock"
+database = "{{run.report.dir}}/w.db"
+at = "1s"
+for = "15s"
+
+[[abort]]
+metric = "error_rate"
+above = "50%"
+for = "2s"
+""",
+    )
+    assert code == 3
+    assert "abort condition" in report["reason"]
+    assert report["errors"]["body_pattern:lock"]["count"] > 0
+    assert report["faults"][0]["rolled_back"]
+    assert all(e["state"] == "done" for e in ledger)
+    db = sqlite3.connect(tmp_path / "report" / "w.db", timeout=0.1)
+    try:
+        db.execute("INSERT INTO watch_history VALUES ('x', 1, 1, 0)")  # not locked
+        db.commit()
+    finally:
+        db.close()
