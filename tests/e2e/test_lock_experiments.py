@@ -188,3 +188,49 @@ for = "2s"
         db.commit()
     finally:
         db.close()
+
+
+@pytest.mark.slow
+def test_hot_key_writers_contend_into_lock_errors_without_a_fault(tmp_path):
+    """No lock fault: 16 users writing hot keys with no busy timeout collide
+    on SQLite's write lock, and those collisions are counted as lock errors."""
+    port = free_port()
+    code, report, _ = _run(
+        tmp_path,
+        f"""
+[experiment]
+name = "contention"
+duration = "3s"
+
+[[services]]
+name = "api"
+kind = "process"
+command = ["python", "-m", "fixtures.streaming", "--sqlite", "{{run.report.dir}}/w.db",
+           "--port", "{port}", "--busy-timeout", "0s", "--log-level", "warning"]
+health = "http://127.0.0.1:{port}/health"
+
+[target]
+base_url = "http://127.0.0.1:{port}"
+
+[load]
+model = "closed"
+users = 16
+hot_keys = {{ hot = 3, ratio = 0.9, space = 1000 }}
+
+[[load.tasks]]
+name = "progress"
+method = "POST"
+path = "/watch-history"
+json = {{ user_id = "{{{{ key() }}}}", content_id = 1, progress = 50 }}
+
+[[hypotheses]]
+name = "contention shows as lock errors"
+phase = "all"
+metric = "count"
+error_class = "lock"
+above = 0
+""",
+    )
+    assert code == 0, report["hypotheses"]
+    assert report["errors"]["body_pattern:lock"]["count"] > 0
+    assert report["top_error_users_by_class"]["body_pattern:lock"]
