@@ -50,10 +50,10 @@ class Classifier:
                     return ErrorClass.BODY_PATTERN, name
         if status in expect:
             return None, ""
-        if body:
-            head = body[:_BODY_SCAN]
+        if body and self._builtin:
+            lowered = body[:_BODY_SCAN].lower()
             for name, pattern in self._builtin:
-                if pattern.search(head):
+                if pattern.search(lowered):
                     return ErrorClass.BODY_PATTERN, name
         if 400 <= status < 500:
             return ErrorClass.HTTP_4XX, str(status)
