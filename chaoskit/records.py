@@ -170,6 +170,7 @@ class AckLog:
     acknowledged twice appears twice). ``indeterminate``: ids of writes whose
     outcome is unknown (a timeout, a reset, an error status); ``unknown``: how
     many such writes had no id to record (the id comes from the answer).
+    Held in memory for the run: about 100 bytes per write of a task with ``ack``.
     """
 
     def __init__(self) -> None:
