@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
+import time
 
 import pytest
 
 from tests.conftest import free_port
+from tests.e2e.test_cli_run import _read, assert_gone, kill_9, pids_started
 from tests.e2e.test_experiments import REPO, chaoskit
 
 SHORT = [
@@ -234,3 +238,69 @@ above = 0
     assert code == 0, report["hypotheses"]
     assert report["errors"]["body_pattern:lock"]["count"] > 0
     assert report["top_error_users_by_class"]["body_pattern:lock"]
+
+
+@pytest.mark.slow
+def test_rollback_after_kill_9_of_chaoskit_during_a_postgres_lock(tmp_path):
+    """kill -9 of chaoskit while it holds a PostgreSQL lock: `chaoskit rollback`
+    settles the lock's ledger entry and stops the server it had started."""
+    (tmp_path / "init.sql").write_text("CREATE TABLE t (id int PRIMARY KEY);\n")
+    port = free_port()
+    path = tmp_path / "experiment.toml"
+    path.write_text(f"""
+[experiment]
+name = "pg-lock-killed"
+duration = "60s"
+
+[[services]]
+name = "db"
+kind = "postgres"
+durable = false
+init_sql = ["init.sql"]
+
+[[services]]
+name = "app"
+kind = "process"
+command = ["python", "-m", "tests.e2e.app", "--port", "{port}"]
+health = "http://127.0.0.1:{port}/health"
+
+[target]
+base_url = "http://127.0.0.1:{port}"
+
+[load]
+rate = 5
+
+[[load.tasks]]
+name = "ok"
+path = "/ok"
+
+[[faults]]
+name = "lock t"
+kind = "lock"
+service = "db"
+table = "t"
+at = "0s"
+for = "50s"
+""")
+    reports = tmp_path / "report"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chaoskit", "run", str(path), "--report-dir",
+         str(reports)],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while not any(r.get("kind") == "fault_applied" for r in _read(reports)):
+            assert proc.poll() is None, "chaoskit ended before the lock was taken"
+            assert time.monotonic() < deadline, "the lock was never taken"
+            time.sleep(0.1)
+    finally:
+        kill_9(proc)
+    ledger = json.loads((reports / "ledger.json").read_text())["entries"]
+    assert [e["state"] for e in ledger if e["kind"] == "pg_backend"] == ["pending"]
+    result = chaoskit("rollback", str(reports))
+    assert result.returncode == 0, result.stdout + result.stderr
+    ledger = json.loads((reports / "ledger.json").read_text())["entries"]
+    assert all(e["state"] == "done" for e in ledger), ledger
+    for pid in pids_started(reports):
+        assert_gone(pid)
