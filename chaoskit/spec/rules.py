@@ -120,7 +120,8 @@ def check_load(load: LoadSection | None) -> list[SpecIssue]:
 def check_urls(
     table: Mapping[str, Any], info: ExperimentInfo | None
 ) -> list[SpecIssue]:
-    """``target.base_url`` and ``proxy.url``: http URLs, on loopback unless allowed."""
+    """``target.base_url``, ``proxy.url`` and read-back URLs: http URLs, on
+    loopback unless allowed."""
     raw_info = table.get("experiment")
     # As written when [experiment] is invalid: a wrong allow_remote is reported
     # there, and must not add a second issue here.
@@ -144,6 +145,12 @@ def check_urls(
             "drive a Toxiproxy on",
         ),
     ]
+    hypotheses = table.get("hypotheses")
+    for index, item in enumerate(hypotheses if isinstance(hypotheses, list) else []):
+        read = item.get("read_back") if isinstance(item, dict) else None
+        url = read.get("url") if isinstance(read, dict) else None
+        if isinstance(url, str) and not url.startswith("/"):  # a path: the target's
+            urls.append((f"hypotheses[{index}].read_back.url", url, "read back from"))
     for path, url, purpose in urls:
         if not isinstance(url, str):
             continue
