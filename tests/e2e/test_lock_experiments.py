@@ -17,7 +17,13 @@ import time
 import pytest
 
 from tests.conftest import free_port
-from tests.e2e.test_cli_run import _read, assert_gone, kill_9, pids_started
+from tests.e2e.test_cli_run import (
+    _read,
+    assert_gone,
+    experiment,
+    kill_9,
+    pids_started,
+)
 from tests.e2e.test_experiments import REPO, chaoskit
 
 SHORT = [
@@ -85,50 +91,42 @@ def _run(tmp_path, text: str) -> tuple[int, dict[str, object], list[dict[str, ob
     return result.returncode, report, ledger
 
 
-@pytest.mark.slow
-def test_a_postgres_table_lock_is_taken_and_rolled_back_by_a_run(tmp_path):
-    """The runner binds the service's DSN, takes the lock, and ends it."""
-    (tmp_path / "init.sql").write_text("CREATE TABLE t (id int PRIMARY KEY);\n")
-    port = free_port()
-    code, report, ledger = _run(
-        tmp_path,
-        f"""
-[experiment]
-name = "pg-lock"
-duration = "4s"
-
+PG_DB = """
 [[services]]
 name = "db"
 kind = "postgres"
 durable = false
 init_sql = ["init.sql"]
-
-[[services]]
-name = "app"
-kind = "process"
-command = ["python", "-m", "tests.e2e.app", "--port", "{port}"]
-health = "http://127.0.0.1:{port}/health"
-
-[target]
-base_url = "http://127.0.0.1:{port}"
-
-[load]
-rate = 10
-
-[[load.tasks]]
-name = "ok"
-path = "/ok"
-
+"""
+LOCK_T = """
 [[faults]]
 name = "lock t"
 kind = "lock"
 service = "db"
 table = "t"
-at = "1s"
-for = "2s"
-""",
-    )
-    assert code == 0, report["reason"]
+at = "{at}"
+for = "{for_}"
+"""
+
+
+def _pg_lock_experiment(tmp_path, duration: str, at: str, for_: str):
+    """The e2e app under load, and a lock on table ``t`` of a PostgreSQL service."""
+    (tmp_path / "init.sql").write_text("CREATE TABLE t (id int PRIMARY KEY);\n")
+    return experiment(
+        tmp_path, hypotheses="", faults=LOCK_T.format(at=at, for_=for_),
+        extra=PG_DB, duration=duration,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_postgres_table_lock_is_taken_and_rolled_back_by_a_run(tmp_path):
+    """The runner binds the service's DSN, takes the lock, and ends it."""
+    path = _pg_lock_experiment(tmp_path, "4s", "1s", "2s")
+    reports = tmp_path / "report"
+    result = chaoskit("run", str(path), "--report-dir", str(reports))
+    report = json.loads((reports / "report.json").read_text())
+    ledger = json.loads((reports / "ledger.json").read_text())["entries"]
+    assert result.returncode == 0, report["reason"]
     (fault,) = report["faults"]
     assert fault["rolled_back"]
     assert fault["settings"] == {"table": "t", "lock": "ACCESS EXCLUSIVE"}
@@ -137,41 +135,48 @@ for = "2s"
     assert entry["pid"] > 0
 
 
-@pytest.mark.slow
-def test_an_aborted_run_releases_an_sqlite_lock(tmp_path):
-    """Writes fail under the lock, the abort condition stops the run (exit 3)
-    mid-window, and the lock is released all the same."""
+def _sqlite_experiment(
+    tmp_path, name: str, duration: str, busy: str, load: str, user: str, rest: str
+):
+    """The SQLite fixture under a load of watch-history writes, as ``_run`` gives."""
     port = free_port()
-    code, report, ledger = _run(
-        tmp_path,
-        f"""
+    head = f"""
 [experiment]
-name = "abort-under-lock"
-duration = "20s"
+name = "{name}"
+duration = "{duration}"
 
 [[services]]
 name = "api"
 kind = "process"
 command = ["python", "-m", "fixtures.streaming", "--sqlite", "{{run.report.dir}}/w.db",
-           "--port", "{port}", "--busy-timeout", "50ms", "--log-level", "warning"]
+           "--port", "{port}", "--busy-timeout", "{busy}", "--log-level", "warning"]
 health = "http://127.0.0.1:{port}/health"
 
 [target]
 base_url = "http://127.0.0.1:{port}"
 
 [load]
-rate = 20
+{load}
 
 [[load.tasks]]
 name = "progress"
 method = "POST"
 path = "/watch-history"
-json = {{ user_id = "{{{{ user }}}}", content_id = 1, progress = 5 }}
+json = {{ user_id = "{{{{ {user} }}}}", content_id = 1, progress = 5 }}
+"""
+    return _run(tmp_path, head + rest)
 
+
+@pytest.mark.slow
+def test_an_aborted_run_releases_an_sqlite_lock(tmp_path):
+    """Writes fail under the lock, the abort condition stops the run (exit 3)
+    mid-window, and the lock is released all the same."""
+    code, report, ledger = _sqlite_experiment(
+        tmp_path, "abort-under-lock", "20s", "50ms", "rate = 20", "user", """
 [[faults]]
 name = "lock"
 kind = "lock"
-database = "{{run.report.dir}}/w.db"
+database = "{run.report.dir}/w.db"
 at = "1s"
 for = "15s"
 
@@ -180,7 +185,7 @@ metric = "error_rate"
 above = "50%"
 for = "2s"
 """,
-    )
+    )  # fmt: skip
     assert code == 3
     assert "abort condition" in report["reason"]
     assert report["errors"]["body_pattern:lock"]["count"] > 0
@@ -198,35 +203,10 @@ for = "2s"
 def test_hot_key_writers_contend_into_lock_errors_without_a_fault(tmp_path):
     """No lock fault: 16 users writing hot keys with no busy timeout collide
     on SQLite's write lock, and those collisions are counted as lock errors."""
-    port = free_port()
-    code, report, _ = _run(
-        tmp_path,
-        f"""
-[experiment]
-name = "contention"
-duration = "3s"
-
-[[services]]
-name = "api"
-kind = "process"
-command = ["python", "-m", "fixtures.streaming", "--sqlite", "{{run.report.dir}}/w.db",
-           "--port", "{port}", "--busy-timeout", "0s", "--log-level", "warning"]
-health = "http://127.0.0.1:{port}/health"
-
-[target]
-base_url = "http://127.0.0.1:{port}"
-
-[load]
-model = "closed"
-users = 16
-hot_keys = {{ hot = 3, ratio = 0.9, space = 1000 }}
-
-[[load.tasks]]
-name = "progress"
-method = "POST"
-path = "/watch-history"
-json = {{ user_id = "{{{{ key() }}}}", content_id = 1, progress = 50 }}
-
+    code, report, _ = _sqlite_experiment(
+        tmp_path, "contention", "3s", "0s",
+        'model = "closed"\nusers = 16\nhot_keys = { hot = 3, ratio = 0.9 }',
+        "key()", """
 [[hypotheses]]
 name = "contention shows as lock errors"
 phase = "all"
@@ -234,7 +214,7 @@ metric = "count"
 error_class = "lock"
 above = 0
 """,
-    )
+    )  # fmt: skip
     assert code == 0, report["hypotheses"]
     assert report["errors"]["body_pattern:lock"]["count"] > 0
     assert report["top_error_users_by_class"]["body_pattern:lock"]
@@ -244,44 +224,7 @@ above = 0
 def test_rollback_after_kill_9_of_chaoskit_during_a_postgres_lock(tmp_path):
     """kill -9 of chaoskit while it holds a PostgreSQL lock: `chaoskit rollback`
     settles the lock's ledger entry and stops the server it had started."""
-    (tmp_path / "init.sql").write_text("CREATE TABLE t (id int PRIMARY KEY);\n")
-    port = free_port()
-    path = tmp_path / "experiment.toml"
-    path.write_text(f"""
-[experiment]
-name = "pg-lock-killed"
-duration = "60s"
-
-[[services]]
-name = "db"
-kind = "postgres"
-durable = false
-init_sql = ["init.sql"]
-
-[[services]]
-name = "app"
-kind = "process"
-command = ["python", "-m", "tests.e2e.app", "--port", "{port}"]
-health = "http://127.0.0.1:{port}/health"
-
-[target]
-base_url = "http://127.0.0.1:{port}"
-
-[load]
-rate = 5
-
-[[load.tasks]]
-name = "ok"
-path = "/ok"
-
-[[faults]]
-name = "lock t"
-kind = "lock"
-service = "db"
-table = "t"
-at = "0s"
-for = "50s"
-""")
+    path = _pg_lock_experiment(tmp_path, "60s", "0s", "50s")
     reports = tmp_path / "report"
     proc = subprocess.Popen(
         [sys.executable, "-m", "chaoskit", "run", str(path), "--report-dir",
