@@ -202,3 +202,21 @@ def test_the_page_from_a_journal_equals_the_page_from_the_run(outcome, tmp_path)
     # The samples were found through the document's report_dir: latency panels.
     assert "overall-fault-0-2" in from_journal
     assert json.loads(json.dumps(document)) == document_from_journal(run_dir)
+
+
+def test_integrity_counts_and_lost_ids_get_their_section(outcome, tmp_path):
+    document = build_document(outcome)
+    assert "integrity" not in parse(html_report(document, tmp_path)).ids
+    document["hypotheses"].append({
+        "name": "no write lost", "kind": "integrity", "passed": False,
+        "observed": "2 lost", "expected": "0 lost", "phase": "all", "detail": "",
+        "data": {"acknowledged": 10, "read_back": 8, "lost": 2, "duplicated": 0,
+                 "unexpected": 0, "indeterminate": 1, "indeterminate_found": 0,
+                 "lost_ids": ["w-<1>", "w-2"], "duplicated_ids": [],
+                 "unexpected_ids": [], "source": "http://127.0.0.1:1/writes"},
+    })  # fmt: skip
+    page = html_report(document, tmp_path)
+    assert "integrity" in parse(page).ids
+    section = page[page.index('id="integrity"') :]
+    assert "<code>w-&lt;1&gt;</code>" in section
+    assert "lost (first 2)" in section
