@@ -37,7 +37,7 @@ def evaluate_integrity(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
     acks = ctx.acks or AckLog()
     mine = (lambda task: task == h.task) if h.task else (lambda task: True)
     acked = list(dict.fromkeys(key for task, key in acks.acked if mine(task)))
-    maybe = {key for task, key in acks.indeterminate if mine(task)}
+    maybe = {k for task, k in acks.indeterminate if mine(task)} - set(acked)
     attempted = {key for _, key in acks.acked} | {k for _, k in acks.indeterminate}
     no_id = sum(n for task, n in acks.unknown.items() if mine(task))
     back = ctx.read_backs.get(h.name)
@@ -50,13 +50,11 @@ def evaluate_integrity(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
             )
         ]  # fmt: skip
     counts = Counter(back.ids)
-    acked_set = set(acked)
     lost = [key for key in acked if key not in counts]
     duplicated = [key for key, n in counts.items() if n > 1]
+    # Against every task's writes: another task's record is not unexpected.
     unexpected = [key for key in counts if key not in attempted]
-    if h.task:  # another task's writes are not unexpected, only not ours
-        unexpected = [key for key in unexpected if key not in acked_set]
-    maybe_found = sum(1 for key in maybe if key in counts and key not in acked_set)
+    maybe_found = sum(1 for key in maybe if key in counts)
     broken = []
     if lost:
         broken.append(f"{len(lost)} acknowledged write(s) lost")
