@@ -30,6 +30,8 @@ from chaoskit.spec.model import (
     FallbackHypothesis,
     Fault,
     Hypothesis,
+    IntegrityHypothesis,
+    LockFault,
     PostgresService,
     ProcessService,
     RecoveryHypothesis,
@@ -327,6 +329,8 @@ def fault_settings(fault: Fault) -> dict[str, str]:
             settings["stream"] = fault.stream
             settings["toxicity"] = f"{fault.toxicity:.0%}"
         return settings
+    if isinstance(fault, LockFault):
+        return _lock_settings(fault)
     settings = {}
     if isinstance(fault, ContainerFault):
         if fault.count is not None:
@@ -370,6 +374,13 @@ def _container_service(service: ContainerService) -> str:
     return f"existing container labelled {labels}{health}"
 
 
+def _lock_settings(fault: LockFault) -> dict[str, str]:
+    if fault.database is not None:
+        return {"database": fault.database, "lock": "BEGIN EXCLUSIVE"}
+    held = f"rows WHERE {fault.where} FOR UPDATE" if fault.where else fault.mode.upper()
+    return {"table": fault.table or "", "lock": held}
+
+
 def _fault(fault: Fault) -> str:
     if isinstance(fault, ContainerFault):
         return _container_fault(fault)
@@ -384,6 +395,14 @@ def _fault(fault: Fault) -> str:
         if stream:
             text += f" ({stream})"
         return text + (": " + ", ".join(parts) if parts else "")
+    if isinstance(fault, LockFault):
+        settings = _lock_settings(fault)
+        where = (
+            f"database {fault.database}"
+            if fault.database
+            else f"table {fault.table} of service {fault.service}"
+        )
+        return f"lock {where}: {settings['lock']}"
     if fault.kind == "kill":
         then = f", restarted at {_d(fault.at + fault.for_)}" if fault.restart else ""
         return f"kill service {fault.service} with {fault.signal}{then}"
@@ -438,6 +457,14 @@ def _hypothesis(plan: Plan, hypothesis: Hypothesis) -> str:
             f"(at least +{_d(hypothesis.slack)}) and "
             f"+{hypothesis.error_tolerance:.1%} errors of the before phase "
             f"(for {_d(hypothesis.stable_for)}) within {_d(hypothesis.within)}"
+        )
+    if isinstance(hypothesis, IntegrityHypothesis):
+        read = hypothesis.read_back
+        source = read.url or f"{read.query!r} on {read.service or read.database}"
+        scope = f" of {hypothesis.task}" if hypothesis.task else ""
+        return (
+            f"every write{scope} acknowledged is read back once from {source} "
+            "(timeouts and errors: indeterminate)"
         )
     if isinstance(hypothesis, BackoffHypothesis | FallbackHypothesis):
         return f"{hypothesis.rules_text()}, {phase}"

@@ -124,6 +124,6 @@ def backoff(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
             expected=expected,
             detail=detail,
             observed_value=float(len(records)),
-            figures=figures,
+            data=figures,
         )
     ]

@@ -31,8 +31,9 @@ class Verdict:
     """Why, by how much, and per fault where it applies."""
     observed_value: float | None = None
     expected_value: float | None = None
-    figures: Mapping[str, object] | None = None
-    """Kind-specific data for reports (e.g. a backoff's retry sequences)."""
+    data: Mapping[str, object] | None = None
+    """A kind's own structured result for reports (``integrity``: counts and
+    ids; ``backoff``: the retry sequences), in report.json as ``data``."""
 
     def to_json(self) -> dict[str, object]:
         """The report.json shape."""
@@ -46,7 +47,8 @@ class Verdict:
             "detail": self.detail,
             "observed_value": self.observed_value,
             "expected_value": self.expected_value,
-        } | ({"figures": dict(self.figures)} if self.figures else {})
+            **({"data": dict(self.data)} if self.data is not None else {}),
+        }
 
 
 Evaluator = Callable[["CheckContext", object], list[Verdict]]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from chaoskit.events import AttemptRecord, FaultRecord, PhaseRecord
 from chaoskit.metrics.model import TaskStats, WindowStats
 from chaoskit.metrics.series import Bin
-from chaoskit.records import ErrorClass
+from chaoskit.records import AckLog, ErrorClass, ReadBack
 
 __all__ = ["CheckContext", "error_key_for"]
 
@@ -49,6 +49,10 @@ class CheckContext:
     """(start_s, end_s, step_s, tasks) -> bins by intended start, from the samples."""
     attempts: Mapping[str, tuple[AttemptRecord, ...]] = field(default_factory=dict)
     """Route -> attempts at its upstream (routes a ``backoff`` hypothesis names)."""
+    acks: AckLog | None = None
+    """What each write of a task with ``ack`` acknowledged (integrity checks)."""
+    read_backs: Mapping[str, ReadBack] = field(default_factory=dict)
+    """Integrity hypothesis name -> what its read-back found after the run."""
 
     def labels(self, phase: str) -> list[str]:
         """The runner's phase labels that make up a hypothesis phase."""

@@ -43,11 +43,13 @@ class LedgerEntry:
     ``proxy_accept`` (url, proxy): end a proxy's observed down (chaoskit's);
     ``proxy_delete`` (url, proxy): delete a proxy;
     ``process`` (pid, start_time): stop a process group chaoskit started;
-    ``sigcont`` (pid, start_time): resume a paused process group.
+    ``sigcont`` (pid, start_time): resume a paused process group;
     ``container_start`` (container, docker_host): start (or unpause) a container;
     ``container_unpause`` (container, docker_host): unpause a container;
     ``container_remove`` (container, run, docker_host): remove a container this
-    run created (only while it carries the run's ``chaoskit.run`` label).
+    run created (only while it carries the run's ``chaoskit.run`` label);
+    ``pg_backend`` (dsn, pid, backend_start_us): end a lock fault's backend;
+    ``sqlite_lock`` (path, why): nothing to do (see ``faults.locks``).
     """
 
     kind: str

@@ -33,7 +33,7 @@ from chaoskit.load.errors import LoadConfigError
 from chaoskit.load.exchange import Classifier, Exchanger
 from chaoskit.load.tasks import CompiledTask, TaskChooser, UserState
 from chaoskit.load.users import ClosedRunner, CompiledFlow
-from chaoskit.records import FanOut, Sink
+from chaoskit.records import AckLog, FanOut, Sink
 
 __all__ = ["EngineStatus", "LoadEngine"]
 
@@ -63,6 +63,7 @@ class LoadEngine:
         sinks: where each sample goes (a sink or several, in order). The
             engine does not close them: whoever made them does.
         clock: the time source (default the monotonic clock).
+        acks: where tasks with ``ack`` record what each write acknowledged.
     """
 
     def __init__(
@@ -71,8 +72,10 @@ class LoadEngine:
         sinks: Sink | Sequence[Sink],
         *,
         clock: Clock | None = None,
+        acks: AckLog | None = None,
     ) -> None:
         self.config = config
+        self.acks = acks
         sink = sinks if isinstance(sinks, Sink) else FanOut(sinks)
         self._write = sink.write
         self.clock = clock or MonotonicClock()
@@ -177,7 +180,7 @@ class LoadEngine:
             address, self._port, self.clock.now_ns, self.config.marker_headers()
         )
         exchanger = self._exchanger = Exchanger(
-            pool, self._write, self._classifier, self.clock.now_ns
+            pool, self._write, self._classifier, self.clock.now_ns, self.acks
         )
         config = self.config
         self._start_ns = start = self.clock.now_ns()

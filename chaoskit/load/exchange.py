@@ -12,7 +12,7 @@ from collections.abc import Callable, Coroutine, Mapping
 
 from chaoskit.load.client import Connection, ConnectionPool, Outcome, RequestFailed
 from chaoskit.load.tasks import CompiledTask, UserState
-from chaoskit.records import ErrorClass, Sample
+from chaoskit.records import BUILTIN_BODY_PATTERNS, AckLog, ErrorClass, Sample
 
 __all__ = ["Classifier", "Counters", "Exchanger"]
 
@@ -32,6 +32,12 @@ class Classifier:
         self._patterns = [
             (name, re.compile(p.encode())) for name, p in patterns.items()
         ]
+        # Built-in classes (``lock``) refine failures only: successes skip them.
+        self._builtin = [
+            (name, re.compile(p.encode()))
+            for name, p in BUILTIN_BODY_PATTERNS.items()
+            if name not in patterns
+        ]
 
     def classify(
         self, expect: frozenset[int], status: int, body: bytes
@@ -44,6 +50,11 @@ class Classifier:
                     return ErrorClass.BODY_PATTERN, name
         if status in expect:
             return None, ""
+        if body and self._builtin:
+            lowered = body[:_BODY_SCAN].lower()
+            for name, pattern in self._builtin:
+                if pattern.search(lowered):
+                    return ErrorClass.BODY_PATTERN, name
         if 400 <= status < 500:
             return ErrorClass.HTTP_4XX, str(status)
         if 500 <= status < 600:
@@ -74,6 +85,7 @@ class Exchanger:
         write: the sink's ``write``.
         classifier: status and body checks.
         now_ns: the clock.
+        acks: where tasks with ``ack`` record what each write acknowledged.
     """
 
     def __init__(
@@ -82,7 +94,9 @@ class Exchanger:
         write: Callable[[Sample], None],
         classifier: Classifier,
         now_ns: Callable[[], int],
+        acks: AckLog | None = None,
     ) -> None:
+        self.acks = acks
         self.pool = pool
         self.write = write
         self.classifier = classifier
@@ -118,6 +132,7 @@ class Exchanger:
         sent_ns: int,
         outcome: Outcome,
         refreshable: bool = False,
+        raw: bytes = b"",
     ) -> Sample:
         """Turn an outcome into the request's one sample: classify, capture, count,
         write. With ``refreshable``, a 401 is not an error: the caller refreshes
@@ -130,6 +145,8 @@ class Exchanger:
                 task.name, user.user, intended_ns, sent_ns, outcome.end_ns, 0,
                 size, 0, outcome.error, outcome.detail,
             )  # fmt: skip
+            if task.acks and self.acks is not None:
+                self.acks.maybe(task.name, task.request_key(raw))
             self.write(sample)
             return sample
         status = outcome.status
@@ -142,6 +159,8 @@ class Exchanger:
                 task.capture(outcome.body, user)
             else:
                 counters.errors += 1
+            if task.acks and self.acks is not None:
+                self._acknowledge(task, error is None, outcome.body, raw)
         marked = task.marker is not None and task.marked(
             status, outcome.body, outcome.headers
         )
@@ -151,6 +170,18 @@ class Exchanger:
         )  # fmt: skip
         self.write(sample)
         return sample
+
+    def _acknowledge(
+        self, task: CompiledTask, ok: bool, body: bytes, raw: bytes
+    ) -> None:
+        assert self.acks is not None  # noqa: S101 - checked by the caller
+        # An error status may still have been written (a 503 after the
+        # commit): its outcome is unknown, never a definite failure.
+        key = task.acknowledged(body, raw) if ok else task.request_key(raw)
+        if ok and key is not None:
+            self.acks.ack(task.name, key)
+        else:
+            self.acks.maybe(task.name, key)
 
     async def send(
         self,
@@ -182,7 +213,7 @@ class Exchanger:
             if connection is not None:
                 connection.close()  # a late answer would be read as the next one's
         sample = self.finish(
-            task, user, len(raw), intended_ns, sent, outcome, refreshable
+            task, user, len(raw), intended_ns, sent, outcome, refreshable, raw
         )
         return sample, connection
 
@@ -217,7 +248,7 @@ class Exchanger:
     ) -> None:
         def done(outcome: Outcome) -> None:
             try:
-                self.finish(task, user, len(raw), intended_ns, sent, outcome)
+                self.finish(task, user, len(raw), intended_ns, sent, outcome, raw=raw)
             finally:
                 if isinstance(outcome, RequestFailed):
                     connection.close()
@@ -241,7 +272,7 @@ class Exchanger:
             connection = await self.pool.connect(task.timeout)
         except RequestFailed as failure:
             try:
-                self.finish(task, user, len(raw), intended_ns, sent, failure)
+                self.finish(task, user, len(raw), intended_ns, sent, failure, raw=raw)
             finally:
                 on_done()
             return

@@ -135,6 +135,8 @@ class CompiledTask:
         self.captures = tuple(spec.capture.items())
         self.marker = spec.marker
         self.timeout = spec.timeout if spec.timeout is not None else timeout
+        self.acks = spec.ack_id is not None or spec.ack_request is not None
+        """Whether requests of this task are recorded for integrity checks."""
         self._prefix = prefix.rstrip("/")
         self._path = Template(spec.path, names)
         self._query = [(k, Template(v, names)) for k, v in spec.query.items()]
@@ -249,8 +251,32 @@ class CompiledTask:
             if value is not None:
                 user.values[name] = value
 
+    def acknowledged(self, body: bytes, raw: bytes) -> str | None:
+        """The id a successful response acknowledged (``ack.id`` in the answer,
+        else the request's own ``ack.request`` key); None if it names none."""
+        if self.spec.ack_id is not None:
+            key = _json_key(body, self.spec.ack_id)
+            if key is not None:
+                return key
+        return self.request_key(raw)
+
+    def request_key(self, raw: bytes) -> str | None:
+        """The write's own key (``ack.request``) from the request bytes."""
+        if self.spec.ack_request is None:
+            return None
+        return _json_key(raw.partition(b"\r\n\r\n")[2], self.spec.ack_request)
+
     def __repr__(self) -> str:
         return f"CompiledTask({self.name!r}, {self.method} {self.spec.path!r})"
+
+
+def _json_key(body: bytes, path: str) -> str | None:
+    """The value at ``path`` in a JSON body, as text; None if absent or not JSON."""
+    try:
+        value = extract(json.loads(body), path)
+    except ValueError:
+        return None
+    return None if value is None or isinstance(value, dict | list) else str(value)
 
 
 def _header_value(text: str) -> str:

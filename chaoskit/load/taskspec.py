@@ -144,6 +144,9 @@ class TaskSpec:
             successful response into the user's values.
         timeout: per-request timeout in seconds; default the load's timeout.
         marker: responses that match it are counted as marked (``Sample.marked``).
+        ack_id: a JSON path in a successful response: the id it acknowledged.
+        ack_request: a JSON path in the request's JSON body: the write's own
+            key (recorded as indeterminate when no success came back).
     """
 
     name: str
@@ -159,6 +162,8 @@ class TaskSpec:
     capture: Mapping[str, str] = field(default_factory=dict)
     timeout: float | None = None
     marker: Marker | None = None
+    ack_id: str | None = None
+    ack_request: str | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.strip():
@@ -182,6 +187,11 @@ class TaskSpec:
         if self.timeout is not None and not self.timeout > 0:
             raise LoadConfigError("tasks.timeout", "must be > 0", self.timeout)
         parse_expect(self.expect)
+        for name, path in (("ack.id", self.ack_id), ("ack.request", self.ack_request)):
+            if path is not None and not path.startswith("$"):
+                raise LoadConfigError(
+                    f"tasks.{name}", "is not a JSON path", path, allowed="$.a.b[0]"
+                )
         for name, path in self.capture.items():
             if not path.startswith("$"):
                 raise LoadConfigError(

@@ -315,7 +315,40 @@ def _errors(doc: Mapping[str, Any]) -> str:
         body += "<h3>Users with the most errors</h3>" + _table(
             ["User", "Errors", "By class"], urows
         )
+    for key, top in _dict(doc.get("top_error_users_by_class")).items():
+        crows = [[_e(u.get("user")), _e(u.get("errors"))] for u in _list(top)]
+        body += f"<h3>Users with the most {_e(key)} errors</h3>" + _table(
+            ["User", "Errors"], crows
+        )
     return _section("errors", "Errors", body)
+
+
+def _integrity(doc: Mapping[str, Any]) -> str:
+    """Acknowledged writes against the read-back, per integrity hypothesis."""
+    body = ""
+    for h in _list(doc.get("hypotheses")):
+        data = _dict(h.get("data"))
+        if h.get("kind") != "integrity" or not data:
+            continue
+        counts = [
+            [_e(label), _e(data.get(key))]
+            for label, key in (
+                ("acknowledged", "acknowledged"), ("read back", "read_back"),
+                ("lost", "lost"), ("duplicated", "duplicated"),
+                ("unexpected", "unexpected"), ("indeterminate", "indeterminate"),
+                ("indeterminate, found", "indeterminate_found"),
+            )
+        ]  # fmt: skip
+        body += f"<h3>{_e(h.get('name'))}</h3>" + _table(["", "Writes"], counts)
+        body += f'<p class="label">Read back from {_e(data.get("source"))}</p>'
+        for key in ("lost_ids", "duplicated_ids", "unexpected_ids"):
+            ids = data.get(key) or []
+            if ids:
+                items = "".join(f"<li><code>{_e(i)}</code></li>" for i in ids)
+                label = key.removesuffix("_ids")
+                body += f'<p class="label">{label} (first {len(ids)})</p>'
+                body += f'<ul class="samples">{items}</ul>'
+    return _section("integrity", "Acknowledged writes", body) if body else ""
 
 
 def _services(doc: Mapping[str, Any]) -> str:
@@ -356,7 +389,7 @@ def _retry_sequences(doc: Mapping[str, Any]) -> str:
     """Each backoff verdict's retry sequences: a chart, and the figures."""
     parts = []
     for h in _list(doc.get("hypotheses")):
-        figures = _dict(h.get("figures"))
+        figures = _dict(h.get("data"))
         sequences = _list(figures.get("sequences"))
         if h.get("kind") != "backoff" or not sequences:
             continue
@@ -384,6 +417,7 @@ SECTIONS: list[Section] = [
     _tasks,
     _errors,
     _retry_sequences,
+    _integrity,
     _services,
     _environment,
 ]

@@ -299,6 +299,7 @@ def rebuild_document(
         "series": series,
         "errors": section("errors", {}),
         "top_error_users": section("top_error_users", []),
+        "top_error_users_by_class": section("top_error_users_by_class", {}),
         "services": [
             {
                 "name": e.get("service") or e.get("name"),

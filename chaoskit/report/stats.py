@@ -22,6 +22,7 @@ __all__ = [
     "snapshot_sections",
     "task_json",
     "top_error_users",
+    "top_error_users_by_class",
 ]
 
 TOP_ERROR_USERS = 10
@@ -150,14 +151,39 @@ def top_error_users(
     ]
 
 
+def top_error_users_by_class(
+    user_errors: dict[int, dict[str, int]], limit: int = TOP_ERROR_USERS
+) -> dict[str, list[dict[str, object]]]:
+    """Per error key (``body_pattern:lock``...), the users with the most of it.
+
+    The per-class view of :func:`top_error_users`: who hit the lock errors,
+    not only who had the most errors of any kind. Classes with most errors first.
+    """
+    by_class: dict[str, dict[int, int]] = {}
+    for user, by_key in user_errors.items():
+        for key, count in by_key.items():
+            by_class.setdefault(key, {})[user] = count
+    ranked = sorted(by_class.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
+    return {
+        key: [
+            {"user": user, "errors": count}
+            for user, count in sorted(users.items(), key=lambda kv: (-kv[1], kv[0]))[
+                :limit
+            ]
+        ]
+        for key, users in ranked
+    }
+
+
 def snapshot_sections(
     snapshot: Snapshot, phases: Sequence[tuple[str, float, float]] = ()
 ) -> dict[str, object]:
     """The metrics part of a report document, from a recorder's snapshot.
 
     Returns:
-        ``tasks``, ``total``, ``phase_tasks``, ``series``, ``errors`` and
-        ``top_error_users``, in the document's shape.
+        ``tasks``, ``total``, ``phase_tasks``, ``series``, ``errors``,
+        ``top_error_users`` and ``top_error_users_by_class``, in the
+        document's shape.
     """
     return {
         "tasks": {name: task_json(s) for name, s in sorted(snapshot.tasks.items())},
@@ -169,4 +195,5 @@ def snapshot_sections(
         "series": series(snapshot.windows, phases),
         "errors": error_table(snapshot.errors, snapshot.error_examples),
         "top_error_users": top_error_users(snapshot.user_errors),
+        "top_error_users_by_class": top_error_users_by_class(snapshot.user_errors),
     }

@@ -200,6 +200,18 @@ def print_summary(document: Mapping[str, object], console: Console) -> None:
     if users:
         most = ", ".join(f"#{u.get('user')} ({u.get('errors')})" for u in users[:5])
         console.print(_t(f"Users with the most errors: {most}"))
+    by_class = _dict(doc.get("top_error_users_by_class"))
+    for key, top in list(by_class.items())[:3] if len(by_class) > 1 else ():
+        most = ", ".join(f"#{u.get('user')} ({u.get('errors')})" for u in _rows(top))
+        console.print(_t(f"Users with the most {key} errors: {most}"))
+    for h in hypotheses:
+        data = _dict(h.get("data"))
+        ids = data.get("lost_ids")
+        if h.get("kind") == "integrity" and isinstance(ids, list) and ids:
+            lost = ", ".join(str(i) for i in ids[:5])
+            console.print(
+                _t(f"Lost writes ({h.get('name')}): {data.get('lost')}, first {lost}")
+            )
     console.print(_verdict_line(doc))
     for label, value in (
         ("Report", doc.get("report_dir")),

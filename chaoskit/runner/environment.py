@@ -52,6 +52,8 @@ class Environment:
     """Labels the containers this run creates (``chaoskit.run``)."""
     docker: DockerClient | None = None
     """Connected on the first container service or container fault."""
+    base_dir: Path = field(default_factory=Path)
+    """The experiment file's directory: relative paths (SQLite files) start here."""
 
     async def aclose(self) -> None:
         if self.toxiproxy is not None:
@@ -99,7 +101,8 @@ class _BringUp:
         self.stack = stack
         self.emit = emit
         self.seed = seed
-        self.env = Environment(seed=seed)
+        self.env = Environment(seed=seed, base_dir=base_dir)
+        self.env.values["run.report.dir"] = str(report_dir.resolve())
         self.routes_left = list(experiment.proxy.routes)
 
     def bind(self, text: str) -> str:

@@ -8,7 +8,8 @@ ledger that says exactly what may still be in place. ``chaoskit rollback DIR``
 and the next ``chaoskit run`` read it and undo what is pending, from a new
 process: toxics are removed and proxies enabled over the Toxiproxy API,
 processes chaoskit started are stopped, and paused ones resumed (each only if
-its PID still belongs to the same process).
+its PID still belongs to the same process); a PostgreSQL backend holding a
+lock fault's lock is ended (only if it is still the same backend).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from chaoskit.containers import LEDGER_UNDOS
 from chaoskit.errors import ChaoskitError
 from chaoskit.faults.base import LedgerEntry
+from chaoskit.faults.locks import LOCK_LEDGER_KINDS, undo_lock_entry
 from chaoskit.faults.toxiproxy import Toxiproxy
 from chaoskit.services.process import process_identity, resume_leftover, stop_leftover
 
@@ -151,6 +153,8 @@ async def _undo(entry: dict[str, object]) -> None:
         await stop_leftover(LedgerEntry(str(kind), "", entry))
     elif kind == "sigcont":
         await resume_leftover(LedgerEntry(str(kind), "", entry))
+    elif kind in LOCK_LEDGER_KINDS:
+        await undo_lock_entry(entry)
     elif isinstance(kind, str) and kind in LEDGER_UNDOS:
         await LEDGER_UNDOS[kind](entry)
     else:

@@ -168,6 +168,8 @@ def _task(
             capture=dict(task.capture),
             timeout=task.timeout,
             marker=_marker(task.marker),
+            ack_id=task.ack.id if task.ack else None,
+            ack_request=task.ack.request if task.ack else None,
         ),
     )
 

@@ -32,11 +32,13 @@ from chaoskit.load.errors import LoadConfigError
 from chaoskit.metrics.recorder import Recorder
 from chaoskit.metrics.samplefile import SampleFile, read_samples
 from chaoskit.metrics.series import Bin, bins_by_intended_start
+from chaoskit.records import AckLog, ReadBack
 from chaoskit.runner.attempts import AttemptWatcher, watched_routes
 from chaoskit.runner.environment import Environment, bring_up
 from chaoskit.runner.ledger import Ledger, roll_back
 from chaoskit.runner.load import build_load_config
 from chaoskit.runner.outcome import RunOutcome
+from chaoskit.runner.readback import read_backs
 from chaoskit.runner.rollback import DEFAULT_DEADLINE_S, RollbackStack
 from chaoskit.runner.timeline import Timeline
 from chaoskit.spec import model
@@ -170,6 +172,10 @@ async def run_experiment(
     timeline: Timeline | None = None
     watcher: AttemptWatcher | None = None
     reason: str | None = None
+    # Only integrity hypotheses need what each write acknowledged.
+    integrity = any(h.kind == "integrity" for h in experiment.hypotheses)
+    acks = AckLog() if integrity else None
+    found: dict[str, ReadBack] = {}
     with _Signals(stop, emit) as signals:
         try:
             env = await _until_stopped(
@@ -189,7 +195,7 @@ async def run_experiment(
             t0_ns = start_ns + round(warmup * _NS)
             recorder = Recorder(origin_ns=t0_ns, phase="warmup" if warmup else "before")
             samples = SampleFile(report_dir / SAMPLES_NAME)
-            engine = LoadEngine(config, [recorder, samples])
+            engine = LoadEngine(config, [recorder, samples], acks=acks)
             timeline = Timeline(
                 experiment, env, stack, recorder, engine, emit, t0_ns, stop
             )
@@ -219,6 +225,10 @@ async def run_experiment(
             recorder.close()
             timeline.close_phases()
             reason = timeline.abort_reason or signals.reason
+            if integrity and reason is None:
+                # After every undo (a killed service is back), before teardown;
+                # bounded by each read-back's timeout (the run's stop is set).
+                found = await read_backs(experiment, env)
         except Stopped:
             reason = (timeline.abort_reason if timeline else None) or signals.reason
         except (ChaoskitError, LoadConfigError) as exc:
@@ -236,7 +246,9 @@ async def run_experiment(
     if stack.failures:
         rollback = RollbackError("; ".join(stack.failures))
         reason = f"{reason}; {rollback}" if reason else str(rollback)
-    return _outcome(request, recorder, timeline, env, reason, started_wall, watcher)
+    return _outcome(
+        request, recorder, timeline, env, reason, started_wall, watcher, acks, found
+    )
 
 
 def _outcome(
@@ -247,6 +259,8 @@ def _outcome(
     reason: str | None,
     started_wall: float,
     watcher: AttemptWatcher | None = None,
+    acks: AckLog | None = None,
+    found: dict[str, ReadBack] | None = None,
 ) -> RunOutcome:
     experiment = request.experiment
     recorder = recorder or Recorder(origin_ns=0)
@@ -275,6 +289,8 @@ def _outcome(
             faults=faults,
             task_groups={t.name: t.group for t in experiment.load.tasks if t.group},
             attempts=watcher.records(origin) if watcher else {},
+            acks=acks,
+            read_backs=found or {},
         )
         verdicts = tuple(evaluate(experiment.hypotheses, ctx))
     if reason is not None:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from chaoskit.errors import ChaoskitError
 from chaoskit.events import Event, FaultRecord, PhaseRecord, event
 from chaoskit.faults.base import Change
+from chaoskit.faults.locks import lock_changes
 from chaoskit.faults.network import network_changes
 from chaoskit.faults.process import process_changes
 from chaoskit.load.engine import LoadEngine
@@ -29,7 +30,7 @@ from chaoskit.runner.environment import Environment
 from chaoskit.runner.rollback import RollbackStack
 from chaoskit.services.container import ContainerService
 from chaoskit.services.process import ProcessService
-from chaoskit.spec import model
+from chaoskit.spec import model, refs
 
 __all__ = ["Timeline", "fault_target"]
 
@@ -40,6 +41,8 @@ def fault_target(fault: model.Fault) -> str:
     """What a fault hits: ``route db``, ``service api``, ``container web-1``..."""
     if isinstance(fault, model.ToxicFault):
         return f"route {fault.route}"
+    if isinstance(fault, model.LockFault) and fault.database is not None:
+        return f"database {fault.database}"
     if isinstance(fault, model.ContainerFault):
         return container_target(fault)
     return f"service {fault.service}"
@@ -127,7 +130,14 @@ class Timeline:
             self.stop.set()  # ends the fault tasks' waits; undos still run
             progress.cancel()
 
-    async def _changes(self, fault: model.Fault) -> list[Change]:
+    async def _changes(self, fault: model.Fault) -> Iterable[Change]:
+        if isinstance(fault, model.LockFault):
+            if fault.database is not None:
+                path = self.env.base_dir / refs.bind(fault.database, self.env.values)
+                return lock_changes(fault, path=path)
+            return lock_changes(
+                fault, dsn=self.env.values.get(f"services.{fault.service}.dsn")
+            )
         if isinstance(fault, model.ToxicFault):
             assert self.env.toxiproxy is not None  # noqa: S101 - validated: routes exist
             return network_changes(fault, self.env.toxiproxy, fault.route)

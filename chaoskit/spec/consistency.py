@@ -15,15 +15,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from chaoskit.errors import SpecIssue
-from chaoskit.records import ErrorClass
+from chaoskit.records import BUILTIN_BODY_PATTERNS, ErrorClass
 from chaoskit.spec import refs
 from chaoskit.spec.containers import check_container_services
+from chaoskit.spec.dbrules import check_acks, check_integrity, check_lock
 from chaoskit.spec.model import (
     LATENCY_METRICS,
     PHASES,
     BackoffHypothesis,
     Experiment,
     FallbackHypothesis,
+    IntegrityHypothesis,
+    LockFault,
     RecoveryHypothesis,
     SlaHypothesis,
     ThresholdHypothesis,
@@ -61,6 +64,15 @@ def check(table: Mapping[str, Any], experiment: Experiment | None) -> list[SpecI
     issues += check_container_services(table)
     issues += _hypotheses(parts, table)
     issues += _abort(parts)
+    tasks = parts.load.tasks if parts.load else ()
+    issues += check_acks(tasks)
+    for index, fault in parts.faults:
+        if isinstance(fault, LockFault):
+            issues += check_lock(f"faults[{index}]", fault, parts.service_kinds)
+    for index, hypothesis in parts.hypotheses:
+        if isinstance(hypothesis, IntegrityHypothesis):
+            where = f"hypotheses[{index}]"
+            issues += check_integrity(where, hypothesis, tasks, parts.service_kinds)
     return issues
 
 
@@ -126,6 +138,7 @@ def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
     classes = [c.value for c in ErrorClass] + list(
         patterns if isinstance(patterns, dict) else {}
     )
+    classes += [name for name in BUILTIN_BODY_PATTERNS if name not in classes]
     groups = {
         item["group"]
         for _, item in items(table, "load", "tasks")

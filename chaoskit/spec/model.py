@@ -29,6 +29,8 @@ __all__ = [
     "CONTAINER_FAULT_KINDS",
     "FAULT_KINDS",
     "HYPOTHESIS_KINDS",
+    "LOCK_FAULT_KINDS",
+    "LOCK_MODES",
     "METRICS",
     "PHASES",
     "PROCESS_FAULT_KINDS",
@@ -36,6 +38,7 @@ __all__ = [
     "SERVICE_KINDS",
     "TOXIC_FAULT_KINDS",
     "AbortCondition",
+    "AckSection",
     "BackoffHypothesis",
     "ContainerFault",
     "ContainerService",
@@ -47,7 +50,9 @@ __all__ = [
     "FallbackHypothesis",
     "Fault",
     "Hypothesis",
+    "IntegrityHypothesis",
     "LoadSection",
+    "LockFault",
     "MarkerSection",
     "PostgresService",
     "ProcessFault",
@@ -55,6 +60,7 @@ __all__ = [
     "ProxyRoute",
     "ProxySection",
     "Ratio",
+    "ReadBackSection",
     "RecoveryHypothesis",
     "Service",
     "SlaBudget",
@@ -85,10 +91,11 @@ TOXIC_FAULT_KINDS = (
     "down",
 )
 PROCESS_FAULT_KINDS = ("kill", "restart", "pause")
+LOCK_FAULT_KINDS = ("lock",)
 CONTAINER_FAULT_KINDS = ("restart", "stop", "kill", "pause")
 """On a container (a ``container`` service, a container by name or by labels);
 kill, restart and pause on a ``container`` service may be written as process faults."""
-FAULT_KINDS = TOXIC_FAULT_KINDS + PROCESS_FAULT_KINDS + ("stop",)
+FAULT_KINDS = TOXIC_FAULT_KINDS + PROCESS_FAULT_KINDS + ("stop",) + LOCK_FAULT_KINDS
 HYPOTHESIS_KINDS = (
     "threshold",
     "sla",
@@ -96,7 +103,19 @@ HYPOTHESIS_KINDS = (
     "error_budget",
     "backoff",
     "fallback",
+    "integrity",
 )
+LOCK_MODES = (
+    "ACCESS SHARE",
+    "ROW SHARE",
+    "ROW EXCLUSIVE",
+    "SHARE UPDATE EXCLUSIVE",
+    "SHARE",
+    "SHARE ROW EXCLUSIVE",
+    "EXCLUSIVE",
+    "ACCESS EXCLUSIVE",
+)
+"""PostgreSQL's ``LOCK TABLE ... IN <mode> MODE`` modes, weakest first."""
 PHASES = ("before", "during", "after", "all")
 METRICS = ("p50", "p90", "p95", "p99", "max", "error_rate", "rps", "count")
 LATENCY_METRICS = ("p50", "p90", "p95", "p99", "max")
@@ -245,6 +264,16 @@ class MarkerSection(_Model):
     status: tuple[int, ...] = ()
 
 
+class AckSection(_Model):
+    """``ack``: the id a successful write acknowledges, for integrity checks."""
+
+    id: str | None = None
+    """A JSON path in the response body (``$.id``)."""
+    request: str | None = None
+    """A JSON path in the request's own JSON body (``$.write_id``): the key the
+    client chose, known even when no answer came (then indeterminate)."""
+
+
 class TaskSection(_Model):
     """``[[load.tasks]]`` (and flow steps): one kind of request."""
 
@@ -263,6 +292,8 @@ class TaskSection(_Model):
     capture: dict[str, str] = Field(default_factory=dict)
     timeout: Duration | None = None
     marker: MarkerSection | None = None
+    ack: AckSection | None = None
+    """What a successful request acknowledged (for ``integrity`` hypotheses)."""
 
 
 class StageSection(_Model):
@@ -383,6 +414,26 @@ class ProcessFault(_FaultBase):
     """``kill`` only: start the service again at ``at + for``."""
 
 
+class LockFault(_FaultBase):
+    """A database lock held by an open transaction for the window.
+
+    PostgreSQL (``service`` names a ``postgres`` service): ``LOCK TABLE <table>
+    IN <mode> MODE``, or with ``where`` row locks (``SELECT ... FOR UPDATE``).
+    SQLite (``database`` names the file): ``BEGIN EXCLUSIVE``.
+    """
+
+    kind: Literal["lock"]
+    service: str | None = None
+    database: str | None = None
+    """An SQLite file, relative to the experiment file (``{refs}`` allowed)."""
+    table: str | None = None
+    mode: str = "ACCESS EXCLUSIVE"
+    """One of :data:`LOCK_MODES` (PostgreSQL table lock)."""
+    where: str | None = None
+    """Row locks instead of a table lock: ``SELECT 1 FROM <table> WHERE <where>
+    FOR UPDATE`` (PostgreSQL)."""
+
+
 class ContainerFault(_FaultBase):
     """A fault on containers: restart, stop (started again at the window's end),
     kill (a signal; started again unless ``restart = false``), pause."""
@@ -424,15 +475,16 @@ def _fault_tag(value: object) -> str:
         )
     ):
         return "container"
+    if kind in LOCK_FAULT_KINDS:
+        return "lock"
     return "process" if kind in PROCESS_FAULT_KINDS else "toxic"
 
 
-# Unknown kinds fall to ToxicFault, whose `kind` error lists every toxic kind;
-# validate.py widens that list to every fault kind with a did-you-mean.
 Fault = Annotated[
     Annotated[ToxicFault, Tag("toxic")]
     | Annotated[ProcessFault, Tag("process")]
-    | Annotated[ContainerFault, Tag("container")],
+    | Annotated[ContainerFault, Tag("container")]
+    | Annotated[LockFault, Tag("lock")],
     Discriminator(_fault_tag),
 ]
 
@@ -592,6 +644,36 @@ class FallbackHypothesis(_HypothesisBase):
         return f"{self.task}: >= {self.min_share:.0%} marked{budget}"
 
 
+class ReadBackSection(_Model):
+    """``read_back``: where the acknowledged writes must be found after the run.
+
+    HTTP (``url``, GET; ``ids`` is the JSON path of the list of ids) or SQL
+    (``query`` on a ``postgres`` ``service`` or an SQLite ``database``; the
+    first column of each row is an id).
+    """
+
+    url: str | None = None
+    ids: str = "$"
+    service: str | None = None
+    database: str | None = None
+    query: str | None = None
+    timeout: Annotated[Duration, Field(gt=0)] = 10.0
+
+
+class IntegrityHypothesis(_HypothesisBase):
+    """Jepsen-style: every acknowledged write is in the read-back, once."""
+
+    kind: Literal["integrity"]
+    read_back: ReadBackSection
+    task: str | None = None
+    """Only this task's acknowledgements; default every task with ``ack``."""
+    allow_unexpected: bool = False
+    """Records in the read-back that no request of the run wrote (or tried)."""
+    show: Annotated[int, Field(ge=0)] = 20
+    """How many lost, duplicated and unexpected ids the verdict lists."""
+    phase: str = "all"
+
+
 def _hypothesis_kind(value: object) -> str:
     kind = (
         value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
@@ -605,7 +687,8 @@ Hypothesis = Annotated[
     | Annotated[RecoveryHypothesis, Tag("recovery")]
     | Annotated[ErrorBudgetHypothesis, Tag("error_budget")]
     | Annotated[BackoffHypothesis, Tag("backoff")]
-    | Annotated[FallbackHypothesis, Tag("fallback")],
+    | Annotated[FallbackHypothesis, Tag("fallback")]
+    | Annotated[IntegrityHypothesis, Tag("integrity")],
     Discriminator(_hypothesis_kind),
 ]
 

@@ -25,6 +25,7 @@ from chaoskit.spec.model import (
     Fault,
     Hypothesis,
     LoadSection,
+    LockFault,
     ProcessFault,
     ToxicFault,
 )
@@ -38,8 +39,8 @@ class Parts:
 
     info: ExperimentInfo | None = None
     load: LoadSection | None = None
-    faults: list[tuple[int, ToxicFault | ProcessFault | ContainerFault]] = field(
-        default_factory=list
+    faults: list[tuple[int, ToxicFault | ProcessFault | ContainerFault | LockFault]] = (
+        field(default_factory=list)
     )
     hypotheses: list[tuple[int, Any]] = field(default_factory=list)
     abort: list[tuple[int, AbortCondition]] = field(default_factory=list)

@@ -14,6 +14,7 @@ The forms are::
     {routes.NAME.listen}      host:port a proxy route listens on
     {routes.NAME.host}        its host alone
     {routes.NAME.port}        its port alone
+    {run.report.dir}          the run's report directory (a fresh place for files)
 
 Only single braces around a dotted word count; the load engine's ``{{ ... }}``
 templates and JSON-looking text such as ``{"a": 1}`` are left alone.
@@ -31,6 +32,7 @@ __all__ = ["ATTRIBUTES", "Ref", "RefProblem", "bind", "check", "find", "placehol
 ATTRIBUTES: Mapping[str, tuple[str, ...]] = {
     "services": ("address", "host", "port"),
     "routes": ("listen", "host", "port"),
+    "run": ("dir",),
 }
 """Namespace -> the attributes a reference may ask for."""
 
@@ -92,7 +94,7 @@ def check(
         services: names of the declared services.
         routes: names of the declared proxy routes.
     """
-    declared = {"services": services, "routes": routes}
+    declared = {"services": services, "routes": routes, "run": ("report",)}
     problems = []
     for ref in find(text):
         if ref.namespace not in ATTRIBUTES:
@@ -119,7 +121,9 @@ def check(
             )
         names = declared[ref.namespace]
         if ref.name not in names:
-            noun = "service" if ref.namespace == "services" else "proxy route"
+            noun = {"services": "service", "routes": "proxy route"}.get(
+                ref.namespace, "run attribute"
+            )
             problems.append(
                 RefProblem(
                     ref.text,

@@ -21,6 +21,7 @@ from chaoskit.spec.model import (
     ContainerFault,
     ExperimentInfo,
     LoadSection,
+    LockFault,
     ProcessFault,
     ToxicFault,
 )
@@ -29,6 +30,7 @@ from chaoskit.units import format_duration
 __all__ = [
     "check_faults",
     "check_load",
+    "check_service_kind",
     "check_urls",
     "close",
     "is_loopback",
@@ -120,7 +122,8 @@ def check_load(load: LoadSection | None) -> list[SpecIssue]:
 def check_urls(
     table: Mapping[str, Any], info: ExperimentInfo | None
 ) -> list[SpecIssue]:
-    """``target.base_url`` and ``proxy.url``: http URLs, on loopback unless allowed."""
+    """``target.base_url``, ``proxy.url`` and read-back URLs: http URLs, on
+    loopback unless allowed."""
     raw_info = table.get("experiment")
     # As written when [experiment] is invalid: a wrong allow_remote is reported
     # there, and must not add a second issue here.
@@ -144,6 +147,12 @@ def check_urls(
             "drive a Toxiproxy on",
         ),
     ]
+    hypotheses = table.get("hypotheses")
+    for index, item in enumerate(hypotheses if isinstance(hypotheses, list) else []):
+        read = item.get("read_back") if isinstance(item, dict) else None
+        url = read.get("url") if isinstance(read, dict) else None
+        if isinstance(url, str) and not url.startswith("/"):  # a path: the target's
+            urls.append((f"hypotheses[{index}].read_back.url", url, "read back from"))
     for path, url, purpose in urls:
         if not isinstance(url, str):
             continue
@@ -197,11 +206,15 @@ _TOXIC_SETTINGS = {
     "limit_data": {"bytes"},
     "down": {"observe"},
 }
-_WINDOWED = (*_TOXIC_SETTINGS, "pause", "stop")
+_LOCK_SETTINGS = {"name", "kind", "at", "for", "service", "database", "table"}
+_LOCK_SETTINGS |= {"mode", "where"}
+_WINDOWED = (*_TOXIC_SETTINGS, "pause", "stop", "lock")
 
 
 def check_faults(
-    faults: Sequence[tuple[int, ToxicFault | ProcessFault | ContainerFault]],
+    faults: Sequence[
+        tuple[int, ToxicFault | ProcessFault | ContainerFault | LockFault]
+    ],
     routes: Sequence[str],
     service_kinds: Mapping[str, str],
     duration: float | None,
@@ -219,7 +232,6 @@ def check_faults(
             only the route or service they name is checked.
     """
     issues: list[SpecIssue] = []
-    services = list(service_kinds)
     for index, fault in faults:
         where = f"faults[{index}]"
         if isinstance(fault, ToxicFault):
@@ -233,25 +245,16 @@ def check_faults(
             issues += found
             if fault.kind == "kill":
                 issues += _signal(where, fault.signal)
+        elif isinstance(fault, LockFault):
+            allowed = _LOCK_SETTINGS  # its targets: spec.dbrules.check_lock
         else:
-            kind = service_kinds.get(fault.service)
-            process = [
-                n for n, k in service_kinds.items() if k in ("process", "container")
-            ]
-            if fault.service not in services:
-                issues.append(
-                    unknown(f"{where}.service", "service", fault.service, services)
-                )
-            elif kind not in ("process", "container"):
-                issues.append(
-                    SpecIssue(
-                        f"{where}.service",
-                        f"is a {kind} service; {fault.kind} needs a process "
-                        "or container service",
-                        fault.service,
-                        ", ".join(process) or "(no process or container service)",
-                    )
-                )
+            issues += check_service_kind(
+                f"{where}.service",
+                fault.service,
+                ("process", "container"),
+                service_kinds,
+                fault.kind,
+            )
             allowed = {"name", "kind", "at", "for", "service"}
             if fault.kind == "kill":
                 allowed |= {"signal", "restart"}
@@ -297,7 +300,7 @@ def _signal(where: str, name: str) -> list[SpecIssue]:
 
 def _window(
     where: str,
-    fault: ToxicFault | ProcessFault | ContainerFault,
+    fault: ToxicFault | ProcessFault | ContainerFault | LockFault,
     duration: float | None,
 ) -> list[SpecIssue]:
     end = fault.at + fault.for_
@@ -340,7 +343,9 @@ def _window(
 
 
 def _down_overlaps(
-    faults: Sequence[tuple[int, ToxicFault | ProcessFault | ContainerFault]],
+    faults: Sequence[
+        tuple[int, ToxicFault | ProcessFault | ContainerFault | LockFault]
+    ],
 ) -> list[SpecIssue]:
     downs = sorted(
         ((f.at, i, f) for i, f in faults if f.kind == "down"),
@@ -366,6 +371,32 @@ def _down_overlaps(
                     )
                 )
     return issues
+
+
+def check_service_kind(
+    path: str,
+    name: str,
+    wanted: str | tuple[str, ...],
+    service_kinds: Mapping[str, str],
+    what: str,
+) -> list[SpecIssue]:
+    """``name`` is a declared service of a ``wanted`` kind (``what`` needs it)."""
+    kinds = (wanted,) if isinstance(wanted, str) else wanted
+    kind = service_kinds.get(name)
+    if kind is None:
+        return [unknown(path, "service", name, list(service_kinds))]
+    if kind not in kinds:
+        text = " or ".join(kinds)
+        matching = [n for n, k in service_kinds.items() if k in kinds]
+        return [
+            SpecIssue(
+                path,
+                f"is a {kind} service; {what} needs a {text} service",
+                name,
+                ", ".join(matching) or f"(no {text} service)",
+            )
+        ]
+    return []
 
 
 def unknown(path: str, noun: str, value: str, declared: Sequence[str]) -> SpecIssue:

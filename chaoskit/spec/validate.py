@@ -37,6 +37,7 @@ from chaoskit.spec.model import (
     SERVICE_KINDS,
     ContainerFault,
     Experiment,
+    LockFault,
     ProcessFault,
     ToxicFault,
 )
@@ -54,7 +55,7 @@ _ALLOWED = {"think": 'a duration, or a range: "1s", "0.5s..2s"'}
 """What a field with its own validator accepts (for its messages)."""
 _FAULT_KEYS = {
     info.alias or name
-    for model in (ToxicFault, ProcessFault, ContainerFault)
+    for model in (ToxicFault, ProcessFault, ContainerFault, LockFault)
     for name, info in model.model_fields.items()
 }
 

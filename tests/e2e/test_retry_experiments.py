@@ -45,8 +45,8 @@ def test_immediate_retries_without_fallback_fail_both_hypotheses(tmp_path):
     backoff = verdicts["backoff"]
     assert not backoff["passed"]
     assert backoff["detail"].startswith("min_growth: ")
-    assert "min_growth" in backoff["figures"]["broken"]
-    assert backoff["figures"]["sequences"]
+    assert "min_growth" in backoff["data"]["broken"]
+    assert backoff["data"]["sequences"]
     fallback = verdicts["fallback"]
     assert not fallback["passed"]
     assert fallback["detail"].startswith("min_share: 0 of ")

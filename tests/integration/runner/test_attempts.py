@@ -127,7 +127,7 @@ def judge(url: str, policy: Policy) -> Verdict:
 def broken_rules(verdict: Verdict) -> set[str]:
     """The rules a failed verdict names."""
     assert not verdict.passed
-    broken = (verdict.figures or {}).get("broken")
+    broken = (verdict.data or {}).get("broken")
     assert isinstance(broken, list)
     return set(broken)
 
@@ -136,7 +136,7 @@ def test_exponential_backoff_with_jitter_passes(proxy_url) -> None:
     verdict = judge(proxy_url, exponential_jitter)
     assert verdict.passed, verdict.detail
     assert verdict.observed.startswith("4 sequences, 5 attempts, intervals 0.0")
-    figures = verdict.figures or {}
+    figures = verdict.data or {}
     assert figures["attempts"] == 20
     sequences = figures["sequences"]
     assert isinstance(sequences, list)

@@ -45,8 +45,8 @@ def test_only_the_phase_counts_and_clients_are_addresses_without_ports():
     [verdict] = evaluate([hypothesis(max_attempts=2)], context(ATTEMPTS, 4))
     assert verdict.passed, verdict.detail
     assert verdict.observed.startswith("2 sequences, 2 attempts")
-    assert verdict.figures is not None
-    assert verdict.figures["attempts"] == 4
+    assert verdict.data is not None
+    assert verdict.data["attempts"] == 4
 
 
 def test_grouping_by_route_makes_one_stream():

@@ -10,6 +10,7 @@ from chaoskit.proxy.toxics import ATTRIBUTES  # the server's own list, for the c
 from chaoskit.spec.model import (
     CONTAINER_FAULT_KINDS,
     FAULT_KINDS,
+    LOCK_FAULT_KINDS,
     PROCESS_FAULT_KINDS,
     TOXIC_FAULT_KINDS,
     ToxicFault,
@@ -24,8 +25,12 @@ def fault(kind: str, **settings: object) -> ToxicFault:
 
 
 def test_every_fault_kind_has_a_driver():
-    assert set(FAULT_KINDS) == set(TOXIC_FAULT_KINDS) | set(PROCESS_FAULT_KINDS) | set(
-        CONTAINER_FAULT_KINDS
+    # Lock kinds: chaoskit.faults.locks (tests/integration/faults/test_locks.py).
+    assert set(FAULT_KINDS) == (
+        set(TOXIC_FAULT_KINDS)
+        | set(PROCESS_FAULT_KINDS)
+        | set(CONTAINER_FAULT_KINDS)
+        | set(LOCK_FAULT_KINDS)
     )
     # Every toxic kind but "down" (a proxy state) is a toxic Toxiproxy knows,
     # and its attributes are exactly Toxiproxy's.

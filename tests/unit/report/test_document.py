@@ -189,6 +189,18 @@ def test_top_error_users_shows_who_hit_the_lock_errors(outcome):
     assert 2 not in by_user  # user 2 never failed
 
 
+def test_top_error_users_by_class_ranks_each_class_on_its_own(outcome):
+    """Per error class, the users with the most of it: who hit the lock errors."""
+    by_class = build_document(outcome)["top_error_users_by_class"]
+    locked = by_class["body_pattern:database_locked"]
+    assert locked[0] == {"user": 3, "errors": 10}
+    for users in by_class.values():
+        counts = [u["errors"] for u in users]
+        assert counts == sorted(counts, reverse=True)
+        assert len(users) <= 10
+    assert all(2 not in {u["user"] for u in users} for users in by_class.values())
+
+
 def test_services_environment_and_plan(outcome):
     """Services with addresses (redacted), where it ran, and the plan text."""
     doc = build_document(outcome)

@@ -213,7 +213,7 @@ def test_backoff_verdicts_get_a_retry_sequence_chart(outcome, tmp_path):
     document["hypotheses"].append(
         {"name": "backs off", "kind": "backoff", "passed": False, "phase": "during",
          "observed": "2 sequences", "expected": "<= 3 attempts", "detail": "x",
-         "figures": {"route": "reco", "attempts": 6, "window_s": 3.0,
+         "data": {"route": "reco", "attempts": 6, "window_s": 3.0,
                      "jitter_cv": 0.12, "broken": ["max_attempts"],
                      "sequences": sequences}}
     )  # fmt: skip
@@ -230,3 +230,21 @@ def test_backoff_verdicts_get_a_retry_sequence_chart(outcome, tmp_path):
 
 def test_without_a_backoff_verdict_there_is_no_retry_section(outcome, tmp_path):
     assert "retries" not in parse(html_report(build_document(outcome), tmp_path)).ids
+
+
+def test_integrity_counts_and_lost_ids_get_their_section(outcome, tmp_path):
+    document = build_document(outcome)
+    assert "integrity" not in parse(html_report(document, tmp_path)).ids
+    document["hypotheses"].append({
+        "name": "no write lost", "kind": "integrity", "passed": False,
+        "observed": "2 lost", "expected": "0 lost", "phase": "all", "detail": "",
+        "data": {"acknowledged": 10, "read_back": 8, "lost": 2, "duplicated": 0,
+                 "unexpected": 0, "indeterminate": 1, "indeterminate_found": 0,
+                 "lost_ids": ["w-<1>", "w-2"], "duplicated_ids": [],
+                 "unexpected_ids": [], "source": "http://127.0.0.1:1/writes"},
+    })  # fmt: skip
+    page = html_report(document, tmp_path)
+    assert "integrity" in parse(page).ids
+    section = page[page.index('id="integrity"') :]
+    assert "<code>w-&lt;1&gt;</code>" in section
+    assert "lost (first 2)" in section
