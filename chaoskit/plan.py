@@ -25,7 +25,9 @@ from typing import Literal
 from chaoskit.spec.model import (
     Experiment,
     Fault,
+    FuzzHypothesis,
     Hypothesis,
+    PayloadFault,
     PostgresService,
     ProcessService,
     RecoveryHypothesis,
@@ -312,9 +314,31 @@ def fault_settings(fault: Fault) -> dict[str, str]:
             settings["stream"] = fault.stream
             settings["toxicity"] = f"{fault.toxicity:.0%}"
         return settings
+    if isinstance(fault, PayloadFault):
+        return _payload_settings(fault)
     if fault.kind == "kill":
         return {"signal": fault.signal, "restart": "yes" if fault.restart else "no"}
     return {}
+
+
+def _payload_settings(fault: PayloadFault) -> dict[str, str]:
+    source = (
+        {"schema": fault.schema_}
+        if fault.schema_
+        else {"examples": f"{fault.examples}"}
+    )
+    settings = {"rate": f"{_n(fault.rate)}/s", "path": fault.path, **source}
+    if fault.url:
+        settings["url"] = fault.url
+    if fault.seed is not None:
+        settings["seed"] = str(fault.seed)
+    if fault.rules:
+        settings["rules"] = ", ".join(fault.rules)
+    return settings | {
+        "valid": f"{fault.valid:.0%}",
+        "allowed": ", ".join(str(s) for s in fault.allowed),
+        "budget": _d(fault.budget),
+    }
 
 
 def _fault(fault: Fault) -> str:
@@ -332,6 +356,12 @@ def _fault(fault: Fault) -> str:
     if fault.kind == "kill":
         then = f", restarted at {_d(fault.at + fault.for_)}" if fault.restart else ""
         return f"kill service {fault.service} with {fault.signal}{then}"
+    if isinstance(fault, PayloadFault):
+        settings = _payload_settings(fault)
+        where = f"{fault.url or 'the target'} {settings.pop('path')}"
+        rate = settings.pop("rate")
+        shown = ", ".join(f"{key} {value}" for key, value in settings.items())
+        return f"fuzzed payloads at {rate} to POST {where}: {shown}"
     if fault.kind == "pause":
         return f"pause service {fault.service} (SIGSTOP, then SIGCONT)"
     return f"restart service {fault.service}"
@@ -370,6 +400,15 @@ def _hypothesis(plan: Plan, hypothesis: Hypothesis) -> str:
             f"(at least +{_d(hypothesis.slack)}) and "
             f"+{hypothesis.error_tolerance:.1%} errors of the before phase "
             f"(for {_d(hypothesis.stable_for)}) within {_d(hypothesis.within)}"
+        )
+    if isinstance(hypothesis, FuzzHypothesis):
+        which = (
+            f"fault {hypothesis.fault!r}" if hypothesis.fault else "every payload fault"
+        )
+        return (
+            f"fuzzed requests of {which}: invalid refused with an allowed 4xx, valid "
+            f"accepted, no 5xx or dropped connection, within budget "
+            f"(at most {hypothesis.max_failures} wrong)"
         )
     scope = f" of {hypothesis.task}" if hypothesis.task else ""
     share = f"{hypothesis.max:.2%}"

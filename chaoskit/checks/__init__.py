@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 # Importing the evaluator modules registers them by kind.
-from chaoskit.checks import recovery, threshold  # noqa: F401
+from chaoskit.checks import fuzz, recovery, threshold  # noqa: F401
 from chaoskit.checks.base import EVALUATORS, Verdict
 from chaoskit.checks.context import CheckContext
 from chaoskit.spec.model import Hypothesis

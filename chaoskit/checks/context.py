@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from chaoskit.events import FaultRecord, PhaseRecord
+from chaoskit.fuzz.tally import FuzzTally
 from chaoskit.metrics.model import TaskStats, WindowStats
 from chaoskit.metrics.series import Bin
 from chaoskit.records import ErrorClass
@@ -47,6 +48,8 @@ class CheckContext:
     """Task name -> its ``group`` (for SLA budgets)."""
     bins: Callable[[float, float, float, frozenset[str] | None], list[Bin]]
     """(start_s, end_s, step_s, tasks) -> bins by intended start, from the samples."""
+    fuzz: tuple[FuzzTally, ...] = ()
+    """Each invalid-payloads fault's requests (kept apart from the load)."""
 
     def labels(self, phase: str) -> list[str]:
         """The runner's phase labels that make up a hypothesis phase."""

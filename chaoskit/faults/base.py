@@ -42,7 +42,8 @@ class LedgerEntry:
     ``proxy_enable`` (url, proxy): enable a proxy;
     ``proxy_delete`` (url, proxy): delete a proxy;
     ``process`` (pid, start_time): stop a process group chaoskit started;
-    ``sigcont`` (pid, start_time): resume a paused process group.
+    ``sigcont`` (pid, start_time): resume a paused process group;
+    ``payloads`` (fault, url): nothing (the sender died with its run).
     """
 
     kind: str

@@ -8,7 +8,8 @@ ledger that says exactly what may still be in place. ``chaoskit rollback DIR``
 and the next ``chaoskit run`` read it and undo what is pending, from a new
 process: toxics are removed and proxies enabled over the Toxiproxy API,
 processes chaoskit started are stopped, and paused ones resumed (each only if
-its PID still belongs to the same process).
+its PID still belongs to the same process); fuzzed payloads stopped with the
+run that sent them (``payloads`` entries are marked done).
 """
 
 from __future__ import annotations
@@ -120,6 +121,8 @@ async def _undo(entry: dict[str, object]) -> None:
         await stop_leftover(LedgerEntry(str(kind), "", entry))
     elif kind == "sigcont":
         await resume_leftover(LedgerEntry(str(kind), "", entry))
+    elif kind == "payloads":
+        pass  # the sender was a thread of the run that died: nothing is left
     else:
         raise ChaoskitError(f"unknown ledger entry kind {kind!r}")
 

@@ -189,8 +189,9 @@ async def run_experiment(
             samples = SampleFile(report_dir / SAMPLES_NAME)
             engine = LoadEngine(config, [recorder, samples])
             timeline = Timeline(
-                experiment, env, stack, recorder, engine, emit, t0_ns, stop
-            )
+                experiment, env, stack, recorder, engine, emit, t0_ns, stop,
+                report_dir=report_dir, base_dir=request.file.parent, seed=request.seed,
+            )  # fmt: skip
             load = asyncio.ensure_future(engine.run())
             try:
                 await timeline.run()
@@ -268,6 +269,7 @@ def _outcome(
             windows=tuple(w for w in snapshot.windows if w.start_s >= 0),
             faults=faults,
             task_groups={t.name: t.group for t in experiment.load.tasks if t.group},
+            fuzz=tuple(timeline.fuzz.values()) if timeline else (),
         )
         verdicts = tuple(evaluate(experiment.hypotheses, ctx))
     if reason is not None:
@@ -296,4 +298,5 @@ def _outcome(
         services=tuple(env.records),
         plan=request.plan,
         environment=_environment(),
+        fuzz=tuple(timeline.fuzz.values()) if timeline else (),
     )

@@ -21,12 +21,15 @@ from chaoskit.spec.model import (
     LATENCY_METRICS,
     PHASES,
     Experiment,
+    FuzzHypothesis,
+    PayloadFault,
     RecoveryHypothesis,
     SlaHypothesis,
     ThresholdHypothesis,
     bound_value,
 )
 from chaoskit.spec.parts import Parts, gather, items
+from chaoskit.spec.payloads import check_fuzz_hypothesis
 from chaoskit.spec.rules import check_faults, check_load, check_urls, close, unknown
 from chaoskit.units import format_duration
 
@@ -184,6 +187,9 @@ def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
                 issues.append(
                     unknown(f"{where}.fault", "fault", hypothesis.fault, faults)
                 )
+        elif isinstance(hypothesis, FuzzHypothesis):
+            payload = [f.name for _, f in parts.faults if isinstance(f, PayloadFault)]
+            issues += check_fuzz_hypothesis(where, hypothesis, payload)
     # error_budget has only error_class, task and phase: checked above.
     return issues
 

@@ -29,6 +29,7 @@ __all__ = [
     "FAULT_KINDS",
     "HYPOTHESIS_KINDS",
     "METRICS",
+    "PAYLOAD_FAULT_KINDS",
     "PHASES",
     "PROCESS_FAULT_KINDS",
     "PROFILES",
@@ -41,8 +42,10 @@ __all__ = [
     "ExperimentInfo",
     "ExternalService",
     "Fault",
+    "FuzzHypothesis",
     "Hypothesis",
     "LoadSection",
+    "PayloadFault",
     "PostgresService",
     "ProcessFault",
     "ProcessService",
@@ -78,8 +81,9 @@ TOXIC_FAULT_KINDS = (
     "down",
 )
 PROCESS_FAULT_KINDS = ("kill", "restart", "pause")
-FAULT_KINDS = TOXIC_FAULT_KINDS + PROCESS_FAULT_KINDS
-HYPOTHESIS_KINDS = ("threshold", "sla", "recovery", "error_budget")
+PAYLOAD_FAULT_KINDS = ("invalid-payloads",)
+FAULT_KINDS = TOXIC_FAULT_KINDS + PROCESS_FAULT_KINDS + PAYLOAD_FAULT_KINDS
+HYPOTHESIS_KINDS = ("threshold", "sla", "recovery", "error_budget", "fuzz")
 PHASES = ("before", "during", "after", "all")
 METRICS = ("p50", "p90", "p95", "p99", "max", "error_rate", "rps", "count")
 LATENCY_METRICS = ("p50", "p90", "p95", "p99", "max")
@@ -319,18 +323,50 @@ class ProcessFault(_FaultBase):
     """``kill`` only: start the service again at ``at + for``."""
 
 
+class PayloadFault(_FaultBase):
+    """Fuzzed requests (``chaoskit.fuzz``) mixed into the load during the window."""
+
+    kind: Literal["invalid-payloads"]
+    rate: Annotated[float, Field(gt=0)]
+    """Fuzzed requests per second, on top of the steady load."""
+    path: str = "/events"
+    """The endpoint on ``target.base_url`` (or the path of ``url``)."""
+    url: str | None = None
+    """A base URL on loopback other than the target's."""
+    batch_path: str | None = None
+    schema_: str | None = Field(default=None, alias="schema")
+    """A JSON Schema file, relative to the experiment file."""
+    examples: str | None = None
+    """A JSON array or JSON-lines file of valid payloads, relative to the file."""
+    seed: int | None = None
+    """Default: the experiment's seed."""
+    valid: Ratio = 0.1
+    """Share of valid payloads (they must be accepted)."""
+    allowed: tuple[int, ...] = (400, 422)
+    """The 4xx statuses an invalid payload may get."""
+    budget: Annotated[Duration, Field(gt=0)] = 2.0
+    """How long an answer may take."""
+    rules: tuple[str, ...] = ()
+    """Only these rules (``chaoskit.fuzz.rules.Rule`` names); default all."""
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
 # Unknown kinds fall to ToxicFault, whose `kind` error lists every toxic kind;
 # validate.py widens that list to every fault kind with a did-you-mean.
+def _fault_family(value: object) -> str:
+    kind = (
+        value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    )
+    if kind in PROCESS_FAULT_KINDS:
+        return "process"
+    return "payload" if kind in PAYLOAD_FAULT_KINDS else "toxic"
+
+
 Fault = Annotated[
-    Annotated[ToxicFault, Tag("toxic")] | Annotated[ProcessFault, Tag("process")],
-    Discriminator(
-        lambda v: (
-            "process"
-            if (v.get("kind") if isinstance(v, dict) else getattr(v, "kind", None))
-            in PROCESS_FAULT_KINDS
-            else "toxic"
-        )
-    ),
+    Annotated[ToxicFault, Tag("toxic")]
+    | Annotated[ProcessFault, Tag("process")]
+    | Annotated[PayloadFault, Tag("payload")],
+    Discriminator(_fault_family),
 ]
 
 
@@ -418,6 +454,17 @@ class ErrorBudgetHypothesis(_HypothesisBase):
     task: str | None = None
 
 
+class FuzzHypothesis(_HypothesisBase):
+    """Fuzzed requests got the right answers: invalid refused with an allowed
+    4xx, valid accepted, no 5xx, no dropped connection, within the budget."""
+
+    kind: Literal["fuzz"]
+    fault: str | None = None
+    """One invalid-payloads fault; default all of them."""
+    max_failures: Annotated[int, Field(ge=0)] = 0
+    """Wrong answers tolerated (counted over every fuzzed request)."""
+
+
 def _hypothesis_kind(value: object) -> str:
     kind = (
         value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
@@ -429,7 +476,8 @@ Hypothesis = Annotated[
     Annotated[ThresholdHypothesis, Tag("threshold")]
     | Annotated[SlaHypothesis, Tag("sla")]
     | Annotated[RecoveryHypothesis, Tag("recovery")]
-    | Annotated[ErrorBudgetHypothesis, Tag("error_budget")],
+    | Annotated[ErrorBudgetHypothesis, Tag("error_budget")]
+    | Annotated[FuzzHypothesis, Tag("fuzz")],
     Discriminator(_hypothesis_kind),
 ]
 

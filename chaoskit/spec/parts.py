@@ -24,6 +24,7 @@ from chaoskit.spec.model import (
     Fault,
     Hypothesis,
     LoadSection,
+    PayloadFault,
     ProcessFault,
     ToxicFault,
 )
@@ -37,7 +38,9 @@ class Parts:
 
     info: ExperimentInfo | None = None
     load: LoadSection | None = None
-    faults: list[tuple[int, ToxicFault | ProcessFault]] = field(default_factory=list)
+    faults: list[tuple[int, ToxicFault | ProcessFault | PayloadFault]] = field(
+        default_factory=list
+    )
     hypotheses: list[tuple[int, Any]] = field(default_factory=list)
     abort: list[tuple[int, AbortCondition]] = field(default_factory=list)
     names: dict[str, list[tuple[str, str]]] = field(default_factory=dict)

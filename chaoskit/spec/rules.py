@@ -16,7 +16,15 @@ from urllib.parse import urlsplit
 
 from chaoskit.errors import SpecIssue
 from chaoskit.spec import refs
-from chaoskit.spec.model import ExperimentInfo, LoadSection, ProcessFault, ToxicFault
+from chaoskit.spec.model import (
+    ExperimentInfo,
+    LoadSection,
+    PayloadFault,
+    ProcessFault,
+    ToxicFault,
+)
+from chaoskit.spec.parts import items
+from chaoskit.spec.payloads import PAYLOAD_KEYS, check_payload_fault
 from chaoskit.units import format_duration
 
 __all__ = [
@@ -137,6 +145,11 @@ def check_urls(
             "drive a Toxiproxy on",
         ),
     ]
+    urls += [
+        (f"faults[{index}].url", fault.get("url"), "send fuzzed payloads to")
+        for index, fault in items(table, "faults")
+        if isinstance(fault, dict) and fault.get("kind") == "invalid-payloads"
+    ]
     for path, url, purpose in urls:
         if not isinstance(url, str):
             continue
@@ -190,11 +203,11 @@ _TOXIC_SETTINGS = {
     "limit_data": {"bytes"},
     "down": set(),
 }
-_WINDOWED = (*_TOXIC_SETTINGS, "pause")
+_WINDOWED = (*_TOXIC_SETTINGS, "pause", "invalid-payloads")
 
 
 def check_faults(
-    faults: Sequence[tuple[int, ToxicFault | ProcessFault]],
+    faults: Sequence[tuple[int, ToxicFault | ProcessFault | PayloadFault]],
     routes: Sequence[str],
     service_kinds: Mapping[str, str],
     duration: float | None,
@@ -221,6 +234,9 @@ def check_faults(
                     unknown(f"{where}.route", "proxy route", fault.route, routes)
                 )
             allowed = _TOXIC_SETTINGS[fault.kind] | _TOXIC_COMMON
+        elif isinstance(fault, PayloadFault):
+            allowed = set(PAYLOAD_KEYS)
+            issues += check_payload_fault(where, fault)
         else:
             kind = service_kinds.get(fault.service)
             process = [n for n, k in service_kinds.items() if k == "process"]
@@ -276,7 +292,7 @@ def check_faults(
 
 
 def _window(
-    where: str, fault: ToxicFault | ProcessFault, duration: float | None
+    where: str, fault: ToxicFault | ProcessFault | PayloadFault, duration: float | None
 ) -> list[SpecIssue]:
     end = fault.at + fault.for_
     if fault.kind in _WINDOWED and fault.for_ <= 0:
@@ -318,7 +334,7 @@ def _window(
 
 
 def _down_overlaps(
-    faults: Sequence[tuple[int, ToxicFault | ProcessFault]],
+    faults: Sequence[tuple[int, ToxicFault | ProcessFault | PayloadFault]],
 ) -> list[SpecIssue]:
     downs = sorted(
         ((f.at, i, f) for i, f in faults if f.kind == "down"),

@@ -36,6 +36,7 @@ from chaoskit.spec.model import (
     HYPOTHESIS_KINDS,
     SERVICE_KINDS,
     Experiment,
+    PayloadFault,
     ProcessFault,
     ToxicFault,
 )
@@ -53,7 +54,7 @@ _ALLOWED = {"think": 'a duration, or a range: "1s", "0.5s..2s"'}
 """What a field with its own validator accepts (for its messages)."""
 _FAULT_KEYS = {
     info.alias or name
-    for model in (ToxicFault, ProcessFault)
+    for model in (ToxicFault, ProcessFault, PayloadFault)
     for name, info in model.model_fields.items()
 }
 

@@ -9,6 +9,7 @@ from chaoskit.faults.toxiproxy import Toxiproxy
 from chaoskit.proxy.toxics import ATTRIBUTES  # the server's own list, for the check
 from chaoskit.spec.model import (
     FAULT_KINDS,
+    PAYLOAD_FAULT_KINDS,
     PROCESS_FAULT_KINDS,
     TOXIC_FAULT_KINDS,
     ToxicFault,
@@ -23,7 +24,9 @@ def fault(kind: str, **settings: object) -> ToxicFault:
 
 
 def test_every_fault_kind_has_a_driver():
-    assert set(FAULT_KINDS) == set(TOXIC_FAULT_KINDS) | set(PROCESS_FAULT_KINDS)
+    assert set(FAULT_KINDS) == set(TOXIC_FAULT_KINDS) | set(PROCESS_FAULT_KINDS) | set(
+        PAYLOAD_FAULT_KINDS
+    )
     # Every toxic kind but "down" (a proxy state) is a toxic Toxiproxy knows,
     # and its attributes are exactly Toxiproxy's.
     for kind in TOXIC_FAULT_KINDS:
