@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from chaoskit.errors import UsageError
-from chaoskit.fuzz.model import Node, PayloadModel, Variant
+from chaoskit.fuzz.model import Node, PayloadModel, Variant, json_kind
 
 __all__ = ["DISCRIMINATORS", "load_examples", "model_from_examples"]
 
@@ -39,26 +39,12 @@ DISCRIMINATORS = ("type", "kind", "event", "event_type", "eventType", "action")
 MAX_ENUM = 12
 
 
-def _kind(value: object) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if value is None:
-        return "null"
-    if isinstance(value, list):
-        return "array"
-    return "object" if isinstance(value, dict) else "string"
-
-
 class _Inferrer:
     def __init__(self) -> None:
         self.notes: set[str] = set()
 
     def node(self, values: Sequence[object], where: str) -> Node:
-        kinds = collections.Counter(_kind(v) for v in values)
+        kinds = collections.Counter(json_kind(v) for v in values)
         if {"integer", "number"} <= kinds.keys():  # 1 and 1.5: a number
             kinds["number"] += kinds.pop("integer")
         kind = kinds.most_common(1)[0][0]
@@ -67,7 +53,7 @@ class _Inferrer:
             self.notes.add(
                 f"{where or '(root)'}: also seen as {others}; fuzzed as {kind}"
             )
-        values = [v for v in values if _kind(v) == kind or kind == "number"]
+        values = [v for v in values if json_kind(v) == kind or kind == "number"]
         if kind == "object":
             return self.object(values, where)  # type: ignore[arg-type]
         if kind == "array":
@@ -126,7 +112,7 @@ def model_from_examples(
     for index, value in enumerate(values):
         if not isinstance(value, dict):
             raise UsageError(
-                f"{source}: example {index} is {_kind(value)}, not a JSON object"
+                f"{source}: example {index} is {json_kind(value)}, not a JSON object"
             )
     objects: list[dict[str, object]] = list(values)  # type: ignore[arg-type]
     inferrer = _Inferrer()

@@ -154,11 +154,7 @@ def _errors_table(errors: Mapping[str, object], limit: int = 5) -> Table:
 def _fuzz_table(tally: Mapping[str, object]) -> Table:
     by_rule = _dict(tally.get("by_rule"))
     outcomes = list(_dict(tally.get("by_outcome")))
-    table = Table(
-        title=f"Fuzzed payloads: {tally.get('fault')} ({tally.get('requests')} "
-        f"requests to {tally.get('url')}, {tally.get('wrong')} wrong)",
-        title_justify="left",
-    )
+    table = Table(title=f"Fuzzed payloads: {tally.get('fault')}", title_justify="left")
     table.add_column("Rule")
     for name in outcomes:
         table.add_column(name, justify="right")
@@ -219,6 +215,8 @@ def print_summary(document: Mapping[str, object], console: Console) -> None:
         console.print(_t(f"Users with the most errors: {most}"))
     for tally in _rows(doc.get("fuzz")):
         console.print(_fuzz_table(tally))
+        sent = f"{tally.get('requests')} fuzzed requests to {tally.get('url')}"
+        console.print(_t(f"{sent}, {tally.get('wrong')} wrong"))
         for finding in _rows(tally.get("findings")):
             console.print(_t(f"{finding.get('check')} ({finding.get('rule')}): "
                              f"{finding.get('curl')}"), soft_wrap=True)  # fmt: skip
