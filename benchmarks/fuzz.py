@@ -140,6 +140,8 @@ class Found:
     size: int | None
     fields: int | None
     example: str
+    own_seconds: float | None = None
+    """Schemathesis's own duration (its summary line), start-up left out."""
 
 
 def _measure(body: bytes | str | None) -> tuple[int | None, int | None]:
@@ -212,10 +214,12 @@ def schemathesis_first(brk: str, seed_value: int, limit: float) -> Found:
     match = _CURL_BODY.search(done.stdout)
     body = match.group(1) if match else None
     generated = re.search(r"(\d+) generated", done.stdout)
+    own = re.search(r"failures? in ([\d.]+)s", done.stdout)
     size, fields = _measure(body)
     return Found(
         "schemathesis", brk, seed_value, took if found else None,
         int(generated.group(1)) if generated else None, size, fields, body or "",
+        float(own.group(1)) if own else None,
     )  # fmt: skip
 
 
@@ -263,6 +267,8 @@ def main() -> None:
                 shown = (
                     "not found" if found.seconds is None else f"{found.seconds:.2f}s"
                 )
+                if found.own_seconds is not None:
+                    shown += f" (its own {found.own_seconds:.2f}s)"
                 print(f"{brk} seed {seed_value} {found.tool}: {shown}, "
                       f"{found.requests} requests, {found.size} bytes, "
                       f"{found.fields} fields: {found.example[:160]}",
