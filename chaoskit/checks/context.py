@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from chaoskit.events import FaultRecord, PhaseRecord
-from chaoskit.fuzz.tally import FuzzTally
 from chaoskit.metrics.model import TaskStats, WindowStats
 from chaoskit.metrics.series import Bin
 from chaoskit.records import ErrorClass
+
+if TYPE_CHECKING:
+    from chaoskit.fuzz.tally import FuzzTally
 
 __all__ = ["CheckContext", "error_key_for"]
 

@@ -10,10 +10,14 @@ error-rate hypotheses' job, on the ``during`` phase.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chaoskit.checks.base import Verdict, evaluator
 from chaoskit.checks.context import CheckContext
-from chaoskit.fuzz.tally import FuzzTally
 from chaoskit.spec.model import FuzzHypothesis
+
+if TYPE_CHECKING:
+    from chaoskit.fuzz.tally import FuzzTally
 
 __all__ = ["describe_tally"]
 

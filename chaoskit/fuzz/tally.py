@@ -20,11 +20,16 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from chaoskit.fuzz.checks import Failure, Outcome
 from chaoskit.fuzz.curl import INLINE_LIMIT
-from chaoskit.fuzz.findings import Finding
-from chaoskit.fuzz.rules import Case
+
+if TYPE_CHECKING:
+    # Types only: checks and reports read tallies without importing httpx
+    # (importing chaoskit must stay light).
+    from chaoskit.fuzz.checks import Failure, Outcome
+    from chaoskit.fuzz.findings import Finding
+    from chaoskit.fuzz.rules import Case
 
 __all__ = ["OUTCOMES", "RIGHT", "FuzzTally", "outcome_of"]
 
