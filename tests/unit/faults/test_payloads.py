@@ -98,3 +98,16 @@ def test_a_valid_fault_plans_and_models_relative_to_the_file(tmp_path: Path) -> 
     assert sender.tally.url == "http://127.0.0.1:8100/events"
     replay = "chaoskit fuzz --url http://127.0.0.1:8100 --budget 2 --replay"
     assert sender.tally.replay == f"{replay} {tmp_path / 'r'}"
+
+
+def test_examples_model_the_fault_relative_to_the_file(tmp_path: Path) -> None:
+    (tmp_path / "events.jsonl").write_text(
+        '{"type": "playing", "session_id": "a", "timestamp": 1, "position": 2}\n'
+        '{"type": "paused", "session_id": "b", "timestamp": 3, "position": 4}\n'
+    )
+    experiment = spec.load(write(tmp_path, 'examples = "events.jsonl"'))
+    (fault,) = experiment.faults
+    assert isinstance(fault, PayloadFault)
+    model = load_payload_model(fault, tmp_path)
+    assert (model.discriminator, model.tags) == ("type", ("playing", "paused"))
+    assert payload_fault_issues(experiment, tmp_path) == []
