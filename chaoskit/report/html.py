@@ -384,7 +384,9 @@ def _fuzz(doc: Mapping[str, Any]) -> str:
             )
         if tally.get("replay") and _list(tally.get("findings")):
             parts.append(
-                f'<p>Replay:</p><pre class="command">{_e(tally["replay"])}</pre>'
+                "<p>Replay (findings.json holds the exact bytes; this page masks "
+                f'secret-looking fields):</p><pre class="command">{_e(tally["replay"])}'
+                "</pre>"
             )
     if not parts:
         return ""
