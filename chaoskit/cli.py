@@ -146,6 +146,7 @@ def validate(file: Path, overrides: tuple[str, ...], seed: int | None) -> None:
     """
     from chaoskit import spec
     from chaoskit.errors import SpecError
+    from chaoskit.faults.payloads import payload_fault_issues
     from chaoskit.plan import build_plan
     from chaoskit.runner.load import check_load_config
 
@@ -160,6 +161,7 @@ def validate(file: Path, overrides: tuple[str, ...], seed: int | None) -> None:
     # The load engine's own rules (templates, flows) are checked too, so a
     # file that passes `validate` is not refused by `run` for its load.
     issues = check_load_config(experiment, file=str(file))
+    issues += payload_fault_issues(experiment, file.parent)
     if issues:
         fail(SpecError(str(file), issues))
     click.echo(build_plan(experiment, seed).describe())
@@ -222,6 +224,11 @@ def rollback(report_dir: Path) -> None:
     "--schema",
     type=click.Path(dir_okay=False, path_type=Path),
     help="JSON Schema of one payload.",
+)
+@click.option(
+    "--examples",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Valid payloads (a JSON array or JSON lines) to infer the shape from.",
 )
 @click.option(
     "--url",
@@ -300,13 +307,14 @@ def rollback(report_dir: Path) -> None:
     "--allow-remote", is_flag=True, help="Allow a target that is not on loopback."
 )
 def fuzz(
-    schema: Path | None, url: str, path: str, batch_path: str | None, health_path: str,
+    schema: Path | None, examples: Path | None, url: str, path: str,
+    batch_path: str | None, health_path: str,
     seed: int, max_examples: int, time_limit: float, budget: float,
     allowed: tuple[int, ...], cors_origin: str | None, rules: tuple[str, ...],
     headers: tuple[str, ...], report_dir: Path | None, replay_dir: Path | None,
     allow_remote: bool,
 ) -> None:  # fmt: skip
-    """Fuzz an endpoint's validation with payloads from a JSON Schema.
+    """Fuzz an endpoint's validation with payloads from a JSON Schema (or examples).
 
     Valid payloads must get a 2xx, invalid ones an allowed 4xx, nothing a 5xx.
     Exit codes: 0 no failure (or every replayed finding fixed), 1 failures,
@@ -316,7 +324,8 @@ def fuzz(
 
     sys.exit(
         run_fuzz(
-            schema=schema, url=url, path=path, batch_path=batch_path,
+            schema=schema, examples=examples, url=url, path=path,
+            batch_path=batch_path,
             health_path=health_path, seed=seed, max_examples=max_examples,
             time_limit=time_limit, budget=budget, allowed=allowed,
             cors_origin=cors_origin, rules=rules, headers=headers,

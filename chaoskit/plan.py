@@ -29,9 +29,11 @@ from chaoskit.spec.model import (
     Experiment,
     FallbackHypothesis,
     Fault,
+    FuzzHypothesis,
     Hypothesis,
     IntegrityHypothesis,
     LockFault,
+    PayloadFault,
     PostgresService,
     ProcessService,
     RecoveryHypothesis,
@@ -329,6 +331,8 @@ def fault_settings(fault: Fault) -> dict[str, str]:
             settings["stream"] = fault.stream
             settings["toxicity"] = f"{fault.toxicity:.0%}"
         return settings
+    if isinstance(fault, PayloadFault):
+        return _payload_settings(fault)
     if isinstance(fault, LockFault):
         return _lock_settings(fault)
     settings = {}
@@ -381,6 +385,26 @@ def _lock_settings(fault: LockFault) -> dict[str, str]:
     return {"table": fault.table or "", "lock": held}
 
 
+def _payload_settings(fault: PayloadFault) -> dict[str, str]:
+    source = (
+        {"schema": fault.schema_}
+        if fault.schema_
+        else {"examples": f"{fault.examples}"}
+    )
+    settings = {"rate": f"{_n(fault.rate)}/s", "path": fault.path, **source}
+    if fault.url:
+        settings["url"] = fault.url
+    if fault.seed is not None:
+        settings["seed"] = str(fault.seed)
+    if fault.rules:
+        settings["rules"] = ", ".join(fault.rules)
+    return settings | {
+        "valid": f"{fault.valid:.0%}",
+        "allowed": ", ".join(str(s) for s in fault.allowed),
+        "budget": _d(fault.budget),
+    }
+
+
 def _fault(fault: Fault) -> str:
     if isinstance(fault, ContainerFault):
         return _container_fault(fault)
@@ -406,6 +430,12 @@ def _fault(fault: Fault) -> str:
     if fault.kind == "kill":
         then = f", restarted at {_d(fault.at + fault.for_)}" if fault.restart else ""
         return f"kill service {fault.service} with {fault.signal}{then}"
+    if isinstance(fault, PayloadFault):
+        settings = _payload_settings(fault)
+        where = f"{fault.url or 'the target'} {settings.pop('path')}"
+        rate = settings.pop("rate")
+        shown = ", ".join(f"{key} {value}" for key, value in settings.items())
+        return f"fuzzed payloads at {rate} to POST {where}: {shown}"
     if fault.kind == "pause":
         return f"pause service {fault.service} (SIGSTOP, then SIGCONT)"
     return f"restart service {fault.service}"
@@ -468,6 +498,15 @@ def _hypothesis(plan: Plan, hypothesis: Hypothesis) -> str:
         )
     if isinstance(hypothesis, BackoffHypothesis | FallbackHypothesis):
         return f"{hypothesis.rules_text()}, {phase}"
+    if isinstance(hypothesis, FuzzHypothesis):
+        which = (
+            f"fault {hypothesis.fault!r}" if hypothesis.fault else "every payload fault"
+        )
+        return (
+            f"fuzzed requests of {which}: invalid refused with an allowed 4xx, valid "
+            f"accepted, no 5xx or dropped connection, within budget "
+            f"(at most {hypothesis.max_failures} wrong)"
+        )
     scope = f" of {hypothesis.task}" if hypothesis.task else ""
     share = f"{hypothesis.max:.2%}"
     return f"at most {share}{scope} fail with {hypothesis.error_class}, {phase}"

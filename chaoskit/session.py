@@ -18,6 +18,7 @@ from rich.console import Console
 from chaoskit import spec
 from chaoskit.errors import EXIT_ABORTED, EXIT_OK, SpecError
 from chaoskit.events import Event
+from chaoskit.faults.payloads import payload_fault_issues
 from chaoskit.plan import Plan, build_plan
 from chaoskit.report import (
     JournalSink,
@@ -43,6 +44,7 @@ def load_and_plan(
     """The validated experiment and its plan; SpecError (exit 2) on any issue."""
     experiment = spec.load(file, overrides, seed)
     issues = check_load_config(experiment, file=str(file))
+    issues += payload_fault_issues(experiment, file.parent)
     if issues:
         raise SpecError(str(file), issues)
     return experiment, build_plan(experiment, seed)

@@ -8,7 +8,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 # Importing the evaluator modules registers them by kind.
-from chaoskit.checks import backoff, fallback, integrity, recovery, threshold  # noqa: F401
+from chaoskit.checks import (  # noqa: F401
+    backoff,
+    fallback,
+    fuzz,
+    integrity,
+    recovery,
+    threshold,
+)
 from chaoskit.checks.base import EVALUATORS, Verdict
 from chaoskit.checks.context import CheckContext
 from chaoskit.spec.model import Hypothesis

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from chaoskit.events import AttemptRecord, FaultRecord, PhaseRecord
 from chaoskit.metrics.model import TaskStats, WindowStats
 from chaoskit.metrics.series import Bin
 from chaoskit.records import AckLog, ErrorClass, ReadBack
+
+if TYPE_CHECKING:
+    from chaoskit.fuzz.tally import FuzzTally
 
 __all__ = ["CheckContext", "error_key_for"]
 
@@ -53,6 +57,8 @@ class CheckContext:
     """What each write of a task with ``ack`` acknowledged (integrity checks)."""
     read_backs: Mapping[str, ReadBack] = field(default_factory=dict)
     """Integrity hypothesis name -> what its read-back found after the run."""
+    fuzz: tuple[FuzzTally, ...] = ()
+    """Each invalid-payloads fault's requests (kept apart from the load)."""
 
     def labels(self, phase: str) -> list[str]:
         """The runner's phase labels that make up a hypothesis phase."""

@@ -49,7 +49,8 @@ class LedgerEntry:
     ``container_remove`` (container, run, docker_host): remove a container this
     run created (only while it carries the run's ``chaoskit.run`` label);
     ``pg_backend`` (dsn, pid, backend_start_us): end a lock fault's backend;
-    ``sqlite_lock`` (path, why): nothing to do (see ``faults.locks``).
+    ``sqlite_lock`` (path, why): nothing to do (see ``faults.locks``);
+    ``payloads`` (fault, url): nothing (the sender died with its run).
     """
 
     kind: str

@@ -22,6 +22,7 @@ from chaoskit.fuzz.engine import (
     check_target_url,
     fuzz,
 )
+from chaoskit.fuzz.examples import load_examples
 from chaoskit.fuzz.findings import Finding, load_findings, replay, write_findings
 from chaoskit.fuzz.model import load_model
 from chaoskit.fuzz.rules import Rule
@@ -70,7 +71,8 @@ def _table(findings: list[Finding]) -> Table:
 
 def run_fuzz(
     *,
-    schema: Path | None, url: str, path: str, batch_path: str | None, health_path: str,
+    schema: Path | None, examples: Path | None = None, url: str, path: str,
+    batch_path: str | None, health_path: str,
     seed: int, max_examples: int, time_limit: float, budget: float,
     allowed: tuple[int, ...], cors_origin: str | None, rules: tuple[str, ...],
     headers: tuple[str, ...], report_dir: Path | None, replay_dir: Path | None,
@@ -85,21 +87,26 @@ def run_fuzz(
     extra = _headers(headers)
     if replay_dir is not None:
         return _replay(console, url, replay_dir, checks, extra, health_path)
-    if schema is None:
-        raise UsageError("--schema is required (or --replay DIR)")
-    model = load_model(schema)
+    if schema is not None and examples is not None:
+        raise UsageError("--schema and --examples cannot be combined: give one")
+    if schema is not None:
+        model, source = load_model(schema), schema
+    elif examples is not None:
+        model, source = load_examples(examples), examples
+    else:
+        raise UsageError("--schema or --examples is required (or --replay DIR)")
     config = FuzzConfig(
         url=url, path=path, batch_path=batch_path, health_path=health_path, seed=seed,
         max_examples=max_examples, time_limit=time_limit, checks=checks, headers=extra,
         rules=_rules(rules), allow_remote=allow_remote,
     )  # fmt: skip
     console.print(
-        f"fuzzing POST {url.rstrip('/')}{path} from {schema} "
+        f"fuzzing POST {url.rstrip('/')}{path} from {source} "
         f"({len(model.variants)} variants), seed {seed}, up to {max_examples} examples",
         markup=False,
     )
     for note in model.ignored:
-        console.print(f"  not fuzzed (unsupported keyword): {note}", markup=False)
+        console.print(f"  note: {note}", markup=False)
     shown = [0]
 
     def progress(result: FuzzResult) -> None:
@@ -121,7 +128,7 @@ def run_fuzz(
     if report_dir is not None:
         meta = {
             "url": url,
-            "schema": str(schema),
+            "schema" if schema is not None else "examples": str(source),
             "seed": seed,
             "requests": result.requests,
         }

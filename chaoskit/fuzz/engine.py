@@ -45,7 +45,19 @@ from chaoskit.fuzz.model import PayloadModel
 from chaoskit.fuzz.rules import Case, Rule
 from chaoskit.fuzz.strategies import cases
 
-__all__ = ["FuzzConfig", "FuzzResult", "TargetUnreachable", "check_target_url", "fuzz"]
+__all__ = [
+    "FuzzConfig",
+    "FuzzResult",
+    "FuzzSession",
+    "Observer",
+    "TargetUnreachable",
+    "check_target_url",
+    "fuzz",
+]
+
+Observer = Callable[[Case, Outcome, Failure | None], None]
+"""Told every case sent, its answer and the check it failed (None: right answer);
+called in the worker thread."""
 
 
 class TargetUnreachable(ChaoskitError):
@@ -78,6 +90,8 @@ class FuzzConfig:
         headers: sent with every request (credentials are masked in reports).
         rules: the rules to draw from.
         allow_remote: allow a target that is not on loopback.
+        rate: requests per second at most (None: as fast as answers come).
+        valid_share: the share of valid cases (None: one rule among all).
     """
 
     url: str
@@ -91,6 +105,8 @@ class FuzzConfig:
     headers: Mapping[str, str] = field(default_factory=dict)
     rules: frozenset[Rule] = frozenset(Rule)
     allow_remote: bool = False
+    rate: float | None = None
+    valid_share: float | None = None
 
 
 @dataclass
@@ -132,16 +148,36 @@ class _Run:
     """State shared by the Hypothesis test body and the caller's thread."""
 
     def __init__(
-        self, config: FuzzConfig, client: httpx.Client, deadline: float
+        self,
+        config: FuzzConfig,
+        client: httpx.Client,
+        deadline: float,
+        observe: Observer | None = None,
     ) -> None:
         self.config = config
         self.client = client
         self.deadline = deadline
+        self.observe = observe
+        self.stopping = threading.Event()
+        self.next_at = 0.0
         self.lock = threading.Lock()
         self.best: dict[tuple[str, int | None, str], tuple[Case, Failure, int]] = {}
         self.known: set[tuple[str, int | None, str]] = set()
         self.types: dict[tuple[str, int | None, str], type[CheckFailed]] = {}
         self.result = FuzzResult([])
+
+    def pace(self) -> None:
+        """Wait for the next slot at ``config.rate`` (ends the round if stopped)."""
+        if self.config.rate is None:
+            return
+        now = time.monotonic()
+        # Slots missed behind a slow answer are caught up, half a second's worth
+        # at most: the rate holds on average without bursts after a stall.
+        self.next_at = max(self.next_at, now - 0.5)
+        delay = self.next_at - now
+        self.next_at += 1.0 / self.config.rate
+        if delay > 0 and self.stopping.wait(delay):
+            raise _TimeUp
 
     def send(self, case: Case) -> Outcome:
         path = self.config.batch_path if case.batch else self.config.path
@@ -172,8 +208,11 @@ class _Run:
             # Hypothesis re-raises what is not an Exception at once: no more
             # generation or shrinking, and the smallest cases are kept.
             raise _TimeUp
+        self.pace()
         outcome = self.send(case)
         failure = check_response(case, outcome, self.config.checks)
+        if self.observe is not None:
+            self.observe(case, outcome, failure)
         if failure is None:
             return
         key = (failure.check, failure.status, failure.signature)
@@ -212,7 +251,12 @@ def _hypothesis(run: _Run, model: PayloadModel) -> None:
     shrunk again, and each round looks for something new.
     """
     config = run.config
-    strategy = cases(model, rules=config.rules, batch=config.batch_path is not None)
+    strategy = cases(
+        model,
+        rules=config.rules,
+        batch=config.batch_path is not None,
+        valid=config.valid_share,
+    )
     for number in range(MAX_ROUNDS):
         before = run.result.requests
         left = config.max_examples - before
@@ -269,6 +313,72 @@ def _round(
             raise rest from None
 
 
+class FuzzSession:
+    """A run in its worker thread: started, watched, stopped early, summed up.
+
+    :func:`fuzz` runs one to the end; the ``invalid-payloads`` fault starts one
+    at its window's start and stops it at the end. The caller owns ``client``.
+    """
+
+    def __init__(
+        self,
+        model: PayloadModel,
+        config: FuzzConfig,
+        client: httpx.Client,
+        observe: Observer | None = None,
+    ) -> None:
+        self.config = config
+        self.started = time.monotonic()
+        self.run = _Run(config, client, self.started + config.time_limit, observe)
+        self.errors: list[BaseException] = []
+        self.worker = threading.Thread(
+            target=self._work, args=(model,), name="chaoskit-fuzz", daemon=True
+        )
+
+    def _work(self, model: PayloadModel) -> None:
+        try:
+            _hypothesis(self.run, model)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            self.errors.append(exc)
+
+    def start(self) -> FuzzSession:
+        """Start sending; returns self."""
+        self.worker.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop at the next case (a paced wait ends at once)."""
+        self.run.deadline = 0.0
+        self.run.stopping.set()
+
+    def join(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the worker; whether it ended."""
+        self.worker.join(timeout)
+        return not self.worker.is_alive()
+
+    @property
+    def result(self) -> FuzzResult:
+        """What was sent so far (findings are filled in by :meth:`finish`)."""
+        return self.run.result
+
+    def finish(self) -> FuzzResult:
+        """The result, with one finding per distinct failure, smallest case first.
+
+        Raises:
+            BaseException: what the worker raised, if anything.
+        """
+        if self.errors:
+            raise self.errors[0]
+        with self.run.lock:
+            best = sorted(self.run.best.values(), key=lambda item: _size(item[0]))
+        result = self.run.result
+        result.findings = [
+            _finding(self.config, case, failure, count) for case, failure, count in best
+        ]
+        result.elapsed = time.monotonic() - self.started
+        return result
+
+
 def fuzz(
     model: PayloadModel,
     config: FuzzConfig,
@@ -284,45 +394,26 @@ def fuzz(
         TargetUnreachable: the health path did not answer at all.
     """
     check_target_url(config.url, config.allow_remote)
-    started = time.monotonic()
     timeout = httpx.Timeout(config.checks.budget + 1.0)
     with httpx.Client(base_url=config.url, timeout=timeout, trust_env=False) as client:
         try:
             client.get(config.health_path)
         except httpx.TransportError as exc:
             raise TargetUnreachable(f"{config.url} did not answer: {exc}") from exc
-        run = _Run(config, client, started + config.time_limit)
-        errors: list[BaseException] = []
-
-        def work() -> None:
-            try:
-                _hypothesis(run, model)
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-                errors.append(exc)
-
-        worker = threading.Thread(target=work, name="chaoskit-fuzz", daemon=True)
-        worker.start()
+        session = FuzzSession(model, config, client).start()
         try:
-            while worker.is_alive():
-                worker.join(timeout=0.5)
+            while not session.join(timeout=0.5):
                 if progress is not None:
-                    progress(run.result)
-                if time.monotonic() > run.deadline + 2 * (config.checks.budget + 1.0):
+                    progress(session.result)
+                late = session.run.deadline + 2 * (config.checks.budget + 1.0)
+                if time.monotonic() > late:
                     break  # a stuck request: report what was found
         except KeyboardInterrupt:
-            run.deadline = 0.0  # the worker's next example returns at once
+            session.stop()  # the worker's next example returns at once
             raise
-        if errors:
-            raise errors[0]
-        with run.lock:
-            best = sorted(run.best.values(), key=lambda item: _size(item[0]))
-        findings = [
-            _finding(config, case, failure, count) for case, failure, count in best
-        ]
-        findings += _around(client, config)
-    result = run.result
-    result.findings = findings
-    result.elapsed = time.monotonic() - started
+        result = session.finish()
+        result.findings += _around(client, config)
+    result.elapsed = time.monotonic() - session.started
     return result
 
 

@@ -19,7 +19,14 @@ from pathlib import Path
 
 from chaoskit.errors import UsageError
 
-__all__ = ["Node", "PayloadModel", "Variant", "load_model", "model_from_schema"]
+__all__ = [
+    "Node",
+    "PayloadModel",
+    "Variant",
+    "json_kind",
+    "load_model",
+    "model_from_schema",
+]
 
 _KINDS = frozenset(
     {"string", "integer", "number", "boolean", "object", "array", "null"}
@@ -129,11 +136,11 @@ class _Reader:
         )
         if "const" in schema:
             const = schema["const"]
-            return Node(_kind_of(const), enum=(const,))
+            return Node(json_kind(const), enum=(const,))
         kind = schema.get("type")
         enum = schema.get("enum")
         if kind is None and isinstance(enum, list) and enum:
-            kind = _kind_of(enum[0])
+            kind = json_kind(enum[0])
         if kind is None and "properties" in schema:
             kind = "object"
         if not isinstance(kind, str) or kind not in _KINDS:
@@ -167,7 +174,8 @@ class _Reader:
         )
 
 
-def _kind_of(value: object) -> str:
+def json_kind(value: object) -> str:
+    """The JSON Schema type of a decoded JSON value (booleans are not integers)."""
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int):

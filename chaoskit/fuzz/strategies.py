@@ -109,6 +109,7 @@ def cases(
     rules: frozenset[Rule] = frozenset(Rule),
     batch: bool = False,
     oversize: int = 1024 * 1024,
+    valid: float | None = None,
 ) -> Case:
     """A :class:`Case`: valid, or invalid by one of ``rules``.
 
@@ -118,6 +119,8 @@ def cases(
         batch: also draw cases for the batch endpoint (valid batches and
             ``batch-one-bad``).
         oversize: the least size of an ``oversized-body`` body, in bytes.
+        valid: the share of valid cases (None: ``Rule.VALID`` is one choice
+            among the rules).
     """
     # The rule is drawn first, from a list that does not depend on the
     # payload: shrinking the payload (an earlier variant, an optional field
@@ -125,6 +128,12 @@ def cases(
     choices = [
         r for r in _ORDER if r in rules and (batch or r is not Rule.BATCH_ONE_BAD)
     ]
+    if valid is not None:
+        # Drawn as a number that shrinks to 999 (invalid): a shrunk failure
+        # keeps the invalid rule it was found with.
+        invalid: list[Rule] = [r for r in choices if r is not Rule.VALID]
+        pick = 999 - draw(st.integers(0, 999))
+        choices = [Rule.VALID] if pick < valid * 1000 or not invalid else invalid
     rule: Rule = draw(st.sampled_from(choices or [Rule.VALID]))
     variant, event = draw(_event(model))
     wanted = rules if rule is Rule.BATCH_ONE_BAD else frozenset({rule})

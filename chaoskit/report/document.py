@@ -13,7 +13,7 @@ timeline, ``*_at`` ISO 8601 wall-clock times, latencies milliseconds)::
     hypotheses [Verdict.to_json()], faults [...], phases [...],
     tasks {task: stats}, total stats, phase_tasks {phase: {task: stats}},
     series [...], errors {key: {count, share, samples}}, top_error_users [...],
-    services [...], environment {...}, plan
+    services [...], environment {...}, plan, fuzz [FuzzTally.to_json()]
 
 Free text (details, settings, commands, error samples) is redacted here, so
 every renderer starts from clean data; the writers scrub again on the way out.
@@ -172,6 +172,9 @@ def build_document(outcome: RunOutcome, *, secrets: Iterable[str] = ()) -> Docum
         "services": [service_json(s, clean) for s in outcome.services],
         "environment": clean(jsonable(env)),
         "plan": clean.text(outcome.plan),
+        # Each invalid-payloads fault's requests; bodies are generated payloads,
+        # shown as sent (the curl lines are masked already).
+        "fuzz": [tally.to_json() for tally in outcome.fuzz],
     }
     return document
 

@@ -411,6 +411,48 @@ def _retry_sequences(doc: Mapping[str, Any]) -> str:
     return _section("retries", "Retry sequences", "".join(parts))
 
 
+def _fuzz(doc: Mapping[str, Any]) -> str:
+    """Fuzzed payloads: counts by rule and outcome, findings with curl lines."""
+    parts = []
+    for tally in _list(doc.get("fuzz")):
+        by_rule = _dict(tally.get("by_rule"))
+        outcomes = list(_dict(tally.get("by_outcome")))
+        rows = [
+            [f"<strong>{_e(rule)}</strong>",
+             *(_e(_dict(row).get(name, "")) for name in outcomes)]
+            for rule, row in by_rule.items()
+        ]  # fmt: skip
+        parts.append(
+            f"<h3>{_e(tally.get('fault'))}: {_e(tally.get('requests'))} requests to "
+            f"<code>{_e(tally.get('url'))}</code>, {_e(tally.get('wrong'))} wrong "
+            f"(seed {_e(tally.get('seed'))})</h3>"
+            + _table(["Rule", *(_e(n) for n in outcomes)], rows, "numbers")
+        )
+        for finding in _list(tally.get("findings")):
+            body = finding.get("body")
+            if body is None and finding.get("body_base64"):
+                body = f"(base64) {finding['body_base64']}"
+            size = finding.get("body_bytes")
+            cut = f" (first bytes of {_e(size)})" if size else ""
+            status = finding.get("status") or "no answer"
+            parts.append(
+                f"<h4>{_e(finding.get('check'))}: {_e(finding.get('rule'))} "
+                f"&rarr; {_e(status)}</h4>"
+                + _detail(f"{finding.get('detail')}: {finding.get('message')}")
+                + f"<p>Minimal payload{cut}:</p><pre>{_e(body)}</pre>"
+                + f'<pre class="command">{_e(finding.get("curl"))}</pre>'
+            )
+        if tally.get("replay") and _list(tally.get("findings")):
+            parts.append(
+                "<p>Replay (findings.json holds the exact bytes; this page masks "
+                f'secret-looking fields):</p><pre class="command">{_e(tally["replay"])}'
+                "</pre>"
+            )
+    if not parts:
+        return ""
+    return _section("fuzz", "Fuzzed payloads", "".join(parts))
+
+
 SECTIONS: list[Section] = [
     _hypotheses,
     _faults,
@@ -418,11 +460,12 @@ SECTIONS: list[Section] = [
     _errors,
     _retry_sequences,
     _integrity,
+    _fuzz,
     _services,
     _environment,
 ]
 """Table sections after the charts, in page order; each returns ``""`` when the
-document has nothing for it. Add retry sequences and fuzz findings here."""
+document has nothing for it."""
 
 
 def html_report(document: Mapping[str, object], report_dir: str | Path = ".") -> str:

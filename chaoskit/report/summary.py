@@ -151,6 +151,19 @@ def _errors_table(errors: Mapping[str, object], limit: int = 5) -> Table:
     return table
 
 
+def _fuzz_table(tally: Mapping[str, object]) -> Table:
+    by_rule = _dict(tally.get("by_rule"))
+    outcomes = list(_dict(tally.get("by_outcome")))
+    table = Table(title=f"Fuzzed payloads: {tally.get('fault')}", title_justify="left")
+    table.add_column("Rule")
+    for name in outcomes:
+        table.add_column(name, justify="right")
+    for rule, row in by_rule.items():
+        counts = _dict(row)
+        table.add_row(_t(rule), *(_t(counts.get(name, "")) for name in outcomes))
+    return table
+
+
 def _verdict_line(doc: Mapping[str, object]) -> Text:
     verdict = str(doc.get("verdict", "?"))
     hypotheses = _rows(doc.get("hypotheses"))
@@ -200,6 +213,13 @@ def print_summary(document: Mapping[str, object], console: Console) -> None:
     if users:
         most = ", ".join(f"#{u.get('user')} ({u.get('errors')})" for u in users[:5])
         console.print(_t(f"Users with the most errors: {most}"))
+    for tally in _rows(doc.get("fuzz")):
+        console.print(_fuzz_table(tally))
+        sent = f"{tally.get('requests')} fuzzed requests to {tally.get('url')}"
+        console.print(_t(f"{sent}, {tally.get('wrong')} wrong"))
+        for finding in _rows(tally.get("findings")):
+            console.print(_t(f"{finding.get('check')} ({finding.get('rule')}): "
+                             f"{finding.get('curl')}"), soft_wrap=True)  # fmt: skip
     by_class = _dict(doc.get("top_error_users_by_class"))
     for key, top in list(by_class.items())[:3] if len(by_class) > 1 else ():
         most = ", ".join(f"#{u.get('user')} ({u.get('errors')})" for u in _rows(top))

@@ -9,7 +9,8 @@ and the next ``chaoskit run`` read it and undo what is pending, from a new
 process: toxics are removed and proxies enabled over the Toxiproxy API,
 processes chaoskit started are stopped, and paused ones resumed (each only if
 its PID still belongs to the same process); a PostgreSQL backend holding a
-lock fault's lock is ended (only if it is still the same backend).
+lock fault's lock is ended (only if it is still the same backend); fuzzed
+payloads stopped with the run that sent them (``payloads`` entries are marked done).
 """
 
 from __future__ import annotations
@@ -153,6 +154,8 @@ async def _undo(entry: dict[str, object]) -> None:
         await stop_leftover(LedgerEntry(str(kind), "", entry))
     elif kind == "sigcont":
         await resume_leftover(LedgerEntry(str(kind), "", entry))
+    elif kind == "payloads":
+        pass  # the sender was a thread of the run that died: nothing is left
     elif kind in LOCK_LEDGER_KINDS:
         await undo_lock_entry(entry)
     elif isinstance(kind, str) and kind in LEDGER_UNDOS:

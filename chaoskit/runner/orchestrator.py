@@ -197,8 +197,9 @@ async def run_experiment(
             samples = SampleFile(report_dir / SAMPLES_NAME)
             engine = LoadEngine(config, [recorder, samples], acks=acks)
             timeline = Timeline(
-                experiment, env, stack, recorder, engine, emit, t0_ns, stop
-            )
+                experiment, env, stack, recorder, engine, emit, t0_ns, stop,
+                report_dir=report_dir,
+            )  # fmt: skip
             watcher = AttemptWatcher(env.toxiproxy, watched_routes(experiment))
             watcher.start()
             load = asyncio.ensure_future(engine.run())
@@ -291,6 +292,7 @@ def _outcome(
             attempts=watcher.records(origin) if watcher else {},
             acks=acks,
             read_backs=found or {},
+            fuzz=tuple(timeline.fuzz.values()) if timeline else (),
         )
         verdicts = tuple(evaluate(experiment.hypotheses, ctx))
     if reason is not None:
@@ -319,4 +321,5 @@ def _outcome(
         services=tuple(env.records),
         plan=request.plan,
         environment=_environment(),
+        fuzz=tuple(timeline.fuzz.values()) if timeline else (),
     )

@@ -16,6 +16,7 @@ from chaoskit.errors import EXIT_ABORTED, EXIT_FAILED, EXIT_OK
 # The records a run produces live in the events leaf (checks read them too);
 # they are re-exported here for the reports.
 from chaoskit.events import FaultRecord, PhaseRecord, ServiceRecord
+from chaoskit.fuzz.tally import FuzzTally
 from chaoskit.metrics.model import Snapshot
 
 __all__ = ["FaultRecord", "PhaseRecord", "RunOutcome", "ServiceRecord"]
@@ -48,6 +49,8 @@ class RunOutcome:
     plan: str = ""
     """The plan as ``chaoskit validate`` prints it."""
     environment: dict[str, str] = field(default_factory=dict)
+    fuzz: tuple[FuzzTally, ...] = ()
+    """Each invalid-payloads fault's requests and findings."""
 
     @property
     def exit_code(self) -> int:

@@ -15,13 +15,16 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from chaoskit.errors import ChaoskitError
 from chaoskit.events import Event, FaultRecord, PhaseRecord, event
 from chaoskit.faults.base import Change
 from chaoskit.faults.locks import lock_changes
 from chaoskit.faults.network import network_changes
+from chaoskit.faults.payloads import PayloadSender, load_payload_model
 from chaoskit.faults.process import process_changes
+from chaoskit.fuzz.tally import FuzzTally
 from chaoskit.load.engine import LoadEngine
 from chaoskit.metrics.recorder import Recorder
 from chaoskit.plan import container_target, fault_settings
@@ -45,6 +48,8 @@ def fault_target(fault: model.Fault) -> str:
         return f"database {fault.database}"
     if isinstance(fault, model.ContainerFault):
         return container_target(fault)
+    if isinstance(fault, model.PayloadFault):
+        return f"{fault.url or 'target'} {fault.path}"
     return f"service {fault.service}"
 
 
@@ -66,6 +71,9 @@ class Timeline:
     """Monotonic time of the timeline's start (the warm-up ends)."""
     stop: asyncio.Event
     abort_reason: str | None = None
+    report_dir: Path = Path()
+    fuzz: dict[str, FuzzTally] = field(default_factory=dict)
+    """Each invalid-payloads fault's requests, kept apart from the load."""
     phases: list[PhaseRecord] = field(default_factory=list)
     faults: dict[str, FaultRecord] = field(default_factory=dict)
     _active: list[str] = field(default_factory=list)
@@ -141,6 +149,18 @@ class Timeline:
         if isinstance(fault, model.ToxicFault):
             assert self.env.toxiproxy is not None  # noqa: S101 - validated: routes exist
             return network_changes(fault, self.env.toxiproxy, fault.route)
+        if isinstance(fault, model.PayloadFault):
+            sender = PayloadSender(
+                fault,
+                load_payload_model(fault, self.env.base_dir),
+                base_url=self.env.base_url,
+                seed=self.env.seed,
+                report_dir=self.report_dir,
+                tallies=self.fuzz,
+                allow_remote=self.experiment.experiment.allow_remote,
+            )
+            self.fuzz[fault.name] = sender.tally
+            return sender.changes()
         if isinstance(fault, model.ContainerFault) or isinstance(
             self.env.services.get(fault.service), ContainerService
         ):

@@ -25,14 +25,17 @@ from chaoskit.spec.model import (
     BackoffHypothesis,
     Experiment,
     FallbackHypothesis,
+    FuzzHypothesis,
     IntegrityHypothesis,
     LockFault,
+    PayloadFault,
     RecoveryHypothesis,
     SlaHypothesis,
     ThresholdHypothesis,
     bound_value,
 )
 from chaoskit.spec.parts import Parts, gather, items
+from chaoskit.spec.payloads import check_fuzz_hypothesis
 from chaoskit.spec.retry_rules import retry_issues
 from chaoskit.spec.rules import check_faults, check_load, check_urls, close, unknown
 from chaoskit.units import format_duration
@@ -207,6 +210,9 @@ def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
                 )
         elif isinstance(hypothesis, BackoffHypothesis | FallbackHypothesis):
             issues += retry_issues(where, hypothesis, parts, table, partial)
+        elif isinstance(hypothesis, FuzzHypothesis):
+            payload = [f.name for _, f in parts.faults if isinstance(f, PayloadFault)]
+            issues += check_fuzz_hypothesis(where, hypothesis, payload)
     # error_budget has only error_class, task and phase: checked above.
     return issues
 

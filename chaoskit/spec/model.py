@@ -32,6 +32,7 @@ __all__ = [
     "LOCK_FAULT_KINDS",
     "LOCK_MODES",
     "METRICS",
+    "PAYLOAD_FAULT_KINDS",
     "PHASES",
     "PROCESS_FAULT_KINDS",
     "PROFILES",
@@ -49,11 +50,13 @@ __all__ = [
     "ExternalService",
     "FallbackHypothesis",
     "Fault",
+    "FuzzHypothesis",
     "Hypothesis",
     "IntegrityHypothesis",
     "LoadSection",
     "LockFault",
     "MarkerSection",
+    "PayloadFault",
     "PostgresService",
     "ProcessFault",
     "ProcessService",
@@ -95,7 +98,14 @@ LOCK_FAULT_KINDS = ("lock",)
 CONTAINER_FAULT_KINDS = ("restart", "stop", "kill", "pause")
 """On a container (a ``container`` service, a container by name or by labels);
 kill, restart and pause on a ``container`` service may be written as process faults."""
-FAULT_KINDS = TOXIC_FAULT_KINDS + PROCESS_FAULT_KINDS + ("stop",) + LOCK_FAULT_KINDS
+PAYLOAD_FAULT_KINDS = ("invalid-payloads",)
+FAULT_KINDS = (
+    TOXIC_FAULT_KINDS
+    + PROCESS_FAULT_KINDS
+    + ("stop",)
+    + LOCK_FAULT_KINDS
+    + PAYLOAD_FAULT_KINDS
+)
 HYPOTHESIS_KINDS = (
     "threshold",
     "sla",
@@ -104,6 +114,7 @@ HYPOTHESIS_KINDS = (
     "backoff",
     "fallback",
     "integrity",
+    "fuzz",
 )
 LOCK_MODES = (
     "ACCESS SHARE",
@@ -456,9 +467,42 @@ class ContainerFault(_FaultBase):
     """``stop`` and ``restart``: seconds between SIGTERM and SIGKILL."""
 
 
+class PayloadFault(_FaultBase):
+    """Fuzzed requests (``chaoskit.fuzz``) mixed into the load during the window."""
+
+    kind: Literal["invalid-payloads"]
+    rate: Annotated[float, Field(gt=0)]
+    """Fuzzed requests per second, on top of the steady load."""
+    path: str = "/events"
+    """The endpoint on ``target.base_url`` (or the path of ``url``)."""
+    url: str | None = None
+    """A base URL on loopback other than the target's."""
+    batch_path: str | None = None
+    schema_: str | None = Field(default=None, alias="schema")
+    """A JSON Schema file, relative to the experiment file."""
+    examples: str | None = None
+    """A JSON array or JSON-lines file of valid payloads, relative to the file."""
+    seed: int | None = None
+    """Default: the experiment's seed."""
+    valid: Ratio = 0.1
+    """Share of valid payloads (they must be accepted)."""
+    allowed: tuple[int, ...] = (400, 422)
+    """The 4xx statuses an invalid payload may get."""
+    budget: Annotated[Duration, Field(gt=0)] = 2.0
+    """How long an answer may take."""
+    rules: tuple[str, ...] = ()
+    """Only these rules (``chaoskit.fuzz.rules.Rule`` names); default all."""
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+FaultModel = ToxicFault | ProcessFault | ContainerFault | LockFault | PayloadFault
+"""Any one fault, as a type (``Fault`` is the same union, discriminated)."""
+
 _CONTAINER_ONLY_KEYS = ("container", "labels", "count", "percent", "timeout")
 
 
+# Unknown kinds fall to ToxicFault, whose `kind` error lists every toxic kind;
+# validate.py widens that list to every fault kind with a did-you-mean.
 def _fault_tag(value: object) -> str:
     """Which fault model a raw ``[[faults]]`` table is validated as."""
     kind = (
@@ -477,6 +521,8 @@ def _fault_tag(value: object) -> str:
         return "container"
     if kind in LOCK_FAULT_KINDS:
         return "lock"
+    if kind in PAYLOAD_FAULT_KINDS:
+        return "payload"
     return "process" if kind in PROCESS_FAULT_KINDS else "toxic"
 
 
@@ -484,7 +530,8 @@ Fault = Annotated[
     Annotated[ToxicFault, Tag("toxic")]
     | Annotated[ProcessFault, Tag("process")]
     | Annotated[ContainerFault, Tag("container")]
-    | Annotated[LockFault, Tag("lock")],
+    | Annotated[LockFault, Tag("lock")]
+    | Annotated[PayloadFault, Tag("payload")],
     Discriminator(_fault_tag),
 ]
 
@@ -674,6 +721,17 @@ class IntegrityHypothesis(_HypothesisBase):
     phase: str = "all"
 
 
+class FuzzHypothesis(_HypothesisBase):
+    """Fuzzed requests got the right answers: invalid refused with an allowed
+    4xx, valid accepted, no 5xx, no dropped connection, within the budget."""
+
+    kind: Literal["fuzz"]
+    fault: str | None = None
+    """One invalid-payloads fault; default all of them."""
+    max_failures: Annotated[int, Field(ge=0)] = 0
+    """Wrong answers tolerated (counted over every fuzzed request)."""
+
+
 def _hypothesis_kind(value: object) -> str:
     kind = (
         value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
@@ -688,7 +746,8 @@ Hypothesis = Annotated[
     | Annotated[ErrorBudgetHypothesis, Tag("error_budget")]
     | Annotated[BackoffHypothesis, Tag("backoff")]
     | Annotated[FallbackHypothesis, Tag("fallback")]
-    | Annotated[IntegrityHypothesis, Tag("integrity")],
+    | Annotated[IntegrityHypothesis, Tag("integrity")]
+    | Annotated[FuzzHypothesis, Tag("fuzz")],
     Discriminator(_hypothesis_kind),
 ]
 

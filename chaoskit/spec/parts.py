@@ -19,15 +19,12 @@ from pydantic import TypeAdapter, ValidationError
 
 from chaoskit.spec.model import (
     AbortCondition,
-    ContainerFault,
     Experiment,
     ExperimentInfo,
     Fault,
+    FaultModel,
     Hypothesis,
     LoadSection,
-    LockFault,
-    ProcessFault,
-    ToxicFault,
 )
 
 __all__ = ["Parts", "gather", "items"]
@@ -39,9 +36,7 @@ class Parts:
 
     info: ExperimentInfo | None = None
     load: LoadSection | None = None
-    faults: list[tuple[int, ToxicFault | ProcessFault | ContainerFault | LockFault]] = (
-        field(default_factory=list)
-    )
+    faults: list[tuple[int, FaultModel]] = field(default_factory=list)
     hypotheses: list[tuple[int, Any]] = field(default_factory=list)
     abort: list[tuple[int, AbortCondition]] = field(default_factory=list)
     names: dict[str, list[tuple[str, str]]] = field(default_factory=dict)

@@ -20,11 +20,14 @@ from chaoskit.spec.containers import check_container_fault
 from chaoskit.spec.model import (
     ContainerFault,
     ExperimentInfo,
+    FaultModel,
     LoadSection,
     LockFault,
-    ProcessFault,
+    PayloadFault,
     ToxicFault,
 )
+from chaoskit.spec.parts import items
+from chaoskit.spec.payloads import PAYLOAD_KEYS, check_payload_fault
 from chaoskit.units import format_duration
 
 __all__ = [
@@ -153,6 +156,11 @@ def check_urls(
         url = read.get("url") if isinstance(read, dict) else None
         if isinstance(url, str) and not url.startswith("/"):  # a path: the target's
             urls.append((f"hypotheses[{index}].read_back.url", url, "read back from"))
+    urls += [
+        (f"faults[{index}].url", fault.get("url"), "send fuzzed payloads to")
+        for index, fault in items(table, "faults")
+        if isinstance(fault, dict) and fault.get("kind") == "invalid-payloads"
+    ]
     for path, url, purpose in urls:
         if not isinstance(url, str):
             continue
@@ -208,13 +216,11 @@ _TOXIC_SETTINGS = {
 }
 _LOCK_SETTINGS = {"name", "kind", "at", "for", "service", "database", "table"}
 _LOCK_SETTINGS |= {"mode", "where"}
-_WINDOWED = (*_TOXIC_SETTINGS, "pause", "stop", "lock")
+_WINDOWED = (*_TOXIC_SETTINGS, "pause", "stop", "lock", "invalid-payloads")
 
 
 def check_faults(
-    faults: Sequence[
-        tuple[int, ToxicFault | ProcessFault | ContainerFault | LockFault]
-    ],
+    faults: Sequence[tuple[int, FaultModel]],
     routes: Sequence[str],
     service_kinds: Mapping[str, str],
     duration: float | None,
@@ -247,6 +253,9 @@ def check_faults(
                 issues += _signal(where, fault.signal)
         elif isinstance(fault, LockFault):
             allowed = _LOCK_SETTINGS  # its targets: spec.dbrules.check_lock
+        elif isinstance(fault, PayloadFault):
+            allowed = set(PAYLOAD_KEYS)
+            issues += check_payload_fault(where, fault)
         else:
             issues += check_service_kind(
                 f"{where}.service",
@@ -298,11 +307,7 @@ def _signal(where: str, name: str) -> list[SpecIssue]:
     ]
 
 
-def _window(
-    where: str,
-    fault: ToxicFault | ProcessFault | ContainerFault | LockFault,
-    duration: float | None,
-) -> list[SpecIssue]:
+def _window(where: str, fault: FaultModel, duration: float | None) -> list[SpecIssue]:
     end = fault.at + fault.for_
     if fault.kind in _WINDOWED and fault.for_ <= 0:
         message = (
@@ -343,9 +348,7 @@ def _window(
 
 
 def _down_overlaps(
-    faults: Sequence[
-        tuple[int, ToxicFault | ProcessFault | ContainerFault | LockFault]
-    ],
+    faults: Sequence[tuple[int, FaultModel]],
 ) -> list[SpecIssue]:
     downs = sorted(
         ((f.at, i, f) for i, f in faults if f.kind == "down"),

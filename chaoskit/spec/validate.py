@@ -38,6 +38,7 @@ from chaoskit.spec.model import (
     ContainerFault,
     Experiment,
     LockFault,
+    PayloadFault,
     ProcessFault,
     ToxicFault,
 )
@@ -55,7 +56,7 @@ _ALLOWED = {"think": 'a duration, or a range: "1s", "0.5s..2s"'}
 """What a field with its own validator accepts (for its messages)."""
 _FAULT_KEYS = {
     info.alias or name
-    for model in (ToxicFault, ProcessFault, ContainerFault, LockFault)
+    for model in (ToxicFault, ProcessFault, ContainerFault, LockFault, PayloadFault)
     for name, info in model.model_fields.items()
 }
 

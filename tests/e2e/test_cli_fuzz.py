@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -49,3 +50,38 @@ def test_bad_input_and_unreachable_target(tmp_path: Path) -> None:
     assert "loopback" in remote.stderr
     down = chaoskit("--schema", str(SCHEMA), "--url", f"http://127.0.0.1:{free_port()}")
     assert down.returncode == 3, down.stderr
+
+
+def test_examples_instead_of_a_schema(tmp_path: Path) -> None:
+    """A JSON-lines file of valid events stands in for the schema."""
+    examples = tmp_path / "events.jsonl"
+    stops = [{"reason": "user"}, {"reason": "ended"}] * 2
+    kinds = [("playing", {}), ("paused", {})] * 2 + [("stopped", s) for s in stops]
+    examples.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "type": kind,
+                    "session_id": f"s{i}",
+                    "timestamp": 1000 + i,
+                    "position": i,
+                    **extra,
+                }
+            )
+            for i, (kind, extra) in enumerate(kinds)
+        )
+    )
+    with eventsink("--break", "missing-field", log=tmp_path / "b.log") as url:
+        done = chaoskit(
+            "--examples", str(examples), "--url", url, "--max-examples", "150",
+            "--rule", "missing-required", "--seed", "3",
+        )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"from {examples} (3 variants)" in done.stdout
+    assert "invalid-refused" in done.stdout  # session_id missing, accepted
+    both = chaoskit("--schema", str(SCHEMA), "--examples", str(examples), "--url", url)
+    assert both.returncode == 2
+    assert "cannot be combined" in both.stderr
+    neither = chaoskit("--url", url)
+    assert neither.returncode == 2
+    assert "--schema or --examples is required" in neither.stderr

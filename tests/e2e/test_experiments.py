@@ -119,3 +119,47 @@ stable_for = "2s"
     truth_low, truth_high = 3.0, 3.5  # cooldown, plus one probe and a reconnect
     # Within a second of the truth on either side (slack for a busy CI machine).
     assert truth_low - 1 <= verdict["observed_value"] <= truth_high + 1, verdict
+
+
+@pytest.mark.slow
+def test_event_sink_fuzz_catches_a_broken_rule(tmp_path):
+    """The shipped experiment (which passes against the correct sink, above)
+    fails against a sink with ``--break progress-range``: exit 1, the fuzz
+    verdict names the rule, findings.json holds the minimal payload, the
+    steady load was judged on its own samples."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = ["python", "-m", "fixtures.eventsink", "--port", str(port),
+               "--break", "progress-range"]  # fmt: skip
+    reports = tmp_path / "report"
+    result = chaoskit(
+        "run", str(REPO / "experiments" / "event-sink-fuzz.toml"),
+        "--report-dir", str(reports), *SHORT,
+        "--set", f"services.0.command={json.dumps(command)}",
+        "--set", f"services.0.health={url}/health",
+        "--set", f"target.base_url={url}",
+        # 300 requests breaking ranges only: the broken one is among them.
+        "--set", "faults.0.rate=100", "--set", 'faults.0.rules=["out-of-range"]',
+    )  # fmt: skip
+    report = json.loads((reports / "report.json").read_text())
+    assert result.returncode == 1, (report["reason"], result.stdout[-3000:])
+    verdicts = {h["name"]: h for h in report["hypotheses"]}
+    fuzz = verdicts["garbage is refused"]
+    assert not fuzz["passed"]
+    assert "(out-of-range)" in fuzz["observed"]
+    assert "broken rules: out-of-range" in fuzz["detail"]
+    assert '"progress": 10' in fuzz["detail"]  # the minimal payload: 101 or so
+    (tally,) = report["fuzz"]
+    assert tally["by_outcome"]["5xx"] > 0
+    # The steady load's samples hold its own requests only (POST /events as
+    # heartbeat and playing), none of the fuzzer's.
+    assert set(report["tasks"]) == {"heartbeat", "playing"}
+    assert verdicts["valid events unharmed: errors"]["passed"]
+    findings = json.loads((reports / "findings.json").read_text())
+    assert findings["findings"][0]["check"] == "no-5xx"
+    assert "--replay" in findings["replay"]
+    html = (reports / "report.html").read_text()
+    assert 'id="fuzz"' in html
+    assert "curl -sS -i -X POST" in html
+    assert "Fuzzed payloads: garbage" in result.stdout
+    assert all(f["rolled_back"] for f in report["faults"])

@@ -11,6 +11,7 @@ from chaoskit.spec.model import (
     CONTAINER_FAULT_KINDS,
     FAULT_KINDS,
     LOCK_FAULT_KINDS,
+    PAYLOAD_FAULT_KINDS,
     PROCESS_FAULT_KINDS,
     TOXIC_FAULT_KINDS,
     ToxicFault,
@@ -31,6 +32,7 @@ def test_every_fault_kind_has_a_driver():
         | set(PROCESS_FAULT_KINDS)
         | set(CONTAINER_FAULT_KINDS)
         | set(LOCK_FAULT_KINDS)
+        | set(PAYLOAD_FAULT_KINDS)
     )
     # Every toxic kind but "down" (a proxy state) is a toxic Toxiproxy knows,
     # and its attributes are exactly Toxiproxy's.

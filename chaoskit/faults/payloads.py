@@ -1,0 +1,218 @@
+"""The ``invalid-payloads`` fault: fuzzed requests mixed into the steady load.
+
+During its window the fault runs a :class:`~chaoskit.fuzz.engine.FuzzSession`
+(generation, checks, shrinking: all ``chaoskit.fuzz``'s) paced at ``rate``
+requests per second against ``path`` on the target (or ``url``). Its requests
+go through their own client and are counted in a
+:class:`~chaoskit.fuzz.tally.FuzzTally`, never in the load's samples, so the
+steady load's numbers during the window are the load's alone.
+
+Applying starts the sender; the undo stops it (at the next request, a paced
+wait ends at once), writes ``findings.json`` and fills in the tally. The
+ledger entry (kind ``payloads``) needs no action after a crash: the sender was
+a thread of the process that died.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import math
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+from chaoskit.errors import ChaoskitError, DriverError, SpecIssue
+from chaoskit.faults.base import Change, LedgerEntry, Undo
+from chaoskit.fuzz.checks import CheckConfig
+from chaoskit.fuzz.engine import FuzzConfig, FuzzSession, check_target_url
+from chaoskit.fuzz.examples import load_examples
+from chaoskit.fuzz.findings import write_findings
+from chaoskit.fuzz.model import PayloadModel, load_model
+from chaoskit.fuzz.rules import Rule
+from chaoskit.fuzz.tally import FuzzTally
+from chaoskit.spec.model import Experiment, PayloadFault
+
+__all__ = [
+    "MAX_REQUESTS",
+    "PayloadSender",
+    "load_payload_model",
+    "payload_fault_issues",
+    "payload_ledger_entry",
+    "payload_rules",
+]
+
+#: Requests one fault sends at most, whatever its rate and window.
+MAX_REQUESTS = 1_000_000
+
+
+def load_payload_model(fault: PayloadFault, base_dir: Path) -> PayloadModel:
+    """The fault's payload model, from ``schema`` or ``examples`` (relative to
+    the experiment file).
+
+    Raises:
+        UsageError: the file is missing or cannot be modelled.
+    """
+    if fault.schema_ is not None:
+        return load_model(base_dir / fault.schema_)
+    if fault.examples is None:  # spec validation requires one of them
+        raise DriverError(f"fault {fault.name!r} sets neither schema nor examples")
+    return load_examples(base_dir / fault.examples)
+
+
+def payload_rules(fault: PayloadFault) -> frozenset[Rule]:
+    """The rules the fault draws from (valid payloads always among them)."""
+    if not fault.rules:
+        return frozenset(Rule)
+    known = {rule.value for rule in Rule}
+    return frozenset(Rule(name) for name in fault.rules if name in known) | {Rule.VALID}
+
+
+def payload_fault_issues(experiment: Experiment, base_dir: Path) -> list[SpecIssue]:
+    """Unknown rules, and schemas and example files that cannot be read or
+    modelled (exit 2, before anything starts)."""
+    issues = []
+    known = sorted(rule.value for rule in Rule)
+    for index, fault in enumerate(experiment.faults):
+        if not isinstance(fault, PayloadFault):
+            continue
+        for position, name in enumerate(fault.rules):
+            if name not in known:
+                issues.append(
+                    SpecIssue(
+                        f"faults[{index}].rules[{position}]",
+                        "is not a fuzzing rule",
+                        name,
+                        ", ".join(known),
+                        next(iter(difflib.get_close_matches(name, known, 1)), None),
+                    )
+                )
+        key = "schema" if fault.schema_ is not None else "examples"
+        try:
+            load_payload_model(fault, base_dir)
+        except ChaoskitError as exc:
+            allowed = (
+                "a JSON Schema file (relative to the experiment file)"
+                if key == "schema"
+                else "a JSON array or JSON-lines file of valid payloads"
+            )
+            issues.append(SpecIssue(f"faults[{index}].{key}", str(exc), None, allowed))
+    return issues
+
+
+def payload_ledger_entry(fault: PayloadFault, url: str) -> LedgerEntry:
+    """The fault's ledger entry: nothing to undo from another process."""
+    return LedgerEntry(
+        "payloads",
+        f"stop sending fuzzed payloads to {url} (fault {fault.name!r})",
+        {"fault": fault.name, "url": url},
+    )
+
+
+class PayloadSender:
+    """One ``invalid-payloads`` fault: its tally, and the change that sends.
+
+    Args:
+        fault: the fault.
+        model: its payload model (:func:`load_payload_model`).
+        base_url: the target's base URL (used unless the fault sets ``url``).
+        seed: the experiment's seed (used unless the fault sets ``seed``).
+        report_dir: where ``findings.json`` goes.
+        tallies: every payload fault's tally of the run, by name: the file
+            holds all their findings.
+        allow_remote: ``experiment.allow_remote``.
+    """
+
+    def __init__(
+        self,
+        fault: PayloadFault,
+        model: PayloadModel,
+        *,
+        base_url: str,
+        seed: int,
+        report_dir: Path,
+        tallies: Mapping[str, FuzzTally],
+        allow_remote: bool = False,
+    ) -> None:
+        self.fault = fault
+        self.model = model
+        self.base_url = (fault.url or base_url).rstrip("/")
+        self.seed = fault.seed if fault.seed is not None else seed
+        self.report_dir = report_dir
+        self.tallies = tallies
+        self.allow_remote = allow_remote
+        self.checks = CheckConfig(allowed=frozenset(fault.allowed), budget=fault.budget)
+        self.tally = FuzzTally(fault.name, self.base_url + fault.path, self.seed)
+        self.tally.replay = self._replay_command()
+
+    def config(self) -> FuzzConfig:
+        """The fuzzing run of the window: paced, bounded in count and time."""
+        fault = self.fault
+        return FuzzConfig(
+            url=self.base_url,
+            path=fault.path,
+            batch_path=fault.batch_path,
+            seed=self.seed,
+            max_examples=min(MAX_REQUESTS, math.ceil(fault.rate * fault.for_) + 1),
+            time_limit=fault.for_,
+            checks=self.checks,
+            headers=dict(fault.headers),
+            rules=payload_rules(fault),
+            allow_remote=self.allow_remote,
+            rate=fault.rate,
+            valid_share=fault.valid,
+        )
+
+    def _replay_command(self) -> str:
+        parts = ["chaoskit", "fuzz", "--url", self.base_url]
+        if self.checks.allowed != CheckConfig().allowed:
+            for status in sorted(self.checks.allowed):
+                parts += ["--allowed-status", str(status)]
+        parts += ["--budget", f"{self.checks.budget:g}"]
+        return shlex.join([*parts, "--replay", str(self.report_dir)])
+
+    def changes(self) -> list[Change]:
+        """One change: start sending; its undo stops and sums up."""
+        return [Change(payload_ledger_entry(self.fault, self.base_url), self._apply)]
+
+    async def _apply(self) -> Undo:
+        config = self.config()
+        check_target_url(config.url, config.allow_remote)
+        client = httpx.Client(
+            base_url=config.url,
+            timeout=httpx.Timeout(config.checks.budget + 1.0),
+            trust_env=False,  # no proxy from the environment: loopback stays local
+        )
+        session = FuzzSession(self.model, config, client, self.tally.observe).start()
+
+        def end() -> None:
+            session.join(config.checks.budget + 2.0)  # a request in flight
+            client.close()
+
+        async def stop() -> None:
+            session.stop()
+            await asyncio.to_thread(end)
+            try:
+                result = session.finish()
+            except Exception as exc:
+                raise DriverError(
+                    f"fault {self.fault.name!r}: fuzzing failed: {exc!r}"
+                ) from exc
+            self.tally.findings = result.findings
+            self.tally.elapsed_s = result.elapsed
+            await asyncio.to_thread(self._write_findings)
+
+        return Undo(f"stop sending fuzzed payloads to {self.tally.url}", stop)
+
+    def _write_findings(self) -> None:
+        findings = [f for tally in self.tallies.values() for f in tally.findings]
+        meta = {
+            "url": self.base_url,
+            "faults": list(self.tallies),
+            "seed": self.seed,
+            "requests": sum(t.requests for t in self.tallies.values()),
+            "replay": self.tally.replay,
+        }
+        write_findings(self.report_dir, findings, meta)
