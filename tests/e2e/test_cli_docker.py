@@ -271,3 +271,6 @@ def test_the_container_restart_experiment_recovers(tmp_path, busybox_image):
     recovery = next(h for h in report["hypotheses"] if h["kind"] == "recovery")
     assert recovery["passed"]
     assert recovery["observed"].startswith("recovered in")
+    integrity = next(h for h in report["hypotheses"] if h["kind"] == "integrity")
+    assert integrity["passed"], integrity
+    assert integrity["data"]["acknowledged"] > 0
