@@ -96,6 +96,9 @@ from chaoskit.services._pg_tools import initdb, run_init_sql
 from chaoskit.services._proc import children_of as _children_of
 from chaoskit.services._proc import run_sync as _run_sync
 from chaoskit.services._proc import start_time as _start_time
+
+# Looked up here when a port is picked: tests patch it on this module to stage
+# the race with another process binding the port first.
 from chaoskit.services.health import free_port
 
 if TYPE_CHECKING:
