@@ -330,17 +330,22 @@ class PostgresService:
         return await self._server.kill(sig, self.stop_timeout)
 
     def ledger_data(self) -> dict[str, object]:
-        """``{pid, start_time, name}`` of the postmaster, for the rollback ledger.
+        """``{pid, start_time, name, remove_dir}`` of the postmaster, for the
+        rollback ledger.
 
         ``chaoskit.services.process.stop_leftover`` stops it after a crash of
         chaoskit (only while the PID keeps that start time); its children notice
-        the postmaster's death and exit on their own.
+        the postmaster's death and exit on their own. ``remove_dir`` is the run
+        directory (the cluster's data) it then removes, unless ``keep``.
         """
         pid = self.pid
         started = _start_time(pid) if pid is not None else None
         if pid is None or started is None:
             raise ServiceError(f"postgres service {self.name!r} is not running")
-        return {"pid": pid, "start_time": started, "name": self.name}
+        data: dict[str, object] = {"pid": pid, "start_time": started, "name": self.name}
+        if self._layout is not None and not self.keep:
+            data["remove_dir"] = str(self._layout.run_dir)
+        return data
 
     def send_signal(self, sig: int, *, children: bool = False) -> None:
         """Send ``sig`` to the postmaster (and its children too), without waiting.

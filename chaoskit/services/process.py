@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -541,9 +542,20 @@ async def stop_leftover(
         outcomes.append(await _proc.terminate_group(*current, stop_timeout))
         if outcomes[-1] != "not ours":
             _proc.remove_pid_file(pid_file)
+    if outcomes[0] != "not ours":
+        _remove_leftover_dir(entry)
     if "signalled" in outcomes:
         return "stopped"
     return "not ours" if outcomes[0] == "not ours" else "gone"
+
+
+def _remove_leftover_dir(entry: object) -> None:
+    """Remove the temporary directory a stopped leftover's entry names (a
+    PostgreSQL cluster's run directory), only if chaoskit made it (its name)."""
+    data = getattr(entry, "data", entry)
+    raw = data.get("remove_dir") if isinstance(data, Mapping) else None
+    if isinstance(raw, str) and Path(raw).name.startswith("chaoskit-"):
+        shutil.rmtree(raw, ignore_errors=True)
 
 
 async def resume_leftover(entry: object) -> LeftoverOutcome:

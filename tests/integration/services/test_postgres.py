@@ -21,6 +21,7 @@ import pytest
 from chaoskit.errors import ServiceError, UsageError
 from chaoskit.services import PostgresAddress, PostgresService
 from chaoskit.services import postgres as postgres_module
+from chaoskit.services.process import stop_leftover
 
 pytestmark = pytest.mark.postgres
 
@@ -148,6 +149,25 @@ async def test_stop_leaves_no_process_and_removes_the_temp_dir():
     await service.stop()  # a second stop is harmless
     with pytest.raises(ServiceError, match="has not been started"):
         _ = service.address
+
+
+@pytest.mark.anyio
+async def test_the_ledger_alone_stops_the_server_and_removes_its_data():
+    """What `chaoskit rollback` does after a kill -9 of chaoskit: from the
+    ledger entry alone, the postmaster is stopped and its cluster removed."""
+    service = PostgresService("orphan", durable=False)
+    await service.start()
+    pid, run_dir = service.pid, service.run_dir
+    assert pid is not None
+    assert run_dir is not None
+    entry = service.ledger_data()
+    assert entry["remove_dir"] == str(run_dir)
+    try:
+        assert await stop_leftover(entry) == "stopped"
+        assert not _alive(pid)
+        assert not run_dir.exists()
+    finally:
+        await service.stop()
 
 
 @pytest.mark.anyio
