@@ -138,9 +138,11 @@ def test_a_passing_run_exits_0_and_writes_the_report_contract(slow_app_run):
 
 
 def test_a_failing_hypothesis_exits_1_and_says_by_how_much(tmp_path):
+    # Only the during phase is judged: 1 s of the slow app is enough.
     path = experiment(
         tmp_path,
-        faults=SLOW_APP,
+        faults=SLOW_APP.replace('at = "2s"\nfor = "2s"', 'at = "1s"\nfor = "1s"'),
+        duration="2.5s",
         hypotheses="""
 [[hypotheses]]
 name = "impossibly fast"
