@@ -118,22 +118,12 @@ def test_report_exits_2_on_a_file_that_is_not_a_journal(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_report_html_and_csvs_from_a_journal_equal_the_runs_own(tmp_path):
-    """A real run writes report.html and the Locust CSVs; `chaoskit report`
-    re-renders them from its journal into another directory, byte for byte the
-    same (the sample file is found through the document's report_dir)."""
-    from tests.e2e.test_cli_run import SLOW_APP, experiment
-    from tests.e2e.test_cli_run import chaoskit as run_chaoskit
-
-    path = experiment(
-        tmp_path,
-        faults=SLOW_APP,
-        duration="5s",
-        hypotheses='[[hypotheses]]\nname = "recovers"\nkind = "recovery"\n'
-        'within = "2s"\nstable_for = "1s"\n',
-    )
-    run = tmp_path / "run"
-    result = run_chaoskit("run", str(path), "--report-dir", str(run))
+def test_report_html_and_csvs_from_a_journal_equal_the_runs_own(tmp_path, slow_app_run):
+    """A real run (a latency fault, a recovery hypothesis: tests/e2e/conftest.py)
+    writes report.html and the Locust CSVs; `chaoskit report` re-renders them
+    from its journal into another directory, byte for byte the same (the sample
+    file is found through the document's report_dir)."""
+    (result, run), _ = slow_app_run
     assert result.returncode == 0, result.stdout + result.stderr
     result = chaoskit("report", str(run), "--report-dir", str(tmp_path / "again"))
     assert result.returncode == 0, result.stderr

@@ -99,31 +99,10 @@ def assert_gone(pid: int) -> None:
         time.sleep(0.1)
 
 
-def test_a_passing_run_exits_0_and_writes_the_report_contract(tmp_path):
-    path = experiment(
-        tmp_path,
-        faults=SLOW_APP,
-        hypotheses="""
-[[hypotheses]]
-name = "slow but within budget"
-metric = "p95"
-below = "600ms"
-
-[[hypotheses]]
-name = "no errors"
-phase = "all"
-metric = "error_rate"
-below = "1%"
-
-[[hypotheses]]
-name = "recovers"
-kind = "recovery"
-within = "2s"
-stable_for = "1s"
-""",
-    )
-    reports = tmp_path / "report"
-    result = chaoskit("run", str(path), "--report-dir", str(reports))
+def test_a_passing_run_exits_0_and_writes_the_report_contract(slow_app_run):
+    """The run (shared with test_cli_report: tests/e2e/conftest.py) is the tiny
+    app with a 150 ms latency fault from 2 s to 4 s and three hypotheses."""
+    (result, reports), path = slow_app_run
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PASSED" in result.stdout
     report = json.loads((reports / "report.json").read_text())
@@ -159,9 +138,11 @@ stable_for = "1s"
 
 
 def test_a_failing_hypothesis_exits_1_and_says_by_how_much(tmp_path):
+    # Only the during phase is judged: 1 s of the slow app is enough.
     path = experiment(
         tmp_path,
-        faults=SLOW_APP,
+        faults=SLOW_APP.replace('at = "2s"\nfor = "2s"', 'at = "1s"\nfor = "1s"'),
+        duration="2.5s",
         hypotheses="""
 [[hypotheses]]
 name = "impossibly fast"
