@@ -95,7 +95,9 @@ def test_broken_sink_findings_are_written_and_replayable(tmp_path: Path) -> None
     crash = next(f for f in findings if f.check == "no-5xx")
     payload = json.loads(crash.body or b"")
     assert payload["type"] == "heartbeat"
-    assert payload["progress"] > 100  # the broken rule, in the minimal payload
+    # The broken rule, in the minimal payload: the sink crashes on either side
+    # of 0..100, and which side shrinks first depends on timing.
+    assert not 0 <= payload["progress"] <= 100
     assert crash.curl.startswith("curl ")
     assert "/events" in crash.curl
     assert tally.to_json()["findings"][0]["check"] == "no-5xx"
