@@ -171,11 +171,19 @@ class Timeline:
         assert isinstance(service, ProcessService)  # noqa: S101 - validated by spec
         return process_changes(fault, service)
 
+    def _target(self, fault: model.Fault) -> str:
+        """The fault's target with references bound (an SQLite file under
+        ``{run.report.dir}`` shows its real path in the report)."""
+        target = fault_target(fault)
+        if all(ref.key in self.env.values for ref in refs.find(target)):
+            return refs.bind(target, self.env.values)
+        return target
+
     async def _run_fault(self, fault: model.Fault) -> None:
         record = FaultRecord(
             fault.name,
             fault.kind,
-            fault_target(fault),
+            self._target(fault),
             fault_settings(fault),
             planned_start_s=fault.at,
             planned_end_s=fault.at + fault.for_,

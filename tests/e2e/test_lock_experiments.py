@@ -41,6 +41,8 @@ def test_a_lock_held_3s_gives_lock_errors_and_a_measured_recovery(shipped_run):
     assert recovery["observed_value"] <= 5
     (fault,) = report["faults"]
     assert (fault["kind"], fault["rolled_back"]) == ("lock", True)
+    # The target names the real file, its {run.report.dir} bound.
+    assert fault["target"] == f"database {reports.resolve()}/watch.db"
     users = report["top_error_users_by_class"]["body_pattern:lock"]
     assert users
     assert users[0]["errors"] >= users[-1]["errors"] >= 1
