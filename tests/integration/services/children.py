@@ -56,12 +56,12 @@ class Children:
         elif health == "tcp":
             health = f"tcp://127.0.0.1:{port}"
         command = [sys.executable, str(CHILD_SERVER), "--port", str(port), *args]
-        kwargs.setdefault("log_dir", self.log_dir)
         kwargs.setdefault("health_timeout", 10.0)
         kwargs.setdefault("stop_timeout", 2.0)
         return self.service(name, command, health=health, **kwargs)
 
     def service(self, name: str, command: list[str], **kwargs) -> ProcessService:
+        kwargs.setdefault("log_dir", self.log_dir)  # not a temp dir left in /tmp
         service = ProcessService(name, command, **kwargs)
         self.services.append(service)
         return service
