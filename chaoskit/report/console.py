@@ -24,23 +24,14 @@ from rich.text import Text
 
 from chaoskit.events import Event
 from chaoskit.redact import Redactor
+from chaoskit.report.fields import number
 from chaoskit.report.summary import fmt_ms, fmt_pct, print_summary
 
 __all__ = ["LiveConsole", "describe_event", "print_summary", "subject"]
 
-_VERDICT_STYLE = {
-    "passed": "bold green",
-    "failed": "bold red",
-    "aborted": "bold yellow",
-}
-
-
-def _num(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
-
 
 def _s(value: object) -> str:
-    v = _num(value)
+    v = number(value)
     return "-" if v is None else f"{v:.1f}s"
 
 
@@ -75,7 +66,7 @@ def describe_event(event: Event) -> str | None:
         case "service_ready":
             where = f" at {d['address']}" if d.get("address") else ""
             pid = f"pid {d['pid']}, " if d.get("pid") else ""
-            after = _num(d.get("ready_after_s"))
+            after = number(d.get("ready_after_s"))
             took = f" ({pid}healthy after {after:.1f}s)" if after is not None else ""
             return f"service {name} ready{where}{took}"
         case "service_stopped":
@@ -173,7 +164,7 @@ class LiveConsole:
         self.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
     def _plain_progress(self, data: Mapping[str, object]) -> None:
-        elapsed = _num(data.get("elapsed_s")) or 0.0
+        elapsed = number(data.get("elapsed_s")) or 0.0
         if self._last_plain_s is not None and elapsed - self._last_plain_s < (
             self._every_s
         ):
@@ -182,11 +173,11 @@ class LiveConsole:
         self._print(self._clean.text(self._stats_line(data, plain=True)))
 
     def _stats_line(self, data: Mapping[str, object], *, plain: bool) -> str:
-        elapsed, total = _num(data.get("elapsed_s")), _num(data.get("total_s"))
+        elapsed, total = number(data.get("elapsed_s")), number(data.get("total_s"))
         parts = [
             f"{_s(elapsed)}/{_s(total)}" if plain else "",
             str(data.get("phase", "")) if plain else "",
-            f"rps {(_num(data.get('rps')) or 0.0):.1f}",
+            f"rps {(number(data.get('rps')) or 0.0):.1f}",
             f"p95 {fmt_ms(data.get('p95_ms'))}ms",
             f"errors {fmt_pct(data.get('error_rate'))}",
         ]
@@ -199,8 +190,8 @@ class LiveConsole:
 
     def _panel(self) -> RenderableType:
         data = self._progress
-        elapsed = _num(data.get("elapsed_s")) or 0.0
-        total = _num(data.get("total_s")) or 0.0
+        elapsed = number(data.get("elapsed_s")) or 0.0
+        total = number(data.get("total_s")) or 0.0
         header = Text(self._title or "chaoskit", style="bold")
         if data.get("phase"):
             header.append("  phase ", style="dim")

@@ -34,6 +34,7 @@ from typing import Any
 
 from chaoskit.redact import redact
 from chaoskit.report.charts import Mark, Point, Window, chart_svg
+from chaoskit.report.fields import mapping, mappings
 from chaoskit.report.journal import jsonable
 from chaoskit.report.json import write_atomic
 from chaoskit.report.rundata import TaskSeconds, load_run_data
@@ -51,16 +52,6 @@ _BRACKETS = re.compile(r"\[([^\]]+)\]\s*$")
 
 def _e(value: object) -> str:
     return escape("" if value is None else str(value))
-
-
-def _list(value: object) -> list[Mapping[str, Any]]:
-    return (
-        [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
-    )
-
-
-def _dict(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
 def _s(value: object) -> str:
@@ -94,9 +85,9 @@ def _section(anchor: str, title: str, body: str) -> str:
 
 
 def _header(doc: Mapping[str, Any]) -> str:
-    experiment = _dict(doc.get("experiment"))
+    experiment = mapping(doc.get("experiment"))
     verdict = str(doc.get("verdict") or "unknown")
-    summary = _dict(doc.get("summary"))
+    summary = mapping(doc.get("summary"))
     held, judged = summary.get("passed", 0), summary.get("hypotheses", 0)
     back, faults = summary.get("rolled_back", 0), summary.get("faults", 0)
     facts = [
@@ -126,7 +117,7 @@ def _header(doc: Mapping[str, Any]) -> str:
 
 def _hypotheses(doc: Mapping[str, Any]) -> str:
     rows = []
-    for h in _list(doc.get("hypotheses")):
+    for h in mappings(doc.get("hypotheses")):
         passed = h.get("passed")
         result, css = (
             ("PASS", "pass") if passed is True
@@ -147,9 +138,9 @@ def _hypotheses(doc: Mapping[str, Any]) -> str:
 
 def _faults(doc: Mapping[str, Any]) -> str:
     rows = []
-    for f in _list(doc.get("faults")):
+    for f in mappings(doc.get("faults")):
         settings = ", ".join(
-            f"{_e(k)} {_e(v)}" for k, v in _dict(f.get("settings")).items()
+            f"{_e(k)} {_e(v)}" for k, v in mapping(f.get("settings")).items()
         )
         back = "yes" if f.get("rolled_back") else '<span class="badge fail">NO</span>'
         rows.append([
@@ -167,7 +158,7 @@ def _faults(doc: Mapping[str, Any]) -> str:
 
 def _windows(doc: Mapping[str, Any], last_t: float) -> list[Window]:
     windows = []
-    for f in _list(doc.get("faults")):
+    for f in mappings(doc.get("faults")):
         start = f.get("actual_start_s")
         if not isinstance(start, int | float):
             start = f.get("planned_start_s")
@@ -187,9 +178,9 @@ def _windows(doc: Mapping[str, Any], last_t: float) -> list[Window]:
 
 
 def _marks(doc: Mapping[str, Any]) -> list[Mark]:
-    faults = {str(f.get("name")): f for f in _list(doc.get("faults"))}
+    faults = {str(f.get("name")): f for f in mappings(doc.get("faults"))}
     marks = []
-    for h in _list(doc.get("hypotheses")):
+    for h in mappings(doc.get("hypotheses")):
         seconds = h.get("observed_value")
         if h.get("kind") != "recovery" or not isinstance(seconds, int | float):
             continue
@@ -197,9 +188,9 @@ def _marks(doc: Mapping[str, Any]) -> list[Mark]:
         fault = faults.get(named.group(1)) if named else None
         if fault is None and len(faults) == 1:
             fault = next(iter(faults.values()))
-        ended = _dict(fault).get("actual_end_s")
+        ended = mapping(fault).get("actual_end_s")
         if isinstance(ended, int | float):
-            name = _dict(fault).get("name")
+            name = mapping(fault).get("name")
             marks.append(Mark(f"{name} recovered in {seconds:.1f}s", ended + seconds))
     return marks
 
@@ -219,7 +210,7 @@ def _points(data: TaskSeconds) -> list[Point]:
 
 
 def _charts(doc: Mapping[str, Any], report_dir: Path) -> str:
-    series = _list(doc.get("series"))
+    series = mappings(doc.get("series"))
     run = load_run_data(doc, report_dir)
     overall = (
         _points(run.overall)
@@ -235,19 +226,23 @@ def _charts(doc: Mapping[str, Any], report_dir: Path) -> str:
     windows = _windows(doc, overall[-1].t + 1)
     marks = _marks(doc)
     figures = [("overall", "All tasks", overall)]
-    for i, task in enumerate(_dict(doc.get("tasks"))):
+    for i, task in enumerate(mapping(doc.get("tasks"))):
         if run is not None and task in run.tasks:
             points = _points(run.tasks[task])
         else:
-            points = [
-                Point(float(s.get("t") or 0),
-                      int(_dict(_dict(s.get("tasks")).get(task)).get("count") or 0),
-                      int(_dict(_dict(s.get("tasks")).get(task)).get("errors") or 0))
-                for s in series
-            ]  # fmt: skip
+            points = []
+            for s in series:
+                second = mapping(mapping(s.get("tasks")).get(task))
+                points.append(
+                    Point(
+                        float(s.get("t") or 0),
+                        int(second.get("count") or 0),
+                        int(second.get("errors") or 0),
+                    )
+                )
         figures.append((f"task-{i}", f"Task {task}", points))
     warmup = next(
-        ((p["start_s"], p["end_s"]) for p in _list(doc.get("phases"))
+        ((p["start_s"], p["end_s"]) for p in mappings(doc.get("phases"))
          if p.get("name") == "warmup" and isinstance(p.get("start_s"), int | float)
          and isinstance(p.get("end_s"), int | float)),
         None,
@@ -275,13 +270,13 @@ def _charts(doc: Mapping[str, Any], report_dir: Path) -> str:
 def _tasks(doc: Mapping[str, Any]) -> str:
     keys = ["count", "errors", "rps", "p50", "p90", "p95", "p99", "max"]
     rows = []
-    entries = [*_dict(doc.get("tasks")).items(), ("all tasks", doc.get("total"))]
+    entries = [*mapping(doc.get("tasks")).items(), ("all tasks", doc.get("total"))]
     for name, stats in entries:
-        stats = _dict(stats)
+        stats = mapping(stats)
         cells = [_e(stats.get(k)) if k in ("count", "errors") else _ms(stats.get(k))
                  for k in keys]  # fmt: skip
         rows.append([f"<strong>{_e(name)}</strong>", *cells])
-    if len(rows) == 1 and not _dict(doc.get("total")).get("count"):
+    if len(rows) == 1 and not mapping(doc.get("total")).get("count"):
         return ""
     head = ["Task", "Requests", "Errors", "req/s", "p50 ms", "p90 ms", "p95 ms",
             "p99 ms", "max ms"]  # fmt: skip
@@ -289,12 +284,12 @@ def _tasks(doc: Mapping[str, Any]) -> str:
 
 
 def _errors(doc: Mapping[str, Any]) -> str:
-    errors = _dict(doc.get("errors"))
+    errors = mapping(doc.get("errors"))
     if not errors:
         return ""
     rows = []
     for key, info in errors.items():
-        info = _dict(info)
+        info = mapping(info)
         samples = "".join(
             f"<li><code>{_e(s)}</code></li>" for s in info.get("samples") or []
         )
@@ -305,18 +300,18 @@ def _errors(doc: Mapping[str, Any]) -> str:
             f'<ul class="samples">{samples}</ul>',
         ])  # fmt: skip
     body = _table(["Error class", "Count", "Share", "Samples"], rows)
-    users = _list(doc.get("top_error_users"))
+    users = mappings(doc.get("top_error_users"))
     if users:
         urows = [
             [_e(u.get("user")), _e(u.get("errors")),
-             _e(", ".join(f"{k} {v}" for k, v in _dict(u.get("by_class")).items()))]
+             _e(", ".join(f"{k} {v}" for k, v in mapping(u.get("by_class")).items()))]
             for u in users
         ]  # fmt: skip
         body += "<h3>Users with the most errors</h3>" + _table(
             ["User", "Errors", "By class"], urows
         )
-    for key, top in _dict(doc.get("top_error_users_by_class")).items():
-        crows = [[_e(u.get("user")), _e(u.get("errors"))] for u in _list(top)]
+    for key, top in mapping(doc.get("top_error_users_by_class")).items():
+        crows = [[_e(u.get("user")), _e(u.get("errors"))] for u in mappings(top)]
         body += f"<h3>Users with the most {_e(key)} errors</h3>" + _table(
             ["User", "Errors"], crows
         )
@@ -326,8 +321,8 @@ def _errors(doc: Mapping[str, Any]) -> str:
 def _integrity(doc: Mapping[str, Any]) -> str:
     """Acknowledged writes against the read-back, per integrity hypothesis."""
     body = ""
-    for h in _list(doc.get("hypotheses")):
-        data = _dict(h.get("data"))
+    for h in mappings(doc.get("hypotheses")):
+        data = mapping(h.get("data"))
         if h.get("kind") != "integrity" or not data:
             continue
         counts = [
@@ -356,7 +351,7 @@ def _services(doc: Mapping[str, Any]) -> str:
         [f"<strong>{_e(s.get('name'))}</strong>", _e(s.get("kind")),
          _e(s.get("address")), _e(s.get("pid")), _s(s.get("ready_after_s")),
          "<br>".join(_e(log) for log in s.get("logs") or [])]
-        for s in _list(doc.get("services"))
+        for s in mappings(doc.get("services"))
     ]  # fmt: skip
     if not rows:
         return ""
@@ -365,14 +360,14 @@ def _services(doc: Mapping[str, Any]) -> str:
 
 
 def _environment(doc: Mapping[str, Any]) -> str:
-    experiment = _dict(doc.get("experiment"))
+    experiment = mapping(doc.get("experiment"))
     facts = {
         "experiment file": experiment.get("file"),
         "seed": experiment.get("seed"),
         "report directory": doc.get("report_dir"),
         "started": doc.get("started_at"),
         "ended": doc.get("ended_at"),
-        **_dict(doc.get("environment")),
+        **mapping(doc.get("environment")),
     }
     rows = [[_e(k), f"<code>{_e(v)}</code>"] for k, v in facts.items()]
     plan = (
@@ -388,9 +383,9 @@ def _environment(doc: Mapping[str, Any]) -> str:
 def _retry_sequences(doc: Mapping[str, Any]) -> str:
     """Each backoff verdict's retry sequences: a chart, and the figures."""
     parts = []
-    for h in _list(doc.get("hypotheses")):
-        figures = _dict(h.get("data"))
-        sequences = _list(figures.get("sequences"))
+    for h in mappings(doc.get("hypotheses")):
+        figures = mapping(h.get("data"))
+        sequences = mappings(figures.get("sequences"))
         if h.get("kind") != "backoff" or not sequences:
             continue
         title = f"{h.get('name')}: attempts at route {figures.get('route')}"
@@ -414,12 +409,12 @@ def _retry_sequences(doc: Mapping[str, Any]) -> str:
 def _fuzz(doc: Mapping[str, Any]) -> str:
     """Fuzzed payloads: counts by rule and outcome, findings with curl lines."""
     parts = []
-    for tally in _list(doc.get("fuzz")):
-        by_rule = _dict(tally.get("by_rule"))
-        outcomes = list(_dict(tally.get("by_outcome")))
+    for tally in mappings(doc.get("fuzz")):
+        by_rule = mapping(tally.get("by_rule"))
+        outcomes = list(mapping(tally.get("by_outcome")))
         rows = [
             [f"<strong>{_e(rule)}</strong>",
-             *(_e(_dict(row).get(name, "")) for name in outcomes)]
+             *(_e(mapping(row).get(name, "")) for name in outcomes)]
             for rule, row in by_rule.items()
         ]  # fmt: skip
         parts.append(
@@ -428,7 +423,7 @@ def _fuzz(doc: Mapping[str, Any]) -> str:
             f"(seed {_e(tally.get('seed'))})</h3>"
             + _table(["Rule", *(_e(n) for n in outcomes)], rows, "numbers")
         )
-        for finding in _list(tally.get("findings")):
+        for finding in mappings(tally.get("findings")):
             body = finding.get("body")
             if body is None and finding.get("body_base64"):
                 body = f"(base64) {finding['body_base64']}"
@@ -442,7 +437,7 @@ def _fuzz(doc: Mapping[str, Any]) -> str:
                 + f"<p>Minimal payload{cut}:</p><pre>{_e(body)}</pre>"
                 + f'<pre class="command">{_e(finding.get("curl"))}</pre>'
             )
-        if tally.get("replay") and _list(tally.get("findings")):
+        if tally.get("replay") and mappings(tally.get("findings")):
             parts.append(
                 "<p>Replay (findings.json holds the exact bytes; this page masks "
                 f'secret-looking fields):</p><pre class="command">{_e(tally["replay"])}'
@@ -476,8 +471,8 @@ def html_report(document: Mapping[str, object], report_dir: str | Path = ".") ->
         report_dir: where the page goes; the run's ``samples.tsv`` is looked
             for there (then in the document's ``report_dir``).
     """
-    doc = _dict(redact(jsonable(document), keys=False))
-    name = _dict(doc.get("experiment")).get("name") or "experiment"
+    doc = mapping(redact(jsonable(document), keys=False))
+    name = mapping(doc.get("experiment")).get("name") or "experiment"
     tables = [section(doc) for section in SECTIONS]
     charts = _charts(doc, Path(report_dir))
     # Verdict first, then hypotheses and faults, then the charts they refer to.

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from chaoskit.redact import redact
+from chaoskit.report.fields import mapping, mappings
 from chaoskit.report.journal import jsonable
 from chaoskit.report.json import write_atomic
 
@@ -39,22 +40,12 @@ def _seconds(value: object) -> str:
     return f"{value:.3f}" if isinstance(value, int | float) else "0.000"
 
 
-def _dict(value: object) -> Mapping[str, object]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _list(value: object) -> list[Mapping[str, object]]:
-    if not isinstance(value, list):
-        return []
-    return [item for item in value if isinstance(item, Mapping)]
-
-
 def junit_xml(document: Mapping[str, object]) -> str:
     """The JUnit XML of a report document, as text with an XML declaration."""
-    doc = _dict(redact(jsonable(document), keys=False))
-    experiment = _dict(doc.get("experiment"))
+    doc = mapping(redact(jsonable(document), keys=False))
+    experiment = mapping(doc.get("experiment"))
     name = _text(experiment.get("name") or "experiment")
-    hypotheses = _list(doc.get("hypotheses"))
+    hypotheses = mappings(doc.get("hypotheses"))
     aborted = doc.get("verdict") == "aborted"
     failures = sum(1 for h in hypotheses if h.get("passed") is False)
     skipped = sum(1 for h in hypotheses if h.get("passed") is None)
@@ -72,7 +63,7 @@ def junit_xml(document: Mapping[str, object]) -> str:
     suite = ET.SubElement(root, "testsuite", {"name": name, **counts})
     if doc.get("started_at"):
         suite.set("timestamp", _text(doc["started_at"]))
-    hostname = _dict(doc.get("environment")).get("hostname")
+    hostname = mapping(doc.get("environment")).get("hostname")
     if hostname:
         suite.set("hostname", _text(hostname))
     properties = ET.SubElement(suite, "properties")

@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from chaoskit.report.document import SCHEMA_VERSION, Document, iso
+from chaoskit.report.fields import number
 from chaoskit.report.stats import num
 
 __all__ = ["UNKNOWN_STATS", "rebuild_document"]
@@ -47,10 +48,6 @@ UNKNOWN_STATS: dict[str, object] = {
 }
 """The ``total`` of a run whose metrics never reached the journal: every key of
 the usual shape, each ``null`` (unknown, not zero)."""
-
-
-def _float(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
 
 
 def _str(value: object) -> str | None:
@@ -77,7 +74,7 @@ class _Timeline:
 
     def at(self, event: Mapping[str, object], *keys: str) -> float | None:
         for key in (*keys, "at_s"):
-            given = _float(event.get(key))
+            given = number(event.get(key))
             if given is not None:
                 return given
         at_ns = event.get("at_ns")
@@ -130,7 +127,7 @@ def _faults(
         for key in ("target", "settings", "planned_start_s", "planned_end_s"):
             if e.get(key) is not None:
                 fault[key] = e[key]
-        wall = _float(e.get("wall"))
+        wall = number(e.get("wall"))
         if kind == "fault_applied":
             fault["actual_start_s"] = num(timeline.at(e))
             fault["started_at"] = iso(wall)
@@ -140,7 +137,7 @@ def _faults(
             fault["rolled_back"] = True
         elif kind in ("fault_failed", "rollback_failed"):
             fault["error"] = _str(e.get("error")) or kind.replace("_", " ")
-        start, end = _float(fault["actual_start_s"]), _float(fault["actual_end_s"])
+        start, end = number(fault["actual_start_s"]), number(fault["actual_end_s"])
         if start is not None and end is not None:
             fault["actual_duration_s"] = num(end - start)
     return list(faults.values())
@@ -167,11 +164,11 @@ def _progress_series(
     # Progress events are one-second summaries: rps stands in for the count.
     out: list[dict[str, object]] = []
     for e in events:
-        t = _float(e.get("elapsed_s"))
+        t = number(e.get("elapsed_s"))
         if e.get("kind") != "progress" or t is None or t <= after_s:
             continue
-        rps = _float(e.get("rps")) or 0.0
-        rate = _float(e.get("error_rate")) or 0.0
+        rps = number(e.get("rps")) or 0.0
+        rate = number(e.get("error_rate")) or 0.0
         out.append(
             {
                 "t": num(t),
@@ -181,7 +178,7 @@ def _progress_series(
                 "dropped": e.get("dropped") if isinstance(e.get("dropped"), int) else 0,
                 "error_rate": num(rate, 6),
                 "p50": None,
-                "p95": num(_float(e.get("p95_ms"))),
+                "p95": num(number(e.get("p95_ms"))),
                 "p99": None,
                 "max": None,
                 "tasks": {},
@@ -232,10 +229,10 @@ def rebuild_document(
     events = [r for r in records if r.get("type") == "event"]
     started = next((e for e in events if e.get("kind") == "run_started"), {})
     metrics = next((r for r in reversed(records) if r.get("type") == "metrics"), None)
-    walls = [w for r in records if (w := _float(r.get("wall"))) is not None]
+    walls = [w for r in records if (w := number(r.get("wall"))) is not None]
     timeline = _Timeline(events)
     ends = [timeline.at(e) for e in events] + [
-        _float(e.get("elapsed_s")) for e in events if e.get("kind") == "progress"
+        number(e.get("elapsed_s")) for e in events if e.get("kind") == "progress"
     ]
     duration = max((t for t in ends if t is not None), default=0.0)
     faults = _faults(events, timeline)
@@ -244,7 +241,7 @@ def rebuild_document(
     series = (
         [s for s in saved if isinstance(s, dict)] if isinstance(saved, list) else []
     )
-    last_t = max((_float(s.get("t")) or 0.0 for s in series), default=-1.0)
+    last_t = max((number(s.get("t")) or 0.0 for s in series), default=-1.0)
     series += _progress_series(events, last_t)
     hypotheses = [
         {
@@ -306,7 +303,7 @@ def rebuild_document(
                 "kind": e.get("service_kind"),
                 "address": e.get("address"),
                 "pid": e.get("pid"),
-                "ready_after_s": num(_float(e.get("ready_after_s"))),
+                "ready_after_s": num(number(e.get("ready_after_s"))),
                 "logs": e.get("logs") or [],
             }
             for e in events

@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from chaoskit.redact import Redactor
+from chaoskit.report.fields import mapping, mappings, number
 
 __all__ = ["fmt_ms", "fmt_pct", "print_summary"]
 
@@ -27,13 +28,9 @@ _VERDICT_STYLE = {
 }
 
 
-def _num(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
-
-
 def fmt_ms(value: object) -> str:
     """Milliseconds for a person: 2 decimals below 100, 1 above; ``-`` if unknown."""
-    v = _num(value)
+    v = number(value)
     if v is None:
         return "-"
     return f"{v:.2f}" if v < 100 else f"{v:.1f}"
@@ -41,18 +38,8 @@ def fmt_ms(value: object) -> str:
 
 def fmt_pct(value: object) -> str:
     """A ratio as a percentage with two decimals; ``-`` if unknown."""
-    v = _num(value)
+    v = number(value)
     return "-" if v is None else f"{v * 100:.2f}%"
-
-
-def _dict(value: object) -> Mapping[str, object]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _rows(value: object) -> list[Mapping[str, object]]:
-    return (
-        [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
-    )
 
 
 def _t(value: object, style: str = "") -> Text:
@@ -60,7 +47,7 @@ def _t(value: object, style: str = "") -> Text:
 
 
 def _window(start: object, end: object) -> str:
-    a, b = _num(start), _num(end)
+    a, b = number(start), number(end)
     if a is None:
         return "-"
     return f"{a:.2f}s - {b:.2f}s" if b is not None else f"{a:.2f}s - ?"
@@ -119,7 +106,7 @@ def _tasks_table(tasks: Mapping[str, object], total: Mapping[str, object]) -> Ta
 
     def row(name: str, stats: Mapping[str, object], style: str = "") -> None:
         count, errors = stats.get("count"), stats.get("errors")
-        rps = _num(stats.get("rps"))
+        rps = number(stats.get("rps"))
         table.add_row(
             _t(name, style),
             _t("-" if count is None else count, style),
@@ -130,7 +117,7 @@ def _tasks_table(tasks: Mapping[str, object], total: Mapping[str, object]) -> Ta
         )
 
     for name, stats in tasks.items():
-        row(name, _dict(stats))
+        row(name, mapping(stats))
     if total:
         if table.rows:
             table.rows[-1].end_section = True  # a rule above the total
@@ -144,7 +131,7 @@ def _errors_table(errors: Mapping[str, object], limit: int = 5) -> Table:
     table.add_column("Count", justify="right")
     table.add_column("Example")
     for key, entry in list(errors.items())[:limit]:
-        info = _dict(entry)
+        info = mapping(entry)
         samples = info.get("samples")
         example = samples[0] if isinstance(samples, list) and samples else ""
         table.add_row(_t(key), _t(info.get("count")), _t(example))
@@ -152,21 +139,21 @@ def _errors_table(errors: Mapping[str, object], limit: int = 5) -> Table:
 
 
 def _fuzz_table(tally: Mapping[str, object]) -> Table:
-    by_rule = _dict(tally.get("by_rule"))
-    outcomes = list(_dict(tally.get("by_outcome")))
+    by_rule = mapping(tally.get("by_rule"))
+    outcomes = list(mapping(tally.get("by_outcome")))
     table = Table(title=f"Fuzzed payloads: {tally.get('fault')}", title_justify="left")
     table.add_column("Rule")
     for name in outcomes:
         table.add_column(name, justify="right")
     for rule, row in by_rule.items():
-        counts = _dict(row)
+        counts = mapping(row)
         table.add_row(_t(rule), *(_t(counts.get(name, "")) for name in outcomes))
     return table
 
 
 def _verdict_line(doc: Mapping[str, object]) -> Text:
     verdict = str(doc.get("verdict", "?"))
-    hypotheses = _rows(doc.get("hypotheses"))
+    hypotheses = mappings(doc.get("hypotheses"))
     failed = [str(h.get("name")) for h in hypotheses if h.get("passed") is False]
     line = Text(verdict.upper(), style=_VERDICT_STYLE.get(verdict, "bold"))
     if verdict == "passed":
@@ -189,43 +176,43 @@ def print_summary(document: Mapping[str, object], console: Console) -> None:
     command (the last lines, so they are what a terminal or CI log shows).
     """
     clean = Redactor()
-    doc = _dict(clean(document, keys=False))
-    experiment = _dict(doc.get("experiment"))
+    doc = mapping(clean(document, keys=False))
+    experiment = mapping(doc.get("experiment"))
     title = Text(f"chaoskit · {experiment.get('name', '?')}", style="bold")
     if experiment.get("title"):
         title.append(f" - {experiment['title']}", style="")
     console.print(title)
     if doc.get("partial"):
         console.print(Text("(rebuilt from a journal that ends early)", style="yellow"))
-    hypotheses = _rows(doc.get("hypotheses"))
+    hypotheses = mappings(doc.get("hypotheses"))
     if hypotheses:
         console.print(_hypotheses_table(hypotheses))
-    faults = _rows(doc.get("faults"))
+    faults = mappings(doc.get("faults"))
     if faults:
         console.print(_faults_table(faults))
-    tasks = _dict(doc.get("tasks"))
+    tasks = mapping(doc.get("tasks"))
     if tasks:
-        console.print(_tasks_table(tasks, _dict(doc.get("total"))))
-    errors = _dict(doc.get("errors"))
+        console.print(_tasks_table(tasks, mapping(doc.get("total"))))
+    errors = mapping(doc.get("errors"))
     if errors:
         console.print(_errors_table(errors))
-    users = _rows(doc.get("top_error_users"))
+    users = mappings(doc.get("top_error_users"))
     if users:
         most = ", ".join(f"#{u.get('user')} ({u.get('errors')})" for u in users[:5])
         console.print(_t(f"Users with the most errors: {most}"))
-    for tally in _rows(doc.get("fuzz")):
+    for tally in mappings(doc.get("fuzz")):
         console.print(_fuzz_table(tally))
         sent = f"{tally.get('requests')} fuzzed requests to {tally.get('url')}"
         console.print(_t(f"{sent}, {tally.get('wrong')} wrong"))
-        for finding in _rows(tally.get("findings")):
+        for finding in mappings(tally.get("findings")):
             console.print(_t(f"{finding.get('check')} ({finding.get('rule')}): "
                              f"{finding.get('curl')}"), soft_wrap=True)  # fmt: skip
-    by_class = _dict(doc.get("top_error_users_by_class"))
+    by_class = mapping(doc.get("top_error_users_by_class"))
     for key, top in list(by_class.items())[:3] if len(by_class) > 1 else ():
-        most = ", ".join(f"#{u.get('user')} ({u.get('errors')})" for u in _rows(top))
+        most = ", ".join(f"#{u.get('user')} ({u.get('errors')})" for u in mappings(top))
         console.print(_t(f"Users with the most {key} errors: {most}"))
     for h in hypotheses:
-        data = _dict(h.get("data"))
+        data = mapping(h.get("data"))
         ids = data.get("lost_ids")
         if h.get("kind") == "integrity" and isinstance(ids, list) and ids:
             lost = ", ".join(str(i) for i in ids[:5])

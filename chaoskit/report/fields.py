@@ -1,0 +1,27 @@
+"""Reading a report document's loose JSON: every renderer (console summary,
+JUnit, HTML, the rebuild from a journal) takes values that may be missing or of
+another type (a partial report from a crashed run) through these, never raising."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["mapping", "mappings", "number"]
+
+
+def number(value: object) -> float | None:
+    """A value as a float, or None when it is missing or not a number."""
+    return float(value) if isinstance(value, int | float) else None
+
+
+def mapping(value: object) -> Mapping[str, Any]:
+    """A JSON object, or an empty one."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def mappings(value: object) -> list[Mapping[str, Any]]:
+    """The objects of a JSON array (other items skipped), or an empty list."""
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, Mapping)]
