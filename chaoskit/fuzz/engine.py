@@ -19,7 +19,6 @@ shrinking alike), and what was found is kept.
 from __future__ import annotations
 
 import collections
-import ipaddress
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -44,6 +43,7 @@ from chaoskit.fuzz.findings import Finding
 from chaoskit.fuzz.model import PayloadModel
 from chaoskit.fuzz.rules import Case, Rule
 from chaoskit.fuzz.strategies import cases
+from chaoskit.hosts import is_loopback
 
 __all__ = [
     "FuzzConfig",
@@ -133,11 +133,7 @@ def check_target_url(url: str, allow_remote: bool) -> None:
     if allow_remote:
         return
     host = parts.hostname
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    if not loopback:
+    if not is_loopback(host):
         raise UsageError(
             f"{host} is not a loopback address: fuzzing sends thousands of "
             "invalid requests; pass --allow-remote if this target is yours"

@@ -10,7 +10,6 @@ live in :mod:`chaoskit.load.taskspec` and are re-exported here.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
+from chaoskit.hosts import is_loopback
 from chaoskit.load.errors import LoadConfigError
 from chaoskit.load.shapes import Shape
 from chaoskit.load.taskspec import METHODS, TaskSpec, Upload, parse_expect, parse_size
@@ -33,7 +33,6 @@ __all__ = [
     "TaskSpec",
     "Think",
     "Upload",
-    "is_loopback",
     "parse_expect",
     "parse_size",
 ]
@@ -206,16 +205,6 @@ class ClosedModel:
     def target(self) -> Shape:
         """Users over time."""
         return self.shape if self.shape is not None else Shape.constant(self.users)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether a host name or address is on loopback (no name lookup)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,9 +26,10 @@ from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from chaoskit.clock import Clock, MonotonicClock
+from chaoskit.hosts import is_loopback
 from chaoskit.load.arrivals import OpenRunner
 from chaoskit.load.client import ConnectionPool
-from chaoskit.load.config import LoadConfig, OpenModel, TaskSpec, is_loopback
+from chaoskit.load.config import LoadConfig, OpenModel, TaskSpec
 from chaoskit.load.errors import LoadConfigError
 from chaoskit.load.exchange import Classifier, Exchanger
 from chaoskit.load.tasks import CompiledTask, TaskChooser, UserState

@@ -7,7 +7,6 @@ return :class:`~chaoskit.errors.SpecIssue` lists and never raise.
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import re
 import signal
 from collections.abc import Collection, Mapping, Sequence
@@ -15,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chaoskit.errors import SpecIssue
+from chaoskit.hosts import is_loopback
 from chaoskit.spec import refs
 from chaoskit.spec.containers import check_container_fault
 from chaoskit.spec.model import (
@@ -36,7 +36,6 @@ __all__ = [
     "check_service_kind",
     "check_urls",
     "close",
-    "is_loopback",
     "unknown",
 ]
 
@@ -191,16 +190,6 @@ def check_urls(
                 )
             )
     return issues
-
-
-def is_loopback(host: str) -> bool:
-    """Whether a host name or address is on loopback (no name lookup)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 _TOXIC_COMMON = {"name", "kind", "at", "for", "route", "stream", "toxicity"}
