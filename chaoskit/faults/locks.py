@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -183,7 +183,7 @@ def _sqlite_change(fault: LockFault, path: Path) -> Change:
     return Change(entry, apply)
 
 
-async def undo_lock_entry(entry: dict[str, object]) -> None:
+async def undo_lock_entry(entry: Mapping[str, object]) -> None:
     """Undo a lock from its ledger entry, in another process (``chaoskit rollback``).
 
     Raises:

@@ -19,7 +19,7 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,33 +135,42 @@ class RollbackResult:
     message: str = ""
 
 
+async def _toxiproxy_undo(entry: Mapping[str, object]) -> None:
+    kind, proxy = entry["kind"], str(entry["proxy"])
+    async with Toxiproxy(str(entry["url"]), timeout=5) as toxiproxy:
+        if kind == "toxic":
+            await toxiproxy.remove_toxic(proxy, str(entry["toxic"]), missing_ok=True)
+        elif kind == "proxy_enable":
+            await toxiproxy.enable(proxy)
+        elif kind == "proxy_accept":
+            await toxiproxy.accept(proxy)
+        else:
+            await toxiproxy.delete_proxy(proxy, missing_ok=True)
+
+
+async def _nothing(entry: Mapping[str, object]) -> None:
+    """``payloads``: the sender was a thread of the run that died."""
+
+
+_UNDOS: Mapping[str, Callable[[Mapping[str, object]], Awaitable[object]]] = {
+    **dict.fromkeys(
+        ("toxic", "proxy_enable", "proxy_delete", "proxy_accept"), _toxiproxy_undo
+    ),
+    "process": stop_leftover,
+    "sigcont": resume_leftover,
+    "payloads": _nothing,
+    **dict.fromkeys(LOCK_LEDGER_KINDS, undo_lock_entry),
+    **LEDGER_UNDOS,
+}
+"""Ledger entry kind -> what undoes it from the entry alone (another process)."""
+
+
 async def _undo(entry: dict[str, object]) -> None:
     kind = entry["kind"]
-    if kind in ("toxic", "proxy_enable", "proxy_delete", "proxy_accept"):
-        async with Toxiproxy(str(entry["url"]), timeout=5) as toxiproxy:
-            proxy = str(entry["proxy"])
-            if kind == "toxic":
-                await toxiproxy.remove_toxic(
-                    proxy, str(entry["toxic"]), missing_ok=True
-                )
-            elif kind == "proxy_enable":
-                await toxiproxy.enable(proxy)
-            elif kind == "proxy_accept":
-                await toxiproxy.accept(proxy)
-            else:
-                await toxiproxy.delete_proxy(proxy, missing_ok=True)
-    elif kind == "process":
-        await stop_leftover(LedgerEntry(str(kind), "", entry))
-    elif kind == "sigcont":
-        await resume_leftover(LedgerEntry(str(kind), "", entry))
-    elif kind == "payloads":
-        pass  # the sender was a thread of the run that died: nothing is left
-    elif kind in LOCK_LEDGER_KINDS:
-        await undo_lock_entry(entry)
-    elif isinstance(kind, str) and kind in LEDGER_UNDOS:
-        await LEDGER_UNDOS[kind](entry)
-    else:
+    undo = _UNDOS.get(kind) if isinstance(kind, str) else None
+    if undo is None:
         raise ChaoskitError(f"unknown ledger entry kind {kind!r}")
+    await undo(entry)
 
 
 async def roll_back(path: Path) -> list[RollbackResult]:
