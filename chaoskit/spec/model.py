@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    Strict,
     Tag,
     field_validator,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "AbortCondition",
     "AckSection",
     "BackoffHypothesis",
+    "Bool",
     "ContainerFault",
     "ContainerService",
     "Duration",
@@ -52,10 +54,12 @@ __all__ = [
     "Fault",
     "FuzzHypothesis",
     "Hypothesis",
+    "Int",
     "IntegrityHypothesis",
     "LoadSection",
     "LockFault",
     "MarkerSection",
+    "Number",
     "PayloadFault",
     "PostgresService",
     "ProcessFault",
@@ -77,6 +81,12 @@ __all__ = [
     "parse_think",
 ]
 
+Bool = Annotated[bool, Strict()]
+"""``true`` or ``false``: never ``1`` or ``"yes"`` (every boolean key uses it)."""
+Int = Annotated[int, Strict()]
+"""An integer, never a boolean or ``1.0`` (every integer key uses it)."""
+Number = Annotated[float, Strict()]
+"""A number (integer or not), never a boolean (every numeric key uses it)."""
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 """Seconds, written ``"250ms"``, ``"15s"``, ``"2m"`` (or a bare number of seconds)."""
 Ratio = Annotated[float, BeforeValidator(parse_ratio)]
@@ -150,8 +160,8 @@ class ExperimentInfo(_Model):
     duration: Annotated[Duration, Field(gt=0)]
     warmup: Duration = 0.0
     """Load before the timeline starts, not counted in any phase."""
-    seed: int | None = None
-    allow_remote: bool = False
+    seed: Int | None = None
+    allow_remote: Bool = False
     """Targets are loopback-only unless this is true."""
 
 
@@ -160,13 +170,13 @@ class PostgresService(_Model):
 
     name: str
     kind: Literal["postgres"]
-    port: Annotated[int, Field(ge=0, le=65535)] = 0
+    port: Annotated[Int, Field(ge=0, le=65535)] = 0
     init_sql: tuple[str, ...] = ()
     """Files of SQL, run in order on a fresh data directory."""
     data_dir: str | None = None
-    keep: bool = False
-    durable: bool = True
-    settings: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    keep: Bool = False
+    durable: Bool = True
+    settings: dict[str, str | Int | Number | Bool] = Field(default_factory=dict)
     start_timeout: Duration = 60.0
 
 
@@ -210,7 +220,7 @@ class ContainerService(_Model):
     env: dict[str, str] = Field(default_factory=dict)
     volumes: tuple[str, ...] = ()
     """``"host path:container path[:ro]"``, as ``docker run -v`` takes them."""
-    ports: dict[str, int] = Field(default_factory=dict)
+    ports: dict[str, Int] = Field(default_factory=dict)
     """``{"8000/tcp" = 18000}``: published ports (bridge networking only)."""
     network: Literal["host", "bridge"] = "host"
     workdir: str | None = None
@@ -221,7 +231,7 @@ class ContainerService(_Model):
     health_timeout: Duration = 30.0
     stop_timeout: Duration = 10.0
     """Grace period of a stop (SIGTERM, then SIGKILL) at the end of the run."""
-    keep: bool = False
+    keep: Bool = False
 
 
 Service = Annotated[
@@ -257,7 +267,7 @@ class TargetSection(_Model):
 
 
 class UploadSection(_Model):
-    size: str | int
+    size: str | Int
     filename: str = "upload.bin"
     content_type: str = "application/octet-stream"
 
@@ -272,7 +282,7 @@ class MarkerSection(_Model):
     header: str | None = None
     json_path: str | None = None
     equals: str | None = None
-    status: tuple[int, ...] = ()
+    status: tuple[Int, ...] = ()
 
 
 class AckSection(_Model):
@@ -291,7 +301,7 @@ class TaskSection(_Model):
     name: Annotated[str, Field(min_length=1)]
     path: str
     method: str = "GET"
-    weight: Annotated[float, Field(gt=0)] = 1.0
+    weight: Annotated[Number, Field(gt=0)] = 1.0
     group: str | None = None
     """A task group for SLA budgets (e.g. "read", "write", "slow")."""
     query: dict[str, str] = Field(default_factory=dict)
@@ -299,7 +309,7 @@ class TaskSection(_Model):
     json_body: Any = Field(default=None, alias="json")
     form: dict[str, str] | None = None
     files: dict[str, UploadSection] | None = None
-    expect: tuple[int | str, ...] = ("2xx",)
+    expect: tuple[Int | str, ...] = ("2xx",)
     capture: dict[str, str] = Field(default_factory=dict)
     timeout: Duration | None = None
     marker: MarkerSection | None = None
@@ -309,11 +319,11 @@ class TaskSection(_Model):
 
 class StageSection(_Model):
     duration: Duration
-    target: Annotated[float, Field(ge=0)]
+    target: Annotated[Number, Field(ge=0)]
 
 
 class BurstSection(_Model):
-    factor: Annotated[float, Field(ge=0)]
+    factor: Annotated[Number, Field(ge=0)]
     length: Duration
     at: Duration = 0.0
     every: Duration | None = None
@@ -329,20 +339,20 @@ class FlowSection(_Model):
 
 
 class HotKeysSection(_Model):
-    hot: Annotated[int, Field(ge=1)] = 1
+    hot: Annotated[Int, Field(ge=1)] = 1
     ratio: Ratio = 1.0
-    space: Annotated[int, Field(ge=1)] = 1_000_000
+    space: Annotated[Int, Field(ge=1)] = 1_000_000
 
 
 class LoadSection(_Model):
     """``[load]``: the steady-state load, open (a rate) or closed (users)."""
 
     model: Literal["open", "closed"] = "open"
-    rate: Annotated[float, Field(gt=0)] | None = None
-    users: Annotated[int, Field(ge=1)] | None = None
-    think: str | float | None = None
+    rate: Annotated[Number, Field(gt=0)] | None = None
+    users: Annotated[Int, Field(ge=1)] | None = None
+    think: str | Number | None = None
     """A duration, or a range ``"0.5s..2s"`` (closed model)."""
-    spawn_rate: Annotated[float, Field(gt=0)] | None = None
+    spawn_rate: Annotated[Number, Field(gt=0)] | None = None
     ramp: Duration | None = None
     profile: (
         Literal[
@@ -353,14 +363,14 @@ class LoadSection(_Model):
     """A named preset (:data:`PROFILES`)."""
     stages: tuple[StageSection, ...] = ()
     bursts: tuple[BurstSection, ...] = ()
-    max_in_flight: Annotated[int, Field(ge=1)] = 256
+    max_in_flight: Annotated[Int, Field(ge=1)] = 256
     arrivals: Literal["uniform", "poisson"] = "uniform"
     timeout: Duration | None = None
     error_patterns: dict[str, str] = Field(default_factory=dict)
     """Error class name -> regex on response bodies (e.g. ``database_locked``)."""
     hot_keys: HotKeysSection | None = None
     flow: FlowSection | None = None
-    max_requests: Annotated[int, Field(ge=1)] | None = None
+    max_requests: Annotated[Int, Field(ge=1)] | None = None
     tasks: Annotated[tuple[TaskSection, ...], Field(min_length=1)]
 
     @field_validator("think")
@@ -400,16 +410,16 @@ class ToxicFault(_FaultBase):
     toxicity: Ratio = 1.0
     latency: Duration = 0.0
     jitter: Duration = 0.0
-    rate: Annotated[int, Field(ge=0)] = 0
+    rate: Annotated[Int, Field(ge=0)] = 0
     """KB/s (1 KB = 1000 bytes), for ``bandwidth``."""
     delay: Duration = 0.0
     """``slow_close`` delay, or the pause between ``slicer`` pieces."""
     timeout: Duration = 0.0
     """``timeout``: idle time before it closes (0: never); ``reset_peer``: RST delay."""
-    bytes: Annotated[int, Field(ge=0)] = 0
-    average_size: Annotated[int, Field(ge=1)] = 1
-    size_variation: Annotated[int, Field(ge=0)] = 0
-    observe: bool = False
+    bytes: Annotated[Int, Field(ge=0)] = 0
+    average_size: Annotated[Int, Field(ge=1)] = 1
+    size_variation: Annotated[Int, Field(ge=0)] = 0
+    observe: Bool = False
     """``down`` only: keep accepting and reset each attempt, so the connection
     log sees it (clients get ECONNRESET, not ECONNREFUSED); chaoskit's proxy only."""
 
@@ -421,7 +431,7 @@ class ProcessFault(_FaultBase):
     service: str
     signal: str = "SIGKILL"
     """``kill`` only: the signal sent (SIGKILL, SIGTERM, ...)."""
-    restart: bool = True
+    restart: Bool = True
     """``kill`` only: start the service again at ``at + for``."""
 
 
@@ -457,11 +467,11 @@ class ContainerFault(_FaultBase):
     labels: dict[str, str] = Field(default_factory=dict)
     """Every running container that carries these labels (or ``count`` /
     ``percent`` of them, chosen with the run's seed)."""
-    count: Annotated[int, Field(ge=1)] | None = None
+    count: Annotated[Int, Field(ge=1)] | None = None
     percent: Ratio | None = None
     signal: str = "SIGKILL"
     """``kill`` only: the signal sent."""
-    restart: bool = True
+    restart: Bool = True
     """``kill`` only: start it again at ``at + for``."""
     timeout: Duration = 10.0
     """``stop`` and ``restart``: seconds between SIGTERM and SIGKILL."""
@@ -471,7 +481,7 @@ class PayloadFault(_FaultBase):
     """Fuzzed requests (``chaoskit.fuzz``) mixed into the load during the window."""
 
     kind: Literal["invalid-payloads"]
-    rate: Annotated[float, Field(gt=0)]
+    rate: Annotated[Number, Field(gt=0)]
     """Fuzzed requests per second, on top of the steady load."""
     path: str = "/events"
     """The endpoint on ``target.base_url`` (or the path of ``url``)."""
@@ -482,11 +492,11 @@ class PayloadFault(_FaultBase):
     """A JSON Schema file, relative to the experiment file."""
     examples: str | None = None
     """A JSON array or JSON-lines file of valid payloads, relative to the file."""
-    seed: int | None = None
+    seed: Int | None = None
     """Default: the experiment's seed."""
     valid: Ratio = 0.1
     """Share of valid payloads (they must be accepted)."""
-    allowed: tuple[int, ...] = (400, 422)
+    allowed: tuple[Int, ...] = (400, 422)
     """The 4xx statuses an invalid payload may get."""
     budget: Annotated[Duration, Field(gt=0)] = 2.0
     """How long an answer may take."""
@@ -553,8 +563,8 @@ class ThresholdHypothesis(_HypothesisBase):
     task: str | None = None
     error_class: str | None = None
     """Count only errors of this class (error_rate, count)."""
-    below: str | float | None = None
-    above: str | float | None = None
+    below: str | Number | None = None
+    above: str | Number | None = None
 
     @property
     def direction(self) -> Literal["below", "above"]:
@@ -633,13 +643,13 @@ class BackoffHypothesis(_HypothesisBase):
     route: str
     group_by: Literal["client", "route"] = "client"
     sequence_gap: Annotated[Duration, Field(gt=0)] = 1.0
-    max_attempts: Annotated[int, Field(ge=1)] | None = None
-    min_growth: Annotated[float, Field(gt=1)] | None = None
+    max_attempts: Annotated[Int, Field(ge=1)] | None = None
+    min_growth: Annotated[Number, Field(gt=1)] | None = None
     tolerance: Ratio = 0.25
     max_interval: Annotated[Duration, Field(gt=0)] | None = None
-    jitter: Annotated[float, Field(gt=0)] | None = None
+    jitter: Annotated[Number, Field(gt=0)] | None = None
     """Minimum coefficient of variation of same-position intervals across sequences."""
-    max_rate: str | float | None = None
+    max_rate: str | Number | None = None
     """Attempts/s at the upstream in the phase: a number, or ``"2x"``: times the
     rate of requests the load offered (of ``task``, or every task)."""
     gives_up_within: Annotated[Duration, Field(gt=0)] | None = None
@@ -714,9 +724,9 @@ class IntegrityHypothesis(_HypothesisBase):
     read_back: ReadBackSection
     task: str | None = None
     """Only this task's acknowledgements; default every task with ``ack``."""
-    allow_unexpected: bool = False
+    allow_unexpected: Bool = False
     """Records in the read-back that no request of the run wrote (or tried)."""
-    show: Annotated[int, Field(ge=0)] = 20
+    show: Annotated[Int, Field(ge=0)] = 20
     """How many lost, duplicated and unexpected ids the verdict lists."""
     phase: str = "all"
 
@@ -728,7 +738,7 @@ class FuzzHypothesis(_HypothesisBase):
     kind: Literal["fuzz"]
     fault: str | None = None
     """One invalid-payloads fault; default all of them."""
-    max_failures: Annotated[int, Field(ge=0)] = 0
+    max_failures: Annotated[Int, Field(ge=0)] = 0
     """Wrong answers tolerated (counted over every fuzzed request)."""
 
 
@@ -756,7 +766,7 @@ class AbortCondition(_Model):
     """``[[abort]]``: stop the run (exit 3) when a metric stays past a bound."""
 
     metric: Literal["error_rate", "p95", "p99"] = "error_rate"
-    above: str | float
+    above: str | Number
     for_: Duration = Field(default=10.0, alias="for")
 
     @property
@@ -801,6 +811,8 @@ def parse_attempt_rate(raw: str | float) -> tuple[float, bool]:
     """
     relative = isinstance(raw, str) and raw.strip().lower().endswith("x")
     text = raw.strip().lower().removesuffix("x") if isinstance(raw, str) else raw
+    if isinstance(text, str) and not text.isascii():
+        text = ""  # float() takes full-width digits; a rate is written in ASCII
     try:
         value = float(text)
     except (TypeError, ValueError):

@@ -377,7 +377,7 @@ def check_service_kind(
     kind = service_kinds.get(name)
     if kind is None:
         return [unknown(path, "service", name, list(service_kinds))]
-    if kind not in kinds:
+    if kind and kind not in kinds:  # "": its kind is wrong, and reported as such
         text = " or ".join(kinds)
         matching = [n for n, k in service_kinds.items() if k in kinds]
         return [
