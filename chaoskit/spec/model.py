@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     Strict,
     Tag,
     field_validator,
@@ -776,7 +777,11 @@ class AbortCondition(_Model):
 
 
 class Experiment(_Model):
-    """A whole experiment file, validated."""
+    """A whole experiment file, validated.
+
+    ``spec.load`` also records what resolving variables chose: the
+    :attr:`environment` and the :attr:`secrets` every writer must mask.
+    """
 
     experiment: ExperimentInfo
     services: tuple[Service, ...] = ()
@@ -786,6 +791,27 @@ class Experiment(_Model):
     faults: tuple[Fault, ...] = ()
     hypotheses: tuple[Hypothesis, ...] = ()
     abort: tuple[AbortCondition, ...] = ()
+    _environment: str | None = PrivateAttr(default=None)
+    _secrets: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def environment(self) -> str | None:
+        """The environment chosen with ``--env`` or ``CHAOSKIT_ENV``, if any."""
+        return self._environment
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values never to be written: declared secrets and credential-shaped
+        values of the file (``chaoskit.spec.secrets``)."""
+        return self._secrets
+
+    def with_context(
+        self, environment: str | None, secrets: tuple[str, ...]
+    ) -> Experiment:
+        """This experiment, recording the environment chosen and its secrets."""
+        self._environment = environment
+        self._secrets = secrets
+        return self
 
 
 def bound_value(metric: str, raw: str | float) -> float:
