@@ -91,7 +91,7 @@ def test_an_environment_overlays_any_key_deep(file):
     assert experiment.target.base_url == "http://127.0.0.1:8000"  # kept
     api = experiment.services[0]
     assert api.env["LEVEL"] == "debug"  # merged into the item named api
-    assert api.env["DB_PASSWORD"] == "stagingpw1"
+    assert api.env["DB_PASSWORD"] == "stagingpw1"  # noqa: S105 - a test value
     assert api.command[0] == "python"
     assert "environment staging" in build_plan(experiment, 1).describe()
 
