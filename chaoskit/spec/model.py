@@ -11,6 +11,7 @@ Field names are the TOML keys; ``for`` is spelt ``for_`` in Python.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -42,6 +43,7 @@ __all__ = [
     "TOXIC_FAULT_KINDS",
     "AbortCondition",
     "AckSection",
+    "Address",
     "BackoffHypothesis",
     "Bool",
     "ContainerFault",
@@ -54,6 +56,7 @@ __all__ = [
     "FallbackHypothesis",
     "Fault",
     "FuzzHypothesis",
+    "HostPort",
     "Hypothesis",
     "Int",
     "IntegrityHypothesis",
@@ -77,6 +80,7 @@ __all__ = [
     "TaskSection",
     "ThresholdHypothesis",
     "ToxicFault",
+    "Url",
     "bound_value",
     "parse_attempt_rate",
     "parse_think",
@@ -88,6 +92,24 @@ Int = Annotated[int, Strict()]
 """An integer, never a boolean or ``1.0`` (every integer key uses it)."""
 Number = Annotated[float, Strict()]
 """A number (integer or not), never a boolean (every numeric key uses it)."""
+
+
+@dataclass(frozen=True)
+class Address:
+    """Marks a field that holds a network address, so the loopback rule
+    (``chaoskit.spec.addresses``) checks it, with its references bound.
+
+    Every key that says where traffic goes must carry it: a new address key
+    without it would escape ``allow_remote``.
+    """
+
+    form: Literal["host:port", "url"]
+
+
+HostPort = Annotated[str, Address("host:port")]
+"""``host:port`` (``127.0.0.1:5432``, ``[::1]:80``), references allowed."""
+Url = Annotated[str, Address("url")]
+"""An ``http://``/``tcp://`` URL, references allowed."""
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 """Seconds, written ``"250ms"``, ``"15s"``, ``"2m"`` (or a bare number of seconds)."""
 Ratio = Annotated[float, BeforeValidator(parse_ratio)]
@@ -189,7 +211,7 @@ class ProcessService(_Model):
     command: Annotated[tuple[str, ...], Field(min_length=1)]
     env: dict[str, str] = Field(default_factory=dict)
     cwd: str | None = None
-    health: str | None = None
+    health: Url | None = None
     """``http://...`` (any status below 500 once it answers 2xx) or ``tcp://host:port``."""
     health_timeout: Duration = 30.0
     stop_timeout: Duration = 10.0
@@ -200,8 +222,8 @@ class ExternalService(_Model):
 
     name: str
     kind: Literal["external"]
-    address: str | None = None
-    health: str | None = None
+    address: HostPort | None = None
+    health: Url | None = None
     health_timeout: Duration = 30.0
 
 
@@ -226,9 +248,9 @@ class ContainerService(_Model):
     network: Literal["host", "bridge"] = "host"
     workdir: str | None = None
     user: str | None = None
-    address: str | None = None
+    address: HostPort | None = None
     """``host:port`` it serves on; default: taken from ``health``."""
-    health: str | None = None
+    health: Url | None = None
     health_timeout: Duration = 30.0
     stop_timeout: Duration = 10.0
     """Grace period of a stop (SIGTERM, then SIGKILL) at the end of the run."""
@@ -245,21 +267,21 @@ class ProxyRoute(_Model):
     """``[[proxy.routes]]``: a Toxiproxy proxy in front of a dependency."""
 
     name: Annotated[str, Field(min_length=1)]
-    listen: str = "127.0.0.1:0"
-    upstream: str
+    listen: HostPort = "127.0.0.1:0"
+    upstream: HostPort
 
 
 class ProxySection(_Model):
     """``[proxy]``: a real Toxiproxy at ``url``, or the embedded one when omitted."""
 
-    url: str | None = None
+    url: Url | None = None
     routes: tuple[ProxyRoute, ...] = ()
 
 
 class TargetSection(_Model):
     """``[target]``: the HTTP service under test."""
 
-    base_url: str
+    base_url: Url
     headers: dict[str, str] = Field(default_factory=dict)
     timeout: Duration = 10.0
 
@@ -486,7 +508,7 @@ class PayloadFault(_FaultBase):
     """Fuzzed requests per second, on top of the steady load."""
     path: str = "/events"
     """The endpoint on ``target.base_url`` (or the path of ``url``)."""
-    url: str | None = None
+    url: Url | None = None
     """A base URL on loopback other than the target's."""
     batch_path: str | None = None
     schema_: str | None = Field(default=None, alias="schema")
@@ -710,7 +732,8 @@ class ReadBackSection(_Model):
     first column of each row is an id).
     """
 
-    url: str | None = None
+    url: Url | None = None
+    """Absolute, or a path on the target (``/writes``)."""
     ids: str = "$"
     service: str | None = None
     database: str | None = None
