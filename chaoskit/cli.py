@@ -315,7 +315,15 @@ def rollback(report_dir: Path) -> None:
     "headers",
     multiple=True,
     metavar="NAME: VALUE",
-    help="Sent with every request (masked in reports).",
+    help="Sent with every request; its value is masked in findings and on the "
+    "console unless --show-header names it.",
+)
+@click.option(
+    "--show-header",
+    "show_headers",
+    multiple=True,
+    metavar="NAME",
+    help="Show this -H header's value in findings and curl lines; repeatable.",
 )
 @click.option(
     "--report-dir",
@@ -339,7 +347,7 @@ def fuzz(
     seed: int, max_examples: int, time_limit: float, budget: float,
     allowed: tuple[int, ...], cors_origin: str | None, rules: tuple[str, ...],
     headers: tuple[str, ...], report_dir: Path | None, replay_dir: Path | None,
-    allow_remote: bool,
+    allow_remote: bool, show_headers: tuple[str, ...],
 ) -> None:  # fmt: skip
     """Fuzz an endpoint's validation with payloads from a JSON Schema (or examples).
 
@@ -357,6 +365,7 @@ def fuzz(
             time_limit=time_limit, budget=budget, allowed=allowed,
             cors_origin=cors_origin, rules=rules, headers=headers,
             report_dir=report_dir, replay_dir=replay_dir, allow_remote=allow_remote,
+            show_headers=show_headers,
         )
     )  # fmt: skip
 

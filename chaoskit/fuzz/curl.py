@@ -13,7 +13,7 @@ to by file (``--data-binary @path``), which the caller writes next to it.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from chaoskit.redact import MASK, Redactor, is_secret_key
 
@@ -54,6 +54,7 @@ def curl_line(
     *,
     body_file: str | None = None,
     secrets: Iterable[str] = (),
+    masked: Collection[str] = (),
 ) -> str:
     """The ``curl`` command that sends this request again.
 
@@ -66,14 +67,17 @@ def curl_line(
         body_file: where the body was written, used instead of inlining it
             when it is over :data:`INLINE_LIMIT` bytes.
         secrets: literal values to mask wherever they appear.
+        masked: header names (any case) whose values are masked whatever
+            the name: every header the user gave, unless shown on purpose.
 
     Returns:
         One line, safe to paste into a POSIX shell (bash for ``$'...'``).
     """
     redactor = Redactor(secrets)
     parts = ["curl", "-sS", "-i", "-X", method, shlex.quote(redactor.text(url))]
+    hidden = {name.lower() for name in masked}
     for name, value in headers.items():
-        shown = MASK if is_secret_key(name) else value
+        shown = MASK if is_secret_key(name) or name.lower() in hidden else value
         parts += ["-H", shlex.quote(redactor.text(f"{name}: {shown}"))]
     if body is not None:
         if len(body) > INLINE_LIMIT and body_file is not None:
