@@ -21,8 +21,8 @@ from tests.integration.fuzz.eventsink import SCHEMA, eventsink
 REPO = Path(__file__).resolve().parents[2]
 
 JWT = "pl4nted-jwt-s3cret"  # {secret.CK_E2E_JWT}, a --jwt-secret flag value
-DB_PASSWORD = "pl4nted-db-passw0rd"  # --set ...env.DB_PASSWORD=
-URL_PASSWORD = "pl4nted-url-pw"  # postgresql://app:...@ in the file
+DB_PASSWORD = "pl4nted-db-passw0rd"  # noqa: S105 - planted by --set
+URL_PASSWORD = "pl4nted-url-pw"  # noqa: S105 - in a postgresql:// URL
 API_KEY = "pl4nted-api-k3y"  # --var of a `secret = true` variable, a header
 SINK_KEY = "pl4nted-sink-k3y"  # chaoskit fuzz -H 'X-Sink-Key: ...'
 SECRETS = (JWT, DB_PASSWORD, URL_PASSWORD, API_KEY)
@@ -141,4 +141,5 @@ def test_fuzz_masks_header_values_and_keeps_ids(tmp_path):
     bodies = [json.loads(f["body"]) for f in findings if f.get("body")]
     # The minimal failing payload is the one sent: its session_id is kept.
     ids = [b["session_id"] for b in bodies if isinstance(b, dict) and "session_id" in b]
-    assert ids and "***" not in ids
+    assert ids
+    assert "***" not in ids
