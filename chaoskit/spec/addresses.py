@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from chaoskit.errors import SpecIssue
 from chaoskit.hosts import LOOPBACK, host_of, is_loopback
 from chaoskit.spec import refs
-from chaoskit.spec.locate import toml_path
+from chaoskit.spec.locate import matching_members, toml_path
 from chaoskit.spec.model import Address, Experiment
 from chaoskit.spec.parts import items
 
@@ -117,7 +117,7 @@ def _walk(
         return
     members = _members(tp)
     if members is not None:
-        for member in _matching(members, raw):
+        for member in matching_members(members, raw):
             yield from _walk(member, raw, path)
         return
     origin = get_origin(tp)
@@ -159,16 +159,3 @@ def _members(tp: Any) -> list[Any] | None:
     if get_origin(tp) in (Union, types.UnionType):
         return [a for a in get_args(tp) if a is not type(None)]
     return None
-
-
-def _matching(members: list[Any], raw: object) -> list[Any]:
-    """The members of a union of models that a raw item can be: those whose
-    ``kind`` allows the item's kind (all of them when that says nothing)."""
-    kind = raw.get("kind") if isinstance(raw, dict) else None
-    fitting = []
-    for member in members:
-        model, _ = _strip(member)
-        field = getattr(model, "model_fields", {}).get("kind")
-        if field is not None and kind in get_args(field.annotation):
-            fitting.append(member)
-    return fitting or members

@@ -31,7 +31,7 @@ from typing import Any
 
 from chaoskit.errors import SpecIssue
 from chaoskit.spec import refs
-from chaoskit.spec.locate import toml_path
+from chaoskit.spec.locate import takes_text_only, toml_path, type_at
 from chaoskit.spec.toml import parse_override
 
 __all__ = ["ENV_VARIABLE", "Resolution", "resolve"]
@@ -130,7 +130,7 @@ def resolve(
         values[name] = value
         required.discard(name)
     secrets = [str(values[n]) for n in secret_names if n in values]
-    resolver = _Resolver(values, required, environ)
+    resolver = _Resolver(values, required, environ, table)
     resolved = resolver.walk(table, [])
     table.clear()
     table.update(resolved)
@@ -217,7 +217,9 @@ class _Resolver:
         values: Mapping[str, object],
         required: set[str],
         environ: Mapping[str, str],
+        table: Mapping[str, Any],
     ) -> None:
+        self.table = table
         self.values = values
         self.required = required
         self.environ = environ
@@ -245,7 +247,14 @@ class _Resolver:
                 return text  # reported; the text stays as written
             parts[ref.text] = value
         if whole:
-            return parts[text]
+            value = parts[text]
+            # `rate = "{vars.rate}"` keeps the number; a command argument or
+            # an environment value takes its text.
+            if not isinstance(value, str) and takes_text_only(
+                type_at(self.table, path)
+            ):
+                return _as_text(value)
+            return value
         for ref_text, value in parts.items():
             text = text.replace(ref_text, _as_text(value))
         return text

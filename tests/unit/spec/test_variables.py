@@ -160,3 +160,18 @@ def test_a_secret_quoted_back_by_an_error_is_masked(file):
     found = problems(file, variables=["db_password=cli-pw-1", "rate={vars.x}"])
     text = "\n".join(found)
     assert "cli-pw-1" not in text
+
+
+def test_a_whole_reference_takes_the_type_of_the_key(tmp_path):
+    """A number variable is a number for a numeric key, text in a command or env."""
+    path = tmp_path / "typed.toml"
+    path.write_text(
+        FILE.replace('"--retry", "{vars.retry}"', '"--rate", "{vars.rate}"').replace(
+            'LEVEL = "{env.CK_LEVEL:-info}"', 'LEVEL = "{vars.rate}"'
+        ),
+        encoding="utf-8",
+    )
+    experiment = load(path, variables=["db_password=x1234"])
+    assert experiment.services[0].command[4] == "20"
+    assert experiment.services[0].env["LEVEL"] == "20"
+    assert experiment.load.rate == 20.0
