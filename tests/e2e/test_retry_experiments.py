@@ -3,8 +3,9 @@
 Their passing runs are in ``test_experiments`` (every shipped experiment);
 here a bad retry policy and a missing fallback, set with ``--var`` (the
 variables the experiment's command uses), each fail with a verdict naming the
-broken rule, in one run shortened to a 7 s timeline (``fallback.toml``'s own failure, with
-the fallback off, is the same evaluator: tests/unit/checks/test_fallback.py).
+broken rule, in one run shortened to a 7 s timeline (``fallback.toml``'s own
+failure, with the fallback off, is the same evaluator:
+tests/unit/checks/test_fallback.py).
 """
 
 from __future__ import annotations
