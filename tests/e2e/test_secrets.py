@@ -34,6 +34,10 @@ def write_experiment(tmp_path: Path) -> Path:
     path.write_text(f"""
 [vars]
 api_key = {{ secret = true }}
+rate = 10
+
+[environments.ci]
+vars = {{ rate = 20 }}
 
 [experiment]
 name = "secrets"
@@ -60,7 +64,7 @@ base_url = "http://{{routes.app.listen}}"
 headers = {{ X-Api-Key = "{{vars.api_key}}" }}
 
 [load]
-rate = 20
+rate = "{{vars.rate}}"
 
 [[load.tasks]]
 name = "ok"
@@ -102,7 +106,7 @@ def test_no_secret_in_any_artefact_or_on_the_console(tmp_path):
     path = write_experiment(tmp_path)
     reports = tmp_path / "report"
     given = ("--set", f"services.0.env.DB_PASSWORD={DB_PASSWORD}",
-             "--var", f"api_key={API_KEY}")  # fmt: skip
+             "--var", f"api_key={API_KEY}", "--env", "ci")  # fmt: skip
     checked = chaoskit("validate", str(path), *given)
     dry = chaoskit("run", str(path), "--dry-run", *given)
     run = chaoskit("run", str(path), "--report-dir", str(reports), *given)
@@ -121,6 +125,11 @@ def test_no_secret_in_any_artefact_or_on_the_console(tmp_path):
     assert {"report.json", "report.html", "junit.xml", "journal.jsonl"} <= {
         p.name for p in reports.iterdir()
     }
+    # The environment chosen is recorded (issue 16.3), its values used.
+    assert report["experiment"]["environment"] == "ci"
+    assert "environment ci" in (reports / "report.html").read_text()
+    assert "Env:" in run.stdout
+    assert "open model: 20 requests/s" in checked.stdout
 
 
 def test_fuzz_masks_header_values_and_keeps_ids(tmp_path):
