@@ -23,7 +23,6 @@ environment) are returned as :attr:`Resolution.secrets`, for every writer to mas
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from typing import Any
 from chaoskit.errors import SpecIssue
 from chaoskit.spec import refs
 from chaoskit.spec.locate import takes_text_only, toml_path, type_at
+from chaoskit.spec.rules import close
 from chaoskit.spec.toml import parse_override
 
 __all__ = ["ENV_VARIABLE", "Resolution", "resolve"]
@@ -95,7 +95,7 @@ def resolve(
                     "is not an environment of this file",
                     chosen,
                     ", ".join(known) or "(no [environments.NAME] table is declared)",
-                    _close(chosen, known),
+                    close(chosen, known),
                 )
             )
         else:
@@ -123,7 +123,7 @@ def resolve(
                     "is not a variable declared in [vars]",
                     None,
                     ", ".join(declared) or "(no [vars] table is declared)",
-                    _close(name, list(declared)),
+                    close(name, list(declared)),
                 )
             )
             continue
@@ -278,7 +278,7 @@ class _Resolver:
                 SpecIssue(where, f"uses {ref.text}: there is no variable "
                           f"{ref.name!r}", None,
                           ", ".join(known) or "(no [vars] table is declared)",
-                          _close(ref.name, known))
+                          close(ref.name, known))
             )  # fmt: skip
             return None
         value = self.environ.get(ref.name)
@@ -302,8 +302,3 @@ def _as_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def _close(word: str, choices: list[str]) -> str | None:
-    matches = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return matches[0] if matches else None
