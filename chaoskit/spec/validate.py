@@ -43,6 +43,7 @@ from chaoskit.spec.model import (
     ToxicFault,
 )
 from chaoskit.spec.parts import items
+from chaoskit.spec.secrets import find_secrets
 
 __all__ = ["format_issue", "translate", "validate"]
 
@@ -84,7 +85,9 @@ def validate(
     found += consistency.check(table, experiment)
     if found or experiment is None:
         raise SpecError(file, _in_file_order(found))
-    return experiment
+    # Its credential-shaped values, for every writer to mask (spec.load adds
+    # the declared secrets and the environment chosen).
+    return experiment.with_context(None, find_secrets(experiment))
 
 
 def format_issue(issue: SpecIssue) -> str:
