@@ -84,7 +84,11 @@ def resolve(
                       "[environments.NAME] with the keys it changes")
         )  # fmt: skip
         environments = {}
-    chosen = environment or environ.get(ENV_VARIABLE) or None
+    chosen = environment or None
+    if chosen is None and environments:
+        # CHAOSKIT_ENV set for a whole shell does not break a file without
+        # environments; --env always means this file.
+        chosen = environ.get(ENV_VARIABLE) or None
     if chosen is not None:
         where = "--env" if environment else ENV_VARIABLE
         if chosen not in environments:

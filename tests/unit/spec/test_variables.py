@@ -175,3 +175,16 @@ def test_a_whole_reference_takes_the_type_of_the_key(tmp_path):
     assert experiment.services[0].command[4] == "20"
     assert experiment.services[0].env["LEVEL"] == "20"
     assert experiment.load.rate == 20.0
+
+
+def test_chaoskit_env_is_ignored_by_a_file_without_environments(tmp_path):
+    path = tmp_path / "plain.toml"
+    text = "[experiment]" + FILE.split("[experiment]", 1)[1]
+    for ref, value in (("{vars.retry}", "x"), ('"{vars.rate}"', "5"),
+                       ("{vars.db_password}", "pw12")):  # fmt: skip
+        text = text.replace(ref, value)
+    path.write_text(text, encoding="utf-8")
+    experiment = load(path, environ={**ENVIRON, "CHAOSKIT_ENV": "staging"})
+    assert experiment.environment is None
+    with pytest.raises(SpecError, match=r"no \[environments.NAME\] table"):
+        load(path, environment="staging")
