@@ -102,6 +102,13 @@ def is_secret_key(key: object) -> bool:
     return any(part in normal for part in _SECRET_KEY_PARTS)
 
 
+def _masked_key(key: object) -> bool:
+    """A credential key, or an environment-style one (``DB_HOST``, ``API_KEY``)."""
+    if is_secret_key(key):
+        return True
+    return isinstance(key, str) and key.isupper() and is_secret_name(key)
+
+
 def is_credential_name(name: str) -> bool:
     """Whether a variable, flag or header name names a credential (PASSWORD,
     SECRET, TOKEN, KEY, AUTH, CREDENTIAL, COOKIE in it, any case)."""
@@ -218,7 +225,7 @@ class Redactor:
         if isinstance(value, Mapping):
             return {
                 key: MASK
-                if keys and is_secret_key(key) and value[key] not in (None, "")
+                if keys and _masked_key(key) and value[key] not in (None, "")
                 else self(value[key], keys=keys)
                 for key in value
             }

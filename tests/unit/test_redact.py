@@ -193,3 +193,10 @@ def test_is_secret_name(name, secret):
 
 def test_url_passwords():
     assert url_passwords("a postgresql://u:p4ss@h/db and http://x/y") == ["p4ss"]
+
+
+def test_environment_style_keys_are_masked_in_data():
+    env = {"DB_HOST": "10.0.0.1", "API_KEY": "k", "LOG_LEVEL": "debug", "key": "v"}
+    assert redact(env) == {
+        "DB_HOST": "***", "API_KEY": "***", "LOG_LEVEL": "debug", "key": "v"
+    }  # fmt: skip
