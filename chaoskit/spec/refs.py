@@ -44,6 +44,7 @@ __all__ = [
     "check",
     "find",
     "find_early",
+    "malformed_early",
     "placeholders",
 ]
 
@@ -83,6 +84,15 @@ def find_early(text: str) -> list[EarlyRef]:
     """Every variable reference in ``text``, in order."""
     return [
         EarlyRef(m[0], m["ns"], m["name"], m["default"]) for m in _EARLY.finditer(text)
+    ]
+
+
+def malformed_early(text: str) -> list[str]:
+    """Variable-looking references that are not well formed (``{vars.a.b}``)."""
+    return [
+        ref.text
+        for ref in find(text)
+        if ref.namespace in EARLY_NAMESPACES and not _EARLY.fullmatch(ref.text)
     ]
 
 

@@ -240,6 +240,12 @@ class _Resolver:
         return node
 
     def text(self, text: str, path: list[str | int]) -> object:
+        for wrong in refs.malformed_early(text):
+            self.issues.append(
+                SpecIssue(toml_path(path), f"{wrong} is not a variable reference",
+                          None, "{vars.NAME}, {env.NAME}, {env.NAME:-default}, "
+                          "{secret.NAME}")
+            )  # fmt: skip
         found = refs.find_early(text)
         if not found:
             return text

@@ -188,3 +188,14 @@ def test_chaoskit_env_is_ignored_by_a_file_without_environments(tmp_path):
     assert experiment.environment is None
     with pytest.raises(SpecError, match=r"no \[environments.NAME\] table"):
         load(path, environment="staging")
+
+
+def test_a_malformed_variable_reference_is_reported_wherever_it_is(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        FILE.replace('path = "/"', 'path = "/{vars.a.b}"'), encoding="utf-8"
+    )
+    assert problems(path, variables=["db_password=x1234"]) == [
+        "load.tasks[0].path: {vars.a.b} is not a variable reference; allowed: "
+        "{vars.NAME}, {env.NAME}, {env.NAME:-default}, {secret.NAME}"
+    ]
