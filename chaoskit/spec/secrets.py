@@ -24,6 +24,13 @@ from chaoskit.spec.model import Experiment
 
 __all__ = ["find_secrets"]
 
+# Header values that are never credentials, and would mask ordinary text
+# ("application/json") everywhere if they were taken as secrets.
+_PLAIN_HEADERS = frozenset(
+    {"accept", "accept-encoding", "accept-language", "cache-control", "connection",
+     "content-type", "user-agent"}
+)  # fmt: skip
+
 
 def find_secrets(
     experiment: Experiment, declared: Iterable[str] = ()
@@ -40,10 +47,13 @@ def _walk(node: object, key: str | None, found: list[str]) -> None:
             name = str(name)
             credential = is_secret_key(name) or (
                 # Environment variables and headers: credential-shaped names
-                # (`X-Sink-Key`, `DB_PASSWORD`); every header value of the target.
+                # (`X-Sink-Key`, `DB_PASSWORD`)...
                 key in ("env", "headers") and is_credential_name(name)
             )
-            if isinstance(value, str) and (credential or key == "headers"):
+            # ...and any header but the ones that describe the content: a
+            # tenant id or a custom key is a credential as often as not.
+            header = key == "headers" and name.lower() not in _PLAIN_HEADERS
+            if isinstance(value, str) and (credential or header):
                 found.append(value)
             _walk(value, name, found)
     elif isinstance(node, list | tuple):
