@@ -442,7 +442,13 @@ def _finding(config: FuzzConfig, case: Case, failure: Failure, count: int) -> Fi
         seed=config.seed,
         count=count,
         curl=curl_line(
-            "POST", url, headers, case.body, body_file=None, masked=_masked(config)
+            "POST",
+            url,
+            headers,
+            case.body,
+            body_file=None,
+            masked=_masked(config),
+            shown=config.shown_headers,
         ),
     )
 
