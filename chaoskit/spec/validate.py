@@ -139,7 +139,9 @@ def _misspelt_kinds(
         for index, item in items(table, section):
             if not isinstance(item, dict) or "kind" in item:
                 continue
-            typo = next((k for k in item if _close(str(k), ["kind"], 0.5)), None)
+            typo = next(
+                (k for k in item if k == "type" or _close(str(k), ["kind"], 0.6)), None
+            )
             if typo is None:
                 continue
             prefix = f"{section}[{index}]"
