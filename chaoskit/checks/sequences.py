@@ -26,6 +26,7 @@ __all__ = [
     "group_sequences",
     "jitter_cv",
     "judge_backoff",
+    "judge_retry_after",
 ]
 
 
@@ -45,6 +46,10 @@ class Attempt:
     key: str
     ok: bool = False
     """The dependency answered (bytes came back and the peer closed cleanly)."""
+    end_s: float | None = None
+    """When its response ended (request log only)."""
+    retry_after_s: float | None = None
+    """The ``Retry-After`` its response carried, in seconds (request log only)."""
 
 
 @dataclass(frozen=True)
@@ -283,3 +288,32 @@ def connection_attempts(
     ok = bytes_down > 0 and end not in _FAILED_ENDS
     starts = list(exchanges_ns) or [accepted_ns]
     return [(at, ok and i == len(starts) - 1) for i, at in enumerate(starts)]
+
+
+def judge_retry_after(attempts: Iterable[Attempt]) -> Broken | None:
+    """Each attempt waits the ``Retry-After`` the previous one of its key got.
+
+    Measured at the proxy: from the end of the response that carried
+    ``Retry-After: N`` to the start of the same key's next request.
+    """
+    last: dict[str, Attempt] = {}
+    early: list[tuple[float, float, Attempt]] = []
+    judged = 0
+    for attempt in sorted(attempts, key=lambda a: a.at_s):
+        before = last.get(attempt.key)
+        last[attempt.key] = attempt
+        if before is None or before.retry_after_s is None or before.end_s is None:
+            continue
+        judged += 1
+        waited = attempt.at_s - before.end_s
+        if waited < before.retry_after_s:
+            early.append((waited, before.retry_after_s, attempt))
+    if not early:
+        return None
+    waited, asked, worst = min(early, key=lambda e: e[0] - e[1])
+    return Broken(
+        "honours_retry_after",
+        f"{len(early)} of {judged} retries came before the Retry-After they were "
+        f"given; e.g. {worst.key} at {worst.at_s:.2f}s waited {waited:.3f}s of "
+        f"{asked:g}s",
+    )
