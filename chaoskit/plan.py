@@ -239,9 +239,20 @@ def _describe(plan: Plan) -> list[str]:
     if proxy.routes:
         where = f"Toxiproxy at {proxy.url}" if proxy.url else "the embedded proxy"
         lines += [
-            f"  route {r.name}: {r.listen} -> {r.upstream} (on {where})"
+            f"  route {r.name}: {r.listen} -> {r.upstream} (on {where}"
+            + (
+                f"; HTTP/1.1, requests logged by {r.request_id_header})"
+                if r.protocol == "http"
+                else ")"
+            )
             for r in proxy.routes
         ]
+        if proxy.url and any(r.protocol == "http" for r in proxy.routes):
+            lines.append(
+                '  note: protocol = "http" routes and HTTP faults are chaoskit '
+                f"proxy extensions: {proxy.url} must be `chaoskit proxy` (a real "
+                "Toxiproxy answers 404 to them; checked when the run starts)"
+            )
     if len(lines) == 5:
         lines.append("  nothing (the target is already running)")
     lines += ["", *_load(plan), "", "timeline", *_timeline(plan)]
@@ -473,7 +484,7 @@ def _http_settings(fault: HttpFault) -> dict[str, str]:
     if fault.first is not None:
         out["first"] = f"{fault.first} matched requests"
     if fault.every is not None:
-        out["every"] = f"{fault.every}th matched request"
+        out["every"] = f"1 in {fault.every} matched requests"
     share = toxicity_of(fault)
     if share < 1:
         out["toxicity"] = f"{share:.0%} of requests"

@@ -9,6 +9,8 @@ are :mod:`chaoskit.checks.sequences`, shared with the pytest plugin.
 
 from __future__ import annotations
 
+import math
+
 from chaoskit.checks.base import Verdict, evaluator
 from chaoskit.checks.context import CheckContext
 from chaoskit.checks.sequences import (
@@ -77,7 +79,10 @@ def backoff(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
         key = (lambda _client: h.route) if h.group_by == "route" else client_host
         attempts = [Attempt(r.at_s, key(r.client), r.ok) for r in conns]
         records = list(conns)
-    sequences = group_sequences(attempts, h.sequence_gap)
+    gap = h.sequence_gap
+    if h.group_header is not None and "sequence_gap" not in h.model_fields_set:
+        gap = math.inf  # one request id is one logical request, however long
+    sequences = group_sequences(attempts, gap)
     window_s = sum(end - start for start, end in windows)
     max_rate = None
     rate_note = ""
