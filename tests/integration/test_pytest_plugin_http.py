@@ -42,7 +42,8 @@ def retry_after(state):
     return float(response.headers.get("retry-after", "0"))
 
 def make_client(base, honour):
-    wait = (lambda s: max(0.02, retry_after(s))) if honour else tenacity.wait_fixed(0.02)
+    fixed = tenacity.wait_fixed(0.02)
+    wait = (lambda s: max(0.02, retry_after(s))) if honour else fixed
 
     @tenacity.retry(
         stop=tenacity.stop_after_attempt(5),
@@ -86,7 +87,9 @@ def test_ignoring_retry_after_is_caught(chaoskit_route, upstream):
                 assert broken is not None and "waited" in broken.message
                 raise AssertionError(str(broken))
 
-def test_fault_is_rolled_back_when_the_body_fails(chaoskit_route, chaoskit_proxy, upstream):
+def test_fault_is_rolled_back_when_the_body_fails(
+    chaoskit_route, chaoskit_proxy, upstream
+):
     route = chaoskit_route(upstream, protocol="http", name="web")
     try:
         with route.http_status(500), route.http_delay(0.01, path="^/x"):

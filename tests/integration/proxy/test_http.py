@@ -36,7 +36,7 @@ class _Upstream(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         if self.path.startswith("/chunked"):
             self.send_response(200)
             self.send_header("Transfer-Encoding", "chunked")
@@ -52,12 +52,12 @@ class _Upstream(BaseHTTPRequestHandler):
             return
         self._send(200, f"ok {self.path}".encode(), {"X-Upstream": "yes"})
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self.send_response(200)
         self.send_header("Content-Length", "1234")
         self.end_headers()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             body = b""
             while True:
@@ -128,8 +128,10 @@ def test_keep_alive_requests_pass_and_are_logged(api: httpx.Client, route: str) 
     assert {r["connection"] for r in records} == {1}  # one keep-alive connection
     assert [r["request_id"] for r in records] == [f"r{i}" for i in range(10)]
     first = records[0]
-    assert first["method"] == "GET" and first["status"] == 200
-    assert first["fault"] is None and first["outcome"] == "answered"
+    assert first["method"] == "GET"
+    assert first["status"] == 200
+    assert first["fault"] is None
+    assert first["outcome"] == "answered"
     assert first["client"].startswith("127.0.0.1:")
     assert first["start_ns"] <= first["response_ns"] <= first["end_ns"]
 
@@ -189,7 +191,8 @@ def test_first_two_503_then_tenacity_client_succeeds_on_attempt_3(
     ]
     assert {r["request_id"] for r in records} == {"job-1"}
     listed = api.get("/chaoskit/proxies/web/http_faults").json()
-    assert listed[0]["matched"] == 3 and listed[0]["applied"] == 2
+    assert listed[0]["matched"] == 3
+    assert listed[0]["applied"] == 2
 
 
 def test_path_and_method_match_only_hit_matched_requests(
@@ -354,12 +357,14 @@ def test_bad_fault_definitions_are_refused(api: httpx.Client, route: str) -> Non
     bad = api.post(
         "/chaoskit/proxies/web/http_faults", json={"name": "x", "type": "teapot"}
     )
-    assert bad.status_code == 400 and "type" in bad.json()["error"]
+    assert bad.status_code == 400
+    assert "type" in bad.json()["error"]
     bad = api.post(
         "/chaoskit/proxies/web/http_faults",
         json={"name": "x", "type": "status", "match": {"path": "("}},
     )
-    assert bad.status_code == 400 and "match.path" in bad.json()["error"]
+    assert bad.status_code == 400
+    assert "match.path" in bad.json()["error"]
     _fault(api, name="dup", type="status")
     again = api.post(
         "/chaoskit/proxies/web/http_faults", json={"name": "dup", "type": "status"}
