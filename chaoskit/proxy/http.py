@@ -254,42 +254,51 @@ class HttpSession:
     def request_head(self, side: _RequestSide) -> None:
         ex = self.current
         assert ex is not None  # noqa: S101 - on_message_begin came first
-        self.detecting = False
-        self.first_bytes = []
-        method = self.req_parser.get_method().decode("latin-1")
-        url = side.url.decode("latin-1")
-        headers = {
-            n.decode("latin-1").lower(): v.decode("latin-1") for n, v in side.headers
-        }
+        if self.detecting:
+            self.detecting = False
+            self.first_bytes = []
+        parser = self.req_parser
+        raw_method = parser.get_method()
+        method = raw_method.decode("latin-1")
         rec = ex.record
         rec.method = method
-        rec.path = url
-        rec.request_id = headers.get(self.options.request_id_header)
-        rec.headers = {
-            k: v for k, v in headers.items() if k in self.options.record_headers
-        }
-        ex.chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        rec.path = url = side.url.decode("latin-1")
+        # Only what the log keeps is decoded, unless a fault must match on headers.
+        wanted = self.options.record_headers
+        kept: dict[str, str] = {}
+        lines = []
+        for name, value in side.headers:
+            lines.append(b"%b: %b\r\n" % (name, value))
+            lname = name.decode("latin-1").lower()
+            if lname in wanted:
+                kept[lname] = value.decode("latin-1")
+            elif lname == "transfer-encoding" and b"chunked" in value.lower():
+                ex.chunked = True
+        rec.headers = kept
+        rec.request_id = kept.get(self.options.request_id_header)
         ex.head = method == "HEAD"
+        decision = PASS
         if self.faults:
+            headers = {
+                n.decode("latin-1").lower(): v.decode("latin-1")
+                for n, v in side.headers
+            }
             decision = self.faults.decide(
                 RequestHead(method, url.split("?", 1)[0], headers), time.monotonic()
             )
             ex.decision = decision
             rec.fault = decision.by
             rec.delayed_by = decision.delayed_by
-        decision = ex.decision
         ex.forward = decision.response is None and decision.abort != "reset"
-        ex.exclusive = (
-            ex.head or decision is not PASS or self.req_parser.should_upgrade()
-        )
+        ex.exclusive = ex.head or decision is not PASS or parser.should_upgrade()
         if ex.forward:
-            version = self.req_parser.get_http_version()
-            parts = [side.url.join((self.req_parser.get_method() + b" ", b" HTTP/"))]
-            parts.append(version.encode() + b"\r\n")
-            for name, value in side.headers:
-                parts.append(name + b": " + value + b"\r\n")
-            parts.append(b"\r\n")
-            self.hold(ex, b"".join(parts))
+            head = b"%b %b HTTP/%b\r\n%b\r\n" % (
+                raw_method,
+                side.url,
+                parser.get_http_version().encode(),
+                b"".join(lines),
+            )
+            self.hold(ex, head)
 
     def request_body(self, body: bytes) -> None:
         ex = self.current
@@ -500,7 +509,13 @@ class HttpSession:
     def upstream_eof_received(self) -> bool:
         """The upstream finished sending; False while a delayed response is held."""
         self.upstream_eof = True
-        return self.tcp or not self.held_down
+        if self.tcp or self.held_down:
+            return self.tcp
+        target = self.response_target()
+        if target is not None and target.response_started:
+            # A response delimited by the close (no length, not chunked) ends here.
+            self.finish_response(target)
+        return True
 
     # -- falling back to TCP -----------------------------------------------------------
 
