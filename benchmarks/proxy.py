@@ -220,19 +220,29 @@ def _client(addr: tuple[str, int]) -> socket.socket:
     return sock
 
 
-def _exchange(sock: socket.socket, view: memoryview) -> None:
-    sock.sendall(MSG)
+def _exchange(
+    sock: socket.socket, view: memoryview, message: bytes = MSG, size: int = len(MSG)
+) -> None:
+    """Send ``message``, read ``size`` bytes of reply into ``view``."""
+    sock.sendall(message)
     got = 0
-    while got < len(MSG):
+    while got < size:
         n = sock.recv_into(view[got:])
         if n == 0:
-            raise ConnectionError("the echo closed mid-reply")
+            raise ConnectionError("the upstream closed mid-reply")
         got += n
 
 
-def round_trips(addr: tuple[str, int], count: int, seconds: float) -> list[int]:
-    """Round-trip times (ns) of 64-byte messages over one connection."""
-    buf = bytearray(len(MSG))
+def round_trips(
+    addr: tuple[str, int],
+    count: int,
+    seconds: float,
+    message: bytes = MSG,
+    reply: bytes = MSG,
+) -> list[int]:
+    """Round-trip times (ns) of ``message`` and its ``reply`` over one connection
+    (64 bytes echoed, or an HTTP GET and its 200)."""
+    buf = bytearray(len(reply))
     view = memoryview(buf)
     samples: list[int] = []
     clock = time.perf_counter_ns
@@ -240,39 +250,13 @@ def round_trips(addr: tuple[str, int], count: int, seconds: float) -> list[int]:
         end = clock() + int(seconds * 1e9)
         for _ in range(count):
             t0 = clock()
-            _exchange(sock, view)
+            _exchange(sock, view, message, len(reply))
             t1 = clock()
             samples.append(t1 - t0)
             if t1 > end:
                 break
-    if buf != MSG:
-        raise RuntimeError("the echo came back altered")
-    return samples
-
-
-def http_round_trips(addr: tuple[str, int], count: int, seconds: float) -> list[int]:
-    """Round-trip times (ns) of a small GET and its 200 over one connection."""
-    buf = bytearray(len(HTTP_RESPONSE))
-    view = memoryview(buf)
-    samples: list[int] = []
-    clock = time.perf_counter_ns
-    with _client(addr) as sock:
-        end = clock() + int(seconds * 1e9)
-        for _ in range(count):
-            t0 = clock()
-            sock.sendall(HTTP_REQUEST)
-            got = 0
-            while got < len(HTTP_RESPONSE):
-                n = sock.recv_into(view[got:])
-                if n == 0:
-                    raise ConnectionError("the HTTP upstream closed mid-reply")
-                got += n
-            t1 = clock()
-            samples.append(t1 - t0)
-            if t1 > end:
-                break
-    if buf != HTTP_RESPONSE:
-        raise RuntimeError("the response came back altered")
+    if buf != reply:
+        raise RuntimeError("the reply came back altered")
     return samples
 
 
@@ -555,7 +539,13 @@ class Bench:
                 (
                     "http",
                     lambda k: rtt_stats(
-                        http_round_trips(p[k], a.rtt_count, a.rtt_seconds)
+                        round_trips(
+                            p[k],
+                            a.rtt_count,
+                            a.rtt_seconds,
+                            HTTP_REQUEST,
+                            HTTP_RESPONSE,
+                        )
                     ),
                     {"direct": "http", "tcp": "proxy_http_tcp", "http": "proxy_http"},
                 ),

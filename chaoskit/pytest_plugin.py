@@ -384,6 +384,22 @@ class Route:
         self.proxy.request("DELETE", f"/proxies/{self.name}")
 
 
+def _read_log(
+    route: Route, log: str, since: int, into: dict[int, dict[str, Any]]
+) -> int:
+    """Read a proxy log (``connections`` or ``requests``) after ``since`` into
+    ``into`` (latest record wins); the cursor to read from next time."""
+    while True:
+        page = route.proxy.request(
+            "GET", f"/chaoskit/proxies/{route.name}/{log}?since={since}&limit=1000"
+        )
+        for record in page[log]:
+            into[int(record["id"])] = record
+        if not page[log]:
+            return since
+        since = int(page["cursor"])
+
+
 class Attempts:
     """Attempts seen at the proxy; grouped and judged by ``checks.sequences``."""
 
@@ -405,19 +421,10 @@ class Attempts:
         self._attempt = Attempt
 
     def _collect(self) -> None:
-        if self._closed:
-            return
-        while True:
-            page = self._route.proxy.request(
-                "GET",
-                f"/chaoskit/proxies/{self._route.name}/connections"
-                f"?since={self._since}&limit=1000",
+        if not self._closed:
+            self._since = _read_log(
+                self._route, "connections", self._since, self._records
             )
-            for record in page["connections"]:
-                self._records[int(record["id"])] = record
-            if not page["connections"]:
-                return
-            self._since = int(page["cursor"])
 
     def close(self) -> None:
         """Stop observing (the block ended): what is known now is final."""
@@ -502,19 +509,8 @@ class Requests:
         self._closed = False
 
     def _collect(self) -> None:
-        if self._closed:
-            return
-        while True:
-            page = self._route.proxy.request(
-                "GET",
-                f"/chaoskit/proxies/{self._route.name}/requests"
-                f"?since={self._since}&limit=1000",
-            )
-            for record in page["requests"]:
-                self._records[int(record["id"])] = record
-            if not page["requests"]:
-                return
-            self._since = int(page["cursor"])
+        if not self._closed:
+            self._since = _read_log(self._route, "requests", self._since, self._records)
 
     def close(self) -> None:
         """Stop observing (the block ended): what is known now is final."""

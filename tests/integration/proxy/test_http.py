@@ -382,3 +382,60 @@ def test_a_tcp_proxy_refuses_http_faults(api: httpx.Client, http_upstream: str) 
     )
     assert refused.status_code == 409
     assert "not an http proxy" in refused.json()["error"]
+
+
+def _raw_exchange(route: str, request: bytes, until: bytes) -> bytes:
+    port = int(route.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request)
+        got = b""
+        deadline = time.monotonic() + 5
+        while until not in got and time.monotonic() < deadline:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        return got
+
+
+def test_http_10_and_expect_continue_pass(api: httpx.Client, route: str) -> None:
+    # HTTP/1.0: http.server answers and closes; the request is logged answered.
+    got = _raw_exchange(route, b"GET /old HTTP/1.0\r\n\r\n", b"ok /old")
+    assert got.startswith((b"HTTP/1.0 200", b"HTTP/1.1 200"))
+    assert got.endswith(b"ok /old")
+    # Expect: 100-continue: the interim answer does not end the exchange.
+    with httpx.Client(base_url=route, timeout=5) as client:
+        answer = client.post(
+            "/echo", content=b"x" * 10, headers={"Expect": "100-continue"}
+        )
+        assert answer.content == b"echo:" + b"x" * 10
+        assert client.get("/next").text == "ok /next"
+    records = _wait_logged(api, 3)
+    assert [r["status"] for r in records] == [200, 200, 200]
+
+
+def test_abort_mid_body_truncates_a_chunked_response(
+    api: httpx.Client, route: str
+) -> None:
+    _fault(api, name="cut", type="abort", abort="body", match={"path": "^/chunked"})
+    got = _raw_exchange(route, b"GET /chunked HTTP/1.1\r\nHost: x\r\n\r\n", b"\0")
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert head.startswith((b"HTTP/1.0 200", b"HTTP/1.1 200"))
+    assert b"chunked" in head.lower()
+    assert body  # part of the body came
+    assert not body.endswith(b"0\r\n\r\n")  # but never its end
+    with (
+        httpx.Client(base_url=route, timeout=5) as client,
+        pytest.raises(httpx.TransportError),
+    ):
+        client.get("/chunked")
+
+
+def test_an_injected_answer_to_a_post_skips_its_body(
+    api: httpx.Client, route: str
+) -> None:
+    _fault(api, name="no", type="status", status=503, first=1, match={"method": "POST"})
+    with httpx.Client(base_url=route, timeout=5) as client:
+        assert client.post("/echo", content=b"y" * 100_000).status_code == 503
+        answer = client.post("/echo", content=b"z" * 100_000)
+        assert answer.content == b"echo:" + b"z" * 100_000
