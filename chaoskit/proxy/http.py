@@ -334,7 +334,7 @@ class HttpSession:
     def pump(self) -> None:
         """Release requests in order, as far as exclusivity and delays allow."""
         earlier_done = True
-        for ex in list(self.exchanges):
+        for ex in tuple(self.exchanges):
             if not ex.released:
                 d = ex.decision
                 if (ex.exclusive or not ex.forward) and not earlier_done:
@@ -448,13 +448,14 @@ class HttpSession:
         if 100 <= status < 200:
             return  # interim (100 Continue): the final response follows
         retry_after = None
+        chunked = False
         for name, value in side.headers:
-            if name.lower() == b"retry-after":
+            lname = name.lower()
+            if lname == b"retry-after":
                 retry_after = value.decode("latin-1")
-        self.resp_chunked = any(
-            n.lower() == b"transfer-encoding" and b"chunked" in v.lower()
-            for n, v in side.headers
-        )
+            elif lname == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
+        self.resp_chunked = chunked
         target.response_started = True
         target.record.responded(status, retry_after)
         abort = target.decision.abort
