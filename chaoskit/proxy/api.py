@@ -348,9 +348,8 @@ class _Api:
                 proxy.protocol = protocol
             if header:
                 proxy.http_options.request_id_header = header.lower()
-                proxy.http_options.record_headers.add(header.lower())
-            for name in record or ():
-                proxy.http_options.record_headers.add(name.lower())
+                proxy.http_options.record(header)
+            proxy.http_options.record(*(record or ()))
         return _json(_http_json(proxy))
 
     async def list_http_faults(self, request: Request) -> Response:

@@ -45,7 +45,15 @@ class HttpOptions:
 
     def __init__(self, request_id_header: str = "x-request-id") -> None:
         self.request_id_header = request_id_header.lower()
-        self.record_headers: set[str] = {self.request_id_header}
+        self.record_headers: set[str] = set()
+        self.wanted: frozenset[bytes] = frozenset()
+        """The same names as bytes, for the per-request scan."""
+        self.record(self.request_id_header)
+
+    def record(self, *names: str) -> None:
+        """Keep these request headers (any case) in each request record."""
+        self.record_headers.update(n.lower() for n in names)
+        self.wanted = frozenset(n.encode("latin-1") for n in self.record_headers)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -264,15 +272,15 @@ class HttpSession:
         rec.method = method
         rec.path = url = side.url.decode("latin-1")
         # Only what the log keeps is decoded, unless a fault must match on headers.
-        wanted = self.options.record_headers
+        wanted = self.options.wanted
         kept: dict[str, str] = {}
         lines = []
         for name, value in side.headers:
             lines.append(b"%b: %b\r\n" % (name, value))
-            lname = name.decode("latin-1").lower()
+            lname = name.lower()
             if lname in wanted:
-                kept[lname] = value.decode("latin-1")
-            elif lname == "transfer-encoding" and b"chunked" in value.lower():
+                kept[lname.decode("latin-1")] = value.decode("latin-1")
+            elif lname == b"transfer-encoding" and b"chunked" in value.lower():
                 ex.chunked = True
         rec.headers = kept
         rec.request_id = kept.get(self.options.request_id_header)
