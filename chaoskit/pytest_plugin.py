@@ -551,8 +551,16 @@ class Requests:
         return len(self.records)
 
     def _sequence_attempts(self) -> list[Any]:
-        from chaoskit.checks.sequences import Attempt, client_host
+        import time
 
+        from chaoskit.checks.sequences import (
+            Attempt,
+            client_host,
+            retry_after_seconds,
+        )
+
+        # The proxy runs in this process: its monotonic clock is ours.
+        unix_offset_ns = time.time_ns() - time.monotonic_ns()
         out = []
         for record in self.records:
             status = record["status"]
@@ -566,9 +574,14 @@ class Requests:
                     self._key(record) or client_host(record["client"]),
                     ok,
                     end_s=int(end) / 1e9 if end is not None else None,
-                    retry_after_s=float(after)
-                    if after is not None and str(after).isdigit()
-                    else None,
+                    retry_after_s=retry_after_seconds(
+                        after,
+                        (
+                            int(record["response_ns"] or record["start_ns"])
+                            + unix_offset_ns
+                        )
+                        / 1e9,
+                    ),
                 )
             )
         return out

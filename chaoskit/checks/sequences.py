@@ -11,6 +11,7 @@ after an attempt that succeeded (the next one is a new logical request).
 
 from __future__ import annotations
 
+import email.utils
 import itertools
 import statistics
 from collections.abc import Iterable, Sequence
@@ -27,6 +28,7 @@ __all__ = [
     "jitter_cv",
     "judge_backoff",
     "judge_retry_after",
+    "retry_after_seconds",
 ]
 
 
@@ -288,6 +290,21 @@ def connection_attempts(
     ok = bytes_down > 0 and end not in _FAILED_ENDS
     starts = list(exchanges_ns) or [accepted_ns]
     return [(at, ok and i == len(starts) - 1) for i, at in enumerate(starts)]
+
+
+def retry_after_seconds(value: str | None, at_unix_s: float) -> float | None:
+    """``Retry-After`` in seconds: delta-seconds, or an HTTP-date counted from
+    ``at_unix_s`` (when the response was sent); None when absent or unreadable."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - at_unix_s)
 
 
 def judge_retry_after(attempts: Iterable[Attempt]) -> Broken | None:

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 
-from chaoskit.checks.sequences import connection_attempts
+from chaoskit.checks.sequences import connection_attempts, retry_after_seconds
 from chaoskit.errors import ChaoskitError
 from chaoskit.events import AttemptRecord, RequestAttempt
 from chaoskit.faults.toxiproxy import ConnectionRecord, RequestRecord, Toxiproxy
@@ -63,20 +62,6 @@ def recorded_headers(experiment: model.Experiment, route: str) -> tuple[str, ...
     return tuple(dict.fromkeys(names))
 
 
-def _retry_after_s(value: str | None, at_unix_s: float) -> float | None:
-    """``Retry-After`` in seconds: delta-seconds, or an HTTP-date from ``at``."""
-    if value is None:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - at_unix_s)
-
-
 def request_attempts(
     route: str,
     records: list[RequestRecord],
@@ -105,7 +90,7 @@ def request_attempts(
                 and r.status < 500
                 and r.status != 429,
                 headers=dict(r.headers),
-                retry_after_s=_retry_after_s(
+                retry_after_s=retry_after_seconds(
                     r.retry_after, (answered_ns + unix_offset_ns) / _NS
                 ),
                 fault=r.fault,

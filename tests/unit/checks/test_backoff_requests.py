@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chaoskit.checks import CheckContext, evaluate
-from chaoskit.checks.sequences import Attempt, judge_retry_after
+from chaoskit.checks.sequences import Attempt, judge_retry_after, retry_after_seconds
 from chaoskit.events import PhaseRecord, RequestAttempt
 from chaoskit.spec.model import BackoffHypothesis
 
@@ -111,3 +111,13 @@ def test_no_request_in_the_phase_says_where_they_come_from() -> None:
     )
     assert not verdict.passed
     assert "request log" in verdict.detail
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    assert retry_after_seconds("3", 0.0) == 3.0
+    assert retry_after_seconds(None, 0.0) is None
+    assert retry_after_seconds("soon", 0.0) is None
+    # Sun, 06 Nov 1994 08:49:37 GMT is 784111777 in Unix time.
+    date = "Sun, 06 Nov 1994 08:49:37 GMT"
+    assert retry_after_seconds(date, 784111775.5) == 1.5
+    assert retry_after_seconds(date, 784111800.0) == 0.0  # already past
