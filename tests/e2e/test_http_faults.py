@@ -264,3 +264,13 @@ def test_rollback_removes_the_http_fault_a_killed_run_left(tmp_path, separate_pr
     assert httpx.get(f"{separate_proxy}/proxies").json() == {}
     for pid in pids_started(reports):
         assert_gone(pid)
+
+
+def test_validate_says_http_faults_need_chaoskits_proxy_at_a_url(tmp_path):
+    path = _write(tmp_path, "honour")
+    result = chaoskit("validate", str(path), "--set", "proxy.url=http://127.0.0.1:8474")
+    assert result.returncode == 0, result.stderr
+    assert "must be `chaoskit proxy` (a real Toxiproxy answers 404" in result.stdout
+    plain = chaoskit("validate", str(path))
+    assert "a real Toxiproxy answers 404" not in plain.stdout
+    assert "HTTP/1.1, requests logged by X-Request-Id" in plain.stdout
