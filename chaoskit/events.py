@@ -20,6 +20,7 @@ __all__ = [
     "EventSink",
     "FaultRecord",
     "PhaseRecord",
+    "RequestAttempt",
     "ServiceRecord",
     "event",
 ]
@@ -130,3 +131,26 @@ class AttemptRecord:
     ok: bool
     """The upstream answered (see ``checks.sequences.connection_attempts``)."""
     end: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestAttempt:
+    """One request at an HTTP route, from the proxy's request log.
+
+    ``at_s`` and ``end_s`` count from the timeline's start; ``retry_after_s`` is
+    the response's ``Retry-After`` in seconds (real or injected), if any.
+    """
+
+    route: str
+    client: str
+    at_s: float
+    end_s: float | None
+    method: str
+    path: str
+    status: int | None
+    ok: bool
+    """Answered whole with a status below 500 other than 429."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """The request headers the proxy recorded (names lowercased)."""
+    retry_after_s: float | None = None
+    fault: str | None = None

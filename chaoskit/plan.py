@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from chaoskit.redact import redact_text
+from chaoskit.spec.httprules import toxicity_of
 from chaoskit.spec.model import (
     BackoffHypothesis,
     ContainerFault,
@@ -31,6 +32,7 @@ from chaoskit.spec.model import (
     FallbackHypothesis,
     Fault,
     FuzzHypothesis,
+    HttpFault,
     Hypothesis,
     IntegrityHypothesis,
     LockFault,
@@ -241,9 +243,20 @@ def _describe(plan: Plan) -> list[str]:
     if proxy.routes:
         where = f"Toxiproxy at {proxy.url}" if proxy.url else "the embedded proxy"
         lines += [
-            f"  route {r.name}: {r.listen} -> {r.upstream} (on {where})"
+            f"  route {r.name}: {r.listen} -> {r.upstream} (on {where}"
+            + (
+                f"; HTTP/1.1, requests logged by {r.request_id_header})"
+                if r.protocol == "http"
+                else ")"
+            )
             for r in proxy.routes
         ]
+        if proxy.url and any(r.protocol == "http" for r in proxy.routes):
+            lines.append(
+                '  note: protocol = "http" routes and HTTP faults are chaoskit '
+                f"proxy extensions: {proxy.url} must be `chaoskit proxy` (a real "
+                "Toxiproxy answers 404 to them; checked when the run starts)"
+            )
     if len(lines) == 5:
         lines.append("  nothing (the target is already running)")
     lines += ["", *_load(plan), "", "timeline", *_timeline(plan)]
@@ -339,6 +352,8 @@ def fault_settings(fault: Fault) -> dict[str, str]:
         return _payload_settings(fault)
     if isinstance(fault, LockFault):
         return _lock_settings(fault)
+    if isinstance(fault, HttpFault):
+        return _http_settings(fault)
     settings = {}
     if isinstance(fault, ContainerFault):
         if fault.count is not None:
@@ -431,6 +446,9 @@ def _fault(fault: Fault) -> str:
             else f"table {fault.table} of service {fault.service}"
         )
         return f"lock {where}: {settings['lock']}"
+    if isinstance(fault, HttpFault):
+        shown = ", ".join(f"{k} {v}" for k, v in _http_settings(fault).items())
+        return f"{fault.kind} on route {fault.route}: {shown}"
     if fault.kind == "kill":
         then = f", restarted at {_d(fault.at + fault.for_)}" if fault.restart else ""
         return f"kill service {fault.service} with {fault.signal}{then}"
@@ -443,6 +461,44 @@ def _fault(fault: Fault) -> str:
     if fault.kind == "pause":
         return f"pause service {fault.service} (SIGSTOP, then SIGCONT)"
     return f"restart service {fault.service}"
+
+
+def _http_settings(fault: HttpFault) -> dict[str, str]:
+    """An HTTP fault's settings as a user reads them."""
+    out: dict[str, str] = {}
+    match fault.kind:
+        case "http_status":
+            out["status"] = str(fault.status)
+            out |= {f"header {k}": v for k, v in fault.headers.items()}
+        case "http_delay":
+            out["delay"] = _d(fault.delay)
+            if fault.jitter:
+                out["jitter"] = _d(fault.jitter)
+            out["where"] = f"before the {fault.where}"
+        case "http_abort":
+            out["abort"] = {
+                "headers": "after the response headers",
+                "body": "mid-body (a truncated response)",
+                "reset": "reset the connection",
+            }[fault.abort]
+        case _:
+            out["rate"] = f"{fault.rate} req/s, then 429"
+            if fault.retry_after is not None:
+                out["Retry-After"] = _d(fault.retry_after)
+    if fault.first is not None:
+        out["first"] = f"{fault.first} matched requests"
+    if fault.every is not None:
+        out["every"] = f"1 in {fault.every} matched requests"
+    share = toxicity_of(fault)
+    if share < 1:
+        out["toxicity"] = f"{share:.0%} of requests"
+    m = fault.match
+    if m.method is not None:
+        out["method"] = m.method if isinstance(m.method, str) else "|".join(m.method)
+    if m.path is not None:
+        out["path"] = f"/{m.path}/"
+    out |= {f"header {k} ~": f"/{v}/" for k, v in m.headers.items()}
+    return out
 
 
 def _container_fault(fault: ContainerFault) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from chaoskit.events import AttemptRecord, FaultRecord, PhaseRecord
+from chaoskit.events import AttemptRecord, FaultRecord, PhaseRecord, RequestAttempt
 from chaoskit.metrics.model import TaskStats, WindowStats
 from chaoskit.metrics.series import Bin
 from chaoskit.records import AckLog, ErrorClass, ReadBack
@@ -53,6 +53,9 @@ class CheckContext:
     """(start_s, end_s, step_s, tasks) -> bins by intended start, from the samples."""
     attempts: Mapping[str, tuple[AttemptRecord, ...]] = field(default_factory=dict)
     """Route -> attempts at its upstream (routes a ``backoff`` hypothesis names)."""
+    requests: Mapping[str, tuple[RequestAttempt, ...]] = field(default_factory=dict)
+    """HTTP route -> requests from the proxy's request log (``backoff`` grouped by
+    a header, or judging ``Retry-After``)."""
     acks: AckLog | None = None
     """What each write of a task with ``ack`` acknowledged (integrity checks)."""
     read_backs: Mapping[str, ReadBack] = field(default_factory=dict)

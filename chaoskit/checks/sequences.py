@@ -11,6 +11,7 @@ after an attempt that succeeded (the next one is a new logical request).
 
 from __future__ import annotations
 
+import email.utils
 import itertools
 import statistics
 from collections.abc import Iterable, Sequence
@@ -26,6 +27,8 @@ __all__ = [
     "group_sequences",
     "jitter_cv",
     "judge_backoff",
+    "judge_retry_after",
+    "retry_after_seconds",
 ]
 
 
@@ -45,6 +48,10 @@ class Attempt:
     key: str
     ok: bool = False
     """The dependency answered (bytes came back and the peer closed cleanly)."""
+    end_s: float | None = None
+    """When its response ended (request log only)."""
+    retry_after_s: float | None = None
+    """The ``Retry-After`` its response carried, in seconds (request log only)."""
 
 
 @dataclass(frozen=True)
@@ -283,3 +290,47 @@ def connection_attempts(
     ok = bytes_down > 0 and end not in _FAILED_ENDS
     starts = list(exchanges_ns) or [accepted_ns]
     return [(at, ok and i == len(starts) - 1) for i, at in enumerate(starts)]
+
+
+def retry_after_seconds(value: str | None, at_unix_s: float) -> float | None:
+    """``Retry-After`` in seconds: delta-seconds, or an HTTP-date counted from
+    ``at_unix_s`` (when the response was sent); None when absent or unreadable."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - at_unix_s)
+
+
+def judge_retry_after(attempts: Iterable[Attempt]) -> Broken | None:
+    """Each attempt waits the ``Retry-After`` the previous one of its key got.
+
+    Measured at the proxy: from the end of the response that carried
+    ``Retry-After: N`` to the start of the same key's next request.
+    """
+    last: dict[str, Attempt] = {}
+    early: list[tuple[float, float, Attempt]] = []
+    judged = 0
+    for attempt in sorted(attempts, key=lambda a: a.at_s):
+        before = last.get(attempt.key)
+        last[attempt.key] = attempt
+        if before is None or before.retry_after_s is None or before.end_s is None:
+            continue
+        judged += 1
+        waited = attempt.at_s - before.end_s
+        if waited < before.retry_after_s:
+            early.append((waited, before.retry_after_s, attempt))
+    if not early:
+        return None
+    waited, asked, worst = min(early, key=lambda e: e[0] - e[1])
+    return Broken(
+        "honours_retry_after",
+        f"{len(early)} of {judged} retries came before the Retry-After they were "
+        f"given; e.g. {worst.key} at {worst.at_s:.2f}s waited {waited:.3f}s of "
+        f"{asked:g}s",
+    )

@@ -33,7 +33,11 @@ from chaoskit.metrics.recorder import Recorder
 from chaoskit.metrics.samplefile import SampleFile, read_samples
 from chaoskit.metrics.series import Bin, bins_by_intended_start
 from chaoskit.records import AckLog, ReadBack
-from chaoskit.runner.attempts import AttemptWatcher, watched_routes
+from chaoskit.runner.attempts import (
+    AttemptWatcher,
+    request_routes,
+    watched_routes,
+)
 from chaoskit.runner.environment import Environment, bring_up
 from chaoskit.runner.ledger import Ledger, roll_back
 from chaoskit.runner.load import build_load_config
@@ -201,7 +205,11 @@ async def run_experiment(
                 experiment, env, stack, recorder, engine, emit, t0_ns, stop,
                 report_dir=report_dir,
             )  # fmt: skip
-            watcher = AttemptWatcher(env.toxiproxy, watched_routes(experiment))
+            watcher = AttemptWatcher(
+                env.toxiproxy,
+                watched_routes(experiment),
+                http_routes=request_routes(experiment),
+            )
             watcher.start()
             load = asyncio.ensure_future(engine.run())
             try:
@@ -291,6 +299,7 @@ def _outcome(
             faults=faults,
             task_groups={t.name: t.group for t in experiment.load.tasks if t.group},
             attempts=watcher.records(origin) if watcher else {},
+            requests=watcher.request_records(origin) if watcher else {},
             acks=acks,
             read_backs=found or {},
             fuzz=tuple(timeline.fuzz.values()) if timeline else (),

@@ -20,6 +20,7 @@ from pathlib import Path
 from chaoskit.errors import ChaoskitError
 from chaoskit.events import Event, FaultRecord, PhaseRecord, event
 from chaoskit.faults.base import Change
+from chaoskit.faults.http import http_changes
 from chaoskit.faults.locks import lock_changes
 from chaoskit.faults.network import network_changes
 from chaoskit.faults.payloads import PayloadSender, load_payload_model
@@ -42,7 +43,7 @@ _NS = 1_000_000_000
 
 def fault_target(fault: model.Fault) -> str:
     """What a fault hits: ``route db``, ``service api``, ``container web-1``..."""
-    if isinstance(fault, model.ToxicFault):
+    if isinstance(fault, model.ToxicFault | model.HttpFault):
         return f"route {fault.route}"
     if isinstance(fault, model.LockFault) and fault.database is not None:
         return f"database {fault.database}"
@@ -149,6 +150,9 @@ class Timeline:
         if isinstance(fault, model.ToxicFault):
             assert self.env.toxiproxy is not None  # noqa: S101 - validated: routes exist
             return network_changes(fault, self.env.toxiproxy, fault.route)
+        if isinstance(fault, model.HttpFault):
+            assert self.env.toxiproxy is not None  # noqa: S101 - validated: routes exist
+            return http_changes(fault, self.env.toxiproxy, fault.route)
         if isinstance(fault, model.PayloadFault):
             sender = PayloadSender(
                 fault,

@@ -20,6 +20,11 @@ from chaoskit.spec import refs
 from chaoskit.spec.addresses import check_loopback
 from chaoskit.spec.containers import check_container_services
 from chaoskit.spec.dbrules import check_acks, check_integrity, check_lock
+from chaoskit.spec.httprules import (
+    check_http_fault,
+    check_request_backoff,
+    http_routes,
+)
 from chaoskit.spec.model import (
     LATENCY_METRICS,
     PHASES,
@@ -27,6 +32,7 @@ from chaoskit.spec.model import (
     Experiment,
     FallbackHypothesis,
     FuzzHypothesis,
+    HttpFault,
     IntegrityHypothesis,
     LockFault,
     PayloadFault,
@@ -78,9 +84,17 @@ def check(table: Mapping[str, Any], experiment: Experiment | None) -> list[SpecI
     issues += _abort(parts)
     tasks = parts.load.tasks if parts.load else ()
     issues += check_acks(tasks)
+    http_routes_declared = http_routes(table)
     for index, fault in parts.faults:
         if isinstance(fault, LockFault):
             issues += check_lock(f"faults[{index}]", fault, parts.service_kinds)
+        elif isinstance(fault, HttpFault):
+            issues += check_http_fault(f"faults[{index}]", fault, http_routes_declared)
+    for index, hypothesis in parts.hypotheses:
+        if isinstance(hypothesis, BackoffHypothesis):
+            issues += check_request_backoff(
+                f"hypotheses[{index}]", hypothesis, http_routes_declared
+            )
     for index, hypothesis in parts.hypotheses:
         if isinstance(hypothesis, IntegrityHypothesis):
             where = f"hypotheses[{index}]"

@@ -31,6 +31,7 @@ from chaoskit.units import parse_duration, parse_ratio
 __all__ = [
     "CONTAINER_FAULT_KINDS",
     "FAULT_KINDS",
+    "HTTP_FAULT_KINDS",
     "HYPOTHESIS_KINDS",
     "LOCK_FAULT_KINDS",
     "LOCK_MODES",
@@ -57,6 +58,8 @@ __all__ = [
     "Fault",
     "FuzzHypothesis",
     "HostPort",
+    "HttpFault",
+    "HttpMatch",
     "Hypothesis",
     "Int",
     "IntegrityHypothesis",
@@ -132,12 +135,15 @@ CONTAINER_FAULT_KINDS = ("restart", "stop", "kill", "pause")
 """On a container (a ``container`` service, a container by name or by labels);
 kill, restart and pause on a ``container`` service may be written as process faults."""
 PAYLOAD_FAULT_KINDS = ("invalid-payloads",)
+HTTP_FAULT_KINDS = ("http_status", "http_delay", "http_abort", "http_throttle")
+"""On a ``protocol = "http"`` route of chaoskit's proxy (an extension)."""
 FAULT_KINDS = (
     TOXIC_FAULT_KINDS
     + PROCESS_FAULT_KINDS
     + ("stop",)
     + LOCK_FAULT_KINDS
     + PAYLOAD_FAULT_KINDS
+    + HTTP_FAULT_KINDS
 )
 HYPOTHESIS_KINDS = (
     "threshold",
@@ -269,6 +275,10 @@ class ProxyRoute(_Model):
     name: Annotated[str, Field(min_length=1)]
     listen: HostPort = "127.0.0.1:0"
     upstream: HostPort
+    protocol: Literal["tcp", "http"] = "tcp"
+    """``http``: chaoskit's proxy parses HTTP/1.1 on it (HTTP faults, request log)."""
+    request_id_header: Annotated[str, Field(min_length=1)] = "X-Request-Id"
+    """The request header the request log records as each request's id."""
 
 
 class ProxySection(_Model):
@@ -528,7 +538,53 @@ class PayloadFault(_FaultBase):
     headers: dict[str, str] = Field(default_factory=dict)
 
 
-FaultModel = ToxicFault | ProcessFault | ContainerFault | LockFault | PayloadFault
+class HttpMatch(_Model):
+    """Which requests an HTTP fault sees (every request when empty)."""
+
+    method: str | tuple[str, ...] | None = None
+    path: str | None = None
+    """A regular expression searched in the path (query string excluded)."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Header name -> a regular expression its value must contain."""
+
+
+class HttpFault(_FaultBase):
+    """An HTTP fault on a ``protocol = "http"`` route, for a window.
+
+    ``http_status`` answers ``status`` (``body``, ``headers``) instead of
+    forwarding; ``http_delay`` holds the request or its response; ``http_abort``
+    cuts the response after its headers or mid-body, or resets the connection;
+    ``http_throttle`` answers 429 with ``Retry-After`` above ``rate`` requests/s.
+    """
+
+    kind: Literal["http_status", "http_delay", "http_abort", "http_throttle"]
+    route: str
+    match: HttpMatch = Field(default_factory=HttpMatch)
+    toxicity: Ratio = 1.0
+    """Share of matched requests it acts on (rolled per request, from the seed)."""
+    rate: Number | str | None = None
+    """``http_throttle``: requests per second let through; other kinds: the
+    same as ``toxicity`` (``"10%"``)."""
+    first: Annotated[Int, Field(ge=1)] | None = None
+    """Only the first N matched requests of the window."""
+    every: Annotated[Int, Field(ge=1)] | None = None
+    """Only every N-th matched request."""
+    status: Annotated[Int, Field(ge=200, le=599)] = 503
+    body: str = ""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Response headers, e.g. ``{ "Retry-After" = "2" }``."""
+    delay: Duration = 0.0
+    jitter: Duration = 0.0
+    where: Literal["request", "response"] = "request"
+    """``http_delay``: hold the request before forwarding, or its response."""
+    abort: Literal["headers", "body", "reset"] = "reset"
+    retry_after: Duration | None = None
+    """``http_throttle``: the ``Retry-After`` sent (default: until a slot frees)."""
+
+
+FaultModel = (
+    ToxicFault | ProcessFault | ContainerFault | LockFault | PayloadFault | HttpFault
+)
 """Any one fault, as a type (``Fault`` is the same union, discriminated)."""
 
 _CONTAINER_ONLY_KEYS = ("container", "labels", "count", "percent", "timeout")
@@ -556,6 +612,8 @@ def _fault_tag(value: object) -> str:
         return "lock"
     if kind in PAYLOAD_FAULT_KINDS:
         return "payload"
+    if kind in HTTP_FAULT_KINDS:
+        return "http"
     return "process" if kind in PROCESS_FAULT_KINDS else "toxic"
 
 
@@ -564,7 +622,8 @@ Fault = Annotated[
     | Annotated[ProcessFault, Tag("process")]
     | Annotated[ContainerFault, Tag("container")]
     | Annotated[LockFault, Tag("lock")]
-    | Annotated[PayloadFault, Tag("payload")],
+    | Annotated[PayloadFault, Tag("payload")]
+    | Annotated[HttpFault, Tag("http")],
     Discriminator(_fault_tag),
 ]
 
@@ -653,6 +712,9 @@ class ErrorBudgetHypothesis(_HypothesisBase):
     task: str | None = None
 
 
+GROUP_BY_PATTERN = r"^(client|route|header:[A-Za-z0-9!#$%&'*+.^_`|~-]+)$"
+
+
 class BackoffHypothesis(_HypothesisBase):
     """Retries at a route's upstream, seen in the proxy's connection log, back off.
 
@@ -664,7 +726,12 @@ class BackoffHypothesis(_HypothesisBase):
 
     kind: Literal["backoff"]
     route: str
-    group_by: Literal["client", "route"] = "client"
+    group_by: Annotated[str, Field(pattern=GROUP_BY_PATTERN)] = "client"
+    """``client``, ``route``, or ``header:<Name>``: the attempts of one request
+    id, from the request log of a ``protocol = "http"`` route."""
+    honours_retry_after: Bool = False
+    """No attempt before the ``Retry-After`` its previous attempt was given
+    (request log of a ``protocol = "http"`` route)."""
     sequence_gap: Annotated[Duration, Field(gt=0)] = 1.0
     max_attempts: Annotated[Int, Field(ge=1)] | None = None
     min_growth: Annotated[Number, Field(gt=1)] | None = None
@@ -677,6 +744,17 @@ class BackoffHypothesis(_HypothesisBase):
     rate of requests the load offered (of ``task``, or every task)."""
     gives_up_within: Annotated[Duration, Field(gt=0)] | None = None
     task: str | None = None
+
+    @property
+    def group_header(self) -> str | None:
+        """The header ``group_by = "header:<Name>"`` names, else None."""
+        kind, _, name = self.group_by.partition(":")
+        return name if kind == "header" else None
+
+    @property
+    def uses_requests(self) -> bool:
+        """Judged on the request log (an HTTP route), not the connection log."""
+        return self.group_header is not None or self.honours_retry_after
 
     @property
     def rate_limit(self) -> tuple[float, bool]:
@@ -705,6 +783,8 @@ class BackoffHypothesis(_HypothesisBase):
             )
         if self.gives_up_within is not None:
             parts.append(f"gives up within {self.gives_up_within:g}s")
+        if self.honours_retry_after:
+            parts.append("honours Retry-After")
         rules = ", ".join(parts) or "no rule set"
         return f"retries at route {self.route}: {rules}"
 

@@ -46,8 +46,13 @@ def retry_issues(
         issues.append(
             unknown(f"{where}.route", "proxy route", hypothesis.route, routes)
         )
-    if not partial and all(getattr(hypothesis, r) is None for r in _BACKOFF_RULES):
-        issues.append(SpecIssue(where, "sets no rule", None, ", ".join(_BACKOFF_RULES)))
+    if (
+        not partial
+        and all(getattr(hypothesis, r) is None for r in _BACKOFF_RULES)
+        and not hypothesis.honours_retry_after
+    ):
+        rules = ", ".join((*_BACKOFF_RULES, "honours_retry_after"))
+        issues.append(SpecIssue(where, "sets no rule", None, rules))
     if hypothesis.max_rate is not None:
         try:
             parse_attempt_rate(hypothesis.max_rate)

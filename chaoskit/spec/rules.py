@@ -16,10 +16,12 @@ from urllib.parse import urlsplit
 from chaoskit.errors import SpecIssue
 from chaoskit.spec import refs
 from chaoskit.spec.containers import check_container_fault
+from chaoskit.spec.httprules import HTTP_SETTINGS
 from chaoskit.spec.model import (
     ContainerFault,
     ExperimentInfo,
     FaultModel,
+    HttpFault,
     LoadSection,
     LockFault,
     PayloadFault,
@@ -190,7 +192,14 @@ _TOXIC_SETTINGS = {
 }
 _LOCK_SETTINGS = {"name", "kind", "at", "for", "service", "database", "table"}
 _LOCK_SETTINGS |= {"mode", "where"}
-_WINDOWED = (*_TOXIC_SETTINGS, "pause", "stop", "lock", "invalid-payloads")
+_WINDOWED = (
+    *_TOXIC_SETTINGS,
+    *HTTP_SETTINGS,
+    "pause",
+    "stop",
+    "lock",
+    "invalid-payloads",
+)
 
 
 def check_faults(
@@ -227,6 +236,12 @@ def check_faults(
                 issues += _signal(where, fault.signal)
         elif isinstance(fault, LockFault):
             allowed = _LOCK_SETTINGS  # its targets: spec.dbrules.check_lock
+        elif isinstance(fault, HttpFault):
+            if fault.route not in routes:
+                issues.append(
+                    unknown(f"{where}.route", "proxy route", fault.route, routes)
+                )
+            allowed = HTTP_SETTINGS[fault.kind]
         elif isinstance(fault, PayloadFault):
             allowed = set(PAYLOAD_KEYS)
             issues += check_payload_fault(where, fault)

@@ -33,10 +33,12 @@ from chaoskit.spec.locate import (
 )
 from chaoskit.spec.model import (
     FAULT_KINDS,
+    GROUP_BY_PATTERN,
     HYPOTHESIS_KINDS,
     SERVICE_KINDS,
     ContainerFault,
     Experiment,
+    HttpFault,
     LockFault,
     PayloadFault,
     ProcessFault,
@@ -51,6 +53,7 @@ DURATION_ALLOWED = 'a number with a unit: "500us", "250ms", "15s", "2m"'
 RATIO_ALLOWED = 'a fraction from 0 to 1 or a percentage: 0.01, "1%"'
 _PATTERNS = {
     r"^[A-Za-z0-9_.-]+$": "letters, digits, '_', '.' and '-' (no spaces)",
+    GROUP_BY_PATTERN: 'client, route, or "header:<Name>" (e.g. "header:X-Request-Id")',
 }
 _SECTIONS = list(Experiment.model_fields)
 _KINDS = {"services": SERVICE_KINDS, "hypotheses": HYPOTHESIS_KINDS}
@@ -58,7 +61,14 @@ _ALLOWED = {"think": 'a duration, or a range: "1s", "0.5s..2s"'}
 """What a field with its own validator accepts (for its messages)."""
 _FAULT_KEYS = {
     info.alias or name
-    for model in (ToxicFault, ProcessFault, ContainerFault, LockFault, PayloadFault)
+    for model in (
+        ToxicFault,
+        ProcessFault,
+        ContainerFault,
+        LockFault,
+        PayloadFault,
+        HttpFault,
+    )
     for name, info in model.model_fields.items()
 }
 

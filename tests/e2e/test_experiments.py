@@ -44,6 +44,12 @@ SHORT = [
 # fallback: requests in the last ~0.6 s of the latency get the live answer
 # (their calls outlast it), so a 3 s window sits right at the 80% share; 4 s.
 SHORT_FOR = {
+    # two windows: 503s for the first two requests, then 429 + Retry-After: 1
+    "upstream-503": [
+        "--set", "experiment.duration=9s", "--set", "experiment.warmup=1s",
+        "--set", "faults.0.at=1s", "--set", "faults.0.for=2s",
+        "--set", "faults.1.at=3.5s", "--set", "faults.1.for=3.5s",
+    ],
     "fallback": [
         "--set", "experiment.duration=10s", "--set", "experiment.warmup=1s",
         "--set", "faults.0.at=3s", "--set", "faults.0.for=4s",
