@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     # is: about 0.4 s that `chaoskit validate` and the live console never need.
     from matplotlib.axes import Axes
 
-__all__ = ["Mark", "Point", "Window", "chart_svg"]
+__all__ = ["Mark", "Point", "Window", "chart_svg", "probe_chart_svg"]
 
 _FAULT = "#e8590c"
 _RECOVERY = "#2b8a3e"
@@ -250,4 +250,81 @@ def chart_svg(
         figure.savefig(buffer, format="svg", metadata={"Date": None})
     svg = _scope_ids(_SVG_START.sub("", buffer.getvalue(), count=1), chart_id)
     # Let the page size it: drop the fixed size, keep the viewBox.
+    return _SIZE.sub(rf'<svg\1 class="chart" id="{chart_id}"', svg, count=1)
+
+
+def _scale(metric: str, values: Sequence[float]) -> tuple[float, str]:
+    """(divisor, axis label) so a metric reads in a sensible unit."""
+    if metric.endswith("_bytes"):
+        top = max((abs(v) for v in values), default=0.0)
+        for factor, unit in ((1e9, "GB"), (1e6, "MB"), (1e3, "KB")):
+            if top >= factor:
+                return factor, f"{metric.removesuffix('_bytes')} ({unit})"
+        return 1.0, f"{metric.removesuffix('_bytes')} (bytes)"
+    if metric.endswith("_share"):
+        return 0.01, f"{metric} (%)"
+    return 1.0, metric
+
+
+def probe_chart_svg(
+    chart_id: str,
+    title: str,
+    times: Sequence[float],
+    panels: Sequence[
+        tuple[str, Sequence[float | None], Sequence[tuple[float, float]] | None]
+    ],
+    windows: Sequence[Window] = (),
+    gaps: Sequence[float] = (),
+) -> str:
+    """One probe's chart: a panel per metric (name, values aligned with
+    ``times``, an optional fitted line of two points), fault windows shaded,
+    failed samples ticked in red. Element ids: ``<chart>-fit-<i>`` for a fitted
+    line, ``<chart>-gap-<i>`` for gap ticks, ``<chart>-fault-...`` as above."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    rows = max(1, len(panels))
+    context = {
+        "svg.hashsalt": chart_id,
+        "svg.fonttype": "none",
+        "font.size": 9,
+        "font.family": "sans-serif",
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+    }
+    with matplotlib.rc_context(context):  # type: ignore[arg-type]  # str keys, not Literals
+        width, height = 9.5, 0.9 + 1.2 * rows
+        figure = Figure(figsize=(width, height))
+        figure.subplots_adjust(
+            left=0.85 / width, right=1 - 0.15 / width, top=1 - 0.55 / height,
+            bottom=0.5 / height, hspace=0.15,
+        )  # fmt: skip
+        grid = figure.subplots(rows, 1, sharex=True, squeeze=False)
+        axes: list[Axes] = [row[0] for row in grid]
+        for row, (ax, (metric, values, fit)) in enumerate(
+            zip(axes, panels, strict=False)
+        ):
+            known = [v for v in values if v is not None]
+            factor, label = _scale(metric, known)
+            ys = [float("nan") if v is None else v / factor for v in values]
+            ax.plot(list(times)[: len(ys)], ys, color="#1c7ed6", linewidth=1.3,
+                    marker="." if len(ys) < 120 else None, markersize=3,
+                    gid=f"{chart_id}-series-{row}")  # fmt: skip
+            if fit is not None:
+                ax.plot([p[0] for p in fit], [p[1] / factor for p in fit],
+                        color="#c92a2a", linestyle="--", linewidth=1.4,
+                        label="fitted growth", gid=f"{chart_id}-fit-{row}")  # fmt: skip
+                ax.legend(loc="best", frameon=False, fontsize=8)
+            ax.set_ylabel(label)
+            ax.grid(axis="y", alpha=0.3)
+        for i, t in enumerate(gaps):
+            axes[-1].axvline(t, ymin=0, ymax=0.08, color="#c92a2a", linewidth=1.2,
+                             gid=f"{chart_id}-gap-{i}")  # fmt: skip
+        axes[-1].set_xlabel("seconds on the timeline")
+        _shade(axes, chart_id, windows, ())
+        figure.suptitle(title, x=0.1 / width, y=1 - 0.08 / height, ha="left",
+                        va="top", fontweight="bold")  # fmt: skip
+        buffer = io.StringIO()
+        figure.savefig(buffer, format="svg", metadata={"Date": None})
+    svg = _scope_ids(_SVG_START.sub("", buffer.getvalue(), count=1), chart_id)
     return _SIZE.sub(rf'<svg\1 class="chart" id="{chart_id}"', svg, count=1)
