@@ -1018,6 +1018,8 @@ def format_probe_value(metric: str, value: float) -> str:
         return f"{value:.1%}"
     if metric.endswith("_s") and not metric.endswith("_per_s"):
         return format_duration(value)
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
     return f"{value:.4g}"
 
 
