@@ -218,7 +218,7 @@ def returns(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
         verdicts.append(
             Verdict(
                 label, h.kind, h.phase, passed=True,
-                observed=f"back in {format_duration(took)}",
+                observed=f"back in {format_duration(took) if took else '0s'}",
                 expected=expected_one,
                 detail=f"fault {name!r} ended at {ended:.1f}s; level before: "
                 f"{shown} (median of {len(before)} samples)",
