@@ -296,7 +296,7 @@ def probe_chart_svg(
         width, height = 9.5, 0.9 + 1.2 * rows
         figure = Figure(figsize=(width, height))
         figure.subplots_adjust(
-            left=0.85 / width, right=1 - 0.15 / width, top=1 - 0.55 / height,
+            left=0.75 / width, right=1 - 0.15 / width, top=1 - 0.55 / height,
             bottom=0.5 / height, hspace=0.15,
         )  # fmt: skip
         grid = figure.subplots(rows, 1, sharex=True, squeeze=False)
@@ -315,7 +315,12 @@ def probe_chart_svg(
                         color="#c92a2a", linestyle="--", linewidth=1.4,
                         label="fitted growth", gid=f"{chart_id}-fit-{row}")  # fmt: skip
                 ax.legend(loc="best", frameon=False, fontsize=8)
-            ax.set_ylabel(label)
+            # The metric's name inside its panel: long names (connections_idle_
+            # in_transaction) would overrun their neighbours as axis labels.
+            ax.text(0.005, 0.97, label, transform=ax.transAxes, ha="left",
+                    va="top", fontsize=8, color="#343a40",
+                    bbox={"facecolor": "white", "alpha": 0.8, "linewidth": 0,
+                          "pad": 1.5})  # fmt: skip
             ax.grid(axis="y", alpha=0.3)
         for i, t in enumerate(gaps):
             axes[-1].axvline(t, ymin=0, ymax=0.08, color="#c92a2a", linewidth=1.2,

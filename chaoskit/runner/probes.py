@@ -70,7 +70,10 @@ def _reader(probe: model.Probe, env: Environment) -> tuple[Reader, str]:
         labels=probe.labels,
         timeout=probe.sample_timeout,
     )
-    what = probe.json_path or f"{probe.metric}{probe.labels or ''}"
+    labels = ",".join(f'{k}="{v}"' for k, v in probe.labels.items())
+    what = probe.json_path or (
+        f"{probe.metric}{{{labels}}}" if labels else probe.metric
+    )
     return reader, f"{url} {what}"
 
 
