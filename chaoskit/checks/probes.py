@@ -195,33 +195,26 @@ def returns(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
             f"within {format_probe_value(h.metric, band)} of {shown} in "
             f"{format_duration(h.within)}"
         )
-        if back is None:
-            last = after[-1][1] if after else None
-            verdicts.append(
-                Verdict(
-                    label, h.kind, h.phase, passed=False,
-                    observed=("no sample after the fault" if last is None else
-                              f"{h.metric} {format_probe_value(h.metric, last)} "
-                              f"after {format_duration(h.within)}"),
-                    expected=expected_one,
-                    detail=f"fault {name!r} ended at {ended:.1f}s; level before: "
-                    f"{shown} (median of {len(before)} samples); "
-                    f"{len(after)} sample(s) in the next "
-                    f"{format_duration(h.within)}{_gaps(series)}",
-                    expected_value=h.within,
-                    data={"probe": h.probe, "metric": h.metric, "level": level,
-                          "band": band, "fault": name},
-                )
-            )  # fmt: skip
-            continue
-        took = max(0.0, back - ended)
+        took = max(0.0, back - ended) if back is not None else None
+        if took is not None:
+            observed = f"back in {format_duration(took) if took else '0s'}"
+        elif after:
+            last = format_probe_value(h.metric, after[-1][1])
+            observed = f"{h.metric} {last} after {format_duration(h.within)}"
+        else:
+            observed = "no sample after the fault"
+        missed = (
+            ""
+            if took is not None
+            else f"; {len(after)} sample(s) in the next {format_duration(h.within)}"
+            + _gaps(series)
+        )
         verdicts.append(
             Verdict(
-                label, h.kind, h.phase, passed=True,
-                observed=f"back in {format_duration(took) if took else '0s'}",
-                expected=expected_one,
+                label, h.kind, h.phase, passed=took is not None,
+                observed=observed, expected=expected_one,
                 detail=f"fault {name!r} ended at {ended:.1f}s; level before: "
-                f"{shown} (median of {len(before)} samples)",
+                f"{shown} (median of {len(before)} samples){missed}",
                 observed_value=took, expected_value=h.within,
                 data={"probe": h.probe, "metric": h.metric, "level": level,
                       "band": band, "fault": name},
