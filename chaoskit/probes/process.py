@@ -18,6 +18,11 @@ from chaoskit.probes.base import ReadError
 __all__ = ["ProcessReader"]
 
 
+def _alive(process: Any, psutil: Any) -> None:
+    if process.status() == psutil.STATUS_ZOMBIE:
+        raise psutil.NoSuchProcess(process.pid)
+
+
 class ProcessReader:
     """Samples the process ``pid_of()`` names at each read."""
 
@@ -40,6 +45,8 @@ class ProcessReader:
                 self._process.cpu_percent(None)  # the first call only starts the clock
             process = self._process
             with process.oneshot():
+                # Dead, not yet reaped: /proc reads zeros, not a value.
+                _alive(process, psutil)
                 values: dict[str, float | None] = {
                     "rss_bytes": float(process.memory_info().rss),
                     "threads": float(process.num_threads()),

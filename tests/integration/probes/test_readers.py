@@ -198,3 +198,14 @@ def test_sampler_records_gaps_when_the_process_dies_and_calls_back(children):
     assert len(set(ticks)) == len(ticks)
     assert {e.kind for e in events} == {"probe"}
     assert any("error" in e.data for e in events)
+
+
+def test_a_dead_process_not_yet_reaped_is_a_gap_not_zeros(children):
+    pid = holding(children, 1_000_000)
+    children.popens[-1].kill()  # not waited for: a zombie until reaped
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    with pytest.raises(ReadError, match="gone"):
+        asyncio.run(ProcessReader(lambda: pid).read())
