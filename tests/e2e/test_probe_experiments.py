@@ -116,3 +116,17 @@ def test_a_leaking_pool_fails_connections_return(tmp_path):
     pg = next(p for p in report["probes"] if p["name"] == "pg")
     assert max(v for v in pg["values"]["connections"] if v is not None) > 8
     assert all(f["rolled_back"] for f in report["faults"])
+
+
+def test_a_probe_abort_stops_the_run_at_its_first_sample_past_the_bound(tmp_path):
+    reports = tmp_path / "report"
+    result = chaoskit(
+        "run", "experiments/endurance-leak.toml", "--report-dir", str(reports),
+        "--set", 'abort.0.above="10MB"', *on_port(0, free_port(), probe_url=1),
+    )  # fmt: skip
+    report = json.loads((reports / "report.json").read_text())
+    assert result.returncode == 3, result.stdout[-2000:]
+    assert report["verdict"] == "aborted"
+    assert report["reason"].startswith("abort condition: reco.rss_bytes ")
+    assert report["reason"].endswith("above 10MB")
+    assert report["duration_s"] < 30  # not the whole minute
