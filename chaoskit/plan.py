@@ -248,21 +248,23 @@ def _describe(plan: Plan) -> list[str]:
     if len(lines) == 5:
         lines.append("  nothing (the target is already running)")
     lines += ["", *_load(plan), "", "timeline", *_timeline(plan)]
+    if plan.experiment.probes:
+        lines += ["", "probes"]
+        lines += [f"  {p.name}: {_probe(p)}" for p in plan.experiment.probes]
     lines += ["", "hypotheses"]
     lines += [f"  {h.name}: {_hypothesis(plan, h)}" for h in plan.experiment.hypotheses]
     if not plan.experiment.hypotheses:
         lines.append("  none (the run reports metrics only)")
-    for probe in plan.experiment.probes:
-        lines.append(f"probe {probe.name}: {_probe(probe)}")
     for condition in plan.experiment.abort:
         if condition.probe is not None:
             metric = f"{condition.probe}.{condition.metric}"
             bound = format_probe_value(condition.metric, condition.limit)
         else:
             metric, bound = condition.metric, _bound(condition.metric, condition.limit)
-        lines.append(
-            f"abort when {metric} stays above {bound} for {_d(condition.hold_s)}"
-        )
+        held = f"stays above {bound} for {_d(condition.hold_s)}"
+        if not condition.hold_s:
+            held = f"is above {bound} at a sample"
+        lines.append(f"abort when {metric} {held}")
     return lines
 
 
