@@ -83,15 +83,20 @@ async def measure(seconds: float, every: float, dsn: str, url: str, pid: int) ->
     busy = (cpu_s() - start_cpu) / (time.monotonic() - start)
     await sampler.stop()
     gaps = sum(len(w.series.gaps) for w in watched)
-    print(f"python {platform.python_version()}, {platform.platform()}, "
-          f"{os.cpu_count()} CPUs; {seconds:g}s per measurement, every {every:g}s")  # fmt: skip
+    print(
+        f"python {platform.python_version()}, {platform.platform()}, "
+        f"{os.cpu_count()} CPUs; {seconds:g}s per measurement, every {every:g}s"
+    )
     print(f"idle loop:            {idle * 100:.3f}% of a core")
     print(f"with 3 probes:        {busy * 100:.3f}% of a core")
     print(f"probes' cost:         {(busy - idle) * 100:.3f}% of a core")
     for kind, reader in readers.items():
         took = reader.took[2:] or reader.took
-        print(f"{kind:>8} per sample:  median {statistics.median(took) * 1000:.2f} ms,"
-              f" max {max(took) * 1000:.2f} ms ({len(reader.took)} samples)")  # fmt: skip
+        median, most = statistics.median(took) * 1000, max(took) * 1000
+        print(
+            f"{kind:>8} per sample:  median {median:.2f} ms, max {most:.2f} ms "
+            f"({len(reader.took)} samples)"
+        )
     print(f"gaps: {gaps}")
 
 
@@ -119,8 +124,8 @@ def main() -> None:
         async def run() -> None:
             sessions = [await asyncpg.connect(pg.address.dsn) for _ in range(5)]
             try:
-                await measure(ns.seconds, ns.every, pg.address.dsn,
-                              f"http://127.0.0.1:{port}/metrics", child.pid)  # fmt: skip
+                url = f"http://127.0.0.1:{port}/metrics"
+                await measure(ns.seconds, ns.every, pg.address.dsn, url, child.pid)
             finally:
                 for conn in sessions:
                     await conn.close()
