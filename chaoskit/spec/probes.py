@@ -174,6 +174,23 @@ def _target(
                     or f"a {_SERVICE_KIND[probe.kind]} service",
                 )
             )
+    for key in ("url", "dsn"):
+        text = getattr(probe, key)
+        if text is None:
+            continue
+        services, routes = parts.declared("services"), parts.declared("routes")
+        for problem in refs.check(text, services=services, routes=routes):
+            issues.append(
+                SpecIssue(
+                    f"{where}.{key}",
+                    problem.message,
+                    None,
+                    problem.allowed,
+                    problem.suggestion,
+                )
+            )
+    if probe.dsn is not None:
+        issues += _dsn(f"{where}.dsn", probe.dsn, allow_remote)
     if probe.url is not None:
         bound = refs.bind(probe.url, refs.placeholders(probe.url))
         try:
@@ -227,6 +244,46 @@ def _target(
             )
         )
     return issues
+
+
+def _dsn(where: str, dsn: str, allow_remote: bool) -> list[SpecIssue]:
+    """A DSN reaches the server itself (never a proxy route), on loopback."""
+    if any(ref.key.startswith("routes.") for ref in refs.find(dsn)):
+        return [
+            SpecIssue(
+                where,
+                "goes through a proxy route: a fault on the route would hide the "
+                "server from its probe",
+                None,
+                "service = NAME, or {services.NAME.dsn}",
+            )
+        ]
+    bound = refs.bind(dsn, refs.placeholders(dsn))
+    try:
+        split = urlsplit(bound)
+        scheme, host = split.scheme, split.hostname
+    except ValueError:
+        scheme, host = "", None
+    if scheme not in ("postgresql", "postgres") or not host:
+        return [
+            SpecIssue(
+                where,
+                "is not a postgresql:// DSN with a host",
+                None,  # a DSN may hold a password: never echoed
+                "postgresql://user@127.0.0.1:5432/dbname",
+            )
+        ]
+    if not allow_remote and not is_loopback(host) and bound == dsn:
+        return [
+            SpecIssue(
+                where,
+                "is not on loopback; set experiment.allow_remote = true to probe "
+                "another host",
+                None,
+                "127.0.0.0/8, ::1, localhost",
+            )
+        ]
+    return []
 
 
 def _refers(
