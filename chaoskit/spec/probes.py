@@ -255,7 +255,7 @@ def _dsn(where: str, dsn: str, allow_remote: bool) -> list[SpecIssue]:
                 "goes through a proxy route: a fault on the route would hide the "
                 "server from its probe",
                 None,
-                "service = NAME, or {services.NAME.dsn}",
+                "service = NAME, or postgresql://postgres@{services.NAME.address}/postgres",
             )
         ]
     bound = refs.bind(dsn, refs.placeholders(dsn))
