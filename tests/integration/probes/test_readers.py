@@ -4,6 +4,7 @@ HTTP service; the sampler on a process that dies mid-run."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -209,3 +210,34 @@ def test_a_dead_process_not_yet_reaped_is_a_gap_not_zeros(children):
         time.sleep(0.02)
     with pytest.raises(ReadError, match="gone"):
         asyncio.run(ProcessReader(lambda: pid).read())
+
+
+def test_a_sample_that_takes_too_long_is_a_gap_and_never_overlaps_the_next():
+    """A server that accepts and never answers: each sample is cut at the
+    probe's timeout, and the next starts only after it."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # the kernel completes the handshakes; nobody answers
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}/metrics"
+    series = ProbeSeries("silent", "http", url, 0.2, ("value",))
+
+    async def scenario() -> None:
+        reader = HttpReader(url, metric="up", timeout=30)
+        sampler = Sampler([Watched(reader, series, 0.2, 0.3)], time.monotonic_ns(),
+                          lambda e: None)  # fmt: skip
+        sampler.start()
+        await asyncio.sleep(1.5)
+        await sampler.stop()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        silent.close()
+    assert series.t == []
+    assert len(series.gaps) >= 2
+    assert all(error == "no sample within 0.3s" for _, error in series.gaps)
+    times = [t for t, _ in series.gaps]
+    # Each sample starts after the one before was cut at 0.3 s: never two at once.
+    assert all(b - a >= 0.3 for a, b in itertools.pairwise(times))
