@@ -176,8 +176,9 @@ def build_document(outcome: RunOutcome, *, secrets: Iterable[str] = ()) -> Docum
         # Each invalid-payloads fault's requests; bodies are generated payloads,
         # shown as sent (the curl lines are masked already).
         "fuzz": [tally.to_json() for tally in outcome.fuzz],
-        # Each probe's samples; a DSN-based probe's target is "dsn", never the DSN.
-        "probes": [series.to_json() for series in outcome.probes],
+        # Each probe's samples; a DSN-based probe's target is "dsn", never the
+        # DSN, and a gap's error text is scrubbed like any error sample.
+        "probes": [clean(series.to_json(), keys=False) for series in outcome.probes],
     }
     return document
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import json
 
 from chaoskit.checks.base import Verdict
 from chaoskit.events import ProbeSeries, event
@@ -89,3 +90,12 @@ def test_a_killed_runs_journal_gives_the_probes_back():
     assert db["t"] == [0.0, 2.0]
     assert db["values"] == {"connections": [4.0, 5.0]}
     assert db["gaps"] == [{"t": 1.0, "error": "connection refused"}]
+
+
+def test_a_gap_quoting_a_credential_is_masked(outcome):
+    series = rss(leak=False)
+    series.gap(20.0, "could not connect to postgresql://app:hunter2@127.0.0.1/app")
+    doc = build_document(dataclasses.replace(outcome, probes=(series,)))
+    text = json.dumps(doc["probes"])
+    assert "hunter2" not in text
+    assert "could not connect" in text
