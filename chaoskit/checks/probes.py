@@ -24,7 +24,7 @@ from chaoskit.spec.model import (
 )
 from chaoskit.units import format_duration
 
-__all__ = ["theil_sen"]
+__all__ = ["fault_windows", "theil_sen"]
 
 _MAX_POINTS = 400
 """Points a slope is fitted on: a longer series is thinned evenly, so the
@@ -56,6 +56,35 @@ def theil_sen(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
     slope = statistics.median(slopes)
     intercept = statistics.median(y - slope * x for x, y in points)
     return slope, intercept
+
+
+def fault_windows(
+    ctx: CheckContext, names: Sequence[str]
+) -> list[tuple[float, float, str]]:
+    """(start, end, fault) of every window in which a fault was in place, from
+    the run's phases (``during:a+b`` is a window of a and of b), in time order.
+
+    A fault that comes back several times has one window per occurrence; a
+    window still open when the run ended has no after, and is left out.
+    """
+    ended = ctx.phases[-1].end_s if ctx.phases else 0.0
+    windows = []
+    for name in names:
+        start: float | None = None
+        end = 0.0
+        for phase in ctx.phases:
+            kind, _, active = phase.name.partition(":")
+            inside = kind == "during" and name in active.split("+")
+            if inside and start is None:
+                start = phase.start_s
+            if inside:
+                end = phase.end_s
+            elif start is not None:
+                windows.append((start, end, name))
+                start = None
+        if start is not None and end < ended:
+            windows.append((start, end, name))
+    return sorted(windows)
 
 
 def _series(ctx: CheckContext, name: str) -> ProbeSeries | None:
@@ -161,20 +190,15 @@ def returns(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
     assert isinstance(hypothesis, ReturnsHypothesis)  # noqa: S101 - registry dispatch
     h = hypothesis
     series = _series(ctx, h.probe)
-    windows = sorted(
-        (f.started_s, f.ended_s, f.name)
-        for f in ctx.faults
-        if (h.fault is None or f.name == h.fault)
-        and f.started_s is not None
-        and f.ended_s is not None
-    )
+    names = [f.name for f in ctx.faults if h.fault is None or f.name == h.fault]
+    windows = fault_windows(ctx, names)
     expected = f"back within {format_duration(h.within)}"
     if not windows:
         return _no_data(h, expected, "no fault window ended in the run")
     verdicts = []
     previous_end = 0.0
     for started, ended, name in windows:
-        label = f"{h.name} [{name}]" if len(windows) > 1 else h.name
+        label = f"{h.name} [{name} at {started:.1f}s]" if len(windows) > 1 else h.name
         before = series.points(h.metric, previous_end, started) if series else []
         previous_end = ended
         if not before:

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from chaoskit.checks import CheckContext, evaluate
-from chaoskit.checks.probes import theil_sen
+from chaoskit.checks.probes import fault_windows, theil_sen
 from chaoskit.events import FaultRecord, PhaseRecord, ProbeSeries
 from chaoskit.spec.model import LeakHypothesis, ProbeHypothesis, ReturnsHypothesis
 
@@ -160,3 +160,51 @@ def test_returns_without_samples_before_the_fault_is_no_data():
     [verdict] = evaluate([h], context(late))
     assert not verdict.passed
     assert verdict.observed == "no data"
+
+
+def test_fault_windows_come_from_the_phases_one_per_occurrence():
+    ctx = CheckContext(
+        merged=lambda labels, tasks: None,
+        phases=(
+            PhaseRecord("before", 0, 5),
+            PhaseRecord("during:a", 5, 7),
+            PhaseRecord("during:a+b", 7, 8),
+            PhaseRecord("during:b", 8, 9),
+            PhaseRecord("after:b", 9, 15),
+            PhaseRecord("during:a", 15, 17),
+            PhaseRecord("after:a", 17, 25),
+            PhaseRecord("during:b", 25, 30),  # still in place at the end
+        ),
+        windows=(),
+        faults=(),
+        task_groups={},
+        bins=lambda *a: [],
+    )
+    assert fault_windows(ctx, ["a", "b"]) == [(5, 8, "a"), (7, 9, "b"), (15, 17, "a")]
+
+
+def test_returns_judges_every_window_of_a_fault_that_comes_back():
+    phases = (
+        PhaseRecord("before", 0, 5),
+        PhaseRecord("during:flap", 5, 7),
+        PhaseRecord("after:flap", 7, 15),
+        PhaseRecord("during:flap", 15, 17),
+        PhaseRecord("after:flap", 17, 30),
+    )
+    # Released after the first window, one leaked after the second.
+    points = [(float(t), 0.0 if 5 <= t < 7 or 15 <= t < 17 else 4.0) for t in range(30)]
+    points = [(t, v + (1 if t >= 17 else 0)) for t, v in points]
+    ctx = CheckContext(
+        merged=lambda labels, tasks: None, phases=phases, windows=(),
+        faults=(FaultRecord("flap", "down", "route db", {}, 5, 7),),
+        task_groups={}, bins=lambda *a: [],
+        probes={"db": series("db", "connections", points)},
+    )  # fmt: skip
+    h = ReturnsHypothesis.model_validate(
+        {"name": "back", "kind": "returns", "probe": "db", "metric": "connections",
+         "within": "5s"}
+    )  # fmt: skip
+    first, second = evaluate([h], ctx)
+    assert (first.name, first.passed) == ("back [flap at 5.0s]", True)
+    assert (second.name, second.passed) == ("back [flap at 15.0s]", False)
+    assert second.observed == "connections 5 after 5s"
