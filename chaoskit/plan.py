@@ -35,15 +35,20 @@ from chaoskit.spec.model import (
     HttpFault,
     Hypothesis,
     IntegrityHypothesis,
+    LeakHypothesis,
     LockFault,
     PayloadFault,
     PostgresService,
+    Probe,
+    ProbeHypothesis,
     ProcessService,
     RecoveryHypothesis,
+    ReturnsHypothesis,
     Service,
     SlaHypothesis,
     ThresholdHypothesis,
     ToxicFault,
+    format_probe_value,
 )
 from chaoskit.units import format_duration
 
@@ -260,16 +265,23 @@ def _describe(plan: Plan) -> list[str]:
     if len(lines) == 5:
         lines.append("  nothing (the target is already running)")
     lines += ["", *_load(plan), "", "timeline", *_timeline(plan)]
+    if plan.experiment.probes:
+        lines += ["", "probes"]
+        lines += [f"  {p.name}: {_probe(p)}" for p in plan.experiment.probes]
     lines += ["", "hypotheses"]
     lines += [f"  {h.name}: {_hypothesis(plan, h)}" for h in plan.experiment.hypotheses]
     if not plan.experiment.hypotheses:
         lines.append("  none (the run reports metrics only)")
     for condition in plan.experiment.abort:
-        bound = _bound(condition.metric, condition.limit)
-        lines.append(
-            f"abort when {condition.metric} stays above {bound} "
-            f"for {_d(condition.for_)}"
-        )
+        if condition.probe is not None:
+            metric = f"{condition.probe}.{condition.metric}"
+            bound = format_probe_value(condition.metric, condition.limit)
+        else:
+            metric, bound = condition.metric, _bound(condition.metric, condition.limit)
+        held = f"stays above {bound} for {_d(condition.hold_s)}"
+        if not condition.hold_s:
+            held = f"is above {bound} at a sample"
+        lines.append(f"abort when {metric} {held}")
     return lines
 
 
@@ -556,7 +568,14 @@ def _hypothesis(plan: Plan, hypothesis: Hypothesis) -> str:
             f"every write{scope} acknowledged is read back once from {source} "
             "(timeouts and errors: indeterminate)"
         )
-    if isinstance(hypothesis, BackoffHypothesis | FallbackHypothesis):
+    if isinstance(
+        hypothesis,
+        BackoffHypothesis
+        | FallbackHypothesis
+        | ProbeHypothesis
+        | LeakHypothesis
+        | ReturnsHypothesis,
+    ):
         return f"{hypothesis.rules_text()}, {phase}"
     if isinstance(hypothesis, FuzzHypothesis):
         which = (
@@ -570,6 +589,21 @@ def _hypothesis(plan: Plan, hypothesis: Hypothesis) -> str:
     scope = f" of {hypothesis.task}" if hypothesis.task else ""
     share = f"{hypothesis.max:.2%}"
     return f"at most {share}{scope} fail with {hypothesis.error_class}, {phase}"
+
+
+def _probe(probe: Probe) -> str:
+    """What a probe watches, how often."""
+    what = {
+        "service": f"service {probe.service}",
+        "pid": f"pid {probe.pid}",
+        "dsn": "a DSN",
+        "url": f"{probe.url}"
+        + (f" {probe.json_path}" if probe.json_path else f" metric {probe.metric}"),
+    }
+    target = next(text for key, text in what.items() if getattr(probe, key))
+    return (
+        f"{probe.kind} {target}, every {_d(probe.every)} ({', '.join(probe.metrics)})"
+    )
 
 
 def _bound(metric: str, value: float) -> str:

@@ -13,7 +13,13 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from chaoskit.events import AttemptRecord, FaultRecord, PhaseRecord, RequestAttempt
+from chaoskit.events import (
+    AttemptRecord,
+    FaultRecord,
+    PhaseRecord,
+    ProbeSeries,
+    RequestAttempt,
+)
 from chaoskit.metrics.model import TaskStats, WindowStats
 from chaoskit.metrics.series import Bin
 from chaoskit.records import AckLog, ErrorClass, ReadBack
@@ -62,6 +68,13 @@ class CheckContext:
     """Integrity hypothesis name -> what its read-back found after the run."""
     fuzz: tuple[FuzzTally, ...] = ()
     """Each invalid-payloads fault's requests (kept apart from the load)."""
+    probes: Mapping[str, ProbeSeries] = field(default_factory=dict)
+    """Probe name -> its samples (``probe``, ``leak``, ``returns`` hypotheses)."""
+
+    def spans(self, phase: str) -> list[tuple[float, float]]:
+        """(start, end) on the timeline of every stretch of a hypothesis phase."""
+        wanted = set(self.labels(phase))
+        return [(p.start_s, p.end_s) for p in self.phases if p.name in wanted]
 
     def labels(self, phase: str) -> list[str]:
         """The runner's phase labels that make up a hypothesis phase."""

@@ -13,7 +13,8 @@ timeline, ``*_at`` ISO 8601 wall-clock times, latencies milliseconds)::
     hypotheses [Verdict.to_json()], faults [...], phases [...],
     tasks {task: stats}, total stats, phase_tasks {phase: {task: stats}},
     series [...], errors {key: {count, share, samples}}, top_error_users [...],
-    services [...], environment {...}, plan, fuzz [FuzzTally.to_json()]
+    services [...], environment {...}, plan, fuzz [FuzzTally.to_json()],
+    probes [ProbeSeries.to_json()]
 
 Free text (details, settings, commands, error samples) is redacted here, so
 every renderer starts from clean data; the writers scrub again on the way out.
@@ -176,6 +177,9 @@ def build_document(outcome: RunOutcome, *, secrets: Iterable[str] = ()) -> Docum
         # Each invalid-payloads fault's requests; bodies are generated payloads,
         # shown as sent (the curl lines are masked already).
         "fuzz": [tally.to_json() for tally in outcome.fuzz],
+        # Each probe's samples; a DSN-based probe's target is "dsn", never the
+        # DSN, and a gap's error text is scrubbed like any error sample.
+        "probes": [clean(series.to_json(), keys=False) for series in outcome.probes],
     }
     return document
 

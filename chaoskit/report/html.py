@@ -37,6 +37,7 @@ from chaoskit.report.charts import Mark, Point, Window, chart_svg
 from chaoskit.report.fields import mapping, mappings
 from chaoskit.report.journal import jsonable
 from chaoskit.report.json import write_atomic
+from chaoskit.report.probes import probe_charts
 from chaoskit.report.rundata import TaskSeconds, load_run_data
 from chaoskit.report.sequences_svg import sequences_svg
 from chaoskit.report.style import CSS
@@ -272,6 +273,17 @@ def _charts(doc: Mapping[str, Any], report_dir: Path) -> str:
     )
 
 
+def _probes(doc: Mapping[str, Any]) -> str:
+    """Probe charts (chaoskit.report.probes), fault windows as on the others."""
+    if not doc.get("probes"):
+        return ""
+    times = [
+        t for p in mappings(doc.get("probes")) for t in p.get("t") or []
+        if isinstance(t, int | float)
+    ]  # fmt: skip
+    return probe_charts(doc, _windows(doc, max(times, default=0.0)))
+
+
 def _tasks(doc: Mapping[str, Any]) -> str:
     keys = ["count", "errors", "rps", "p50", "p90", "p95", "p99", "max"]
     rows = []
@@ -481,8 +493,9 @@ def html_report(document: Mapping[str, object], report_dir: str | Path = ".") ->
     name = mapping(doc.get("experiment")).get("name") or "experiment"
     tables = [section(doc) for section in SECTIONS]
     charts = _charts(doc, Path(report_dir))
+    probes = _probes(doc)
     # Verdict first, then hypotheses and faults, then the charts they refer to.
-    body = [_header(doc), *tables[:2], charts, *tables[2:]]
+    body = [_header(doc), *tables[:2], charts, probes, *tables[2:]]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -491,7 +504,9 @@ def html_report(document: Mapping[str, object], report_dir: str | Path = ".") ->
         + "\n".join(part for part in body if part)
         + '</main><footer>chaoskit report · <a href="report.json">report.json</a> · '
         '<a href="journal.jsonl">journal.jsonl</a> · '
-        '<a href="stats.csv">stats.csv</a></footer></body></html>\n'
+        '<a href="stats.csv">stats.csv</a>'
+        + (' · <a href="probes.csv">probes.csv</a>' if probes else "")
+        + "</footer></body></html>\n"
     )
 
 

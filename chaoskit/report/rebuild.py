@@ -32,6 +32,7 @@ from pathlib import Path
 
 from chaoskit.report.document import SCHEMA_VERSION, Document, iso
 from chaoskit.report.fields import number
+from chaoskit.report.probes import probes_from_events
 from chaoskit.report.stats import num
 
 __all__ = ["UNKNOWN_STATS", "rebuild_document"]
@@ -312,4 +313,5 @@ def rebuild_document(
         ],
         "environment": started.get("environment") or {},
         "plan": started.get("plan") or "",
+        "probes": probes_from_events(events),
     }

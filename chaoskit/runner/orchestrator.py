@@ -26,12 +26,13 @@ from typing import Any, TypeVar
 
 from chaoskit.checks import CheckContext, evaluate
 from chaoskit.errors import ChaoskitError, RollbackError
-from chaoskit.events import Event, event
+from chaoskit.events import Event, ProbeSeries, event
 from chaoskit.load.engine import LoadEngine
 from chaoskit.load.errors import LoadConfigError
 from chaoskit.metrics.recorder import Recorder
 from chaoskit.metrics.samplefile import SampleFile, read_samples
 from chaoskit.metrics.series import Bin, bins_by_intended_start
+from chaoskit.probes import Sampler
 from chaoskit.records import AckLog, ReadBack
 from chaoskit.runner.attempts import (
     AttemptWatcher,
@@ -42,6 +43,7 @@ from chaoskit.runner.environment import Environment, bring_up
 from chaoskit.runner.ledger import Ledger, roll_back
 from chaoskit.runner.load import build_load_config
 from chaoskit.runner.outcome import RunOutcome
+from chaoskit.runner.probes import ProbeAborts, watch_probes
 from chaoskit.runner.readback import read_backs
 from chaoskit.runner.rollback import DEFAULT_DEADLINE_S, RollbackStack
 from chaoskit.runner.timeline import Timeline
@@ -176,6 +178,7 @@ async def run_experiment(
     recorder: Recorder | None = None
     timeline: Timeline | None = None
     watcher: AttemptWatcher | None = None
+    sampler: Sampler | None = None
     reason: str | None = None
     # Only integrity hypotheses need what each write acknowledged.
     integrity = any(h.kind == "integrity" for h in experiment.hypotheses)
@@ -211,11 +214,18 @@ async def run_experiment(
                 http_routes=request_routes(experiment),
             )
             watcher.start()
+            # Probes sample on their own tasks, from the warm-up to the end.
+            sampler = Sampler(
+                watch_probes(experiment, env), t0_ns, emit,
+                ProbeAborts(experiment.abort, timeline.abort),
+            )  # fmt: skip
+            sampler.start()
             load = asyncio.ensure_future(engine.run())
             try:
                 await timeline.run()
             finally:
                 engine.stop()
+                await sampler.stop()
                 await watcher.stop()
                 # Requests in flight end within their timeout; do not wait
                 # longer, nor at all after a second Ctrl-C.
@@ -256,9 +266,11 @@ async def run_experiment(
     if stack.failures:
         rollback = RollbackError("; ".join(stack.failures))
         reason = f"{reason}; {rollback}" if reason else str(rollback)
+    probes = tuple(w.series for w in sampler.watched) if sampler else ()
     return _outcome(
-        request, recorder, timeline, env, reason, started_wall, watcher, acks, found
-    )
+        request, recorder, timeline, env, reason, started_wall, watcher, acks, found,
+        probes,
+    )  # fmt: skip
 
 
 def _outcome(
@@ -271,6 +283,7 @@ def _outcome(
     watcher: AttemptWatcher | None = None,
     acks: AckLog | None = None,
     found: dict[str, ReadBack] | None = None,
+    probes: tuple[ProbeSeries, ...] = (),
 ) -> RunOutcome:
     experiment = request.experiment
     recorder = recorder or Recorder(origin_ns=0)
@@ -303,6 +316,7 @@ def _outcome(
             acks=acks,
             read_backs=found or {},
             fuzz=tuple(timeline.fuzz.values()) if timeline else (),
+            probes={series.name: series for series in probes},
         )
         verdicts = tuple(evaluate(experiment.hypotheses, ctx))
     if reason is not None:
@@ -333,4 +347,5 @@ def _outcome(
         plan=request.plan,
         environment=_environment(),
         fuzz=tuple(timeline.fuzz.values()) if timeline else (),
+        probes=probes,
     )

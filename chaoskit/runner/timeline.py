@@ -281,14 +281,16 @@ class Timeline:
             for window in fresh:
                 seen = int(window.start_s)
                 for i, condition in enumerate(self.experiment.abort):
+                    if condition.probe is not None:
+                        continue  # sampled by the probes (runner.probes)
                     value = (
                         window.error_rate
                         if condition.metric == "error_rate"
                         else getattr(window.latency, condition.metric) / 1000
                     )
                     streaks[i] = streaks[i] + 1 if value > condition.limit else 0
-                    if streaks[i] >= condition.for_:
+                    if streaks[i] >= condition.hold_s:
                         self.abort(
                             f"abort condition: {condition.metric} above "
-                            f"{condition.above} for {condition.for_:g}s"
+                            f"{condition.above} for {condition.hold_s:g}s"
                         )

@@ -37,12 +37,14 @@ from chaoskit.spec.model import (
     LockFault,
     PayloadFault,
     RecoveryHypothesis,
+    ReturnsHypothesis,
     SlaHypothesis,
     ThresholdHypothesis,
     bound_value,
 )
 from chaoskit.spec.parts import Parts, gather, items
 from chaoskit.spec.payloads import check_fuzz_hypothesis
+from chaoskit.spec.probes import check_probes
 from chaoskit.spec.retry_rules import retry_issues
 from chaoskit.spec.rules import (
     check_faults,
@@ -82,6 +84,7 @@ def check(table: Mapping[str, Any], experiment: Experiment | None) -> list[SpecI
     issues += check_container_services(table)
     issues += _hypotheses(parts, table)
     issues += _abort(parts)
+    issues += check_probes(table, parts)
     tasks = parts.load.tasks if parts.load else ()
     issues += check_acks(tasks)
     http_routes_declared = http_routes(table)
@@ -174,7 +177,10 @@ def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
         where = f"hypotheses[{index}]"
         partial = ("hypotheses", index) in parts.partial
         issues += _phase(where, hypothesis.phase, faults)
-        if not isinstance(hypothesis, RecoveryHypothesis) and not partial:
+        if (
+            not isinstance(hypothesis, RecoveryHypothesis | ReturnsHypothesis)
+            and not partial
+        ):
             # Recovery is judged after each fault whatever its phase says.
             issues += _empty_phase(f"{where}.phase", hypothesis.phase, parts)
         task = getattr(hypothesis, "task", None)
@@ -337,7 +343,18 @@ def _bound(where: str, hypothesis: ThresholdHypothesis) -> list[SpecIssue]:
 def _abort(parts: Parts) -> list[SpecIssue]:
     issues = []
     for index, condition in parts.abort:
-        if ("abort", index) in parts.partial:
+        if ("abort", index) in parts.partial or condition.probe is not None:
+            continue  # probe conditions: spec.probes
+        if condition.metric not in _ABORT_METRICS:
+            issues.append(
+                SpecIssue(
+                    f"abort[{index}].metric",
+                    "is not one of the allowed values",
+                    condition.metric,
+                    ", ".join(_ABORT_METRICS) + " (or probe = NAME and its metric)",
+                    close(condition.metric, _ABORT_METRICS),
+                )
+            )
             continue
         try:
             bound_value(condition.metric, condition.above)
@@ -350,13 +367,16 @@ def _abort(parts: Parts) -> list[SpecIssue]:
                     _BOUND_FORMS[condition.metric],
                 )
             )
-        if condition.for_ <= 0:
+        if condition.for_ is not None and condition.for_ <= 0:
             issues.append(
                 SpecIssue(
                     f"abort[{index}].for", "must be > 0", None, 'a duration: "10s"'
                 )
             )
     return issues
+
+
+_ABORT_METRICS = ("error_rate", "p95", "p99")
 
 
 def _d(seconds: float) -> str:

@@ -26,7 +26,14 @@ from pydantic import (
     field_validator,
 )
 
-from chaoskit.units import parse_duration, parse_ratio
+from chaoskit.units import (
+    format_duration,
+    format_size,
+    parse_duration,
+    parse_rate,
+    parse_ratio,
+    parse_size,
+)
 
 __all__ = [
     "CONTAINER_FAULT_KINDS",
@@ -38,6 +45,8 @@ __all__ = [
     "METRICS",
     "PAYLOAD_FAULT_KINDS",
     "PHASES",
+    "PROBE_KINDS",
+    "PROBE_METRICS",
     "PROCESS_FAULT_KINDS",
     "PROFILES",
     "SERVICE_KINDS",
@@ -63,12 +72,15 @@ __all__ = [
     "Hypothesis",
     "Int",
     "IntegrityHypothesis",
+    "LeakHypothesis",
     "LoadSection",
     "LockFault",
     "MarkerSection",
     "Number",
     "PayloadFault",
     "PostgresService",
+    "Probe",
+    "ProbeHypothesis",
     "ProcessFault",
     "ProcessService",
     "ProxyRoute",
@@ -76,6 +88,7 @@ __all__ = [
     "Ratio",
     "ReadBackSection",
     "RecoveryHypothesis",
+    "ReturnsHypothesis",
     "Service",
     "SlaBudget",
     "SlaHypothesis",
@@ -85,8 +98,11 @@ __all__ = [
     "ToxicFault",
     "Url",
     "bound_value",
+    "format_probe_rate",
+    "format_probe_value",
     "parse_attempt_rate",
     "parse_think",
+    "probe_value",
 ]
 
 Bool = Annotated[bool, Strict()]
@@ -154,6 +170,9 @@ HYPOTHESIS_KINDS = (
     "fallback",
     "integrity",
     "fuzz",
+    "probe",
+    "leak",
+    "returns",
 )
 LOCK_MODES = (
     "ACCESS SHARE",
@@ -167,6 +186,29 @@ LOCK_MODES = (
 )
 """PostgreSQL's ``LOCK TABLE ... IN <mode> MODE`` modes, weakest first."""
 PHASES = ("before", "during", "after", "all")
+PROBE_KINDS = ("process", "container", "postgres", "http")
+PROBE_METRICS: dict[str, tuple[str, ...]] = {
+    "process": ("rss_bytes", "uss_bytes", "fds", "threads", "cpu_percent"),
+    "container": ("memory_bytes", "cpu_percent", "pids"),
+    "postgres": (
+        "connections",
+        "connections_active",
+        "connections_idle",
+        "connections_idle_in_transaction",
+        "connections_other",
+        "connections_share",
+        "max_connections",
+        "locks_waiting",
+        "lock_wait_max_s",
+        "query_max_s",
+        "commits_per_s",
+        "rollbacks_per_s",
+        "deadlocks_per_s",
+    ),
+    "http": ("value",),
+}
+"""What each probe kind measures; ``chaoskit.probes`` implements each (tested).
+``*_bytes`` take sizes (``"512MB"``), ``*_s`` durations, ``*_share`` ratios."""
 METRICS = ("p50", "p90", "p95", "p99", "max", "error_rate", "rps", "count")
 LATENCY_METRICS = ("p50", "p90", "p95", "p99", "max")
 PROFILES = ("baseline", "normal", "peak", "stress", "spike", "endurance", "breaking")
@@ -628,6 +670,46 @@ Fault = Annotated[
 ]
 
 
+# --- probes -------------------------------------------------------------------------
+
+
+class Probe(_Model):
+    """``[[probes]]``: what the system under test does inside, sampled on the
+    run's clock every ``every``.
+
+    ``process``: a ``process`` service (``service``) or a ``pid``; ``container``:
+    a ``container`` service; ``postgres``: a ``postgres`` service or a ``dsn``;
+    ``http``: a ``url`` answering JSON (``json_path``) or Prometheus text
+    (``metric``, optionally ``labels``).
+    """
+
+    name: Annotated[str, Field(min_length=1)]
+    kind: Literal["process", "container", "postgres", "http"]
+    every: Annotated[Duration, Field(gt=0)] = 1.0
+    timeout: Annotated[Duration, Field(gt=0)] | None = None
+    """Longest a sample may take (default: ``every``, at most 5 s); a slower
+    one is a gap."""
+    service: str | None = None
+    pid: Annotated[Int, Field(ge=1)] | None = None
+    dsn: str | None = None
+    url: Url | None = None
+    json_path: str | None = None
+    metric: str | None = None
+    """``http``: the Prometheus metric's name."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """``http``: the Prometheus sample's labels (those given must match)."""
+
+    @property
+    def sample_timeout(self) -> float:
+        """Seconds a sample may take before it counts as a gap."""
+        return self.timeout if self.timeout is not None else min(self.every, 5.0)
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The series this probe records."""
+        return PROBE_METRICS[self.kind]
+
+
 # --- hypotheses ---------------------------------------------------------------------
 
 
@@ -846,6 +928,95 @@ class FuzzHypothesis(_HypothesisBase):
     """Wrong answers tolerated (counted over every fuzzed request)."""
 
 
+class ProbeHypothesis(_HypothesisBase):
+    """A probe's series, summarised over a phase (``stat``), above or below a bound."""
+
+    kind: Literal["probe"]
+    probe: str
+    metric: str
+    stat: Literal["max", "mean", "last", "min"] = "max"
+    below: str | Number | None = None
+    above: str | Number | None = None
+
+    @property
+    def direction(self) -> Literal["below", "above"]:
+        """The side of the bound the statistic must stay on."""
+        return "below" if self.below is not None else "above"
+
+    @property
+    def limit(self) -> float:
+        """The bound in the metric's unit (checked by ``spec.load``)."""
+        raw = self.below if self.below is not None else self.above
+        if raw is None:
+            raise ValueError(f"hypothesis {self.name!r} sets neither below nor above")
+        return probe_value(self.metric, raw)
+
+    def rules_text(self) -> str:
+        """The rule, as one line (plans and verdicts)."""
+        bound = format_probe_value(self.metric, self.limit)
+        return f"{self.stat} of {self.probe}.{self.metric} {self.direction} {bound}"
+
+
+class LeakHypothesis(_HypothesisBase):
+    """A probe's series grows no faster than ``max_growth`` over a phase
+    (Theil-Sen slope: the median of the slopes between every pair of samples)."""
+
+    kind: Literal["leak"]
+    probe: str
+    metric: str = "rss_bytes"
+    max_growth: str | Number
+    """``"1MB/min"``, ``"10/h"`` (counts), or a number per second."""
+    min_samples: Annotated[Int, Field(ge=3)] = 10
+    """Fewer samples than this in the phase: too little data to judge."""
+    phase: str = "all"
+
+    @property
+    def growth_limit(self) -> float:
+        """``max_growth`` per second (checked by ``spec.load``)."""
+        return parse_rate(self.max_growth)
+
+    def rules_text(self) -> str:
+        """The rule, as one line (plans and verdicts)."""
+        rate = format_probe_rate(self.metric, self.growth_limit)
+        return f"{self.probe}.{self.metric} grows at most {rate} (Theil-Sen slope)"
+
+
+class ReturnsHypothesis(_HypothesisBase):
+    """After each fault window, a probe's series is back within ``tolerance`` of
+    its level before the fault, within ``within``."""
+
+    kind: Literal["returns"]
+    probe: str
+    metric: str
+    within: Duration
+    tolerance: str | Number = 0
+    """In the metric's unit (``2``, ``"10MB"``), or ``"10%"`` of the level before."""
+    fault: str | None = None
+    """Only this fault; default every fault."""
+    phase: str = "after"
+
+    def band(self, level: float) -> float:
+        """The tolerance around a level, in the metric's unit."""
+        raw = self.tolerance
+        if isinstance(raw, str) and raw.strip().endswith("%"):
+            return abs(level) * parse_ratio(raw)
+        return probe_value(self.metric, raw)
+
+    def rules_text(self) -> str:
+        """The rule, as one line (plans and verdicts)."""
+        raw = self.tolerance
+        tolerance = (
+            raw
+            if isinstance(raw, str) and raw.strip().endswith("%")
+            else format_probe_value(self.metric, probe_value(self.metric, raw))
+        )
+        which = f"fault {self.fault!r}" if self.fault else "each fault"
+        return (
+            f"{self.probe}.{self.metric} back within {tolerance} of its level "
+            f"before {which}, within {format_duration(self.within)}"
+        )
+
+
 def _hypothesis_kind(value: object) -> str:
     kind = (
         value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
@@ -861,21 +1032,39 @@ Hypothesis = Annotated[
     | Annotated[BackoffHypothesis, Tag("backoff")]
     | Annotated[FallbackHypothesis, Tag("fallback")]
     | Annotated[IntegrityHypothesis, Tag("integrity")]
-    | Annotated[FuzzHypothesis, Tag("fuzz")],
+    | Annotated[FuzzHypothesis, Tag("fuzz")]
+    | Annotated[ProbeHypothesis, Tag("probe")]
+    | Annotated[LeakHypothesis, Tag("leak")]
+    | Annotated[ReturnsHypothesis, Tag("returns")],
     Discriminator(_hypothesis_kind),
 ]
 
 
 class AbortCondition(_Model):
-    """``[[abort]]``: stop the run (exit 3) when a metric stays past a bound."""
+    """``[[abort]]``: stop the run (exit 3) when a metric stays past a bound.
 
-    metric: Literal["error_rate", "p95", "p99"] = "error_rate"
+    Without ``probe``: the load's ``error_rate``, ``p95`` or ``p99`` per second
+    (``for`` defaults to 10 s). With ``probe``: one of that probe's metrics, at
+    every sample (``for`` defaults to 0: the first sample past the bound).
+    """
+
+    metric: str = "error_rate"
     above: str | Number
-    for_: Duration = Field(default=10.0, alias="for")
+    for_: Duration | None = Field(default=None, alias="for")
+    probe: str | None = None
+
+    @property
+    def hold_s(self) -> float:
+        """How long the metric must stay past the bound."""
+        if self.for_ is not None:
+            return self.for_
+        return 0.0 if self.probe is not None else 10.0
 
     @property
     def limit(self) -> float:
         """``above`` in the metric's unit (checked by ``spec.load``)."""
+        if self.probe is not None:
+            return probe_value(self.metric, self.above)
         return bound_value(self.metric, self.above)
 
 
@@ -894,6 +1083,7 @@ class Experiment(_Model):
     faults: tuple[Fault, ...] = ()
     hypotheses: tuple[Hypothesis, ...] = ()
     abort: tuple[AbortCondition, ...] = ()
+    probes: tuple[Probe, ...] = ()
     _environment: str | None = PrivateAttr(default=None)
     _secrets: tuple[str, ...] = PrivateAttr(default=())
 
@@ -930,6 +1120,54 @@ def bound_value(metric: str, raw: str | float) -> float:
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise ValueError(f"{raw!r} is not a number (a bound for {metric})")  # noqa: TRY004
     return float(raw)
+
+
+def probe_value(metric: str, raw: str | float) -> float:
+    """A bound on a probe metric in its unit: ``*_bytes`` sizes (``"512MB"``),
+    ``*_s`` durations, ``*_share`` ratios (``"80%"``), anything else a number.
+
+    Raises:
+        ValueError: the bound does not fit the metric.
+    """
+    if isinstance(raw, bool):
+        raise ValueError(f"{raw!r} is not a bound for {metric}")  # noqa: TRY004
+    if metric.endswith("_bytes"):
+        if isinstance(raw, float):
+            return raw
+        return float(parse_size(raw))
+    if metric.endswith("_s") and not metric.endswith("_per_s"):
+        return parse_duration(raw)
+    if metric.endswith("_share"):
+        return parse_ratio(raw)
+    if isinstance(raw, str):
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(
+                f"{raw!r} is not a number (a bound for {metric})"
+            ) from None
+    return float(raw)
+
+
+def format_probe_value(metric: str, value: float) -> str:
+    """A probe metric's value as people read it (``12.5MB``, ``80%``, ``1.2s``)."""
+    if metric.endswith("_bytes"):
+        return format_size(value)
+    if metric.endswith("_share"):
+        return f"{value:.1%}"
+    if metric.endswith("_s") and not metric.endswith("_per_s"):
+        return format_duration(value)
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:.4g}"
+
+
+def format_probe_rate(metric: str, per_s: float) -> str:
+    """A growth rate per minute, in the metric's unit (``2.1MB/min``)."""
+    per_min = per_s * 60
+    if metric.endswith("_bytes"):
+        return f"{format_size(per_min)}/min"
+    return f"{per_min:.4g}/min"
 
 
 def parse_attempt_rate(raw: str | float) -> tuple[float, bool]:

@@ -128,6 +128,7 @@ def gather(table: Mapping[str, Any], experiment: Experiment | None) -> Parts:
         ("tasks", ("load", "flow", "on_stop")),
         ("faults", ("faults",)),
         ("hypotheses", ("hypotheses",)),
+        ("probes", ("probes",)),
     ):
         for index, item in items(table, *keys):
             if isinstance(item, dict) and isinstance(item.get("name"), str):

@@ -25,6 +25,7 @@ _NOUNS = {
     "routes": ("route", "routes"),
     "tasks": ("task", "tasks"),
     "abort": ("abort condition", "abort conditions"),
+    "probes": ("probe", "probes"),
 }
 
 

@@ -254,7 +254,12 @@ def _choice_issue(kind: str, where: Where, value: object, ctx: Any) -> SpecIssue
         given = value
         choices = [str(a) for a in get_args(where.annotation)]
     section = str(parts[0]) if parts else ""
-    noun = {"faults": "fault", "hypotheses": "hypothesis", "services": "service"}
+    noun = {
+        "faults": "fault",
+        "hypotheses": "hypothesis",
+        "services": "service",
+        "probes": "probe",
+    }
     path = toml_path(parts)
     if parts and parts[-1] == "kind" and section in noun:
         if section == "faults":

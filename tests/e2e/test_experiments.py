@@ -54,6 +54,15 @@ SHORT_FOR = {
         "--set", "experiment.duration=10s", "--set", "experiment.warmup=1s",
         "--set", "faults.0.at=3s", "--set", "faults.0.for=4s",
     ],
+    # A slope needs samples (no fault to shorten); the pool's connections are
+    # judged for 8 s after a 3 s down.
+    "endurance-leak": [
+        "--set", "experiment.duration=20s", "--set", "experiment.warmup=2s",
+    ],
+    "db-connections": [
+        "--set", "experiment.duration=16s", "--set", "experiment.warmup=2s",
+        "--set", "faults.0.at=4s", "--set", "faults.0.for=3s",
+    ],
 }  # fmt: skip
 
 
