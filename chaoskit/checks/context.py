@@ -2,7 +2,9 @@
 
 Phase labels are the runner's: ``warmup``, ``before``, ``during:<fault>[+<fault>]``
 (faults active together), ``after:<fault>`` (from that fault's end to the next
-fault). A hypothesis names a phase the user's way (``before``, ``during``,
+fault); a fault with several occurrences appears as ``<fault>#<k>``, and
+``during:<fault>`` / ``after:<fault>`` take every occurrence's labels.
+A hypothesis names a phase the user's way (``before``, ``during``,
 ``after``, ``all``, ``during:<fault>``, ``after:<fault>``); :meth:`labels`
 turns it into the runner's labels.
 """
@@ -73,7 +75,13 @@ class CheckContext:
                 p
                 for p in present
                 if p.startswith("during:")
-                and (not fault or fault in p.removeprefix("during:").split("+"))
+                and (
+                    not fault
+                    or any(
+                        self._names(label, fault)
+                        for label in p.removeprefix("during:").split("+")
+                    )
+                )
             ]
         if kind == "after":
             if not fault:
@@ -81,8 +89,19 @@ class CheckContext:
                 if not ended:
                     return []
                 fault = max(ended, key=lambda f: f.ended_s or 0.0).name
-            return [p for p in present if p == f"after:{fault}"]
+            return [
+                p
+                for p in present
+                if p.startswith("after:")
+                and self._names(p.removeprefix("after:"), fault)
+            ]
         return []
+
+    def _names(self, label: str, fault: str) -> bool:
+        """Whether a phase label's occurrence is ``fault`` (a name or a label)."""
+        if label == fault:
+            return True
+        return any(f.name == label and f.declared == fault for f in self.faults)
 
     def span_s(self, labels: Sequence[str]) -> float:
         """Seconds the timeline spent in these phases."""

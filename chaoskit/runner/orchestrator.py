@@ -32,6 +32,7 @@ from chaoskit.load.errors import LoadConfigError
 from chaoskit.metrics.recorder import Recorder
 from chaoskit.metrics.samplefile import SampleFile, read_samples
 from chaoskit.metrics.series import Bin, bins_by_intended_start
+from chaoskit.plan import build_plan
 from chaoskit.records import AckLog, ReadBack
 from chaoskit.runner.attempts import AttemptWatcher, watched_routes
 from chaoskit.runner.environment import Environment, bring_up
@@ -198,6 +199,7 @@ async def run_experiment(
             engine = LoadEngine(config, [recorder, samples], acks=acks)
             timeline = Timeline(
                 experiment, env, stack, recorder, engine, emit, t0_ns, stop,
+                windows=build_plan(experiment, request.seed).faults,
                 report_dir=report_dir,
             )  # fmt: skip
             watcher = AttemptWatcher(env.toxiproxy, watched_routes(experiment))

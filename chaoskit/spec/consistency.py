@@ -11,7 +11,7 @@ and on the names as written), so one pass reports everything.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from chaoskit.errors import SpecIssue
@@ -218,10 +218,14 @@ def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
 
 
 def _phase(where: str, phase: str, faults: Sequence[str]) -> list[SpecIssue]:
-    allowed = ", ".join(PHASES) + ", during:<fault name>, after:<fault name>"
+    allowed = (
+        ", ".join(PHASES) + ", during:<fault name>, after:<fault name> "
+        "(one occurrence of a repeated fault: during:<fault name>#2)"
+    )
     prefix, _, name = phase.partition(":")
     choices = [*PHASES, *(f"{p}:{f}" for p in ("during", "after") for f in faults)]
-    if phase not in PHASES and not (prefix in ("during", "after") and name in faults):
+    named = name in faults or _declared(name, faults) != name
+    if phase not in PHASES and not (prefix in ("during", "after") and named):
         message = (
             f"names no declared fault ({name!r})"
             if prefix in ("during", "after") and name
@@ -235,13 +239,18 @@ def _phase(where: str, phase: str, faults: Sequence[str]) -> list[SpecIssue]:
 
 def _empty_phase(where: str, phase: str, parts: Parts) -> list[SpecIssue]:
     """A phase with no time in it gives a verdict on no data: refuse it."""
-    known = phase in PHASES or phase.partition(":")[2] in parts.declared("faults")
+    declared = parts.declared("faults")
+    name = phase.partition(":")[2]
+    known = phase in PHASES or _declared(name, declared) in declared
     if parts.info is None or not parts.faults_valid or phase == "all" or not known:
         return []
     duration = parts.info.duration
-    windows = {f.name: (f.at, f.at + f.for_) for _, f in parts.faults}
+    # Every occurrence, at its earliest start and latest end (any seed).
+    windows = {f.name: f.envelopes(duration) for _, f in parts.faults}
     prefix, _, name = phase.partition(":")
-    spans = [windows[name]] if name in windows else list(windows.values())
+    name = _declared(name, windows)
+    every = [span for spans in windows.values() for span in spans]
+    spans = windows.get(name, every)
     if name and name not in windows:
         return []  # the fault itself is invalid and reported already
     if prefix == "before":
@@ -250,7 +259,8 @@ def _empty_phase(where: str, phase: str, parts: Parts) -> list[SpecIssue]:
             "a fault starts at 0s",
         )
     elif prefix == "during":
-        empty, why = all(e <= s for s, e in spans), "no fault lasts any time"
+        lengths = [f.for_ for _, f in parts.faults if not name or f.name == name]
+        empty, why = all(x <= 0 for x in lengths), "no fault lasts any time"
     else:
         empty = bool(spans) and max(e for _, e in spans) >= duration
         why = "the fault window ends at the end of the timeline"
@@ -266,6 +276,14 @@ def _empty_phase(where: str, phase: str, parts: Parts) -> list[SpecIssue]:
             )
         ]
     return []
+
+
+def _declared(name: str, faults: Collection[str]) -> str:
+    """The fault an occurrence label names (``flap#2`` -> ``flap``), else ``name``."""
+    base, mark, index = name.rpartition("#")
+    if name not in faults and mark and base in faults and index.isdigit():
+        return base
+    return name
 
 
 def _bound(where: str, hypothesis: ThresholdHypothesis) -> list[SpecIssue]:

@@ -72,7 +72,8 @@ def check_lock(
                         "is not a setting of an SQLite lock (it locks the whole "
                         "file with BEGIN EXCLUSIVE)",
                         None,
-                        "name, kind, at, for, database",
+                        "name, kind, at, for, database (and the schedule: every, "
+                        "count, jitter)",
                     )
                 )
     if fault.table is not None and not _TABLE.match(fault.table):

@@ -11,7 +11,7 @@ Field names are the TOML keys; ``for`` is spelt ``for_`` in Python.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -19,10 +19,14 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
     Tag,
     field_validator,
+    model_validator,
 )
 
+from chaoskit.spec.schedule import Occurrence, envelopes, occurrences, parse_at
 from chaoskit.units import parse_duration, parse_ratio
 
 __all__ = [
@@ -374,12 +378,91 @@ class LoadSection(_Model):
 # --- faults -------------------------------------------------------------------------
 
 
+def _earliest(value: object) -> float:
+    return parse_at(value)[0]
+
+
 class _FaultBase(_Model):
+    """What every fault has: a name and a schedule (:mod:`chaoskit.spec.schedule`)."""
+
     name: Annotated[str, Field(min_length=1)]
-    at: Duration
-    """Start, in seconds after the timeline's start (the warm-up not counted)."""
+    at: Annotated[float, BeforeValidator(_earliest)]
+    """Start, in seconds after the timeline's start (the warm-up not counted);
+    written ``"10s..14s"``, the earliest start (``at_latest`` the latest)."""
     for_: Duration = Field(default=0.0, alias="for")
     """How long it lasts; it is rolled back at ``at + for``."""
+    every: Annotated[Duration, Field(gt=0)] | None = None
+    """Start again every this many seconds (``count`` times, else until the end)."""
+    occurrences: Annotated[int, Field(ge=1)] | None = None
+    """How many times, with ``every`` (``count`` on most kinds)."""
+    shift: Duration = 0.0
+    """Each occurrence starts later by a seeded draw in [0, shift] (``jitter``
+    on most kinds)."""
+
+    # Where a kind's own `count`/`jitter` mean something else (containers picked,
+    # Toxiproxy's latency jitter), only `occurrences`/`shift` set the schedule.
+    _COUNT_IS_SCHEDULE: ClassVar[bool] = True
+    _JITTER_IS_SCHEDULE: ClassVar[bool] = True
+
+    _at_latest: float | None = PrivateAttr(default=None)
+    """The high end of ``at = "low..high"`` (``at`` holds the low end)."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _at_range(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        fault = handler(data)  # `at` is valid (its field checked the range)
+        at = data.get("at") if isinstance(data, dict) else None
+        if isinstance(fault, _FaultBase):
+            if isinstance(at, str) and ".." in at:
+                fault._at_latest = parse_at(at)[1]
+            elif isinstance(data, _FaultBase):
+                fault._at_latest = data._at_latest
+        return fault
+
+    @property
+    def start_range(self) -> tuple[float, float]:
+        """(earliest, latest) start of the first occurrence."""
+        return self.at, self.at if self._at_latest is None else self._at_latest
+
+    @property
+    def repeat_count(self) -> int | None:
+        """Occurrences asked for (None: until the end, or once without ``every``)."""
+        if self.occurrences is not None:
+            return self.occurrences
+        count = getattr(self, "count", None) if self._COUNT_IS_SCHEDULE else None
+        return count if isinstance(count, int) else None
+
+    @property
+    def schedule_jitter(self) -> float:
+        """Seconds each occurrence may start late (a seeded draw)."""
+        if self.shift or not self._JITTER_IS_SCHEDULE:
+            return self.shift
+        jitter = getattr(self, "jitter", 0.0)
+        return float(jitter) if isinstance(jitter, int | float) else 0.0
+
+    def windows(self, duration: float, seed: int) -> list[Occurrence]:
+        """This fault's occurrences in one run (see :mod:`chaoskit.spec.schedule`)."""
+        return occurrences(
+            self.name,
+            self.start_range,
+            self.for_,
+            self.every,
+            self.repeat_count,
+            self.schedule_jitter,
+            duration,
+            seed,
+        )
+
+    def envelopes(self, duration: float) -> list[tuple[float, float]]:
+        """Per occurrence, its earliest start and latest end over every seed."""
+        return envelopes(
+            self.start_range,
+            self.for_,
+            self.every,
+            self.repeat_count,
+            self.schedule_jitter,
+            duration,
+        )
 
 
 class ToxicFault(_FaultBase):
@@ -412,6 +495,10 @@ class ToxicFault(_FaultBase):
     observe: bool = False
     """``down`` only: keep accepting and reset each attempt, so the connection
     log sees it (clients get ECONNRESET, not ECONNREFUSED); chaoskit's proxy only."""
+    count: Annotated[int, Field(ge=1)] | None = None
+    """Occurrences, with ``every``."""
+
+    _JITTER_IS_SCHEDULE: ClassVar[bool] = False
 
 
 class ProcessFault(_FaultBase):
@@ -423,6 +510,10 @@ class ProcessFault(_FaultBase):
     """``kill`` only: the signal sent (SIGKILL, SIGTERM, ...)."""
     restart: bool = True
     """``kill`` only: start the service again at ``at + for``."""
+    count: Annotated[int, Field(ge=1)] | None = None
+    """Occurrences, with ``every``."""
+    jitter: Duration = 0.0
+    """Each occurrence starts later by a seeded draw in [0, jitter]."""
 
 
 class LockFault(_FaultBase):
@@ -443,6 +534,10 @@ class LockFault(_FaultBase):
     where: str | None = None
     """Row locks instead of a table lock: ``SELECT 1 FROM <table> WHERE <where>
     FOR UPDATE`` (PostgreSQL)."""
+    count: Annotated[int, Field(ge=1)] | None = None
+    """Occurrences, with ``every``."""
+    jitter: Duration = 0.0
+    """Each occurrence starts later by a seeded draw in [0, jitter]."""
 
 
 class ContainerFault(_FaultBase):
@@ -465,6 +560,10 @@ class ContainerFault(_FaultBase):
     """``kill`` only: start it again at ``at + for``."""
     timeout: Duration = 10.0
     """``stop`` and ``restart``: seconds between SIGTERM and SIGKILL."""
+    jitter: Duration = 0.0
+    """Each occurrence starts later by a seeded draw in [0, jitter]."""
+
+    _COUNT_IS_SCHEDULE: ClassVar[bool] = False
 
 
 class PayloadFault(_FaultBase):
@@ -493,12 +592,17 @@ class PayloadFault(_FaultBase):
     rules: tuple[str, ...] = ()
     """Only these rules (``chaoskit.fuzz.rules.Rule`` names); default all."""
     headers: dict[str, str] = Field(default_factory=dict)
+    count: Annotated[int, Field(ge=1)] | None = None
+    """Occurrences, with ``every``."""
+    jitter: Duration = 0.0
+    """Each occurrence starts later by a seeded draw in [0, jitter]."""
 
 
 FaultModel = ToxicFault | ProcessFault | ContainerFault | LockFault | PayloadFault
 """Any one fault, as a type (``Fault`` is the same union, discriminated)."""
 
-_CONTAINER_ONLY_KEYS = ("container", "labels", "count", "percent", "timeout")
+# `count` is not among them: on other kinds it counts occurrences.
+_CONTAINER_ONLY_KEYS = ("container", "labels", "percent", "timeout")
 
 
 # Unknown kinds fall to ToxicFault, whose `kind` error lists every toxic kind;
