@@ -11,14 +11,14 @@ turns it into the runner's labels.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from chaoskit.events import AttemptRecord, FaultRecord, PhaseRecord
 from chaoskit.metrics.model import TaskStats, WindowStats
 from chaoskit.metrics.series import Bin
-from chaoskit.records import AckLog, ErrorClass, ReadBack
+from chaoskit.records import AckLog, ErrorClass, ReadBack, Sample
 
 if TYPE_CHECKING:
     from chaoskit.fuzz.tally import FuzzTally
@@ -61,6 +61,11 @@ class CheckContext:
     """Integrity hypothesis name -> what its read-back found after the run."""
     fuzz: tuple[FuzzTally, ...] = ()
     """Each invalid-payloads fault's requests (kept apart from the load)."""
+    samples: Callable[[float, float, frozenset[str] | None], Iterable[Sample]] = (
+        lambda start, end, tasks: ()
+    )
+    """(start_s, end_s, tasks) -> the samples intended to start in that stretch,
+    from the sample file (rules that need each request, not a histogram)."""
 
     def labels(self, phase: str) -> list[str]:
         """The runner's phase labels that make up a hypothesis phase."""
@@ -102,6 +107,14 @@ class CheckContext:
         if label == fault:
             return True
         return any(f.name == label and f.declared == fault for f in self.faults)
+
+    def phase_samples(self, phase: str, task: str | None = None) -> Iterator[Sample]:
+        """Every sample intended to start in a hypothesis phase (of ``task``)."""
+        wanted = set(self.labels(phase))
+        tasks = None if task is None else frozenset([task])
+        for record in self.phases:
+            if record.name in wanted:
+                yield from self.samples(record.start_s, record.end_s, tasks)
 
     def span_s(self, labels: Sequence[str]) -> float:
         """Seconds the timeline spent in these phases."""

@@ -16,7 +16,7 @@ __all__ = ["HEADER", "SampleFile", "read_samples"]
 
 HEADER = (
     "task\tuser\tintended_ns\tsent_ns\tend_ns\tstatus\t"
-    "bytes_sent\tbytes_received\terror\tdetail\n"
+    "bytes_sent\tbytes_received\terror\tdetail\tmarked\n"
 )
 _BLOCK = 4096  # lines per write; about 300 KB
 
@@ -41,7 +41,7 @@ class SampleFile:
         self._lines.append(
             f"{sample.task}\t{sample.user}\t{sample.intended_ns}\t{sample.sent_ns}\t"
             f"{sample.end_ns}\t{sample.status}\t{sample.bytes_sent}\t"
-            f"{sample.bytes_received}\t{error}\t{detail}\n"
+            f"{sample.bytes_received}\t{error}\t{detail}\t{int(sample.marked)}\n"
         )
         if len(self._lines) >= _BLOCK:
             self.flush()
@@ -69,9 +69,10 @@ def read_samples(path: str | Path) -> Iterator[Sample]:
         if file.readline() != HEADER:
             raise ValueError(f"{path}: not a chaoskit sample file (header differs)")
         for line in file:
-            task, user, intended, sent, end, status, out, got, error, detail = (
-                line.rstrip("\n").split("\t")
-            )
+            fields = line.rstrip("\n").split("\t")
+            task, user, intended, sent, end, status, out, got, error, detail = fields[
+                :10
+            ]
             yield Sample(
                 task=task,
                 user=int(user),
@@ -83,4 +84,5 @@ def read_samples(path: str | Path) -> Iterator[Sample]:
                 bytes_received=int(got),
                 error=ErrorClass(error) if error else None,
                 detail=detail,
+                marked=fields[10:11] == ["1"],
             )

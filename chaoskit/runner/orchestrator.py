@@ -18,7 +18,7 @@ import platform
 import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,9 +31,9 @@ from chaoskit.load.engine import LoadEngine
 from chaoskit.load.errors import LoadConfigError
 from chaoskit.metrics.recorder import Recorder
 from chaoskit.metrics.samplefile import SampleFile, read_samples
-from chaoskit.metrics.series import Bin, bins_by_intended_start
+from chaoskit.metrics.series import Bin, bins_by_intended_start, samples_between
 from chaoskit.plan import build_plan
-from chaoskit.records import AckLog, ReadBack
+from chaoskit.records import AckLog, ReadBack, Sample
 from chaoskit.runner.attempts import AttemptWatcher, watched_routes
 from chaoskit.runner.environment import Environment, bring_up
 from chaoskit.runner.ledger import Ledger, roll_back
@@ -284,7 +284,15 @@ def _outcome(
                 read_samples(samples_path), origin, start, end, step, tasks
             )
 
+        def samples(
+            start: float, end: float, tasks: frozenset[str] | None
+        ) -> Iterator[Sample]:
+            return samples_between(
+                read_samples(samples_path), origin, start, end, tasks
+            )
+
         ctx = CheckContext(
+            samples=samples,
             bins=bins,
             merged=recorder.merged,
             phases=phases,

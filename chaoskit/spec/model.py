@@ -781,18 +781,37 @@ class BackoffHypothesis(_HypothesisBase):
 
 
 class FallbackHypothesis(_HypothesisBase):
-    """A task's responses carry its ``marker`` (a fallback served them), in time."""
+    """A task's responses carry its ``marker`` (a fallback served them), in time.
+
+    With ``fresh_within``, a response is *good* if it is marked, or unmarked,
+    successful and answered within that time (a fresh answer in time is as
+    good as the fallback), and ``min_share`` is the share of good responses.
+    ``max_share`` bounds the share of marked ones (no fallback once healthy).
+    """
 
     kind: Literal["fallback"]
     task: str
-    min_share: Ratio
+    min_share: Ratio | None = None
+    max_share: Ratio | None = None
+    fresh_within: Annotated[Duration, Field(gt=0)] | None = None
     p95: Duration | None = None
     """Latency budget for the task's responses in the phase."""
 
     def rules_text(self) -> str:
         """The rule, as one line (plans and verdicts)."""
-        budget = f", p95 <= {self.p95 * 1000:g}ms" if self.p95 is not None else ""
-        return f"{self.task}: >= {self.min_share:.0%} marked{budget}"
+        parts = []
+        if self.min_share is not None:
+            good = (
+                f"good (marked, or fresh within {self.fresh_within * 1000:g}ms)"
+                if self.fresh_within is not None
+                else "marked"
+            )
+            parts.append(f">= {self.min_share:.0%} {good}")
+        if self.max_share is not None:
+            parts.append(f"<= {self.max_share:.0%} marked")
+        if self.p95 is not None:
+            parts.append(f"p95 <= {self.p95 * 1000:g}ms")
+        return f"{self.task}: {', '.join(parts) or 'no rule set'}"
 
 
 class ReadBackSection(_Model):
