@@ -747,6 +747,10 @@ class BackoffHypothesis(_HypothesisBase):
     """Attempts/s at the upstream in the phase: a number, or ``"2x"``: times the
     rate of requests the load offered (of ``task``, or every task)."""
     gives_up_within: Annotated[Duration, Field(gt=0)] | None = None
+    min_first_wait: Annotated[Duration, Field(gt=0)] | None = None
+    """The first retry waits at least this long after the first attempt."""
+    min_total_growth: Annotated[float, Field(gt=1)] | None = None
+    """The last wait of a sequence is at least this x its first."""
     task: str | None = None
 
     @property
@@ -776,6 +780,10 @@ class BackoffHypothesis(_HypothesisBase):
             )
         if self.gives_up_within is not None:
             parts.append(f"gives up within {self.gives_up_within:g}s")
+        if self.min_first_wait is not None:
+            parts.append(f"first wait >= {self.min_first_wait * 1000:g}ms")
+        if self.min_total_growth is not None:
+            parts.append(f"last wait >= {self.min_total_growth:g}x the first")
         rules = ", ".join(parts) or "no rule set"
         return f"retries at route {self.route}: {rules}"
 

@@ -27,6 +27,8 @@ _BACKOFF_RULES = (
     "jitter",
     "max_rate",
     "gives_up_within",
+    "min_first_wait",
+    "min_total_growth",
 )
 
 
