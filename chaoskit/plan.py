@@ -541,6 +541,12 @@ def _hypothesis(plan: Plan, hypothesis: Hypothesis) -> str:
         read = hypothesis.read_back
         source = read.url or f"{read.query!r} on {read.service or read.database}"
         scope = f" of {hypothesis.task}" if hypothesis.task else ""
+        if read.counts:
+            where = f"{read.count} of {source}" if read.count else source
+            return (
+                f"the counter {where} equals the acknowledged writes{scope} "
+                "(timeouts and errors: may count or not)"
+            )
         return (
             f"every write{scope} acknowledged is read back once from {source} "
             "(timeouts and errors: indeterminate)"

@@ -203,3 +203,5 @@ class ReadBack:
     source: str
     ids: tuple[str, ...] = ()
     error: str | None = None
+    value: float | None = None
+    """A counter read-back's number (``ids`` is then empty)."""

@@ -78,11 +78,16 @@ def samples_between(
     end_s: float,
     tasks: frozenset[str] | None = None,
 ) -> Iterator[Sample]:
-    """The samples intended to start in [start_s, end_s) on the timeline."""
-    low = origin_ns + round(start_s * _NS)
-    high = origin_ns + round(end_s * _NS)
+    """The samples intended to start in [start_s, end_s) on the timeline
+    (``-math.inf``/``math.inf``: unbounded, the warm-up included)."""
+    low = origin_ns + round(start_s * _NS) if math.isfinite(start_s) else None
+    high = origin_ns + round(end_s * _NS) if math.isfinite(end_s) else None
     for sample in samples:
-        if low <= sample.intended_ns < high and (tasks is None or sample.task in tasks):
+        if (
+            (low is None or low <= sample.intended_ns)
+            and (high is None or sample.intended_ns < high)
+            and (tasks is None or sample.task in tasks)
+        ):
             yield sample
 
 

@@ -827,15 +827,27 @@ class ReadBackSection(_Model):
 
     HTTP (``url``, GET; ``ids`` is the JSON path of the list of ids) or SQL
     (``query`` on a ``postgres`` ``service`` or an SQLite ``database``; the
-    first column of each row is an id).
+    first column of each row is an id). A counter instead (``count`` on HTTP,
+    ``expect = "acknowledged"`` on SQL): one number, compared with how many
+    writes the task had acknowledged.
     """
 
     url: str | None = None
     ids: str = "$"
+    count: str | None = None
+    """HTTP counter read-back: the JSON path of a number (``$.total``)."""
     service: str | None = None
     database: str | None = None
     query: str | None = None
+    expect: Literal["acknowledged"] | None = None
+    """Counter read-back: the number read (``count``, or the query's first
+    value) equals the task's acknowledged writes."""
     timeout: Annotated[Duration, Field(gt=0)] = 10.0
+
+    @property
+    def counts(self) -> bool:
+        """A counter read-back (a number), not a list of ids."""
+        return self.count is not None or self.expect is not None
 
 
 class IntegrityHypothesis(_HypothesisBase):

@@ -13,7 +13,8 @@ Seeded behaviours for the rule checks (each deterministic, by request count):
   N-th request (``--attempts-max`` attempts);
 * ``POST /updates``: adds one update to a counter and acknowledges it (201);
   with ``--lose-every N`` every N-th acknowledged update is not counted (an
-  ack-before-persist bug). ``GET /total`` is ``{"total": n}``.
+  ack-before-persist bug). ``GET /total`` is ``{"total": n}``; with ``--db
+  FILE`` the counter is kept in SQLite too (``counters(name, updates)``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sqlite3
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,7 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 _COUNTERS: dict[str, itertools.count[int]] = {}
 _LOCK = threading.Lock()
 _TOTAL = [0]
-_OPTIONS = argparse.Namespace(lose_every=0, attempts_max=5)
+_OPTIONS = argparse.Namespace(lose_every=0, attempts_max=5, db=None)
 
 
 def _next(name: str) -> int:
@@ -77,6 +79,9 @@ class Handler(BaseHTTPRequestHandler):
         if not lose:
             with _LOCK:
                 _TOTAL[0] += 1
+                if _OPTIONS.db:
+                    with sqlite3.connect(_OPTIONS.db) as db:
+                        db.execute("UPDATE counters SET updates = updates + 1")
         self._answer(201, {}, {"update": n})
 
     def _answer(self, status: int, headers: dict[str, str], doc: object) -> None:
@@ -98,8 +103,15 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--lose-every", type=int, default=0)
     parser.add_argument("--attempts-max", type=int, default=5)
+    parser.add_argument("--db")
     args = parser.parse_args()
     _OPTIONS.lose_every, _OPTIONS.attempts_max = args.lose_every, args.attempts_max
+    _OPTIONS.db = args.db
+    if args.db:
+        with sqlite3.connect(args.db) as db:
+            db.execute("CREATE TABLE IF NOT EXISTS counters (name TEXT, updates INT)")
+            db.execute("DELETE FROM counters")
+            db.execute("INSERT INTO counters VALUES ('updates', 0)")
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     server.serve_forever()

@@ -75,3 +75,66 @@ max_share = "50%"
     assert not most["passed"]
     assert most["detail"].startswith("max_share: ")
     assert "above 50%" in most["detail"]
+
+
+UPDATES = """
+[[load.tasks]]
+name = "update"
+method = "POST"
+path = "/updates"
+json = { n = 1 }
+"""
+
+COUNTERS = """
+[[hypotheses]]
+name = "counter over http"
+kind = "integrity"
+task = "update"
+read_back = { url = "/total", count = "$.total" }
+
+[[hypotheses]]
+name = "counter in sqlite"
+kind = "integrity"
+task = "update"
+read_back = { query = "SELECT sum(updates) FROM counters", database = "{run.report.dir}/app.db", expect = "acknowledged" }
+"""  # noqa: E501
+
+
+def counter_run(tmp_path, *app_args: str) -> tuple[dict, dict]:
+    path = experiment(tmp_path, hypotheses=COUNTERS, extra=UPDATES, duration="3s")
+    args = ", ".join(f'"{a}"' for a in ["--db", "{run.report.dir}/app.db", *app_args])
+    text = path.read_text()
+    path.write_text(text.replace('"tests.e2e.app", ', f'"tests.e2e.app", {args}, '))
+    reports = tmp_path / "report"
+    result = chaoskit("run", str(path), "--report-dir", str(reports))
+    assert result.returncode in (0, 1), result.stdout + result.stderr
+    report = json.loads((reports / "report.json").read_text())
+    verdicts = {h["name"]: h for h in report["hypotheses"]}
+    return verdicts["counter over http"], verdicts["counter in sqlite"] | {
+        "_stdout": result.stdout
+    }
+
+
+def test_a_counter_that_counts_every_acknowledged_update_passes(tmp_path):
+    http, sql = counter_run(tmp_path)
+    for verdict in (http, sql):
+        assert verdict["passed"], verdict
+        data = verdict["data"]
+        assert data["mode"] == "count"
+        assert data["acknowledged"] > 20
+        assert data["counter"] == data["acknowledged"]
+        assert (data["lost"], data["extra"]) == (0, 0)
+    assert sql["data"]["source"].startswith("'SELECT sum(updates) FROM counters' on")
+
+
+def test_lost_updates_are_counted_and_shown(tmp_path):
+    """An ack-before-persist bug: every 5th acknowledged update is not counted."""
+    http, sql = counter_run(tmp_path, "--lose-every", "5")
+    for verdict in (http, sql):
+        assert not verdict["passed"]
+        data = verdict["data"]
+        acked = data["acknowledged"]
+        assert data["lost"] == acked - data["counter"] == acked // 5
+        assert verdict["detail"].startswith(f"{acked // 5} acknowledged update(s) lost")
+        assert verdict["observed"].startswith(f"{acked // 5} lost, 0 extra: counter ")
+    assert "Counter (counter over http): " in sql["_stdout"]
