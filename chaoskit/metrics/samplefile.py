@@ -18,6 +18,8 @@ HEADER = (
     "task\tuser\tintended_ns\tsent_ns\tend_ns\tstatus\t"
     "bytes_sent\tbytes_received\terror\tdetail\tmarked\n"
 )
+_BEFORE_MARKED = HEADER.replace("\tmarked", "")
+"""Files written before the ``marked`` column still read (``marked`` False)."""
 _BLOCK = 4096  # lines per write; about 300 KB
 
 
@@ -66,7 +68,7 @@ def read_samples(path: str | Path) -> Iterator[Sample]:
         ValueError: the file does not start with the expected header.
     """
     with Path(path).open(encoding="utf-8") as file:
-        if file.readline() != HEADER:
+        if file.readline() not in (HEADER, _BEFORE_MARKED):
             raise ValueError(f"{path}: not a chaoskit sample file (header differs)")
         for line in file:
             fields = line.rstrip("\n").split("\t")
