@@ -509,6 +509,11 @@ def _hypothesis(plan: Plan, hypothesis: Hypothesis) -> str:
     if isinstance(hypothesis, ThresholdHypothesis):
         metric = hypothesis.metric
         scope = f" of {hypothesis.task}" if hypothesis.task else ""
+        if metric is None:
+            return (
+                f"{hypothesis.measure} in each response{scope} "
+                f"{hypothesis.direction} {_n(hypothesis.limit)}, {phase}"
+            )
         errors = f" ({hypothesis.error_class} only)" if hypothesis.error_class else ""
         return (
             f"{metric}{scope}{errors} {hypothesis.direction} "

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from chaoskit.events import AttemptRecord, FaultRecord, PhaseRecord
 from chaoskit.metrics.model import TaskStats, WindowStats
 from chaoskit.metrics.series import Bin
-from chaoskit.records import AckLog, ErrorClass, ReadBack, Sample
+from chaoskit.records import AckLog, ErrorClass, ReadBack, Sample, ValueLog
 
 if TYPE_CHECKING:
     from chaoskit.fuzz.tally import FuzzTally
@@ -61,6 +61,8 @@ class CheckContext:
     """Integrity hypothesis name -> what its read-back found after the run."""
     fuzz: tuple[FuzzTally, ...] = ()
     """Each invalid-payloads fault's requests (kept apart from the load)."""
+    values: ValueLog | None = None
+    """Numbers read from responses (threshold hypotheses on a header or value)."""
     samples: Callable[[float, float, frozenset[str] | None], Iterable[Sample]] = (
         lambda start, end, tasks: ()
     )
@@ -115,6 +117,12 @@ class CheckContext:
         for record in self.phases:
             if record.name in wanted:
                 yield from self.samples(record.start_s, record.end_s, tasks)
+
+    def in_phase(self, phase: str) -> Callable[[float], bool]:
+        """Whether a time on the timeline (s) is in a hypothesis phase's stretches."""
+        wanted = set(self.labels(phase))
+        spans = [(p.start_s, p.end_s) for p in self.phases if p.name in wanted]
+        return lambda t: any(start <= t < end for start, end in spans)
 
     def span_s(self, labels: Sequence[str]) -> float:
         """Seconds the timeline spent in these phases."""

@@ -33,11 +33,11 @@ from chaoskit.metrics.recorder import Recorder
 from chaoskit.metrics.samplefile import SampleFile, read_samples
 from chaoskit.metrics.series import Bin, bins_by_intended_start, samples_between
 from chaoskit.plan import build_plan
-from chaoskit.records import AckLog, ReadBack, Sample
+from chaoskit.records import AckLog, ReadBack, Sample, ValueLog
 from chaoskit.runner.attempts import AttemptWatcher, watched_routes
 from chaoskit.runner.environment import Environment, bring_up
 from chaoskit.runner.ledger import Ledger, roll_back
-from chaoskit.runner.load import build_load_config
+from chaoskit.runner.load import build_load_config, observed_probes
 from chaoskit.runner.outcome import RunOutcome
 from chaoskit.runner.readback import read_backs
 from chaoskit.runner.rollback import DEFAULT_DEADLINE_S, RollbackStack
@@ -176,6 +176,8 @@ async def run_experiment(
     # Only integrity hypotheses need what each write acknowledged.
     integrity = any(h.kind == "integrity" for h in experiment.hypotheses)
     acks = AckLog() if integrity else None
+    # Only threshold hypotheses on a header or JSON value read numbers.
+    values = ValueLog() if observed_probes(experiment) else None
     found: dict[str, ReadBack] = {}
     with _Signals(stop, emit) as signals:
         try:
@@ -196,7 +198,9 @@ async def run_experiment(
             t0_ns = start_ns + round(warmup * _NS)
             recorder = Recorder(origin_ns=t0_ns, phase="warmup" if warmup else "before")
             samples = SampleFile(report_dir / SAMPLES_NAME)
-            engine = LoadEngine(config, [recorder, samples], acks=acks)
+            if values is not None:
+                values.origin_ns = t0_ns
+            engine = LoadEngine(config, [recorder, samples], acks=acks, values=values)
             timeline = Timeline(
                 experiment, env, stack, recorder, engine, emit, t0_ns, stop,
                 windows=build_plan(experiment, request.seed).faults,
@@ -250,8 +254,9 @@ async def run_experiment(
         rollback = RollbackError("; ".join(stack.failures))
         reason = f"{reason}; {rollback}" if reason else str(rollback)
     return _outcome(
-        request, recorder, timeline, env, reason, started_wall, watcher, acks, found
-    )
+        request, recorder, timeline, env, reason, started_wall, watcher, acks, found,
+        values,
+    )  # fmt: skip
 
 
 def _outcome(
@@ -264,6 +269,7 @@ def _outcome(
     watcher: AttemptWatcher | None = None,
     acks: AckLog | None = None,
     found: dict[str, ReadBack] | None = None,
+    values: ValueLog | None = None,
 ) -> RunOutcome:
     experiment = request.experiment
     recorder = recorder or Recorder(origin_ns=0)
@@ -292,6 +298,7 @@ def _outcome(
             )
 
         ctx = CheckContext(
+            values=values,
             samples=samples,
             bins=bins,
             merged=recorder.merged,

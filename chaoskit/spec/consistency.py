@@ -21,6 +21,7 @@ from chaoskit.spec.containers import check_container_services
 from chaoskit.spec.dbrules import check_acks, check_integrity, check_lock
 from chaoskit.spec.model import (
     LATENCY_METRICS,
+    METRICS,
     PHASES,
     BackoffHypothesis,
     Experiment,
@@ -286,8 +287,93 @@ def _declared(name: str, faults: Collection[str]) -> str:
     return name
 
 
+def _measure(where: str, hypothesis: ThresholdHypothesis) -> list[SpecIssue]:
+    """One thing measured: a metric, or a header or JSON value of one task."""
+    h = hypothesis
+    given = [k for k in ("metric", "header", "value") if getattr(h, k) is not None]
+    forms = (
+        f"metric = {' | '.join(METRICS)}, or a number in each response of a task: "
+        'metric = "header:X-Upstream-Attempts" or value = "$.attempts"'
+    )
+    if not given:
+        return [SpecIssue(f"{where}.metric", "is required", None, forms)]
+    if len(given) > 1:
+        return [
+            SpecIssue(
+                f"{where}.{given[1]}",
+                f"cannot be combined with {given[0]}: give one thing to measure",
+                None,
+                forms,
+            )
+        ]
+    issues = []
+    if h.probe is None:
+        if h.stat is not None:
+            issues.append(
+                SpecIssue(
+                    f"{where}.stat",
+                    f"summarises a header or value, not {h.metric}",
+                    None,
+                    'with metric = "header:<name>" or value = "$.path"',
+                )
+            )
+        return issues
+    if h.value is not None and not h.value.startswith("$"):
+        issues.append(SpecIssue(f"{where}.value", "is not a JSON path", h.value, "$.a"))
+    if h.task is None:
+        issues.append(
+            SpecIssue(
+                f"{where}.task",
+                f"is required: {h.measure} is read from the responses of one task",
+                None,
+                "a task of load.tasks",
+            )
+        )
+    if h.error_class is not None:
+        issues.append(
+            SpecIssue(
+                f"{where}.error_class",
+                "does not apply to a header or value",
+                None,
+                "metric = error_rate or count",
+            )
+        )
+    for key in ("below", "above"):
+        raw = getattr(h, key)
+        if raw is not None and (
+            isinstance(raw, bool) or not isinstance(raw, int | float)
+        ):
+            issues.append(
+                SpecIssue(f"{where}.{key}", "is not a number", raw, "e.g. 4 or 2.5")
+            )
+    return issues
+
+
 def _bound(where: str, hypothesis: ThresholdHypothesis) -> list[SpecIssue]:
-    metric = hypothesis.metric
+    issues = _measure(where, hypothesis)
+    if hypothesis.metric is None:
+        return issues + _bound_given(where, hypothesis)
+    return issues + _metric_bound(where, hypothesis, hypothesis.metric)
+
+
+def _bound_given(where: str, hypothesis: ThresholdHypothesis) -> list[SpecIssue]:
+    if hypothesis.below is not None and hypothesis.above is not None:
+        return [
+            SpecIssue(
+                f"{where}.above",
+                "cannot be combined with below",
+                None,
+                "exactly one of below and above",
+            )
+        ]
+    if hypothesis.below is None and hypothesis.above is None:
+        return [SpecIssue(f"{where}.below", "is required (or above)", None, "a number")]
+    return []
+
+
+def _metric_bound(
+    where: str, hypothesis: ThresholdHypothesis, metric: str
+) -> list[SpecIssue]:
     if hypothesis.below is not None and hypothesis.above is not None:
         return [
             SpecIssue(

@@ -650,15 +650,60 @@ class _HypothesisBase(_Model):
 
 
 class ThresholdHypothesis(_HypothesisBase):
-    """A metric above or below a bound, in a phase, optionally per task."""
+    """A metric above or below a bound, in a phase, optionally per task.
+
+    Or a number each response of ``task`` carries: a response header
+    (``metric = "header:X-Upstream-Attempts"``, or ``header = ...``) or a JSON
+    value of its body (``value = "$.attempts"``), summarised by ``stat`` (max,
+    min, mean, p50, p90, p95, p99) and held to a plain-number bound.
+    """
 
     kind: Literal["threshold"] = "threshold"
-    metric: Literal["p50", "p90", "p95", "p99", "max", "error_rate", "rps", "count"]
+    metric: (
+        Literal["p50", "p90", "p95", "p99", "max", "error_rate", "rps", "count"] | None
+    ) = None
+    header: Annotated[str, Field(min_length=1)] | None = None
+    """A response header holding a number (``metric = "header:<name>"``)."""
+    value: str | None = None
+    """A JSON path in the response body to a number (``$.attempts``)."""
+    stat: Literal["max", "min", "mean", "p50", "p90", "p95", "p99"] | None = None
+    """How a header's or value's numbers are summarised (default ``max``)."""
     task: str | None = None
     error_class: str | None = None
     """Count only errors of this class (error_rate, count)."""
     below: str | float | None = None
     above: str | float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _header_metric(cls, data: Any) -> Any:
+        """``metric = "header:X"`` is ``header = "X"``, read naturally."""
+        metric = data.get("metric") if isinstance(data, dict) else None
+        if isinstance(metric, str) and metric.lower().startswith("header:"):
+            rest = {k: v for k, v in data.items() if k != "metric"}
+            return {**rest, "header": metric.split(":", 1)[1].strip()}
+        return data
+
+    @property
+    def probe(self) -> str | None:
+        """What each response is read for: ``header:<name>``, a JSON path, or None."""
+        if self.header is not None:
+            return f"header:{self.header}"
+        return self.value
+
+    @property
+    def summary(self) -> str:
+        """The statistic a probe's numbers are judged by."""
+        return self.stat or "max"
+
+    @property
+    def measure(self) -> str:
+        """What is judged, for people: ``p95``, ``max of header X-Attempts``."""
+        if self.header is not None:
+            return f"{self.summary} of header {self.header}"
+        if self.value is not None:
+            return f"{self.summary} of {self.value}"
+        return self.metric or "?"
 
     @property
     def direction(self) -> Literal["below", "above"]:
@@ -675,7 +720,7 @@ class ThresholdHypothesis(_HypothesisBase):
         raw = self.below if self.below is not None else self.above
         if raw is None:
             raise ValueError(f"hypothesis {self.name!r} sets neither below nor above")
-        return bound_value(self.metric, raw)
+        return bound_value(self.metric or "value", raw)
 
 
 class SlaBudget(_Model):

@@ -138,3 +138,58 @@ def test_lost_updates_are_counted_and_shown(tmp_path):
         assert verdict["detail"].startswith(f"{acked // 5} acknowledged update(s) lost")
         assert verdict["observed"].startswith(f"{acked // 5} lost, 0 extra: counter ")
     assert "Counter (counter over http): " in sql["_stdout"]
+
+
+def test_a_header_or_json_value_of_each_response_is_judged_by_its_statistic(
+    tmp_path,
+):
+    """Every 10th answer says it took 5 upstream attempts, the others 1."""
+    hypotheses = """
+[[hypotheses]]
+name = "attempts capped"
+phase = "all"
+metric = "header:X-Upstream-Attempts"
+stat = "max"
+task = "reco"
+below = 4
+
+[[hypotheses]]
+name = "usually one attempt"
+phase = "all"
+value = "$.attempts"
+stat = "p50"
+task = "reco"
+below = 2
+
+[[hypotheses]]
+name = "mean attempts"
+phase = "all"
+value = "$.attempts"
+stat = "mean"
+task = "reco"
+above = 1.2
+
+[[hypotheses]]
+name = "a header the task never gets"
+phase = "all"
+metric = "header:X-Upstream-Attempts"
+task = "ok"
+below = 4
+"""
+    extra = '[[load.tasks]]\nname = "reco"\npath = "/upstream?every=10"\n'
+    verdicts = run(tmp_path, hypotheses=hypotheses, extra=extra, duration="3s")
+    capped = verdicts["attempts capped"]
+    assert not capped["passed"]
+    assert capped["observed"] == "max of header X-Upstream-Attempts 5"
+    assert capped["detail"].startswith("max 5 over ")
+    assert "missed the bound by 1" in capped["detail"]
+    usually = verdicts["usually one attempt"]
+    assert usually["passed"], usually
+    assert usually["observed"] == "p50 of $.attempts 1"
+    mean = verdicts["mean attempts"]
+    assert mean["passed"], mean  # 1.4 on every 10th answer of 5
+    assert 1.3 <= mean["observed_value"] <= 1.5
+    never = verdicts["a header the task never gets"]
+    assert not never["passed"]
+    assert never["observed"] == "no data"
+    assert "responses without one" in never["detail"]
