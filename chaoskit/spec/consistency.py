@@ -351,29 +351,14 @@ def _measure(where: str, hypothesis: ThresholdHypothesis) -> list[SpecIssue]:
 
 def _bound(where: str, hypothesis: ThresholdHypothesis) -> list[SpecIssue]:
     issues = _measure(where, hypothesis)
-    if hypothesis.metric is None:
-        return issues + _bound_given(where, hypothesis)
     return issues + _metric_bound(where, hypothesis, hypothesis.metric)
 
 
-def _bound_given(where: str, hypothesis: ThresholdHypothesis) -> list[SpecIssue]:
-    if hypothesis.below is not None and hypothesis.above is not None:
-        return [
-            SpecIssue(
-                f"{where}.above",
-                "cannot be combined with below",
-                None,
-                "exactly one of below and above",
-            )
-        ]
-    if hypothesis.below is None and hypothesis.above is None:
-        return [SpecIssue(f"{where}.below", "is required (or above)", None, "a number")]
-    return []
-
-
 def _metric_bound(
-    where: str, hypothesis: ThresholdHypothesis, metric: str
+    where: str, hypothesis: ThresholdHypothesis, metric: str | None
 ) -> list[SpecIssue]:
+    """One bound, of the metric's form (a number for a header or value)."""
+    form = _BOUND_FORMS[metric] if metric else "a number"
     if hypothesis.below is not None and hypothesis.above is not None:
         return [
             SpecIssue(
@@ -384,11 +369,9 @@ def _metric_bound(
             )
         ]
     if hypothesis.below is None and hypothesis.above is None:
-        return [
-            SpecIssue(
-                f"{where}.below", "is required (or above)", None, _BOUND_FORMS[metric]
-            )
-        ]
+        return [SpecIssue(f"{where}.below", "is required (or above)", None, form)]
+    if metric is None:  # a header or value: its bound's type is checked by _measure
+        return []
     issues = []
     key = hypothesis.direction
     value = hypothesis.below if hypothesis.below is not None else hypothesis.above

@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from chaoskit.spec.schedule import Occurrence, envelopes, occurrences, parse_at
+from chaoskit.spec.schedule import Occurrence, Schedule, parse_at
 from chaoskit.units import parse_duration, parse_ratio
 
 __all__ = [
@@ -440,29 +440,24 @@ class _FaultBase(_Model):
         jitter = getattr(self, "jitter", 0.0)
         return float(jitter) if isinstance(jitter, int | float) else 0.0
 
-    def windows(self, duration: float, seed: int) -> list[Occurrence]:
-        """This fault's occurrences in one run (see :mod:`chaoskit.spec.schedule`)."""
-        return occurrences(
-            self.name,
+    @property
+    def schedule(self) -> Schedule:
+        """When this fault happens (:mod:`chaoskit.spec.schedule`)."""
+        return Schedule(
             self.start_range,
             self.for_,
             self.every,
             self.repeat_count,
             self.schedule_jitter,
-            duration,
-            seed,
         )
+
+    def windows(self, duration: float, seed: int) -> list[Occurrence]:
+        """This fault's occurrences in one run."""
+        return self.schedule.occurrences(self.name, duration, seed)
 
     def envelopes(self, duration: float) -> list[tuple[float, float]]:
         """Per occurrence, its earliest start and latest end over every seed."""
-        return envelopes(
-            self.start_range,
-            self.for_,
-            self.every,
-            self.repeat_count,
-            self.schedule_jitter,
-            duration,
-        )
+        return self.schedule.envelopes(duration)
 
 
 class ToxicFault(_FaultBase):

@@ -9,8 +9,9 @@ later by a seeded draw in ``[0, jitter]``.
 
 Two views, both pure:
 
-* :func:`occurrences`: the windows of one run, drawn from its seed (the plan);
-* :func:`envelopes`: for each occurrence, the earliest start and latest end any
+* :meth:`Schedule.occurrences`: the windows of one run, drawn from its seed
+  (the plan);
+* :meth:`Schedule.envelopes`: for each occurrence, the earliest start and latest end any
   seed can give (validation: timeline end, overlaps), so an experiment that
   validates runs with every seed.
 
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 
 from chaoskit.units import parse_duration
 
-__all__ = ["Occurrence", "envelopes", "label", "occurrences", "parse_at", "repeats"]
+__all__ = ["Occurrence", "Schedule", "label", "parse_at", "repeats"]
 
 _MAX_OCCURRENCES = 10_000
 
@@ -85,46 +86,48 @@ def repeats(
     return max(1, min(_MAX_OCCURRENCES, math.floor(room / every + 1e-9) + 1))
 
 
-def occurrences(
-    name: str,
-    at: tuple[float, float],
-    length: float,
-    every: float | None,
-    count: int | None,
-    jitter: float,
-    duration: float,
-    seed: int,
-) -> list[Occurrence]:
-    """The windows of one run (each end clipped to the timeline's end).
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A fault's schedule, in seconds (``at`` is the range of the first start)."""
 
-    The draws come from ``seed`` and the fault's name only, so adding a fault
-    never moves another one's occurrences.
-    """
-    rng = random.Random(f"{seed}:{name}")
-    low, high = at
-    first = rng.uniform(low, high) if high > low else low
-    n = repeats(high, length, every, count, jitter, duration)
-    windows = []
-    for k in range(n):
-        base = first + k * (every or 0.0)
-        start = base + (rng.uniform(0.0, jitter) if jitter > 0 else 0.0)
-        start = round(start, 3)  # millisecond times: readable and replayable
-        windows.append(Occurrence(k + 1, n, start, min(start + length, duration)))
-    return windows
+    at: tuple[float, float]
+    length: float
+    every: float | None = None
+    count: int | None = None
+    jitter: float = 0.0
 
+    def repeats(self, duration: float) -> int:
+        """How many occurrences (seed-independent; at least 1)."""
+        return repeats(
+            self.at[1], self.length, self.every, self.count, self.jitter, duration
+        )
 
-def envelopes(
-    at: tuple[float, float],
-    length: float,
-    every: float | None,
-    count: int | None,
-    jitter: float,
-    duration: float,
-) -> list[tuple[float, float]]:
-    """Per occurrence: (earliest start, latest end) over every seed (not clipped)."""
-    n = repeats(at[1], length, every, count, jitter, duration)
-    step = every or 0.0
-    return [(at[0] + k * step, at[1] + k * step + jitter + length) for k in range(n)]
+    def occurrences(self, name: str, duration: float, seed: int) -> list[Occurrence]:
+        """The windows of one run (each end clipped to the timeline's end).
+
+        The draws come from ``seed`` and the fault's name only, so adding a
+        fault never moves another one's occurrences.
+        """
+        rng = random.Random(f"{seed}:{name}")
+        low, high = self.at
+        first = rng.uniform(low, high) if high > low else low
+        n = self.repeats(duration)
+        windows = []
+        for k in range(n):
+            base = first + k * (self.every or 0.0)
+            shift = rng.uniform(0.0, self.jitter) if self.jitter > 0 else 0.0
+            start = round(base + shift, 3)  # millisecond times: readable, replayable
+            end = min(start + self.length, duration)
+            windows.append(Occurrence(k + 1, n, start, end))
+        return windows
+
+    def envelopes(self, duration: float) -> list[tuple[float, float]]:
+        """Per occurrence: (earliest start, latest end) over every seed, unclipped."""
+        step = self.every or 0.0
+        return [
+            (self.at[0] + k * step, self.at[1] + k * step + self.jitter + self.length)
+            for k in range(self.repeats(duration))
+        ]
 
 
 def label(name: str, index: int, of: int) -> str:
