@@ -209,6 +209,9 @@ class Timeline:
                 settings=record.settings,
                 planned_start_s=window.start,
                 planned_end_s=window.end,
+                declared=fault.name,
+                occurrence=window.occurrence,
+                occurrences=window.occurrences,
             )
         )
         pending = []

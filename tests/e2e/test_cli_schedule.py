@@ -70,6 +70,16 @@ def test_a_kill_every_2_5s_three_times_is_three_windows_and_three_recoveries(
     html = (reports / "report.html").read_text()
     for label in ("flap#1", "flap#2", "flap#3"):
         assert label in html
+    # Re-rendered from the journal alone, each occurrence keeps its place.
+    again = tmp_path / "again"
+    assert chaoskit("report", str(reports), "--report-dir", str(again)).returncode in (
+        0, 1
+    )  # fmt: skip
+    rebuilt = json.loads((again / "report.json").read_text())["faults"]
+    assert [(f["name"], f["fault"], f["occurrence"], f["occurrences"])
+            for f in rebuilt] == [
+        ("flap#1", "flap", 1, 3), ("flap#2", "flap", 2, 3), ("flap#3", "flap", 3, 3)
+    ]  # fmt: skip
 
 
 def test_a_drawn_start_is_the_same_with_the_same_seed_and_moves_with_another(
