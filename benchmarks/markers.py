@@ -61,6 +61,7 @@ async def main(n: int) -> None:
         )
 
     kept = ((b"x-fallback", b"cache"),)
+    counted = (*kept, (b"x-upstream-attempts", b"3"))
     cases = {
         "none": task(None),
         "header": task(Marker(header="X-Fallback", equals="cache")),
@@ -83,7 +84,7 @@ async def main(n: int) -> None:
     # tasks a hypothesis names read them (``TaskSpec.observe``).
     probes = {
         "none (every other task)": (),
-        "header": ("header:X-Fallback",),
+        "header": ("header:X-Upstream-Attempts",),
         "json value": ("$.items[0]",),
     }
     for name, observe in probes.items():
@@ -95,7 +96,7 @@ async def main(n: int) -> None:
         def read(compiled: CompiledTask = compiled) -> None:
             for _ in range(n):
                 if compiled.observes:
-                    compiled.observed(BODY, kept)
+                    compiled.observed(BODY, counted)
 
         print(f"| observed(), {name} | {best(5, read, n):.3f} |")
 

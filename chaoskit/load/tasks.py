@@ -243,9 +243,10 @@ class CompiledTask:
         for probe, header in zip(self.observes, self._observed_headers, strict=True):
             found: object = None
             if header is not None:
-                found = next(
-                    (v.decode("latin-1") for k, v in headers if k == header), None
-                )
+                for key, value in headers:
+                    if key == header:
+                        found = value.decode("latin-1")
+                        break
             else:
                 if document is _UNPARSED:
                     try:
