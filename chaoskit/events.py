@@ -80,7 +80,8 @@ class EventSink(Protocol):
 
 @dataclass(frozen=True)
 class FaultRecord:
-    """One fault: planned window, what really happened, and whether it was undone."""
+    """One fault window (one occurrence of a scheduled fault): planned window,
+    what really happened, and whether it was undone."""
 
     name: str
     kind: str
@@ -96,6 +97,16 @@ class FaultRecord:
     ended_at: str | None = None
     rolled_back: bool = False
     error: str | None = None
+    fault: str = ""
+    """The declared fault's name; ``name`` is this occurrence's label
+    (``flap#2`` when the fault's schedule has several windows)."""
+    occurrence: int = 1
+    occurrences: int = 1
+
+    @property
+    def declared(self) -> str:
+        """The name of the ``[[faults]]`` entry this window belongs to."""
+        return self.fault or self.name
 
 
 @dataclass(frozen=True)

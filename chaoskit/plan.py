@@ -5,9 +5,10 @@ warm-up runs before it and is in no phase. The phases:
 
 * ``before``: from 0 to the first fault's start (the baseline);
 * ``during``: every fault window, merged where they overlap;
-* ``during:<fault>``: that fault's window;
+* ``during:<fault>``: that fault's windows (every occurrence of a schedule);
 * ``after``: from the last fault's end to the end of the timeline;
-* ``after:<fault>``: from that fault's end to the next fault's start (or the end);
+* ``after:<fault>``: from each of that fault's windows' end to the next fault's
+  start (or the end); ``during:<fault>#k`` / ``after:<fault>#k``: one occurrence;
 * ``all``: the whole timeline.
 
 The one impure thing is choosing a seed when neither ``--seed`` nor the file
@@ -50,6 +51,7 @@ from chaoskit.spec.model import (
     ToxicFault,
     format_probe_value,
 )
+from chaoskit.spec.schedule import label as occurrence_label
 from chaoskit.units import format_duration
 
 __all__ = [
@@ -96,16 +98,24 @@ class Window:
 
 @dataclass(frozen=True, slots=True)
 class FaultWindow:
-    """When a fault is applied (``start``) and rolled back (``end``)."""
+    """When one occurrence of a fault is applied and rolled back."""
 
     start: float
     end: float
     fault: Fault
+    occurrence: int = 1
+    occurrences: int = 1
+    """How many windows the fault's schedule has (``every``)."""
 
     @property
     def window(self) -> Window:
         """The span the fault is active."""
         return Window(self.start, self.end)
+
+    @property
+    def label(self) -> str:
+        """``flap#2`` for the second of several occurrences; else the fault's name."""
+        return occurrence_label(self.fault.name, self.occurrence, self.occurrences)
 
 
 @dataclass(frozen=True)
@@ -175,8 +185,9 @@ def build_plan(experiment: Experiment, seed: int | None = None) -> Plan:
     faults = tuple(
         sorted(
             (
-                FaultWindow(f.at, min(f.at + f.for_, duration), f)
+                FaultWindow(w.start, w.end, f, w.index, w.of)
                 for f in experiment.faults
+                for w in f.windows(duration, seed)
             ),
             key=lambda w: w.start,
         )
@@ -206,12 +217,21 @@ def _phases(
         "after": span(last, duration) if faults else (),
         "all": span(0.0, duration),
     }
+    # A repeated fault: during:<name> is the union of its occurrences,
+    # after:<name> the union of the stretches after each (to the next fault's
+    # start); during:<name>#k and after:<name>#k are one occurrence's.
+    union: dict[str, list[Window]] = {}
     for fault in faults:
         following = [f.start for f in faults if f.start >= fault.end and f is not fault]
-        phases[f"during:{fault.fault.name}"] = span(fault.start, fault.end)
-        phases[f"after:{fault.fault.name}"] = span(
-            fault.end, min(following, default=duration)
-        )
+        during = span(fault.start, fault.end)
+        after = span(fault.end, min(following, default=duration))
+        name = fault.fault.name
+        union.setdefault(f"during:{name}", []).extend(during)
+        union.setdefault(f"after:{name}", []).extend(after)
+        if fault.occurrences > 1:
+            phases[f"during:{fault.label}"] = during
+            phases[f"after:{fault.label}"] = after
+    phases |= {name: _merge(windows) for name, windows in union.items()}
     return phases
 
 
@@ -341,11 +361,40 @@ def _timeline(plan: Plan) -> list[str]:
     for fault in plan.faults:
         span = Window(fault.start, fault.end) if fault.end > fault.start else None
         when = f"{str(span) if span else _d(fault.start):<10}"
+        which = (
+            f" ({fault.occurrence} of {fault.occurrences})"
+            if fault.occurrences > 1
+            else ""
+        )
+        schedule = _schedule(fault) if fault.occurrence == 1 else ""
         rows.append(
-            (fault.start, f"{when}  fault {fault.fault.name!r}: {_fault(fault.fault)}")
+            (
+                fault.start,
+                f"{when}  fault {fault.fault.name!r}{which}: "
+                f"{_fault(fault.fault, fault.end)}{schedule}",
+            )
         )
     rows.sort(key=lambda row: row[0])
     return [f"  {text}" for _, text in rows] or ["  no faults"]
+
+
+def _schedule(window: FaultWindow) -> str:
+    """How the windows were drawn, shown with the first occurrence."""
+    fault = window.fault
+    low, high = fault.start_range
+    parts = []
+    if high > low:
+        parts.append(f"start drawn from {_d(low)}..{_d(high)}")
+    if fault.repeat_every is not None:
+        times = (
+            f"{window.occurrences} times"
+            if fault.repeat_count is not None
+            else f"until the end ({window.occurrences} times)"
+        )
+        parts.append(f"every {_d(fault.repeat_every)}, {times}")
+    if fault.schedule_jitter:
+        parts.append(f"each start up to {_d(fault.schedule_jitter)} later")
+    return f" [{'; '.join(parts)}, by the seed]" if parts else ""
 
 
 def fault_settings(fault: Fault) -> dict[str, str]:
@@ -436,9 +485,9 @@ def _payload_settings(fault: PayloadFault) -> dict[str, str]:
     }
 
 
-def _fault(fault: Fault) -> str:
+def _fault(fault: Fault, end: float) -> str:
     if isinstance(fault, ContainerFault):
-        return _container_fault(fault)
+        return _container_fault(fault, end)
     if isinstance(fault, ToxicFault):
         settings = fault_settings(fault)
         stream = settings.pop("stream", None)
@@ -462,7 +511,7 @@ def _fault(fault: Fault) -> str:
         shown = ", ".join(f"{k} {v}" for k, v in _http_settings(fault).items())
         return f"{fault.kind} on route {fault.route}: {shown}"
     if fault.kind == "kill":
-        then = f", restarted at {_d(fault.at + fault.for_)}" if fault.restart else ""
+        then = f", restarted at {_d(end)}" if fault.restart else ""
         return f"kill service {fault.service} with {fault.signal}{then}"
     if isinstance(fault, PayloadFault):
         settings = _payload_settings(fault)
@@ -513,9 +562,9 @@ def _http_settings(fault: HttpFault) -> dict[str, str]:
     return out
 
 
-def _container_fault(fault: ContainerFault) -> str:
+def _container_fault(fault: ContainerFault, end_s: float) -> str:
     target = container_target(fault)
-    end = _d(fault.at + fault.for_)
+    end = _d(end_s)
     if fault.kind == "kill":
         then = f", started again at {end}" if fault.restart else ""
         return f"kill {target} with {fault.signal}{then}"
@@ -532,6 +581,11 @@ def _hypothesis(plan: Plan, hypothesis: Hypothesis) -> str:
     if isinstance(hypothesis, ThresholdHypothesis):
         metric = hypothesis.metric
         scope = f" of {hypothesis.task}" if hypothesis.task else ""
+        if metric is None:
+            return (
+                f"{hypothesis.measure} in each response{scope} "
+                f"{hypothesis.direction} {_n(hypothesis.limit)}, {phase}"
+            )
         errors = f" ({hypothesis.error_class} only)" if hypothesis.error_class else ""
         return (
             f"{metric}{scope}{errors} {hypothesis.direction} "
@@ -564,6 +618,12 @@ def _hypothesis(plan: Plan, hypothesis: Hypothesis) -> str:
         read = hypothesis.read_back
         source = read.url or f"{read.query!r} on {read.service or read.database}"
         scope = f" of {hypothesis.task}" if hypothesis.task else ""
+        if read.counts:
+            where = f"{read.count} of {source}" if read.count else source
+            return (
+                f"the counter {where} equals the acknowledged writes{scope} "
+                "(timeouts and errors: may count or not)"
+            )
         return (
             f"every write{scope} acknowledged is read back once from {source} "
             "(timeouts and errors: indeterminate)"

@@ -488,10 +488,24 @@ class Attempts:
         return judge_backoff(self.sequences, BackoffRules(**rules))
 
     def backs_off(
-        self, factor: float = 2.0, *, tolerance: float = 0.25, cap: float | None = None
+        self,
+        factor: float = 2.0,
+        *,
+        tolerance: float = 0.25,
+        cap: float | None = None,
+        min_first_wait: float | None = None,
+        min_total_growth: float | None = None,
     ) -> bool:
-        """Every interval is at least ``factor`` x the previous (within tolerance)."""
-        return not self.broken(min_growth=factor, tolerance=tolerance, max_interval=cap)
+        """Every interval is at least ``factor`` x the previous (within tolerance);
+        with ``min_first_wait`` the first retry waits that long, and with
+        ``min_total_growth`` the last wait is that many times the first."""
+        return not self.broken(
+            min_growth=factor,
+            tolerance=tolerance,
+            max_interval=cap,
+            min_first_wait=min_first_wait,
+            min_total_growth=min_total_growth,
+        )
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{t:.3f}" for t in self.times)

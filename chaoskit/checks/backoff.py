@@ -109,6 +109,8 @@ def backoff(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
         jitter=h.jitter,
         max_rate=max_rate,
         gives_up_within=h.gives_up_within,
+        min_first_wait=h.min_first_wait,
+        min_total_growth=h.min_total_growth,
     )
     broken = judge_backoff(
         sequences, rules, window_s=window_s, attempts_in_window=len(records)

@@ -139,6 +139,11 @@ class BackoffRules:
     """Attempts per second over the observed window."""
     gives_up_within: float | None = None
     """A sequence that never succeeds stops within this many seconds."""
+    min_first_wait: float | None = None
+    """The first retry comes at least this many seconds after the first attempt."""
+    min_total_growth: float | None = None
+    """Last interval / first interval, per sequence of 3 or more attempts (with
+    ``tolerance``, like ``min_growth``)."""
 
 
 @dataclass(frozen=True)
@@ -250,6 +255,10 @@ def judge_backoff(
                     f"({attempts_in_window} attempts in {window_s:.1f}s)",
                 )
             )
+    if rules.min_first_wait is not None:
+        broken += _first_wait(sequences, rules.min_first_wait)
+    if rules.min_total_growth is not None:
+        broken += _total_growth(sequences, rules.min_total_growth, rules.tolerance)
     if rules.gives_up_within is not None:
         long = [
             (s.span_s, s)
@@ -265,6 +274,57 @@ def judge_backoff(
                 )
             )
     return broken
+
+
+def _first_wait(sequences: Sequence[RetrySequence], minimum: float) -> list[Broken]:
+    retried = [s for s in sequences if s.intervals]
+    short = [s for s in retried if s.intervals[0] < minimum]
+    if not short:
+        return []
+    seq = min(short, key=lambda s: s.intervals[0])
+    return [
+        Broken(
+            "min_first_wait",
+            f"{len(short)} of {len(retried)} retried sequences waited less than "
+            f"{_ms(minimum)} before the first retry; shortest "
+            f"{_ms(seq.intervals[0])} (sequence of {seq.key} at {seq.times[0]:.2f}s)",
+        )
+    ]
+
+
+def _total_growth(
+    sequences: Sequence[RetrySequence], minimum: float, tolerance: float
+) -> list[Broken]:
+    judged = [s for s in sequences if len(s.intervals) >= 2 and s.intervals[0] > 0]
+    if not judged:
+        if not sequences:
+            return []
+        return [
+            Broken(
+                "min_total_growth",
+                "no sequence has 3 attempts: growth from the first to the last wait "
+                "unmeasured",
+            )
+        ]
+    needed = minimum * (1 - tolerance)
+    flat = [s for s in judged if s.intervals[-1] / s.intervals[0] < needed]
+    if not flat:
+        return []
+    seq = min(flat, key=lambda s: s.intervals[-1] / s.intervals[0])
+    first, last = seq.intervals[0], seq.intervals[-1]
+    return [
+        Broken(
+            "min_total_growth",
+            f"{len(flat)} of {len(judged)} sequences grew less than {minimum:g}x "
+            f"from the first wait to the last (tolerance {tolerance:.0%}); least "
+            f"{last / first:.2f}x: first {_ms(first)}, last {_ms(last)} "
+            f"(sequence of {seq.key} at {seq.times[0]:.2f}s)",
+        )
+    ]
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}ms" if seconds < 10 else f"{seconds:.1f}s"
 
 
 _FAILED_ENDS = frozenset(

@@ -123,6 +123,8 @@ class TaskSpec:
         ack_id: a JSON path in a successful response: the id it acknowledged.
         ack_request: a JSON path in the request's JSON body: the write's own
             key (recorded as indeterminate when no success came back).
+        observe: numbers read from each response (``header:<name>`` or a JSON
+            path), for threshold hypotheses on them (``records.ValueLog``).
     """
 
     name: str
@@ -140,6 +142,7 @@ class TaskSpec:
     marker: Marker | None = None
     ack_id: str | None = None
     ack_request: str | None = None
+    observe: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.strip():
@@ -163,6 +166,14 @@ class TaskSpec:
         if self.timeout is not None and not self.timeout > 0:
             raise LoadConfigError("tasks.timeout", "must be > 0", self.timeout)
         parse_expect(self.expect)
+        for probe in self.observe:
+            if not probe.startswith(("$", "header:")):
+                raise LoadConfigError(
+                    "tasks.observe",
+                    "is neither a JSON path nor header:<name>",
+                    probe,
+                    allowed='"$.attempts", "header:X-Upstream-Attempts"',
+                )
         for name, path in (("ack.id", self.ack_id), ("ack.request", self.ack_request)):
             if path is not None and not path.startswith("$"):
                 raise LoadConfigError(

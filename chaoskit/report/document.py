@@ -74,7 +74,12 @@ def environment() -> dict[str, object]:
 
 
 def fault_json(fault: FaultRecord, clean: Redactor) -> dict[str, object]:
-    """One fault: its planned window against what really happened."""
+    """One fault window: planned against what really happened.
+
+    A scheduled fault (``every``) gives one entry per occurrence: ``name`` is
+    the occurrence's label (``flap#2``), ``fault`` the declared name,
+    ``occurrence`` of ``occurrences`` its place in the schedule.
+    """
     actual = (
         num(fault.ended_s - fault.started_s)
         if fault.started_s is not None and fault.ended_s is not None
@@ -82,6 +87,9 @@ def fault_json(fault: FaultRecord, clean: Redactor) -> dict[str, object]:
     )
     return {
         "name": fault.name,
+        "fault": fault.declared,
+        "occurrence": fault.occurrence,
+        "occurrences": fault.occurrences,
         "kind": fault.kind,
         "target": fault.target,
         "settings": clean(jsonable(fault.settings)),

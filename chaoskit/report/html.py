@@ -346,10 +346,12 @@ def _integrity(doc: Mapping[str, Any]) -> str:
             [_e(label), _e(data.get(key))]
             for label, key in (
                 ("acknowledged", "acknowledged"), ("read back", "read_back"),
-                ("lost", "lost"), ("duplicated", "duplicated"),
+                ("counter read back", "counter"),
+                ("lost", "lost"), ("extra", "extra"), ("duplicated", "duplicated"),
                 ("unexpected", "unexpected"), ("indeterminate", "indeterminate"),
                 ("indeterminate, found", "indeterminate_found"),
             )
+            if key in data
         ]  # fmt: skip
         body += f"<h3>{_e(h.get('name'))}</h3>" + _table(["", "Writes"], counts)
         body += f'<p class="label">Read back from {_e(data.get("source"))}</p>'

@@ -16,7 +16,8 @@ A data key clashing with the record's own (``kind``) is journalled as
 * ``phase``: name, and start_s or at_s (else timed from ``at_ns``)
 * ``fault_applying`` / ``fault_applied`` / ``fault_failed``: fault (or name),
   kind (as ``fault_kind``), target, settings, planned_start_s, planned_end_s,
-  at_s (else timed from ``at_ns``), error
+  declared, occurrence, occurrences (a scheduled fault's window: ``fault`` is
+  its label, ``flap#2``), at_s (else timed from ``at_ns``), error
 * ``fault_rolled_back`` / ``rollback_failed``: fault, or a label
   ``"fault <name>"`` (other labels, routes and services, are not faults), error
 * ``service_ready``: service (or name), kind (as ``service_kind``), address,
@@ -109,6 +110,9 @@ def _faults(
             name,
             {
                 "name": name,
+                "fault": name,
+                "occurrence": 1,
+                "occurrences": 1,
                 "kind": None,
                 "target": None,
                 "settings": {},
@@ -125,7 +129,12 @@ def _faults(
         )
         if e.get("fault_kind") is not None:  # the journal renames a fault's "kind"
             fault["kind"] = e["fault_kind"]
-        for key in ("target", "settings", "planned_start_s", "planned_end_s"):
+        if e.get("declared") is not None:  # a schedule's occurrence: its fault
+            fault["fault"] = e["declared"]
+        for key in (
+            "target", "settings", "planned_start_s", "planned_end_s",
+            "occurrence", "occurrences",
+        ):  # fmt: skip
             if e.get(key) is not None:
                 fault[key] = e[key]
         wall = number(e.get("wall"))

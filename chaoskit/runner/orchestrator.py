@@ -18,7 +18,7 @@ import platform
 import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,9 +31,10 @@ from chaoskit.load.engine import LoadEngine
 from chaoskit.load.errors import LoadConfigError
 from chaoskit.metrics.recorder import Recorder
 from chaoskit.metrics.samplefile import SampleFile, read_samples
-from chaoskit.metrics.series import Bin, bins_by_intended_start
+from chaoskit.metrics.series import Bin, bins_by_intended_start, samples_between
+from chaoskit.plan import build_plan
 from chaoskit.probes import Sampler
-from chaoskit.records import AckLog, ReadBack
+from chaoskit.records import AckLog, ReadBack, Sample, ValueLog
 from chaoskit.runner.attempts import (
     AttemptWatcher,
     request_routes,
@@ -41,7 +42,7 @@ from chaoskit.runner.attempts import (
 )
 from chaoskit.runner.environment import Environment, bring_up
 from chaoskit.runner.ledger import Ledger, roll_back
-from chaoskit.runner.load import build_load_config
+from chaoskit.runner.load import build_load_config, observed_probes
 from chaoskit.runner.outcome import RunOutcome
 from chaoskit.runner.probes import ProbeAborts, watch_probes
 from chaoskit.runner.readback import read_backs
@@ -183,6 +184,8 @@ async def run_experiment(
     # Only integrity hypotheses need what each write acknowledged.
     integrity = any(h.kind == "integrity" for h in experiment.hypotheses)
     acks = AckLog() if integrity else None
+    # Only threshold hypotheses on a header or JSON value read numbers.
+    values = ValueLog() if observed_probes(experiment) else None
     found: dict[str, ReadBack] = {}
     with _Signals(stop, emit) as signals:
         try:
@@ -203,9 +206,12 @@ async def run_experiment(
             t0_ns = start_ns + round(warmup * _NS)
             recorder = Recorder(origin_ns=t0_ns, phase="warmup" if warmup else "before")
             samples = SampleFile(report_dir / SAMPLES_NAME)
-            engine = LoadEngine(config, [recorder, samples], acks=acks)
+            if values is not None:
+                values.origin_ns = t0_ns
+            engine = LoadEngine(config, [recorder, samples], acks=acks, values=values)
             timeline = Timeline(
                 experiment, env, stack, recorder, engine, emit, t0_ns, stop,
+                windows=build_plan(experiment, request.seed).faults,
                 report_dir=report_dir,
             )  # fmt: skip
             watcher = AttemptWatcher(
@@ -270,6 +276,7 @@ async def run_experiment(
     return _outcome(
         request, recorder, timeline, env, reason, started_wall, watcher, acks, found,
         probes,
+        values,
     )  # fmt: skip
 
 
@@ -284,6 +291,7 @@ def _outcome(
     acks: AckLog | None = None,
     found: dict[str, ReadBack] | None = None,
     probes: tuple[ProbeSeries, ...] = (),
+    values: ValueLog | None = None,
 ) -> RunOutcome:
     experiment = request.experiment
     recorder = recorder or Recorder(origin_ns=0)
@@ -304,7 +312,16 @@ def _outcome(
                 read_samples(samples_path), origin, start, end, step, tasks
             )
 
+        def samples(
+            start: float, end: float, tasks: frozenset[str] | None
+        ) -> Iterator[Sample]:
+            return samples_between(
+                read_samples(samples_path), origin, start, end, tasks
+            )
+
         ctx = CheckContext(
+            values=values,
+            samples=samples,
             bins=bins,
             merged=recorder.merged,
             phases=phases,

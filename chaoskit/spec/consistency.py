@@ -11,7 +11,7 @@ and on the names as written), so one pass reports everything.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from chaoskit.errors import SpecIssue
@@ -27,6 +27,7 @@ from chaoskit.spec.httprules import (
 )
 from chaoskit.spec.model import (
     LATENCY_METRICS,
+    METRICS,
     PHASES,
     BackoffHypothesis,
     Experiment,
@@ -247,10 +248,14 @@ def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
 
 
 def _phase(where: str, phase: str, faults: Sequence[str]) -> list[SpecIssue]:
-    allowed = ", ".join(PHASES) + ", during:<fault name>, after:<fault name>"
+    allowed = (
+        ", ".join(PHASES) + ", during:<fault name>, after:<fault name> "
+        "(one occurrence of a repeated fault: during:<fault name>#2)"
+    )
     prefix, _, name = phase.partition(":")
     choices = [*PHASES, *(f"{p}:{f}" for p in ("during", "after") for f in faults)]
-    if phase not in PHASES and not (prefix in ("during", "after") and name in faults):
+    named = name in faults or _declared(name, faults) != name
+    if phase not in PHASES and not (prefix in ("during", "after") and named):
         message = (
             f"names no declared fault ({name!r})"
             if prefix in ("during", "after") and name
@@ -264,13 +269,18 @@ def _phase(where: str, phase: str, faults: Sequence[str]) -> list[SpecIssue]:
 
 def _empty_phase(where: str, phase: str, parts: Parts) -> list[SpecIssue]:
     """A phase with no time in it gives a verdict on no data: refuse it."""
-    known = phase in PHASES or phase.partition(":")[2] in parts.declared("faults")
+    declared = parts.declared("faults")
+    name = phase.partition(":")[2]
+    known = phase in PHASES or _declared(name, declared) in declared
     if parts.info is None or not parts.faults_valid or phase == "all" or not known:
         return []
     duration = parts.info.duration
-    windows = {f.name: (f.at, f.at + f.for_) for _, f in parts.faults}
+    # Every occurrence, at its earliest start and latest end (any seed).
+    windows = {f.name: f.envelopes(duration) for _, f in parts.faults}
     prefix, _, name = phase.partition(":")
-    spans = [windows[name]] if name in windows else list(windows.values())
+    name = _declared(name, windows)
+    every = [span for spans in windows.values() for span in spans]
+    spans = windows.get(name, every)
     if name and name not in windows:
         return []  # the fault itself is invalid and reported already
     if prefix == "before":
@@ -279,7 +289,8 @@ def _empty_phase(where: str, phase: str, parts: Parts) -> list[SpecIssue]:
             "a fault starts at 0s",
         )
     elif prefix == "during":
-        empty, why = all(e <= s for s, e in spans), "no fault lasts any time"
+        lengths = [f.for_ for _, f in parts.faults if not name or f.name == name]
+        empty, why = all(x <= 0 for x in lengths), "no fault lasts any time"
     else:
         empty = bool(spans) and max(e for _, e in spans) >= duration
         why = "the fault window ends at the end of the timeline"
@@ -297,8 +308,86 @@ def _empty_phase(where: str, phase: str, parts: Parts) -> list[SpecIssue]:
     return []
 
 
+def _declared(name: str, faults: Collection[str]) -> str:
+    """The fault an occurrence label names (``flap#2`` -> ``flap``), else ``name``."""
+    base, mark, index = name.rpartition("#")
+    if name not in faults and mark and base in faults and index.isdigit():
+        return base
+    return name
+
+
+def _measure(where: str, hypothesis: ThresholdHypothesis) -> list[SpecIssue]:
+    """One thing measured: a metric, or a header or JSON value of one task."""
+    h = hypothesis
+    given = [k for k in ("metric", "header", "value") if getattr(h, k) is not None]
+    forms = (
+        f"metric = {' | '.join(METRICS)}, or a number in each response of a task: "
+        'metric = "header:X-Upstream-Attempts" or value = "$.attempts"'
+    )
+    if not given:
+        return [SpecIssue(f"{where}.metric", "is required", None, forms)]
+    if len(given) > 1:
+        return [
+            SpecIssue(
+                f"{where}.{given[1]}",
+                f"cannot be combined with {given[0]}: give one thing to measure",
+                None,
+                forms,
+            )
+        ]
+    issues = []
+    if h.probe is None:
+        if h.stat is not None:
+            issues.append(
+                SpecIssue(
+                    f"{where}.stat",
+                    f"summarises a header or value, not {h.metric}",
+                    None,
+                    'with metric = "header:<name>" or value = "$.path"',
+                )
+            )
+        return issues
+    if h.value is not None and not h.value.startswith("$"):
+        issues.append(SpecIssue(f"{where}.value", "is not a JSON path", h.value, "$.a"))
+    if h.task is None:
+        issues.append(
+            SpecIssue(
+                f"{where}.task",
+                f"is required: {h.measure} is read from the responses of one task",
+                None,
+                "a task of load.tasks",
+            )
+        )
+    if h.error_class is not None:
+        issues.append(
+            SpecIssue(
+                f"{where}.error_class",
+                "does not apply to a header or value",
+                None,
+                "metric = error_rate or count",
+            )
+        )
+    for key in ("below", "above"):
+        raw = getattr(h, key)
+        if raw is not None and (
+            isinstance(raw, bool) or not isinstance(raw, int | float)
+        ):
+            issues.append(
+                SpecIssue(f"{where}.{key}", "is not a number", raw, "e.g. 4 or 2.5")
+            )
+    return issues
+
+
 def _bound(where: str, hypothesis: ThresholdHypothesis) -> list[SpecIssue]:
-    metric = hypothesis.metric
+    issues = _measure(where, hypothesis)
+    return issues + _metric_bound(where, hypothesis, hypothesis.metric)
+
+
+def _metric_bound(
+    where: str, hypothesis: ThresholdHypothesis, metric: str | None
+) -> list[SpecIssue]:
+    """One bound, of the metric's form (a number for a header or value)."""
+    form = _BOUND_FORMS[metric] if metric else "a number"
     if hypothesis.below is not None and hypothesis.above is not None:
         return [
             SpecIssue(
@@ -309,11 +398,9 @@ def _bound(where: str, hypothesis: ThresholdHypothesis) -> list[SpecIssue]:
             )
         ]
     if hypothesis.below is None and hypothesis.above is None:
-        return [
-            SpecIssue(
-                f"{where}.below", "is required (or above)", None, _BOUND_FORMS[metric]
-            )
-        ]
+        return [SpecIssue(f"{where}.below", "is required (or above)", None, form)]
+    if metric is None:  # a header or value: its bound's type is checked by _measure
+        return []
     issues = []
     key = hypothesis.direction
     value = hypothesis.below if hypothesis.below is not None else hypothesis.above

@@ -12,7 +12,7 @@ Field names are the TOML keys; ``for`` is spelt ``for_`` in Python.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -20,12 +20,15 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    ModelWrapValidatorHandler,
     PrivateAttr,
     Strict,
     Tag,
     field_validator,
+    model_validator,
 )
 
+from chaoskit.spec.schedule import Occurrence, Schedule, parse_at
 from chaoskit.units import (
     format_duration,
     format_size,
@@ -459,12 +462,99 @@ class LoadSection(_Model):
 # --- faults -------------------------------------------------------------------------
 
 
+def _earliest(value: object) -> float:
+    return parse_at(value)[0]
+
+
 class _FaultBase(_Model):
+    """What every fault has: a name and a schedule (:mod:`chaoskit.spec.schedule`)."""
+
     name: Annotated[str, Field(min_length=1)]
-    at: Duration
-    """Start, in seconds after the timeline's start (the warm-up not counted)."""
+    at: Annotated[float, BeforeValidator(_earliest)]
+    """Start, in seconds after the timeline's start (the warm-up not counted);
+    written ``"10s..14s"``, the earliest start (``at_latest`` the latest)."""
     for_: Duration = Field(default=0.0, alias="for")
     """How long it lasts; it is rolled back at ``at + for``."""
+    every: Annotated[Duration, Field(gt=0)] | None = None
+    """Start again every this many seconds (``count`` times, else until the end)."""
+    period: Annotated[Duration, Field(gt=0)] | None = None
+    """``every`` on kinds whose own ``every`` means something else (HTTP faults:
+    every N-th request)."""
+    occurrences: Annotated[Int, Field(ge=1)] | None = None
+    """How many times, with ``every`` (``count`` on most kinds)."""
+    shift: Duration = 0.0
+    """Each occurrence starts later by a seeded draw in [0, shift] (``jitter``
+    on most kinds)."""
+
+    # Where a kind's own `count`/`jitter`/`every` mean something else (containers
+    # picked, Toxiproxy's latency jitter, every N-th HTTP request), only
+    # `occurrences`/`shift`/`period` set the schedule.
+    _COUNT_IS_SCHEDULE: ClassVar[bool] = True
+    _JITTER_IS_SCHEDULE: ClassVar[bool] = True
+    _EVERY_IS_SCHEDULE: ClassVar[bool] = True
+
+    _at_latest: float | None = PrivateAttr(default=None)
+    """The high end of ``at = "low..high"`` (``at`` holds the low end)."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _at_range(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        fault = handler(data)  # `at` is valid (its field checked the range)
+        at = data.get("at") if isinstance(data, dict) else None
+        if isinstance(fault, _FaultBase):
+            if isinstance(at, str) and ".." in at:
+                fault._at_latest = parse_at(at)[1]
+            elif isinstance(data, _FaultBase):
+                fault._at_latest = data._at_latest
+        return fault
+
+    @property
+    def start_range(self) -> tuple[float, float]:
+        """(earliest, latest) start of the first occurrence."""
+        return self.at, self.at if self._at_latest is None else self._at_latest
+
+    @property
+    def repeat_count(self) -> int | None:
+        """Occurrences asked for (None: until the end, or once without ``every``)."""
+        if self.occurrences is not None:
+            return self.occurrences
+        count = getattr(self, "count", None) if self._COUNT_IS_SCHEDULE else None
+        return count if isinstance(count, int) else None
+
+    @property
+    def repeat_every(self) -> float | None:
+        """Seconds from one occurrence's start to the next (None: no repeats)."""
+        if self.period is not None or not self._EVERY_IS_SCHEDULE:
+            return self.period
+        every = self.every
+        return float(every) if isinstance(every, int | float) else None
+
+    @property
+    def schedule_jitter(self) -> float:
+        """Seconds each occurrence may start late (a seeded draw)."""
+        if self.shift or not self._JITTER_IS_SCHEDULE:
+            return self.shift
+        jitter = getattr(self, "jitter", 0.0)
+        return float(jitter) if isinstance(jitter, int | float) else 0.0
+
+    @property
+    def schedule(self) -> Schedule:
+        """When this fault happens (:mod:`chaoskit.spec.schedule`)."""
+        return Schedule(
+            self.start_range,
+            self.for_,
+            self.repeat_every,
+            self.repeat_count,
+            self.schedule_jitter,
+        )
+
+    def windows(self, duration: float, seed: int) -> list[Occurrence]:
+        """This fault's occurrences in one run."""
+        return self.schedule.occurrences(self.name, duration, seed)
+
+    def envelopes(self, duration: float) -> list[tuple[float, float]]:
+        """Per occurrence, its earliest start and latest end over every seed."""
+        return self.schedule.envelopes(duration)
 
 
 class ToxicFault(_FaultBase):
@@ -497,6 +587,10 @@ class ToxicFault(_FaultBase):
     observe: Bool = False
     """``down`` only: keep accepting and reset each attempt, so the connection
     log sees it (clients get ECONNRESET, not ECONNREFUSED); chaoskit's proxy only."""
+    count: Annotated[Int, Field(ge=1)] | None = None
+    """Occurrences, with ``every``."""
+
+    _JITTER_IS_SCHEDULE: ClassVar[bool] = False
 
 
 class ProcessFault(_FaultBase):
@@ -508,6 +602,10 @@ class ProcessFault(_FaultBase):
     """``kill`` only: the signal sent (SIGKILL, SIGTERM, ...)."""
     restart: Bool = True
     """``kill`` only: start the service again at ``at + for``."""
+    count: Annotated[Int, Field(ge=1)] | None = None
+    """Occurrences, with ``every``."""
+    jitter: Duration = 0.0
+    """Each occurrence starts later by a seeded draw in [0, jitter]."""
 
 
 class LockFault(_FaultBase):
@@ -528,6 +626,10 @@ class LockFault(_FaultBase):
     where: str | None = None
     """Row locks instead of a table lock: ``SELECT 1 FROM <table> WHERE <where>
     FOR UPDATE`` (PostgreSQL)."""
+    count: Annotated[Int, Field(ge=1)] | None = None
+    """Occurrences, with ``every``."""
+    jitter: Duration = 0.0
+    """Each occurrence starts later by a seeded draw in [0, jitter]."""
 
 
 class ContainerFault(_FaultBase):
@@ -550,6 +652,10 @@ class ContainerFault(_FaultBase):
     """``kill`` only: start it again at ``at + for``."""
     timeout: Duration = 10.0
     """``stop`` and ``restart``: seconds between SIGTERM and SIGKILL."""
+    jitter: Duration = 0.0
+    """Each occurrence starts later by a seeded draw in [0, jitter]."""
+
+    _COUNT_IS_SCHEDULE: ClassVar[bool] = False
 
 
 class PayloadFault(_FaultBase):
@@ -578,6 +684,10 @@ class PayloadFault(_FaultBase):
     rules: tuple[str, ...] = ()
     """Only these rules (``chaoskit.fuzz.rules.Rule`` names); default all."""
     headers: dict[str, str] = Field(default_factory=dict)
+    count: Annotated[Int, Field(ge=1)] | None = None
+    """Occurrences, with ``every``."""
+    jitter: Duration = 0.0
+    """Each occurrence starts later by a seeded draw in [0, jitter]."""
 
 
 class HttpMatch(_Model):
@@ -601,6 +711,8 @@ class HttpFault(_FaultBase):
 
     kind: Literal["http_status", "http_delay", "http_abort", "http_throttle"]
     route: str
+    _JITTER_IS_SCHEDULE: ClassVar[bool] = False
+    _EVERY_IS_SCHEDULE: ClassVar[bool] = False
     match: HttpMatch = Field(default_factory=HttpMatch)
     toxicity: Ratio = 1.0
     """Share of matched requests it acts on (rolled per request, from the seed)."""
@@ -610,7 +722,7 @@ class HttpFault(_FaultBase):
     first: Annotated[Int, Field(ge=1)] | None = None
     """Only the first N matched requests of the window."""
     every: Annotated[Int, Field(ge=1)] | None = None
-    """Only every N-th matched request."""
+    """Only every N-th matched request (the schedule's repeat is ``period``)."""
     status: Annotated[Int, Field(ge=200, le=599)] = 503
     body: str = ""
     headers: dict[str, str] = Field(default_factory=dict)
@@ -629,7 +741,8 @@ FaultModel = (
 )
 """Any one fault, as a type (``Fault`` is the same union, discriminated)."""
 
-_CONTAINER_ONLY_KEYS = ("container", "labels", "count", "percent", "timeout")
+# `count` is not among them: on other kinds it counts occurrences.
+_CONTAINER_ONLY_KEYS = ("container", "labels", "percent", "timeout")
 
 
 # Unknown kinds fall to ToxicFault, whose `kind` error lists every toxic kind;
@@ -720,15 +833,60 @@ class _HypothesisBase(_Model):
 
 
 class ThresholdHypothesis(_HypothesisBase):
-    """A metric above or below a bound, in a phase, optionally per task."""
+    """A metric above or below a bound, in a phase, optionally per task.
+
+    Or a number each response of ``task`` carries: a response header
+    (``metric = "header:X-Upstream-Attempts"``, or ``header = ...``) or a JSON
+    value of its body (``value = "$.attempts"``), summarised by ``stat`` (max,
+    min, mean, p50, p90, p95, p99) and held to a plain-number bound.
+    """
 
     kind: Literal["threshold"] = "threshold"
-    metric: Literal["p50", "p90", "p95", "p99", "max", "error_rate", "rps", "count"]
+    metric: (
+        Literal["p50", "p90", "p95", "p99", "max", "error_rate", "rps", "count"] | None
+    ) = None
+    header: Annotated[str, Field(min_length=1)] | None = None
+    """A response header holding a number (``metric = "header:<name>"``)."""
+    value: str | None = None
+    """A JSON path in the response body to a number (``$.attempts``)."""
+    stat: Literal["max", "min", "mean", "p50", "p90", "p95", "p99"] | None = None
+    """How a header's or value's numbers are summarised (default ``max``)."""
     task: str | None = None
     error_class: str | None = None
     """Count only errors of this class (error_rate, count)."""
     below: str | Number | None = None
     above: str | Number | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _header_metric(cls, data: Any) -> Any:
+        """``metric = "header:X"`` is ``header = "X"``, read naturally."""
+        metric = data.get("metric") if isinstance(data, dict) else None
+        if isinstance(metric, str) and metric.lower().startswith("header:"):
+            rest = {k: v for k, v in data.items() if k != "metric"}
+            return {**rest, "header": metric.split(":", 1)[1].strip()}
+        return data
+
+    @property
+    def probe(self) -> str | None:
+        """What each response is read for: ``header:<name>``, a JSON path, or None."""
+        if self.header is not None:
+            return f"header:{self.header}"
+        return self.value
+
+    @property
+    def summary(self) -> str:
+        """The statistic a probe's numbers are judged by."""
+        return self.stat or "max"
+
+    @property
+    def measure(self) -> str:
+        """What is judged, for people: ``p95``, ``max of header X-Attempts``."""
+        if self.header is not None:
+            return f"{self.summary} of header {self.header}"
+        if self.value is not None:
+            return f"{self.summary} of {self.value}"
+        return self.metric or "?"
 
     @property
     def direction(self) -> Literal["below", "above"]:
@@ -745,7 +903,7 @@ class ThresholdHypothesis(_HypothesisBase):
         raw = self.below if self.below is not None else self.above
         if raw is None:
             raise ValueError(f"hypothesis {self.name!r} sets neither below nor above")
-        return bound_value(self.metric, raw)
+        return bound_value(self.metric or "value", raw)
 
 
 class SlaBudget(_Model):
@@ -825,6 +983,10 @@ class BackoffHypothesis(_HypothesisBase):
     """Attempts/s at the upstream in the phase: a number, or ``"2x"``: times the
     rate of requests the load offered (of ``task``, or every task)."""
     gives_up_within: Annotated[Duration, Field(gt=0)] | None = None
+    min_first_wait: Annotated[Duration, Field(gt=0)] | None = None
+    """The first retry waits at least this long after the first attempt."""
+    min_total_growth: Annotated[Number, Field(gt=1)] | None = None
+    """The last wait of a sequence is at least this x its first."""
     task: str | None = None
 
     @property
@@ -867,23 +1029,46 @@ class BackoffHypothesis(_HypothesisBase):
             parts.append(f"gives up within {self.gives_up_within:g}s")
         if self.honours_retry_after:
             parts.append("honours Retry-After")
+        if self.min_first_wait is not None:
+            parts.append(f"first wait >= {self.min_first_wait * 1000:g}ms")
+        if self.min_total_growth is not None:
+            parts.append(f"last wait >= {self.min_total_growth:g}x the first")
         rules = ", ".join(parts) or "no rule set"
         return f"retries at route {self.route}: {rules}"
 
 
 class FallbackHypothesis(_HypothesisBase):
-    """A task's responses carry its ``marker`` (a fallback served them), in time."""
+    """A task's responses carry its ``marker`` (a fallback served them), in time.
+
+    With ``fresh_within``, a response is *good* if it is marked, or unmarked,
+    successful and answered within that time (a fresh answer in time is as
+    good as the fallback), and ``min_share`` is the share of good responses.
+    ``max_share`` bounds the share of marked ones (no fallback once healthy).
+    """
 
     kind: Literal["fallback"]
     task: str
-    min_share: Ratio
+    min_share: Ratio | None = None
+    max_share: Ratio | None = None
+    fresh_within: Annotated[Duration, Field(gt=0)] | None = None
     p95: Duration | None = None
     """Latency budget for the task's responses in the phase."""
 
     def rules_text(self) -> str:
         """The rule, as one line (plans and verdicts)."""
-        budget = f", p95 <= {self.p95 * 1000:g}ms" if self.p95 is not None else ""
-        return f"{self.task}: >= {self.min_share:.0%} marked{budget}"
+        parts = []
+        if self.min_share is not None:
+            good = (
+                f"good (marked, or fresh within {self.fresh_within * 1000:g}ms)"
+                if self.fresh_within is not None
+                else "marked"
+            )
+            parts.append(f">= {self.min_share:.0%} {good}")
+        if self.max_share is not None:
+            parts.append(f"<= {self.max_share:.0%} marked")
+        if self.p95 is not None:
+            parts.append(f"p95 <= {self.p95 * 1000:g}ms")
+        return f"{self.task}: {', '.join(parts) or 'no rule set'}"
 
 
 class ReadBackSection(_Model):
@@ -891,16 +1076,28 @@ class ReadBackSection(_Model):
 
     HTTP (``url``, GET; ``ids`` is the JSON path of the list of ids) or SQL
     (``query`` on a ``postgres`` ``service`` or an SQLite ``database``; the
-    first column of each row is an id).
+    first column of each row is an id). A counter instead (``count`` on HTTP,
+    ``expect = "acknowledged"`` on SQL): one number, compared with how many
+    writes the task had acknowledged.
     """
 
     url: Url | None = None
     """Absolute, or a path on the target (``/writes``)."""
     ids: str = "$"
+    count: str | None = None
+    """HTTP counter read-back: the JSON path of a number (``$.total``)."""
     service: str | None = None
     database: str | None = None
     query: str | None = None
+    expect: Literal["acknowledged"] | None = None
+    """Counter read-back: the number read (``count``, or the query's first
+    value) equals the task's acknowledged writes."""
     timeout: Annotated[Duration, Field(gt=0)] = 10.0
+
+    @property
+    def counts(self) -> bool:
+        """A counter read-back (a number), not a list of ids."""
+        return self.count is not None or self.expect is not None
 
 
 class IntegrityHypothesis(_HypothesisBase):

@@ -29,6 +29,7 @@ from chaoskit.spec.model import (
 )
 from chaoskit.spec.parts import items
 from chaoskit.spec.payloads import PAYLOAD_KEYS, check_payload_fault
+from chaoskit.spec.windows import SCHEDULE_KEYS, check_overlaps, check_schedule
 from chaoskit.units import format_duration
 
 __all__ = [
@@ -192,14 +193,6 @@ _TOXIC_SETTINGS = {
 }
 _LOCK_SETTINGS = {"name", "kind", "at", "for", "service", "database", "table"}
 _LOCK_SETTINGS |= {"mode", "where"}
-_WINDOWED = (
-    *_TOXIC_SETTINGS,
-    *HTTP_SETTINGS,
-    "pause",
-    "stop",
-    "lock",
-    "invalid-payloads",
-)
 
 
 def check_faults(
@@ -257,6 +250,7 @@ def check_faults(
             if fault.kind == "kill":
                 allowed |= {"signal", "restart"}
                 issues += _signal(where, fault.signal)
+        allowed |= _schedule_keys(fault)
         for name in sorted(fault.model_fields_set):
             key = type(fault).model_fields[name].alias or name
             if key not in allowed:
@@ -276,9 +270,21 @@ def check_faults(
                     f"{where}.latency", "is required (> 0)", None, 'a duration: "300ms"'
                 )
             )
-        issues += _window(where, fault, duration)
-    issues += _down_overlaps([(i, f) for i, f in faults if i not in partial])
+        issues += check_schedule(where, fault, duration)
+    issues += check_overlaps([(i, f) for i, f in faults if i not in partial], duration)
     return issues
+
+
+def _schedule_keys(fault: FaultModel) -> set[str]:
+    """``every``... on every kind; ``count``/``jitter`` where they mean the schedule."""
+    keys = set(SCHEDULE_KEYS)
+    if fault._EVERY_IS_SCHEDULE:
+        keys.add("every")
+    if fault._COUNT_IS_SCHEDULE:
+        keys.add("count")
+    if fault._JITTER_IS_SCHEDULE:
+        keys.add("jitter")
+    return keys
 
 
 def _signal(where: str, name: str) -> list[SpecIssue]:
@@ -294,75 +300,6 @@ def _signal(where: str, name: str) -> list[SpecIssue]:
             close(name, names),
         )
     ]
-
-
-def _window(where: str, fault: FaultModel, duration: float | None) -> list[SpecIssue]:
-    end = fault.at + fault.for_
-    if fault.kind in _WINDOWED and fault.for_ <= 0:
-        message = (
-            "must be > 0"
-            if "for_" in fault.model_fields_set
-            else "is required (how long the fault lasts)"
-        )
-        return [
-            SpecIssue(
-                f"{where}.for",
-                f"{message} for a {fault.kind} fault",
-                None,
-                'a duration: "15s"',
-            )
-        ]
-    if duration is None:
-        return []
-    if fault.at >= duration:
-        return [
-            SpecIssue(
-                f"{where}.at",
-                f"is not inside the timeline (experiment.duration = {_d(duration)})",
-                _d(fault.at),
-                f"less than {_d(duration)}",
-            )
-        ]
-    if end > duration:
-        return [
-            SpecIssue(
-                f"{where}.for",
-                f"the window {_d(fault.at)}..{_d(end)} ends after "
-                f"experiment.duration ({_d(duration)})",
-                _d(fault.for_),
-                f"at most {_d(duration - fault.at)}",
-            )
-        ]
-    return []
-
-
-def _down_overlaps(
-    faults: Sequence[tuple[int, FaultModel]],
-) -> list[SpecIssue]:
-    downs = sorted(
-        ((f.at, i, f) for i, f in faults if f.kind == "down"),
-        key=lambda item: (item[0], item[1]),
-    )
-    issues = []
-    for position, (_, index, fault) in enumerate(downs):
-        for _, other_index, other in downs[:position]:
-            if (
-                isinstance(fault, ToxicFault)
-                and isinstance(other, ToxicFault)
-                and other.route == fault.route
-                and fault.at < (end := other.at + other.for_)
-            ):
-                issues.append(
-                    SpecIssue(
-                        f"faults[{index}].at",
-                        f"route {fault.route!r} is already down then: "
-                        f"faults[{other_index}] ({other.name!r}) holds it down "
-                        f"{_d(other.at)}..{_d(end)}",
-                        _d(fault.at),
-                        f"{_d(end)} or later",
-                    )
-                )
-    return issues
 
 
 def check_service_kind(

@@ -57,7 +57,10 @@ _PATTERNS = {
 }
 _SECTIONS = list(Experiment.model_fields)
 _KINDS = {"services": SERVICE_KINDS, "hypotheses": HYPOTHESIS_KINDS}
-_ALLOWED = {"think": 'a duration, or a range: "1s", "0.5s..2s"'}
+_ALLOWED = {
+    "think": 'a duration, or a range: "1s", "0.5s..2s"',
+    "at": 'a duration, or a range drawn from the seed: "15s", "10s..14s"',
+}
 """What a field with its own validator accepts (for its messages)."""
 _FAULT_KEYS = {
     info.alias or name
@@ -209,6 +212,7 @@ def _issue(detail: Any, where: Where, table: Mapping[str, Any]) -> SpecIssue | N
                 if info.is_required()
             ]
             expected = "a table with " + ", ".join(required)
+        expected = _ALLOWED.get(str(where.parts[-1]), expected)
         return SpecIssue(path, "is required", None, expected)
     if kind in ("union_tag_invalid", "union_tag_not_found", "literal_error"):
         return _choice_issue(kind, where, value, ctx)
