@@ -25,10 +25,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from chaoskit.checks import CheckContext, evaluate
+from chaoskit.checks.base import Verdict
 from chaoskit.errors import ChaoskitError, RollbackError
 from chaoskit.events import Event, event
 from chaoskit.load.engine import LoadEngine
 from chaoskit.load.errors import LoadConfigError
+from chaoskit.locust import LocustEngine
 from chaoskit.metrics.recorder import Recorder
 from chaoskit.metrics.samplefile import SampleFile, read_samples
 from chaoskit.metrics.series import Bin, bins_by_intended_start
@@ -37,6 +39,7 @@ from chaoskit.runner.attempts import AttemptWatcher, watched_routes
 from chaoskit.runner.environment import Environment, bring_up
 from chaoskit.runner.ledger import Ledger, roll_back
 from chaoskit.runner.load import build_load_config
+from chaoskit.runner.locustrun import load_verdict, start_locust
 from chaoskit.runner.outcome import RunOutcome
 from chaoskit.runner.readback import read_backs
 from chaoskit.runner.rollback import DEFAULT_DEADLINE_S, RollbackStack
@@ -176,6 +179,7 @@ async def run_experiment(
     integrity = any(h.kind == "integrity" for h in experiment.hypotheses)
     acks = AckLog() if integrity else None
     found: dict[str, ReadBack] = {}
+    extra: tuple[Verdict, ...] = ()
     with _Signals(stop, emit) as signals:
         try:
             env = await _until_stopped(
@@ -189,13 +193,32 @@ async def run_experiment(
                 ),
                 stop,
             )
-            config = build_load_config(experiment, request.seed, env.base_url)
+            locust: LocustEngine | None = None
+            if experiment.load.engine == "locust":
+                # Processes up and workers connected before the clock starts.
+                locust = await _until_stopped(
+                    start_locust(
+                        experiment, base_url=env.base_url,
+                        base_dir=request.file.parent, report_dir=report_dir,
+                        stack=stack, emit=emit, acks=acks,
+                    ),
+                    stop,
+                )  # fmt: skip
+                drain_s = 15.0
+            else:
+                config = build_load_config(experiment, request.seed, env.base_url)
+                drain_s = config.timeout + 5
             warmup = experiment.experiment.warmup
             start_ns = time.monotonic_ns()
             t0_ns = start_ns + round(warmup * _NS)
             recorder = Recorder(origin_ns=t0_ns, phase="warmup" if warmup else "before")
             samples = SampleFile(report_dir / SAMPLES_NAME)
-            engine = LoadEngine(config, [recorder, samples], acks=acks)
+            engine: LoadEngine | LocustEngine
+            if locust is not None:
+                locust.origin_ns = t0_ns
+                engine = locust.attach([recorder, samples])
+            else:
+                engine = LoadEngine(config, [recorder, samples], acks=acks)
             timeline = Timeline(
                 experiment, env, stack, recorder, engine, emit, t0_ns, stop,
                 report_dir=report_dir,
@@ -213,7 +236,7 @@ async def run_experiment(
                 forced = asyncio.ensure_future(signals.force.wait())
                 await asyncio.wait(
                     [load, forced],
-                    timeout=config.timeout + 5,
+                    timeout=drain_s,
                     return_when=asyncio.FIRST_COMPLETED,
                 )
                 forced.cancel()
@@ -225,6 +248,8 @@ async def run_experiment(
                 raise load.exception()  # type: ignore[misc]
             recorder.close()
             timeline.close_phases()
+            held = load_verdict(locust) if locust is not None else None
+            extra = (held,) if held is not None else ()
             reason = timeline.abort_reason or signals.reason
             if integrity and reason is None:
                 # After every undo (a killed service is back), before teardown;
@@ -248,8 +273,9 @@ async def run_experiment(
         rollback = RollbackError("; ".join(stack.failures))
         reason = f"{reason}; {rollback}" if reason else str(rollback)
     return _outcome(
-        request, recorder, timeline, env, reason, started_wall, watcher, acks, found
-    )
+        request, recorder, timeline, env, reason, started_wall, watcher, acks, found,
+        extra,
+    )  # fmt: skip
 
 
 def _outcome(
@@ -262,6 +288,7 @@ def _outcome(
     watcher: AttemptWatcher | None = None,
     acks: AckLog | None = None,
     found: dict[str, ReadBack] | None = None,
+    extra: tuple[Verdict, ...] = (),
 ) -> RunOutcome:
     experiment = request.experiment
     recorder = recorder or Recorder(origin_ns=0)
@@ -294,7 +321,7 @@ def _outcome(
             read_backs=found or {},
             fuzz=tuple(timeline.fuzz.values()) if timeline else (),
         )
-        verdicts = tuple(evaluate(experiment.hypotheses, ctx))
+        verdicts = (*evaluate(experiment.hypotheses, ctx), *extra)
     if reason is not None:
         status = "aborted"
     elif all(v.passed for v in verdicts):
