@@ -67,6 +67,9 @@ class LocustConfig:
     expect_timeout: float = 60.0
     error_patterns: Mapping[str, str] = field(default_factory=dict)
     markers: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    stop_timeout: float = 10.0
+    """At the end, how long users may finish their task (Locust's
+    ``--stop-timeout``), so a write's answer is not cut off."""
     batch: int = 500
     flush_s: float = 0.2
     max_buffer: int = 100_000
@@ -96,6 +99,7 @@ class LocustConfig:
             "max_buffer": self.max_buffer,
             "expect_workers": self.expect_workers,
             "expect_timeout": self.expect_timeout,
+            "stop_timeout": self.stop_timeout,
             "shape": [list(p) for p in self.shape_points()],
             "spawn_rate": self.spawn_rate or float(max(self.users, 1)),
         }  # fmt: skip

@@ -106,6 +106,7 @@ class LocustEngine:
         self._writer: asyncio.StreamWriter | None = None
         self._hello: dict[str, object] | None = None
         self._ready = asyncio.Event()
+        self._stopped = asyncio.Event()
         self._ready_info: dict[str, object] = {}
         self._closed = asyncio.Event()
         self._seen: dict[str, dict[str, object]] = {}
@@ -169,7 +170,8 @@ class LocustEngine:
             "PYTHONUNBUFFERED": "1",
         }
         files = f"{plugin},{config.locustfile}"
-        common = [sys.executable, "-m", "locust", "-f", files]
+        common = [sys.executable, "-m", "locust", "-f", files,
+                  "--stop-timeout", f"{config.stop_timeout:g}"]  # fmt: skip
         common += [a for tag in config.tags for a in ("--tags", tag)]
         common += [a for tag in config.exclude_tags for a in ("--exclude-tags", tag)]
         distributed = config.workers > 0 or config.master_bind is not None
@@ -178,7 +180,7 @@ class LocustEngine:
             *common, "--headless", "--host", config.base_url,
             "-u", str(users), "-r", str(config.spawn_rate or users),
             "--run-time", f"{int(config.duration) + 60}s", "--only-summary",
-            "--stop-timeout", "1", "--loglevel", "WARNING",
+            "--loglevel", "WARNING",
         ]  # fmt: skip
         if distributed:
             master += [
@@ -234,7 +236,18 @@ class LocustEngine:
         return self.status()
 
     async def close(self) -> None:
-        """Stop the master, then the workers (by PID); close the socket."""
+        """Stop the load (the last records arrive), then the master and the
+        workers (by PID); close the socket."""
+        writer = self._writer
+        if writer is not None and self.master is not None and self.master.running:
+            try:
+                writer.write(b'{"stop": true}\n')
+                await writer.drain()
+                await asyncio.wait_for(
+                    self._stopped.wait(), self.config.stop_timeout + 6
+                )
+            except (OSError, TimeoutError):
+                pass  # the processes are stopped by PID below all the same
         if self.master is not None:
             await self.master.stop()
         for worker in self.workers:
@@ -245,6 +258,18 @@ class LocustEngine:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+    def describe(self) -> dict[str, object]:
+        """What the master said once ready: its user classes, the locustfile's
+        LoadTestShape (if any), the workers connected."""
+        hello = self._hello or {}
+        return {
+            "classes": hello.get("classes", []),
+            "shape": hello.get("shape") or ("chaoskit stages" if self.config.shape
+                                             else None),
+            "workers": _names(self._ready_info.get("ready")),
+            "pids": dict(self._pids),
+        }  # fmt: skip
 
     # -- what the load fell short of ------------------------------------------------
 
@@ -365,6 +390,8 @@ class LocustEngine:
             self._take(message, records)
         elif "status" in message:
             self._status(message["status"])
+        elif "stopped" in message:
+            self._stopped.set()
         elif "ready" in message:
             self._ready_info = message
             self._ready.set()

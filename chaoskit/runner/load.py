@@ -386,6 +386,7 @@ def build_locust_config(
         master_bind=bind,
         expect_workers=load.expect_workers or load.workers,
         expect_timeout=load.expect_workers_timeout,
+        stop_timeout=min(load.timeout or experiment.target.timeout, 10.0),
         error_patterns=dict(load.error_patterns),
         markers=markers,
     )

@@ -60,6 +60,7 @@ async def start_locust(
         )
     )
     await engine.prepare()
+    emit(event("load_ready", **engine.describe()))
     return engine
 
 

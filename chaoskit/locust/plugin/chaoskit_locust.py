@@ -321,7 +321,19 @@ def _run_master(environment: Any, runner: Any, config: dict[str, Any]) -> None:
             gevent.sleep(1.0)
             sink.send(_master_status(runner, hellos))
 
+    def control() -> None:
+        # chaoskit's "stop": users finish their task (--stop-timeout), every
+        # worker flushes its last records before it reports stopped, then say so.
+        sink.wait_line()
+        runner.stop()
+        deadline = time.monotonic() + float(config.get("stop_timeout", 10)) + 5
+        while runner.state != "stopped" and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+        state.flush()
+        sink.send({"stopped": runner.state})
+
     gevent.spawn(report)
+    gevent.spawn(control)
 
 
 def _flush_loop(state: _State) -> None:
@@ -343,9 +355,9 @@ def _run_worker(runner: Any) -> None:
     gevent.spawn(_flush_loop, state)
 
     def flush_at_stop(**_: Any) -> None:
-        state.flush()
+        state.flush()  # before the worker reports "client_stopped"
 
-    events.test_stopping.add_listener(flush_at_stop)
+    events.test_stop.add_listener(flush_at_stop)
 
 
 def on_init(environment: Any, runner: Any = None, **_: Any) -> None:
