@@ -91,15 +91,17 @@ def events_of(reports: Path, kind: str) -> list[dict]:
 
 @pytest.mark.postgres
 def test_streaming_viewers_log_in_and_are_judged_over_two_workers(tmp_path):
-    """JWT login in on_start, browsing, progress writes and heartbeats by the
-    locustfile's Viewer users, on a master and 2 local workers; 100 ms more on
-    the database shows in the browse latency, and every process is stopped."""
-    port = free_port()
+    """JWT login in on_start, browsing and heartbeats by the locustfile's Viewer
+    users, recommendations by its Recommendations users, on a master and 2 local
+    workers: 100 ms more on the database shows in the browse latency; a slow
+    recommender is covered by the fallback (its marker header, seen in the
+    workers); every process is stopped at the end."""
+    port, reco = free_port(), free_port()
     path = tmp_path / "streaming.toml"
     path.write_text(f"""
 [experiment]
 name = "locust-streaming"
-duration = "5s"
+duration = "6s"
 warmup = "1s"
 seed = 5
 
@@ -117,8 +119,19 @@ name = "api"
 kind = "process"
 command = ["python", "-m", "fixtures.streaming", "--port", "{port}",
            "--db", "{{routes.db.listen}}", "--log-level", "warning",
-           "--jwt-secret", "{SECRET}"]
+           "--jwt-secret", "{SECRET}", "--reco", "{{routes.reco.listen}}",
+           "--reco-timeout", "300ms", "--reco-attempts", "1", "--reco-fallback", "on"]
 health = "http://127.0.0.1:{port}/health"
+
+[[services]]
+name = "reco"
+kind = "process"
+command = ["python", "-m", "fixtures.recommender", "--port", "{reco}"]
+health = "http://127.0.0.1:{reco}/health"
+
+[[proxy.routes]]
+name = "reco"
+upstream = "127.0.0.1:{reco}"
 
 [target]
 base_url = "http://127.0.0.1:{port}"
@@ -126,10 +139,11 @@ base_url = "http://127.0.0.1:{port}"
 [load]
 engine = "locust"
 locustfile = "{LOCUSTFILES / "streaming.py"}"
-user_classes = ["Viewer"]
+user_classes = ["Viewer", "Recommendations"]
 exclude_tags = ["write"]
-users = 6
+users = 8
 workers = 2
+markers = {{ recommendations = {{ header = "X-Fallback" }} }}
 
 [[faults]]
 name = "slow db"
@@ -139,9 +153,24 @@ at = "2s"
 for = "1.5s"
 latency = "100ms"
 
+[[faults]]
+name = "slow reco"
+kind = "latency"
+route = "reco"
+at = "3.5s"
+for = "1.5s"
+latency = "2s"
+
+[[hypotheses]]
+name = "the fallback answers"
+kind = "fallback"
+task = "recommendations"
+phase = "during:slow reco"
+min_share = "50%"  # 1.5 s: each user's first call waits out the live timeout
+
 [[hypotheses]]
 name = "browsing slows down with the database"
-phase = "during"
+phase = "during:slow db"
 metric = "p50"
 task = "browse"
 above = "90ms"
@@ -165,13 +194,13 @@ below = "1%"
     report = json.loads((reports / "report.json").read_text())
     assert report["verdict"] == "passed"
     tasks = report["tasks"]
-    # Each user registered and logged in once, on one of the workers.
+    # Each viewer registered and logged in once, on one of the workers.
     assert tasks["register"]["count"] == tasks["login"]["count"] == 6
     assert tasks["heartbeat"]["count"] > 0
     assert tasks["browse"]["count"] > 0
     assert "progress" not in tasks  # tagged "write": excluded
     ready = events_of(reports, "load_ready")[0]
-    assert ready["classes"] == ["Viewer"]
+    assert ready["classes"] == ["Recommendations", "Viewer"]
     assert len(ready["workers"]) == 2
     note = events_of(reports, "load_engine")[0]["note"]
     assert "closed model" in note
@@ -391,3 +420,25 @@ def _phase_started(reports: Path, name: str) -> bool:
         )
     except (OSError, ValueError):
         return False
+
+
+def test_without_locust_installed_the_run_exits_2_saying_what_to_install(tmp_path):
+    """A Python where `import locust` fails: exit 2, the key path and the
+    extra to install, and nothing started (no report directory)."""
+    path = eventsink_experiment(
+        tmp_path, f'locustfile = "{LOCUSTFILES / "eventsink.py"}"\nusers = 2'
+    )
+    reports = tmp_path / "report"
+    hide = (
+        "import sys; sys.modules['locust'] = None; "
+        "from chaoskit.cli import main; main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", hide, "run", str(path), "--report-dir", str(reports)],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "load.engine" in result.stderr
+    assert "pip install 'chaoskit[locust]'" in result.stderr
+    assert str(path) in result.stderr
+    assert not reports.exists()
