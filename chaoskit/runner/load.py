@@ -339,7 +339,7 @@ def _locust_issues(experiment: Experiment, base_dir: Path) -> list[SpecIssue]:
         issues.append(
             SpecIssue(
                 "load.locustfile",
-                f"is not a file (looked for {base_dir / name})",
+                f"is not a file (looked for {(base_dir / name).resolve()})",
                 name,
                 "a path relative to the experiment file",
             )

@@ -226,16 +226,7 @@ def test_a_worker_killed_mid_run_is_reported_and_the_run_goes_on(tmp_path):
         duration="6s",
     )
     reports = tmp_path / "report"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chaoskit", "run", str(path), "--report-dir",
-         str(reports)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 90
-    while not _phase_started(reports, "before"):
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    proc = start_until_load(path, reports)
     time.sleep(1.0)
     victim = json.loads((reports / "locust-worker-1.pid").read_text())["pid"]
     os.kill(victim, signal.SIGKILL)
@@ -385,20 +376,12 @@ def test_sigterm_stops_master_and_workers_and_kill_9_leaves_them_in_the_ledger(
         where.mkdir()
         path = eventsink_experiment(where, load, duration="30s")
         reports = where / "report"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "chaoskit", "run", str(path), "--report-dir",
-             str(reports)],
-            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 90
-        while not _phase_started(reports, "before"):
-            assert proc.poll() is None
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        proc = start_until_load(path, reports)
         pids = locust_pids(reports)
         assert len(pids) == 3
         proc.send_signal(getattr(signal, how))
-        assert proc.wait(timeout=60) == (3 if how == "SIGTERM" else -signal.SIGKILL)
+        proc.communicate(timeout=60)
+        assert proc.returncode == (3 if how == "SIGTERM" else -signal.SIGKILL)
         entries = [e for e in ledger_entries(reports) if "locust" in e["description"]]
         assert len(entries) == 3
         if how == "SIGKILL":
@@ -411,6 +394,21 @@ def test_sigterm_stops_master_and_workers_and_kill_9_leaves_them_in_the_ledger(
         assert all(e["state"] == "done" for e in entries)
         for pid in pids:
             assert_gone(pid)
+
+
+def start_until_load(path: Path, reports: Path) -> subprocess.Popen[str]:
+    """`chaoskit run` in the background, returned once the timeline has begun."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chaoskit", "run", str(path), "--report-dir",
+         str(reports)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 90
+    while not _phase_started(reports, "before"):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    return proc
 
 
 def _phase_started(reports: Path, name: str) -> bool:
