@@ -440,3 +440,45 @@ def test_without_locust_installed_the_run_exits_2_saying_what_to_install(tmp_pat
     assert "pip install 'chaoskit[locust]'" in result.stderr
     assert str(path) in result.stderr
     assert not reports.exists()
+
+
+def test_a_worker_started_elsewhere_joins_on_master_bind(tmp_path):
+    """`master_bind` + `expect_workers = 2` with one local worker: the load waits
+    for a worker started by hand with the documented command, then both load.
+    (That worker is the user's: it leaves on the master's quit message, or after
+    Locust's 60 s heartbeat timeout; the test stops it.)"""
+    bind = free_port()
+    path = eventsink_experiment(
+        tmp_path,
+        f'locustfile = "{LOCUSTFILES / "eventsink.py"}"\nusers = 4\nworkers = 1\n'
+        f'master_bind = "127.0.0.1:{bind}"\nexpect_workers = 2',
+    )
+    reports = tmp_path / "report"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "chaoskit", "run", str(path), "--report-dir",
+         str(reports)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    plugin = subprocess.run(
+        [sys.executable, "-m", "chaoskit.locust"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "locust", "--worker", "--master-host", "127.0.0.1",
+         "--master-port", str(bind), "-f", f"{plugin},{LOCUSTFILES / 'eventsink.py'}",
+         "--loglevel", "WARNING"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        output, _ = run.communicate(timeout=120)
+        assert run.returncode == 0, output
+    finally:
+        worker.kill()
+        worker.wait()
+    ready = events_of(reports, "load_ready")[0]
+    assert len(ready["workers"]) == 2
+    assert list(ready["pids"]) == ["locust-worker-1"]
+    with (reports / "samples.tsv").open() as handle:
+        users = {int(row["user"]) for row in csv.DictReader(handle, delimiter="\t")}
+    # User numbers carry their worker's index: both workers made requests.
+    assert {user // 1_000_000 for user in users} == {0, 1}
