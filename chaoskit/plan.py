@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
+from chaoskit.redact import redact_text
 from chaoskit.spec.model import (
     BackoffHypothesis,
     ContainerFault,
@@ -144,8 +145,9 @@ class Plan:
         ]
 
     def describe(self) -> str:
-        """A readable timeline, for ``chaoskit validate`` and ``--dry-run``."""
-        return "\n".join(_describe(self))
+        """A readable timeline, for ``chaoskit validate`` and ``--dry-run``;
+        the experiment's secrets are masked (commands, URLs, environment)."""
+        return redact_text("\n".join(_describe(self)), self.experiment.secrets)
 
 
 def build_plan(experiment: Experiment, seed: int | None = None) -> Plan:
@@ -226,8 +228,10 @@ def _describe(plan: Plan) -> list[str]:
     source = {"given": "from --seed", "file": "from the file", "random": "chosen"}
     replay = f"; replay with --seed {plan.seed}" if plan.seed_source == "random" else ""
     warmup = f"a {_d(plan.warmup)} warm-up (not counted), then " if plan.warmup else ""
+    chosen = plan.experiment.environment
     lines = [
         f"experiment {info.name}{title}",
+        *([f"environment {chosen}"] if chosen else []),
         f"seed {plan.seed} ({source[plan.seed_source]}{replay})",
         f"runs {warmup}a {_d(plan.duration)} timeline",
         "",

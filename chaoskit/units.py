@@ -12,7 +12,8 @@ import re
 __all__ = ["format_duration", "parse_duration", "parse_ratio"]
 
 _DURATION = re.compile(
-    r"^\s*(?P<num>\d+(?:\.\d+)?|\.\d+)\s*(?P<unit>us|µs|ms|s|m|h)\s*$"
+    r"^\s*(?P<num>\d+(?:\.\d+)?|\.\d+)\s*(?P<unit>us|µs|ms|s|m|h)\s*$",
+    re.ASCII,  # full-width digits is not a duration: ASCII digits only
 )
 _UNIT_SECONDS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 DURATION_FORMS = 'a number with a unit: "500us", "250ms", "15s", "2m", "1h"'
@@ -59,6 +60,8 @@ def parse_ratio(value: str | int | float) -> float:
         ratio = float(value)
     elif isinstance(value, str):
         text = value.strip()
+        if not text.isascii():  # float() takes full-width digits; a ratio is ASCII
+            raise ValueError(wrong)
         try:
             ratio = float(text[:-1]) / 100 if text.endswith("%") else float(text)
         except ValueError:

@@ -60,7 +60,8 @@ def describe_event(event: Event) -> str | None:
             return None
         case "run_started":
             name = name or str(d.get("experiment") or "experiment")
-            return f"run started: {name} (seed {d.get('seed', '?')})"
+            env = f", environment {d['environment']}" if d.get("environment") else ""
+            return f"run started: {name} (seed {d.get('seed', '?')}{env})"
         case "service_starting":
             return f"service {name} starting"
         case "service_ready":

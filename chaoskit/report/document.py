@@ -152,6 +152,7 @@ def build_document(outcome: RunOutcome, *, secrets: Iterable[str] = ()) -> Docum
             "title": outcome.title,
             "file": outcome.file,
             "seed": outcome.seed,
+            "environment": outcome.experiment_environment,
         },
         "verdict": outcome.status,
         "reason": clean.text(outcome.reason) if outcome.reason else None,

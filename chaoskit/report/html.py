@@ -94,6 +94,11 @@ def _header(doc: Mapping[str, Any]) -> str:
         f"{_e(held)} of {_e(judged)} hypotheses held",
         f"{_e(back)} of {_e(faults)} faults rolled back",
         f"seed {_e(experiment.get('seed'))}",
+        *(
+            [f"environment {_e(experiment['environment'])}"]
+            if experiment.get("environment")
+            else []
+        ),
         f"started {_e(doc.get('started_at'))}",
         f"took {_s(doc.get('duration_s'))}",
     ]
@@ -363,6 +368,7 @@ def _environment(doc: Mapping[str, Any]) -> str:
     experiment = mapping(doc.get("experiment"))
     facts = {
         "experiment file": experiment.get("file"),
+        "experiment environment": experiment.get("environment"),
         "seed": experiment.get("seed"),
         "report directory": doc.get("report_dir"),
         "started": doc.get("started_at"),

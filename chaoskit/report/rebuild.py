@@ -271,6 +271,7 @@ def rebuild_document(
             "title": started.get("title") or "",
             "file": started.get("file") or "",
             "seed": seed if isinstance(seed, int) else None,
+            "environment": started.get("environment"),
         },
         "verdict": "aborted",
         "reason": _reason(events, faults, ended_at, len(records), report_dir),

@@ -223,6 +223,11 @@ def print_summary(document: Mapping[str, object], console: Console) -> None:
     for label, value in (
         ("Report", doc.get("report_dir")),
         ("Seed", experiment.get("seed")),
+        *(
+            [("Env", experiment.get("environment"))]
+            if experiment.get("environment")
+            else []
+        ),
         ("Replay", doc.get("command")),
     ):
         line = Text(f"{label + ':':8}", style="bold")

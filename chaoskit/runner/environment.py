@@ -246,7 +246,9 @@ class _BringUp:
                     "cwd": str(self.base_dir / spec.cwd) if spec.cwd else None,
                 }
             )
-            service = ProcessService.from_spec(bound, self.report_dir)
+            service = ProcessService.from_spec(
+                bound, self.report_dir, self.experiment.secrets
+            )
             endpoint = await service.start()
             entry = LedgerEntry("process", f"stop {spec.name}", service.ledger_data())
             await self._started(service, entry, f"service {spec.name}")

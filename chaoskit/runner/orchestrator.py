@@ -166,6 +166,7 @@ async def run_experiment(
             "run_started",
             experiment=experiment.experiment.name,
             seed=request.seed,
+            environment=experiment.environment,
             command=request.command,
             report_dir=str(report_dir),
         )
@@ -334,6 +335,7 @@ def _outcome(
         title=experiment.experiment.title,
         file=str(request.file),
         seed=request.seed,
+        experiment_environment=experiment.environment,
         command=request.command,
         status=status,  # type: ignore[arg-type]
         reason=reason,

@@ -51,6 +51,8 @@ class RunOutcome:
     environment: dict[str, str] = field(default_factory=dict)
     fuzz: tuple[FuzzTally, ...] = ()
     """Each invalid-payloads fault's requests and findings."""
+    experiment_environment: str | None = None
+    """The ``[environments.NAME]`` chosen (``--env``, ``CHAOSKIT_ENV``), if any."""
 
     @property
     def exit_code(self) -> int:

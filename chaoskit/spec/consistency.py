@@ -17,6 +17,7 @@ from typing import Any
 from chaoskit.errors import SpecIssue
 from chaoskit.records import BUILTIN_BODY_PATTERNS, ErrorClass
 from chaoskit.spec import refs
+from chaoskit.spec.addresses import check_loopback
 from chaoskit.spec.containers import check_container_services
 from chaoskit.spec.dbrules import check_acks, check_integrity, check_lock
 from chaoskit.spec.model import (
@@ -37,7 +38,14 @@ from chaoskit.spec.model import (
 from chaoskit.spec.parts import Parts, gather, items
 from chaoskit.spec.payloads import check_fuzz_hypothesis
 from chaoskit.spec.retry_rules import retry_issues
-from chaoskit.spec.rules import check_faults, check_load, check_urls, close, unknown
+from chaoskit.spec.rules import (
+    check_faults,
+    check_load,
+    check_urls,
+    close,
+    remote_allowed,
+    unknown,
+)
 from chaoskit.units import format_duration
 
 __all__ = ["check"]
@@ -54,9 +62,9 @@ def check(table: Mapping[str, Any], experiment: Experiment | None) -> list[SpecI
     """Every cross-field issue of the experiment (``table`` as written)."""
     parts = gather(table, experiment)
     issues = _duplicates(parts)
-    allow_remote = bool(parts.info and parts.info.allow_remote)
-    issues += check_load(parts.load, allow_remote=allow_remote)
-    issues += check_urls(table, parts.info)
+    issues += check_load(parts.load)
+    issues += check_urls(table)
+    issues += check_loopback(table, remote_allowed(table, parts.info))
     issues += _references(table, parts)
     issues += check_faults(
         parts.faults,

@@ -111,7 +111,7 @@ def check_container_fault(
                     ", ".join(service_kinds) or "(no service is declared)",
                 )
             )
-        elif kind != "container":
+        elif kind and kind != "container":  # "": a wrong kind, reported already
             issues.append(
                 SpecIssue(
                     f"{where}.service",

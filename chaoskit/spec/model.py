@@ -11,6 +11,7 @@ Field names are the TOML keys; ``for`` is spelt ``for_`` in Python.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -19,6 +20,8 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
+    Strict,
     Tag,
     field_validator,
 )
@@ -40,7 +43,9 @@ __all__ = [
     "TOXIC_FAULT_KINDS",
     "AbortCondition",
     "AckSection",
+    "Address",
     "BackoffHypothesis",
+    "Bool",
     "ContainerFault",
     "ContainerService",
     "Duration",
@@ -51,11 +56,14 @@ __all__ = [
     "FallbackHypothesis",
     "Fault",
     "FuzzHypothesis",
+    "HostPort",
     "Hypothesis",
+    "Int",
     "IntegrityHypothesis",
     "LoadSection",
     "LockFault",
     "MarkerSection",
+    "Number",
     "PayloadFault",
     "PostgresService",
     "ProcessFault",
@@ -72,11 +80,36 @@ __all__ = [
     "TaskSection",
     "ThresholdHypothesis",
     "ToxicFault",
+    "Url",
     "bound_value",
     "parse_attempt_rate",
     "parse_think",
 ]
 
+Bool = Annotated[bool, Strict()]
+"""``true`` or ``false``: never ``1`` or ``"yes"`` (every boolean key uses it)."""
+Int = Annotated[int, Strict()]
+"""An integer, never a boolean or ``1.0`` (every integer key uses it)."""
+Number = Annotated[float, Strict()]
+"""A number (integer or not), never a boolean (every numeric key uses it)."""
+
+
+@dataclass(frozen=True)
+class Address:
+    """Marks a field that holds a network address, so the loopback rule
+    (``chaoskit.spec.addresses``) checks it, with its references bound.
+
+    Every key that says where traffic goes must carry it: a new address key
+    without it would escape ``allow_remote``.
+    """
+
+    form: Literal["host:port", "url"]
+
+
+HostPort = Annotated[str, Address("host:port")]
+"""``host:port`` (``127.0.0.1:5432``, ``[::1]:80``), references allowed."""
+Url = Annotated[str, Address("url")]
+"""An ``http://``/``tcp://`` URL, references allowed."""
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 """Seconds, written ``"250ms"``, ``"15s"``, ``"2m"`` (or a bare number of seconds)."""
 Ratio = Annotated[float, BeforeValidator(parse_ratio)]
@@ -150,8 +183,8 @@ class ExperimentInfo(_Model):
     duration: Annotated[Duration, Field(gt=0)]
     warmup: Duration = 0.0
     """Load before the timeline starts, not counted in any phase."""
-    seed: int | None = None
-    allow_remote: bool = False
+    seed: Int | None = None
+    allow_remote: Bool = False
     """Targets are loopback-only unless this is true."""
 
 
@@ -160,13 +193,13 @@ class PostgresService(_Model):
 
     name: str
     kind: Literal["postgres"]
-    port: Annotated[int, Field(ge=0, le=65535)] = 0
+    port: Annotated[Int, Field(ge=0, le=65535)] = 0
     init_sql: tuple[str, ...] = ()
     """Files of SQL, run in order on a fresh data directory."""
     data_dir: str | None = None
-    keep: bool = False
-    durable: bool = True
-    settings: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    keep: Bool = False
+    durable: Bool = True
+    settings: dict[str, str | Int | Number | Bool] = Field(default_factory=dict)
     start_timeout: Duration = 60.0
 
 
@@ -178,7 +211,7 @@ class ProcessService(_Model):
     command: Annotated[tuple[str, ...], Field(min_length=1)]
     env: dict[str, str] = Field(default_factory=dict)
     cwd: str | None = None
-    health: str | None = None
+    health: Url | None = None
     """``http://...`` (any status below 500 once it answers 2xx) or ``tcp://host:port``."""
     health_timeout: Duration = 30.0
     stop_timeout: Duration = 10.0
@@ -189,8 +222,8 @@ class ExternalService(_Model):
 
     name: str
     kind: Literal["external"]
-    address: str | None = None
-    health: str | None = None
+    address: HostPort | None = None
+    health: Url | None = None
     health_timeout: Duration = 30.0
 
 
@@ -210,18 +243,18 @@ class ContainerService(_Model):
     env: dict[str, str] = Field(default_factory=dict)
     volumes: tuple[str, ...] = ()
     """``"host path:container path[:ro]"``, as ``docker run -v`` takes them."""
-    ports: dict[str, int] = Field(default_factory=dict)
+    ports: dict[str, Int] = Field(default_factory=dict)
     """``{"8000/tcp" = 18000}``: published ports (bridge networking only)."""
     network: Literal["host", "bridge"] = "host"
     workdir: str | None = None
     user: str | None = None
-    address: str | None = None
+    address: HostPort | None = None
     """``host:port`` it serves on; default: taken from ``health``."""
-    health: str | None = None
+    health: Url | None = None
     health_timeout: Duration = 30.0
     stop_timeout: Duration = 10.0
     """Grace period of a stop (SIGTERM, then SIGKILL) at the end of the run."""
-    keep: bool = False
+    keep: Bool = False
 
 
 Service = Annotated[
@@ -234,21 +267,21 @@ class ProxyRoute(_Model):
     """``[[proxy.routes]]``: a Toxiproxy proxy in front of a dependency."""
 
     name: Annotated[str, Field(min_length=1)]
-    listen: str = "127.0.0.1:0"
-    upstream: str
+    listen: HostPort = "127.0.0.1:0"
+    upstream: HostPort
 
 
 class ProxySection(_Model):
     """``[proxy]``: a real Toxiproxy at ``url``, or the embedded one when omitted."""
 
-    url: str | None = None
+    url: Url | None = None
     routes: tuple[ProxyRoute, ...] = ()
 
 
 class TargetSection(_Model):
     """``[target]``: the HTTP service under test."""
 
-    base_url: str
+    base_url: Url
     headers: dict[str, str] = Field(default_factory=dict)
     timeout: Duration = 10.0
 
@@ -257,7 +290,7 @@ class TargetSection(_Model):
 
 
 class UploadSection(_Model):
-    size: str | int
+    size: str | Int
     filename: str = "upload.bin"
     content_type: str = "application/octet-stream"
 
@@ -272,7 +305,7 @@ class MarkerSection(_Model):
     header: str | None = None
     json_path: str | None = None
     equals: str | None = None
-    status: tuple[int, ...] = ()
+    status: tuple[Int, ...] = ()
 
 
 class AckSection(_Model):
@@ -291,7 +324,7 @@ class TaskSection(_Model):
     name: Annotated[str, Field(min_length=1)]
     path: str
     method: str = "GET"
-    weight: Annotated[float, Field(gt=0)] = 1.0
+    weight: Annotated[Number, Field(gt=0)] = 1.0
     group: str | None = None
     """A task group for SLA budgets (e.g. "read", "write", "slow")."""
     query: dict[str, str] = Field(default_factory=dict)
@@ -299,7 +332,7 @@ class TaskSection(_Model):
     json_body: Any = Field(default=None, alias="json")
     form: dict[str, str] | None = None
     files: dict[str, UploadSection] | None = None
-    expect: tuple[int | str, ...] = ("2xx",)
+    expect: tuple[Int | str, ...] = ("2xx",)
     capture: dict[str, str] = Field(default_factory=dict)
     timeout: Duration | None = None
     marker: MarkerSection | None = None
@@ -309,11 +342,11 @@ class TaskSection(_Model):
 
 class StageSection(_Model):
     duration: Duration
-    target: Annotated[float, Field(ge=0)]
+    target: Annotated[Number, Field(ge=0)]
 
 
 class BurstSection(_Model):
-    factor: Annotated[float, Field(ge=0)]
+    factor: Annotated[Number, Field(ge=0)]
     length: Duration
     at: Duration = 0.0
     every: Duration | None = None
@@ -329,20 +362,20 @@ class FlowSection(_Model):
 
 
 class HotKeysSection(_Model):
-    hot: Annotated[int, Field(ge=1)] = 1
+    hot: Annotated[Int, Field(ge=1)] = 1
     ratio: Ratio = 1.0
-    space: Annotated[int, Field(ge=1)] = 1_000_000
+    space: Annotated[Int, Field(ge=1)] = 1_000_000
 
 
 class LoadSection(_Model):
     """``[load]``: the steady-state load, open (a rate) or closed (users)."""
 
     model: Literal["open", "closed"] = "open"
-    rate: Annotated[float, Field(gt=0)] | None = None
-    users: Annotated[int, Field(ge=1)] | None = None
-    think: str | float | None = None
+    rate: Annotated[Number, Field(gt=0)] | None = None
+    users: Annotated[Int, Field(ge=1)] | None = None
+    think: str | Number | None = None
     """A duration, or a range ``"0.5s..2s"`` (closed model)."""
-    spawn_rate: Annotated[float, Field(gt=0)] | None = None
+    spawn_rate: Annotated[Number, Field(gt=0)] | None = None
     ramp: Duration | None = None
     profile: (
         Literal[
@@ -353,14 +386,14 @@ class LoadSection(_Model):
     """A named preset (:data:`PROFILES`)."""
     stages: tuple[StageSection, ...] = ()
     bursts: tuple[BurstSection, ...] = ()
-    max_in_flight: Annotated[int, Field(ge=1)] = 256
+    max_in_flight: Annotated[Int, Field(ge=1)] = 256
     arrivals: Literal["uniform", "poisson"] = "uniform"
     timeout: Duration | None = None
     error_patterns: dict[str, str] = Field(default_factory=dict)
     """Error class name -> regex on response bodies (e.g. ``database_locked``)."""
     hot_keys: HotKeysSection | None = None
     flow: FlowSection | None = None
-    max_requests: Annotated[int, Field(ge=1)] | None = None
+    max_requests: Annotated[Int, Field(ge=1)] | None = None
     tasks: tuple[TaskSection, ...] = ()
     """The native engine's tasks (at least one); none with ``engine = "locust"``."""
     engine: Literal["native", "locust"] = "native"
@@ -371,13 +404,13 @@ class LoadSection(_Model):
     """Locust only: the user classes to run (default: every one in the file)."""
     tags: tuple[str, ...] = ()
     exclude_tags: tuple[str, ...] = ()
-    workers: Annotated[int, Field(ge=0, le=64)] = 2
+    workers: Annotated[Int, Field(ge=0, le=64)] = 2
     """Locust only: local worker processes started beside the master (0: the
     master runs the users itself)."""
-    master_bind: str | None = None
+    master_bind: HostPort | None = None
     """Locust only: ``host:port`` the master listens on for workers started
     elsewhere (loopback unless ``experiment.allow_remote``)."""
-    expect_workers: Annotated[int, Field(ge=1, le=1024)] | None = None
+    expect_workers: Annotated[Int, Field(ge=1, le=1024)] | None = None
     """Locust only: with ``master_bind``, how many workers (local ones included)
     must connect before the load starts."""
     expect_workers_timeout: Duration = 60.0
@@ -422,16 +455,16 @@ class ToxicFault(_FaultBase):
     toxicity: Ratio = 1.0
     latency: Duration = 0.0
     jitter: Duration = 0.0
-    rate: Annotated[int, Field(ge=0)] = 0
+    rate: Annotated[Int, Field(ge=0)] = 0
     """KB/s (1 KB = 1000 bytes), for ``bandwidth``."""
     delay: Duration = 0.0
     """``slow_close`` delay, or the pause between ``slicer`` pieces."""
     timeout: Duration = 0.0
     """``timeout``: idle time before it closes (0: never); ``reset_peer``: RST delay."""
-    bytes: Annotated[int, Field(ge=0)] = 0
-    average_size: Annotated[int, Field(ge=1)] = 1
-    size_variation: Annotated[int, Field(ge=0)] = 0
-    observe: bool = False
+    bytes: Annotated[Int, Field(ge=0)] = 0
+    average_size: Annotated[Int, Field(ge=1)] = 1
+    size_variation: Annotated[Int, Field(ge=0)] = 0
+    observe: Bool = False
     """``down`` only: keep accepting and reset each attempt, so the connection
     log sees it (clients get ECONNRESET, not ECONNREFUSED); chaoskit's proxy only."""
 
@@ -443,7 +476,7 @@ class ProcessFault(_FaultBase):
     service: str
     signal: str = "SIGKILL"
     """``kill`` only: the signal sent (SIGKILL, SIGTERM, ...)."""
-    restart: bool = True
+    restart: Bool = True
     """``kill`` only: start the service again at ``at + for``."""
 
 
@@ -479,11 +512,11 @@ class ContainerFault(_FaultBase):
     labels: dict[str, str] = Field(default_factory=dict)
     """Every running container that carries these labels (or ``count`` /
     ``percent`` of them, chosen with the run's seed)."""
-    count: Annotated[int, Field(ge=1)] | None = None
+    count: Annotated[Int, Field(ge=1)] | None = None
     percent: Ratio | None = None
     signal: str = "SIGKILL"
     """``kill`` only: the signal sent."""
-    restart: bool = True
+    restart: Bool = True
     """``kill`` only: start it again at ``at + for``."""
     timeout: Duration = 10.0
     """``stop`` and ``restart``: seconds between SIGTERM and SIGKILL."""
@@ -493,22 +526,22 @@ class PayloadFault(_FaultBase):
     """Fuzzed requests (``chaoskit.fuzz``) mixed into the load during the window."""
 
     kind: Literal["invalid-payloads"]
-    rate: Annotated[float, Field(gt=0)]
+    rate: Annotated[Number, Field(gt=0)]
     """Fuzzed requests per second, on top of the steady load."""
     path: str = "/events"
     """The endpoint on ``target.base_url`` (or the path of ``url``)."""
-    url: str | None = None
+    url: Url | None = None
     """A base URL on loopback other than the target's."""
     batch_path: str | None = None
     schema_: str | None = Field(default=None, alias="schema")
     """A JSON Schema file, relative to the experiment file."""
     examples: str | None = None
     """A JSON array or JSON-lines file of valid payloads, relative to the file."""
-    seed: int | None = None
+    seed: Int | None = None
     """Default: the experiment's seed."""
     valid: Ratio = 0.1
     """Share of valid payloads (they must be accepted)."""
-    allowed: tuple[int, ...] = (400, 422)
+    allowed: tuple[Int, ...] = (400, 422)
     """The 4xx statuses an invalid payload may get."""
     budget: Annotated[Duration, Field(gt=0)] = 2.0
     """How long an answer may take."""
@@ -575,8 +608,8 @@ class ThresholdHypothesis(_HypothesisBase):
     task: str | None = None
     error_class: str | None = None
     """Count only errors of this class (error_rate, count)."""
-    below: str | float | None = None
-    above: str | float | None = None
+    below: str | Number | None = None
+    above: str | Number | None = None
 
     @property
     def direction(self) -> Literal["below", "above"]:
@@ -655,13 +688,13 @@ class BackoffHypothesis(_HypothesisBase):
     route: str
     group_by: Literal["client", "route"] = "client"
     sequence_gap: Annotated[Duration, Field(gt=0)] = 1.0
-    max_attempts: Annotated[int, Field(ge=1)] | None = None
-    min_growth: Annotated[float, Field(gt=1)] | None = None
+    max_attempts: Annotated[Int, Field(ge=1)] | None = None
+    min_growth: Annotated[Number, Field(gt=1)] | None = None
     tolerance: Ratio = 0.25
     max_interval: Annotated[Duration, Field(gt=0)] | None = None
-    jitter: Annotated[float, Field(gt=0)] | None = None
+    jitter: Annotated[Number, Field(gt=0)] | None = None
     """Minimum coefficient of variation of same-position intervals across sequences."""
-    max_rate: str | float | None = None
+    max_rate: str | Number | None = None
     """Attempts/s at the upstream in the phase: a number, or ``"2x"``: times the
     rate of requests the load offered (of ``task``, or every task)."""
     gives_up_within: Annotated[Duration, Field(gt=0)] | None = None
@@ -721,7 +754,8 @@ class ReadBackSection(_Model):
     first column of each row is an id).
     """
 
-    url: str | None = None
+    url: Url | None = None
+    """Absolute, or a path on the target (``/writes``)."""
     ids: str = "$"
     service: str | None = None
     database: str | None = None
@@ -736,9 +770,9 @@ class IntegrityHypothesis(_HypothesisBase):
     read_back: ReadBackSection
     task: str | None = None
     """Only this task's acknowledgements; default every task with ``ack``."""
-    allow_unexpected: bool = False
+    allow_unexpected: Bool = False
     """Records in the read-back that no request of the run wrote (or tried)."""
-    show: Annotated[int, Field(ge=0)] = 20
+    show: Annotated[Int, Field(ge=0)] = 20
     """How many lost, duplicated and unexpected ids the verdict lists."""
     phase: str = "all"
 
@@ -750,7 +784,7 @@ class FuzzHypothesis(_HypothesisBase):
     kind: Literal["fuzz"]
     fault: str | None = None
     """One invalid-payloads fault; default all of them."""
-    max_failures: Annotated[int, Field(ge=0)] = 0
+    max_failures: Annotated[Int, Field(ge=0)] = 0
     """Wrong answers tolerated (counted over every fuzzed request)."""
 
 
@@ -778,7 +812,7 @@ class AbortCondition(_Model):
     """``[[abort]]``: stop the run (exit 3) when a metric stays past a bound."""
 
     metric: Literal["error_rate", "p95", "p99"] = "error_rate"
-    above: str | float
+    above: str | Number
     for_: Duration = Field(default=10.0, alias="for")
 
     @property
@@ -788,7 +822,11 @@ class AbortCondition(_Model):
 
 
 class Experiment(_Model):
-    """A whole experiment file, validated."""
+    """A whole experiment file, validated.
+
+    ``spec.load`` also records what resolving variables chose: the
+    :attr:`environment` and the :attr:`secrets` every writer must mask.
+    """
 
     experiment: ExperimentInfo
     services: tuple[Service, ...] = ()
@@ -798,6 +836,27 @@ class Experiment(_Model):
     faults: tuple[Fault, ...] = ()
     hypotheses: tuple[Hypothesis, ...] = ()
     abort: tuple[AbortCondition, ...] = ()
+    _environment: str | None = PrivateAttr(default=None)
+    _secrets: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def environment(self) -> str | None:
+        """The environment chosen with ``--env`` or ``CHAOSKIT_ENV``, if any."""
+        return self._environment
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values never to be written: declared secrets and credential-shaped
+        values of the file (``chaoskit.spec.secrets``)."""
+        return self._secrets
+
+    def with_context(
+        self, environment: str | None, secrets: tuple[str, ...]
+    ) -> Experiment:
+        """This experiment, recording the environment chosen and its secrets."""
+        self._environment = environment
+        self._secrets = secrets
+        return self
 
 
 def bound_value(metric: str, raw: str | float) -> float:
@@ -823,6 +882,8 @@ def parse_attempt_rate(raw: str | float) -> tuple[float, bool]:
     """
     relative = isinstance(raw, str) and raw.strip().lower().endswith("x")
     text = raw.strip().lower().removesuffix("x") if isinstance(raw, str) else raw
+    if isinstance(text, str) and not text.isascii():
+        text = ""  # float() takes full-width digits; a rate is written in ASCII
     try:
         value = float(text)
     except (TypeError, ValueError):

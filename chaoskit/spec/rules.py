@@ -14,7 +14,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chaoskit.errors import SpecIssue
-from chaoskit.hosts import is_loopback
 from chaoskit.spec import refs
 from chaoskit.spec.containers import check_container_fault
 from chaoskit.spec.locust_rules import LOCUST_ONLY, check_locust_load
@@ -37,20 +36,19 @@ __all__ = [
     "check_service_kind",
     "check_urls",
     "close",
+    "remote_allowed",
     "unknown",
 ]
 
 _CLOSED_ONLY = ("think", "spawn_rate", "flow")
 
 
-def check_load(
-    load: LoadSection | None, *, allow_remote: bool = False
-) -> list[SpecIssue]:
+def check_load(load: LoadSection | None) -> list[SpecIssue]:
     """The load model's settings fit together (open: a rate; closed: users)."""
     if load is None:
         return []
     if load.engine == "locust":
-        return check_locust_load(load, allow_remote=allow_remote)
+        return check_locust_load(load)
     issues = []
     if not load.tasks:
         issues.append(
@@ -140,46 +138,42 @@ def check_load(
     return issues
 
 
-def check_urls(
-    table: Mapping[str, Any], info: ExperimentInfo | None
-) -> list[SpecIssue]:
-    """``target.base_url``, ``proxy.url`` and read-back URLs: http URLs, on
-    loopback unless allowed."""
+def remote_allowed(table: Mapping[str, Any], info: ExperimentInfo | None) -> bool:
+    """``experiment.allow_remote``; as written when [experiment] is invalid (a
+    wrong allow_remote is reported there, and must not add issues elsewhere)."""
     raw_info = table.get("experiment")
-    # As written when [experiment] is invalid: a wrong allow_remote is reported
-    # there, and must not add a second issue here.
-    allow_remote = (
+    return (
         info.allow_remote
         if info is not None
         else not isinstance(raw_info, dict)
         or raw_info.get("allow_remote", False) is not False
     )
+
+
+def check_urls(table: Mapping[str, Any]) -> list[SpecIssue]:
+    """``target.base_url``, ``proxy.url``, fuzz and read-back URLs are http URLs
+    with a host (the loopback rule is :mod:`chaoskit.spec.addresses`')."""
     issues = []
     target, proxy = table.get("target"), table.get("proxy")
     urls = [
         (
             "target.base_url",
             target.get("base_url") if isinstance(target, dict) else None,
-            "send load to",
         ),
-        (
-            "proxy.url",
-            proxy.get("url") if isinstance(proxy, dict) else None,
-            "drive a Toxiproxy on",
-        ),
+        ("proxy.url", proxy.get("url") if isinstance(proxy, dict) else None),
     ]
     hypotheses = table.get("hypotheses")
     for index, item in enumerate(hypotheses if isinstance(hypotheses, list) else []):
         read = item.get("read_back") if isinstance(item, dict) else None
         url = read.get("url") if isinstance(read, dict) else None
         if isinstance(url, str) and not url.startswith("/"):  # a path: the target's
-            urls.append((f"hypotheses[{index}].read_back.url", url, "read back from"))
+            urls.append((f"hypotheses[{index}].read_back.url", url))
     urls += [
-        (f"faults[{index}].url", fault.get("url"), "send fuzzed payloads to")
+        (f"faults[{index}].url", fault.get("url"))
         for index, fault in items(table, "faults")
         if isinstance(fault, dict) and fault.get("kind") == "invalid-payloads"
     ]
-    for path, url, purpose in urls:
+    for path, url in urls:
         if not isinstance(url, str):
             continue
         bound = refs.bind(url, refs.placeholders(url))
@@ -195,17 +189,6 @@ def check_urls(
                     "is not an http:// URL with a host",
                     url,
                     "http://127.0.0.1:8000",
-                )
-            )
-        elif not allow_remote and not is_loopback(host) and bound == url:
-            # A URL made of references is bound to our own services: loopback.
-            issues.append(
-                SpecIssue(
-                    path,
-                    f"is not on loopback; set experiment.allow_remote = true to "
-                    f"{purpose} another host",
-                    url,
-                    "127.0.0.0/8, ::1, localhost",
                 )
             )
     return issues
@@ -396,7 +379,7 @@ def check_service_kind(
     kind = service_kinds.get(name)
     if kind is None:
         return [unknown(path, "service", name, list(service_kinds))]
-    if kind not in kinds:
+    if kind and kind not in kinds:  # "": its kind is wrong, and reported as such
         text = " or ".join(kinds)
         matching = [n for n, k in service_kinds.items() if k in kinds]
         return [

@@ -42,6 +42,8 @@ from chaoskit.spec.model import (
     ProcessFault,
     ToxicFault,
 )
+from chaoskit.spec.parts import items
+from chaoskit.spec.secrets import find_secrets
 
 __all__ = ["format_issue", "translate", "validate"]
 
@@ -83,7 +85,9 @@ def validate(
     found += consistency.check(table, experiment)
     if found or experiment is None:
         raise SpecError(file, _in_file_order(found))
-    return experiment
+    # Its credential-shaped values, for every writer to mask (spec.load adds
+    # the declared secrets and the environment chosen).
+    return experiment.with_context(None, find_secrets(experiment))
 
 
 def format_issue(issue: SpecIssue) -> str:
@@ -116,7 +120,48 @@ def translate(
             missing = f"{parent}.{issue.suggestion}" if parent else issue.suggestion
             if getattr(issues.get(missing), "message", "") == "is required":
                 del issues[missing]
-    return list(issues.values())
+    return _misspelt_kinds(list(issues.values()), table or {})
+
+
+_KIND_SECTIONS = {
+    "services": ("service", SERVICE_KINDS),
+    "faults": ("fault", FAULT_KINDS),
+    "hypotheses": ("hypothesis", HYPOTHESIS_KINDS),
+}
+
+
+def _misspelt_kinds(
+    issues: list[SpecIssue], table: Mapping[str, Any]
+) -> list[SpecIssue]:
+    """``knd = "process"``: one issue with the did-you-mean, not the errors of
+    an item validated as the wrong kind (or as no kind at all)."""
+    for section, (noun, kinds) in _KIND_SECTIONS.items():
+        for index, item in items(table, section):
+            if not isinstance(item, dict) or "kind" in item:
+                continue
+            typo = next(
+                (k for k in item if k == "type" or _close(str(k), ["kind"], 0.6)), None
+            )
+            if typo is None:
+                continue
+            prefix = f"{section}[{index}]"
+            issues = [
+                issue
+                for issue in issues
+                if not issue.path.startswith((f"{prefix}.", f"{prefix}["))
+                and issue.path != prefix
+            ]
+            value = item[typo]
+            issues.append(
+                SpecIssue(
+                    toml_path([section, index, typo]),
+                    f"unknown key: the {noun} kind is set with kind",
+                    value if _scalar(value) else None,
+                    ", ".join(kinds),
+                    "kind",
+                )
+            )
+    return issues
 
 
 # --- what the error says ------------------------------------------------------------
@@ -273,7 +318,7 @@ def _scalar(value: object) -> bool:
 def _looks_numeric(value: object) -> bool:
     return (
         isinstance(value, str)
-        and re.fullmatch(r"\s*-?[\d.]+\s*%?\s*", value) is not None
+        and re.fullmatch(r"\s*-?[\d.]+\s*%?\s*", value, re.ASCII) is not None
     )
 
 

@@ -39,6 +39,9 @@ class Handler(BaseHTTPRequestHandler):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
+    # Ignored: lets a test plant a credential in a command line (it must not
+    # reach any log or report).
+    parser.add_argument("--jwt-secret", default=None)
     args = parser.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True

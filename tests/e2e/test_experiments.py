@@ -137,17 +137,11 @@ def test_event_sink_fuzz_catches_a_broken_rule(tmp_path):
     fails against a sink with ``--break progress-range``: exit 1, the fuzz
     verdict names the rule, findings.json holds the minimal payload, the
     steady load was judged on its own samples."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = ["python", "-m", "fixtures.eventsink", "--port", str(port),
-               "--break", "progress-range"]  # fmt: skip
     reports = tmp_path / "report"
     result = chaoskit(
         "run", str(REPO / "experiments" / "event-sink-fuzz.toml"),
         "--report-dir", str(reports), *SHORT,
-        "--set", f"services.0.command={json.dumps(command)}",
-        "--set", f"services.0.health={url}/health",
-        "--set", f"target.base_url={url}",
+        "--env", "broken", "--var", f"port={free_port()}",
         # 300 requests breaking ranges only: the broken one is among them.
         "--set", "faults.0.rate=100", "--set", 'faults.0.rules=["out-of-range"]',
     )  # fmt: skip
