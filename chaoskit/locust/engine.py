@@ -338,7 +338,12 @@ class LocustEngine:
             text = service.stderr_path.read_text(errors="replace")
         except OSError:
             return ""
-        lines = [line for line in text.strip().splitlines()[-15:] if line]
+        lines = [
+            line for line in text.strip().splitlines()[-15:]
+            if line and not line.startswith("--- chaoskit: start")
+        ]  # fmt: skip
+        if not lines:
+            return f" (nothing on its stderr: {service.stderr_path})"
         return f"; last lines of {service.stderr_path}:\n" + "\n".join(lines)
 
     def _check_processes(self) -> None:

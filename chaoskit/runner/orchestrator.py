@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -131,6 +132,13 @@ async def _until_stopped(coro: Coroutine[Any, Any, T], stop: asyncio.Event) -> T
     return task.result()
 
 
+def _load_ended(timeline: Timeline, load: asyncio.Future[Any]) -> None:
+    """A load that fails mid-run (the Locust master died) stops the timeline at
+    once: the faults after it would be judged on no load."""
+    if not load.cancelled() and load.exception() is not None:
+        timeline.stop.set()  # its error is the run's reason, raised below
+
+
 def _iso(wall: float) -> str:
     return datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds")
 
@@ -227,6 +235,7 @@ async def run_experiment(
             watcher = AttemptWatcher(env.toxiproxy, watched_routes(experiment))
             watcher.start()
             load = asyncio.ensure_future(engine.run())
+            load.add_done_callback(partial(_load_ended, timeline))
             try:
                 await timeline.run()
             finally:

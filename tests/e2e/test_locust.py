@@ -482,3 +482,25 @@ def test_a_worker_started_elsewhere_joins_on_master_bind(tmp_path):
         users = {int(row["user"]) for row in csv.DictReader(handle, delimiter="\t")}
     # User numbers carry their worker's index: both workers made requests.
     assert {user // 1_000_000 for user in users} == {0, 1}
+
+
+def test_a_master_that_dies_stops_the_run_at_once(tmp_path):
+    """The master SIGKILLed 1 s into an 8 s timeline: the run aborts (exit 3)
+    then, not at the end, saying so; the workers are stopped by PID."""
+    path = eventsink_experiment(
+        tmp_path,
+        f'locustfile = "{LOCUSTFILES / "eventsink.py"}"\nusers = 4\nworkers = 2',
+        duration="8s",
+    )
+    reports = tmp_path / "report"
+    proc = start_until_load(path, reports)
+    time.sleep(1.0)
+    os.kill(json.loads((reports / "locust-master.pid").read_text())["pid"], 9)
+    output, _ = proc.communicate(timeout=90)
+    assert proc.returncode == 3, output
+    report = json.loads((reports / "report.json").read_text())
+    assert "the Locust master exited mid-run" in report["reason"]
+    assert report["phases"][-1]["end_s"] < 6
+    assert all(e["state"] == "done" for e in ledger_entries(reports))
+    for pid in locust_pids(reports):
+        assert_gone(pid)
