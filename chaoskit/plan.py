@@ -37,6 +37,7 @@ from chaoskit.spec.model import (
     Hypothesis,
     IntegrityHypothesis,
     LeakHypothesis,
+    LoadSection,
     LockFault,
     PayloadFault,
     PostgresService,
@@ -318,10 +319,28 @@ def _service(service: Service) -> str:
     return f"external {service.address or ''} ({health})".replace("  ", " ")
 
 
+def _locust(load: LoadSection) -> str:
+    """The Locust engine's line: who runs the locustfile, and how many users."""
+    classes = ", ".join(load.user_classes) or "every user class"
+    where = f"{load.workers} local workers" if load.workers else "the master alone"
+    if load.master_bind:
+        where += f", {load.expect_workers} in all on {load.master_bind}"
+    tags = f", tags {', '.join(load.tags)}" if load.tags else ""
+    tags += f", without {', '.join(load.exclude_tags)}" if load.exclude_tags else ""
+    users = f"{load.users} users" if load.users else "users by stages"
+    spawn = f" ({_n(load.spawn_rate)}/s)" if load.spawn_rate else ""
+    return (
+        f"Locust (closed model): {load.locustfile}, {classes}{tags}; {users}{spawn} "
+        f"(or its LoadTestShape); {where}"
+    )
+
+
 def _load(plan: Plan) -> list[str]:
     load = plan.experiment.load
     lines = [f"load against {plan.experiment.target.base_url}"]
-    if load.model == "open":
+    if load.engine == "locust":
+        model = _locust(load)
+    elif load.model == "open":
         size = f": {_n(load.rate)} requests/s" if load.rate else ""
         model = f"open model{size}, {load.arrivals} arrivals"
     else:

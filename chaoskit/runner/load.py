@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import TypeVar
 
 from chaoskit.errors import SpecError, SpecIssue
@@ -31,7 +32,9 @@ from chaoskit.load import (
     parse_size,
 )
 from chaoskit.load.taskspec import Marker
+from chaoskit.locust import INSTALL_HINT, LocustConfig, locust_installed
 from chaoskit.spec import refs
+from chaoskit.spec.locust_rules import split_host_port
 from chaoskit.spec.model import (
     Experiment,
     LoadSection,
@@ -40,7 +43,12 @@ from chaoskit.spec.model import (
     ThresholdHypothesis,
 )
 
-__all__ = ["build_load_config", "check_load_config", "observed_probes"]
+__all__ = [
+    "build_load_config",
+    "build_locust_config",
+    "check_load_config",
+    "observed_probes",
+]
 
 T = TypeVar("T")
 
@@ -131,6 +139,8 @@ def check_load_config(experiment: Experiment, *, file: str) -> list[SpecIssue]:
 
     References in ``target.base_url`` are bound to loopback stand-ins.
     """
+    if experiment.load.engine == "locust":
+        return _locust_issues(experiment, Path(file).parent)
     url = experiment.target.base_url
     try:
         build_load_config(
@@ -339,3 +349,73 @@ def _rename_task_issues(issues: list[SpecIssue], load: LoadSection) -> None:
             issues[position] = SpecIssue(
                 names[name], issue.message, issue.value, issue.allowed, issue.suggestion
             )
+
+
+def _locust_issues(experiment: Experiment, base_dir: Path) -> list[SpecIssue]:
+    """Locust is installed and the locustfile is there."""
+    issues = []
+    if not locust_installed():
+        issues.append(
+            SpecIssue(
+                "load.engine",
+                f"needs Locust, which is not installed: {INSTALL_HINT}",
+                "locust",
+                'engine = "native" (the default), or install the extra',
+            )
+        )
+    name = experiment.load.locustfile
+    if name is not None and not (base_dir / name).is_file():
+        issues.append(
+            SpecIssue(
+                "load.locustfile",
+                f"is not a file (looked for {(base_dir / name).resolve()})",
+                name,
+                "a path relative to the experiment file",
+            )
+        )
+    return issues
+
+
+def build_locust_config(
+    experiment: Experiment, base_url: str, *, base_dir: Path
+) -> LocustConfig:
+    """The Locust engine's configuration of an experiment's ``[load]``.
+
+    Args:
+        experiment: the validated experiment (``engine = "locust"``).
+        base_url: ``target.base_url`` with its references bound.
+        base_dir: the experiment file's directory (the locustfile is relative).
+
+    Raises:
+        SpecError: chaoskit's stages, profile or bursts do not make a shape.
+    """
+    load = experiment.load
+    total = experiment.experiment.warmup + experiment.experiment.duration
+    base = float(load.users or max((s.target for s in load.stages), default=1.0))
+    issues = _Issues()
+    shape = _shape(issues, load, base, total)
+    if issues.found:
+        raise SpecError(f"experiment {experiment.experiment.name}", issues.found)
+    bind = split_host_port(load.master_bind) if load.master_bind else None
+    markers = {
+        name: {"header": m.header, "equals": m.equals, "status": list(m.status)}
+        for name, m in load.markers.items()
+    }
+    return LocustConfig(
+        locustfile=(base_dir / (load.locustfile or "locustfile.py")).resolve(),
+        base_url=base_url,
+        duration=total,
+        users=max(1, round(base)),
+        spawn_rate=load.spawn_rate,
+        shape=shape,
+        user_classes=load.user_classes,
+        tags=load.tags,
+        exclude_tags=load.exclude_tags,
+        workers=load.workers,
+        master_bind=bind,
+        expect_workers=load.expect_workers or load.workers,
+        expect_timeout=load.expect_workers_timeout,
+        stop_timeout=min(load.timeout or experiment.target.timeout, 10.0),
+        error_patterns=dict(load.error_patterns),
+        markers=markers,
+    )

@@ -21,14 +21,17 @@ import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from chaoskit.checks import CheckContext, evaluate
+from chaoskit.checks.base import Verdict
 from chaoskit.errors import ChaoskitError, RollbackError
 from chaoskit.events import Event, ProbeSeries, event
 from chaoskit.load.engine import LoadEngine
 from chaoskit.load.errors import LoadConfigError
+from chaoskit.locust import LocustEngine
 from chaoskit.metrics.recorder import Recorder
 from chaoskit.metrics.samplefile import SampleFile, read_samples
 from chaoskit.metrics.series import Bin, bins_by_intended_start, samples_between
@@ -43,6 +46,7 @@ from chaoskit.runner.attempts import (
 from chaoskit.runner.environment import Environment, bring_up
 from chaoskit.runner.ledger import Ledger, roll_back
 from chaoskit.runner.load import build_load_config, observed_probes
+from chaoskit.runner.locustrun import load_verdict, start_locust
 from chaoskit.runner.outcome import RunOutcome
 from chaoskit.runner.probes import ProbeAborts, watch_probes
 from chaoskit.runner.readback import read_backs
@@ -135,6 +139,13 @@ async def _until_stopped(coro: Coroutine[Any, Any, T], stop: asyncio.Event) -> T
     return task.result()
 
 
+def _load_ended(timeline: Timeline, load: asyncio.Future[Any]) -> None:
+    """A load that fails mid-run (the Locust master died) stops the timeline at
+    once: the faults after it would be judged on no load."""
+    if not load.cancelled() and load.exception() is not None:
+        timeline.stop.set()  # its error is the run's reason, raised below
+
+
 def _iso(wall: float) -> str:
     return datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds")
 
@@ -187,6 +198,7 @@ async def run_experiment(
     # Only threshold hypotheses on a header or JSON value read numbers.
     values = ValueLog() if observed_probes(experiment) else None
     found: dict[str, ReadBack] = {}
+    extra: tuple[Verdict, ...] = ()
     with _Signals(stop, emit) as signals:
         try:
             env = await _until_stopped(
@@ -200,7 +212,21 @@ async def run_experiment(
                 ),
                 stop,
             )
-            config = build_load_config(experiment, request.seed, env.base_url)
+            locust: LocustEngine | None = None
+            if experiment.load.engine == "locust":
+                # Processes up and workers connected before the clock starts.
+                locust = await _until_stopped(
+                    start_locust(
+                        experiment, base_url=env.base_url,
+                        base_dir=request.file.parent, report_dir=report_dir,
+                        stack=stack, emit=emit, acks=acks,
+                    ),
+                    stop,
+                )  # fmt: skip
+                drain_s = 15.0
+            else:
+                config = build_load_config(experiment, request.seed, env.base_url)
+                drain_s = config.timeout + 5
             warmup = experiment.experiment.warmup
             start_ns = time.monotonic_ns()
             t0_ns = start_ns + round(warmup * _NS)
@@ -208,7 +234,14 @@ async def run_experiment(
             samples = SampleFile(report_dir / SAMPLES_NAME)
             if values is not None:
                 values.origin_ns = t0_ns
-            engine = LoadEngine(config, [recorder, samples], acks=acks, values=values)
+            engine: LoadEngine | LocustEngine
+            if locust is not None:
+                locust.origin_ns = t0_ns
+                engine = locust.attach([recorder, samples])
+            else:
+                engine = LoadEngine(
+                    config, [recorder, samples], acks=acks, values=values
+                )
             timeline = Timeline(
                 experiment, env, stack, recorder, engine, emit, t0_ns, stop,
                 windows=build_plan(experiment, request.seed).faults,
@@ -227,6 +260,7 @@ async def run_experiment(
             )  # fmt: skip
             sampler.start()
             load = asyncio.ensure_future(engine.run())
+            load.add_done_callback(partial(_load_ended, timeline))
             try:
                 await timeline.run()
             finally:
@@ -238,7 +272,7 @@ async def run_experiment(
                 forced = asyncio.ensure_future(signals.force.wait())
                 await asyncio.wait(
                     [load, forced],
-                    timeout=config.timeout + 5,
+                    timeout=drain_s,
                     return_when=asyncio.FIRST_COMPLETED,
                 )
                 forced.cancel()
@@ -250,6 +284,8 @@ async def run_experiment(
                 raise load.exception()  # type: ignore[misc]
             recorder.close()
             timeline.close_phases()
+            held = load_verdict(locust) if locust is not None else None
+            extra = (held,) if held is not None else ()
             reason = timeline.abort_reason or signals.reason
             if integrity and reason is None:
                 # After every undo (a killed service is back), before teardown;
@@ -277,6 +313,7 @@ async def run_experiment(
         request, recorder, timeline, env, reason, started_wall, watcher, acks, found,
         probes,
         values,
+        extra,
     )  # fmt: skip
 
 
@@ -292,6 +329,7 @@ def _outcome(
     found: dict[str, ReadBack] | None = None,
     probes: tuple[ProbeSeries, ...] = (),
     values: ValueLog | None = None,
+    extra: tuple[Verdict, ...] = (),
 ) -> RunOutcome:
     experiment = request.experiment
     recorder = recorder or Recorder(origin_ns=0)
@@ -335,7 +373,7 @@ def _outcome(
             fuzz=tuple(timeline.fuzz.values()) if timeline else (),
             probes={series.name: series for series in probes},
         )
-        verdicts = tuple(evaluate(experiment.hypotheses, ctx))
+        verdicts = (*evaluate(experiment.hypotheses, ctx), *extra)
     if reason is not None:
         status = "aborted"
     elif all(v.passed for v in verdicts):

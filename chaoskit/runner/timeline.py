@@ -28,6 +28,7 @@ from chaoskit.faults.payloads import PayloadSender, load_payload_model
 from chaoskit.faults.process import process_changes
 from chaoskit.fuzz.tally import FuzzTally
 from chaoskit.load.engine import LoadEngine
+from chaoskit.locust import LocustEngine
 from chaoskit.metrics.recorder import Recorder
 from chaoskit.plan import FaultWindow, container_target, fault_settings
 from chaoskit.runner.containers import docker_changes
@@ -67,7 +68,7 @@ class Timeline:
     env: Environment
     stack: RollbackStack
     recorder: Recorder
-    engine: LoadEngine
+    engine: LoadEngine | LocustEngine
     emit: Callable[[Event], None]
     t0_ns: int
     """Monotonic time of the timeline's start (the warm-up ends)."""

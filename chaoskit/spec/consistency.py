@@ -102,11 +102,18 @@ def check(table: Mapping[str, Any], experiment: Experiment | None) -> list[SpecI
     for index, hypothesis in parts.hypotheses:
         if isinstance(hypothesis, IntegrityHypothesis):
             where = f"hypotheses[{index}]"
-            issues += check_integrity(where, hypothesis, tasks, parts.service_kinds)
+            issues += check_integrity(
+                where, hypothesis, tasks, parts.service_kinds,
+                locustfile=_by_locustfile(parts),
+            )  # fmt: skip
     return issues
 
 
 # --- the rules ----------------------------------------------------------------------
+
+
+def _by_locustfile(parts: Parts) -> bool:
+    return parts.load is not None and parts.load.engine == "locust"
 
 
 def _duplicates(parts: Parts) -> list[SpecIssue]:
@@ -163,6 +170,8 @@ def _references(table: Mapping[str, Any], parts: Parts) -> list[SpecIssue]:
 def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
     issues = []
     faults, tasks = parts.declared("faults"), parts.declared("tasks")
+    # A locustfile's request names are known once it runs, not here.
+    locustfile = _by_locustfile(parts)
     load = table.get("load") if isinstance(table.get("load"), dict) else {}
     patterns = load.get("error_patterns") if isinstance(load, dict) else None
     classes = [c.value for c in ErrorClass] + list(
@@ -185,7 +194,7 @@ def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
             # Recovery is judged after each fault whatever its phase says.
             issues += _empty_phase(f"{where}.phase", hypothesis.phase, parts)
         task = getattr(hypothesis, "task", None)
-        if task is not None and task not in tasks:
+        if task is not None and task not in tasks and not locustfile:
             issues.append(unknown(f"{where}.task", "task", task, tasks))
         error_class = getattr(hypothesis, "error_class", None)
         if error_class is not None and error_class not in classes:
@@ -204,7 +213,7 @@ def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
             for group, budget in hypothesis.budgets.items():
                 at = f"{where}.budgets.{group}"
                 for name in budget.tasks:
-                    if name not in tasks:
+                    if name not in tasks and not locustfile:
                         issues.append(unknown(f"{at}.tasks", "task", name, tasks))
                 if not budget.tasks and group not in groups:
                     issues.append(

@@ -449,7 +449,29 @@ class LoadSection(_Model):
     hot_keys: HotKeysSection | None = None
     flow: FlowSection | None = None
     max_requests: Annotated[Int, Field(ge=1)] | None = None
-    tasks: Annotated[tuple[TaskSection, ...], Field(min_length=1)]
+    tasks: tuple[TaskSection, ...] = ()
+    """The native engine's tasks (at least one); none with ``engine = "locust"``."""
+    engine: Literal["native", "locust"] = "native"
+    """``locust``: the locustfile's users make the load, in Locust's own processes."""
+    locustfile: str | None = None
+    """Locust only: the locustfile, relative to the experiment file."""
+    user_classes: tuple[str, ...] = ()
+    """Locust only: the user classes to run (default: every one in the file)."""
+    tags: tuple[str, ...] = ()
+    exclude_tags: tuple[str, ...] = ()
+    workers: Annotated[Int, Field(ge=0, le=64)] = 2
+    """Locust only: local worker processes started beside the master (0: the
+    master runs the users itself)."""
+    master_bind: HostPort | None = None
+    """Locust only: ``host:port`` the master listens on for workers started
+    elsewhere (loopback unless ``experiment.allow_remote``)."""
+    expect_workers: Annotated[Int, Field(ge=1, le=1024)] | None = None
+    """Locust only: with ``master_bind``, how many workers (local ones included)
+    must connect before the load starts."""
+    expect_workers_timeout: Duration = 60.0
+    """Locust only: how long to wait for them."""
+    markers: dict[str, MarkerSection] = Field(default_factory=dict)
+    """Locust only: request name -> what marks its response (header or status)."""
 
     @field_validator("think")
     @classmethod

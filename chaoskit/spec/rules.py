@@ -17,6 +17,7 @@ from chaoskit.errors import SpecIssue
 from chaoskit.spec import refs
 from chaoskit.spec.containers import check_container_fault
 from chaoskit.spec.httprules import HTTP_SETTINGS
+from chaoskit.spec.locust_rules import LOCUST_ONLY, check_locust_load
 from chaoskit.spec.model import (
     ContainerFault,
     ExperimentInfo,
@@ -49,7 +50,23 @@ def check_load(load: LoadSection | None) -> list[SpecIssue]:
     """The load model's settings fit together (open: a rate; closed: users)."""
     if load is None:
         return []
+    if load.engine == "locust":
+        return check_locust_load(load)
     issues = []
+    if not load.tasks:
+        issues.append(
+            SpecIssue(
+                "load.tasks",
+                "needs at least one task",
+                None,
+                '[[load.tasks]] with a path, or engine = "locust" with a locustfile',
+            )
+        )
+    issues += [
+        SpecIssue(f"load.{key}", "is a setting of the Locust engine", None,
+                  'engine = "locust"')
+        for key in LOCUST_ONLY if key in load.model_fields_set
+    ]  # fmt: skip
     given = load.model_fields_set
     if load.model == "open":
         if load.rate is None and not load.stages:
