@@ -16,7 +16,7 @@ from pathlib import Path
 from rich.console import Console
 
 from chaoskit import spec
-from chaoskit.errors import EXIT_ABORTED, EXIT_OK, SpecError
+from chaoskit.errors import EXIT_ABORTED, EXIT_OK, EXIT_USAGE, SpecError, UsageError
 from chaoskit.events import Event
 from chaoskit.faults.payloads import payload_fault_issues
 from chaoskit.plan import Plan, build_plan
@@ -28,12 +28,12 @@ from chaoskit.report import (
     write_reports,
 )
 from chaoskit.report.log import StructlogSink
-from chaoskit.runner.ledger import find_open_ledgers, roll_back
+from chaoskit.runner.ledger import find_open_ledgers, live_owner, roll_back
 from chaoskit.runner.load import check_load_config
 from chaoskit.runner.orchestrator import RunRequest, run_experiment
 from chaoskit.spec.model import Experiment
 
-__all__ = ["load_and_plan", "rollback", "run"]
+__all__ = ["load_and_plan", "prepare_report_dir", "rollback", "run"]
 
 DEFAULT_REPORTS = Path("reports")
 
@@ -56,6 +56,27 @@ def replay_command(file: Path, overrides: Sequence[str], seed: int) -> str:
     for override in overrides:
         parts += ["--set", override]
     return shlex.join(parts)
+
+
+def prepare_report_dir(report_dir: Path) -> None:
+    """Create the report directory and check it takes files, before anything starts.
+
+    Raises:
+        UsageError: it cannot be created or written (a file on the way, no
+            permission, a name too long, a read-only file system): exit 2.
+    """
+    probe = report_dir / ".chaoskit-write-test"
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        where = f" ({exc.filename})" if exc.filename not in (None, str(probe)) else ""
+        raise UsageError(
+            f"report directory {report_dir}: cannot write there: {reason}{where}; "
+            "choose another with --report-dir"
+        ) from None
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -98,9 +119,8 @@ def run(
     if report_dir is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         report_dir = DEFAULT_REPORTS / f"{name}-{stamp}"
-    if report_dir.parent.is_dir():
-        _undo_leftovers(report_dir.parent, console)
-    report_dir.mkdir(parents=True, exist_ok=True)
+    prepare_report_dir(report_dir)
+    _undo_leftovers(report_dir.parent, console)
     command = replay_command(file, overrides, plan.seed)
     request = RunRequest(
         experiment=experiment,
@@ -131,16 +151,35 @@ def run(
     return outcome.exit_code
 
 
-def rollback(root: Path, console: Console | None = None) -> int:
-    """Undo what killed runs under ``root`` left in place; 0, or 3 if an undo failed."""
+def rollback(root: Path, console: Console | None = None, *, force: bool = False) -> int:
+    """Undo what killed runs under ``root`` left in place.
+
+    The ledger of a run still going (same PID and start time) is left alone
+    unless ``force``: undoing it would tear the live run down under its load.
+
+    Returns 0; 3 if an undo failed; 2 if a live run's ledger was left alone.
+    """
     console = console or Console()
     ledgers = list(find_open_ledgers(root))
     if not ledgers:
-        console.print(f"Nothing to roll back under {root}.")
+        console.print(f"Nothing to roll back under {root}.", highlight=False)
         return EXIT_OK
     failed = 0
+    live_left = 0
     for ledger in ledgers:
-        console.print(f"{ledger}:", highlight=False)
+        owner = live_owner(ledger)
+        if owner is not None and not force:
+            live_left += 1
+            console.print(
+                f"[yellow]{ledger}: left alone, its run is still going (pid "
+                f"{owner}).[/] Stop it (Ctrl-C, or `kill -TERM {owner}`: it rolls "
+                "back itself), or use `chaoskit rollback --force` to undo its "
+                "changes under it.",
+                highlight=False,
+            )
+            continue
+        note = f" (run pid {owner} still going: --force)" if owner else ""
+        console.print(f"{ledger}:{note}", highlight=False)
         for result in asyncio.run(roll_back(ledger)):
             if result.ok:
                 console.print(
@@ -152,4 +191,6 @@ def rollback(root: Path, console: Console | None = None) -> int:
                     f"  [red]FAILED[/] {result.description}: {result.message}",
                     highlight=False,
                 )
-    return EXIT_ABORTED if failed else EXIT_OK
+    if failed:
+        return EXIT_ABORTED
+    return EXIT_USAGE if live_left else EXIT_OK

@@ -35,6 +35,7 @@ __all__ = [
     "Ledger",
     "RollbackResult",
     "find_open_ledgers",
+    "live_owner",
     "roll_back",
     "run_is_live",
 ]
@@ -114,6 +115,20 @@ def find_open_ledgers(root: Path, *, skip_live: bool = False) -> Iterator[Path]:
             continue
         if any(e.get("state") == "pending" for e in doc.get("entries", [])):
             yield path
+
+
+def live_owner(path: Path) -> int | None:
+    """The PID of the run still going that writes the ledger at ``path``, or None
+    (the run ended or was killed: its pending changes are leftovers)."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    run = doc.get("run") if isinstance(doc, dict) else None
+    if isinstance(run, dict) and run_is_live(run):
+        pid = run.get("pid")
+        return pid if isinstance(pid, int) else None
+    return None
 
 
 def run_is_live(run: object) -> bool:

@@ -4,9 +4,10 @@ everything undone, data judged.
 Whatever happens (a hypothesis fails, a service never gets healthy, a fault
 cannot be applied, Ctrl-C, SIGTERM, a bug) teardown runs: the load stops, every
 undo on the stack runs newest first, and anything the ledger still lists as
-pending is undone from it. Signals: the first SIGINT/SIGTERM stops the run and
-rolls back (exit 3); a second one cuts every undo's deadline to a few seconds;
-a third exits at once, leaving the ledger for ``chaoskit rollback``.
+pending is undone from it. Signals (SIGINT, SIGTERM, SIGHUP, SIGQUIT): the
+first stops the run and rolls back (exit 3); a second one cuts every undo's
+deadline to a few seconds; a third exits at once, leaving the ledger for
+``chaoskit rollback`` (or the next run).
 """
 
 from __future__ import annotations
@@ -68,8 +69,17 @@ class Stopped(Exception):
     """The run was told to stop (signal or abort) while something was starting."""
 
 
+# What stops a run and rolls it back: Ctrl-C, kill, a closed terminal or a
+# dropped SSH session (SIGHUP), Ctrl-backslash (SIGQUIT).
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+
 class _Signals:
-    """SIGINT/SIGTERM: stop, then force, then exit."""
+    """The stop signals: stop, then force, then exit.
+
+    A signal ignored when chaoskit started (``nohup`` ignores SIGHUP, a shell's
+    background job SIGINT and SIGQUIT) stays ignored: whoever started us chose so.
+    """
 
     def __init__(self, stop: asyncio.Event, emit: Callable[[Event], None]) -> None:
         self.stop = stop
@@ -77,16 +87,20 @@ class _Signals:
         self.count = 0
         self.force = asyncio.Event()
         self.reason: str | None = None
+        self._installed: list[signal.Signals] = []
 
     def __enter__(self) -> _Signals:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in _STOP_SIGNALS:
+            if signal.getsignal(sig) == signal.SIG_IGN:
+                continue
             loop.add_signal_handler(sig, self._received, sig)
+            self._installed.append(sig)
         return self
 
     def __exit__(self, *exc: object) -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in self._installed:
             loop.remove_signal_handler(sig)
 
     @property
@@ -94,6 +108,8 @@ class _Signals:
         return self.count >= 2
 
     def _received(self, sig: signal.Signals) -> None:
+        # A second signal never cuts the rollback short: it only shortens every
+        # undo's deadline; the third leaves the ledger to `chaoskit rollback`.
         self.count += 1
         if self.count == 1:
             self.reason = f"interrupted by {sig.name}"
@@ -103,12 +119,13 @@ class _Signals:
             self.emit(event("interrupted", signal=sig.name, forced=True))
             self.force.set()
         else:
-            print(
-                "chaoskit: forced exit; faults may still be in place: "
-                "run `chaoskit rollback <report dir>`",
-                file=sys.stderr,
-                flush=True,
-            )
+            with contextlib.suppress(OSError):  # the console may be gone (SIGHUP)
+                print(
+                    "chaoskit: forced exit; faults may still be in place: "
+                    "run `chaoskit rollback <report dir>`",
+                    file=sys.stderr,
+                    flush=True,
+                )
             os._exit(3)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from chaoskit.errors import SpecError, SpecIssue
 from chaoskit.spec.model import Experiment
 from chaoskit.spec.toml import apply_overrides, read_table
 from chaoskit.spec.validate import format_issue, validate
@@ -34,9 +35,15 @@ def load(
             issue is listed, with its key path.
     """
     file = str(path)
-    table = read_table(path)
-    issues = apply_overrides(table, overrides)
-    info = table.get("experiment")
-    if seed is not None and isinstance(info, dict):
-        info["seed"] = seed
-    return validate(table, file, issues)
+    try:
+        table = read_table(path)
+        issues = apply_overrides(table, overrides)
+        info = table.get("experiment")
+        if seed is not None and isinstance(info, dict):
+            info["seed"] = seed
+        return validate(table, file, issues)
+    except RecursionError:
+        # Arrays or tables nested thousands deep: the parser or the
+        # validator runs out of stack before it can say where.
+        issue = SpecIssue("(file)", "values nested too deeply to read")
+        raise SpecError(file, [issue]) from None
