@@ -73,6 +73,14 @@ class Ledger:
         self._write()
         return number
 
+    def amend(self, number: int, data: Mapping[str, object]) -> None:
+        """Add what became known about a change being made (a PID once the
+        process runs): the entry was written before, with what was known then."""
+        for item in self.entries:
+            if item["id"] == number:
+                item.update({**data, "id": number, "state": item["state"]})
+        self._write()
+
     def settle(
         self, number: int, state: str = "done", error: str | None = None
     ) -> None:

@@ -255,11 +255,12 @@ async def run_experiment(
         finally:
             deadline = _FORCED_DEADLINE_S if signals.forced else DEFAULT_DEADLINE_S
             await stack.unwind(deadline)
-            # What the stack never got an undo for (cut mid-apply) is in the ledger.
+            ledger.close()
+            # What the stack never got an undo for (cut mid-apply, a service
+            # that failed to start) is in the ledger; this settles it there.
             for result in await roll_back(ledger.path):
                 if not result.ok:
                     stack.failures.append(f"{result.description}: {result.message}")
-            ledger.close()
             await env.aclose()
     if stack.failures:
         rollback = RollbackError("; ".join(stack.failures))
