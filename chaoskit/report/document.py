@@ -13,7 +13,9 @@ timeline, ``*_at`` ISO 8601 wall-clock times, latencies milliseconds)::
     hypotheses [Verdict.to_json()], faults [...], phases [...],
     tasks {task: stats}, total stats, phase_tasks {phase: {task: stats}},
     series [...], errors {key: {count, share, samples}}, top_error_users [...],
-    services [...], environment {...}, plan, fuzz [FuzzTally.to_json()]
+    services [...], environment {...}, plan, fuzz [FuzzTally.to_json()],
+    load {duration_s, scheduled, sent, dropped, late, scheduled_rps,
+    achieved_rps, warning} or null
 
 Free text (details, settings, commands, error samples) is redacted here, so
 every renderer starts from clean data; the writers scrub again on the way out.
@@ -175,6 +177,8 @@ def build_document(outcome: RunOutcome, *, secrets: Iterable[str] = ()) -> Docum
         # Each invalid-payloads fault's requests; bodies are generated payloads,
         # shown as sent (the curl lines are masked already).
         "fuzz": [tally.to_json() for tally in outcome.fuzz],
+        # What the generator offered; its warning when it could not keep up.
+        "load": outcome.load.to_json() if outcome.load is not None else None,
     }
     return document
 

@@ -38,7 +38,7 @@ from chaoskit.runner.attempts import AttemptWatcher, watched_routes
 from chaoskit.runner.environment import Environment, bring_up
 from chaoskit.runner.ledger import Ledger, roll_back
 from chaoskit.runner.load import build_load_config
-from chaoskit.runner.outcome import RunOutcome
+from chaoskit.runner.outcome import LoadRecord, RunOutcome
 from chaoskit.runner.readback import read_backs
 from chaoskit.runner.rollback import DEFAULT_DEADLINE_S, RollbackStack
 from chaoskit.runner.timeline import Timeline
@@ -145,6 +145,22 @@ async def _until_stopped(coro: Coroutine[Any, Any, T], stop: asyncio.Event) -> T
     return task.result()
 
 
+def _load_record(engine: LoadEngine, emit: Callable[[Event], None]) -> LoadRecord:
+    """What the generator offered; a warning event when it could not keep up."""
+    status = engine.status()
+    record = LoadRecord(
+        # The schedule's seconds: requests in flight at its end do not count.
+        duration_s=min(status.elapsed_s, engine.config.duration),
+        scheduled=status.due + status.late,
+        sent=status.sent,
+        dropped=status.dropped,
+        late=status.late,
+    )
+    if record.warning:
+        emit(event("load_behind", **record.to_json()))
+    return record
+
+
 def _iso(wall: float) -> str:
     return datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds")
 
@@ -185,6 +201,7 @@ async def run_experiment(
         )
     )
     env = Environment()
+    load_record: LoadRecord | None = None
     recorder: Recorder | None = None
     timeline: Timeline | None = None
     watcher: AttemptWatcher | None = None
@@ -238,6 +255,7 @@ async def run_experiment(
                     load.cancel()
                     await asyncio.wait([load])
                 samples.close()
+                load_record = _load_record(engine, emit)
             if load.done() and not load.cancelled() and load.exception() is not None:
                 raise load.exception()  # type: ignore[misc]
             recorder.close()
@@ -266,8 +284,9 @@ async def run_experiment(
         rollback = RollbackError("; ".join(stack.failures))
         reason = f"{reason}; {rollback}" if reason else str(rollback)
     return _outcome(
-        request, recorder, timeline, env, reason, started_wall, watcher, acks, found
-    )
+        request, recorder, timeline, env, reason, started_wall, watcher, acks, found,
+        load_record,
+    )  # fmt: skip
 
 
 def _outcome(
@@ -280,6 +299,7 @@ def _outcome(
     watcher: AttemptWatcher | None = None,
     acks: AckLog | None = None,
     found: dict[str, ReadBack] | None = None,
+    load: LoadRecord | None = None,
 ) -> RunOutcome:
     experiment = request.experiment
     recorder = recorder or Recorder(origin_ns=0)
@@ -340,4 +360,5 @@ def _outcome(
         plan=request.plan,
         environment=_environment(),
         fuzz=tuple(timeline.fuzz.values()) if timeline else (),
+        load=load,
     )

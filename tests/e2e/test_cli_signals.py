@@ -181,3 +181,39 @@ def test_rollback_leaves_a_live_run_alone_unless_forced(tmp_path, separate_proxy
     assert "Traceback" not in out + err
     for pid in pids_started(runs / "live"):
         assert_gone(pid)
+
+
+def test_a_huge_rate_keeps_the_run_responsive_to_signals(tmp_path):
+    """rate = 10 million/s on a 2-core machine: the timeline keeps reporting
+    progress, SIGTERM stops the run, and the report says what was achieved
+    (issue 13, item 2: the run used to spin for minutes, deaf to signals)."""
+    path = experiment(tmp_path, hypotheses="", duration="120s")
+    path.write_text(path.read_text().replace("rate = 50", "rate = 10_000_000"))
+    reports = tmp_path / "report"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chaoskit", "run", str(path), "--report-dir",
+         str(reports)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        # Two progress events: the timeline ticks while the load runs flat out.
+        while len([r for r in _read(reports) if r.get("kind") == "progress"]) < 2:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no progress from the timeline"
+            time.sleep(0.1)
+        os.kill(proc.pid, signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 3, out + err
+    assert "interrupted by SIGTERM" in out
+    assert "could not keep up" in out
+    load = json.loads((reports / "report.json").read_text())["load"]
+    assert load["late"] > 0
+    assert load["achieved_rps"] < load["scheduled_rps"]
+    assert "could not keep up" in load["warning"]
+    for pid in pids_started(reports):
+        assert_gone(pid)

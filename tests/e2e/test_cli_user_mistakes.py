@@ -89,6 +89,12 @@ CASES = {
                    "--report-dir", str(p / "r")],
         "nested too deeply",
     ),
+    "a load.rate no machine can offer": (
+        lambda p: ["run", str(_bytes(p, VALID.format(
+            name="ok", service="svc", extra="").replace("rate = 1", "rate = 1e8")
+            .encode())), "--report-dir", str(p / "r")],
+        "load.rate: asks for 100,000,000 requests/s",
+    ),
     "FILE is a directory": (lambda p: ["run", str(p)], "is a directory"),
     "FILE does not exist": (
         lambda p: ["validate", str(p / "missing.toml")],
