@@ -107,6 +107,28 @@ def test_a_closed_terminal_rolls_back_although_the_console_is_gone(
     assert_all_undone(reports, separate_proxy)
 
 
+def test_a_reader_gone_from_the_pipe_does_not_stop_the_rollback(
+    tmp_path, separate_proxy
+):
+    """`chaoskit run ... | head`: the reader leaves, every write gets EPIPE."""
+    reports = tmp_path / "report"
+    proc = run_until_fault_applied(
+        long_fault_experiment(tmp_path), reports, separate_proxy, capture=True
+    )
+    try:
+        assert proc.stdout is not None
+        proc.stdout.close()
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 3, err
+    assert "Traceback" not in err
+    assert_all_undone(reports, separate_proxy)
+
+
 def test_a_second_signal_during_the_rollback_does_not_stop_it(tmp_path, separate_proxy):
     """SIGHUP, then at once SIGTERM (what a closing session manager may send):
     the second only shortens each undo's deadline; everything is undone."""

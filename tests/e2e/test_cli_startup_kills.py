@@ -151,7 +151,9 @@ MOMENTS: dict[str, Callable[[Run], bool]] = {
 }
 
 
-def start_and_kill(path: Path, run: Run, moment: Callable[[Run], bool]) -> None:
+def start_and_kill(
+    path: Path, run: Run, moment: Callable[[Run], bool], sig: int = signal.SIGKILL
+) -> int:
     proc = subprocess.Popen(
         [sys.executable, "-m", "chaoskit", "run", str(path), "--report-dir",
          str(run.reports)],
@@ -163,8 +165,8 @@ def start_and_kill(path: Path, run: Run, moment: Callable[[Run], bool]) -> None:
             assert proc.poll() is None, "the run ended before the moment came"
             assert time.monotonic() < deadline, "the moment never came"
             time.sleep(0.002)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        os.kill(proc.pid, sig)
+        return proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -205,6 +207,26 @@ def test_rollback_after_a_kill_during_start_up_leaves_nothing(tmp_path, moment):
         ledger = json.loads((run.reports / "ledger.json").read_text())
         assert ledger["closed"] is True
         assert all(e["state"] == "done" for e in ledger["entries"])
+    finally:
+        cleanup(run)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGINT])
+@pytest.mark.parametrize(
+    "moment", ["initdb writing the cluster", "process spawned, waiting for health"]
+)
+def test_a_stop_signal_during_start_up_rolls_back_by_itself(tmp_path, moment, sig):
+    port = free_port()
+    path = tmp_path / "stuck.toml"
+    path.write_text(STUCK.format(port=port))
+    run = Run(tmp_path / "report")
+    try:
+        assert start_and_kill(path, run, MOMENTS[moment], sig) == 3
+        assert_nothing_left(run, port)
+        ledger = json.loads((run.reports / "ledger.json").read_text())
+        assert ledger["closed"] is True
+        assert all(e["state"] == "done" for e in ledger["entries"])
+        assert "Nothing to roll back" in chaoskit("rollback", str(run.reports)).stdout
     finally:
         cleanup(run)
 
