@@ -8,10 +8,14 @@ owns the order of things and what the user sees.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shlex
+import signal
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -79,6 +83,33 @@ def prepare_report_dir(report_dir: Path) -> None:
         ) from None
 
 
+@contextlib.contextmanager
+def _stop_signals_deferred() -> Iterator[list[signal.Signals]]:
+    """SIGTERM, SIGHUP and SIGQUIT wait while chaoskit undoes a killed run's
+    leftovers or writes the reports (short, and cut short they would leave
+    changes in place or a report half-written); the run itself handles them in
+    its event loop. Yields the signals received meanwhile. Ctrl-C still
+    interrupts; a signal ignored when chaoskit started stays ignored."""
+    received: list[signal.Signals] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received  # signal handlers can only be set in the main thread
+        return
+    saved: dict[signal.Signals, Any] = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        previous = signal.getsignal(sig)
+        if previous == signal.SIG_IGN:
+            continue
+        saved[sig] = previous
+        signal.signal(
+            sig, lambda number, _frame: received.append(signal.Signals(number))
+        )
+    try:
+        yield received
+    finally:
+        for sig, previous in saved.items():
+            signal.signal(sig, previous)
+
+
 def _new_loop() -> asyncio.AbstractEventLoop:
     try:
         import uvloop
@@ -120,16 +151,41 @@ def run(
         stamp = time.strftime("%Y%m%d-%H%M%S")
         report_dir = DEFAULT_REPORTS / f"{name}-{stamp}"
     prepare_report_dir(report_dir)
-    _undo_leftovers(report_dir.parent, console)
-    command = replay_command(file, overrides, plan.seed)
-    request = RunRequest(
+    # Stop signals wait while leftovers are undone and while the run is judged
+    # and reported; during the run itself its event loop handles them.
+    with _stop_signals_deferred() as received:
+        _undo_leftovers(report_dir.parent, console)
+        if received:
+            console.print(
+                f"interrupted by {received[0].name} before the run started: "
+                "nothing was started",
+                highlight=False,
+            )
+            return EXIT_ABORTED
+        request = _request_for(file, overrides, experiment, plan, report_dir)
+        return _run(request, console)
+
+
+def _request_for(
+    file: Path,
+    overrides: Sequence[str],
+    experiment: Experiment,
+    plan: Plan,
+    report_dir: Path,
+) -> RunRequest:
+    """What the runner needs to run ``experiment`` into ``report_dir``."""
+    return RunRequest(
         experiment=experiment,
         file=file,
         seed=plan.seed,
         report_dir=report_dir,
-        command=command,
+        command=replay_command(file, overrides, plan.seed),
         plan=plan.describe(),
     )
+
+
+def _run(request: RunRequest, console: Console) -> int:
+    experiment, report_dir = request.experiment, request.report_dir
     secrets = list(experiment.target.headers.values())
     with (
         JournalSink(report_dir, secrets=secrets) as journal,

@@ -87,21 +87,26 @@ class _Signals:
         self.count = 0
         self.force = asyncio.Event()
         self.reason: str | None = None
-        self._installed: list[signal.Signals] = []
+        self._installed: dict[signal.Signals, Any] = {}
 
     def __enter__(self) -> _Signals:
         loop = asyncio.get_running_loop()
         for sig in _STOP_SIGNALS:
-            if signal.getsignal(sig) == signal.SIG_IGN:
+            previous = signal.getsignal(sig)
+            if previous == signal.SIG_IGN:
                 continue
             loop.add_signal_handler(sig, self._received, sig)
-            self._installed.append(sig)
+            self._installed[sig] = previous
         return self
 
     def __exit__(self, *exc: object) -> None:
         loop = asyncio.get_running_loop()
-        for sig in self._installed:
+        for sig, previous in self._installed.items():
             loop.remove_signal_handler(sig)
+            # What was there before (the CLI defers stop signals while it
+            # judges and reports), not the default asyncio puts back.
+            if previous is not None:
+                signal.signal(sig, previous)
 
     @property
     def forced(self) -> bool:

@@ -239,3 +239,59 @@ def test_a_huge_rate_keeps_the_run_responsive_to_signals(tmp_path):
     assert "could not keep up" in load["warning"]
     for pid in pids_started(reports):
         assert_gone(pid)
+
+
+def test_a_stop_signal_while_leftovers_are_undone_waits_for_the_undo(tmp_path):
+    """The next run undoes a killed run's leftovers first; SIGHUP meanwhile
+    lets that undo finish (a process deaf to SIGTERM: 10 s, then SIGKILL),
+    then ends the run before it starts anything (exit 3)."""
+    deaf = subprocess.Popen(
+        [sys.executable, "-c", "import signal, time; "
+         "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"],
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        started = int(Path(f"/proc/{deaf.pid}/stat").read_text().rsplit(")", 1)[1]
+                      .split()[19])  # fmt: skip
+        killed = tmp_path / "runs" / "killed"
+        killed.mkdir(parents=True)
+        (killed / "ledger.json").write_text(json.dumps({
+            "run": {"pid": 2**22 + 1, "pid_started": 1},
+            "closed": False,
+            "entries": [{"id": 1, "state": "pending", "kind": "process",
+                         "description": "stop deaf", "pid": deaf.pid,
+                         "start_time": started, "name": "deaf"}],
+        }))  # fmt: skip
+        following = tmp_path / "runs" / "next"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "chaoskit", "run",
+             str(experiment(tmp_path, hypotheses="", duration="2s")),
+             "--report-dir", str(following)],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        try:
+            # The undo has begun once it says so (unbuffered output).
+            assert proc.stdout is not None
+            seen = ""
+            while "An earlier run left changes in place" not in seen:
+                line = proc.stdout.readline()
+                assert line, f"the run ended first: {seen}"
+                seen += line
+            time.sleep(0.5)  # the leftover undo is waiting out its 10 s
+            os.kill(proc.pid, signal.SIGHUP)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 3, seen + out + err
+        assert "interrupted by SIGHUP before the run started" in out
+        assert deaf.wait(timeout=10) == -signal.SIGKILL
+        ledger = json.loads((killed / "ledger.json").read_text())
+        assert ledger["entries"][0]["state"] == "done"
+        assert not (following / "journal.jsonl").exists()
+    finally:
+        if deaf.poll() is None:
+            deaf.kill()
+            deaf.wait()
