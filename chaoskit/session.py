@@ -43,10 +43,17 @@ DEFAULT_REPORTS = Path("reports")
 
 
 def load_and_plan(
-    file: Path, overrides: Sequence[str], seed: int | None
+    file: Path,
+    overrides: Sequence[str],
+    seed: int | None,
+    *,
+    variables: Sequence[str] = (),
+    environment: str | None = None,
 ) -> tuple[Experiment, Plan]:
     """The validated experiment and its plan; SpecError (exit 2) on any issue."""
-    experiment = spec.load(file, overrides, seed)
+    experiment = spec.load(
+        file, overrides, seed, variables=variables, environment=environment
+    )
     issues = check_load_config(experiment, file=str(file))
     issues += payload_fault_issues(experiment, file.parent)
     if issues:
@@ -54,9 +61,20 @@ def load_and_plan(
     return experiment, build_plan(experiment, seed)
 
 
-def replay_command(file: Path, overrides: Sequence[str], seed: int) -> str:
-    """The command line that runs the same experiment again, seed included."""
+def replay_command(
+    file: Path,
+    overrides: Sequence[str],
+    seed: int,
+    variables: Sequence[str] = (),
+    environment: str | None = None,
+) -> str:
+    """The command line that runs the same experiment again, seed included
+    (as text to mask: every writer passes it through ``chaoskit.redact``)."""
     parts = ["chaoskit", "run", str(file), "--seed", str(seed)]
+    if environment is not None:
+        parts += ["--env", environment]
+    for variable in variables:
+        parts += ["--var", variable]
     for override in overrides:
         parts += ["--set", override]
     return shlex.join(parts)
@@ -134,6 +152,8 @@ def run(
     file: Path,
     *,
     overrides: Sequence[str] = (),
+    variables: Sequence[str] = (),
+    environment: str | None = None,
     seed: int | None = None,
     report_dir: Path | None = None,
     dry_run: bool = False,
@@ -141,7 +161,9 @@ def run(
 ) -> int:
     """Run an experiment file; the exit code (0 passed, 1 failed, 3 aborted)."""
     console = console or Console()
-    experiment, plan = load_and_plan(file, overrides, seed)
+    experiment, plan = load_and_plan(
+        file, overrides, seed, variables=variables, environment=environment
+    )
     if dry_run:
         console.print(plan.describe(), markup=False, highlight=False)
         console.print("dry run: nothing was started")
@@ -162,31 +184,24 @@ def run(
                 highlight=False,
             )
             return EXIT_ABORTED
-        request = _request_for(file, overrides, experiment, plan, report_dir)
+        command = replay_command(
+            file, overrides, plan.seed, variables, experiment.environment
+        )
+        request = RunRequest(
+            experiment=experiment,
+            file=file,
+            seed=plan.seed,
+            report_dir=report_dir,
+            command=command,
+            plan=plan.describe(),
+        )
         return _run(request, console)
-
-
-def _request_for(
-    file: Path,
-    overrides: Sequence[str],
-    experiment: Experiment,
-    plan: Plan,
-    report_dir: Path,
-) -> RunRequest:
-    """What the runner needs to run ``experiment`` into ``report_dir``."""
-    return RunRequest(
-        experiment=experiment,
-        file=file,
-        seed=plan.seed,
-        report_dir=report_dir,
-        command=replay_command(file, overrides, plan.seed),
-        plan=plan.describe(),
-    )
 
 
 def _run(request: RunRequest, console: Console) -> int:
     experiment, report_dir = request.experiment, request.report_dir
-    secrets = list(experiment.target.headers.values())
+    # Declared secrets and the file's credential-shaped values (spec.secrets).
+    secrets = list(experiment.secrets)
     with (
         JournalSink(report_dir, secrets=secrets) as journal,
         StructlogSink(report_dir, secrets=secrets) as log,

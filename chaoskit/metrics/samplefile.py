@@ -16,8 +16,10 @@ __all__ = ["HEADER", "SampleFile", "read_samples"]
 
 HEADER = (
     "task\tuser\tintended_ns\tsent_ns\tend_ns\tstatus\t"
-    "bytes_sent\tbytes_received\terror\tdetail\n"
+    "bytes_sent\tbytes_received\terror\tdetail\tmarked\n"
 )
+_BEFORE_MARKED = HEADER.replace("\tmarked", "")
+"""Files written before the ``marked`` column still read (``marked`` False)."""
 _BLOCK = 4096  # lines per write; about 300 KB
 
 
@@ -41,7 +43,7 @@ class SampleFile:
         self._lines.append(
             f"{sample.task}\t{sample.user}\t{sample.intended_ns}\t{sample.sent_ns}\t"
             f"{sample.end_ns}\t{sample.status}\t{sample.bytes_sent}\t"
-            f"{sample.bytes_received}\t{error}\t{detail}\n"
+            f"{sample.bytes_received}\t{error}\t{detail}\t{int(sample.marked)}\n"
         )
         if len(self._lines) >= _BLOCK:
             self.flush()
@@ -66,12 +68,13 @@ def read_samples(path: str | Path) -> Iterator[Sample]:
         ValueError: the file does not start with the expected header.
     """
     with Path(path).open(encoding="utf-8") as file:
-        if file.readline() != HEADER:
+        if file.readline() not in (HEADER, _BEFORE_MARKED):
             raise ValueError(f"{path}: not a chaoskit sample file (header differs)")
         for line in file:
-            task, user, intended, sent, end, status, out, got, error, detail = (
-                line.rstrip("\n").split("\t")
-            )
+            fields = line.rstrip("\n").split("\t")
+            task, user, intended, sent, end, status, out, got, error, detail = fields[
+                :10
+            ]
             yield Sample(
                 task=task,
                 user=int(user),
@@ -83,4 +86,5 @@ def read_samples(path: str | Path) -> Iterator[Sample]:
                 bytes_received=int(got),
                 error=ErrorClass(error) if error else None,
                 detail=detail,
+                marked=fields[10:11] == ["1"],
             )
