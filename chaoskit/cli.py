@@ -6,14 +6,17 @@ user's never shows a traceback.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import IO, NoReturn, TypeVar
 
 import click
 
-from chaoskit.errors import ChaoskitError, exit_code_for
+from chaoskit.errors import EXIT_ABORTED, ChaoskitError, exit_code_for
 
 __all__ = ["cli", "main"]
 
@@ -140,6 +143,9 @@ def report(journal: Path, report_dir: Path | None) -> None:
         raise UsageError(f"cannot read journal {journal}: {detail}") from exc
     if report_dir is None:
         report_dir = journal if journal.is_dir() else journal.parent
+    from chaoskit.session import prepare_report_dir
+
+    prepare_report_dir(report_dir)
     written = write_reports(document, report_dir)
     console = Console()
     print_summary(document, console)
@@ -238,12 +244,21 @@ def run(
     default=Path("reports"),
     required=False,
 )
-def rollback(report_dir: Path) -> None:
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Also undo the changes of a run that is still going (it is torn down).",
+)
+def rollback(report_dir: Path, force: bool) -> None:
     """Undo what a killed run left in place, from its ledger in REPORT_DIR
-    (a run's report directory, or a directory of them; default: reports)."""
+    (a run's report directory, or a directory of them; default: reports).
+
+    A run still going is left alone (exit 2) unless --force. Exit codes: 0 done
+    or nothing to do, 2 a live run was left alone, 3 an undo failed.
+    """
     from chaoskit import session
 
-    sys.exit(session.rollback(report_dir))
+    sys.exit(session.rollback(report_dir, force=force))
 
 
 @cli.command()
@@ -370,16 +385,82 @@ def fuzz(
     )  # fmt: skip
 
 
+class _ConsoleStream:
+    """stdout or stderr that outlive the terminal: once a write fails (EIO after
+    the terminal closed, EPIPE after the reader left), the descriptor is pointed
+    at /dev/null and the run goes on; a rollback must never die of a print."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError:
+            self._lost()
+            with contextlib.suppress(OSError):
+                self._stream.write(text)
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError:
+            self._lost()
+            with contextlib.suppress(OSError):
+                self._stream.flush()
+
+    def _lost(self) -> None:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self._stream.fileno())
+            os.close(null)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _guarded_console() -> Iterator[None]:
+    saved = sys.stdout, sys.stderr
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is not None and not isinstance(stream, _ConsoleStream):
+            setattr(sys, name, _ConsoleStream(stream))
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: runs the CLI and maps errors to exit codes."""
+    with _guarded_console():
+        _main(argv)
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         cli.main(args=argv, prog_name="chaoskit", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        sys.exit(3)
+        sys.exit(EXIT_ABORTED)
     except click.ClickException as exc:
         exc.show()
         sys.exit(2)
     except ChaoskitError as exc:
         click.echo(f"chaoskit: {exc}", err=True)
         sys.exit(exit_code_for(exc))
+    except KeyboardInterrupt:
+        # Ctrl-C outside a run (reading the file, writing the reports).
+        click.echo("chaoskit: interrupted", err=True)
+        sys.exit(EXIT_ABORTED)
+    except Exception:  # noqa: BLE001 - the last resort: any bug, exit 3
+        # A bug of ours, never a verdict: exit 1 means "a hypothesis failed".
+        traceback.print_exc()
+        click.echo(
+            "chaoskit: internal error (the traceback above is a bug; please report "
+            "it): exit 3",
+            err=True,
+        )
+        sys.exit(EXIT_ABORTED)

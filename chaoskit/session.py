@@ -8,15 +8,19 @@ owns the order of things and what the user sees.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shlex
+import signal
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 from chaoskit import spec
-from chaoskit.errors import EXIT_ABORTED, EXIT_OK, SpecError
+from chaoskit.errors import EXIT_ABORTED, EXIT_OK, EXIT_USAGE, SpecError, UsageError
 from chaoskit.events import Event
 from chaoskit.faults.payloads import payload_fault_issues
 from chaoskit.plan import Plan, build_plan
@@ -28,12 +32,12 @@ from chaoskit.report import (
     write_reports,
 )
 from chaoskit.report.log import StructlogSink
-from chaoskit.runner.ledger import find_open_ledgers, roll_back
+from chaoskit.runner.ledger import find_open_ledgers, live_owner, roll_back
 from chaoskit.runner.load import check_load_config
 from chaoskit.runner.orchestrator import RunRequest, run_experiment
 from chaoskit.spec.model import Experiment
 
-__all__ = ["load_and_plan", "rollback", "run"]
+__all__ = ["load_and_plan", "prepare_report_dir", "rollback", "run"]
 
 DEFAULT_REPORTS = Path("reports")
 
@@ -74,6 +78,54 @@ def replay_command(
     for override in overrides:
         parts += ["--set", override]
     return shlex.join(parts)
+
+
+def prepare_report_dir(report_dir: Path) -> None:
+    """Create the report directory and check it takes files, before anything starts.
+
+    Raises:
+        UsageError: it cannot be created or written (a file on the way, no
+            permission, a name too long, a read-only file system): exit 2.
+    """
+    probe = report_dir / ".chaoskit-write-test"
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        where = f" ({exc.filename})" if exc.filename not in (None, str(probe)) else ""
+        raise UsageError(
+            f"report directory {report_dir}: cannot write there: {reason}{where}; "
+            "choose another with --report-dir"
+        ) from None
+
+
+@contextlib.contextmanager
+def _stop_signals_deferred() -> Iterator[list[signal.Signals]]:
+    """SIGTERM, SIGHUP and SIGQUIT wait while chaoskit undoes a killed run's
+    leftovers or writes the reports (short, and cut short they would leave
+    changes in place or a report half-written); the run itself handles them in
+    its event loop. Yields the signals received meanwhile. Ctrl-C still
+    interrupts; a signal ignored when chaoskit started stays ignored."""
+    received: list[signal.Signals] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received  # signal handlers can only be set in the main thread
+        return
+    saved: dict[signal.Signals, Any] = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        previous = signal.getsignal(sig)
+        if previous == signal.SIG_IGN:
+            continue
+        saved[sig] = previous
+        signal.signal(
+            sig, lambda number, _frame: received.append(signal.Signals(number))
+        )
+    try:
+        yield received
+    finally:
+        for sig, previous in saved.items():
+            signal.signal(sig, previous)
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -120,20 +172,34 @@ def run(
     if report_dir is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         report_dir = DEFAULT_REPORTS / f"{name}-{stamp}"
-    if report_dir.parent.is_dir():
+    prepare_report_dir(report_dir)
+    # Stop signals wait while leftovers are undone and while the run is judged
+    # and reported; during the run itself its event loop handles them.
+    with _stop_signals_deferred() as received:
         _undo_leftovers(report_dir.parent, console)
-    report_dir.mkdir(parents=True, exist_ok=True)
-    command = replay_command(
-        file, overrides, plan.seed, variables, experiment.environment
-    )
-    request = RunRequest(
-        experiment=experiment,
-        file=file,
-        seed=plan.seed,
-        report_dir=report_dir,
-        command=command,
-        plan=plan.describe(),
-    )
+        if received:
+            console.print(
+                f"interrupted by {received[0].name} before the run started: "
+                "nothing was started",
+                highlight=False,
+            )
+            return EXIT_ABORTED
+        command = replay_command(
+            file, overrides, plan.seed, variables, experiment.environment
+        )
+        request = RunRequest(
+            experiment=experiment,
+            file=file,
+            seed=plan.seed,
+            report_dir=report_dir,
+            command=command,
+            plan=plan.describe(),
+        )
+        return _run(request, console)
+
+
+def _run(request: RunRequest, console: Console) -> int:
+    experiment, report_dir = request.experiment, request.report_dir
     # Declared secrets and the file's credential-shaped values (spec.secrets).
     secrets = list(experiment.secrets)
     with (
@@ -156,16 +222,35 @@ def run(
     return outcome.exit_code
 
 
-def rollback(root: Path, console: Console | None = None) -> int:
-    """Undo what killed runs under ``root`` left in place; 0, or 3 if an undo failed."""
+def rollback(root: Path, console: Console | None = None, *, force: bool = False) -> int:
+    """Undo what killed runs under ``root`` left in place.
+
+    The ledger of a run still going (same PID and start time) is left alone
+    unless ``force``: undoing it would tear the live run down under its load.
+
+    Returns 0; 3 if an undo failed; 2 if a live run's ledger was left alone.
+    """
     console = console or Console()
     ledgers = list(find_open_ledgers(root))
     if not ledgers:
-        console.print(f"Nothing to roll back under {root}.")
+        console.print(f"Nothing to roll back under {root}.", highlight=False)
         return EXIT_OK
     failed = 0
+    live_left = 0
     for ledger in ledgers:
-        console.print(f"{ledger}:", highlight=False)
+        owner = live_owner(ledger)
+        if owner is not None and not force:
+            live_left += 1
+            console.print(
+                f"[yellow]{ledger}: left alone, its run is still going (pid "
+                f"{owner}).[/] Stop it (Ctrl-C, or `kill -TERM {owner}`: it rolls "
+                "back itself), or use `chaoskit rollback --force` to undo its "
+                "changes under it.",
+                highlight=False,
+            )
+            continue
+        note = f" (run pid {owner} still going: --force)" if owner else ""
+        console.print(f"{ledger}:{note}", highlight=False)
         for result in asyncio.run(roll_back(ledger)):
             if result.ok:
                 console.print(
@@ -177,4 +262,6 @@ def rollback(root: Path, console: Console | None = None) -> int:
                     f"  [red]FAILED[/] {result.description}: {result.message}",
                     highlight=False,
                 )
-    return EXIT_ABORTED if failed else EXIT_OK
+    if failed:
+        return EXIT_ABORTED
+    return EXIT_USAGE if live_left else EXIT_OK

@@ -24,6 +24,7 @@ from chaoskit.load.taskspec import METHODS, TaskSpec, Upload, parse_expect, pars
 from chaoskit.load.templating import Template, TemplateError
 
 __all__ = [
+    "MAX_RATE",
     "METHODS",
     "ClosedModel",
     "Flow",
@@ -130,6 +131,10 @@ class Flow:
             )
 
 
+MAX_RATE = 10_000_000
+"""Requests per second the open model accepts at most (peak of the shape)."""
+
+
 @dataclass(frozen=True, slots=True)
 class OpenModel:
     """Arrivals at a rate, whatever the server does (k6's arrival-rate executors).
@@ -154,6 +159,16 @@ class OpenModel:
         if not (math.isfinite(self.rate) and self.rate > 0):
             raise LoadConfigError(
                 "rate", "must be a number of requests/s > 0", self.rate
+            )
+        peak = self.target().peak
+        if not peak <= MAX_RATE:
+            raise LoadConfigError(
+                "rate",
+                f"asks for {peak:,.0f} requests/s at its peak (rate, profile, "
+                "stages and bursts together): more than one machine can offer; "
+                "spread such a load over several generators (Locust workers)",
+                self.rate,
+                allowed=f"at most {MAX_RATE:,} requests/s",
             )
         if not 1 <= self.max_in_flight <= 100_000:
             raise LoadConfigError(

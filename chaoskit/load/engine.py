@@ -54,6 +54,9 @@ class EngineStatus(NamedTuple):
     in_flight: int
     users: int
     """Users active (closed model) or identities used (open model)."""
+    late: int = 0
+    """Arrivals never sent: the schedule fell too far behind (the machine could
+    not offer the rate; open model)."""
 
 
 class LoadEngine:
@@ -109,6 +112,7 @@ class LoadEngine:
             )
         self._classifier = Classifier(config.error_patterns)
         self._exchanger: Exchanger | None = None
+        self._runner: OpenRunner | ClosedRunner | None = None
         self._stopping = False
         self._started = False
         self._start_ns = 0
@@ -134,6 +138,7 @@ class LoadEngine:
             c.errors,
             c.in_flight,
             c.users,
+            self._runner.late if isinstance(self._runner, OpenRunner) else 0,
         )
 
     def _new_user(self, number: int) -> UserState:
@@ -201,6 +206,7 @@ class LoadEngine:
                         config.model, exchanger, self._chooser, self._flow,
                         self.clock, self._new_user, self._within_bounds,
                     )  # fmt: skip
+                self._runner = runner
                 await runner.run(tg, start, config.duration, self._should_stop)
         finally:
             pool.close()

@@ -30,6 +30,9 @@ __all__ = ["ClosedRunner", "CompiledFlow", "flow_request"]
 _NS = 1_000_000_000
 _TICK_NS = 50_000_000  # the spawn controller's period
 _MAX_SLEEP_NS = 100_000_000  # users wake at least this often to notice stop
+# Users started per tick at most (20,000/s): a huge ``users`` ramps up over a
+# few seconds instead of holding the event loop while it creates every task.
+_SPAWN_PER_TICK = 1000
 
 
 @dataclass(frozen=True)
@@ -107,10 +110,16 @@ class ClosedRunner:
             last = now
             self._active = [u for u in self._active if not u.stopping]
             desired = round(shape.value_at((now - start_ns) / _NS))
-            while len(self._active) < desired and (spawn_rate is None or budget >= 1):
+            spawned = 0
+            while (
+                len(self._active) < desired
+                and (spawn_rate is None or budget >= 1)
+                and spawned < _SPAWN_PER_TICK
+            ):
                 user = _User(self._new_user(started))
                 started += 1
                 budget -= 1
+                spawned += 1
                 self._active.append(user)
                 tg.create_task(self._run_user(user, deadline, stopping))
             for user in self._active[desired:]:

@@ -92,6 +92,8 @@ def describe_event(event: Event) -> str | None:
             return f"rollback of {what} FAILED: {d.get('error', 'unknown error')}"
         case "abort":
             return f"ABORT: {d.get('reason', 'abort condition')}"
+        case "load_behind":
+            return f"WARNING: {d.get('warning', 'the load generator fell behind')}"
         case "interrupted":
             return f"interrupted by {d.get('signal', 'a signal')}; rolling back"
         case "run_finished":

@@ -14,7 +14,9 @@ timeline, ``*_at`` ISO 8601 wall-clock times, latencies milliseconds)::
     tasks {task: stats}, total stats, phase_tasks {phase: {task: stats}},
     series [...], errors {key: {count, share, samples}}, top_error_users [...],
     services [...], environment {...}, plan, fuzz [FuzzTally.to_json()],
-    probes [ProbeSeries.to_json()]
+    probes [ProbeSeries.to_json()],
+    load {duration_s, scheduled, sent, dropped, late, scheduled_rps,
+    achieved_rps, warning} or null
 
 Free text (details, settings, commands, error samples) is redacted here, so
 every renderer starts from clean data; the writers scrub again on the way out.
@@ -188,6 +190,8 @@ def build_document(outcome: RunOutcome, *, secrets: Iterable[str] = ()) -> Docum
         # Each probe's samples; a DSN-based probe's target is "dsn", never the
         # DSN, and a gap's error text is scrubbed like any error sample.
         "probes": [clean(series.to_json(), keys=False) for series in outcome.probes],
+        # What the generator offered; its warning when it could not keep up.
+        "load": outcome.load.to_json() if outcome.load is not None else None,
     }
     return document
 

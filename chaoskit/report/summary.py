@@ -227,6 +227,9 @@ def print_summary(document: Mapping[str, object], console: Console) -> None:
             console.print(
                 _t(f"Lost writes ({h.get('name')}): {data.get('lost')}, first {lost}")
             )
+    warning = mapping(doc.get("load")).get("warning")
+    if warning:
+        console.print(Text(f"Warning: {warning}", style="yellow"), soft_wrap=True)
     console.print(_verdict_line(doc))
     for label, value in (
         ("Report", doc.get("report_dir")),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 __all__ = ["Environment", "RunningService", "bring_up"]
 
 RunningService = PostgresService | ProcessService | ExternalService | ContainerService
+Launchable = PostgresService | ProcessService | ContainerService
+"""A service chaoskit starts, and so writes to the ledger before starting."""
 
 
 @dataclass
@@ -112,11 +114,29 @@ class _BringUp:
     def bindable(self, text: str) -> bool:
         return all(ref.key in self.env.values for ref in refs.find(text))
 
-    async def _started(
-        self, service: RunningService, entry: LedgerEntry | None, label: str
+    def _ledger_first(
+        self, service: Launchable, kind: str, description: str
+    ) -> int | None:
+        """Write a service's ledger entry before it starts, with what is known
+        (its PID file, its data directory's name); the service adds its PID and
+        start time as soon as it has them. A run killed at any moment of the
+        start leaves an entry `chaoskit rollback` (or the next run) acts on."""
+        planned = service.planned_ledger_data()
+        if planned is None:
+            return None
+        ledger_id = self.stack.ledger.add(LedgerEntry(kind, description, dict(planned)))
+        stack = self.stack
+
+        def launched(data: Mapping[str, object]) -> None:
+            stack.amend(ledger_id, data)
+
+        service.on_launch = launched
+        return ledger_id
+
+    def _started(
+        self, service: RunningService, ledger_id: int | None, label: str
     ) -> None:
         """Register a started service's undo (stop it) in the stack."""
-        ledger_id = self.stack.before(entry) if entry else None
         self.stack.push(Undo(f"stop {label}", service.stop), ledger_id, label)
 
     async def start_proxy(self) -> None:
@@ -149,12 +169,9 @@ class _BringUp:
                     "service_starting", service="proxy", service_kind="embedded proxy"
                 )
             )
+            ledger_id = self._ledger_first(proxy, "process", "stop the embedded proxy")
             await proxy.start()
-            await self._started(
-                proxy,
-                LedgerEntry("process", "stop the embedded proxy", proxy.ledger_data()),
-                "embedded proxy",
-            )
+            self._started(proxy, ledger_id, "embedded proxy")
             self.env.records.append(
                 ServiceRecord(
                     "proxy",
@@ -235,9 +252,9 @@ class _BringUp:
                 settings=spec.settings,
                 start_timeout=spec.start_timeout,
             )
+            ledger_id = self._ledger_first(service, "process", f"stop {spec.name}")
             address = await service.start()
-            entry = LedgerEntry("process", f"stop {spec.name}", service.ledger_data())
-            await self._started(service, entry, f"service {spec.name}")
+            self._started(service, ledger_id, f"service {spec.name}")
             values = {
                 "address": f"{address.host}:{address.port}",
                 "host": address.host,
@@ -265,9 +282,9 @@ class _BringUp:
             service = ProcessService.from_spec(
                 bound, self.report_dir, self.experiment.secrets
             )
+            ledger_id = self._ledger_first(service, "process", f"stop {spec.name}")
             endpoint = await service.start()
-            entry = LedgerEntry("process", f"stop {spec.name}", service.ledger_data())
-            await self._started(service, entry, f"service {spec.name}")
+            self._started(service, ledger_id, f"service {spec.name}")
             values = _values(endpoint)
             record = ServiceRecord(
                 spec.name,
@@ -318,15 +335,13 @@ class _BringUp:
         service = ContainerService(
             bound, client, run_id=self.env.run_id, log_dir=self.report_dir
         )
+        ledger_id = self._ledger_first(
+            service,
+            "container_remove",
+            f"remove container {service.planned_name!r} ({spec.name})",
+        )
         await service.start()
-        entry = None
-        if service.created and not spec.keep:
-            entry = LedgerEntry(
-                "container_remove",
-                f"remove container {service.container_name!r} ({spec.name})",
-                service.ledger_data(),
-            )
-        await self._started(service, entry, f"service {spec.name}")
+        self._started(service, ledger_id, f"service {spec.name}")
         values = _values(service.address)
         record = ServiceRecord(
             spec.name,

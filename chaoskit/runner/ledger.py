@@ -35,6 +35,7 @@ __all__ = [
     "Ledger",
     "RollbackResult",
     "find_open_ledgers",
+    "live_owner",
     "roll_back",
     "run_is_live",
 ]
@@ -71,6 +72,14 @@ class Ledger:
         self.entries.append({"id": number, "state": "pending", **entry.to_json()})
         self._write()
         return number
+
+    def amend(self, number: int, data: Mapping[str, object]) -> None:
+        """Add what became known about a change being made (a PID once the
+        process runs): the entry was written before, with what was known then."""
+        for item in self.entries:
+            if item["id"] == number:
+                item.update({**data, "id": number, "state": item["state"]})
+        self._write()
 
     def settle(
         self, number: int, state: str = "done", error: str | None = None
@@ -114,6 +123,20 @@ def find_open_ledgers(root: Path, *, skip_live: bool = False) -> Iterator[Path]:
             continue
         if any(e.get("state") == "pending" for e in doc.get("entries", [])):
             yield path
+
+
+def live_owner(path: Path) -> int | None:
+    """The PID of the run still going that writes the ledger at ``path``, or None
+    (the run ended or was killed: its pending changes are leftovers)."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    run = doc.get("run") if isinstance(doc, dict) else None
+    if isinstance(run, dict) and run_is_live(run):
+        pid = run.get("pid")
+        return pid if isinstance(pid, int) else None
+    return None
 
 
 def run_is_live(run: object) -> bool:

@@ -4,9 +4,10 @@ everything undone, data judged.
 Whatever happens (a hypothesis fails, a service never gets healthy, a fault
 cannot be applied, Ctrl-C, SIGTERM, a bug) teardown runs: the load stops, every
 undo on the stack runs newest first, and anything the ledger still lists as
-pending is undone from it. Signals: the first SIGINT/SIGTERM stops the run and
-rolls back (exit 3); a second one cuts every undo's deadline to a few seconds;
-a third exits at once, leaving the ledger for ``chaoskit rollback``.
+pending is undone from it. Signals (SIGINT, SIGTERM, SIGHUP, SIGQUIT): the
+first stops the run and rolls back (exit 3); a second one cuts every undo's
+deadline to a few seconds; a third exits at once, leaving the ledger for
+``chaoskit rollback`` (or the next run).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from chaoskit.runner.environment import Environment, bring_up
 from chaoskit.runner.ledger import Ledger, roll_back
 from chaoskit.runner.load import build_load_config, observed_probes
 from chaoskit.runner.locustrun import load_verdict, start_locust
-from chaoskit.runner.outcome import RunOutcome
+from chaoskit.runner.outcome import LoadRecord, RunOutcome
 from chaoskit.runner.probes import ProbeAborts, watch_probes
 from chaoskit.runner.readback import read_backs
 from chaoskit.runner.rollback import DEFAULT_DEADLINE_S, RollbackStack
@@ -79,8 +80,17 @@ class Stopped(Exception):
     """The run was told to stop (signal or abort) while something was starting."""
 
 
+# What stops a run and rolls it back: Ctrl-C, kill, a closed terminal or a
+# dropped SSH session (SIGHUP), Ctrl-backslash (SIGQUIT).
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+
 class _Signals:
-    """SIGINT/SIGTERM: stop, then force, then exit."""
+    """The stop signals: stop, then force, then exit.
+
+    A signal ignored when chaoskit started (``nohup`` ignores SIGHUP, a shell's
+    background job SIGINT and SIGQUIT) stays ignored: whoever started us chose so.
+    """
 
     def __init__(self, stop: asyncio.Event, emit: Callable[[Event], None]) -> None:
         self.stop = stop
@@ -88,23 +98,34 @@ class _Signals:
         self.count = 0
         self.force = asyncio.Event()
         self.reason: str | None = None
+        self._installed: dict[signal.Signals, Any] = {}
 
     def __enter__(self) -> _Signals:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in _STOP_SIGNALS:
+            previous = signal.getsignal(sig)
+            if previous == signal.SIG_IGN:
+                continue
             loop.add_signal_handler(sig, self._received, sig)
+            self._installed[sig] = previous
         return self
 
     def __exit__(self, *exc: object) -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig, previous in self._installed.items():
             loop.remove_signal_handler(sig)
+            # What was there before (the CLI defers stop signals while it
+            # judges and reports), not the default asyncio puts back.
+            if previous is not None:
+                signal.signal(sig, previous)
 
     @property
     def forced(self) -> bool:
         return self.count >= 2
 
     def _received(self, sig: signal.Signals) -> None:
+        # A second signal never cuts the rollback short: it only shortens every
+        # undo's deadline; the third leaves the ledger to `chaoskit rollback`.
         self.count += 1
         if self.count == 1:
             self.reason = f"interrupted by {sig.name}"
@@ -114,12 +135,13 @@ class _Signals:
             self.emit(event("interrupted", signal=sig.name, forced=True))
             self.force.set()
         else:
-            print(
-                "chaoskit: forced exit; faults may still be in place: "
-                "run `chaoskit rollback <report dir>`",
-                file=sys.stderr,
-                flush=True,
-            )
+            with contextlib.suppress(OSError):  # the console may be gone (SIGHUP)
+                print(
+                    "chaoskit: forced exit; faults may still be in place: "
+                    "run `chaoskit rollback <report dir>`",
+                    file=sys.stderr,
+                    flush=True,
+                )
             os._exit(3)
 
 
@@ -144,6 +166,22 @@ def _load_ended(timeline: Timeline, load: asyncio.Future[Any]) -> None:
     once: the faults after it would be judged on no load."""
     if not load.cancelled() and load.exception() is not None:
         timeline.stop.set()  # its error is the run's reason, raised below
+
+
+def _load_record(engine: LoadEngine, emit: Callable[[Event], None]) -> LoadRecord:
+    """What the generator offered; a warning event when it could not keep up."""
+    status = engine.status()
+    record = LoadRecord(
+        # The schedule's seconds: requests in flight at its end do not count.
+        duration_s=min(status.elapsed_s, engine.config.duration),
+        scheduled=status.due + status.late,
+        sent=status.sent,
+        dropped=status.dropped,
+        late=status.late,
+    )
+    if record.warning:
+        emit(event("load_behind", **record.to_json()))
+    return record
 
 
 def _iso(wall: float) -> str:
@@ -187,6 +225,7 @@ async def run_experiment(
         )
     )
     env = Environment()
+    load_record: LoadRecord | None = None
     recorder: Recorder | None = None
     timeline: Timeline | None = None
     watcher: AttemptWatcher | None = None
@@ -280,6 +319,8 @@ async def run_experiment(
                     load.cancel()
                     await asyncio.wait([load])
                 samples.close()
+                if isinstance(engine, LoadEngine):  # Locust keeps no schedule
+                    load_record = _load_record(engine, emit)
             if load.done() and not load.cancelled() and load.exception() is not None:
                 raise load.exception()  # type: ignore[misc]
             recorder.close()
@@ -299,11 +340,12 @@ async def run_experiment(
         finally:
             deadline = _FORCED_DEADLINE_S if signals.forced else DEFAULT_DEADLINE_S
             await stack.unwind(deadline)
-            # What the stack never got an undo for (cut mid-apply) is in the ledger.
+            ledger.close()
+            # What the stack never got an undo for (cut mid-apply, a service
+            # that failed to start) is in the ledger; this settles it there.
             for result in await roll_back(ledger.path):
                 if not result.ok:
                     stack.failures.append(f"{result.description}: {result.message}")
-            ledger.close()
             await env.aclose()
     if stack.failures:
         rollback = RollbackError("; ".join(stack.failures))
@@ -314,6 +356,7 @@ async def run_experiment(
         probes,
         values,
         extra,
+        load_record,
     )  # fmt: skip
 
 
@@ -330,6 +373,7 @@ def _outcome(
     probes: tuple[ProbeSeries, ...] = (),
     values: ValueLog | None = None,
     extra: tuple[Verdict, ...] = (),
+    load: LoadRecord | None = None,
 ) -> RunOutcome:
     experiment = request.experiment
     recorder = recorder or Recorder(origin_ns=0)
@@ -403,4 +447,5 @@ def _outcome(
         environment=_environment(),
         fuzz=tuple(timeline.fuzz.values()) if timeline else (),
         probes=probes,
+        load=load,
     )

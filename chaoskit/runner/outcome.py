@@ -19,9 +19,56 @@ from chaoskit.events import FaultRecord, PhaseRecord, ProbeSeries, ServiceRecord
 from chaoskit.fuzz.tally import FuzzTally
 from chaoskit.metrics.model import Snapshot
 
-__all__ = ["FaultRecord", "PhaseRecord", "RunOutcome", "ServiceRecord"]
+__all__ = ["FaultRecord", "LoadRecord", "PhaseRecord", "RunOutcome", "ServiceRecord"]
 
 Status = Literal["passed", "failed", "aborted"]
+
+
+@dataclass(frozen=True)
+class LoadRecord:
+    """What the load generator offered, against what the schedule asked for."""
+
+    duration_s: float
+    """Seconds of the schedule the load ran (the run's, or until it stopped)."""
+    scheduled: int
+    """Arrivals the schedule held up to where the load ended (sent, dropped, late)."""
+    sent: int
+    dropped: int
+    late: int
+    """Arrivals never sent: the generator fell more than a second behind."""
+
+    @property
+    def scheduled_rps(self) -> float:
+        return self.scheduled / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def achieved_rps(self) -> float:
+        return self.sent / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def warning(self) -> str | None:
+        """Why the measured load is not the load asked for, if it is not."""
+        if not self.late:
+            return None
+        return (
+            f"the load generator could not keep up: {self.achieved_rps:,.0f} "
+            f"requests/s sent of {self.scheduled_rps:,.0f} scheduled; "
+            f"{self.late:,} arrivals were never sent (late), {self.dropped:,} "
+            "dropped at the in-flight cap. Lower load.rate or spread the load "
+            "over several generators"
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "duration_s": round(self.duration_s, 3),
+            "scheduled": self.scheduled,
+            "sent": self.sent,
+            "dropped": self.dropped,
+            "late": self.late,
+            "scheduled_rps": round(self.scheduled_rps, 1),
+            "achieved_rps": round(self.achieved_rps, 1),
+            "warning": self.warning,
+        }
 
 
 @dataclass(frozen=True)
@@ -55,6 +102,8 @@ class RunOutcome:
     """The ``[environments.NAME]`` chosen (``--env``, ``CHAOSKIT_ENV``), if any."""
     probes: tuple[ProbeSeries, ...] = ()
     """Each probe's samples and gaps."""
+    load: LoadRecord | None = None
+    """The load as offered (None when the run ended before the load started)."""
 
     @property
     def exit_code(self) -> int:

@@ -11,7 +11,7 @@ undo must not leave every other fault in place.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from chaoskit.errors import ChaoskitError, RollbackError
@@ -43,6 +43,10 @@ class RollbackStack:
     def before(self, entry: LedgerEntry | None) -> int | None:
         """Write a change to the ledger before making it."""
         return self.ledger.add(entry) if entry is not None else None
+
+    def amend(self, ledger_id: int, data: Mapping[str, object]) -> None:
+        """Add what became known while the change was being made (a PID)."""
+        self.ledger.amend(ledger_id, data)
 
     def abandon(self, ledger_id: int | None, error: str) -> None:
         """The change was never made (applying it failed)."""

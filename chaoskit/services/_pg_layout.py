@@ -22,6 +22,7 @@ from chaoskit.errors import ServiceError
 
 __all__ = [
     "HOST",
+    "RUN_DIR_PREFIX",
     "SUPERUSER",
     "SYSTEM_USER",
     "Layout",
@@ -30,6 +31,8 @@ __all__ = [
     "prepare_layout",
 ]
 
+RUN_DIR_PREFIX = "chaoskit-pg-"
+"""The temp run directories' names start so (a rollback removes only those)."""
 HOST = "127.0.0.1"
 """The only address the server listens on: experiments target loopback."""
 SUPERUSER = "postgres"
@@ -80,6 +83,7 @@ def prepare_layout(
     *,
     data_dir: Path | None,
     log_path: Path | None,
+    run_dir: Path | None = None,
 ) -> Layout:
     """Find the server's account; create the run and data directories.
 
@@ -90,6 +94,8 @@ def prepare_layout(
             one in the run directory.
         log_path: the server log; None puts it in the run directory (temp
             data) or in ``data_dir``.
+        run_dir: the run directory to create (it must not exist: its name was
+            written to the rollback ledger first); None: a fresh temp one.
 
     Raises:
         ServiceError: the server's system user cannot be found or created, or
@@ -97,7 +103,15 @@ def prepare_layout(
     """
     account = _server_account() if os.name == "posix" and os.geteuid() == 0 else None
     _check_reachable(name, bin_dir, "PostgreSQL binaries", account)
-    run_dir = Path(tempfile.mkdtemp(prefix="chaoskit-pg-"))
+    if run_dir is None:
+        run_dir = Path(tempfile.mkdtemp(prefix=RUN_DIR_PREFIX))
+    else:
+        try:
+            run_dir.mkdir(mode=0o700)
+        except OSError as exc:
+            raise ServiceError(
+                f"postgres service {name!r}: cannot create {run_dir}: {exc.strerror}"
+            ) from exc
     try:
         _give(run_dir, account)
         _check_reachable(name, run_dir, "run directory", account)

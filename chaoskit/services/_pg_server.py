@@ -22,7 +22,7 @@ from typing import Literal
 
 from chaoskit.errors import ServiceError
 from chaoskit.services._pg_layout import HOST, Layout
-from chaoskit.services._pg_tools import popen
+from chaoskit.services._pg_tools import Spawned, popen
 from chaoskit.services._proc import (
     POLL_S,
     kill_group,
@@ -95,6 +95,7 @@ class Postmaster:
         settings: Sequence[str],
         start_timeout: float,
         picked_port: bool,
+        on_spawn: Spawned | None = None,
     ) -> None:
         """Start the postmaster on ``port`` and wait until it is ready.
 
@@ -107,6 +108,7 @@ class Postmaster:
             start_timeout: the service's start timeout, named in the message.
             picked_port: we picked ``port``, so when it turns out taken the
                 caller may pick another (:class:`PortTakenError`).
+            on_spawn: told of the postmaster as soon as it runs.
 
         Raises:
             PortTakenError: ``picked_port`` and the port was in use.
@@ -135,8 +137,9 @@ class Postmaster:
         self._log_offset = layout.log_path.stat().st_size
         with layout.log_path.open("ab") as log:
             proc = popen(
-                argv, layout.account, stdin=subprocess.DEVNULL, stdout=log, stderr=log
-            )
+                argv, layout.account, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=log, on_spawn=on_spawn,
+            )  # fmt: skip
         self.proc = proc
         await self._wait_ready(layout, proc, port, deadline, start_timeout, picked_port)
 

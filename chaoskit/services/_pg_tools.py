@@ -13,7 +13,7 @@ import os
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, Self
 
@@ -21,7 +21,10 @@ from chaoskit.errors import ServiceError
 from chaoskit.services._pg_layout import HOST, SUPERUSER, Layout
 from chaoskit.services._proc import kill_group, tail, wait_exit
 
-__all__ = ["initdb", "popen", "run_init_sql", "run_tool"]
+__all__ = ["Spawned", "initdb", "popen", "run_init_sql", "run_tool"]
+
+Spawned = Callable[[subprocess.Popen[bytes]], None]
+"""Told of each PostgreSQL program as soon as it runs (see :func:`popen`)."""
 
 
 def popen(
@@ -31,8 +34,13 @@ def popen(
     stdin: int | IO[bytes],
     stdout: IO[bytes],
     stderr: IO[bytes],
+    on_spawn: Spawned | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start a command in its own session, as ``account`` when given."""
+    """Start a command in its own session, as ``account`` when given.
+
+    ``on_spawn`` hears of the process at once (the rollback ledger records it:
+    a run killed while initdb or the server starts leaves nothing running).
+    """
     env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
     # English messages: the bind-failure check reads the server log.
     env["LC_ALL"] = "C"
@@ -40,7 +48,7 @@ def popen(
         ids: dict[str, Any] = {}
     else:
         ids = {"user": account[0], "group": account[1], "extra_groups": []}
-    return subprocess.Popen(  # noqa: S603 - our own binaries, fixed arguments
+    proc = subprocess.Popen(  # noqa: S603 - our own binaries, fixed arguments
         argv,
         stdin=stdin,
         stdout=stdout,
@@ -53,6 +61,13 @@ def popen(
         start_new_session=True,
         **ids,
     )
+    if on_spawn is not None:
+        try:
+            on_spawn(proc)
+        except BaseException:
+            kill_group(proc)
+            raise
+    return proc
 
 
 async def run_tool(
@@ -63,6 +78,7 @@ async def run_tool(
     *,
     start_timeout: float,
     stdin: str | None = None,
+    on_spawn: Spawned | None = None,
 ) -> tuple[int, str, str]:
     """Run initdb or psql to completion: (exit code, stdout, stderr).
 
@@ -80,8 +96,9 @@ async def run_tool(
     """
     with _ToolFiles(stdin) as files:
         proc = popen(
-            argv, account, stdin=files.stdin, stdout=files.out, stderr=files.err
-        )
+            argv, account, stdin=files.stdin, stdout=files.out, stderr=files.err,
+            on_spawn=on_spawn,
+        )  # fmt: skip
         try:
             code = await wait_exit(proc, deadline - time.monotonic())
         finally:
@@ -102,6 +119,7 @@ async def initdb(
     *,
     durable: bool,
     start_timeout: float,
+    on_spawn: Spawned | None = None,
 ) -> None:
     """Create the cluster in ``layout.data_dir``, as the server's account."""
     argv = [
@@ -116,8 +134,9 @@ async def initdb(
     if not durable:
         argv.append("--no-sync")
     code, output, errors = await run_tool(
-        name, argv, deadline, layout.account, start_timeout=start_timeout
-    )
+        name, argv, deadline, layout.account, start_timeout=start_timeout,
+        on_spawn=on_spawn,
+    )  # fmt: skip
     if code != 0:
         raise ServiceError(
             f"postgres service {name!r}: initdb into {layout.data_dir} failed "

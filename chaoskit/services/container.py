@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,6 +93,9 @@ class ContainerService:
         """True when chaoskit created the container (and so removes it)."""
         self._attached_at: datetime | None = None
         self._healthy_after: float | None = None
+        self.on_launch: Callable[[Mapping[str, object]], None] | None = None
+        """Called with :meth:`ledger_data` once the container exists, before it
+        is started: the runner updates its ledger entry there."""
 
     # -- what the runner and the fault driver read ------------------------------------
 
@@ -117,6 +120,24 @@ class ContainerService:
     def last_healthy_after_s(self) -> float | None:
         """Seconds the last start (or fault recovery) waited for health."""
         return self._healthy_after
+
+    @property
+    def planned_name(self) -> str:
+        """The name a container run from the image gets (known before it exists)."""
+        return f"chaoskit-{self.run_id}-{self.spec.name}"
+
+    def planned_ledger_data(self) -> Mapping[str, object] | None:
+        """The ledger entry written *before* the container is created: found by
+        its planned name (and removed only if it carries the run's label); None
+        when attaching to an existing container, which is never removed."""
+        if not self.spec.image or self.spec.keep:
+            return None
+        return {
+            "container": self.planned_name,
+            "name": self.planned_name,
+            "run": self.run_id,
+            "docker_host": docker_host(),
+        }
 
     def ledger_data(self) -> Mapping[str, object]:
         """``{container, name, run, docker_host}``: enough to undo from a ledger."""
@@ -155,7 +176,7 @@ class ContainerService:
         spec = self.spec
         labels = {**spec.labels, LABEL_RUN: self.run_id, LABEL_SERVICE: spec.name}
         options: dict[str, Any] = {
-            "name": f"chaoskit-{self.run_id}-{spec.name}",
+            "name": self.planned_name,
             "labels": labels,
             "environment": dict(spec.env),
             "volumes": parse_volumes(spec.volumes, owner=self._owner),
@@ -180,6 +201,8 @@ class ContainerService:
         )
         self.container, self.created = created, True
         try:
+            if self.on_launch is not None and not spec.keep:
+                self.on_launch(self.ledger_data())
             await call(
                 f"{self._owner}: start container {created.name!r}",
                 created.start,

@@ -65,10 +65,13 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import shutil
 import signal
+import subprocess
+import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -77,6 +80,7 @@ from typing import TYPE_CHECKING, Self
 from chaoskit.errors import ServiceError, UsageError
 from chaoskit.services._pg_layout import (
     HOST,
+    RUN_DIR_PREFIX,
     SUPERUSER,
     SYSTEM_USER,
     Layout,
@@ -227,6 +231,12 @@ class PostgresService:
         self._port: int | None = None
         # The postmaster while it runs (or until we notice it has died).
         self._server = Postmaster(name)
+        # The temp run directory of the next first start, named before it is
+        # made so the rollback ledger can list it first (planned_ledger_data).
+        self._planned_run_dir: Path | None = None
+        self.on_launch: Callable[[Mapping[str, object]], None] | None = None
+        """Called with :meth:`ledger_data`'s fields as soon as initdb, then the
+        server, runs: the runner updates its ledger entry there."""
 
     # -- public API ----------------------------------------------------------
 
@@ -328,6 +338,39 @@ class PostgresService:
         :meth:`send_signal`.
         """
         return await self._server.kill(sig, self.stop_timeout)
+
+    def planned_ledger_data(self) -> dict[str, object]:
+        """``{name, remove_dir}``: the ledger entry written *before* the start,
+        naming the run directory before it is created (unless ``keep``).
+
+        :attr:`on_launch` adds the PID and start time of whatever runs: initdb
+        first, then the server.
+        """
+        data: dict[str, object] = {"name": self.name}
+        if not self.keep and self._layout is None:
+            data["remove_dir"] = str(self._next_run_dir())
+        return data
+
+    def _next_run_dir(self) -> Path:
+        if self._planned_run_dir is None:
+            self._planned_run_dir = Path(tempfile.gettempdir()) / (
+                RUN_DIR_PREFIX + secrets.token_hex(6)
+            )
+        return self._planned_run_dir
+
+    def _spawned(self, proc: subprocess.Popen[bytes]) -> None:
+        started = _start_time(proc.pid)
+        if self.on_launch is None or started is None:
+            return
+        data: dict[str, object] = {
+            "pid": proc.pid,
+            "start_time": started,
+            "name": self.name,
+        }
+        run_dir = self._layout.run_dir if self._layout else self._planned_run_dir
+        if run_dir is not None and not self.keep:
+            data["remove_dir"] = str(run_dir)
+        self.on_launch(data)
 
     def ledger_data(self) -> dict[str, object]:
         """``{pid, start_time, name, remove_dir}`` of the postmaster, for the
@@ -433,11 +476,13 @@ class PostgresService:
                     f"postgres service {self.name!r}: init SQL file {item} "
                     "does not exist"
                 )
+        run_dir, self._planned_run_dir = self._next_run_dir(), None
         return prepare_layout(
             self.name,
             bin_dir,
             data_dir=self._given_data_dir,
             log_path=self._given_log_path,
+            run_dir=run_dir,
         )
 
     async def _first_start(self, layout: Layout, deadline: float) -> int:
@@ -450,6 +495,7 @@ class PostgresService:
                 deadline,
                 durable=self.durable,
                 start_timeout=self.start_timeout,
+                on_spawn=self._spawned,
             )
         # Only now: initdb wants an empty data directory, and the log may be in it.
         create_log(layout)
@@ -493,6 +539,7 @@ class PostgresService:
             start_timeout=self.start_timeout,
             # Only a first start on a port we picked may pick another.
             picked_port=self._fixed_port is None and self._port is None,
+            on_spawn=self._spawned,
         )
 
     def _remove(self, layout: Layout) -> None:

@@ -46,7 +46,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -157,6 +157,9 @@ class ProcessService:
         self._stderr_offset = 0
         self._started_at: float | None = None
         self._healthy_after: float | None = None
+        self.on_launch: Callable[[Mapping[str, object]], None] | None = None
+        """Called with :meth:`ledger_data` as soon as each start has a PID, before
+        the health wait: the runner updates its ledger entry there."""
 
     @classmethod
     def from_spec(
@@ -240,6 +243,14 @@ class ProcessService:
         entry was written (by a ``kill`` fault's undo, or a ``restart``).
         """
         return self.log_dir / f"{self.name}.pid"
+
+    def planned_ledger_data(self) -> dict[str, object]:
+        """``{name, pid_file}``: the ledger entry written *before* the start.
+
+        :func:`stop_leftover` finds the process through the PID file until
+        :attr:`on_launch` adds the PID and start time.
+        """
+        return {"name": self.name, "pid_file": str(self.pid_path)}
 
     def ledger_data(self) -> dict[str, object]:
         """``{pid, start_time, name, pid_file}``: what :func:`stop_leftover` needs.
@@ -432,6 +443,12 @@ class ProcessService:
         _proc.write_pid_file(self.pid_path, proc.pid, started)
         self._paused = False
         self._started_at = time.time()
+        if self.on_launch is not None:
+            try:
+                self.on_launch(self.ledger_data())
+            except BaseException:
+                self._kill_now()
+                raise
         return proc
 
     async def _wait_healthy(self, proc: subprocess.Popen[bytes], began: float) -> None:
@@ -539,9 +556,17 @@ async def stop_leftover(
         "stopped", "gone" (nothing left), or "not ours" (the PID was reused:
         the other process is left alone).
 
+    An entry written before the start and never updated (chaoskit was killed
+    before the PID was known) has no PID: the PID file, if the process got that
+    far, names it; else nothing was started, and only its directory is removed.
+
     Raises:
-        ServiceError: the entry names no process, or the group survives SIGKILL.
+        ServiceError: the entry is not a ``process`` one, or the group survives
+            SIGKILL.
     """
+    data = getattr(entry, "data", entry)
+    if isinstance(data, Mapping) and data.get("pid") is None:
+        return await _stop_planned(entry, data, stop_timeout)
     pid, started, pid_file = _proc.ledger_identity(entry, "process")
     outcomes = [await _proc.terminate_group(pid, started, stop_timeout)]
     # The service may have been started again since the entry was written.
@@ -555,6 +580,24 @@ async def stop_leftover(
     if "signalled" in outcomes:
         return "stopped"
     return "not ours" if outcomes[0] == "not ours" else "gone"
+
+
+async def _stop_planned(
+    entry: object, data: Mapping[str, object], stop_timeout: float
+) -> LeftoverOutcome:
+    """A ``process`` entry written before the start, without PID."""
+    kind = getattr(entry, "kind", None) or data.get("kind")
+    if kind not in (None, "process"):
+        raise ServiceError(f"ledger entry of kind {kind!r} is not a 'process' entry")
+    pid_file = data.get("pid_file")
+    current = _proc.read_pid_file(pid_file) if pid_file else None
+    outcome: _proc.SignalOutcome = "gone"
+    if current is not None:
+        outcome = await _proc.terminate_group(*current, stop_timeout)
+        if outcome != "not ours":
+            _proc.remove_pid_file(pid_file)
+    _remove_leftover_dir(entry)
+    return "stopped" if outcome == "signalled" else outcome
 
 
 def _remove_leftover_dir(entry: object) -> None:

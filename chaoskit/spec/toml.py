@@ -15,7 +15,10 @@ from typing import Any
 
 from chaoskit.errors import SpecError, SpecIssue
 
-__all__ = ["apply_overrides", "parse_override", "read_table"]
+__all__ = ["MAX_FILE_BYTES", "apply_overrides", "parse_override", "read_table"]
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+"""An experiment file is a page or two of TOML; anything this big is a mistake."""
 
 _POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _NOUNS = {
@@ -38,12 +41,20 @@ def read_table(path: str | Path) -> dict[str, Any]:
     """
     file = str(path)
     try:
-        data = Path(path).read_bytes()
+        with Path(path).open("rb") as handle:
+            # Bounded: a huge file, or /dev/zero, must not eat the memory.
+            data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as error:
         reason = error.strerror or str(error)
         raise SpecError(
             file, [SpecIssue("(file)", f"cannot read it: {reason}")]
         ) from None
+    if len(data) > MAX_FILE_BYTES:
+        issue = SpecIssue(
+            "(file)",
+            f"too large: an experiment file is at most {MAX_FILE_BYTES:,} bytes",
+        )
+        raise SpecError(file, [issue])
     try:
         # utf-8-sig: a byte-order mark (Windows editors write one) is not text.
         text = data.decode("utf-8-sig")

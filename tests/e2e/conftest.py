@@ -7,7 +7,9 @@ starting the same run again. Nothing here changes a finished run's files.
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -68,3 +70,18 @@ stable_for = "1s"
     reports = tmp_path / "report"
     result = chaoskit("run", str(path), "--report-dir", str(reports))
     return (result, reports), path
+
+
+@pytest.fixture
+def separate_proxy():
+    """A `chaoskit proxy` of our own, so we can look at it after the run."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chaoskit", "proxy", "--port", "0"],
+        cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    url = proc.stdout.readline().split("API on ")[1].split()[0]
+    yield url
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=15)
+    proc.stdout.close()

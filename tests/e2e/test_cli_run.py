@@ -221,21 +221,6 @@ path = "/ok"
     assert all(e["state"] == "done" for e in ledger["entries"])
 
 
-@pytest.fixture
-def separate_proxy():
-    """A `chaoskit proxy` of our own, so we can look at it after the run."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chaoskit", "proxy", "--port", "0"],
-        cwd=REPO, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    url = proc.stdout.readline().split("API on ")[1].split()[0]
-    yield url
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=15)
-    proc.stdout.close()
-
-
 def _read(reports: Path) -> list[dict]:
     try:
         return journal(reports)

@@ -7,6 +7,7 @@ test starts is stopped by PID at teardown, also when the test fails.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 import time
@@ -352,6 +353,58 @@ async def test_stop_leftover_stops_an_embedded_postgres_from_its_ledger_data():
         entry = LedgerEntry("process", "stop leftover", service.ledger_data())
         assert await stop_leftover(entry, stop_timeout=2) == "stopped"
         assert not alive(pid or 0)
+    finally:
+        await service.stop()
+
+
+async def test_an_entry_written_before_the_start_finds_the_process(
+    children: Children,
+):
+    """The runner writes the entry before start() (no PID yet), and on_launch
+    adds the PID as soon as the process runs, before the health wait."""
+    service = children.server("--health-status", "503")
+    planned = service.planned_ledger_data()
+    assert "pid" not in planned
+    assert await stop_leftover(LedgerEntry("process", "stop", planned)) == "gone"
+    launched: list[dict[str, object]] = []
+    told = asyncio.Event()
+
+    def on_launch(data: object) -> None:
+        launched.append(dict(data))  # type: ignore[call-overload]
+        told.set()
+
+    service.on_launch = on_launch
+    starting = asyncio.ensure_future(service.start())
+    await asyncio.wait_for(told.wait(), 30)
+    assert not starting.done()  # still waiting for health
+    (data,) = launched
+    assert data["pid"] == service.pid
+    # From the entry as first written (PID file only), as after a kill -9:
+    assert await stop_leftover(LedgerEntry("process", "stop", planned)) == "stopped"
+    assert not alive(int(str(data["pid"])))
+    starting.cancel()
+    with contextlib.suppress(asyncio.CancelledError, ServiceError):
+        await starting
+
+
+@pytest.mark.postgres
+async def test_a_postgres_entry_written_before_the_start_names_its_directory():
+    service = PostgresService("planned", durable=False, stop_timeout=2)
+    planned = service.planned_ledger_data()
+    run_dir = Path(str(planned["remove_dir"]))
+    assert not await asyncio.to_thread(run_dir.exists)
+    spawned: list[dict[str, object]] = []
+    service.on_launch = lambda data: spawned.append(dict(data))
+    await service.start()
+    try:
+        assert service.run_dir == run_dir
+        # initdb first, then the server: each named as soon as it runs.
+        assert len(spawned) >= 2
+        assert spawned[-1]["pid"] == service.pid
+        assert all(entry["remove_dir"] == str(run_dir) for entry in spawned)
+        entry = LedgerEntry("process", "stop", spawned[-1])
+        assert await stop_leftover(entry, stop_timeout=2) == "stopped"
+        assert not await asyncio.to_thread(run_dir.exists)
     finally:
         await service.stop()
 

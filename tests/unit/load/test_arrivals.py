@@ -10,7 +10,7 @@ import statistics
 import pytest
 
 from chaoskit.clock import FakeClock
-from chaoskit.load.arrivals import arrival_times
+from chaoskit.load.arrivals import ArrivalSchedule, arrival_times
 from chaoskit.load.shapes import Shape
 
 
@@ -70,3 +70,36 @@ def test_fake_clock_jumps_to_deadlines_and_refuses_to_go_back():
     assert clock.now_ns() == 5_500_000_000
     with pytest.raises(ValueError, match="backwards"):
         clock.advance(-1)
+
+
+@pytest.mark.parametrize("poisson", [False, True])
+def test_skipping_ahead_leaves_out_the_arrivals_before_the_offset(poisson):
+    rng = random.Random(2)
+    schedule = ArrivalSchedule(
+        Shape.constant(1000).value_at, 2.0, poisson=poisson, rng=rng
+    )
+    head = [next(schedule) for _ in range(100)]
+    assert head[-1] < 0.2
+    skipped = schedule.skip_until(1.0)
+    rest = list(schedule)
+    assert rest[0] >= 1.0
+    # 2000 arrivals in all (Poisson: expected counts), none produced twice.
+    assert len(head) + skipped + len(rest) == pytest.approx(
+        2000, abs=100 if poisson else 1
+    )
+    assert rest == sorted(rest)
+
+
+def test_skipping_ten_million_arrivals_does_not_produce_them():
+    # At 10 million/s a second behind is 10 million arrivals: skipping them is
+    # one pass over the 1 ms steps, not one iteration per arrival.
+    schedule = ArrivalSchedule(Shape.constant(10_000_000).value_at, 5.0)
+    assert next(schedule) == 0.0
+    assert schedule.skip_until(4.0) == pytest.approx(40_000_000, abs=2)
+    assert next(schedule) >= 4.0
+
+
+def test_past_the_end_nothing_is_left_to_skip():
+    schedule = ArrivalSchedule(Shape.constant(100).value_at, 1.0)
+    assert schedule.skip_until(5.0) == 100
+    assert list(schedule) == []
