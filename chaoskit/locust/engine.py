@@ -71,7 +71,9 @@ class LocustEngine:
         sinks: where each sample goes.
         log_dir: where the processes' logs and PID files go.
         acks: where ``chaoskit_locust.ack`` calls are recorded.
-        started: called with each process once it runs (ledger and stop).
+        starting: called with each process before it starts (its ledger entry
+            first, so a run killed mid-start leaves nothing unrecorded).
+        started: called with each process once it runs.
         emit: ``emit(kind, fields)``: run events (a worker lost).
     """
 
@@ -82,6 +84,7 @@ class LocustEngine:
         *,
         log_dir: Path,
         acks: AckLog | None = None,
+        starting: Callable[[ProcessService], None] | None = None,
         started: Callable[[ProcessService], None] | None = None,
         emit: Callable[[str, dict[str, object]], None] | None = None,
     ) -> None:
@@ -90,6 +93,7 @@ class LocustEngine:
         self.attach(sinks)
         self.acks = acks
         self.log_dir = log_dir
+        self._starting = starting or (lambda service: None)
         self._started = started or (lambda service: None)
         self._emit = emit or (lambda kind, fields: None)
         self.origin_ns = 0
@@ -195,6 +199,7 @@ class LocustEngine:
             "locust-master", master, env=env, cwd=cwd, log_dir=self.log_dir,
             stop_timeout=5.0,
         )  # fmt: skip
+        self._starting(self.master)
         await self.master.start()
         self._started(self.master)
         for number in range(1, config.workers + 1):
@@ -206,6 +211,7 @@ class LocustEngine:
                  *config.user_classes],
                 env=env, cwd=cwd, log_dir=self.log_dir, stop_timeout=5.0,
             )  # fmt: skip
+            self._starting(worker)
             await worker.start()
             self._started(worker)
             self.workers.append(worker)

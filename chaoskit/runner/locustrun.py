@@ -38,17 +38,29 @@ async def start_locust(
     """The master and workers up (each on the ledger and the stack), ready to go."""
     config = build_locust_config(experiment, base_url, base_dir=base_dir)
 
-    def started(service: ProcessService) -> None:
-        entry = LedgerEntry("process", f"stop {service.name}", service.ledger_data())
+    def starting(service: ProcessService) -> None:
+        # On the ledger before it starts (its PID file), amended with its PID
+        # and start time once it runs: as every service is (runner.environment).
+        planned = dict(service.planned_ledger_data() or {})
+        entry = LedgerEntry("process", f"stop {service.name}", planned)
         ledger_id = stack.before(entry)
+        if ledger_id is not None:
+            service.on_launch = lambda data: stack.amend(ledger_id, data)
         stack.push(Undo(f"stop {service.name}", service.stop), ledger_id, service.name)
+
+    def started(service: ProcessService) -> None:
         emit(event("service_ready", name=service.name, pid=service.pid))
 
     def emit_fields(kind: str, fields: dict[str, object]) -> None:
         emit(event(kind, **fields))
 
     engine = LocustEngine(
-        config, log_dir=report_dir, acks=acks, started=started, emit=emit_fields
+        config,
+        log_dir=report_dir,
+        acks=acks,
+        starting=starting,
+        started=started,
+        emit=emit_fields,
     )
     emit(
         event(
