@@ -7,9 +7,8 @@ and the recorder counts them per phase; this judges the share and the p95.
 
 from __future__ import annotations
 
-from chaoskit.checks.base import Verdict, evaluator
+from chaoskit.checks.base import Verdict, evaluator, too_little_data
 from chaoskit.checks.context import CheckContext
-from chaoskit.checks.threshold import _no_data as no_data
 from chaoskit.spec.model import FallbackHypothesis
 from chaoskit.units import format_duration
 
@@ -24,8 +23,12 @@ def fallback(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
     expected = h.rules_text()
     stats = ctx.stats(h.phase, h.task)
     answered = stats.count - stats.dropped if stats is not None else 0
-    if stats is None or answered == 0:
-        return [no_data(h.name, h.kind, h.phase, expected)]
+    scarce = too_little_data(
+        h.name, h.kind, h.phase, expected, answered, h.needs(h.p95 is not None),
+        "answered requests",
+    )  # fmt: skip
+    if scarce is not None or stats is None:
+        return [scarce] if scarce is not None else []
     share = stats.marked / answered
     p95 = stats.latency.p95 / 1000.0
     broken = []

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from chaoskit.checks.base import Verdict, evaluator
+from chaoskit.checks.base import Verdict, evaluator, too_little_data
 from chaoskit.checks.context import CheckContext
 from chaoskit.records import AckLog
 from chaoskit.spec.model import IntegrityHypothesis
@@ -49,6 +49,12 @@ def evaluate_integrity(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
                 f"read-back from {back.source if back else '?'} failed: {why}",
             )
         ]  # fmt: skip
+    scarce = too_little_data(
+        h.name, "integrity", h.phase, expected, len(acked), h.needs(),
+        f"acknowledged writes{f' of task {h.task!r}' if h.task else ''}",
+    )  # fmt: skip
+    if scarce is not None:
+        return [scarce]
     counts = Counter(back.ids)
     lost = [key for key in acked if key not in counts]
     duplicated = [key for key, n in counts.items() if n > 1]

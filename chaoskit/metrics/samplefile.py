@@ -14,10 +14,13 @@ from chaoskit.records import ErrorClass, Sample
 
 __all__ = ["HEADER", "SampleFile", "read_samples"]
 
-HEADER = (
+_OLD_HEADER = (
     "task\tuser\tintended_ns\tsent_ns\tend_ns\tstatus\t"
     "bytes_sent\tbytes_received\terror\tdetail\n"
 )
+HEADER = _OLD_HEADER[:-1] + "\ttags\n"
+"""The columns; ``tags`` (the body patterns a response matched, comma
+separated) was added last, and files without it are still read."""
 _BLOCK = 4096  # lines per write; about 300 KB
 
 
@@ -38,10 +41,11 @@ class SampleFile:
         """Buffer one sample as a line; write the buffer when it is full."""
         error = sample.error.value if sample.error is not None else ""
         detail = sample.detail.replace("\t", " ").replace("\n", " ")
+        tags = ",".join(sample.tags) if sample.tags else ""
         self._lines.append(
             f"{sample.task}\t{sample.user}\t{sample.intended_ns}\t{sample.sent_ns}\t"
             f"{sample.end_ns}\t{sample.status}\t{sample.bytes_sent}\t"
-            f"{sample.bytes_received}\t{error}\t{detail}\n"
+            f"{sample.bytes_received}\t{error}\t{detail}\t{tags}\n"
         )
         if len(self._lines) >= _BLOCK:
             self.flush()
@@ -66,11 +70,16 @@ def read_samples(path: str | Path) -> Iterator[Sample]:
         ValueError: the file does not start with the expected header.
     """
     with Path(path).open(encoding="utf-8") as file:
-        if file.readline() != HEADER:
+        header = file.readline()
+        if header not in (HEADER, _OLD_HEADER):
             raise ValueError(f"{path}: not a chaoskit sample file (header differs)")
+        old = header == _OLD_HEADER
         for line in file:
-            task, user, intended, sent, end, status, out, got, error, detail = (
-                line.rstrip("\n").split("\t")
+            fields = line.rstrip("\n").split("\t")
+            if old:
+                fields.append("")
+            task, user, intended, sent, end, status, out, got, error, detail, tags = (
+                fields
             )
             yield Sample(
                 task=task,
@@ -83,4 +92,5 @@ def read_samples(path: str | Path) -> Iterator[Sample]:
                 bytes_received=int(got),
                 error=ErrorClass(error) if error else None,
                 detail=detail,
+                tags=tuple(tags.split(",")) if tags else (),
             )

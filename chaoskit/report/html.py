@@ -34,11 +34,12 @@ from typing import Any
 
 from chaoskit.redact import redact
 from chaoskit.report.charts import Mark, Point, Window, chart_svg
-from chaoskit.report.fields import mapping, mappings
+from chaoskit.report.fields import mapping, mappings, status
 from chaoskit.report.journal import jsonable
 from chaoskit.report.json import write_atomic
 from chaoskit.report.rundata import TaskSeconds, load_run_data
 from chaoskit.report.sequences_svg import sequences_svg
+from chaoskit.report.stats import ERRORS_NOTE
 from chaoskit.report.style import CSS
 
 __all__ = ["HTML_NAME", "SECTIONS", "html_report", "write_html"]
@@ -47,6 +48,11 @@ HTML_NAME = "report.html"
 """The file name in a report directory."""
 
 Section = Callable[[Mapping[str, Any]], str]
+_RESULT = {
+    "passed": ("PASS", "pass"),
+    "failed": ("FAIL", "fail"),
+    "inconclusive": ("INCONCLUSIVE", "inconclusive"),
+}
 _BRACKETS = re.compile(r"\[([^\]]+)\]\s*$")
 
 
@@ -118,12 +124,7 @@ def _header(doc: Mapping[str, Any]) -> str:
 def _hypotheses(doc: Mapping[str, Any]) -> str:
     rows = []
     for h in mappings(doc.get("hypotheses")):
-        passed = h.get("passed")
-        result, css = (
-            ("PASS", "pass") if passed is True
-            else ("FAIL", "fail") if passed is False
-            else ("NOT JUDGED", "skip")
-        )  # fmt: skip
+        result, css = _RESULT.get(status(h) or "", ("NOT JUDGED", "skip"))
         rows.append([
             f"<strong>{_e(h.get('name'))}</strong>"
             f'<div class="detail">{_e(h.get("detail"))}</div>',
@@ -299,7 +300,8 @@ def _errors(doc: Mapping[str, Any]) -> str:
             f"{100 * share:.1f}%" if isinstance(share, int | float) else "-",
             f'<ul class="samples">{samples}</ul>',
         ])  # fmt: skip
-    body = _table(["Error class", "Count", "Share", "Samples"], rows)
+    body = _table(["Error class", "Requests", "Share of failed", "Samples"], rows)
+    body += f'<p class="note">{_e(doc.get("errors_note") or ERRORS_NOTE)}</p>'
     users = mappings(doc.get("top_error_users"))
     if users:
         urows = [

@@ -193,7 +193,11 @@ async def run_experiment(
             warmup = experiment.experiment.warmup
             start_ns = time.monotonic_ns()
             t0_ns = start_ns + round(warmup * _NS)
-            recorder = Recorder(origin_ns=t0_ns, phase="warmup" if warmup else "before")
+            recorder = Recorder(
+                origin_ns=t0_ns,
+                phase="warmup" if warmup else "before",
+                settle_s=config.longest_timeout() + 2,
+            )
             samples = SampleFile(report_dir / SAMPLES_NAME)
             engine = LoadEngine(config, [recorder, samples], acks=acks)
             timeline = Timeline(
@@ -295,12 +299,15 @@ def _outcome(
             fuzz=tuple(timeline.fuzz.values()) if timeline else (),
         )
         verdicts = tuple(evaluate(experiment.hypotheses, ctx))
+    statuses = {v.status for v in verdicts}
     if reason is not None:
         status = "aborted"
-    elif all(v.passed for v in verdicts):
-        status = "passed"
-    else:
+    elif "failed" in statuses:
         status = "failed"
+    elif "inconclusive" in statuses:
+        status = "inconclusive"  # too little data is never a pass
+    else:
+        status = "passed"
     ended = time.time()
     return RunOutcome(
         name=experiment.experiment.name,
