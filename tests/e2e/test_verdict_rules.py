@@ -259,3 +259,62 @@ weight = 3
     assert hang["count"] > 0
     assert report["errors"]["unfinished"]["count"] == hang["errors"] == hang["count"]
     assert report["tasks"]["ok"]["errors"] == 0
+
+
+# Started in the chaoskit process (sitecustomize): a library that warns in the
+# middle of the run, from the event loop and from a worker thread, as Hypothesis
+# does about a large repr during an invalid-payloads fault.
+_WARNING_LIBRARY = """
+import threading
+import warnings
+
+
+def _patch():
+    from hypothesis.errors import HypothesisWarning
+    from chaoskit.runner import timeline
+
+    original = timeline.Timeline.run
+
+    async def run(self):
+        warnings.warn("repr of a 1 MB payload: " + "x" * 5000, HypothesisWarning)
+        worker = threading.Thread(
+            target=lambda: warnings.warn("from a worker", HypothesisWarning)
+        )
+        worker.start()
+        worker.join()
+        await original(self)
+
+    timeline.Timeline.run = run
+
+
+_patch()
+"""
+
+
+@pytest.mark.slow
+def test_library_warnings_go_to_the_journal_and_log_never_the_console(tmp_path):
+    (tmp_path / "sitecustomize.py").write_text(_WARNING_LIBRARY)
+    path = experiment(
+        tmp_path, duration="1.5s", faults="", hypotheses="""
+[[hypotheses]]
+name = "no errors"
+phase = "all"
+metric = "error_rate"
+below = "1%"
+""",
+    )  # fmt: skip
+    reports = tmp_path / "report"
+    result = subprocess.run(
+        [sys.executable, "-m", "chaoskit", "run", str(path), "--report-dir",
+         str(reports)],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "Warning" not in result.stdout + result.stderr
+    assert "xxxxx" not in result.stdout + result.stderr
+    kinds = [r for r in _read(reports) if r.get("kind") == "library_warning"]
+    assert [r["category"] for r in kinds] == ["HypothesisWarning"] * 2
+    assert "from a worker" in kinds[1]["message"]
+    log = (reports / "chaoskit.log").read_text()
+    assert log.count('"event": "library_warning"') == 2
