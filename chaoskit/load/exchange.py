@@ -21,9 +21,6 @@ __all__ = ["Classifier", "Counters", "Exchanger"]
 _BODY_SCAN = 65536  # patterns look at the start of a body only
 
 
-_OK: tuple[None, str, tuple[str, ...]] = (None, "", ())
-
-
 class Classifier:
     """Status and body checks for a response.
 
@@ -54,27 +51,29 @@ class Classifier:
         self, expect: frozenset[int], status: int, body: bytes
     ) -> tuple[ErrorClass | None, str, tuple[str, ...]]:
         """``(None, "", ())`` for a success, else the error class, a detail
-        (the status, or the patterns matched) and the pattern tags."""
+        (the status and the patterns matched) and the pattern tags."""
         tags: tuple[str, ...] = ()
         if self._patterns and body:
             head = body[:_BODY_SCAN]
-            tags = tuple(
-                name for name, pattern in self._patterns if pattern.search(head)
-            )
-        if status in expect:
-            if tags:
+            for name, pattern in self._patterns:
+                if pattern.search(head):
+                    tags += (name,)
+            if tags and status in expect:
                 return ErrorClass.BODY_PATTERN, ",".join(tags), tags
-            return _OK
+        if status in expect:
+            return None, "", ()  # a constant: the hot path allocates nothing
         if body and self._builtin:
             lowered = body[:_BODY_SCAN].lower()
-            tags += tuple(
-                name for name, pattern in self._builtin if pattern.search(lowered)
-            )
+            for name, pattern in self._builtin:
+                if pattern.search(lowered):
+                    tags += (name,)
+        # The detail names the tags too: "503 (lock)" is an example of both.
+        detail = f"{status} ({', '.join(tags)})" if tags else str(status)
         if 400 <= status < 500:
-            return ErrorClass.HTTP_4XX, str(status), tags
+            return ErrorClass.HTTP_4XX, detail, tags
         if 500 <= status < 600:
-            return ErrorClass.HTTP_5XX, str(status), tags
-        return ErrorClass.UNEXPECTED_STATUS, str(status), tags
+            return ErrorClass.HTTP_5XX, detail, tags
+        return ErrorClass.UNEXPECTED_STATUS, detail, tags
 
 
 class Counters:

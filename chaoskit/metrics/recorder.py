@@ -178,7 +178,12 @@ class Recorder:
             self._origin = intended
         if intended > self._latest_intended:
             self._latest_intended = intended
-        key = (self.phase_of(intended), sample.task)
+        starts = self._starts
+        # Inlined common case of phase_of: due in the current phase.
+        if not starts or intended >= starts[-1]:
+            key = (self._phase, sample.task)
+        else:
+            key = (self.phase_of(intended), sample.task)
         acc = self._acc.get(key)
         if acc is None:
             acc = self._acc[key] = _Accumulator()

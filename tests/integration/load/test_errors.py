@@ -69,7 +69,7 @@ def test_body_patterns_are_tags_beside_the_status(app):
     )  # fmt: skip
     uvloop.run(LoadEngine(config, memory).run())
     assert {(s.error, s.detail, s.tags) for s in memory.samples} == {
-        (ErrorClass.HTTP_5XX, "500", ("db_locked", "lock"))
+        (ErrorClass.HTTP_5XX, "500 (db_locked, lock)", ("db_locked", "lock"))
     }
     assert {error_keys(s) for s in memory.samples} == {
         ("http_5xx", "body_pattern:db_locked", "body_pattern:lock")

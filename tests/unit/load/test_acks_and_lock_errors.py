@@ -25,7 +25,7 @@ OK = frozenset(range(200, 300))
 )
 def test_lock_messages_in_a_failed_response_are_5xx_and_tagged_lock(body):
     assert Classifier({}).classify(OK, 503, body) == (
-        ErrorClass.HTTP_5XX, "503", ("lock",),
+        ErrorClass.HTTP_5XX, "503 (lock)", ("lock",),
     )  # fmt: skip
 
 
@@ -52,7 +52,7 @@ def test_every_matching_pattern_is_a_tag_beside_the_status_class():
     error, detail, tags = classifier.classify(
         OK, 429, b"busy: quota exceeded, database is locked"
     )
-    assert (error, detail) == (ErrorClass.HTTP_4XX, "429")
+    assert (error, detail) == (ErrorClass.HTTP_4XX, "429 (busy, quota, lock)")
     assert tags == ("busy", "quota", "lock")
     # A 2xx matching a user pattern fails on the pattern alone.
     assert classifier.classify(OK, 200, b"quota") == (
