@@ -187,7 +187,11 @@ class Exchanger:
         the token and retries. A request already counted by :meth:`abandon`
         (``token`` no longer pending) is not counted again."""
         if token is not None and self._pending.pop(token, None) is None:
-            return self._late(task, user, size, intended_ns, sent_ns, outcome)
+            # Written as unfinished already: the caller gets a sample, not the sinks.
+            return Sample(
+                task.name, user.user, intended_ns, sent_ns, outcome.end_ns, 0, size,
+                0, ErrorClass.UNFINISHED, "answered after the load stopped",
+            )  # fmt: skip
         counters = self.counters
         counters.completed += 1
         if isinstance(outcome, RequestFailed):
@@ -224,22 +228,6 @@ class Exchanger:
         )  # fmt: skip
         self.write(sample)
         return sample
-
-    def _late(
-        self,
-        task: CompiledTask,
-        user: UserState,
-        size: int,
-        intended_ns: int,
-        sent_ns: int,
-        outcome: Outcome,
-    ) -> Sample:
-        # Already written as unfinished: the caller gets a sample, the sinks not.
-        end = outcome.end_ns
-        return Sample(
-            task.name, user.user, intended_ns, sent_ns, end, 0, size, 0,
-            ErrorClass.UNFINISHED, "answered after the load stopped",
-        )  # fmt: skip
 
     def _acknowledge(
         self, task: CompiledTask, ok: bool, body: bytes, raw: bytes

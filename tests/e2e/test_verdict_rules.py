@@ -21,9 +21,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tests.conftest import free_port
 from tests.e2e.test_cli_run import _read, experiment
 from tests.e2e.test_experiments import REPO, chaoskit
+from tests.e2e.test_lock_experiments import _sqlite_experiment
 
 NO_FAULT_LOCKED = """
 [[load.tasks]]
@@ -98,38 +98,12 @@ below = "1%"
 def test_writes_due_during_a_sqlite_lock_are_judged_in_during(tmp_path):
     """A 1 s exclusive lock; writes wait for it (busy timeout 5 s) and finish
     just after it. They belong to ``during``: the slow p95 is seen there."""
-    port = free_port()
-    path = tmp_path / "experiment.toml"
-    path.write_text(f"""
-[experiment]
-name = "lock-attribution"
-duration = "4s"
-warmup = "0.5s"
-
-[[services]]
-name = "api"
-kind = "process"
-command = ["python", "-m", "fixtures.streaming", "--sqlite", "{{run.report.dir}}/w.db",
-           "--port", "{port}", "--busy-timeout", "5s", "--log-level", "warning"]
-health = "http://127.0.0.1:{port}/health"
-
-[target]
-base_url = "http://127.0.0.1:{port}"
-timeout = "8s"
-
-[load]
-rate = 40
-
-[[load.tasks]]
-name = "progress"
-method = "POST"
-path = "/watch-history"
-json = {{ user_id = "{{{{ user }}}}", content_id = 1, progress = 5 }}
-
+    code, report, _ = _sqlite_experiment(
+        tmp_path, "lock-attribution", "4s", "5s", "rate = 40", "user", """
 [[faults]]
 name = "lock"
 kind = "lock"
-database = "{{run.report.dir}}/w.db"
+database = "{run.report.dir}/w.db"
 at = "1.5s"
 for = "1s"
 
@@ -144,11 +118,9 @@ name = "and none fails"
 phase = "during"
 metric = "error_rate"
 below = "1%"
-""")
-    reports = tmp_path / "report"
-    result = chaoskit("run", str(path), "--report-dir", str(reports))
-    report = _report(reports)
-    assert result.returncode == 0, (report["hypotheses"], result.stdout[-2000:])
+""",
+    )  # fmt: skip
+    assert code == 0, report["hypotheses"]
     during = report["phase_tasks"]["during:lock"]["progress"]
     assert during["count"] >= 30  # 40/s for 1 s, every one due in the window
     assert during["errors"] == 0
