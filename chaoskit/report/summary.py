@@ -136,8 +136,6 @@ def _errors_table(errors: Mapping[str, object], limit: int = 5) -> Table:
         samples = info.get("samples")
         example = samples[0] if isinstance(samples, list) and samples else ""
         table.add_row(_t(key), _t(info.get("count")), _t(example))
-    table.caption = ERRORS_NOTE
-    table.caption_justify = "left"
     return table
 
 
@@ -208,6 +206,7 @@ def print_summary(document: Mapping[str, object], console: Console) -> None:
     errors = mapping(doc.get("errors"))
     if errors:
         console.print(_errors_table(errors))
+        console.print(_t(ERRORS_NOTE, "dim"))
     users = mappings(doc.get("top_error_users"))
     if users:
         most = ", ".join(f"#{u.get('user')} ({u.get('errors')})" for u in users[:5])
