@@ -217,7 +217,7 @@ async def run_experiment(
                 forced = asyncio.ensure_future(signals.force.wait())
                 await asyncio.wait(
                     [load, forced],
-                    timeout=config.timeout + 5,
+                    timeout=config.longest_timeout() + 5,
                     return_when=asyncio.FIRST_COMPLETED,
                 )
                 forced.cancel()
