@@ -35,11 +35,23 @@ def chaoskit_proxy() -> Iterator[ChaoskitProxy]:
 
 @pytest.fixture
 def chaoskit_route(chaoskit_proxy: ChaoskitProxy) -> Iterator[Callable[..., Route]]:
-    """``chaoskit_route("host:port")``: a route in front of it, gone after the test."""
+    """``chaoskit_route("host:port")``: a route in front of it, gone after the test.
+
+    ``chaoskit_route("host:port", protocol="http")``: the proxy parses HTTP on it,
+    for ``route.http_status(...)`` and the other HTTP faults, and ``route.requests()``.
+    """
     made: list[Route] = []
 
-    def make(upstream: str, name: str | None = None) -> Route:
-        route = chaoskit_proxy.route(upstream, name)
+    def make(
+        upstream: str,
+        name: str | None = None,
+        *,
+        protocol: str = "tcp",
+        request_id_header: str = "X-Request-Id",
+    ) -> Route:
+        route = chaoskit_proxy.route(
+            upstream, name, protocol=protocol, request_id_header=request_id_header
+        )
         made.append(route)
         return route
 

@@ -7,7 +7,8 @@ Usage::
 Feeds the same keep-alive HTTP/1.1 response to the load client's protocol
 (``chaoskit.load.client.Connection``: what every load runs) and to the
 ``HeaderConnection`` used only when some task's marker names a header, then
-times ``CompiledTask.marked`` for a header, a JSON-path and a status marker.
+times ``CompiledTask.marked`` for a header, a JSON-path and a status marker,
+and ``CompiledTask.observed`` (numbers read for threshold hypotheses).
 No sockets: this is the parsing and bookkeeping cost alone, in microseconds
 per response (best of 5 runs).
 """
@@ -60,6 +61,7 @@ async def main(n: int) -> None:
         )
 
     kept = ((b"x-fallback", b"cache"),)
+    counted = (*kept, (b"x-upstream-attempts", b"3"))
     cases = {
         "none": task(None),
         "header": task(Marker(header="X-Fallback", equals="cache")),
@@ -78,6 +80,25 @@ async def main(n: int) -> None:
                 compiled.marked(200, BODY, kept)
 
         print(f"| marked(), {name} marker | {best(5, mark, n):.3f} |")
+    # Numbers read for threshold hypotheses on a header or a JSON value: only
+    # tasks a hypothesis names read them (``TaskSpec.observe``).
+    probes = {
+        "none (every other task)": (),
+        "header": ("header:X-Upstream-Attempts",),
+        "json value": ("$.items[0]",),
+    }
+    for name, observe in probes.items():
+        compiled = CompiledTask(
+            TaskSpec("t", "/r", observe=observe), host="h", prefix="",
+            names=frozenset(), seed=1, timeout=1,
+        )  # fmt: skip
+
+        def read(compiled: CompiledTask = compiled) -> None:
+            for _ in range(n):
+                if compiled.observes:
+                    compiled.observed(BODY, counted)
+
+        print(f"| observed(), {name} | {best(5, read, n):.3f} |")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,11 @@ each as a ratio against a direct connection on the same machine:
 2. a new connection per request (connect, 64 B there and back, close), one at a
    time: connections per second;
 3. bulk throughput one way (upstream to client, MB = 10**6 bytes) with no toxic,
-   and through a 50 ms ``latency`` toxic on that stream.
+   and through a 50 ms ``latency`` toxic on that stream;
+4. HTTP/1.1 round trips (a small GET and its 200, one keep-alive connection)
+   direct, through a plain TCP route, and through a ``protocol = "http"`` route
+   with no HTTP fault (the request parsed, re-sent and logged): what the HTTP
+   view adds.
 
 Layout: the proxy is its own process (``python -m chaoskit proxy --port 0``),
 pinned to CPU 0; this process (the load client, plain blocking sockets) and the
@@ -117,16 +121,38 @@ class _Source(asyncio.Protocol):
         return False
 
 
+HTTP_REQUEST = b"GET /items/7 HTTP/1.1\r\nHost: bench\r\nX-Request-Id: r-1\r\n\r\n"
+HTTP_RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+class _HttpOk(asyncio.Protocol):
+    """A minimal HTTP/1.1 server: each request (no body) gets HTTP_RESPONSE."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: Any = transport
+        self.buf = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while (end := self.buf.find(b"\r\n\r\n")) >= 0:
+            self.buf = self.buf[end + 4 :]
+            self.transport.write(HTTP_RESPONSE)
+
+    def eof_received(self) -> bool:
+        return False
+
+
 def run_upstream() -> None:
-    """Serve echo and source on loopback until SIGTERM; print the two ports."""
+    """Serve echo, source and HTTP on loopback until SIGTERM; print the ports."""
     import uvloop
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
         echo = await loop.create_server(_Echo, "127.0.0.1", 0, backlog=4096)
         source = await loop.create_server(_Source, "127.0.0.1", 0, backlog=4096)
-        ports = [s.sockets[0].getsockname()[1] for s in (echo, source)]
-        print(f"upstream echo={ports[0]} source={ports[1]}", flush=True)
+        http = await loop.create_server(_HttpOk, "127.0.0.1", 0, backlog=4096)
+        ports = [s.sockets[0].getsockname()[1] for s in (echo, source, http)]
+        print(f"upstream echo={ports[0]} source={ports[1]} http={ports[2]}", flush=True)
         stop = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
@@ -194,19 +220,29 @@ def _client(addr: tuple[str, int]) -> socket.socket:
     return sock
 
 
-def _exchange(sock: socket.socket, view: memoryview) -> None:
-    sock.sendall(MSG)
+def _exchange(
+    sock: socket.socket, view: memoryview, message: bytes = MSG, size: int = len(MSG)
+) -> None:
+    """Send ``message``, read ``size`` bytes of reply into ``view``."""
+    sock.sendall(message)
     got = 0
-    while got < len(MSG):
+    while got < size:
         n = sock.recv_into(view[got:])
         if n == 0:
-            raise ConnectionError("the echo closed mid-reply")
+            raise ConnectionError("the upstream closed mid-reply")
         got += n
 
 
-def round_trips(addr: tuple[str, int], count: int, seconds: float) -> list[int]:
-    """Round-trip times (ns) of 64-byte messages over one connection."""
-    buf = bytearray(len(MSG))
+def round_trips(
+    addr: tuple[str, int],
+    count: int,
+    seconds: float,
+    message: bytes = MSG,
+    reply: bytes = MSG,
+) -> list[int]:
+    """Round-trip times (ns) of ``message`` and its ``reply`` over one connection
+    (64 bytes echoed, or an HTTP GET and its 200)."""
+    buf = bytearray(len(reply))
     view = memoryview(buf)
     samples: list[int] = []
     clock = time.perf_counter_ns
@@ -214,13 +250,13 @@ def round_trips(addr: tuple[str, int], count: int, seconds: float) -> list[int]:
         end = clock() + int(seconds * 1e9)
         for _ in range(count):
             t0 = clock()
-            _exchange(sock, view)
+            _exchange(sock, view, message, len(reply))
             t1 = clock()
             samples.append(t1 - t0)
             if t1 > end:
                 break
-    if buf != MSG:
-        raise RuntimeError("the echo came back altered")
+    if buf != reply:
+        raise RuntimeError("the reply came back altered")
     return samples
 
 
@@ -369,12 +405,13 @@ class Bench:
         try:
             up, m = _spawn(
                 [sys.executable, "-m", "benchmarks.proxy", "--upstream"],
-                r"upstream echo=(\d+) source=(\d+)",
+                r"upstream echo=(\d+) source=(\d+) http=(\d+)",
                 OUT_DIR / "upstream.log",
             )
             self.procs.append(up)
             echo = ("127.0.0.1", int(m.group(1)))
             source = ("127.0.0.1", int(m.group(2)))
+            http = ("127.0.0.1", int(m.group(3)))
             proxy, m = _spawn(
                 _pinned(
                     self.args.proxy_cpu if self.pin else None,
@@ -388,12 +425,14 @@ class Bench:
             self.procs.append(proxy)
             self.proxy_pid = proxy.pid
             self.upstream_pid = up.pid
-            paths = {"echo": echo, "source": source}
+            paths = {"echo": echo, "source": source, "http": http}
             with httpx.Client(base_url=m.group(1), timeout=5) as api:
                 for name, target in (
                     ("echo", echo),
                     ("source", source),
                     ("latency", source),
+                    ("http_tcp", http),
+                    ("http", http),
                 ):
                     reply = api.post(
                         "/proxies",
@@ -406,6 +445,9 @@ class Bench:
                     reply.raise_for_status()
                     host, port = reply.json()["listen"].rsplit(":", 1)
                     paths[f"proxy_{name}"] = (host, int(port))
+                api.post(
+                    "/chaoskit/proxies/bench_http/http", json={"protocol": "http"}
+                ).raise_for_status()
                 api.post(
                     "/proxies/bench_latency/toxics",
                     json={
@@ -493,6 +535,19 @@ class Bench:
                     "latency",
                     lambda k: bulk(p[k], a.bulk_mib * MiB, a.bulk_seconds),
                     {"proxy": "proxy_latency"},
+                ),
+                (
+                    "http",
+                    lambda k: rtt_stats(
+                        round_trips(
+                            p[k],
+                            a.rtt_count,
+                            a.rtt_seconds,
+                            HTTP_REQUEST,
+                            HTTP_RESPONSE,
+                        )
+                    ),
+                    {"direct": "http", "tcp": "proxy_http_tcp", "http": "proxy_http"},
                 ),
             ]
             phases = [ph for ph in phases if a.only in (None, ph[0])]
@@ -584,6 +639,18 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         s["latency_cpu_us_per_mb"] = _median(runs["proxy"], "proxy_cpu_us_per_mb")
         s["latency_first_byte_ms"] = _median(runs["proxy"], "first_byte_ms")
         s["latency_complete"] = all(r["complete"] for r in runs["proxy"])
+    if "http" in results:
+        h = results["http"]
+        for key in ("p50_us", "p99_us"):
+            tcp = _pair({"direct": h["direct"], "proxy": h["tcp"]}, key)
+            over = _pair({"direct": h["direct"], "proxy": h["http"]}, key)
+            tcp["cpu"] = _median(h["tcp"], "proxy_cpu_us_each")
+            over["cpu"] = _median(h["http"], "proxy_cpu_us_each")
+            s[f"http_tcp_{key}"] = tcp
+            s[f"http_http_{key}"] = over
+        s["http_vs_tcp_p50_us"] = (
+            s["http_http_p50_us"]["proxy"] - s["http_tcp_p50_us"]["proxy"]
+        )
     if "layout" in results:
         lay = results["layout"]
         same = {"direct": lay["same_cpu_direct"], "proxy": lay["same_cpu_proxy"]}
@@ -593,7 +660,7 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         s["direct_cross_rtt_p50_us"] = _median(cross["direct"], "p50_us")
     foreign = [
         r["foreign_cpu"]
-        for phase in ("rtt", "conn", "bulk", "latency")
+        for phase in ("rtt", "conn", "bulk", "latency", "http")
         for runs in results.get(phase, {}).values()
         for r in runs
     ]
@@ -615,6 +682,10 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         goals["through 50 ms latency >= 100 MB/s (Toxiproxy)"] = (
             s["latency_mb_s"]["proxy"] >= 100
         )
+    if "http_vs_tcp_p50_us" in s:
+        goals['protocol = "http" adds < 50 us p50 over a TCP route (issue 19)'] = (
+            s["http_vs_tcp_p50_us"] < 50
+        )
     s["goals"] = goals
     return s
 
@@ -632,6 +703,10 @@ def table(s: dict[str, Any], reps: int) -> str:
         "bulk_mb_s": ("bulk one way, no toxic (MB/s)", "{:.0%} busy"),
         "latency_mb_s": (f"bulk, {LATENCY_MS} ms latency toxic (MB/s)", "{:.0%} busy"),
         "same_cpu_rtt_p50_us": ("round trip p50, all on one CPU (us)", "{:.1f} us/rt"),
+        "http_tcp_p50_us": ("HTTP GET p50, TCP route (us)", "{:.1f} us/req"),
+        "http_http_p50_us": ('HTTP GET p50, protocol = "http" (us)', "{:.1f} us/req"),
+        "http_tcp_p99_us": ("HTTP GET p99, TCP route (us)", "{:.1f} us/req"),
+        "http_http_p99_us": ('HTTP GET p99, protocol = "http" (us)', "{:.1f} us/req"),
     }
     for key, (label, cpu) in labels.items():
         if key in s:
@@ -648,6 +723,11 @@ def table(s: dict[str, Any], reps: int) -> str:
     ):
         if key in s:
             rows.append(f"{label:<44}{'':>9}{s[key]:>9.1f}")
+    if "http_vs_tcp_p50_us" in s:
+        rows.append(
+            f"{'HTTP GET p50: http route minus TCP route (us)':<44}"
+            f"{'':>9}{s['http_vs_tcp_p50_us']:>+9.1f}"
+        )
     if "direct_cross_rtt_p50_us" in s:
         rows.append(
             f"{'round trip p50, direct, upstream on CPU 0':<44}"
@@ -685,7 +765,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--conn-seconds", type=float, default=1.0)
     ap.add_argument("--bulk-mib", type=int, default=256)
     ap.add_argument("--bulk-seconds", type=float, default=3.0)
-    ap.add_argument("--only", choices=["rtt", "conn", "bulk", "latency"])
+    ap.add_argument("--only", choices=["rtt", "conn", "bulk", "latency", "http"])
     ap.add_argument(
         "--profile", choices=["py-spy", "perf"], help="sample the proxy process"
     )

@@ -22,9 +22,24 @@ F = TypeVar("F", bound=Callable[..., object])
 
 
 def _experiment_options(command: F) -> F:
-    """``--set`` and ``--seed``, the same for every command that reads a file."""
+    """``--set``, ``--var``, ``--env`` and ``--seed``, the same for every command
+    that reads a file."""
     command = click.option(
         "--seed", type=int, default=None, help="Replace experiment.seed."
+    )(command)
+    command = click.option(
+        "--env",
+        "environment",
+        default=None,
+        metavar="NAME",
+        help="Merge the file's [environments.NAME] table (default: $CHAOSKIT_ENV).",
+    )(command)
+    command = click.option(
+        "--var",
+        "variables",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="Set a variable declared in [vars] ({vars.NAME}); repeatable.",
     )(command)
     return click.option(
         "--set",
@@ -139,7 +154,13 @@ def report(journal: Path, report_dir: Path | None) -> None:
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @_experiment_options
-def validate(file: Path, overrides: tuple[str, ...], seed: int | None) -> None:
+def validate(
+    file: Path,
+    overrides: tuple[str, ...],
+    variables: tuple[str, ...],
+    environment: str | None,
+    seed: int | None,
+) -> None:
     """Check an experiment FILE and print its plan; start nothing.
 
     Exits 0 when it is valid, 2 with every problem listed when it is not.
@@ -155,7 +176,9 @@ def validate(file: Path, overrides: tuple[str, ...], seed: int | None) -> None:
         sys.exit(exit_code_for(error))
 
     try:
-        experiment = spec.load(file, overrides, seed)
+        experiment = spec.load(
+            file, overrides, seed, variables=variables, environment=environment
+        )
     except SpecError as error:
         fail(error)
     # The load engine's own rules (templates, flows) are checked too, so a
@@ -182,6 +205,8 @@ def run(
     file: Path,
     report_dir: Path | None,
     overrides: tuple[str, ...],
+    variables: tuple[str, ...],
+    environment: str | None,
     seed: int | None,
     dry_run: bool,
 ) -> None:
@@ -197,6 +222,8 @@ def run(
         session.run(
             file,
             overrides=overrides,
+            variables=variables,
+            environment=environment,
             seed=seed,
             report_dir=report_dir,
             dry_run=dry_run,
@@ -288,7 +315,15 @@ def rollback(report_dir: Path) -> None:
     "headers",
     multiple=True,
     metavar="NAME: VALUE",
-    help="Sent with every request (masked in reports).",
+    help="Sent with every request; its value is masked in findings and on the "
+    "console unless --show-header names it.",
+)
+@click.option(
+    "--show-header",
+    "show_headers",
+    multiple=True,
+    metavar="NAME",
+    help="Show this -H header's value in findings and curl lines; repeatable.",
 )
 @click.option(
     "--report-dir",
@@ -312,7 +347,7 @@ def fuzz(
     seed: int, max_examples: int, time_limit: float, budget: float,
     allowed: tuple[int, ...], cors_origin: str | None, rules: tuple[str, ...],
     headers: tuple[str, ...], report_dir: Path | None, replay_dir: Path | None,
-    allow_remote: bool,
+    allow_remote: bool, show_headers: tuple[str, ...],
 ) -> None:  # fmt: skip
     """Fuzz an endpoint's validation with payloads from a JSON Schema (or examples).
 
@@ -331,6 +366,7 @@ def fuzz(
             time_limit=time_limit, budget=budget, allowed=allowed,
             cors_origin=cors_origin, rules=rules, headers=headers,
             report_dir=report_dir, replay_dir=replay_dir, allow_remote=allow_remote,
+            show_headers=show_headers,
         )  # fmt: skip
     sys.exit(code)
 

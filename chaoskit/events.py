@@ -8,6 +8,7 @@ connection log); ``wall`` is Unix time, for people.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ __all__ = [
     "EventSink",
     "FaultRecord",
     "PhaseRecord",
+    "ProbeSeries",
+    "RequestAttempt",
     "ServiceRecord",
     "event",
 ]
@@ -37,6 +40,7 @@ EVENT_KINDS = (
     "fault_rolled_back",
     "rollback_failed",
     "progress",  # one-second summary: rps, p95, error rate, active faults
+    "probe",  # one probe sample: probe, t_s, values (or error: a gap)
     "abort",  # reason
     "interrupted",  # signal
     "run_finished",  # the report document
@@ -76,7 +80,8 @@ class EventSink(Protocol):
 
 @dataclass(frozen=True)
 class FaultRecord:
-    """One fault: planned window, what really happened, and whether it was undone."""
+    """One fault window (one occurrence of a scheduled fault): planned window,
+    what really happened, and whether it was undone."""
 
     name: str
     kind: str
@@ -92,6 +97,16 @@ class FaultRecord:
     ended_at: str | None = None
     rolled_back: bool = False
     error: str | None = None
+    fault: str = ""
+    """The declared fault's name; ``name`` is this occurrence's label
+    (``flap#2`` when the fault's schedule has several windows)."""
+    occurrence: int = 1
+    occurrences: int = 1
+
+    @property
+    def declared(self) -> str:
+        """The name of the ``[[faults]]`` entry this window belongs to."""
+        return self.fault or self.name
 
 
 @dataclass(frozen=True)
@@ -130,3 +145,83 @@ class AttemptRecord:
     ok: bool
     """The upstream answered (see ``checks.sequences.connection_attempts``)."""
     end: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestAttempt:
+    """One request at an HTTP route, from the proxy's request log.
+
+    ``at_s`` and ``end_s`` count from the timeline's start; ``retry_after_s`` is
+    the response's ``Retry-After`` in seconds (real or injected), if any.
+    """
+
+    route: str
+    client: str
+    at_s: float
+    end_s: float | None
+    method: str
+    path: str
+    status: int | None
+    ok: bool
+    """Answered whole with a status below 500 other than 429."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """The request headers the proxy recorded (names lowercased)."""
+    retry_after_s: float | None = None
+    fault: str | None = None
+
+
+@dataclass
+class ProbeSeries:
+    """One probe's samples over the run: every metric at each time, or a gap.
+
+    Filled while the run goes (by the probe sampler, on the event loop) and
+    read once it has ended (checks, reports). ``t`` counts seconds from the
+    timeline's start, like phases and faults (negative in the warm-up).
+    """
+
+    name: str
+    kind: str
+    target: str
+    """What the probe watches: ``service api (pid 4242)``, a URL..."""
+    every_s: float
+    metrics: tuple[str, ...]
+    t: list[float] = field(default_factory=list)
+    values: dict[str, list[float | None]] = field(default_factory=dict)
+    gaps: list[tuple[float, str]] = field(default_factory=list)
+    """(time, why): a sample that failed (process gone, query refused, timeout)."""
+
+    def add(self, t: float, values: Mapping[str, float | None]) -> None:
+        """One sample; a metric missing from ``values`` (or NaN) is unknown then."""
+        self.t.append(t)
+        for metric in self.metrics:
+            value = values.get(metric)
+            ok = value is not None and math.isfinite(value)
+            self.values.setdefault(metric, []).append(value if ok else None)
+
+    def gap(self, t: float, error: str) -> None:
+        """A sample that could not be taken."""
+        self.gaps.append((t, error))
+
+    def points(
+        self, metric: str, start: float = -math.inf, end: float = math.inf
+    ) -> list[tuple[float, float]]:
+        """(t, value) of ``metric`` with ``start <= t < end``, known values only."""
+        values = self.values.get(metric, [])
+        return [
+            (t, v)
+            for t, v in zip(self.t, values, strict=False)
+            if v is not None and start <= t < end
+        ]
+
+    def to_json(self) -> dict[str, object]:
+        """The report.json shape (``probes`` list)."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "target": self.target,
+            "every_s": self.every_s,
+            "metrics": list(self.metrics),
+            "t": [round(t, 3) for t in self.t],
+            "values": {m: list(self.values.get(m, [])) for m in self.metrics},
+            "gaps": [{"t": round(t, 3), "error": e} for t, e in self.gaps],
+        }

@@ -5,9 +5,10 @@ warm-up runs before it and is in no phase. The phases:
 
 * ``before``: from 0 to the first fault's start (the baseline);
 * ``during``: every fault window, merged where they overlap;
-* ``during:<fault>``: that fault's window;
+* ``during:<fault>``: that fault's windows (every occurrence of a schedule);
 * ``after``: from the last fault's end to the end of the timeline;
-* ``after:<fault>``: from that fault's end to the next fault's start (or the end);
+* ``after:<fault>``: from each of that fault's windows' end to the next fault's
+  start (or the end); ``during:<fault>#k`` / ``after:<fault>#k``: one occurrence;
 * ``all``: the whole timeline.
 
 The one impure thing is choosing a seed when neither ``--seed`` nor the file
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
+from chaoskit.redact import redact_text
+from chaoskit.spec.httprules import toxicity_of
 from chaoskit.spec.model import (
     BackoffHypothesis,
     ContainerFault,
@@ -30,18 +33,25 @@ from chaoskit.spec.model import (
     FallbackHypothesis,
     Fault,
     FuzzHypothesis,
+    HttpFault,
     Hypothesis,
     IntegrityHypothesis,
+    LeakHypothesis,
     LockFault,
     PayloadFault,
     PostgresService,
+    Probe,
+    ProbeHypothesis,
     ProcessService,
     RecoveryHypothesis,
+    ReturnsHypothesis,
     Service,
     SlaHypothesis,
     ThresholdHypothesis,
     ToxicFault,
+    format_probe_value,
 )
+from chaoskit.spec.schedule import label as occurrence_label
 from chaoskit.units import format_duration
 
 __all__ = [
@@ -88,16 +98,24 @@ class Window:
 
 @dataclass(frozen=True, slots=True)
 class FaultWindow:
-    """When a fault is applied (``start``) and rolled back (``end``)."""
+    """When one occurrence of a fault is applied and rolled back."""
 
     start: float
     end: float
     fault: Fault
+    occurrence: int = 1
+    occurrences: int = 1
+    """How many windows the fault's schedule has (``every``)."""
 
     @property
     def window(self) -> Window:
         """The span the fault is active."""
         return Window(self.start, self.end)
+
+    @property
+    def label(self) -> str:
+        """``flap#2`` for the second of several occurrences; else the fault's name."""
+        return occurrence_label(self.fault.name, self.occurrence, self.occurrences)
 
 
 @dataclass(frozen=True)
@@ -143,8 +161,9 @@ class Plan:
         ]
 
     def describe(self) -> str:
-        """A readable timeline, for ``chaoskit validate`` and ``--dry-run``."""
-        return "\n".join(_describe(self))
+        """A readable timeline, for ``chaoskit validate`` and ``--dry-run``;
+        the experiment's secrets are masked (commands, URLs, environment)."""
+        return redact_text("\n".join(_describe(self)), self.experiment.secrets)
 
 
 def build_plan(experiment: Experiment, seed: int | None = None) -> Plan:
@@ -166,8 +185,9 @@ def build_plan(experiment: Experiment, seed: int | None = None) -> Plan:
     faults = tuple(
         sorted(
             (
-                FaultWindow(f.at, min(f.at + f.for_, duration), f)
+                FaultWindow(w.start, w.end, f, w.index, w.of)
                 for f in experiment.faults
+                for w in f.windows(duration, seed)
             ),
             key=lambda w: w.start,
         )
@@ -197,12 +217,21 @@ def _phases(
         "after": span(last, duration) if faults else (),
         "all": span(0.0, duration),
     }
+    # A repeated fault: during:<name> is the union of its occurrences,
+    # after:<name> the union of the stretches after each (to the next fault's
+    # start); during:<name>#k and after:<name>#k are one occurrence's.
+    union: dict[str, list[Window]] = {}
     for fault in faults:
         following = [f.start for f in faults if f.start >= fault.end and f is not fault]
-        phases[f"during:{fault.fault.name}"] = span(fault.start, fault.end)
-        phases[f"after:{fault.fault.name}"] = span(
-            fault.end, min(following, default=duration)
-        )
+        during = span(fault.start, fault.end)
+        after = span(fault.end, min(following, default=duration))
+        name = fault.fault.name
+        union.setdefault(f"during:{name}", []).extend(during)
+        union.setdefault(f"after:{name}", []).extend(after)
+        if fault.occurrences > 1:
+            phases[f"during:{fault.label}"] = during
+            phases[f"after:{fault.label}"] = after
+    phases |= {name: _merge(windows) for name, windows in union.items()}
     return phases
 
 
@@ -225,8 +254,10 @@ def _describe(plan: Plan) -> list[str]:
     source = {"given": "from --seed", "file": "from the file", "random": "chosen"}
     replay = f"; replay with --seed {plan.seed}" if plan.seed_source == "random" else ""
     warmup = f"a {_d(plan.warmup)} warm-up (not counted), then " if plan.warmup else ""
+    chosen = plan.experiment.environment
     lines = [
         f"experiment {info.name}{title}",
+        *([f"environment {chosen}"] if chosen else []),
         f"seed {plan.seed} ({source[plan.seed_source]}{replay})",
         f"runs {warmup}a {_d(plan.duration)} timeline",
         "",
@@ -237,22 +268,40 @@ def _describe(plan: Plan) -> list[str]:
     if proxy.routes:
         where = f"Toxiproxy at {proxy.url}" if proxy.url else "the embedded proxy"
         lines += [
-            f"  route {r.name}: {r.listen} -> {r.upstream} (on {where})"
+            f"  route {r.name}: {r.listen} -> {r.upstream} (on {where}"
+            + (
+                f"; HTTP/1.1, requests logged by {r.request_id_header})"
+                if r.protocol == "http"
+                else ")"
+            )
             for r in proxy.routes
         ]
+        if proxy.url and any(r.protocol == "http" for r in proxy.routes):
+            lines.append(
+                '  note: protocol = "http" routes and HTTP faults are chaoskit '
+                f"proxy extensions: {proxy.url} must be `chaoskit proxy` (a real "
+                "Toxiproxy answers 404 to them; checked when the run starts)"
+            )
     if len(lines) == 5:
         lines.append("  nothing (the target is already running)")
     lines += ["", *_load(plan), "", "timeline", *_timeline(plan)]
+    if plan.experiment.probes:
+        lines += ["", "probes"]
+        lines += [f"  {p.name}: {_probe(p)}" for p in plan.experiment.probes]
     lines += ["", "hypotheses"]
     lines += [f"  {h.name}: {_hypothesis(plan, h)}" for h in plan.experiment.hypotheses]
     if not plan.experiment.hypotheses:
         lines.append("  none (the run reports metrics only)")
     for condition in plan.experiment.abort:
-        bound = _bound(condition.metric, condition.limit)
-        lines.append(
-            f"abort when {condition.metric} stays above {bound} "
-            f"for {_d(condition.for_)}"
-        )
+        if condition.probe is not None:
+            metric = f"{condition.probe}.{condition.metric}"
+            bound = format_probe_value(condition.metric, condition.limit)
+        else:
+            metric, bound = condition.metric, _bound(condition.metric, condition.limit)
+        held = f"stays above {bound} for {_d(condition.hold_s)}"
+        if not condition.hold_s:
+            held = f"is above {bound} at a sample"
+        lines.append(f"abort when {metric} {held}")
     return lines
 
 
@@ -312,11 +361,40 @@ def _timeline(plan: Plan) -> list[str]:
     for fault in plan.faults:
         span = Window(fault.start, fault.end) if fault.end > fault.start else None
         when = f"{str(span) if span else _d(fault.start):<10}"
+        which = (
+            f" ({fault.occurrence} of {fault.occurrences})"
+            if fault.occurrences > 1
+            else ""
+        )
+        schedule = _schedule(fault) if fault.occurrence == 1 else ""
         rows.append(
-            (fault.start, f"{when}  fault {fault.fault.name!r}: {_fault(fault.fault)}")
+            (
+                fault.start,
+                f"{when}  fault {fault.fault.name!r}{which}: "
+                f"{_fault(fault.fault, fault.end)}{schedule}",
+            )
         )
     rows.sort(key=lambda row: row[0])
     return [f"  {text}" for _, text in rows] or ["  no faults"]
+
+
+def _schedule(window: FaultWindow) -> str:
+    """How the windows were drawn, shown with the first occurrence."""
+    fault = window.fault
+    low, high = fault.start_range
+    parts = []
+    if high > low:
+        parts.append(f"start drawn from {_d(low)}..{_d(high)}")
+    if fault.repeat_every is not None:
+        times = (
+            f"{window.occurrences} times"
+            if fault.repeat_count is not None
+            else f"until the end ({window.occurrences} times)"
+        )
+        parts.append(f"every {_d(fault.repeat_every)}, {times}")
+    if fault.schedule_jitter:
+        parts.append(f"each start up to {_d(fault.schedule_jitter)} later")
+    return f" [{'; '.join(parts)}, by the seed]" if parts else ""
 
 
 def fault_settings(fault: Fault) -> dict[str, str]:
@@ -335,6 +413,8 @@ def fault_settings(fault: Fault) -> dict[str, str]:
         return _payload_settings(fault)
     if isinstance(fault, LockFault):
         return _lock_settings(fault)
+    if isinstance(fault, HttpFault):
+        return _http_settings(fault)
     settings = {}
     if isinstance(fault, ContainerFault):
         if fault.count is not None:
@@ -405,9 +485,9 @@ def _payload_settings(fault: PayloadFault) -> dict[str, str]:
     }
 
 
-def _fault(fault: Fault) -> str:
+def _fault(fault: Fault, end: float) -> str:
     if isinstance(fault, ContainerFault):
-        return _container_fault(fault)
+        return _container_fault(fault, end)
     if isinstance(fault, ToxicFault):
         settings = fault_settings(fault)
         stream = settings.pop("stream", None)
@@ -427,8 +507,11 @@ def _fault(fault: Fault) -> str:
             else f"table {fault.table} of service {fault.service}"
         )
         return f"lock {where}: {settings['lock']}"
+    if isinstance(fault, HttpFault):
+        shown = ", ".join(f"{k} {v}" for k, v in _http_settings(fault).items())
+        return f"{fault.kind} on route {fault.route}: {shown}"
     if fault.kind == "kill":
-        then = f", restarted at {_d(fault.at + fault.for_)}" if fault.restart else ""
+        then = f", restarted at {_d(end)}" if fault.restart else ""
         return f"kill service {fault.service} with {fault.signal}{then}"
     if isinstance(fault, PayloadFault):
         settings = _payload_settings(fault)
@@ -441,9 +524,47 @@ def _fault(fault: Fault) -> str:
     return f"restart service {fault.service}"
 
 
-def _container_fault(fault: ContainerFault) -> str:
+def _http_settings(fault: HttpFault) -> dict[str, str]:
+    """An HTTP fault's settings as a user reads them."""
+    out: dict[str, str] = {}
+    match fault.kind:
+        case "http_status":
+            out["status"] = str(fault.status)
+            out |= {f"header {k}": v for k, v in fault.headers.items()}
+        case "http_delay":
+            out["delay"] = _d(fault.delay)
+            if fault.jitter:
+                out["jitter"] = _d(fault.jitter)
+            out["where"] = f"before the {fault.where}"
+        case "http_abort":
+            out["abort"] = {
+                "headers": "after the response headers",
+                "body": "mid-body (a truncated response)",
+                "reset": "reset the connection",
+            }[fault.abort]
+        case _:
+            out["rate"] = f"{fault.rate} req/s, then 429"
+            if fault.retry_after is not None:
+                out["Retry-After"] = _d(fault.retry_after)
+    if fault.first is not None:
+        out["first"] = f"{fault.first} matched requests"
+    if fault.every is not None:
+        out["every"] = f"1 in {fault.every} matched requests"
+    share = toxicity_of(fault)
+    if share < 1:
+        out["toxicity"] = f"{share:.0%} of requests"
+    m = fault.match
+    if m.method is not None:
+        out["method"] = m.method if isinstance(m.method, str) else "|".join(m.method)
+    if m.path is not None:
+        out["path"] = f"/{m.path}/"
+    out |= {f"header {k} ~": f"/{v}/" for k, v in m.headers.items()}
+    return out
+
+
+def _container_fault(fault: ContainerFault, end_s: float) -> str:
     target = container_target(fault)
-    end = _d(fault.at + fault.for_)
+    end = _d(end_s)
     if fault.kind == "kill":
         then = f", started again at {end}" if fault.restart else ""
         return f"kill {target} with {fault.signal}{then}"
@@ -460,6 +581,11 @@ def _hypothesis(plan: Plan, hypothesis: Hypothesis) -> str:
     if isinstance(hypothesis, ThresholdHypothesis):
         metric = hypothesis.metric
         scope = f" of {hypothesis.task}" if hypothesis.task else ""
+        if metric is None:
+            return (
+                f"{hypothesis.measure} in each response{scope} "
+                f"{hypothesis.direction} {_n(hypothesis.limit)}, {phase}"
+            )
         errors = f" ({hypothesis.error_class} only)" if hypothesis.error_class else ""
         return (
             f"{metric}{scope}{errors} {hypothesis.direction} "
@@ -492,11 +618,24 @@ def _hypothesis(plan: Plan, hypothesis: Hypothesis) -> str:
         read = hypothesis.read_back
         source = read.url or f"{read.query!r} on {read.service or read.database}"
         scope = f" of {hypothesis.task}" if hypothesis.task else ""
+        if read.counts:
+            where = f"{read.count} of {source}" if read.count else source
+            return (
+                f"the counter {where} equals the acknowledged writes{scope} "
+                "(timeouts and errors: may count or not)"
+            )
         return (
             f"every write{scope} acknowledged is read back once from {source} "
             "(timeouts and errors: indeterminate)"
         )
-    if isinstance(hypothesis, BackoffHypothesis | FallbackHypothesis):
+    if isinstance(
+        hypothesis,
+        BackoffHypothesis
+        | FallbackHypothesis
+        | ProbeHypothesis
+        | LeakHypothesis
+        | ReturnsHypothesis,
+    ):
         return f"{hypothesis.rules_text()}, {phase}"
     if isinstance(hypothesis, FuzzHypothesis):
         which = (
@@ -510,6 +649,21 @@ def _hypothesis(plan: Plan, hypothesis: Hypothesis) -> str:
     scope = f" of {hypothesis.task}" if hypothesis.task else ""
     share = f"{hypothesis.max:.2%}"
     return f"at most {share}{scope} fail with {hypothesis.error_class}, {phase}"
+
+
+def _probe(probe: Probe) -> str:
+    """What a probe watches, how often."""
+    what = {
+        "service": f"service {probe.service}",
+        "pid": f"pid {probe.pid}",
+        "dsn": "a DSN",
+        "url": f"{probe.url}"
+        + (f" {probe.json_path}" if probe.json_path else f" metric {probe.metric}"),
+    }
+    target = next(text for key, text in what.items() if getattr(probe, key))
+    return (
+        f"{probe.kind} {target}, every {_d(probe.every)} ({', '.join(probe.metrics)})"
+    )
 
 
 def _bound(metric: str, value: float) -> str:

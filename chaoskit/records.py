@@ -25,6 +25,7 @@ __all__ = [
     "ReadBack",
     "Sample",
     "Sink",
+    "ValueLog",
     "error_keys",
 ]
 
@@ -227,6 +228,28 @@ class AckLog:
             self.indeterminate.append((task, key))
 
 
+class ValueLog:
+    """Numbers read from responses for threshold hypotheses on a header or a
+    JSON value: (task, probe) -> (intended start ns, value) of each response
+    that carried one, and how many did not. Only the probes a hypothesis names
+    are read, so other tasks pay nothing; held in memory for the run (about 60
+    bytes per response of an observed task).
+    """
+
+    def __init__(self, origin_ns: int = 0) -> None:
+        self.origin_ns = origin_ns
+        """Monotonic time of the timeline's zero (the runner sets it)."""
+        self.values: dict[tuple[str, str], list[tuple[int, float]]] = {}
+        self.missing: dict[tuple[str, str], list[int]] = {}
+
+    def add(self, task: str, probe: str, intended_ns: int, value: float | None) -> None:
+        """One response's number (None: the response did not carry one)."""
+        if value is None:
+            self.missing.setdefault((task, probe), []).append(intended_ns)
+        else:
+            self.values.setdefault((task, probe), []).append((intended_ns, value))
+
+
 @dataclass(frozen=True)
 class ReadBack:
     """What an integrity hypothesis's read-back found after the run.
@@ -238,3 +261,5 @@ class ReadBack:
     source: str
     ids: tuple[str, ...] = ()
     error: str | None = None
+    value: float | None = None
+    """A counter read-back's number (``ids`` is then empty)."""

@@ -10,8 +10,14 @@ secret looks like:
 * in text, ``Bearer xxx`` / ``Basic xxx`` credentials, ``Authorization: xxx``
   header lines, ``password=xxx``-style pairs (query strings, form bodies, logs)
   and the password of ``scheme://user:pass@host`` URLs;
-* any literal value registered as a secret (a token learned at login), wherever
-  it appears.
+* in text, the value of credential-shaped command-line flags (``--jwt-secret X``,
+  ``--db-password=X``) and environment assignments (``DB_PASSWORD=X``,
+  ``API_KEY=X``, any ``DB_*``);
+* any literal value registered as a secret (a token learned at login, a
+  ``{secret.NAME}``, a ``secret = true`` variable), wherever it appears.
+
+Only credentials are masked: ids (``session_id``, ``user_id``) are data a user
+needs to reproduce a failure, and are left alone (issue 12.7).
 
 Masking is idempotent: redacting redacted data changes nothing.
 """
@@ -22,7 +28,18 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Final
 
-__all__ = ["MASK", "Redactor", "Secret", "is_secret_key", "redact", "redact_text"]
+__all__ = [
+    "MASK",
+    "Redactor",
+    "Secret",
+    "argv_secrets",
+    "is_credential_name",
+    "is_secret_key",
+    "is_secret_name",
+    "redact",
+    "redact_text",
+    "url_passwords",
+]
 
 MASK: Final = "***"
 """What a secret is replaced by."""
@@ -41,12 +58,10 @@ _SECRET_KEY_PARTS: Final = (
     "cookie",
     "credential",
     "private_key",
-    "session_id",
 )
 _KEY_WORDS: Final = (
     r"authorization|proxy[-_]authorization|password|passwd|pwd|"
-    r"[\w-]*token|[\w-]*secret|api[-_]?key|x[-_]api[-_]key|cookie|set[-_]cookie|"
-    r"session[-_]?id"
+    r"[\w-]*token|[\w-]*secret|api[-_]?key|x[-_]api[-_]key|cookie|set[-_]cookie"
 )
 # `Bearer xxx` and `Basic xxx` credentials anywhere in text (an error message
 # quoting a header, a curl line). Over-masking a word of prose is harmless.
@@ -60,7 +75,23 @@ _KEY_VALUE: Final = re.compile(
     r"(?!\*\*\*)(?:(?:bearer|basic|token|digest)\s+)?[^\s\"'&,;}]+"
 )
 # `scheme://user:pass@host`: keep the user (useful when debugging), mask the password.
-_URL_PASSWORD: Final = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@")
+_URL_PASSWORD: Final = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]*:)([^\s@/]+)@")
+# Environment and flag names whose value is a credential: `DB_PASSWORD`,
+# `JWT_SECRET`, `API_KEY`, `--jwt-secret`, and (issue 13.6) every `DB_*`.
+_CREDENTIAL_NAME: Final = re.compile(
+    r"(?i)passw(?:or)?d|pwd|secret|token|key|credential|auth|cookie"
+)
+_DB_NAME: Final = re.compile(r"(?i)^-*db[_-]")
+# `DB_PASSWORD=x` (an upper-case environment name), `--jwt-secret x`,
+# `--db-password=x`: the name and separator kept, the value masked.
+_ENV_ASSIGNMENT: Final = re.compile(
+    r"(?<![\w-])((?:[A-Z0-9_]*(?:PASSWORD|PASSWD|PWD|SECRET|TOKEN|KEY|CREDENTIAL)"
+    r"[A-Z0-9_]*|DB_[A-Z0-9_]+)=)(?!\*\*\*)[^\s\"'&,;]+"
+)
+_SECRET_FLAG: Final = re.compile(
+    r"(?i)(?<![\w-])(--?[\w-]*(?:passw(?:or)?d|pwd|secret|token|key|credential)"
+    r"[\w-]*(?:=|\s+))(?!\*\*\*)(?!-)[^\s\"'&,;]+"
+)
 
 
 def is_secret_key(key: object) -> bool:
@@ -69,6 +100,55 @@ def is_secret_key(key: object) -> bool:
         return False
     normal = key.lower().replace("-", "_").replace(" ", "_")
     return any(part in normal for part in _SECRET_KEY_PARTS)
+
+
+def _masked_key(key: object) -> bool:
+    """A credential key, or an environment-style one (``DB_HOST``, ``API_KEY``)."""
+    if is_secret_key(key):
+        return True
+    return isinstance(key, str) and key.isupper() and is_secret_name(key)
+
+
+def is_credential_name(name: str) -> bool:
+    """Whether a variable, flag or header name names a credential (PASSWORD,
+    SECRET, TOKEN, KEY, AUTH, CREDENTIAL, COOKIE in it, any case)."""
+    return _CREDENTIAL_NAME.search(name) is not None
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether an environment variable or command-line flag names a credential.
+
+    Broader than :func:`is_secret_key` (which judges keys of data): any name
+    with PASSWORD, SECRET, TOKEN, KEY, AUTH, CREDENTIAL, COOKIE, or ``DB_*``.
+    """
+    name = name.strip()
+    return bool(_CREDENTIAL_NAME.search(name) or _DB_NAME.search(name))
+
+
+def argv_secrets(argv: Iterable[str]) -> list[str]:
+    """Values of credential-shaped flags in a command: ``--jwt-secret X``,
+    ``--password=X`` (X in both cases)."""
+    found = []
+    previous: str | None = None
+    for arg in argv:
+        if previous is not None and not arg.startswith("-"):
+            found.append(arg)
+        previous = None
+        if arg.startswith("-"):
+            name, sep, value = arg.partition("=")
+            # Not `DB_*` here: `--db-url postgresql://...` is an address (its
+            # password, if any, is masked as a URL's).
+            if is_credential_name(name):
+                if sep:
+                    found.append(value)
+                else:
+                    previous = name
+    return [value for value in found if value]
+
+
+def url_passwords(text: str) -> list[str]:
+    """The passwords of ``scheme://user:pass@host`` URLs in ``text``."""
+    return [match[2] for match in _URL_PASSWORD.finditer(text)] if "://" in text else []
 
 
 def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
@@ -87,6 +167,8 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     if "://" in text:
         text = _URL_PASSWORD.sub(rf"\g<1>{MASK}@", text)
     text = _KEY_VALUE.sub(rf"\g<1>{MASK}", text)
+    text = _ENV_ASSIGNMENT.sub(rf"\g<1>{MASK}", text)
+    text = _SECRET_FLAG.sub(rf"\g<1>{MASK}", text)
     return _SCHEME_CREDENTIAL.sub(rf"\g<1>\g<2>{MASK}", text)
 
 
@@ -143,7 +225,7 @@ class Redactor:
         if isinstance(value, Mapping):
             return {
                 key: MASK
-                if keys and is_secret_key(key) and value[key] not in (None, "")
+                if keys and _masked_key(key) and value[key] not in (None, "")
                 else self(value[key], keys=keys)
                 for key in value
             }

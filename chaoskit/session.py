@@ -39,10 +39,17 @@ DEFAULT_REPORTS = Path("reports")
 
 
 def load_and_plan(
-    file: Path, overrides: Sequence[str], seed: int | None
+    file: Path,
+    overrides: Sequence[str],
+    seed: int | None,
+    *,
+    variables: Sequence[str] = (),
+    environment: str | None = None,
 ) -> tuple[Experiment, Plan]:
     """The validated experiment and its plan; SpecError (exit 2) on any issue."""
-    experiment = spec.load(file, overrides, seed)
+    experiment = spec.load(
+        file, overrides, seed, variables=variables, environment=environment
+    )
     issues = check_load_config(experiment, file=str(file))
     issues += payload_fault_issues(experiment, file.parent)
     if issues:
@@ -50,9 +57,20 @@ def load_and_plan(
     return experiment, build_plan(experiment, seed)
 
 
-def replay_command(file: Path, overrides: Sequence[str], seed: int) -> str:
-    """The command line that runs the same experiment again, seed included."""
+def replay_command(
+    file: Path,
+    overrides: Sequence[str],
+    seed: int,
+    variables: Sequence[str] = (),
+    environment: str | None = None,
+) -> str:
+    """The command line that runs the same experiment again, seed included
+    (as text to mask: every writer passes it through ``chaoskit.redact``)."""
     parts = ["chaoskit", "run", str(file), "--seed", str(seed)]
+    if environment is not None:
+        parts += ["--env", environment]
+    for variable in variables:
+        parts += ["--var", variable]
     for override in overrides:
         parts += ["--set", override]
     return shlex.join(parts)
@@ -82,6 +100,8 @@ def run(
     file: Path,
     *,
     overrides: Sequence[str] = (),
+    variables: Sequence[str] = (),
+    environment: str | None = None,
     seed: int | None = None,
     report_dir: Path | None = None,
     dry_run: bool = False,
@@ -89,7 +109,9 @@ def run(
 ) -> int:
     """Run an experiment file; the exit code (0 passed, 1 failed, 3 aborted)."""
     console = console or Console()
-    experiment, plan = load_and_plan(file, overrides, seed)
+    experiment, plan = load_and_plan(
+        file, overrides, seed, variables=variables, environment=environment
+    )
     if dry_run:
         console.print(plan.describe(), markup=False, highlight=False)
         console.print("dry run: nothing was started")
@@ -101,7 +123,9 @@ def run(
     if report_dir.parent.is_dir():
         _undo_leftovers(report_dir.parent, console)
     report_dir.mkdir(parents=True, exist_ok=True)
-    command = replay_command(file, overrides, plan.seed)
+    command = replay_command(
+        file, overrides, plan.seed, variables, experiment.environment
+    )
     request = RunRequest(
         experiment=experiment,
         file=file,
@@ -110,7 +134,8 @@ def run(
         command=command,
         plan=plan.describe(),
     )
-    secrets = list(experiment.target.headers.values())
+    # Declared secrets and the file's credential-shaped values (spec.secrets).
+    secrets = list(experiment.secrets)
     with (
         JournalSink(report_dir, secrets=secrets) as journal,
         StructlogSink(report_dir, secrets=secrets) as log,

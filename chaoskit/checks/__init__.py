@@ -13,6 +13,7 @@ from chaoskit.checks import (  # noqa: F401
     fallback,
     fuzz,
     integrity,
+    probes,
     recovery,
     threshold,
 )

@@ -21,6 +21,7 @@ __all__ = [
     "Verdict",
     "VerdictStatus",
     "evaluator",
+    "inconclusive",
     "too_little_data",
 ]
 
@@ -103,10 +104,27 @@ def too_little_data(
         )
     if hint:
         detail += f" ({hint})"
+    return inconclusive(
+        name, kind, phase, expected, observed, detail, float(count), float(need)
+    )
+
+
+def inconclusive(
+    name: str,
+    kind: str,
+    phase: str,
+    expected: str,
+    observed: str,
+    detail: str,
+    observed_value: float | None = None,
+    expected_value: float | None = None,
+) -> Verdict:
+    """A verdict that could not be judged (what :func:`too_little_data` gives;
+    for kinds whose missing data is not a count, e.g. no fault window ended)."""
     return Verdict(
         name, kind, phase, passed=False, observed=observed, expected=expected,
-        detail=detail, observed_value=float(count), expected_value=float(need),
-        inconclusive=True,
+        detail=detail, observed_value=observed_value,
+        expected_value=expected_value, inconclusive=True,
     )  # fmt: skip
 
 

@@ -2,21 +2,29 @@
 
 Phase labels are the runner's: ``warmup``, ``before``, ``during:<fault>[+<fault>]``
 (faults active together), ``after:<fault>`` (from that fault's end to the next
-fault). A hypothesis names a phase the user's way (``before``, ``during``,
+fault); a fault with several occurrences appears as ``<fault>#<k>``, and
+``during:<fault>`` / ``after:<fault>`` take every occurrence's labels.
+A hypothesis names a phase the user's way (``before``, ``during``,
 ``after``, ``all``, ``during:<fault>``, ``after:<fault>``); :meth:`labels`
 turns it into the runner's labels.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from chaoskit.events import AttemptRecord, FaultRecord, PhaseRecord
+from chaoskit.events import (
+    AttemptRecord,
+    FaultRecord,
+    PhaseRecord,
+    ProbeSeries,
+    RequestAttempt,
+)
 from chaoskit.metrics.model import TaskStats, WindowStats
 from chaoskit.metrics.series import Bin
-from chaoskit.records import AckLog, ErrorClass, ReadBack
+from chaoskit.records import AckLog, ErrorClass, ReadBack, Sample, ValueLog
 
 if TYPE_CHECKING:
     from chaoskit.fuzz.tally import FuzzTally
@@ -53,12 +61,30 @@ class CheckContext:
     """(start_s, end_s, step_s, tasks) -> bins by intended start, from the samples."""
     attempts: Mapping[str, tuple[AttemptRecord, ...]] = field(default_factory=dict)
     """Route -> attempts at its upstream (routes a ``backoff`` hypothesis names)."""
+    requests: Mapping[str, tuple[RequestAttempt, ...]] = field(default_factory=dict)
+    """HTTP route -> requests from the proxy's request log (``backoff`` grouped by
+    a header, or judging ``Retry-After``)."""
     acks: AckLog | None = None
     """What each write of a task with ``ack`` acknowledged (integrity checks)."""
     read_backs: Mapping[str, ReadBack] = field(default_factory=dict)
     """Integrity hypothesis name -> what its read-back found after the run."""
     fuzz: tuple[FuzzTally, ...] = ()
     """Each invalid-payloads fault's requests (kept apart from the load)."""
+    probes: Mapping[str, ProbeSeries] = field(default_factory=dict)
+    """Probe name -> its samples (``probe``, ``leak``, ``returns`` hypotheses)."""
+
+    def spans(self, phase: str) -> list[tuple[float, float]]:
+        """(start, end) on the timeline of every stretch of a hypothesis phase."""
+        wanted = set(self.labels(phase))
+        return [(p.start_s, p.end_s) for p in self.phases if p.name in wanted]
+
+    values: ValueLog | None = None
+    """Numbers read from responses (threshold hypotheses on a header or value)."""
+    samples: Callable[[float, float, frozenset[str] | None], Iterable[Sample]] = (
+        lambda start, end, tasks: ()
+    )
+    """(start_s, end_s, tasks) -> the samples intended to start in that stretch,
+    from the sample file (rules that need each request, not a histogram)."""
 
     def labels(self, phase: str) -> list[str]:
         """The runner's phase labels that make up a hypothesis phase."""
@@ -73,7 +99,13 @@ class CheckContext:
                 p
                 for p in present
                 if p.startswith("during:")
-                and (not fault or fault in p.removeprefix("during:").split("+"))
+                and (
+                    not fault
+                    or any(
+                        self._names(label, fault)
+                        for label in p.removeprefix("during:").split("+")
+                    )
+                )
             ]
         if kind == "after":
             if not fault:
@@ -81,8 +113,33 @@ class CheckContext:
                 if not ended:
                     return []
                 fault = max(ended, key=lambda f: f.ended_s or 0.0).name
-            return [p for p in present if p == f"after:{fault}"]
+            return [
+                p
+                for p in present
+                if p.startswith("after:")
+                and self._names(p.removeprefix("after:"), fault)
+            ]
         return []
+
+    def _names(self, label: str, fault: str) -> bool:
+        """Whether a phase label's occurrence is ``fault`` (a name or a label)."""
+        if label == fault:
+            return True
+        return any(f.name == label and f.declared == fault for f in self.faults)
+
+    def phase_samples(self, phase: str, task: str | None = None) -> Iterator[Sample]:
+        """Every sample intended to start in a hypothesis phase (of ``task``)."""
+        wanted = set(self.labels(phase))
+        tasks = None if task is None else frozenset([task])
+        for record in self.phases:
+            if record.name in wanted:
+                yield from self.samples(record.start_s, record.end_s, tasks)
+
+    def in_phase(self, phase: str) -> Callable[[float], bool]:
+        """Whether a time on the timeline (s) is in a hypothesis phase's stretches."""
+        wanted = set(self.labels(phase))
+        spans = [(p.start_s, p.end_s) for p in self.phases if p.name in wanted]
+        return lambda t: any(start <= t < end for start, end in spans)
 
     def span_s(self, labels: Sequence[str]) -> float:
         """Seconds the timeline spent in these phases."""

@@ -12,15 +12,21 @@ compared with them:
 
 The hypothesis holds when nothing is lost or duplicated and, unless
 ``allow_unexpected``, nothing is unexpected.
+
+A counter read-back (``count = "$.total"``, or SQL with ``expect =
+"acknowledged"``) is one number: it must lie between the task's acknowledged
+writes (successful requests, warm-up included) and those plus the
+indeterminate ones. Below: lost updates; above: extra updates.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 from chaoskit.checks.base import Verdict, evaluator, too_little_data
 from chaoskit.checks.context import CheckContext
-from chaoskit.records import AckLog
+from chaoskit.records import AckLog, ErrorClass
 from chaoskit.spec.model import IntegrityHypothesis
 
 __all__ = ["evaluate_integrity"]
@@ -41,6 +47,8 @@ def evaluate_integrity(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
     attempted = {key for _, key in acks.acked} | {k for _, k in acks.indeterminate}
     no_id = sum(n for task, n in acks.unknown.items() if mine(task))
     back = ctx.read_backs.get(h.name)
+    if h.read_back.counts:
+        expected = "counter = acknowledged writes (0 lost, 0 extra)"
     if back is None or back.error is not None:
         why = back.error if back is not None else "it did not run"
         return [
@@ -49,6 +57,8 @@ def evaluate_integrity(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
                 f"read-back from {back.source if back else '?'} failed: {why}",
             )
         ]  # fmt: skip
+    if h.read_back.counts:
+        return [_counter(ctx, h, back.value or 0.0, back.source, expected)]
     scarce = too_little_data(
         h.name, "integrity", h.phase, expected, len(acked), h.needs(),
         f"acknowledged writes{f' of task {h.task!r}' if h.task else ''}",
@@ -104,6 +114,62 @@ def evaluate_integrity(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
             observed_value=float(len(lost)), expected_value=0.0, data=data,
         )
     ]  # fmt: skip
+
+
+# A request that never reached the service cannot have been applied; any
+# other failure (a timeout, a reset, a 5xx) may have been.
+_NOT_APPLIED = frozenset(
+    {ErrorClass.CONNECT_REFUSED, ErrorClass.CONNECT_ERROR, ErrorClass.DROPPED}
+)
+
+
+def _counter(
+    ctx: CheckContext, h: IntegrityHypothesis, value: float, source: str, expected: str
+) -> Verdict:
+    """A counter read back against the task's acknowledged writes of the run."""
+    acked = maybe = 0
+    tasks = frozenset([h.task]) if h.task else None
+    for sample in ctx.samples(-math.inf, math.inf, tasks):  # warm-up included
+        if sample.error is None:
+            acked += 1
+        elif sample.error not in _NOT_APPLIED:
+            maybe += 1
+    scarce = too_little_data(
+        h.name, "integrity", h.phase, expected, acked + maybe, h.needs(),
+        f"writes of task {h.task!r}",
+    )  # fmt: skip
+    if scarce is not None:
+        return scarce
+    lost = max(0.0, acked - value)
+    extra = max(0.0, value - (acked + maybe))
+    shown = f"{value:g}"
+    broken = []
+    if lost:
+        broken.append(f"{lost:g} acknowledged update(s) lost")
+    if extra:
+        broken.append(f"{extra:g} extra update(s)")
+    detail = (
+        f"counter {shown} read back from {source}; {acked} writes of task "
+        f"{h.task} acknowledged, {maybe} indeterminate (timeouts, errors: may "
+        f"count or not), so {acked}..{acked + maybe} expected"
+    )
+    if broken:
+        detail = "; ".join(broken) + " — " + detail
+    data: dict[str, object] = {
+        "mode": "count",
+        "counter": value,
+        "acknowledged": acked,
+        "indeterminate": maybe,
+        "lost": lost,
+        "extra": extra,
+        "source": source,
+    }
+    return Verdict(
+        h.name, "integrity", h.phase, not broken,
+        f"{lost:g} lost, {extra:g} extra: counter {shown} of {acked} acknowledged",
+        expected, detail,
+        observed_value=value, expected_value=float(acked), data=data,
+    )  # fmt: skip
 
 
 def _first(ids: list[str], show: int) -> str:

@@ -63,12 +63,13 @@ def recovery_time(
 
 @evaluator("recovery")
 def recovery(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
-    """One verdict per fault: recovered within ``within`` of its rollback."""
+    """One verdict per fault window (each occurrence of a scheduled fault):
+    recovered within ``within`` of its rollback."""
     assert isinstance(hypothesis, RecoveryHypothesis)  # noqa: S101 - registry dispatch
     h = hypothesis
     expected = f"back to baseline within {format_duration(h.within)}"
     baseline = ctx.stats("before", h.task)
-    faults = [f for f in ctx.faults if h.fault is None or f.name == h.fault]
+    faults = [f for f in ctx.faults if h.fault in (None, f.declared, f.name)]
     # The baseline band is a p95: judged on enough requests, or not at all.
     answered = baseline.count - baseline.dropped if baseline is not None else 0
     scarce = too_little_data(

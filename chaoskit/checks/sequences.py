@@ -11,6 +11,7 @@ after an attempt that succeeded (the next one is a new logical request).
 
 from __future__ import annotations
 
+import email.utils
 import itertools
 import statistics
 from collections.abc import Iterable, Sequence
@@ -26,6 +27,8 @@ __all__ = [
     "group_sequences",
     "jitter_cv",
     "judge_backoff",
+    "judge_retry_after",
+    "retry_after_seconds",
 ]
 
 
@@ -45,6 +48,10 @@ class Attempt:
     key: str
     ok: bool = False
     """The dependency answered (bytes came back and the peer closed cleanly)."""
+    end_s: float | None = None
+    """When its response ended (request log only)."""
+    retry_after_s: float | None = None
+    """The ``Retry-After`` its response carried, in seconds (request log only)."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,11 @@ class BackoffRules:
     """Attempts per second over the observed window."""
     gives_up_within: float | None = None
     """A sequence that never succeeds stops within this many seconds."""
+    min_first_wait: float | None = None
+    """The first retry comes at least this many seconds after the first attempt."""
+    min_total_growth: float | None = None
+    """Last interval / first interval, per sequence of 3 or more attempts (with
+    ``tolerance``, like ``min_growth``)."""
 
 
 @dataclass(frozen=True)
@@ -243,6 +255,10 @@ def judge_backoff(
                     f"({attempts_in_window} attempts in {window_s:.1f}s)",
                 )
             )
+    if rules.min_first_wait is not None:
+        broken += _first_wait(sequences, rules.min_first_wait)
+    if rules.min_total_growth is not None:
+        broken += _total_growth(sequences, rules.min_total_growth, rules.tolerance)
     if rules.gives_up_within is not None:
         long = [
             (s.span_s, s)
@@ -258,6 +274,57 @@ def judge_backoff(
                 )
             )
     return broken
+
+
+def _first_wait(sequences: Sequence[RetrySequence], minimum: float) -> list[Broken]:
+    retried = [s for s in sequences if s.intervals]
+    short = [s for s in retried if s.intervals[0] < minimum]
+    if not short:
+        return []
+    seq = min(short, key=lambda s: s.intervals[0])
+    return [
+        Broken(
+            "min_first_wait",
+            f"{len(short)} of {len(retried)} retried sequences waited less than "
+            f"{_ms(minimum)} before the first retry; shortest "
+            f"{_ms(seq.intervals[0])} (sequence of {seq.key} at {seq.times[0]:.2f}s)",
+        )
+    ]
+
+
+def _total_growth(
+    sequences: Sequence[RetrySequence], minimum: float, tolerance: float
+) -> list[Broken]:
+    judged = [s for s in sequences if len(s.intervals) >= 2 and s.intervals[0] > 0]
+    if not judged:
+        if not sequences:
+            return []
+        return [
+            Broken(
+                "min_total_growth",
+                "no sequence has 3 attempts: growth from the first to the last wait "
+                "unmeasured",
+            )
+        ]
+    needed = minimum * (1 - tolerance)
+    flat = [s for s in judged if s.intervals[-1] / s.intervals[0] < needed]
+    if not flat:
+        return []
+    seq = min(flat, key=lambda s: s.intervals[-1] / s.intervals[0])
+    first, last = seq.intervals[0], seq.intervals[-1]
+    return [
+        Broken(
+            "min_total_growth",
+            f"{len(flat)} of {len(judged)} sequences grew less than {minimum:g}x "
+            f"from the first wait to the last (tolerance {tolerance:.0%}); least "
+            f"{last / first:.2f}x: first {_ms(first)}, last {_ms(last)} "
+            f"(sequence of {seq.key} at {seq.times[0]:.2f}s)",
+        )
+    ]
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}ms" if seconds < 10 else f"{seconds:.1f}s"
 
 
 _FAILED_ENDS = frozenset(
@@ -283,3 +350,47 @@ def connection_attempts(
     ok = bytes_down > 0 and end not in _FAILED_ENDS
     starts = list(exchanges_ns) or [accepted_ns]
     return [(at, ok and i == len(starts) - 1) for i, at in enumerate(starts)]
+
+
+def retry_after_seconds(value: str | None, at_unix_s: float) -> float | None:
+    """``Retry-After`` in seconds: delta-seconds, or an HTTP-date counted from
+    ``at_unix_s`` (when the response was sent); None when absent or unreadable."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - at_unix_s)
+
+
+def judge_retry_after(attempts: Iterable[Attempt]) -> Broken | None:
+    """Each attempt waits the ``Retry-After`` the previous one of its key got.
+
+    Measured at the proxy: from the end of the response that carried
+    ``Retry-After: N`` to the start of the same key's next request.
+    """
+    last: dict[str, Attempt] = {}
+    early: list[tuple[float, float, Attempt]] = []
+    judged = 0
+    for attempt in sorted(attempts, key=lambda a: a.at_s):
+        before = last.get(attempt.key)
+        last[attempt.key] = attempt
+        if before is None or before.retry_after_s is None or before.end_s is None:
+            continue
+        judged += 1
+        waited = attempt.at_s - before.end_s
+        if waited < before.retry_after_s:
+            early.append((waited, before.retry_after_s, attempt))
+    if not early:
+        return None
+    waited, asked, worst = min(early, key=lambda e: e[0] - e[1])
+    return Broken(
+        "honours_retry_after",
+        f"{len(early)} of {judged} retries came before the Retry-After they were "
+        f"given; e.g. {worst.key} at {worst.at_s:.2f}s waited {waited:.3f}s of "
+        f"{asked:g}s",
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chaoskit.checks.base import Verdict, evaluator, too_little_data
 from chaoskit.checks.context import CheckContext, error_key_for
+from chaoskit.checks.values import judge_values
 from chaoskit.metrics.model import TaskStats
 from chaoskit.spec.model import (
     LATENCY_METRICS,
@@ -61,6 +62,8 @@ def threshold(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
     """The metric, in the phase (and task), is below or above the bound."""
     assert isinstance(hypothesis, ThresholdHypothesis)  # noqa: S101 - registry dispatch
     h = hypothesis
+    if h.metric is None:  # a header or JSON value of each response
+        return [judge_values(ctx, h)]
     bound, word = h.limit, h.direction
     scope = f" ({h.task})" if h.task else ""
     expected = f"{h.metric}{scope} {word} {format_metric(h.metric, bound)}"

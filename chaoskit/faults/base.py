@@ -42,6 +42,7 @@ class LedgerEntry:
     ``proxy_enable`` (url, proxy): enable a proxy;
     ``proxy_accept`` (url, proxy): end a proxy's observed down (chaoskit's);
     ``proxy_delete`` (url, proxy): delete a proxy;
+    ``http_fault`` (url, proxy, fault): remove an HTTP fault (chaoskit's proxy);
     ``process`` (pid, start_time): stop a process group chaoskit started;
     ``sigcont`` (pid, start_time): resume a paused process group;
     ``container_start`` (container, docker_host): start (or unpause) a container;

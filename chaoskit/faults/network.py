@@ -13,7 +13,7 @@ from chaoskit.faults.base import Change, LedgerEntry, Undo
 from chaoskit.faults.toxiproxy import Toxiproxy
 from chaoskit.spec.model import ToxicFault
 
-__all__ = ["network_changes", "toxic_attributes", "toxic_name"]
+__all__ = ["fault_slug", "network_changes", "toxic_attributes", "toxic_name"]
 
 
 def _ms(seconds: float) -> int:
@@ -42,10 +42,14 @@ def toxic_attributes(fault: ToxicFault) -> dict[str, int]:
     return {}
 
 
+def fault_slug(name: str) -> str:
+    """A fault's name as it may appear in a proxy URL path."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "fault"
+
+
 def toxic_name(fault: ToxicFault, stream: str) -> str:
     """A toxic name that says who made it and for which fault."""
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", fault.name).strip("-") or "fault"
-    return f"chaoskit-{slug}-{stream}"
+    return f"chaoskit-{fault_slug(fault.name)}-{stream}"
 
 
 def network_changes(

@@ -34,6 +34,8 @@ __all__ = [
     "ConnectionPage",
     "ConnectionRecord",
     "ProxyInfo",
+    "RequestPage",
+    "RequestRecord",
     "ToxicInfo",
     "Toxiproxy",
     "Undo",
@@ -102,6 +104,7 @@ class ConnectionRecord:
     error: str | None
     toxics: tuple[str, ...]
     exchanges_ns: tuple[int, ...]
+    warning: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ConnectionRecord:
@@ -120,7 +123,64 @@ class ConnectionRecord:
             error=data.get("error"),
             toxics=tuple(data.get("toxics") or ()),
             exchanges_ns=tuple(data.get("exchanges_ns") or ()),
+            warning=data.get("warning"),
         )
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request from chaoskit's request log (times: CLOCK_MONOTONIC ns)."""
+
+    id: int
+    cursor: int
+    connection: int
+    client: str
+    method: str
+    path: str
+    request_id: str | None
+    headers: dict[str, str]
+    status: int | None
+    start_ns: int
+    response_ns: int | None
+    end_ns: int | None
+    retry_after: str | None
+    fault: str | None
+    outcome: str | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RequestRecord:
+        return cls(
+            id=int(data["id"]),
+            cursor=int(data["cursor"]),
+            connection=int(data.get("connection", 0)),
+            client=str(data.get("client", "")),
+            method=str(data.get("method", "")),
+            path=str(data.get("path", "")),
+            request_id=data.get("request_id"),
+            headers=dict(data.get("headers") or {}),
+            status=data.get("status"),
+            start_ns=int(data["start_ns"]),
+            response_ns=data.get("response_ns"),
+            end_ns=data.get("end_ns"),
+            retry_after=data.get("retry_after"),
+            fault=data.get("fault"),
+            outcome=data.get("outcome"),
+        )
+
+    def header(self, name: str) -> str | None:
+        """A recorded request header (``request_id`` is the route's id header)."""
+        return self.headers.get(name.lower())
+
+
+@dataclass(frozen=True)
+class RequestPage:
+    """A read of the request log: records changed after the cursor asked for."""
+
+    cursor: int
+    evicted: int
+    monotonic_ns: int
+    unix_ns: int
+    requests: tuple[RequestRecord, ...]
 
 
 @dataclass(frozen=True)
@@ -492,6 +552,90 @@ class Toxiproxy:
             connections=tuple(
                 ConnectionRecord.from_json(c) for c in data["connections"]
             ),
+        )
+
+    async def _require_chaoskit(self, action: str, what: str, proxy: str) -> None:
+        if not await self.is_chaoskit():
+            raise ToxiproxyError(
+                action,
+                f"this server is not chaoskit's: {what} is a chaoskit extension "
+                "(a real Toxiproxy answers 404); run `chaoskit proxy` instead of "
+                "toxiproxy-server",
+                proxy=proxy,
+                url=self.url,
+            )
+
+    async def set_http(
+        self,
+        proxy: str,
+        *,
+        protocol: str = "http",
+        request_id_header: str | None = None,
+        record_headers: tuple[str, ...] = (),
+    ) -> None:
+        """Make a proxy parse HTTP (new connections), and say which headers to log."""
+        await self._require_chaoskit("set protocol", 'protocol = "http"', proxy)
+        body: dict[str, object] = {"protocol": protocol}
+        if request_id_header:
+            body["request_id_header"] = request_id_header
+        if record_headers:
+            body["record_headers"] = list(record_headers)
+        await self._request(
+            "POST",
+            f"/chaoskit/proxies/{proxy}/http",
+            "set protocol",
+            body=body,
+            proxy=proxy,
+        )
+
+    async def add_http_fault(self, proxy: str, fault: dict[str, object]) -> Undo:
+        """Add an HTTP fault (chaoskit's server only); the undo removes it."""
+        name = str(fault["name"])
+        await self._require_chaoskit("add http fault", "an HTTP fault", proxy)
+        await self._request(
+            "POST",
+            f"/chaoskit/proxies/{proxy}/http_faults",
+            "add http fault",
+            body=fault,
+            proxy=proxy,
+            toxic=name,
+        )
+        return Undo(
+            f"remove http fault {name!r} from {proxy!r}",
+            lambda: self.remove_http_fault(proxy, name),
+        )
+
+    async def remove_http_fault(self, proxy: str, name: str) -> None:
+        """Remove an HTTP fault (idempotent: one already gone is fine)."""
+        await self._request(
+            "DELETE",
+            f"/chaoskit/proxies/{proxy}/http_faults/{name}",
+            "remove http fault",
+            proxy=proxy,
+            toxic=name,
+            ok=(204, 404),
+        )
+
+    async def requests(
+        self, proxy: str, *, since: int = 0, limit: int | None = None
+    ) -> RequestPage:
+        """Request-log records changed after ``since`` (chaoskit's server only)."""
+        await self._require_chaoskit("read request log", "the request log", proxy)
+        params = {"since": since} if limit is None else {"since": since, "limit": limit}
+        response = await self._request(
+            "GET",
+            f"/chaoskit/proxies/{proxy}/requests",
+            "read request log",
+            proxy=proxy,
+            params=params,
+        )
+        data = response.json()
+        return RequestPage(
+            cursor=int(data["cursor"]),
+            evicted=int(data["evicted"]),
+            monotonic_ns=int(data["clock"]["monotonic_ns"]),
+            unix_ns=int(data["clock"]["unix_ns"]),
+            requests=tuple(RequestRecord.from_json(r) for r in data["requests"]),
         )
 
     async def refuse(self, name: str, on: bool = True) -> Undo:

@@ -26,6 +26,7 @@ from chaoskit.fuzz.examples import load_examples
 from chaoskit.fuzz.findings import Finding, load_findings, replay, write_findings
 from chaoskit.fuzz.model import load_model
 from chaoskit.fuzz.rules import Rule
+from chaoskit.redact import redact_text
 
 __all__ = ["run_fuzz"]
 
@@ -76,7 +77,7 @@ def run_fuzz(
     seed: int, max_examples: int, time_limit: float, budget: float,
     allowed: tuple[int, ...], cors_origin: str | None, rules: tuple[str, ...],
     headers: tuple[str, ...], report_dir: Path | None, replay_dir: Path | None,
-    allow_remote: bool,
+    allow_remote: bool, show_headers: tuple[str, ...] = (),
 ) -> int:  # fmt: skip
     """Run ``chaoskit fuzz`` (or its ``--replay``); the exit code."""
     console = Console(highlight=False, soft_wrap=True)
@@ -98,10 +99,11 @@ def run_fuzz(
     config = FuzzConfig(
         url=url, path=path, batch_path=batch_path, health_path=health_path, seed=seed,
         max_examples=max_examples, time_limit=time_limit, checks=checks, headers=extra,
-        rules=_rules(rules), allow_remote=allow_remote,
+        shown_headers=frozenset(show_headers), rules=_rules(rules),
+        allow_remote=allow_remote,
     )  # fmt: skip
     console.print(
-        f"fuzzing POST {url.rstrip('/')}{path} from {source} "
+        f"fuzzing POST {redact_text(url.rstrip('/'))}{path} from {source} "
         f"({len(model.variants)} variants), seed {seed}, up to {max_examples} examples",
         markup=False,
     )
@@ -127,14 +129,15 @@ def run_fuzz(
             console.print(f"#{number} {finding.curl}", markup=False)
     if report_dir is not None:
         meta = {
-            "url": url,
+            "url": redact_text(url),
             "schema" if schema is not None else "examples": str(source),
             "seed": seed,
             "requests": result.requests,
         }
         written = write_findings(report_dir, result.findings, meta)
         console.print(
-            f"wrote {written}; replay: chaoskit fuzz --url {url} --replay {report_dir}",
+            f"wrote {written}; replay: chaoskit fuzz --url {redact_text(url)} "
+            f"--replay {report_dir}",
             markup=False,
         )
     return EXIT_FAILED if result.findings else EXIT_OK

@@ -13,7 +13,7 @@ to by file (``--data-binary @path``), which the caller writes next to it.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from chaoskit.redact import MASK, Redactor, is_secret_key
 
@@ -54,6 +54,8 @@ def curl_line(
     *,
     body_file: str | None = None,
     secrets: Iterable[str] = (),
+    masked: Collection[str] = (),
+    shown: Collection[str] = (),
 ) -> str:
     """The ``curl`` command that sends this request again.
 
@@ -66,15 +68,24 @@ def curl_line(
         body_file: where the body was written, used instead of inlining it
             when it is over :data:`INLINE_LIMIT` bytes.
         secrets: literal values to mask wherever they appear.
+        masked: header names (any case) whose values are masked whatever
+            the name: every header the user gave, unless shown on purpose.
+        shown: header names (any case) whose values are shown even when the
+            name is a credential's (``--show-header Authorization``).
 
     Returns:
         One line, safe to paste into a POSIX shell (bash for ``$'...'``).
     """
     redactor = Redactor(secrets)
     parts = ["curl", "-sS", "-i", "-X", method, shlex.quote(redactor.text(url))]
+    hidden = {name.lower() for name in masked}
+    visible = {name.lower() for name in shown}
     for name, value in headers.items():
-        shown = MASK if is_secret_key(name) else value
-        parts += ["-H", shlex.quote(redactor.text(f"{name}: {shown}"))]
+        lower = name.lower()
+        secret = lower in hidden or (is_secret_key(name) and lower not in visible)
+        shown_value = MASK if secret else value
+        line = f"{name}: {shown_value}"
+        parts += ["-H", shlex.quote(line if lower in visible else redactor.text(line))]
     if body is not None:
         if len(body) > INLINE_LIMIT and body_file is not None:
             parts += ["--data-binary", shlex.quote("@" + body_file)]

@@ -87,7 +87,9 @@ class FuzzConfig:
             seeds derived from ``seed``, use the rest).
         time_limit: seconds for the whole run, shrinking included.
         checks: what counts as a right answer.
-        headers: sent with every request (credentials are masked in reports).
+        headers: sent with every request; their values are masked in curl
+            lines and findings, except those named in ``shown_headers``.
+        shown_headers: header names (any case) whose values may be shown.
         rules: the rules to draw from.
         allow_remote: allow a target that is not on loopback.
         rate: requests per second at most (None: as fast as answers come).
@@ -103,6 +105,7 @@ class FuzzConfig:
     time_limit: float = 60.0
     checks: CheckConfig = field(default_factory=CheckConfig)
     headers: Mapping[str, str] = field(default_factory=dict)
+    shown_headers: frozenset[str] = frozenset()
     rules: frozenset[Rule] = frozenset(Rule)
     allow_remote: bool = False
     rate: float | None = None
@@ -413,6 +416,12 @@ def fuzz(
     return result
 
 
+def _masked(config: FuzzConfig) -> list[str]:
+    """The user's headers whose values are masked (all but ``shown_headers``)."""
+    shown = {name.lower() for name in config.shown_headers}
+    return [name for name in config.headers if name.lower() not in shown]
+
+
 def _finding(config: FuzzConfig, case: Case, failure: Failure, count: int) -> Finding:
     path = (config.batch_path if case.batch else config.path) or "/"
     headers = dict(config.headers)
@@ -432,7 +441,15 @@ def _finding(config: FuzzConfig, case: Case, failure: Failure, count: int) -> Fi
         body=case.body,
         seed=config.seed,
         count=count,
-        curl=curl_line("POST", url, headers, case.body, body_file=None),
+        curl=curl_line(
+            "POST",
+            url,
+            headers,
+            case.body,
+            body_file=None,
+            masked=_masked(config),
+            shown=config.shown_headers,
+        ),
     )
 
 

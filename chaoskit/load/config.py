@@ -307,12 +307,20 @@ class LoadConfig:
         return frozenset(n for task in self.all_tasks() for n in task.capture)
 
     def marker_headers(self) -> frozenset[bytes]:
-        """Response headers some task's marker reads (lower case)."""
-        return frozenset(
-            task.marker.header.lower().encode("latin-1")
+        """Response headers some task's marker (or observed value) reads, lower
+        case: the client keeps only these."""
+        markers = {
+            task.marker.header
             for task in self.all_tasks()
             if task.marker is not None and task.marker.header is not None
-        )
+        }
+        observed = {
+            probe.removeprefix("header:")
+            for task in self.all_tasks()
+            for probe in task.observe
+            if probe.startswith("header:")
+        }
+        return frozenset(h.lower().encode("latin-1") for h in markers | observed)
 
     def _check_templates(self) -> None:
         names = self.captured_names()

@@ -34,7 +34,7 @@ from chaoskit.load.errors import LoadConfigError
 from chaoskit.load.exchange import Classifier, Exchanger
 from chaoskit.load.tasks import CompiledTask, TaskChooser, UserState
 from chaoskit.load.users import ClosedRunner, CompiledFlow
-from chaoskit.records import AckLog, FanOut, Sink
+from chaoskit.records import AckLog, FanOut, Sink, ValueLog
 
 __all__ = ["EngineStatus", "LoadEngine"]
 
@@ -65,6 +65,7 @@ class LoadEngine:
             engine does not close them: whoever made them does.
         clock: the time source (default the monotonic clock).
         acks: where tasks with ``ack`` record what each write acknowledged.
+        values: where tasks with ``observe`` record the numbers they read.
     """
 
     def __init__(
@@ -74,9 +75,11 @@ class LoadEngine:
         *,
         clock: Clock | None = None,
         acks: AckLog | None = None,
+        values: ValueLog | None = None,
     ) -> None:
         self.config = config
         self.acks = acks
+        self.values = values
         sink = sinks if isinstance(sinks, Sink) else FanOut(sinks)
         self._write = sink.write
         self.clock = clock or MonotonicClock()
@@ -181,8 +184,9 @@ class LoadEngine:
             address, self._port, self.clock.now_ns, self.config.marker_headers()
         )
         exchanger = self._exchanger = Exchanger(
-            pool, self._write, self._classifier, self.clock.now_ns, self.acks
-        )
+            pool, self._write, self._classifier, self.clock.now_ns, self.acks,
+            self.values,
+        )  # fmt: skip
         config = self.config
         self._start_ns = start = self.clock.now_ns()
         try:

@@ -14,7 +14,13 @@ from collections.abc import Callable, Coroutine, Mapping
 
 from chaoskit.load.client import Connection, ConnectionPool, Outcome, RequestFailed
 from chaoskit.load.tasks import CompiledTask, UserState
-from chaoskit.records import BUILTIN_BODY_PATTERNS, AckLog, ErrorClass, Sample
+from chaoskit.records import (
+    BUILTIN_BODY_PATTERNS,
+    AckLog,
+    ErrorClass,
+    Sample,
+    ValueLog,
+)
 
 __all__ = ["Classifier", "Counters", "Exchanger"]
 
@@ -100,6 +106,7 @@ class Exchanger:
         classifier: status and body checks.
         now_ns: the clock.
         acks: where tasks with ``ack`` record what each write acknowledged.
+        values: where tasks with ``observe`` record the numbers they read.
     """
 
     def __init__(
@@ -109,8 +116,10 @@ class Exchanger:
         classifier: Classifier,
         now_ns: Callable[[], int],
         acks: AckLog | None = None,
+        values: ValueLog | None = None,
     ) -> None:
         self.acks = acks
+        self.values = values
         self.pool = pool
         self.write = write
         self.classifier = classifier
@@ -222,6 +231,11 @@ class Exchanger:
         marked = task.marker is not None and task.marked(
             status, outcome.body, outcome.headers
         )
+        if task.observes and self.values is not None:
+            for probe, value in zip(
+                task.observes, task.observed(outcome.body, outcome.headers), strict=True
+            ):
+                self.values.add(task.name, probe, intended_ns, value)
         sample = Sample(
             task.name, user.user, intended_ns, sent_ns, outcome.end_ns, status,
             size, outcome.received, error, detail, marked, tags,

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import bisect
 import json
+import math
 import random
 from collections.abc import Mapping, Sequence
 from urllib.parse import quote, urlencode
 
+from chaoskit.jsonpath import extract
 from chaoskit.load.config import HotKeys, TaskSpec, parse_expect
 from chaoskit.load.templating import Template
 
@@ -57,34 +59,18 @@ class UserState:
         return None if value is None else str(value)
 
 
-def extract(document: object, path: str) -> object:
-    """The value at a small JSON path (``$.a.b[0]``, ``$['a']``); ``None`` if absent."""
-    node = document
-    position = 1  # after "$"
-    while position < len(path) and node is not None:
-        char = path[position]
-        if char == ".":
-            end = position + 1
-            while end < len(path) and path[end] not in ".[":
-                end += 1
-            key = path[position + 1 : end]
-            node = node.get(key) if isinstance(node, dict) else None
-            position = end
-        elif char == "[":
-            end = path.index("]", position)
-            token = path[position + 1 : end].strip()
-            if token[:1] in "'\"":
-                key = token[1:-1]
-                node = node.get(key) if isinstance(node, dict) else None
-            elif isinstance(node, list) and token.lstrip("-").isdigit():
-                index = int(token)
-                node = node[index] if -len(node) <= index < len(node) else None
-            else:
-                node = None
-            position = end + 1
-        else:
-            return None
-    return node
+_UNPARSED = object()
+
+
+def _number(found: object) -> float | None:
+    """A number from a header's text or a JSON value; None if it is not one."""
+    if isinstance(found, bool) or found is None:
+        return None
+    try:
+        value = float(found.strip() if isinstance(found, str) else found)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
 
 
 class TaskChooser:
@@ -137,6 +123,14 @@ class CompiledTask:
         self.timeout = spec.timeout if spec.timeout is not None else timeout
         self.acks = spec.ack_id is not None or spec.ack_request is not None
         """Whether requests of this task are recorded for integrity checks."""
+        self.observes = spec.observe
+        """Numbers read from each response (empty for almost every task)."""
+        self._observed_headers = tuple(
+            p.removeprefix("header:").lower().encode("latin-1")
+            if p.startswith("header:")
+            else None
+            for p in spec.observe
+        )
         self._prefix = prefix.rstrip("/")
         self._path = Template(spec.path, names)
         self._query = [(k, Template(v, names)) for k, v in spec.query.items()]
@@ -210,6 +204,29 @@ class CompiledTask:
             )
         parts.append(f"--{_BOUNDARY}--\r\n".encode())
         return b"".join(parts)
+
+    def observed(
+        self, body: bytes, headers: tuple[tuple[bytes, bytes], ...]
+    ) -> list[float | None]:
+        """Each ``observe`` probe's number in a response (None: absent or not one)."""
+        document: object = _UNPARSED
+        out: list[float | None] = []
+        for probe, header in zip(self.observes, self._observed_headers, strict=True):
+            found: object = None
+            if header is not None:
+                for key, value in headers:
+                    if key == header:
+                        found = value.decode("latin-1")
+                        break
+            else:
+                if document is _UNPARSED:
+                    try:
+                        document = json.loads(body)
+                    except ValueError:
+                        document = None
+                found = extract(document, probe)
+            out.append(_number(found))
+        return out
 
     def marked(
         self, status: int, body: bytes, headers: tuple[tuple[bytes, bytes], ...]

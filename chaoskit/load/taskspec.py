@@ -12,39 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from chaoskit.load.errors import LoadConfigError
+from chaoskit.units import parse_size
 
 __all__ = ["METHODS", "Marker", "TaskSpec", "Upload", "parse_expect", "parse_size"]
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 """HTTP methods a task may use (HEAD is left out: its responses carry no body)."""
 
-_SIZE = re.compile(
-    r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$", re.IGNORECASE
-)
-_SIZE_UNITS = {
-    "b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2,
-    "gb": 1000**3, "gib": 1024**3,
-}  # fmt: skip
 _STATUS_CLASS = re.compile(r"^([1-5])xx$")
 _MAX_UPLOAD = 256 * 1024**2  # generated in memory, once per task and field
-
-
-def parse_size(value: str | int) -> int:
-    """Bytes from ``"10KB"``, ``"1MiB"``, ``"512B"`` or an integer.
-
-    Raises:
-        ValueError: not a size, or negative.
-    """
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a size")  # noqa: TRY004 - callers catch ValueError
-    if isinstance(value, int):
-        if value < 0:
-            raise ValueError(f"{value!r} is not a size: it must be >= 0")
-        return value
-    match = _SIZE.match(value)
-    if match is None:
-        raise ValueError(f'{value!r} is not a size; use bytes or "10KB", "1MiB"')
-    return int(float(match[1]) * _SIZE_UNITS[(match[2] or "b").lower()])
 
 
 def parse_expect(values: tuple[int | str, ...]) -> frozenset[int]:
@@ -147,6 +123,8 @@ class TaskSpec:
         ack_id: a JSON path in a successful response: the id it acknowledged.
         ack_request: a JSON path in the request's JSON body: the write's own
             key (recorded as indeterminate when no success came back).
+        observe: numbers read from each response (``header:<name>`` or a JSON
+            path), for threshold hypotheses on them (``records.ValueLog``).
     """
 
     name: str
@@ -164,6 +142,7 @@ class TaskSpec:
     marker: Marker | None = None
     ack_id: str | None = None
     ack_request: str | None = None
+    observe: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.strip():
@@ -187,6 +166,14 @@ class TaskSpec:
         if self.timeout is not None and not self.timeout > 0:
             raise LoadConfigError("tasks.timeout", "must be > 0", self.timeout)
         parse_expect(self.expect)
+        for probe in self.observe:
+            if not probe.startswith(("$", "header:")):
+                raise LoadConfigError(
+                    "tasks.observe",
+                    "is neither a JSON path nor header:<name>",
+                    probe,
+                    allowed='"$.attempts", "header:X-Upstream-Attempts"',
+                )
         for name, path in (("ack.id", self.ack_id), ("ack.request", self.ack_request)):
             if path is not None and not path.startswith("$"):
                 raise LoadConfigError(

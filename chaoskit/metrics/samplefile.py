@@ -14,13 +14,16 @@ from chaoskit.records import ErrorClass, Sample
 
 __all__ = ["HEADER", "SampleFile", "read_samples"]
 
-_OLD_HEADER = (
+HEADER = (
     "task\tuser\tintended_ns\tsent_ns\tend_ns\tstatus\t"
-    "bytes_sent\tbytes_received\terror\tdetail\n"
+    "bytes_sent\tbytes_received\terror\tdetail\tmarked\ttags\n"
 )
-HEADER = _OLD_HEADER[:-1] + "\ttags\n"
-"""The columns; ``tags`` (the body patterns a response matched, comma
-separated) was added last, and files without it are still read."""
+"""The columns; ``tags`` are the body patterns a response matched (comma
+separated)."""
+_BEFORE_TAGS = HEADER.replace("\ttags", "")
+_BEFORE_MARKED = _BEFORE_TAGS.replace("\tmarked", "")
+"""Files written before the ``marked`` or ``tags`` columns still read
+(``marked`` False, no tags)."""
 _BLOCK = 4096  # lines per write; about 300 KB
 
 
@@ -41,11 +44,11 @@ class SampleFile:
         """Buffer one sample as a line; write the buffer when it is full."""
         error = sample.error.value if sample.error is not None else ""
         detail = sample.detail.replace("\t", " ").replace("\n", " ")
-        tags = ",".join(sample.tags) if sample.tags else ""
         self._lines.append(
             f"{sample.task}\t{sample.user}\t{sample.intended_ns}\t{sample.sent_ns}\t"
             f"{sample.end_ns}\t{sample.status}\t{sample.bytes_sent}\t"
-            f"{sample.bytes_received}\t{error}\t{detail}\t{tags}\n"
+            f"{sample.bytes_received}\t{error}\t{detail}\t{int(sample.marked)}\t"
+            f"{','.join(sample.tags)}\n"
         )
         if len(self._lines) >= _BLOCK:
             self.flush()
@@ -70,17 +73,14 @@ def read_samples(path: str | Path) -> Iterator[Sample]:
         ValueError: the file does not start with the expected header.
     """
     with Path(path).open(encoding="utf-8") as file:
-        header = file.readline()
-        if header not in (HEADER, _OLD_HEADER):
+        if file.readline() not in (HEADER, _BEFORE_TAGS, _BEFORE_MARKED):
             raise ValueError(f"{path}: not a chaoskit sample file (header differs)")
-        old = header == _OLD_HEADER
         for line in file:
             fields = line.rstrip("\n").split("\t")
-            if old:
-                fields.append("")
-            task, user, intended, sent, end, status, out, got, error, detail, tags = (
-                fields
-            )
+            tags = fields[11] if len(fields) > 11 else ""
+            task, user, intended, sent, end, status, out, got, error, detail = fields[
+                :10
+            ]
             yield Sample(
                 task=task,
                 user=int(user),
@@ -92,5 +92,6 @@ def read_samples(path: str | Path) -> Iterator[Sample]:
                 bytes_received=int(got),
                 error=ErrorClass(error) if error else None,
                 detail=detail,
+                marked=fields[10:11] == ["1"],
                 tags=tuple(tags.split(",")) if tags else (),
             )

@@ -10,13 +10,13 @@ asked about, so memory stays bounded whatever the run's length.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from chaoskit.metrics.histogram import Histogram
 from chaoskit.records import ErrorClass, Sample
 
-__all__ = ["Bin", "bins_by_intended_start", "merge_bins"]
+__all__ = ["Bin", "bins_by_intended_start", "merge_bins", "samples_between"]
 
 _NS = 1_000_000_000
 
@@ -69,6 +69,26 @@ def bins_by_intended_start(
         if sample.error is not ErrorClass.DROPPED:
             target.latency.record(sample.end_ns - sample.intended_ns)
     return bins
+
+
+def samples_between(
+    samples: Iterable[Sample],
+    origin_ns: int,
+    start_s: float,
+    end_s: float,
+    tasks: frozenset[str] | None = None,
+) -> Iterator[Sample]:
+    """The samples intended to start in [start_s, end_s) on the timeline
+    (``-math.inf``/``math.inf``: unbounded, the warm-up included)."""
+    low = origin_ns + round(start_s * _NS) if math.isfinite(start_s) else None
+    high = origin_ns + round(end_s * _NS) if math.isfinite(end_s) else None
+    for sample in samples:
+        if (
+            (low is None or low <= sample.intended_ns)
+            and (high is None or sample.intended_ns < high)
+            and (tasks is None or sample.task in tasks)
+        ):
+            yield sample
 
 
 def merge_bins(bins: Iterable[Bin]) -> Bin:

@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chaoskit.proxy.httpfaults import HttpFaultError, parse_http_fault
 from chaoskit.proxy.state import ApiError, Proxy, ProxyCollection
 from chaoskit.proxy.toxics import json_kind
 
@@ -290,7 +291,7 @@ class _Api:
                 "toxiproxy_api": TOXIPROXY_VERSION,
                 "seed": self.seed,
                 "pid": os.getpid(),
-                "extensions": ["connections", "refuse"],
+                "extensions": ["connections", "refuse", "http"],
             }
         )
 
@@ -324,6 +325,83 @@ class _Api:
             }
         )
 
+    async def get_http(self, request: Request) -> Response:
+        proxy = self._proxy(request)
+        return _json(_http_json(proxy))
+
+    async def set_http(self, request: Request) -> Response:
+        """Set a proxy's protocol (``tcp`` or ``http``) and request-log headers."""
+        body = await _body(request, "HttpSettings")
+        protocol = _field(body, "protocol", str, "HttpSettings")
+        header = _field(body, "request_id_header", str, "HttpSettings")
+        record = body.get("record_headers")
+        if protocol is not None and protocol not in ("tcp", "http"):
+            raise ApiError(400, f"protocol: {protocol!r} is not tcp or http")
+        if record is not None and (
+            not isinstance(record, list) or not all(isinstance(h, str) for h in record)
+        ):
+            raise ApiError(400, "record_headers: a list of header names")
+        async with self.proxies.lock:
+            proxy = self._proxy(request)
+            if protocol is not None:
+                # New connections only: a live one keeps the view it started with.
+                proxy.protocol = protocol
+            if header:
+                proxy.http_options.request_id_header = header.lower()
+                proxy.http_options.record(header)
+            proxy.http_options.record(*(record or ()))
+        return _json(_http_json(proxy))
+
+    async def list_http_faults(self, request: Request) -> Response:
+        proxy = self._proxy(request)
+        return _json([f.to_json() for f in proxy.http_faults.faults])
+
+    async def create_http_fault(self, request: Request) -> Response:
+        body = await _body(request, "HttpFault")
+        async with self.proxies.lock:
+            proxy = self._proxy(request)
+            if proxy.protocol != "http":
+                raise ApiError(
+                    409,
+                    f"proxy {proxy.name} is not an http proxy: set its protocol "
+                    "to http first (POST /chaoskit/proxies/{proxy}/http)",
+                )
+            try:
+                fault = parse_http_fault(body)
+                proxy.http_faults.add(fault)
+            except HttpFaultError as exc:
+                status = 409 if "already exists" in str(exc) else 400
+                raise ApiError(status, str(exc)) from None
+        return _json(fault.to_json())
+
+    async def delete_http_fault(self, request: Request) -> Response:
+        async with self.proxies.lock:
+            proxy = self._proxy(request)
+            if proxy.http_faults.remove(request.path_params["fault"]) is None:
+                raise ApiError(404, "http fault not found")
+        return Response(status_code=204)
+
+    async def requests(self, request: Request) -> Response:
+        """The request log (``protocol = "http"`` proxies), read by cursor."""
+        proxy = self._proxy(request)
+        since = _query_int(request, "since") or 0
+        records = proxy.requests.since(since, _query_int(request, "limit"))
+        return _json(
+            {
+                "proxy": proxy.name,
+                "protocol": proxy.protocol,
+                "cursor": records[-1].cursor if records else since,
+                "latest": proxy.requests.cursor,
+                "evicted": proxy.requests.evicted,
+                "capacity": proxy.requests.capacity,
+                "clock": {
+                    "monotonic_ns": time.monotonic_ns(),
+                    "unix_ns": time.time_ns(),
+                },
+                "requests": [r.to_json() for r in records],
+            }
+        )
+
     async def refuse(self, request: Request) -> Response:
         """Turn "down, observed" on or off (see :meth:`Proxy.refuse`)."""
         body = await _body(request, "RefuseRequest")
@@ -336,6 +414,15 @@ class _Api:
                 raise ApiError(409, f"proxy {proxy.name} is disabled: nothing listens")
             proxy.refuse(bool(on))
         return _json({"proxy": proxy.name, "refusing": proxy.refusing})
+
+
+def _http_json(proxy: Proxy) -> dict[str, object]:
+    return {
+        "proxy": proxy.name,
+        "protocol": proxy.protocol,
+        **proxy.http_options.to_json(),
+        "faults": [f.to_json() for f in proxy.http_faults.faults],
+    }
 
 
 def _query_int(request: Request, name: str) -> int | None:
@@ -438,6 +525,32 @@ def build_app(proxies: ProxyCollection, seed: int) -> ASGIApp:
         Route(
             "/chaoskit/proxies/{proxy}/connections",
             _guarded(api.connections),
+            methods=["GET"],
+        ),
+        Route(
+            "/chaoskit/proxies/{proxy}/http", _guarded(api.get_http), methods=["GET"]
+        ),
+        Route(
+            "/chaoskit/proxies/{proxy}/http", _guarded(api.set_http), methods=["POST"]
+        ),
+        Route(
+            "/chaoskit/proxies/{proxy}/http_faults",
+            _guarded(api.list_http_faults),
+            methods=["GET"],
+        ),
+        Route(
+            "/chaoskit/proxies/{proxy}/http_faults",
+            _guarded(api.create_http_fault),
+            methods=["POST"],
+        ),
+        Route(
+            "/chaoskit/proxies/{proxy}/http_faults/{fault}",
+            _guarded(api.delete_http_fault),
+            methods=["DELETE"],
+        ),
+        Route(
+            "/chaoskit/proxies/{proxy}/requests",
+            _guarded(api.requests),
             methods=["GET"],
         ),
         Route(

@@ -18,8 +18,9 @@ record is evicted and counted in ``evicted``.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from typing import TYPE_CHECKING
+
+from chaoskit.proxy.ring import CursorRing
 
 if TYPE_CHECKING:
     from chaoskit.proxy.link import Link
@@ -63,6 +64,7 @@ class ConnectionRecord:
         "id",
         "log",
         "toxics",
+        "warning",
     )
 
     def __init__(self, log: ConnectionLog, conn_id: int) -> None:
@@ -81,6 +83,8 @@ class ConnectionRecord:
         self.end: str | None = None
         self.ended_by: str | None = None
         self.error: str | None = None
+        self.warning: str | None = None
+        """Something a user should know (a non-HTTP stream on an http route)."""
         # Tuples, not lists: a full log holds thousands of records, and tuples
         # of ints and strings are not tracked by the garbage collector, whose
         # full collections otherwise stall every connection for tens of ms.
@@ -131,48 +135,17 @@ class ConnectionRecord:
             "end": self.end,
             "ended_by": self.ended_by,
             "error": self.error,
+            "warning": self.warning,
             "toxics": list(self.toxics),
             "exchanges_ns": list(self.exchanges),
         }
 
 
-class ConnectionLog:
+class ConnectionLog(CursorRing[ConnectionRecord]):
     """A bounded ring of connection records in change order, read by cursor."""
-
-    def __init__(self, capacity: int) -> None:
-        if capacity < 1:
-            raise ValueError(f"capacity={capacity} must be >= 1")
-        self.capacity = capacity
-        self.evicted = 0
-        self._cursor = 0
-        self._records: OrderedDict[int, ConnectionRecord] = OrderedDict()
-
-    @property
-    def cursor(self) -> int:
-        """The cursor value of the latest change."""
-        return self._cursor
 
     def open(self, conn_id: int) -> ConnectionRecord:
         """A record for a just-accepted connection."""
         record = ConnectionRecord(self, conn_id)
         self.changed(record)
         return record
-
-    def changed(self, record: ConnectionRecord) -> None:
-        self._cursor += 1
-        record.cursor = self._cursor
-        self._records[record.id] = record
-        self._records.move_to_end(record.id)
-        while len(self._records) > self.capacity:
-            self._records.popitem(last=False)
-            self.evicted += 1
-
-    def since(self, cursor: int, limit: int | None = None) -> list[ConnectionRecord]:
-        """Records changed after ``cursor``, oldest change first (at most ``limit``)."""
-        newer: list[ConnectionRecord] = []
-        for record in reversed(self._records.values()):
-            if record.cursor <= cursor:
-                break
-            newer.append(record)
-        newer.reverse()
-        return newer[:limit] if limit is not None else newer

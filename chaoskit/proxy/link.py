@@ -30,6 +30,7 @@ from chaoskit.proxy.toxics import EOF, Chunk, Item, Toxic, pipe_for
 
 if TYPE_CHECKING:
     from chaoskit.proxy.connlog import ConnectionRecord
+    from chaoskit.proxy.http import HttpSession
 
 __all__ = ["Connection", "Link", "Stage"]
 
@@ -251,6 +252,7 @@ class Link:
         self.dropped_bytes = 0
         self.first_byte_ns: int | None = None
         self.eof_done = False
+        self.eof_sent = False
         # Nothing flows until the connection has both sockets and its toxic
         # chain (see Connection._dial); what arrives before waits here.
         self.ready = False
@@ -274,7 +276,7 @@ class Link:
     def feed_from(self, buffer: _ReadBuffer, nbytes: int) -> None:
         """``nbytes`` read from the source socket into the shared buffer."""
         dest = self.dest
-        if dest is None or self.stages or not self.ready:
+        if dest is None or self.stages or not self.ready or self.conn.http:
             self.feed(bytes(buffer.view[:nbytes]))  # a chunk of its own
             return
         self._note(nbytes)
@@ -291,6 +293,16 @@ class Link:
     def feed(self, data: bytes) -> None:
         """Bytes read from the source socket."""
         now = self._note(len(data))
+        http = self.conn.http
+        if http is None:
+            self.pass_on(data, now)
+        elif self.direction == "upstream":
+            http.client_data(data, now)
+        else:
+            http.upstream_data(data, now)
+
+    def pass_on(self, data: bytes, now: int) -> None:
+        """Bytes for the destination, through the toxic chain."""
         if not self.ready:
             # Data before the chain is built (the client spoke before the
             # dial finished, or the server before its toxics were added): hold it.
@@ -303,6 +315,22 @@ class Link:
 
     def feed_eof(self) -> None:
         """The source socket finished sending."""
+        http = self.conn.http
+        if http is not None:
+            ready = (
+                http.client_eof_received()
+                if self.direction == "upstream"
+                else http.upstream_eof_received()
+            )
+            if not ready:
+                return  # the session passes it on once what it holds is out
+        self.pass_eof()
+
+    def pass_eof(self) -> None:
+        """End of stream for the destination, behind what went before."""
+        if self.eof_sent:
+            return
+        self.eof_sent = True
         if not self.ready:
             self.pending.append(EOF)
         else:
@@ -455,6 +483,8 @@ class Connection:
         self._first_eof: str | None = None
         self._last_direction = "downstream"
         self._tasks: set[asyncio.Task[None]] = set()
+        self.http: HttpSession | None = None
+        """The HTTP view, on a ``protocol = "http"`` proxy."""
 
     def link(self, direction: str) -> Link:
         return self.up if direction == "upstream" else self.down
@@ -474,7 +504,7 @@ class Connection:
             self.close("refused", rst=True)
             return
         self.up.pause_source("dial")  # nothing to forward to until the dial succeeds
-        self._spawn(self._dial())
+        self.spawn(self._dial())
 
     async def _dial(self) -> None:
         loop = asyncio.get_running_loop()
@@ -552,7 +582,7 @@ class Connection:
             await asyncio.sleep(delay_s)
             self.close("reset", rst=True, by=toxic)
 
-        self._spawn(later())
+        self.spawn(later())
 
     def close(
         self,
@@ -583,10 +613,12 @@ class Connection:
                 asyncio.get_running_loop().call_later(_CLOSE_GRACE_S, transport.abort)
             else:
                 transport.abort()
+        if self.http is not None:
+            self.http.closed()
         self.record.finish(reason, by=by, up=self.up, down=self.down)
         self.owner.connection_closed(self)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

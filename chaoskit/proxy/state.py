@@ -17,7 +17,10 @@ from dataclasses import dataclass
 
 from chaoskit.proxy.addr import AddressError, join_hostport, split_hostport
 from chaoskit.proxy.connlog import ConnectionLog
+from chaoskit.proxy.http import HttpOptions, HttpSession
+from chaoskit.proxy.httpfaults import HttpFaults
 from chaoskit.proxy.link import Connection
+from chaoskit.proxy.reqlog import RequestLog
 from chaoskit.proxy.toxics import (
     ATTRIBUTES,
     STREAMS,
@@ -102,6 +105,11 @@ class Proxy:
         self.settings = settings
         self.toxics: list[Toxic] = []
         self.log = ConnectionLog(settings.log_capacity)
+        self.protocol = "tcp"
+        """chaoskit extension: ``http`` parses requests (see :mod:`.http`)."""
+        self.http_options = HttpOptions()
+        self.http_faults = HttpFaults(settings.seed, name)
+        self.requests = RequestLog(settings.log_capacity)
         self.connections: dict[int, Connection] = {}
         self._server: asyncio.Server | None = None
         self._next_id = 0
@@ -192,6 +200,10 @@ class Proxy:
             dial_timeout=self.settings.dial_timeout,
             refuse=self.refusing,
         )
+        if self.protocol == "http":
+            conn.http = HttpSession(
+                conn, self.http_faults, self.requests, self.http_options
+            )
         self.connections[conn_id] = conn
         return conn.client_side
 
@@ -311,6 +323,7 @@ class ProxyCollection:
         """Re-enable every proxy and remove every toxic (the order Toxiproxy uses)."""
         for proxy in self.sorted():
             proxy.refusing = False
+            proxy.http_faults.faults.clear()  # chaoskit's faults go with the toxics
             if not proxy.enabled:
                 await proxy.start()
             for toxic in list(proxy.toxics):

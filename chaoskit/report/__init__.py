@@ -25,12 +25,14 @@ from chaoskit.report.journal import JOURNAL_NAME, JournalSink, read_journal
 from chaoskit.report.json import JSON_NAME, dumps_document, write_json
 from chaoskit.report.junit import JUNIT_NAME, junit_xml, write_junit
 from chaoskit.report.locust_csv import locust_csvs, write_locust_csv
+from chaoskit.report.probes import PROBES_CSV_NAME, probes_csv, write_probes_csv
 
 __all__ = [
     "HTML_NAME",
     "JOURNAL_NAME",
     "JSON_NAME",
     "JUNIT_NAME",
+    "PROBES_CSV_NAME",
     "RENDERERS",
     "SCHEMA_VERSION",
     "Document",
@@ -46,20 +48,28 @@ __all__ = [
     "junit_xml",
     "locust_csvs",
     "print_summary",
+    "probes_csv",
     "read_journal",
     "write_html",
     "write_json",
     "write_junit",
     "write_locust_csv",
+    "write_probes_csv",
     "write_reports",
 ]
 
 Renderer = Callable[[Mapping[str, object], Path], Path]
 """Writes one report file for a document into a report directory; returns its path."""
 
-RENDERERS: list[Renderer] = [write_json, write_junit, write_locust_csv, write_html]
+RENDERERS: list[Renderer] = [
+    write_json,
+    write_junit,
+    write_locust_csv,
+    write_probes_csv,
+    write_html,
+]
 """The file reports every run gets, in order: report.json, junit.xml, Locust's
-stats.csv / stats_history.csv / failures.csv, report.html. The run and
+stats.csv / stats_history.csv / failures.csv, probes.csv, report.html. The run and
 ``chaoskit report`` both go through :func:`write_reports`, so both get them all."""
 
 

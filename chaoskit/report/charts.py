@@ -31,8 +31,9 @@ if TYPE_CHECKING:
     # matplotlib is imported when a chart is drawn, not when chaoskit.report
     # is: about 0.4 s that `chaoskit validate` and the live console never need.
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
-__all__ = ["Mark", "Point", "Window", "chart_svg"]
+__all__ = ["Mark", "Point", "Window", "chart_svg", "probe_chart_svg"]
 
 _FAULT = "#e8590c"
 _RECOVERY = "#2b8a3e"
@@ -143,6 +144,46 @@ def _scope_ids(svg: str, chart_id: str) -> str:
     )  # fmt: skip
 
 
+def _rc(chart_id: str) -> dict[str, object]:
+    """matplotlib settings shared by every chart of the page."""
+    return {
+        # Per-chart salt: matplotlib derives clip-path ids from it, and ids must
+        # be unique in the page and the same on every render.
+        "svg.hashsalt": chart_id,
+        "svg.fonttype": "none",  # text stays text: small, selectable, searchable
+        "font.size": 9,
+        "font.family": "sans-serif",
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+    }
+
+
+def _figure(width: float, height: float, *, hspace: float) -> Figure:
+    """A figure with the page's fixed margins (in inches), not constrained
+    layout: the charts all have the same furniture, and measuring it took half
+    the render time."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height))
+    figure.subplots_adjust(
+        left=0.75 / width, right=1 - 0.15 / width, top=1 - 0.55 / height,
+        bottom=0.5 / height, hspace=hspace,
+    )  # fmt: skip
+    return figure
+
+
+def _svg(figure: Figure, chart_id: str, title: str) -> str:
+    """The titled figure as an ``<svg>`` element sized by the page."""
+    width, height = figure.get_size_inches()
+    figure.suptitle(title, x=0.1 / width, y=1 - 0.08 / height, ha="left",
+                    va="top", fontweight="bold")  # fmt: skip
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", metadata={"Date": None})
+    svg = _scope_ids(_SVG_START.sub("", buffer.getvalue(), count=1), chart_id)
+    # Let the page size it: drop the fixed size, keep the viewBox.
+    return _SIZE.sub(rf'<svg\1 class="chart" id="{chart_id}"', svg, count=1)
+
+
 def _steps(values: Sequence[float]) -> list[float]:
     """Values for a post-step plot: the last one repeated to close its second."""
     return [*values, values[-1]] if values else []
@@ -185,32 +226,15 @@ def chart_svg(
         warmup: the warm-up's start and end, greyed (not counted in any phase).
     """
     import matplotlib
-    from matplotlib.figure import Figure
 
     has_latency = any(p.p95 is not None for p in points)
     rows = 3 if has_latency else 2
     # Steps, not lines between midpoints: each second's value covers exactly
     # that second, so errors never seem to start before the fault window.
     xs = [p.t for p in points] + ([points[-1].t + 1] if points else [])
-    context = {
-        # Per-chart salt: matplotlib derives clip-path ids from it, and ids must
-        # be unique in the page and the same on every render.
-        "svg.hashsalt": chart_id,
-        "svg.fonttype": "none",  # text stays text: small, selectable, searchable
-        "font.size": 9,
-        "font.family": "sans-serif",
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-    }
-    with matplotlib.rc_context(context):  # type: ignore[arg-type]  # str keys, not Literals
+    with matplotlib.rc_context(_rc(chart_id)):  # type: ignore[arg-type]  # str keys, not Literals
         width, height = 9.5, 0.9 + 1.35 * rows
-        figure = Figure(figsize=(width, height))
-        # Fixed margins (in inches), not constrained layout: the charts all
-        # have the same furniture, and measuring it took half the render time.
-        figure.subplots_adjust(
-            left=0.75 / width, right=1 - 0.15 / width, top=1 - 0.55 / height,
-            bottom=0.5 / height, hspace=0.12,
-        )  # fmt: skip
+        figure = _figure(width, height, hspace=0.12)
         # The error-rate panel is mostly a flat zero line: give it less room.
         ratios = [1.0] * (rows - 1) + [0.7]
         grid = figure.subplots(
@@ -244,10 +268,68 @@ def chart_svg(
                           transform=axes[-1].get_xaxis_transform(), fontsize=8,
                           color="#495057", gid=f"{chart_id}-warmup")  # fmt: skip
         _shade(axes, chart_id, windows, marks)
-        figure.suptitle(title, x=0.1 / width, y=1 - 0.08 / height, ha="left",
-                        va="top", fontweight="bold")  # fmt: skip
-        buffer = io.StringIO()
-        figure.savefig(buffer, format="svg", metadata={"Date": None})
-    svg = _scope_ids(_SVG_START.sub("", buffer.getvalue(), count=1), chart_id)
-    # Let the page size it: drop the fixed size, keep the viewBox.
-    return _SIZE.sub(rf'<svg\1 class="chart" id="{chart_id}"', svg, count=1)
+        return _svg(figure, chart_id, title)
+
+
+def _scale(metric: str, values: Sequence[float]) -> tuple[float, str]:
+    """(divisor, axis label) so a metric reads in a sensible unit."""
+    if metric.endswith("_bytes"):
+        top = max((abs(v) for v in values), default=0.0)
+        for factor, unit in ((1e9, "GB"), (1e6, "MB"), (1e3, "KB")):
+            if top >= factor:
+                return factor, f"{metric.removesuffix('_bytes')} ({unit})"
+        return 1.0, f"{metric.removesuffix('_bytes')} (bytes)"
+    if metric.endswith("_share"):
+        return 0.01, f"{metric} (%)"
+    return 1.0, metric
+
+
+def probe_chart_svg(
+    chart_id: str,
+    title: str,
+    times: Sequence[float],
+    panels: Sequence[
+        tuple[str, Sequence[float | None], Sequence[tuple[float, float]] | None]
+    ],
+    windows: Sequence[Window] = (),
+    gaps: Sequence[float] = (),
+) -> str:
+    """One probe's chart: a panel per metric (name, values aligned with
+    ``times``, an optional fitted line of two points), fault windows shaded,
+    failed samples ticked in red. Element ids: ``<chart>-fit-<i>`` for a fitted
+    line, ``<chart>-gap-<i>`` for gap ticks, ``<chart>-fault-...`` as above."""
+    import matplotlib
+
+    rows = max(1, len(panels))
+    with matplotlib.rc_context(_rc(chart_id)):  # type: ignore[arg-type]  # str keys, not Literals
+        width, height = 9.5, 0.9 + 1.2 * rows
+        figure = _figure(width, height, hspace=0.15)
+        grid = figure.subplots(rows, 1, sharex=True, squeeze=False)
+        axes: list[Axes] = [row[0] for row in grid]
+        for row, (ax, (metric, values, fit)) in enumerate(
+            zip(axes, panels, strict=False)
+        ):
+            known = [v for v in values if v is not None]
+            factor, label = _scale(metric, known)
+            ys = [float("nan") if v is None else v / factor for v in values]
+            ax.plot(list(times)[: len(ys)], ys, color="#1c7ed6", linewidth=1.3,
+                    marker="." if len(ys) < 120 else None, markersize=3,
+                    gid=f"{chart_id}-series-{row}")  # fmt: skip
+            if fit is not None:
+                ax.plot([p[0] for p in fit], [p[1] / factor for p in fit],
+                        color="#c92a2a", linestyle="--", linewidth=1.4,
+                        label="fitted growth", gid=f"{chart_id}-fit-{row}")  # fmt: skip
+                ax.legend(loc="best", frameon=False, fontsize=8)
+            # The metric's name inside its panel: long names (connections_idle_
+            # in_transaction) would overrun their neighbours as axis labels.
+            ax.text(0.005, 0.97, label, transform=ax.transAxes, ha="left",
+                    va="top", fontsize=8, color="#343a40",
+                    bbox={"facecolor": "white", "alpha": 0.8, "linewidth": 0,
+                          "pad": 1.5})  # fmt: skip
+            ax.grid(axis="y", alpha=0.3)
+        for i, t in enumerate(gaps):
+            axes[-1].axvline(t, ymin=0, ymax=0.08, color="#c92a2a", linewidth=1.2,
+                             gid=f"{chart_id}-gap-{i}")  # fmt: skip
+        axes[-1].set_xlabel("seconds on the timeline")
+        _shade(axes, chart_id, windows, ())
+        return _svg(figure, chart_id, title)

@@ -50,7 +50,8 @@ def subject(data: Mapping[str, object]) -> str:
 
 
 def describe_event(event: Event) -> str | None:
-    """One line for a person about an event; ``None`` for ``progress`` events."""
+    """One line for a person about an event; ``None`` for ``progress`` events
+    and probe samples."""
     d = event.data
     name = subject(d)
     kind = d.get("kind")
@@ -60,7 +61,8 @@ def describe_event(event: Event) -> str | None:
             return None
         case "run_started":
             name = name or str(d.get("experiment") or "experiment")
-            return f"run started: {name} (seed {d.get('seed', '?')})"
+            env = f", environment {d['environment']}" if d.get("environment") else ""
+            return f"run started: {name} (seed {d.get('seed', '?')}{env})"
         case "service_starting":
             return f"service {name} starting"
         case "service_ready":
@@ -94,6 +96,11 @@ def describe_event(event: Event) -> str | None:
             return f"interrupted by {d.get('signal', 'a signal')}; rolling back"
         case "run_finished":
             return "run finished"
+        case "probe":
+            # Samples are for the reports; only a failed one is news.
+            if d.get("error") is None:
+                return None
+            return f"probe {d.get('probe')}: no sample ({d.get('error')})"
     extra = " ".join(f"{k}={v}" for k, v in d.items() if k != "document")
     return f"{event.kind} {extra}".rstrip()
 

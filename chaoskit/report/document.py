@@ -13,7 +13,8 @@ timeline, ``*_at`` ISO 8601 wall-clock times, latencies milliseconds)::
     hypotheses [Verdict.to_json()], faults [...], phases [...],
     tasks {task: stats}, total stats, phase_tasks {phase: {task: stats}},
     series [...], errors {key: {count, share, samples}}, top_error_users [...],
-    services [...], environment {...}, plan, fuzz [FuzzTally.to_json()]
+    services [...], environment {...}, plan, fuzz [FuzzTally.to_json()],
+    probes [ProbeSeries.to_json()]
 
 Free text (details, settings, commands, error samples) is redacted here, so
 every renderer starts from clean data; the writers scrub again on the way out.
@@ -74,7 +75,12 @@ def environment() -> dict[str, object]:
 
 
 def fault_json(fault: FaultRecord, clean: Redactor) -> dict[str, object]:
-    """One fault: its planned window against what really happened."""
+    """One fault window: planned against what really happened.
+
+    A scheduled fault (``every``) gives one entry per occurrence: ``name`` is
+    the occurrence's label (``flap#2``), ``fault`` the declared name,
+    ``occurrence`` of ``occurrences`` its place in the schedule.
+    """
     actual = (
         num(fault.ended_s - fault.started_s)
         if fault.started_s is not None and fault.ended_s is not None
@@ -82,6 +88,9 @@ def fault_json(fault: FaultRecord, clean: Redactor) -> dict[str, object]:
     )
     return {
         "name": fault.name,
+        "fault": fault.declared,
+        "occurrence": fault.occurrence,
+        "occurrences": fault.occurrences,
         "kind": fault.kind,
         "target": fault.target,
         "settings": clean(jsonable(fault.settings)),
@@ -154,6 +163,7 @@ def build_document(outcome: RunOutcome, *, secrets: Iterable[str] = ()) -> Docum
             "title": outcome.title,
             "file": outcome.file,
             "seed": outcome.seed,
+            "environment": outcome.experiment_environment,
         },
         "verdict": outcome.status,
         "reason": clean.text(outcome.reason) if outcome.reason else None,
@@ -177,6 +187,9 @@ def build_document(outcome: RunOutcome, *, secrets: Iterable[str] = ()) -> Docum
         # Each invalid-payloads fault's requests; bodies are generated payloads,
         # shown as sent (the curl lines are masked already).
         "fuzz": [tally.to_json() for tally in outcome.fuzz],
+        # Each probe's samples; a DSN-based probe's target is "dsn", never the
+        # DSN, and a gap's error text is scrubbed like any error sample.
+        "probes": [clean(series.to_json(), keys=False) for series in outcome.probes],
     }
     return document
 

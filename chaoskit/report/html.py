@@ -37,6 +37,7 @@ from chaoskit.report.charts import Mark, Point, Window, chart_svg
 from chaoskit.report.fields import mapping, mappings, status
 from chaoskit.report.journal import jsonable
 from chaoskit.report.json import write_atomic
+from chaoskit.report.probes import probe_charts
 from chaoskit.report.rundata import TaskSeconds, load_run_data
 from chaoskit.report.sequences_svg import sequences_svg
 from chaoskit.report.stats import ERRORS_NOTE
@@ -100,6 +101,11 @@ def _header(doc: Mapping[str, Any]) -> str:
         f"{_e(held)} of {_e(judged)} hypotheses held",
         f"{_e(back)} of {_e(faults)} faults rolled back",
         f"seed {_e(experiment.get('seed'))}",
+        *(
+            [f"environment {_e(experiment['environment'])}"]
+            if experiment.get("environment")
+            else []
+        ),
         f"started {_e(doc.get('started_at'))}",
         f"took {_s(doc.get('duration_s'))}",
     ]
@@ -268,6 +274,17 @@ def _charts(doc: Mapping[str, Any], report_dir: Path) -> str:
     )
 
 
+def _probes(doc: Mapping[str, Any]) -> str:
+    """Probe charts (chaoskit.report.probes), fault windows as on the others."""
+    if not doc.get("probes"):
+        return ""
+    times = [
+        t for p in mappings(doc.get("probes")) for t in p.get("t") or []
+        if isinstance(t, int | float)
+    ]  # fmt: skip
+    return probe_charts(doc, _windows(doc, max(times, default=0.0)))
+
+
 def _tasks(doc: Mapping[str, Any]) -> str:
     keys = ["count", "errors", "rps", "p50", "p90", "p95", "p99", "max"]
     rows = []
@@ -331,10 +348,12 @@ def _integrity(doc: Mapping[str, Any]) -> str:
             [_e(label), _e(data.get(key))]
             for label, key in (
                 ("acknowledged", "acknowledged"), ("read back", "read_back"),
-                ("lost", "lost"), ("duplicated", "duplicated"),
+                ("counter read back", "counter"),
+                ("lost", "lost"), ("extra", "extra"), ("duplicated", "duplicated"),
                 ("unexpected", "unexpected"), ("indeterminate", "indeterminate"),
                 ("indeterminate, found", "indeterminate_found"),
             )
+            if key in data
         ]  # fmt: skip
         body += f"<h3>{_e(h.get('name'))}</h3>" + _table(["", "Writes"], counts)
         body += f'<p class="label">Read back from {_e(data.get("source"))}</p>'
@@ -365,6 +384,7 @@ def _environment(doc: Mapping[str, Any]) -> str:
     experiment = mapping(doc.get("experiment"))
     facts = {
         "experiment file": experiment.get("file"),
+        "experiment environment": experiment.get("environment"),
         "seed": experiment.get("seed"),
         "report directory": doc.get("report_dir"),
         "started": doc.get("started_at"),
@@ -477,8 +497,9 @@ def html_report(document: Mapping[str, object], report_dir: str | Path = ".") ->
     name = mapping(doc.get("experiment")).get("name") or "experiment"
     tables = [section(doc) for section in SECTIONS]
     charts = _charts(doc, Path(report_dir))
+    probes = _probes(doc)
     # Verdict first, then hypotheses and faults, then the charts they refer to.
-    body = [_header(doc), *tables[:2], charts, *tables[2:]]
+    body = [_header(doc), *tables[:2], charts, probes, *tables[2:]]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -487,7 +508,9 @@ def html_report(document: Mapping[str, object], report_dir: str | Path = ".") ->
         + "\n".join(part for part in body if part)
         + '</main><footer>chaoskit report · <a href="report.json">report.json</a> · '
         '<a href="journal.jsonl">journal.jsonl</a> · '
-        '<a href="stats.csv">stats.csv</a></footer></body></html>\n'
+        '<a href="stats.csv">stats.csv</a>'
+        + (' · <a href="probes.csv">probes.csv</a>' if probes else "")
+        + "</footer></body></html>\n"
     )
 
 

@@ -16,7 +16,8 @@ A data key clashing with the record's own (``kind``) is journalled as
 * ``phase``: name, and start_s or at_s (else timed from ``at_ns``)
 * ``fault_applying`` / ``fault_applied`` / ``fault_failed``: fault (or name),
   kind (as ``fault_kind``), target, settings, planned_start_s, planned_end_s,
-  at_s (else timed from ``at_ns``), error
+  declared, occurrence, occurrences (a scheduled fault's window: ``fault`` is
+  its label, ``flap#2``), at_s (else timed from ``at_ns``), error
 * ``fault_rolled_back`` / ``rollback_failed``: fault, or a label
   ``"fault <name>"`` (other labels, routes and services, are not faults), error
 * ``service_ready``: service (or name), kind (as ``service_kind``), address,
@@ -32,6 +33,7 @@ from pathlib import Path
 
 from chaoskit.report.document import SCHEMA_VERSION, Document, iso
 from chaoskit.report.fields import number
+from chaoskit.report.probes import probes_from_events
 from chaoskit.report.stats import num
 
 __all__ = ["UNKNOWN_STATS", "rebuild_document"]
@@ -108,6 +110,9 @@ def _faults(
             name,
             {
                 "name": name,
+                "fault": name,
+                "occurrence": 1,
+                "occurrences": 1,
                 "kind": None,
                 "target": None,
                 "settings": {},
@@ -124,7 +129,12 @@ def _faults(
         )
         if e.get("fault_kind") is not None:  # the journal renames a fault's "kind"
             fault["kind"] = e["fault_kind"]
-        for key in ("target", "settings", "planned_start_s", "planned_end_s"):
+        if e.get("declared") is not None:  # a schedule's occurrence: its fault
+            fault["fault"] = e["declared"]
+        for key in (
+            "target", "settings", "planned_start_s", "planned_end_s",
+            "occurrence", "occurrences",
+        ):  # fmt: skip
             if e.get(key) is not None:
                 fault[key] = e[key]
         wall = number(e.get("wall"))
@@ -272,6 +282,7 @@ def rebuild_document(
             "title": started.get("title") or "",
             "file": started.get("file") or "",
             "seed": seed if isinstance(seed, int) else None,
+            "environment": started.get("environment"),
         },
         "verdict": "aborted",
         "reason": _reason(events, faults, ended_at, len(records), report_dir),
@@ -313,4 +324,5 @@ def rebuild_document(
         ],
         "environment": started.get("environment") or {},
         "plan": started.get("plan") or "",
+        "probes": probes_from_events(events),
     }

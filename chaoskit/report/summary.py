@@ -224,6 +224,14 @@ def print_summary(document: Mapping[str, object], console: Console) -> None:
         console.print(_t(f"Users with the most {key} errors: {most}"))
     for h in hypotheses:
         data = mapping(h.get("data"))
+        if h.get("kind") == "integrity" and data.get("mode") == "count":
+            console.print(
+                _t(
+                    f"Counter ({h.get('name')}): {data.get('counter')} read back, "
+                    f"{data.get('acknowledged')} acknowledged; {data.get('lost')} "
+                    f"lost, {data.get('extra')} extra"
+                )
+            )
         ids = data.get("lost_ids")
         if h.get("kind") == "integrity" and isinstance(ids, list) and ids:
             lost = ", ".join(str(i) for i in ids[:5])
@@ -234,6 +242,11 @@ def print_summary(document: Mapping[str, object], console: Console) -> None:
     for label, value in (
         ("Report", doc.get("report_dir")),
         ("Seed", experiment.get("seed")),
+        *(
+            [("Env", experiment.get("environment"))]
+            if experiment.get("environment")
+            else []
+        ),
         ("Replay", doc.get("command")),
     ):
         line = Text(f"{label + ':':8}", style="bold")

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chaoskit.containers import connect
-from chaoskit.errors import ServiceError
+from chaoskit.errors import ServiceError, UsageError
 from chaoskit.events import Event, ServiceRecord, event
 from chaoskit.faults.base import LedgerEntry, Undo
 from chaoskit.faults.toxiproxy import Toxiproxy
+from chaoskit.runner.attempts import recorded_headers
 from chaoskit.runner.rollback import RollbackStack
 from chaoskit.services.container import ContainerService
 from chaoskit.services.external import ExternalService
@@ -167,6 +168,15 @@ class _BringUp:
             self.emit(event("service_ready", service="proxy", address=url))
         self.env.toxiproxy = Toxiproxy(url, timeout=10)
         await self.env.toxiproxy.version()  # reachable, or a clear DriverError
+        http = [r.name for r in section.routes if r.protocol == "http"]
+        if section.url and http and not await self.env.toxiproxy.is_chaoskit():
+            raise UsageError(
+                f"proxy.url = {section.url!r} is not chaoskit's proxy (its "
+                "/chaoskit/ endpoints answer 404, as a real Toxiproxy's do), but "
+                f'route(s) {", ".join(http)} declare protocol = "http": HTTP '
+                "routes, HTTP faults and the request log need `chaoskit proxy`; "
+                "point proxy.url at one, or remove proxy.url to use the embedded one"
+            )
 
     async def create_routes(self, *, all_left: bool = False) -> None:
         toxiproxy = self.env.toxiproxy
@@ -191,6 +201,12 @@ class _BringUp:
                 route.name, self.bind(route.upstream), listen=self.bind(route.listen)
             )
             self.stack.push(undo, ledger_id, f"route {route.name}")
+            if route.protocol == "http":
+                await toxiproxy.set_http(
+                    route.name,
+                    request_id_header=route.request_id_header,
+                    record_headers=recorded_headers(self.experiment, route.name),
+                )
             host, _, port = info.listen.rpartition(":")
             self.env.values[f"routes.{route.name}.listen"] = info.listen
             self.env.values[f"routes.{route.name}.host"] = host.strip("[]")
@@ -246,7 +262,9 @@ class _BringUp:
                     "cwd": str(self.base_dir / spec.cwd) if spec.cwd else None,
                 }
             )
-            service = ProcessService.from_spec(bound, self.report_dir)
+            service = ProcessService.from_spec(
+                bound, self.report_dir, self.experiment.secrets
+            )
             endpoint = await service.start()
             entry = LedgerEntry("process", f"stop {spec.name}", service.ledger_data())
             await self._started(service, entry, f"service {spec.name}")

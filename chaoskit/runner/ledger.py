@@ -144,6 +144,8 @@ async def _toxiproxy_undo(entry: Mapping[str, object]) -> None:
             await toxiproxy.enable(proxy)
         elif kind == "proxy_accept":
             await toxiproxy.accept(proxy)
+        elif kind == "http_fault":
+            await toxiproxy.remove_http_fault(proxy, str(entry["fault"]))
         else:
             await toxiproxy.delete_proxy(proxy, missing_ok=True)
 
@@ -154,7 +156,8 @@ async def _nothing(entry: Mapping[str, object]) -> None:
 
 _UNDOS: Mapping[str, Callable[[Mapping[str, object]], Awaitable[object]]] = {
     **dict.fromkeys(
-        ("toxic", "proxy_enable", "proxy_delete", "proxy_accept"), _toxiproxy_undo
+        ("toxic", "proxy_enable", "proxy_delete", "proxy_accept", "http_fault"),
+        _toxiproxy_undo,
     ),
     "process": stop_leftover,
     "sigcont": resume_leftover,

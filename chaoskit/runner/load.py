@@ -32,9 +32,15 @@ from chaoskit.load import (
 )
 from chaoskit.load.taskspec import Marker
 from chaoskit.spec import refs
-from chaoskit.spec.model import Experiment, LoadSection, MarkerSection, TaskSection
+from chaoskit.spec.model import (
+    Experiment,
+    LoadSection,
+    MarkerSection,
+    TaskSection,
+    ThresholdHypothesis,
+)
 
-__all__ = ["build_load_config", "check_load_config"]
+__all__ = ["build_load_config", "check_load_config", "observed_probes"]
 
 T = TypeVar("T")
 
@@ -79,8 +85,9 @@ def build_load_config(
     target = experiment.target
     total = experiment.experiment.warmup + experiment.experiment.duration
     issues = _Issues()
+    probes = observed_probes(experiment)
     tasks = [
-        _task(issues, f"load.tasks[{i}]", task, target.headers)
+        _task(issues, f"load.tasks[{i}]", task, target.headers, probes.get(task.name))
         for i, task in enumerate(load.tasks)
     ]
     model = _model(issues, load, total)
@@ -134,8 +141,24 @@ def check_load_config(experiment: Experiment, *, file: str) -> list[SpecIssue]:
     return []
 
 
+def observed_probes(experiment: Experiment) -> dict[str, tuple[str, ...]]:
+    """Task -> the numbers threshold hypotheses read from its responses
+    (``header:<name>`` or a JSON path); tasks no hypothesis asks about read none."""
+    probes: dict[str, tuple[str, ...]] = {}
+    for h in experiment.hypotheses:
+        if isinstance(h, ThresholdHypothesis) and h.probe and h.task:
+            known = probes.get(h.task, ())
+            if h.probe not in known:
+                probes[h.task] = (*known, h.probe)
+    return probes
+
+
 def _task(
-    issues: _Issues, where: str, task: TaskSection, base_headers: dict[str, str]
+    issues: _Issues,
+    where: str,
+    task: TaskSection,
+    base_headers: dict[str, str],
+    observe: tuple[str, ...] | None = None,
 ) -> TaskSpec | None:
     files: dict[str, Upload] | None = None
     if task.files is not None:
@@ -170,6 +193,7 @@ def _task(
             marker=_marker(task.marker),
             ack_id=task.ack.id if task.ack else None,
             ack_request=task.ack.request if task.ack else None,
+            observe=observe or (),
         ),
     )
 

@@ -18,7 +18,7 @@ import platform
 import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,18 +26,25 @@ from typing import Any, TypeVar
 
 from chaoskit.checks import CheckContext, evaluate
 from chaoskit.errors import ChaoskitError, RollbackError
-from chaoskit.events import Event, event
+from chaoskit.events import Event, ProbeSeries, event
 from chaoskit.load.engine import LoadEngine
 from chaoskit.load.errors import LoadConfigError
 from chaoskit.metrics.recorder import Recorder
 from chaoskit.metrics.samplefile import SampleFile, read_samples
-from chaoskit.metrics.series import Bin, bins_by_intended_start
-from chaoskit.records import AckLog, ReadBack
-from chaoskit.runner.attempts import AttemptWatcher, watched_routes
+from chaoskit.metrics.series import Bin, bins_by_intended_start, samples_between
+from chaoskit.plan import build_plan
+from chaoskit.probes import Sampler
+from chaoskit.records import AckLog, ReadBack, Sample, ValueLog
+from chaoskit.runner.attempts import (
+    AttemptWatcher,
+    request_routes,
+    watched_routes,
+)
 from chaoskit.runner.environment import Environment, bring_up
 from chaoskit.runner.ledger import Ledger, roll_back
-from chaoskit.runner.load import build_load_config
+from chaoskit.runner.load import build_load_config, observed_probes
 from chaoskit.runner.outcome import RunOutcome
+from chaoskit.runner.probes import ProbeAborts, watch_probes
 from chaoskit.runner.readback import read_backs
 from chaoskit.runner.rollback import DEFAULT_DEADLINE_S, RollbackStack
 from chaoskit.runner.timeline import Timeline
@@ -163,6 +170,7 @@ async def run_experiment(
             "run_started",
             experiment=experiment.experiment.name,
             seed=request.seed,
+            environment=experiment.environment,
             command=request.command,
             report_dir=str(report_dir),
         )
@@ -171,10 +179,13 @@ async def run_experiment(
     recorder: Recorder | None = None
     timeline: Timeline | None = None
     watcher: AttemptWatcher | None = None
+    sampler: Sampler | None = None
     reason: str | None = None
     # Only integrity hypotheses need what each write acknowledged.
     integrity = any(h.kind == "integrity" for h in experiment.hypotheses)
     acks = AckLog() if integrity else None
+    # Only threshold hypotheses on a header or JSON value read numbers.
+    values = ValueLog() if observed_probes(experiment) else None
     found: dict[str, ReadBack] = {}
     with _Signals(stop, emit) as signals:
         try:
@@ -199,18 +210,32 @@ async def run_experiment(
                 settle_s=config.longest_timeout() + 2,
             )
             samples = SampleFile(report_dir / SAMPLES_NAME)
-            engine = LoadEngine(config, [recorder, samples], acks=acks)
+            if values is not None:
+                values.origin_ns = t0_ns
+            engine = LoadEngine(config, [recorder, samples], acks=acks, values=values)
             timeline = Timeline(
                 experiment, env, stack, recorder, engine, emit, t0_ns, stop,
+                windows=build_plan(experiment, request.seed).faults,
                 report_dir=report_dir,
             )  # fmt: skip
-            watcher = AttemptWatcher(env.toxiproxy, watched_routes(experiment))
+            watcher = AttemptWatcher(
+                env.toxiproxy,
+                watched_routes(experiment),
+                http_routes=request_routes(experiment),
+            )
             watcher.start()
+            # Probes sample on their own tasks, from the warm-up to the end.
+            sampler = Sampler(
+                watch_probes(experiment, env), t0_ns, emit,
+                ProbeAborts(experiment.abort, timeline.abort),
+            )  # fmt: skip
+            sampler.start()
             load = asyncio.ensure_future(engine.run())
             try:
                 await timeline.run()
             finally:
                 engine.stop()
+                await sampler.stop()
                 await watcher.stop()
                 # Requests in flight end within their timeout; do not wait
                 # longer, nor at all after a second Ctrl-C.
@@ -251,9 +276,12 @@ async def run_experiment(
     if stack.failures:
         rollback = RollbackError("; ".join(stack.failures))
         reason = f"{reason}; {rollback}" if reason else str(rollback)
+    probes = tuple(w.series for w in sampler.watched) if sampler else ()
     return _outcome(
-        request, recorder, timeline, env, reason, started_wall, watcher, acks, found
-    )
+        request, recorder, timeline, env, reason, started_wall, watcher, acks, found,
+        probes,
+        values,
+    )  # fmt: skip
 
 
 def _outcome(
@@ -266,6 +294,8 @@ def _outcome(
     watcher: AttemptWatcher | None = None,
     acks: AckLog | None = None,
     found: dict[str, ReadBack] | None = None,
+    probes: tuple[ProbeSeries, ...] = (),
+    values: ValueLog | None = None,
 ) -> RunOutcome:
     experiment = request.experiment
     recorder = recorder or Recorder(origin_ns=0)
@@ -286,7 +316,16 @@ def _outcome(
                 read_samples(samples_path), origin, start, end, step, tasks
             )
 
+        def samples(
+            start: float, end: float, tasks: frozenset[str] | None
+        ) -> Iterator[Sample]:
+            return samples_between(
+                read_samples(samples_path), origin, start, end, tasks
+            )
+
         ctx = CheckContext(
+            values=values,
+            samples=samples,
             bins=bins,
             merged=recorder.merged,
             phases=phases,
@@ -294,9 +333,11 @@ def _outcome(
             faults=faults,
             task_groups={t.name: t.group for t in experiment.load.tasks if t.group},
             attempts=watcher.records(origin) if watcher else {},
+            requests=watcher.request_records(origin) if watcher else {},
             acks=acks,
             read_backs=found or {},
             fuzz=tuple(timeline.fuzz.values()) if timeline else (),
+            probes={series.name: series for series in probes},
         )
         verdicts = tuple(evaluate(experiment.hypotheses, ctx))
     statuses = {v.status for v in verdicts}
@@ -314,6 +355,7 @@ def _outcome(
         title=experiment.experiment.title,
         file=str(request.file),
         seed=request.seed,
+        experiment_environment=experiment.environment,
         command=request.command,
         status=status,  # type: ignore[arg-type]
         reason=reason,
@@ -329,4 +371,5 @@ def _outcome(
         plan=request.plan,
         environment=_environment(),
         fuzz=tuple(timeline.fuzz.values()) if timeline else (),
+        probes=probes,
     )

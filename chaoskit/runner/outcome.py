@@ -15,7 +15,7 @@ from chaoskit.errors import EXIT_ABORTED, EXIT_FAILED, EXIT_OK
 
 # The records a run produces live in the events leaf (checks read them too);
 # they are re-exported here for the reports.
-from chaoskit.events import FaultRecord, PhaseRecord, ServiceRecord
+from chaoskit.events import FaultRecord, PhaseRecord, ProbeSeries, ServiceRecord
 from chaoskit.fuzz.tally import FuzzTally
 from chaoskit.metrics.model import Snapshot
 
@@ -51,6 +51,10 @@ class RunOutcome:
     environment: dict[str, str] = field(default_factory=dict)
     fuzz: tuple[FuzzTally, ...] = ()
     """Each invalid-payloads fault's requests and findings."""
+    experiment_environment: str | None = None
+    """The ``[environments.NAME]`` chosen (``--env``, ``CHAOSKIT_ENV``), if any."""
+    probes: tuple[ProbeSeries, ...] = ()
+    """Each probe's samples and gaps."""
 
     @property
     def exit_code(self) -> int:

@@ -2,7 +2,8 @@
 
 Run once the load has ended and every fault is undone (a killed service is
 back), before anything is stopped: a GET whose JSON has the ids at a path, or
-an SQL query (first column) on a ``postgres`` service or an SQLite file. A
+an SQL query (first column) on a ``postgres`` service or an SQLite file; for
+a counter, one number (at a JSON path, or the query's first value). A
 failure is recorded, not raised: the verdict says the read-back failed.
 """
 
@@ -40,13 +41,35 @@ async def read_back(section: model.ReadBackSection, env: Environment) -> ReadBac
         url = refs.bind(section.url, env.values)
         if url.startswith("/"):
             url = env.base_url.rstrip("/") + url
-        return await _http(url, section.ids, section.timeout)
+        return await _http(
+            url, section.count or section.ids, section.timeout, section.counts
+        )
     query = section.query or ""
     if section.service is not None:
         dsn = env.values.get(f"services.{section.service}.dsn", "")
-        return await _postgres(dsn, query, section.service, section.timeout)
-    path = env.base_dir / refs.bind(section.database or "", env.values)
-    return await asyncio.to_thread(_sqlite, path, query, section.timeout)
+        back = await _postgres(dsn, query, section.service, section.timeout)
+    else:
+        path = env.base_dir / refs.bind(section.database or "", env.values)
+        back = await asyncio.to_thread(_sqlite, path, query, section.timeout)
+    return _number(back, section.counts)
+
+
+def _number(back: ReadBack, counts: bool) -> ReadBack:
+    """A counter read-back's value: the first value read (a SQL sum is one row)."""
+    if not counts or back.error is not None:
+        return back
+    if not back.ids:
+        return ReadBack(back.source, error="the query returned no row (or NULL)")
+    try:
+        return ReadBack(back.source, value=float(back.ids[0]))
+    except ValueError:
+        return ReadBack(back.source, error=f"not a number: {back.ids[0][:80]!r}")
+
+
+def _float(found: object, path: str) -> float:
+    if isinstance(found, bool) or not isinstance(found, int | float | str):
+        raise TypeError(f"not a number at {path}: {json.dumps(found)[:80]}")
+    return float(found)
 
 
 def _text(values: object) -> tuple[str, ...]:
@@ -55,14 +78,18 @@ def _text(values: object) -> tuple[str, ...]:
     return tuple(str(v) for v in values if v is not None)
 
 
-async def _http(url: str, path: str, limit_s: float) -> ReadBack:
+async def _http(url: str, path: str, limit_s: float, counts: bool) -> ReadBack:
+    source = f"{url} ({path})" if counts else url
     try:
         async with httpx.AsyncClient(timeout=limit_s, trust_env=False) as client:
             response = await client.get(url)
             response.raise_for_status()
-            return ReadBack(url, _text(extract(response.json(), path)))
+            found = extract(response.json(), path)
+            if not counts:
+                return ReadBack(url, _text(found))
+            return ReadBack(source, value=_float(found, path))
     except (httpx.HTTPError, ValueError, TypeError) as exc:
-        return ReadBack(url, error=f"{type(exc).__name__}: {exc}")
+        return ReadBack(source, error=f"{type(exc).__name__}: {exc}")
 
 
 async def _postgres(dsn: str, query: str, service: str, limit_s: float) -> ReadBack:

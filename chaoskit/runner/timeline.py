@@ -1,11 +1,12 @@
 """The timeline of a run: phases, faults applied and rolled back on schedule,
 progress every second, and abort conditions.
 
-Each fault runs as its own task: wait for its start, write each change to the
-ledger, apply it, wait for its end, undo it. The recorder is told when each
-phase starts (``warmup``, ``before``, ``during:<fault>``, ``after:<fault>``), so
-every sample lands in the phase it was due in, however late its answer. Times
-are measured, not assumed: a fault that took 800 ms to apply starts its phase
+Each fault occurrence (a scheduled fault has several, ``flap#1``, ``flap#2``...)
+runs as its own task: wait for its start, write each change to the ledger,
+apply it, wait for its end, undo it. The recorder is told when each phase
+starts (``warmup``, ``before``, ``during:<fault>``, ``after:<fault>``), so every
+sample lands in the phase it was due in, however late its answer. Times are
+measured, not assumed: a fault that took 800 ms to apply starts its phase
 800 ms late.
 """
 
@@ -22,6 +23,7 @@ from pathlib import Path
 from chaoskit.errors import ChaoskitError
 from chaoskit.events import Event, FaultRecord, PhaseRecord, event
 from chaoskit.faults.base import Change
+from chaoskit.faults.http import http_changes
 from chaoskit.faults.locks import lock_changes
 from chaoskit.faults.network import network_changes
 from chaoskit.faults.payloads import PayloadSender, load_payload_model
@@ -29,7 +31,7 @@ from chaoskit.faults.process import process_changes
 from chaoskit.fuzz.tally import FuzzTally
 from chaoskit.load.engine import LoadEngine
 from chaoskit.metrics.recorder import Recorder
-from chaoskit.plan import container_target, fault_settings
+from chaoskit.plan import FaultWindow, container_target, fault_settings
 from chaoskit.runner.containers import docker_changes
 from chaoskit.runner.environment import Environment
 from chaoskit.runner.rollback import RollbackStack
@@ -45,7 +47,7 @@ _ABORT_DELAY_S = 2
 
 def fault_target(fault: model.Fault) -> str:
     """What a fault hits: ``route db``, ``service api``, ``container web-1``..."""
-    if isinstance(fault, model.ToxicFault):
+    if isinstance(fault, model.ToxicFault | model.HttpFault):
         return f"route {fault.route}"
     if isinstance(fault, model.LockFault) and fault.database is not None:
         return f"database {fault.database}"
@@ -73,6 +75,8 @@ class Timeline:
     t0_ns: int
     """Monotonic time of the timeline's start (the warm-up ends)."""
     stop: asyncio.Event
+    windows: tuple[FaultWindow, ...] = ()
+    """Every occurrence of every fault, from the plan (seeded draws included)."""
     abort_reason: str | None = None
     report_dir: Path = Path()
     fuzz: dict[str, FuzzTally] = field(default_factory=dict)
@@ -135,8 +139,8 @@ class Timeline:
             self.enter("before")
         async with asyncio.TaskGroup() as tasks:
             progress = tasks.create_task(self._progress(duration))
-            for fault in self.experiment.faults:
-                tasks.create_task(self._run_fault(fault))
+            for window in self.windows:
+                tasks.create_task(self._run_fault(window))
             await self._sleep_until(duration)
             self.stop.set()  # ends the fault tasks' waits; undos still run
             progress.cancel()
@@ -152,6 +156,9 @@ class Timeline:
         if isinstance(fault, model.ToxicFault):
             assert self.env.toxiproxy is not None  # noqa: S101 - validated: routes exist
             return network_changes(fault, self.env.toxiproxy, fault.route)
+        if isinstance(fault, model.HttpFault):
+            assert self.env.toxiproxy is not None  # noqa: S101 - validated: routes exist
+            return http_changes(fault, self.env.toxiproxy, fault.route)
         if isinstance(fault, model.PayloadFault):
             sender = PayloadSender(
                 fault,
@@ -182,26 +189,36 @@ class Timeline:
             return refs.bind(target, self.env.values)
         return target
 
-    async def _run_fault(self, fault: model.Fault) -> None:
+    async def _run_fault(self, window: FaultWindow) -> None:
+        """One occurrence: its own ledger entries, undo, record and phases."""
+        fault, name = window.fault, window.label
         record = FaultRecord(
-            fault.name,
+            name,
             fault.kind,
             self._target(fault),
             fault_settings(fault),
-            planned_start_s=fault.at,
-            planned_end_s=fault.at + fault.for_,
+            planned_start_s=window.start,
+            planned_end_s=window.end,
+            fault=fault.name,
+            occurrence=window.occurrence,
+            occurrences=window.occurrences,
         )
-        self.faults[fault.name] = record
-        if not await self._sleep_until(fault.at):
+        self.faults[name] = record
+        if not await self._sleep_until(window.start):
             return
-        label = f"fault {fault.name}"
+        label = f"fault {name}"
         self.emit(
             event(
                 "fault_applying",
-                fault=fault.name,
+                fault=name,
                 fault_kind=fault.kind,
                 target=record.target,
                 settings=record.settings,
+                planned_start_s=window.start,
+                planned_end_s=window.end,
+                declared=fault.name,
+                occurrence=window.occurrence,
+                occurrences=window.occurrences,
             )
         )
         pending = []
@@ -215,30 +232,30 @@ class Timeline:
                     raise
                 pending.append(self.stack.push(undo, ledger_id, label))
         except (ChaoskitError, OSError) as exc:
-            self.faults[fault.name] = replace(record, error=str(exc))
-            self.emit(event("fault_failed", fault=fault.name, error=str(exc)))
-            self.abort(f"fault {fault.name!r} could not be applied: {exc}")
+            self.faults[name] = replace(record, error=str(exc))
+            self.emit(event("fault_failed", fault=name, error=str(exc)))
+            self.abort(f"fault {name!r} could not be applied: {exc}")
             return
         wall = time.time()
         record = replace(record, started_s=self.now_s(), started_at=_iso(wall))
-        self.faults[fault.name] = record
-        self._active.append(fault.name)
+        self.faults[name] = record
+        self._active.append(name)
         self.enter(self._current_label())
         self.emit(
             event(
                 "fault_applied",
-                fault=fault.name,
+                fault=name,
                 fault_kind=fault.kind,
                 target=record.target,
                 at_s=round(record.started_s or 0, 3),
             )
         )
-        await self._sleep_until(fault.at + fault.for_)
+        await self._sleep_until(window.end)
         ended_s, ended_wall = self.now_s(), time.time()
         results = [await self.stack.undo(p) for p in reversed(pending)]
-        self._active.remove(fault.name)
-        self._last_ended = fault.name
-        self.faults[fault.name] = replace(
+        self._active.remove(name)
+        self._last_ended = name
+        self.faults[name] = replace(
             record, ended_s=ended_s, ended_at=_iso(ended_wall), rolled_back=all(results)
         )
         if not self.stop.is_set():  # no new phase once the run is ending
@@ -288,14 +305,16 @@ class Timeline:
             seen = max(seen, judged)
             for window in fresh:
                 for i, condition in enumerate(self.experiment.abort):
+                    if condition.probe is not None:
+                        continue  # sampled by the probes (runner.probes)
                     value = (
                         window.error_rate
                         if condition.metric == "error_rate"
                         else getattr(window.latency, condition.metric) / 1000
                     )
                     streaks[i] = streaks[i] + 1 if value > condition.limit else 0
-                    if streaks[i] >= condition.for_:
+                    if streaks[i] >= condition.hold_s:
                         self.abort(
                             f"abort condition: {condition.metric} above "
-                            f"{condition.above} for {condition.for_:g}s"
+                            f"{condition.above} for {condition.hold_s:g}s"
                         )

@@ -46,13 +46,14 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal, Self
 
 from chaoskit.errors import ServiceError, UsageError
+from chaoskit.redact import redact_text
 from chaoskit.services import _proc
 from chaoskit.services.health import Endpoint, HealthCheck, wait_healthy
 
@@ -117,6 +118,7 @@ class ProcessService:
         health_timeout: float = 30.0,
         stop_timeout: float = 10.0,
         log_dir: str | os.PathLike[str] | None = None,
+        secrets: Iterable[str] = (),
         address: str | None = None,
     ) -> None:
         if not name or "/" in name or name.startswith("."):
@@ -137,6 +139,8 @@ class ProcessService:
         self.health_timeout = health_timeout
         self.stop_timeout = stop_timeout
         self._log_dir = Path(log_dir).absolute() if log_dir is not None else None
+        # The command as written into logs and errors: credentials masked.
+        self._shown = redact_text(shlex.join(self.command), secrets)
         if address is not None:
             self._endpoint = Endpoint.parse(address, owner=owner)
         elif self.health is not None:
@@ -156,9 +160,13 @@ class ProcessService:
 
     @classmethod
     def from_spec(
-        cls, spec: spec_model.ProcessService, log_dir: str | os.PathLike[str]
+        cls,
+        spec: spec_model.ProcessService,
+        log_dir: str | os.PathLike[str],
+        secrets: Iterable[str] = (),
     ) -> ProcessService:
-        """The service an experiment's ``[[services]]`` entry describes."""
+        """The service an experiment's ``[[services]]`` entry describes
+        (``secrets``: values masked in its log banner)."""
         return cls(
             spec.name,
             spec.command,
@@ -168,6 +176,7 @@ class ProcessService:
             health_timeout=spec.health_timeout,
             stop_timeout=spec.stop_timeout,
             log_dir=log_dir,
+            secrets=secrets,
         )
 
     # -- state ---------------------------------------------------------------
@@ -386,7 +395,7 @@ class ProcessService:
         when = datetime.now(UTC).isoformat(timespec="milliseconds")
         marker = (
             f"--- chaoskit: start {self._starts} of {self.name!r} at {when}: "
-            f"{shlex.join(self.command)} ---\n"
+            f"{self._shown} ---\n"
         ).encode()
         with self.stdout_path.open("ab") as out, self.stderr_path.open("ab") as err:
             out.write(marker)
@@ -408,8 +417,7 @@ class ProcessService:
                 )
             except OSError as exc:
                 raise ServiceError(
-                    f"process service {self.name!r} cannot run "
-                    f"{shlex.join(self.command)}: {exc}"
+                    f"process service {self.name!r} cannot run {self._shown}: {exc}"
                 ) from exc
         # Unreaped, so the PID is certainly our child's: its start time now
         # names it for every later signal.

@@ -11,33 +11,50 @@ and on the names as written), so one pass reports everything.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from chaoskit.errors import SpecIssue
 from chaoskit.records import BUILTIN_BODY_PATTERNS, PATTERN_PREFIX, ErrorClass
 from chaoskit.spec import refs
+from chaoskit.spec.addresses import check_loopback
 from chaoskit.spec.containers import check_container_services
 from chaoskit.spec.dbrules import check_acks, check_integrity, check_lock
+from chaoskit.spec.httprules import (
+    check_http_fault,
+    check_request_backoff,
+    http_routes,
+)
 from chaoskit.spec.model import (
     LATENCY_METRICS,
+    METRICS,
     PHASES,
     BackoffHypothesis,
     Experiment,
     FallbackHypothesis,
     FuzzHypothesis,
+    HttpFault,
     IntegrityHypothesis,
     LockFault,
     PayloadFault,
     RecoveryHypothesis,
+    ReturnsHypothesis,
     SlaHypothesis,
     ThresholdHypothesis,
     bound_value,
 )
 from chaoskit.spec.parts import Parts, gather, items
 from chaoskit.spec.payloads import check_fuzz_hypothesis
+from chaoskit.spec.probes import check_probes
 from chaoskit.spec.retry_rules import retry_issues
-from chaoskit.spec.rules import check_faults, check_load, check_urls, close, unknown
+from chaoskit.spec.rules import (
+    check_faults,
+    check_load,
+    check_urls,
+    close,
+    remote_allowed,
+    unknown,
+)
 from chaoskit.units import format_duration
 
 __all__ = ["check"]
@@ -55,7 +72,8 @@ def check(table: Mapping[str, Any], experiment: Experiment | None) -> list[SpecI
     parts = gather(table, experiment)
     issues = _duplicates(parts)
     issues += check_load(parts.load)
-    issues += check_urls(table, parts.info)
+    issues += check_urls(table)
+    issues += check_loopback(table, remote_allowed(table, parts.info))
     issues += _references(table, parts)
     issues += check_faults(
         parts.faults,
@@ -67,11 +85,20 @@ def check(table: Mapping[str, Any], experiment: Experiment | None) -> list[SpecI
     issues += check_container_services(table)
     issues += _hypotheses(parts, table)
     issues += _abort(parts)
+    issues += check_probes(table, parts)
     tasks = parts.load.tasks if parts.load else ()
     issues += check_acks(tasks)
+    http_routes_declared = http_routes(table)
     for index, fault in parts.faults:
         if isinstance(fault, LockFault):
             issues += check_lock(f"faults[{index}]", fault, parts.service_kinds)
+        elif isinstance(fault, HttpFault):
+            issues += check_http_fault(f"faults[{index}]", fault, http_routes_declared)
+    for index, hypothesis in parts.hypotheses:
+        if isinstance(hypothesis, BackoffHypothesis):
+            issues += check_request_backoff(
+                f"hypotheses[{index}]", hypothesis, http_routes_declared
+            )
     for index, hypothesis in parts.hypotheses:
         if isinstance(hypothesis, IntegrityHypothesis):
             where = f"hypotheses[{index}]"
@@ -154,7 +181,10 @@ def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
         where = f"hypotheses[{index}]"
         partial = ("hypotheses", index) in parts.partial
         issues += _phase(where, hypothesis.phase, faults)
-        if not isinstance(hypothesis, RecoveryHypothesis) and not partial:
+        if (
+            not isinstance(hypothesis, RecoveryHypothesis | ReturnsHypothesis)
+            and not partial
+        ):
             # Recovery is judged after each fault whatever its phase says.
             issues += _empty_phase(f"{where}.phase", hypothesis.phase, parts)
         task = getattr(hypothesis, "task", None)
@@ -225,10 +255,14 @@ def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
 
 
 def _phase(where: str, phase: str, faults: Sequence[str]) -> list[SpecIssue]:
-    allowed = ", ".join(PHASES) + ", during:<fault name>, after:<fault name>"
+    allowed = (
+        ", ".join(PHASES) + ", during:<fault name>, after:<fault name> "
+        "(one occurrence of a repeated fault: during:<fault name>#2)"
+    )
     prefix, _, name = phase.partition(":")
     choices = [*PHASES, *(f"{p}:{f}" for p in ("during", "after") for f in faults)]
-    if phase not in PHASES and not (prefix in ("during", "after") and name in faults):
+    named = name in faults or _declared(name, faults) != name
+    if phase not in PHASES and not (prefix in ("during", "after") and named):
         message = (
             f"names no declared fault ({name!r})"
             if prefix in ("during", "after") and name
@@ -242,13 +276,18 @@ def _phase(where: str, phase: str, faults: Sequence[str]) -> list[SpecIssue]:
 
 def _empty_phase(where: str, phase: str, parts: Parts) -> list[SpecIssue]:
     """A phase with no time in it gives a verdict on no data: refuse it."""
-    known = phase in PHASES or phase.partition(":")[2] in parts.declared("faults")
+    declared = parts.declared("faults")
+    name = phase.partition(":")[2]
+    known = phase in PHASES or _declared(name, declared) in declared
     if parts.info is None or not parts.faults_valid or phase == "all" or not known:
         return []
     duration = parts.info.duration
-    windows = {f.name: (f.at, f.at + f.for_) for _, f in parts.faults}
+    # Every occurrence, at its earliest start and latest end (any seed).
+    windows = {f.name: f.envelopes(duration) for _, f in parts.faults}
     prefix, _, name = phase.partition(":")
-    spans = [windows[name]] if name in windows else list(windows.values())
+    name = _declared(name, windows)
+    every = [span for spans in windows.values() for span in spans]
+    spans = windows.get(name, every)
     if name and name not in windows:
         return []  # the fault itself is invalid and reported already
     if prefix == "before":
@@ -257,7 +296,8 @@ def _empty_phase(where: str, phase: str, parts: Parts) -> list[SpecIssue]:
             "a fault starts at 0s",
         )
     elif prefix == "during":
-        empty, why = all(e <= s for s, e in spans), "no fault lasts any time"
+        lengths = [f.for_ for _, f in parts.faults if not name or f.name == name]
+        empty, why = all(x <= 0 for x in lengths), "no fault lasts any time"
     else:
         empty = bool(spans) and max(e for _, e in spans) >= duration
         why = "the fault window ends at the end of the timeline"
@@ -275,8 +315,86 @@ def _empty_phase(where: str, phase: str, parts: Parts) -> list[SpecIssue]:
     return []
 
 
+def _declared(name: str, faults: Collection[str]) -> str:
+    """The fault an occurrence label names (``flap#2`` -> ``flap``), else ``name``."""
+    base, mark, index = name.rpartition("#")
+    if name not in faults and mark and base in faults and index.isdigit():
+        return base
+    return name
+
+
+def _measure(where: str, hypothesis: ThresholdHypothesis) -> list[SpecIssue]:
+    """One thing measured: a metric, or a header or JSON value of one task."""
+    h = hypothesis
+    given = [k for k in ("metric", "header", "value") if getattr(h, k) is not None]
+    forms = (
+        f"metric = {' | '.join(METRICS)}, or a number in each response of a task: "
+        'metric = "header:X-Upstream-Attempts" or value = "$.attempts"'
+    )
+    if not given:
+        return [SpecIssue(f"{where}.metric", "is required", None, forms)]
+    if len(given) > 1:
+        return [
+            SpecIssue(
+                f"{where}.{given[1]}",
+                f"cannot be combined with {given[0]}: give one thing to measure",
+                None,
+                forms,
+            )
+        ]
+    issues = []
+    if h.probe is None:
+        if h.stat is not None:
+            issues.append(
+                SpecIssue(
+                    f"{where}.stat",
+                    f"summarises a header or value, not {h.metric}",
+                    None,
+                    'with metric = "header:<name>" or value = "$.path"',
+                )
+            )
+        return issues
+    if h.value is not None and not h.value.startswith("$"):
+        issues.append(SpecIssue(f"{where}.value", "is not a JSON path", h.value, "$.a"))
+    if h.task is None:
+        issues.append(
+            SpecIssue(
+                f"{where}.task",
+                f"is required: {h.measure} is read from the responses of one task",
+                None,
+                "a task of load.tasks",
+            )
+        )
+    if h.error_class is not None:
+        issues.append(
+            SpecIssue(
+                f"{where}.error_class",
+                "does not apply to a header or value",
+                None,
+                "metric = error_rate or count",
+            )
+        )
+    for key in ("below", "above"):
+        raw = getattr(h, key)
+        if raw is not None and (
+            isinstance(raw, bool) or not isinstance(raw, int | float)
+        ):
+            issues.append(
+                SpecIssue(f"{where}.{key}", "is not a number", raw, "e.g. 4 or 2.5")
+            )
+    return issues
+
+
 def _bound(where: str, hypothesis: ThresholdHypothesis) -> list[SpecIssue]:
-    metric = hypothesis.metric
+    issues = _measure(where, hypothesis)
+    return issues + _metric_bound(where, hypothesis, hypothesis.metric)
+
+
+def _metric_bound(
+    where: str, hypothesis: ThresholdHypothesis, metric: str | None
+) -> list[SpecIssue]:
+    """One bound, of the metric's form (a number for a header or value)."""
+    form = _BOUND_FORMS[metric] if metric else "a number"
     if hypothesis.below is not None and hypothesis.above is not None:
         return [
             SpecIssue(
@@ -287,11 +405,9 @@ def _bound(where: str, hypothesis: ThresholdHypothesis) -> list[SpecIssue]:
             )
         ]
     if hypothesis.below is None and hypothesis.above is None:
-        return [
-            SpecIssue(
-                f"{where}.below", "is required (or above)", None, _BOUND_FORMS[metric]
-            )
-        ]
+        return [SpecIssue(f"{where}.below", "is required (or above)", None, form)]
+    if metric is None:  # a header or value: its bound's type is checked by _measure
+        return []
     issues = []
     key = hypothesis.direction
     value = hypothesis.below if hypothesis.below is not None else hypothesis.above
@@ -321,7 +437,18 @@ def _bound(where: str, hypothesis: ThresholdHypothesis) -> list[SpecIssue]:
 def _abort(parts: Parts) -> list[SpecIssue]:
     issues = []
     for index, condition in parts.abort:
-        if ("abort", index) in parts.partial:
+        if ("abort", index) in parts.partial or condition.probe is not None:
+            continue  # probe conditions: spec.probes
+        if condition.metric not in _ABORT_METRICS:
+            issues.append(
+                SpecIssue(
+                    f"abort[{index}].metric",
+                    "is not one of the allowed values",
+                    condition.metric,
+                    ", ".join(_ABORT_METRICS) + " (or probe = NAME and its metric)",
+                    close(condition.metric, _ABORT_METRICS),
+                )
+            )
             continue
         try:
             bound_value(condition.metric, condition.above)
@@ -334,13 +461,16 @@ def _abort(parts: Parts) -> list[SpecIssue]:
                     _BOUND_FORMS[condition.metric],
                 )
             )
-        if condition.for_ <= 0:
+        if condition.for_ is not None and condition.for_ <= 0:
             issues.append(
                 SpecIssue(
                     f"abort[{index}].for", "must be > 0", None, 'a duration: "10s"'
                 )
             )
     return issues
+
+
+_ABORT_METRICS = ("error_rate", "p95", "p99")
 
 
 def _d(seconds: float) -> str:

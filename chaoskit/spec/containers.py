@@ -23,7 +23,7 @@ __all__ = ["check_container_fault", "check_container_services"]
 _RUN_ONLY = ("command", "env", "volumes", "ports", "workdir", "user", "keep")
 """Settings that only mean something for a container chaoskit runs itself."""
 _TARGETS = ("service", "container", "labels")
-_FAULT_COMMON = {"name", "kind", "at", "for", *_TARGETS, "count", "percent"}
+_FAULT_COMMON = {"name", "kind", "at", "for", *_TARGETS, "count", "percent", "jitter"}
 _FAULT_SETTINGS = {
     "restart": {"timeout"},
     "stop": {"timeout"},
@@ -111,7 +111,7 @@ def check_container_fault(
                     ", ".join(service_kinds) or "(no service is declared)",
                 )
             )
-        elif kind != "container":
+        elif kind and kind != "container":  # "": a wrong kind, reported already
             issues.append(
                 SpecIssue(
                     f"{where}.service",
@@ -126,9 +126,10 @@ def check_container_fault(
         issues.append(
             SpecIssue(
                 f"{where}.{radius[0]}",
-                "is a blast radius over a labelled set: it needs labels",
+                "is a blast radius over a labelled set: it needs labels "
+                "(how many times the fault happens is `occurrences` here)",
                 None,
-                'labels = { app = "api" }',
+                'labels = { app = "api" }, or occurrences = 3 with every',
             )
         )
     if len(radius) == 2:

@@ -72,7 +72,8 @@ def check_lock(
                         "is not a setting of an SQLite lock (it locks the whole "
                         "file with BEGIN EXCLUSIVE)",
                         None,
-                        "name, kind, at, for, database",
+                        "name, kind, at, for, database (and the schedule: every, "
+                        "count, jitter)",
                     )
                 )
     if fault.table is not None and not _TABLE.match(fault.table):
@@ -142,6 +143,8 @@ def check_integrity(
         issues += check_service_kind(
             f"{at}.service", read.service, "postgres", service_kinds, "an SQL read-back"
         )
+    if read.counts:
+        return issues + _counter(where, hypothesis, tasks)
     acking = [t.name for t in tasks if t.ack is not None]
     if hypothesis.task is not None:
         if hypothesis.task in {t.name for t in tasks} and (
@@ -163,6 +166,48 @@ def check_integrity(
                 "with ack",
                 None,
                 'load.tasks[...].ack = { id = "$.id" } or { request = "$.key" }',
+            )
+        )
+    return issues
+
+
+def _counter(
+    where: str, hypothesis: IntegrityHypothesis, tasks: Sequence[TaskSection]
+) -> list[SpecIssue]:
+    """A counter read-back: a number, against one task's acknowledged writes."""
+    read, at = hypothesis.read_back, f"{where}.read_back"
+    issues = []
+    if read.count is not None and read.url is None:
+        issues.append(
+            SpecIssue(
+                f"{at}.count",
+                "is a JSON path in an HTTP read-back's answer: it needs url "
+                '(SQL: query = "SELECT sum(...)" with expect = "acknowledged")',
+                read.count,
+            )
+        )
+    if read.count is not None and not read.count.startswith("$"):
+        issues.append(
+            SpecIssue(f"{at}.count", "is not a JSON path", read.count, "$.total")
+        )
+    if read.url is not None and read.count is None:
+        issues.append(
+            SpecIssue(
+                f"{at}.count",
+                "is required for an HTTP counter read-back (expect is set)",
+                None,
+                'the JSON path of the number: "$.total"',
+            )
+        )
+    if hypothesis.task is None:
+        writes = [t.name for t in tasks if t.method.upper() != "GET"]
+        issues.append(
+            SpecIssue(
+                f"{where}.task",
+                "is required with a counter read-back: whose acknowledged writes "
+                "the number counts",
+                None,
+                ", ".join(writes) or "a task of load.tasks",
             )
         )
     return issues

@@ -24,9 +24,12 @@ __all__ = [
     "Where",
     "describe",
     "is_model",
+    "matching_members",
     "raw_at",
+    "takes_text_only",
     "toml_keys",
     "toml_path",
+    "type_at",
     "union_members",
     "unit_of",
     "walk",
@@ -207,3 +210,65 @@ def raw_at(table: Mapping[str, Any], parts: Sequence[str | int]) -> Mapping[str,
         else:
             return {}
     return node if isinstance(node, dict) else {}
+
+
+def matching_members(members: Sequence[Any], raw: object) -> list[Any]:
+    """The members of a union of models that a raw item can be: those whose
+    ``kind`` allows the item's kind (all of them when that says nothing)."""
+    kind = raw.get("kind") if isinstance(raw, dict) else None
+    fitting = []
+    for member in members:
+        model = get_args(member)[0] if get_origin(member) is Annotated else member
+        field = getattr(model, "model_fields", {}).get("kind")
+        if field is not None and kind in get_args(field.annotation):
+            fitting.append(member)
+    return fitting or list(members)
+
+
+def type_at(table: Mapping[str, Any], parts: Sequence[str | int]) -> Any:
+    """The model's type for the raw value at ``parts`` (None when unknown),
+    union members chosen by the raw items' ``kind``."""
+    tp: Any = Experiment
+    node: Any = table
+    for part in parts:
+        tp = _bare(tp)
+        members = union_members(tp)
+        if members is not None:
+            fitting = matching_members(members, node)
+            if len(fitting) != 1:
+                return None
+            tp = _bare(fitting[0])
+        if is_model(tp) and isinstance(part, str):
+            info = _field(tp, part)
+            if info is None:
+                return None
+            tp = info.annotation
+        elif get_origin(tp) in (tuple, list) and isinstance(part, int):
+            tp = get_args(tp)[0]
+        elif get_origin(tp) is dict:
+            tp = get_args(tp)[1]
+        else:
+            return None
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tp
+
+
+def takes_text_only(tp: Any) -> bool:
+    """Whether a value of this type can only be a string (``str``, ``str | None``)."""
+    tp = _bare(tp)
+    members = union_members(tp)
+    if members is not None:
+        return all(takes_text_only(member) for member in members)
+    return tp is str
+
+
+def _bare(tp: Any) -> Any:
+    while get_origin(tp) is Annotated:
+        tp = get_args(tp)[0]
+    members = union_members(tp)
+    return members[0] if members is not None and len(members) == 1 else tp

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from chaoskit.spec.model import (
+    SERVICE_KINDS,
     AbortCondition,
     Experiment,
     ExperimentInfo,
@@ -42,6 +43,7 @@ class Parts:
     names: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     """Section -> (TOML path of the name, name) for every item that has one."""
     service_kinds: dict[str, str] = field(default_factory=dict)
+    """Service name -> kind; ``""`` when the kind is missing or unknown."""
     faults_valid: bool = True
     """Every ``[[faults]]`` entry validated (so phases can be judged)."""
     partial: set[tuple[str, int]] = field(default_factory=set)
@@ -126,13 +128,19 @@ def gather(table: Mapping[str, Any], experiment: Experiment | None) -> Parts:
         ("tasks", ("load", "flow", "on_stop")),
         ("faults", ("faults",)),
         ("hypotheses", ("hypotheses",)),
+        ("probes", ("probes",)),
     ):
         for index, item in items(table, *keys):
             if isinstance(item, dict) and isinstance(item.get("name"), str):
                 path = f"{'.'.join(keys)}[{index}].name"
                 parts.names.setdefault(section, []).append((path, item["name"]))
                 if section == "services":
-                    parts.service_kinds[item["name"]] = str(item.get("kind"))
+                    # "" when the kind is missing or wrong: that is reported
+                    # on its own, and must not make every use of it an error.
+                    kind = item.get("kind")
+                    parts.service_kinds[item["name"]] = (
+                        kind if kind in SERVICE_KINDS else ""
+                    )
     flow = (
         table.get("load", {}).get("flow")
         if isinstance(table.get("load"), dict)

@@ -16,6 +16,13 @@ The forms are::
     {routes.NAME.port}        its port alone
     {run.report.dir}          the run's report directory (a fresh place for files)
 
+Variables are references too, but resolved before validation, on the raw
+table (:mod:`chaoskit.spec.variables`; :func:`find_early` parses them)::
+
+    {vars.NAME}               a variable: [vars] default, environment, --var
+    {env.NAME}                the process environment (``{env.NAME:-default}``)
+    {secret.NAME}             the process environment, masked in everything written
+
 Only single braces around a dotted word count; the load engine's ``{{ ... }}``
 templates and JSON-looking text such as ``{"a": 1}`` are left alone.
 """
@@ -27,7 +34,19 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-__all__ = ["ATTRIBUTES", "Ref", "RefProblem", "bind", "check", "find", "placeholders"]
+__all__ = [
+    "ATTRIBUTES",
+    "EARLY_NAMESPACES",
+    "EarlyRef",
+    "Ref",
+    "RefProblem",
+    "bind",
+    "check",
+    "find",
+    "find_early",
+    "malformed_early",
+    "placeholders",
+]
 
 ATTRIBUTES: Mapping[str, tuple[str, ...]] = {
     "services": ("address", "host", "port"),
@@ -40,6 +59,41 @@ ATTRIBUTES: Mapping[str, tuple[str, ...]] = {
 # segment is the attribute), never braces or spaces; `(?<!\{)` and `(?!\})`
 # keep `{{ user }}`-style templates out.
 _REF = re.compile(r"(?<!\{)\{(?P<body>[A-Za-z_][\w-]*(?:\.[^{}\s.]+)+)\}(?!\})")
+
+
+EARLY_NAMESPACES = ("vars", "env", "secret")
+"""Namespaces resolved before validation (variables), not by the runner."""
+
+_EARLY = re.compile(
+    r"(?<!\{)\{(?P<ns>vars|env|secret)\.(?P<name>[A-Za-z_][\w-]*)"
+    r"(?::-(?P<default>[^{}]*))?\}(?!\})"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EarlyRef:
+    """``{vars.NAME}``, ``{env.NAME}``, ``{env.NAME:-default}``, ``{secret.NAME}``."""
+
+    text: str
+    namespace: str
+    name: str
+    default: str | None
+
+
+def find_early(text: str) -> list[EarlyRef]:
+    """Every variable reference in ``text``, in order."""
+    return [
+        EarlyRef(m[0], m["ns"], m["name"], m["default"]) for m in _EARLY.finditer(text)
+    ]
+
+
+def malformed_early(text: str) -> list[str]:
+    """Variable-looking references that are not well formed (``{vars.a.b}``)."""
+    return [
+        ref.text
+        for ref in find(text)
+        if ref.namespace in EARLY_NAMESPACES and not _EARLY.fullmatch(ref.text)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,14 +151,17 @@ def check(
     declared = {"services": services, "routes": routes, "run": ("report",)}
     problems = []
     for ref in find(text):
+        if ref.namespace in EARLY_NAMESPACES:
+            continue  # a variable left unresolved is reported where it is used
         if ref.namespace not in ATTRIBUTES:
             problems.append(
                 RefProblem(
                     ref.text,
                     f"{ref.text} is not a reference",
                     allowed="{services.NAME.address|host|port}, "
-                    "{routes.NAME.listen|host|port}",
-                    suggestion=_close(ref.namespace, ATTRIBUTES),
+                    "{routes.NAME.listen|host|port}, {run.report.dir}, "
+                    "{vars.NAME}, {env.NAME}, {secret.NAME}",
+                    suggestion=_close(ref.namespace, [*ATTRIBUTES, *EARLY_NAMESPACES]),
                 )
             )
             continue

@@ -27,6 +27,8 @@ _BACKOFF_RULES = (
     "jitter",
     "max_rate",
     "gives_up_within",
+    "min_first_wait",
+    "min_total_growth",
 )
 
 
@@ -46,8 +48,13 @@ def retry_issues(
         issues.append(
             unknown(f"{where}.route", "proxy route", hypothesis.route, routes)
         )
-    if not partial and all(getattr(hypothesis, r) is None for r in _BACKOFF_RULES):
-        issues.append(SpecIssue(where, "sets no rule", None, ", ".join(_BACKOFF_RULES)))
+    if (
+        not partial
+        and all(getattr(hypothesis, r) is None for r in _BACKOFF_RULES)
+        and not hypothesis.honours_retry_after
+    ):
+        rules = ", ".join((*_BACKOFF_RULES, "honours_retry_after"))
+        issues.append(SpecIssue(where, "sets no rule", None, rules))
     if hypothesis.max_rate is not None:
         try:
             parse_attempt_rate(hypothesis.max_rate)
@@ -67,6 +74,41 @@ def retry_issues(
 def _fallback(
     where: str, hypothesis: FallbackHypothesis, table: Mapping[str, Any]
 ) -> list[SpecIssue]:
+    h = hypothesis
+    if h.min_share is None and h.max_share is None:
+        return [
+            SpecIssue(
+                f"{where}.min_share",
+                "is required (or max_share)",
+                None,
+                'a ratio: min_share = "90%" (responses marked, or good with '
+                'fresh_within), max_share = "0%" (marked, e.g. in after)',
+            )
+        ]
+    if h.fresh_within is not None and h.min_share is None:
+        return [
+            SpecIssue(
+                f"{where}.fresh_within",
+                "judges the share of good responses: it needs min_share",
+                None,
+                'min_share = "95%"',
+            )
+        ]
+    if (
+        h.min_share is not None
+        and h.max_share is not None
+        and h.fresh_within is None
+        and h.min_share > h.max_share
+    ):
+        return [
+            SpecIssue(
+                f"{where}.max_share",
+                f"is below min_share ({h.min_share:.0%}): no share of marked "
+                "responses can pass both",
+                f"{h.max_share:.0%}",
+                f"at least {h.min_share:.0%}",
+            )
+        ]
     for index, task in items(table, "load", "tasks"):
         if isinstance(task, dict) and task.get("name") == hypothesis.task:
             if isinstance(task.get("marker"), dict) and task["marker"]:

@@ -14,13 +14,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chaoskit.errors import SpecIssue
-from chaoskit.hosts import is_loopback
 from chaoskit.spec import refs
 from chaoskit.spec.containers import check_container_fault
+from chaoskit.spec.httprules import HTTP_SETTINGS
 from chaoskit.spec.model import (
     ContainerFault,
     ExperimentInfo,
     FaultModel,
+    HttpFault,
     LoadSection,
     LockFault,
     PayloadFault,
@@ -28,6 +29,7 @@ from chaoskit.spec.model import (
 )
 from chaoskit.spec.parts import items
 from chaoskit.spec.payloads import PAYLOAD_KEYS, check_payload_fault
+from chaoskit.spec.windows import SCHEDULE_KEYS, check_overlaps, check_schedule
 from chaoskit.units import format_duration
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "check_service_kind",
     "check_urls",
     "close",
+    "remote_allowed",
     "unknown",
 ]
 
@@ -121,46 +124,42 @@ def check_load(load: LoadSection | None) -> list[SpecIssue]:
     return issues
 
 
-def check_urls(
-    table: Mapping[str, Any], info: ExperimentInfo | None
-) -> list[SpecIssue]:
-    """``target.base_url``, ``proxy.url`` and read-back URLs: http URLs, on
-    loopback unless allowed."""
+def remote_allowed(table: Mapping[str, Any], info: ExperimentInfo | None) -> bool:
+    """``experiment.allow_remote``; as written when [experiment] is invalid (a
+    wrong allow_remote is reported there, and must not add issues elsewhere)."""
     raw_info = table.get("experiment")
-    # As written when [experiment] is invalid: a wrong allow_remote is reported
-    # there, and must not add a second issue here.
-    allow_remote = (
+    return (
         info.allow_remote
         if info is not None
         else not isinstance(raw_info, dict)
         or raw_info.get("allow_remote", False) is not False
     )
+
+
+def check_urls(table: Mapping[str, Any]) -> list[SpecIssue]:
+    """``target.base_url``, ``proxy.url``, fuzz and read-back URLs are http URLs
+    with a host (the loopback rule is :mod:`chaoskit.spec.addresses`')."""
     issues = []
     target, proxy = table.get("target"), table.get("proxy")
     urls = [
         (
             "target.base_url",
             target.get("base_url") if isinstance(target, dict) else None,
-            "send load to",
         ),
-        (
-            "proxy.url",
-            proxy.get("url") if isinstance(proxy, dict) else None,
-            "drive a Toxiproxy on",
-        ),
+        ("proxy.url", proxy.get("url") if isinstance(proxy, dict) else None),
     ]
     hypotheses = table.get("hypotheses")
     for index, item in enumerate(hypotheses if isinstance(hypotheses, list) else []):
         read = item.get("read_back") if isinstance(item, dict) else None
         url = read.get("url") if isinstance(read, dict) else None
         if isinstance(url, str) and not url.startswith("/"):  # a path: the target's
-            urls.append((f"hypotheses[{index}].read_back.url", url, "read back from"))
+            urls.append((f"hypotheses[{index}].read_back.url", url))
     urls += [
-        (f"faults[{index}].url", fault.get("url"), "send fuzzed payloads to")
+        (f"faults[{index}].url", fault.get("url"))
         for index, fault in items(table, "faults")
         if isinstance(fault, dict) and fault.get("kind") == "invalid-payloads"
     ]
-    for path, url, purpose in urls:
+    for path, url in urls:
         if not isinstance(url, str):
             continue
         bound = refs.bind(url, refs.placeholders(url))
@@ -176,17 +175,6 @@ def check_urls(
                     "is not an http:// URL with a host",
                     url,
                     "http://127.0.0.1:8000",
-                )
-            )
-        elif not allow_remote and not is_loopback(host) and bound == url:
-            # A URL made of references is bound to our own services: loopback.
-            issues.append(
-                SpecIssue(
-                    path,
-                    f"is not on loopback; set experiment.allow_remote = true to "
-                    f"{purpose} another host",
-                    url,
-                    "127.0.0.0/8, ::1, localhost",
                 )
             )
     return issues
@@ -205,7 +193,6 @@ _TOXIC_SETTINGS = {
 }
 _LOCK_SETTINGS = {"name", "kind", "at", "for", "service", "database", "table"}
 _LOCK_SETTINGS |= {"mode", "where"}
-_WINDOWED = (*_TOXIC_SETTINGS, "pause", "stop", "lock", "invalid-payloads")
 
 
 def check_faults(
@@ -242,6 +229,12 @@ def check_faults(
                 issues += _signal(where, fault.signal)
         elif isinstance(fault, LockFault):
             allowed = _LOCK_SETTINGS  # its targets: spec.dbrules.check_lock
+        elif isinstance(fault, HttpFault):
+            if fault.route not in routes:
+                issues.append(
+                    unknown(f"{where}.route", "proxy route", fault.route, routes)
+                )
+            allowed = HTTP_SETTINGS[fault.kind]
         elif isinstance(fault, PayloadFault):
             allowed = set(PAYLOAD_KEYS)
             issues += check_payload_fault(where, fault)
@@ -257,6 +250,7 @@ def check_faults(
             if fault.kind == "kill":
                 allowed |= {"signal", "restart"}
                 issues += _signal(where, fault.signal)
+        allowed |= _schedule_keys(fault)
         for name in sorted(fault.model_fields_set):
             key = type(fault).model_fields[name].alias or name
             if key not in allowed:
@@ -276,9 +270,21 @@ def check_faults(
                     f"{where}.latency", "is required (> 0)", None, 'a duration: "300ms"'
                 )
             )
-        issues += _window(where, fault, duration)
-    issues += _down_overlaps([(i, f) for i, f in faults if i not in partial])
+        issues += check_schedule(where, fault, duration)
+    issues += check_overlaps([(i, f) for i, f in faults if i not in partial], duration)
     return issues
+
+
+def _schedule_keys(fault: FaultModel) -> set[str]:
+    """``every``... on every kind; ``count``/``jitter`` where they mean the schedule."""
+    keys = set(SCHEDULE_KEYS)
+    if fault._EVERY_IS_SCHEDULE:
+        keys.add("every")
+    if fault._COUNT_IS_SCHEDULE:
+        keys.add("count")
+    if fault._JITTER_IS_SCHEDULE:
+        keys.add("jitter")
+    return keys
 
 
 def _signal(where: str, name: str) -> list[SpecIssue]:
@@ -296,75 +302,6 @@ def _signal(where: str, name: str) -> list[SpecIssue]:
     ]
 
 
-def _window(where: str, fault: FaultModel, duration: float | None) -> list[SpecIssue]:
-    end = fault.at + fault.for_
-    if fault.kind in _WINDOWED and fault.for_ <= 0:
-        message = (
-            "must be > 0"
-            if "for_" in fault.model_fields_set
-            else "is required (how long the fault lasts)"
-        )
-        return [
-            SpecIssue(
-                f"{where}.for",
-                f"{message} for a {fault.kind} fault",
-                None,
-                'a duration: "15s"',
-            )
-        ]
-    if duration is None:
-        return []
-    if fault.at >= duration:
-        return [
-            SpecIssue(
-                f"{where}.at",
-                f"is not inside the timeline (experiment.duration = {_d(duration)})",
-                _d(fault.at),
-                f"less than {_d(duration)}",
-            )
-        ]
-    if end > duration:
-        return [
-            SpecIssue(
-                f"{where}.for",
-                f"the window {_d(fault.at)}..{_d(end)} ends after "
-                f"experiment.duration ({_d(duration)})",
-                _d(fault.for_),
-                f"at most {_d(duration - fault.at)}",
-            )
-        ]
-    return []
-
-
-def _down_overlaps(
-    faults: Sequence[tuple[int, FaultModel]],
-) -> list[SpecIssue]:
-    downs = sorted(
-        ((f.at, i, f) for i, f in faults if f.kind == "down"),
-        key=lambda item: (item[0], item[1]),
-    )
-    issues = []
-    for position, (_, index, fault) in enumerate(downs):
-        for _, other_index, other in downs[:position]:
-            if (
-                isinstance(fault, ToxicFault)
-                and isinstance(other, ToxicFault)
-                and other.route == fault.route
-                and fault.at < (end := other.at + other.for_)
-            ):
-                issues.append(
-                    SpecIssue(
-                        f"faults[{index}].at",
-                        f"route {fault.route!r} is already down then: "
-                        f"faults[{other_index}] ({other.name!r}) holds it down "
-                        f"{_d(other.at)}..{_d(end)}",
-                        _d(fault.at),
-                        f"{_d(end)} or later",
-                    )
-                )
-    return issues
-
-
 def check_service_kind(
     path: str,
     name: str,
@@ -377,7 +314,7 @@ def check_service_kind(
     kind = service_kinds.get(name)
     if kind is None:
         return [unknown(path, "service", name, list(service_kinds))]
-    if kind not in kinds:
+    if kind and kind not in kinds:  # "": its kind is wrong, and reported as such
         text = " or ".join(kinds)
         matching = [n for n, k in service_kinds.items() if k in kinds]
         return [

@@ -25,6 +25,7 @@ _NOUNS = {
     "routes": ("route", "routes"),
     "tasks": ("task", "tasks"),
     "abort": ("abort condition", "abort conditions"),
+    "probes": ("probe", "probes"),
 }
 
 
@@ -44,18 +45,79 @@ def read_table(path: str | Path) -> dict[str, Any]:
             file, [SpecIssue("(file)", f"cannot read it: {reason}")]
         ) from None
     try:
-        return tomllib.loads(data.decode("utf-8"))
+        # utf-8-sig: a byte-order mark (Windows editors write one) is not text.
+        text = data.decode("utf-8-sig")
+        return tomllib.loads(text)
     except UnicodeDecodeError as error:
         issue = SpecIssue("(file)", f"not UTF-8 text (byte {error.start})")
         raise SpecError(file, [issue]) from None
     except tomllib.TOMLDecodeError as error:
         # tomllib (3.11) puts the position only in the message.
-        text = str(error)
-        match = _POSITION.search(text)
+        message = str(error)
+        match = _POSITION.search(message)
         where = f"line {match[1]}, column {match[2]}" if match else "(file)"
-        message = _POSITION.sub("", text) if match else text
+        message = _POSITION.sub("", message) if match else message
+        opened = _unclosed_string(text)
+        if opened is not None and (match is None or "\\n" in message):
+            # "at end of document" or "illegal character '\n'": say where
+            # the string that never ends starts.
+            where, message = (
+                f"line {opened[0]}, column {opened[1]}",
+                ("unterminated string: the quote opened here is never closed"),
+            )
+        elif match is None and _END_OF_DOCUMENT.search(message):
+            where = f"line {text.rstrip().count(chr(10)) + 1} (the end of the file)"
+            message = _END_OF_DOCUMENT.sub("", message)
         issue = SpecIssue(where, f"not valid TOML: {message[:1].lower()}{message[1:]}")
         raise SpecError(file, [issue]) from None
+
+
+_END_OF_DOCUMENT = re.compile(r"\s*\(at end of document\)")
+
+
+def _unclosed_string(text: str) -> tuple[int, int] | None:
+    """(line, column) where a string opens that is not closed, if one is.
+
+    A small scan of TOML's four string forms and comments, used only to
+    place an error tomllib reports without a position.
+    """
+    line, column, i = 1, 1, 0
+    while i < len(text):
+        char = text[i]
+        if char == "#":
+            end = text.find("\n", i)
+            i = len(text) if end < 0 else end
+            continue
+        if char in "\"'":
+            triple = text.startswith(char * 3, i)
+            quote = char * 3 if triple else char
+            j = i + len(quote)
+            while True:
+                if j >= len(text) or (not triple and text[j] == "\n"):
+                    return line, column
+                if char == '"' and text[j] == "\\":
+                    j += 2
+                    continue
+                if text.startswith(quote, j):
+                    break
+                j += 1
+            j += len(quote)
+            skipped = text[i:j]
+            newlines = skipped.count("\n")
+            line += newlines
+            column = (
+                len(skipped) - skipped.rfind("\n")
+                if newlines
+                else column + len(skipped)
+            )
+            i = j
+            continue
+        if char == "\n":
+            line, column = line + 1, 1
+        else:
+            column += 1
+        i += 1
+    return None
 
 
 def parse_override(text: str) -> tuple[list[str], object]:

@@ -33,15 +33,19 @@ from chaoskit.spec.locate import (
 )
 from chaoskit.spec.model import (
     FAULT_KINDS,
+    GROUP_BY_PATTERN,
     HYPOTHESIS_KINDS,
     SERVICE_KINDS,
     ContainerFault,
     Experiment,
+    HttpFault,
     LockFault,
     PayloadFault,
     ProcessFault,
     ToxicFault,
 )
+from chaoskit.spec.parts import items
+from chaoskit.spec.secrets import find_secrets
 
 __all__ = ["format_issue", "translate", "validate"]
 
@@ -49,14 +53,25 @@ DURATION_ALLOWED = 'a number with a unit: "500us", "250ms", "15s", "2m"'
 RATIO_ALLOWED = 'a fraction from 0 to 1 or a percentage: 0.01, "1%"'
 _PATTERNS = {
     r"^[A-Za-z0-9_.-]+$": "letters, digits, '_', '.' and '-' (no spaces)",
+    GROUP_BY_PATTERN: 'client, route, or "header:<Name>" (e.g. "header:X-Request-Id")',
 }
 _SECTIONS = list(Experiment.model_fields)
 _KINDS = {"services": SERVICE_KINDS, "hypotheses": HYPOTHESIS_KINDS}
-_ALLOWED = {"think": 'a duration, or a range: "1s", "0.5s..2s"'}
+_ALLOWED = {
+    "think": 'a duration, or a range: "1s", "0.5s..2s"',
+    "at": 'a duration, or a range drawn from the seed: "15s", "10s..14s"',
+}
 """What a field with its own validator accepts (for its messages)."""
 _FAULT_KEYS = {
     info.alias or name
-    for model in (ToxicFault, ProcessFault, ContainerFault, LockFault, PayloadFault)
+    for model in (
+        ToxicFault,
+        ProcessFault,
+        ContainerFault,
+        LockFault,
+        PayloadFault,
+        HttpFault,
+    )
     for name, info in model.model_fields.items()
 }
 
@@ -83,7 +98,9 @@ def validate(
     found += consistency.check(table, experiment)
     if found or experiment is None:
         raise SpecError(file, _in_file_order(found))
-    return experiment
+    # Its credential-shaped values, for every writer to mask (spec.load adds
+    # the declared secrets and the environment chosen).
+    return experiment.with_context(None, find_secrets(experiment))
 
 
 def format_issue(issue: SpecIssue) -> str:
@@ -116,7 +133,48 @@ def translate(
             missing = f"{parent}.{issue.suggestion}" if parent else issue.suggestion
             if getattr(issues.get(missing), "message", "") == "is required":
                 del issues[missing]
-    return list(issues.values())
+    return _misspelt_kinds(list(issues.values()), table or {})
+
+
+_KIND_SECTIONS = {
+    "services": ("service", SERVICE_KINDS),
+    "faults": ("fault", FAULT_KINDS),
+    "hypotheses": ("hypothesis", HYPOTHESIS_KINDS),
+}
+
+
+def _misspelt_kinds(
+    issues: list[SpecIssue], table: Mapping[str, Any]
+) -> list[SpecIssue]:
+    """``knd = "process"``: one issue with the did-you-mean, not the errors of
+    an item validated as the wrong kind (or as no kind at all)."""
+    for section, (noun, kinds) in _KIND_SECTIONS.items():
+        for index, item in items(table, section):
+            if not isinstance(item, dict) or "kind" in item:
+                continue
+            typo = next(
+                (k for k in item if k == "type" or _close(str(k), ["kind"], 0.6)), None
+            )
+            if typo is None:
+                continue
+            prefix = f"{section}[{index}]"
+            issues = [
+                issue
+                for issue in issues
+                if not issue.path.startswith((f"{prefix}.", f"{prefix}["))
+                and issue.path != prefix
+            ]
+            value = item[typo]
+            issues.append(
+                SpecIssue(
+                    toml_path([section, index, typo]),
+                    f"unknown key: the {noun} kind is set with kind",
+                    value if _scalar(value) else None,
+                    ", ".join(kinds),
+                    "kind",
+                )
+            )
+    return issues
 
 
 # --- what the error says ------------------------------------------------------------
@@ -154,6 +212,7 @@ def _issue(detail: Any, where: Where, table: Mapping[str, Any]) -> SpecIssue | N
                 if info.is_required()
             ]
             expected = "a table with " + ", ".join(required)
+        expected = _ALLOWED.get(str(where.parts[-1]), expected)
         return SpecIssue(path, "is required", None, expected)
     if kind in ("union_tag_invalid", "union_tag_not_found", "literal_error"):
         return _choice_issue(kind, where, value, ctx)
@@ -199,7 +258,12 @@ def _choice_issue(kind: str, where: Where, value: object, ctx: Any) -> SpecIssue
         given = value
         choices = [str(a) for a in get_args(where.annotation)]
     section = str(parts[0]) if parts else ""
-    noun = {"faults": "fault", "hypotheses": "hypothesis", "services": "service"}
+    noun = {
+        "faults": "fault",
+        "hypotheses": "hypothesis",
+        "services": "service",
+        "probes": "probe",
+    }
     path = toml_path(parts)
     if parts and parts[-1] == "kind" and section in noun:
         if section == "faults":
@@ -273,7 +337,7 @@ def _scalar(value: object) -> bool:
 def _looks_numeric(value: object) -> bool:
     return (
         isinstance(value, str)
-        and re.fullmatch(r"\s*-?[\d.]+\s*%?\s*", value) is not None
+        and re.fullmatch(r"\s*-?[\d.]+\s*%?\s*", value, re.ASCII) is not None
     )
 
 

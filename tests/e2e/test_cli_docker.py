@@ -255,13 +255,10 @@ def test_the_container_restart_experiment_recovers(tmp_path, busybox_image):
         "--set", "experiment.duration=9s", "--set", "experiment.warmup=1s",
         "--set", "faults.0.at=3s", "--set", 'faults.0.timeout="2s"',
         "--set", "hypotheses.1.within=5s", "--set", "hypotheses.1.stable_for=1s",
-        "--set", f'services.1.image="{busybox_image}"',
+        "--var", f"image={busybox_image}", "--var", f"port={port}",
         "--set", f"services.1.volumes={volumes}",
         "--set", f'services.1.workdir="{REPO}"',
         "--set", f'services.1.command.0="{sys.executable}"',
-        "--set", f'services.1.command.6="{port}"',
-        "--set", f'services.1.health="http://127.0.0.1:{port}/health"',
-        "--set", f'target.base_url="http://127.0.0.1:{port}"',
     )  # fmt: skip
     report = json.loads((reports / "report.json").read_text())
     assert result.returncode == 0, (report["hypotheses"], result.stdout[-3000:])

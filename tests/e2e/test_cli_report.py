@@ -61,6 +61,7 @@ def test_report_dir_option_writes_elsewhere(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "failures.csv",
         "junit.xml",
+        "probes.csv",
         "report.html",
         "report.json",
         "stats.csv",

@@ -112,6 +112,7 @@ def test_a_passing_run_exits_0_and_writes_the_report_contract(slow_app_run):
         "title": "",
         "file": str(path),
         "seed": 3,
+        "environment": None,  # no --env
     }
     assert {h["name"] for h in report["hypotheses"]} == {
         "slow but within budget", "no errors", "recovers [slow app]"

@@ -63,7 +63,7 @@ def test_an_invalid_file_lists_every_problem_and_exits_2(tmp_path):
         "  experiment.durration: unknown key; allowed: name, title, description, "
         "duration, warmup, seed, allow_remote; did you mean 'duration'?",
         "  target.base_url: is not on loopback; set experiment.allow_remote = true "
-        "to send load to another host (got 'http://10.0.0.8:8000'); "
+        "to allow other hosts (got 'http://10.0.0.8:8000'); "
         "allowed: 127.0.0.0/8, ::1, localhost",
         "  faults[0].latency: not a duration (got '3 sec'); allowed: a number with a "
         'unit: "500us", "250ms", "15s", "2m"',

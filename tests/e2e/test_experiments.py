@@ -44,9 +44,24 @@ SHORT = [
 # fallback: requests in the last ~0.6 s of the latency get the live answer
 # (their calls outlast it), so a 3 s window sits right at the 80% share; 4 s.
 SHORT_FOR = {
+    # two windows: 503s for the first two requests, then 429 + Retry-After: 1
+    "upstream-503": [
+        "--set", "experiment.duration=9s", "--set", "experiment.warmup=1s",
+        "--set", "faults.0.at=1s", "--set", "faults.0.for=2s",
+        "--set", "faults.1.at=3.5s", "--set", "faults.1.for=3.5s",
+    ],
     "fallback": [
         "--set", "experiment.duration=10s", "--set", "experiment.warmup=1s",
         "--set", "faults.0.at=3s", "--set", "faults.0.for=4s",
+    ],
+    # A slope needs samples (no fault to shorten); the pool's connections are
+    # judged for 8 s after a 3 s down.
+    "endurance-leak": [
+        "--set", "experiment.duration=20s", "--set", "experiment.warmup=2s",
+    ],
+    "db-connections": [
+        "--set", "experiment.duration=16s", "--set", "experiment.warmup=2s",
+        "--set", "faults.0.at=4s", "--set", "faults.0.for=3s",
     ],
 }  # fmt: skip
 
@@ -137,17 +152,11 @@ def test_event_sink_fuzz_catches_a_broken_rule(tmp_path):
     fails against a sink with ``--break progress-range``: exit 1, the fuzz
     verdict names the rule, findings.json holds the minimal payload, the
     steady load was judged on its own samples."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = ["python", "-m", "fixtures.eventsink", "--port", str(port),
-               "--break", "progress-range"]  # fmt: skip
     reports = tmp_path / "report"
     result = chaoskit(
         "run", str(REPO / "experiments" / "event-sink-fuzz.toml"),
         "--report-dir", str(reports), *SHORT,
-        "--set", f"services.0.command={json.dumps(command)}",
-        "--set", f"services.0.health={url}/health",
-        "--set", f"target.base_url={url}",
+        "--env", "broken", "--var", f"port={free_port()}",
         # 300 requests breaking ranges only: the broken one is among them.
         "--set", "faults.0.rate=100", "--set", 'faults.0.rules=["out-of-range"]',
     )  # fmt: skip

@@ -66,7 +66,7 @@ def test_acknowledging_before_persisting_loses_writes_and_is_caught(tmp_path):
     result = chaoskit(
         "run", str(REPO / "experiments/ack-loss.toml"), "--report-dir",
         str(reports), *KILL_SHORT,
-        "--set", 'services.0.env.STREAMING_ACK_BEFORE_PERSIST="1"',
+        "--var", "ack_before_persist=1",
     )  # fmt: skip
     report = json.loads((reports / "report.json").read_text())
     assert result.returncode == 1, result.stdout[-2000:]

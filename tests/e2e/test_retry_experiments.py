@@ -1,10 +1,11 @@
 """The retry experiments fail the way they should when the service misbehaves.
 
 Their passing runs are in ``test_experiments`` (every shipped experiment);
-here a bad retry policy and a missing fallback, set with ``--set`` on the
-streaming service's command, each fail with a verdict naming the broken rule,
-in one run shortened to a 7 s timeline (``fallback.toml``'s own failure, with
-the fallback off, is the same evaluator: tests/unit/checks/test_fallback.py).
+here a bad retry policy and a missing fallback, set with ``--var`` (the
+variables the experiment's command uses), each fail with a verdict naming the
+broken rule, in one run shortened to a 7 s timeline (``fallback.toml``'s own
+failure, with the fallback off, is the same evaluator:
+tests/unit/checks/test_fallback.py).
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ def test_immediate_retries_without_fallback_fail_both_hypotheses(tmp_path):
     verdicts = run(
         tmp_path,
         "retry-backoff",
-        "--set", "services.2.command.17=immediate",
-        "--set", "services.2.command.25=off",
+        "--var", "retry=immediate",
+        "--var", "fallback=off",
     )  # fmt: skip
     backoff = verdicts["backoff"]
     assert not backoff["passed"]

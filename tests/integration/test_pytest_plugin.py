@@ -82,6 +82,43 @@ def test_immediate(chaoskit_route, echo):
     assert _proxy_threads() == before
 
 
+def test_first_wait_and_total_growth_are_judged_with_their_figures(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        _CLIENT
+        + """
+RULES = dict(min_first_wait=0.1, min_total_growth=4)
+
+def test_good_policy(chaoskit_route, echo):
+    route = chaoskit_route(echo)
+    with route.down(), route.attempts() as a:
+        call(route.port, [0.15, 0.3, 0.6])
+    assert a.broken(**RULES) == []
+    assert a.backs_off(1.5, min_first_wait=0.1, min_total_growth=4)
+
+def test_retries_at_once(chaoskit_route, echo):
+    route = chaoskit_route(echo)
+    with route.down(), route.attempts() as a:
+        call(route.port, [0.0, 0.3, 0.6])
+    [broken] = a.broken(**RULES)
+    assert broken.rule == "min_first_wait", broken
+    assert "1 of 1 retried sequences waited less than 100ms" in broken.message
+
+def test_barely_grows(chaoskit_route, echo):
+    route = chaoskit_route(echo)
+    with route.down(), route.attempts() as a:
+        call(route.port, [0.15, 0.16, 0.17])
+    [broken] = a.broken(**RULES)
+    assert broken.rule == "min_total_growth", broken
+    assert "grew less than 4x from the first wait to the last" in broken.message
+    assert not a.backs_off(1.0001, min_total_growth=4)
+"""
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
+
+
 def test_down_and_toxic_are_rolled_back_when_the_body_fails(
     pytester: pytest.Pytester,
 ) -> None:

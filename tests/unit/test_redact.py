@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from chaoskit.redact import MASK, Redactor, Secret, is_secret_key, redact, redact_text
+from chaoskit.redact import (
+    MASK,
+    Redactor,
+    Secret,
+    argv_secrets,
+    is_secret_key,
+    is_secret_name,
+    redact,
+    redact_text,
+    url_passwords,
+)
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
 
@@ -137,3 +147,56 @@ def test_secret_never_shows_its_value():
         "anything": MASK,
         "list": [MASK],
     }
+
+
+# --- issue 13.6 / 12.7: command lines, environment names, and ids left alone ----
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("app --jwt-secret s3cret --port 80", "app --jwt-secret *** --port 80"),
+        ("app --db-password=pw12 --db x.db", "app --db-password=*** --db x.db"),
+        (
+            "--set services.0.env.DB_PASSWORD=hunter22",
+            "--set services.0.env.DB_PASSWORD=***",
+        ),
+        ("DB_USER=app API_KEY=k123 PORT=80", "DB_USER=*** API_KEY=*** PORT=80"),
+        ("postgresql://app:pa55@127.0.0.1/db", "postgresql://app:***@127.0.0.1/db"),
+    ],
+)
+def test_command_lines_and_environment_assignments_are_masked(text, expected):
+    assert redact_text(text) == expected
+
+
+def test_ids_are_data_not_secrets():
+    """A fuzz payload's session_id must survive, or the printed payload is not
+    the one that failed (issue 12.7)."""
+    payload = {"session_id": "s-42", "user_id": 7, "password": "pw"}
+    assert redact(payload) == {"session_id": "s-42", "user_id": 7, "password": "***"}
+    assert redact_text('{"session_id": "s-42"}') == '{"session_id": "s-42"}'
+
+
+def test_argv_secrets_are_the_values_of_credential_flags():
+    argv = ["app", "--jwt-secret", "j1", "--token=t1", "--db-url", "u", "--port", "1"]
+    assert argv_secrets(argv) == ["j1", "t1"]
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [("DB_PASSWORD", True), ("DB_HOST", True), ("X-Sink-Key", True),
+     ("JWT_SECRET", True), ("PORT", False), ("LOG_LEVEL", False)],
+)  # fmt: skip
+def test_is_secret_name(name, secret):
+    assert is_secret_name(name) is secret
+
+
+def test_url_passwords():
+    assert url_passwords("a postgresql://u:p4ss@h/db and http://x/y") == ["p4ss"]
+
+
+def test_environment_style_keys_are_masked_in_data():
+    env = {"DB_HOST": "10.0.0.1", "API_KEY": "k", "LOG_LEVEL": "debug", "key": "v"}
+    assert redact(env) == {
+        "DB_HOST": "***", "API_KEY": "***", "LOG_LEVEL": "debug", "key": "v"
+    }  # fmt: skip

@@ -1,4 +1,4 @@
-"""Durations and ratios as users write them."""
+"""Durations, ratios, sizes and growth rates as users write them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ import math
 
 import pytest
 
-from chaoskit.units import format_duration, parse_duration, parse_ratio
+from chaoskit.units import (
+    format_duration,
+    format_size,
+    parse_duration,
+    parse_rate,
+    parse_ratio,
+    parse_size,
+)
 
 
 @pytest.mark.parametrize(
@@ -51,3 +58,26 @@ def test_parse_ratio(text, ratio):
 def test_bad_ratios(bad):
     with pytest.raises(ValueError, match="ratio"):
         parse_ratio(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "per_s"),
+    [("1MB/min", 1e6 / 60), ("10/s", 10.0), ("2KB/h", 2000 / 3600),
+     ("1.5 MiB / min", 1.5 * 1024**2 / 60), (3, 3.0), ("0/s", 0.0)],
+)  # fmt: skip
+def test_parse_rate(text, per_s):
+    assert math.isclose(parse_rate(text), per_s)
+
+
+@pytest.mark.parametrize("bad", ["1MB", "1MB/week", "lots/min", "-1/s", True, "/s"])
+def test_bad_rates(bad):
+    with pytest.raises(ValueError, match="growth rate"):
+        parse_rate(bad)
+
+
+def test_sizes_parse_and_format_in_decimal_units():
+    assert parse_size("10KB") == 10_000
+    assert parse_size("1GiB") == 1024**3
+    assert format_size(12_300_000) == "12.3MB"
+    assert format_size(-2_000) == "-2KB"
+    assert format_size(512) == "512B"

@@ -28,7 +28,11 @@ def test_refusing_resets_each_attempt_and_logs_it(
     api: httpx.Client, echo_upstream: str, proxy_server: ProxyThread
 ) -> None:
     port = _create(api, echo_upstream)
-    assert api.get("/chaoskit/info").json()["extensions"] == ["connections", "refuse"]
+    assert api.get("/chaoskit/info").json()["extensions"] == [
+        "connections",
+        "refuse",
+        "http",
+    ]
     reply = api.post("/chaoskit/proxies/dep/refuse", json={"refuse": True})
     assert reply.json() == {"proxy": "dep", "refusing": True}
     for _ in range(3):

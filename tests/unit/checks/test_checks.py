@@ -282,6 +282,9 @@ _MINIMAL = {
     "fallback": {"task": "browse", "min_share": "50%"},
     "integrity": {"read_back": {"url": "/ids"}},
     "fuzz": {},
+    "probe": {"probe": "p", "metric": "rss_bytes", "below": 100},
+    "leak": {"probe": "p", "max_growth": 1},
+    "returns": {"probe": "p", "metric": "rss_bytes", "within": "5s"},
 }
 
 

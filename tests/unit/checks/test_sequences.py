@@ -9,6 +9,7 @@ import pytest
 from chaoskit.checks.sequences import (
     Attempt,
     BackoffRules,
+    RetrySequence,
     client_host,
     connection_attempts,
     group_sequences,
@@ -122,3 +123,32 @@ def test_connection_attempts_one_per_exchange() -> None:
     assert connection_attempts(
         accepted_ns=5, exchanges_ns=[6], bytes_down=10, end="reset"
     ) == [(6, False)]
+
+
+def _seq(*times: float, key: str = "127.0.0.1") -> RetrySequence:
+    return RetrySequence(key, times, succeeded=False)
+
+
+def test_min_first_wait_names_how_many_and_the_shortest():
+    sequences = [_seq(0, 0.1, 0.3), _seq(1, 1.01, 1.2), _seq(2, 2.03, 2.2)]
+    [broken] = judge_backoff(sequences, BackoffRules(min_first_wait=0.05))
+    assert str(broken) == (
+        "min_first_wait: 2 of 3 retried sequences waited less than 50ms before the "
+        "first retry; shortest 10ms (sequence of 127.0.0.1 at 1.00s)"
+    )
+    assert judge_backoff(sequences[:1], BackoffRules(min_first_wait=0.05)) == []
+
+
+def test_min_total_growth_is_last_wait_over_first_with_the_tolerance():
+    doubling = _seq(0, 0.1, 0.3, 0.7)  # waits 100, 200, 400 ms: 4x
+    flat = _seq(1, 1.1, 1.25, 1.4)  # 100, 150, 150 ms: 1.5x
+    rules = BackoffRules(min_total_growth=4, tolerance=0.25)
+    assert judge_backoff([doubling], rules) == []
+    [broken] = judge_backoff([doubling, flat], rules)
+    assert str(broken) == (
+        "min_total_growth: 1 of 2 sequences grew less than 4x from the first wait "
+        "to the last (tolerance 25%); least 1.50x: first 100ms, last 150ms "
+        "(sequence of 127.0.0.1 at 1.00s)"
+    )
+    [unmeasured] = judge_backoff([_seq(0, 0.1)], rules)
+    assert "no sequence has 3 attempts" in unmeasured.message

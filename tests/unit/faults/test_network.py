@@ -10,6 +10,7 @@ from chaoskit.proxy.toxics import ATTRIBUTES  # the server's own list, for the c
 from chaoskit.spec.model import (
     CONTAINER_FAULT_KINDS,
     FAULT_KINDS,
+    HTTP_FAULT_KINDS,
     LOCK_FAULT_KINDS,
     PAYLOAD_FAULT_KINDS,
     PROCESS_FAULT_KINDS,
@@ -33,6 +34,7 @@ def test_every_fault_kind_has_a_driver():
         | set(CONTAINER_FAULT_KINDS)
         | set(LOCK_FAULT_KINDS)
         | set(PAYLOAD_FAULT_KINDS)
+        | set(HTTP_FAULT_KINDS)  # chaoskit.faults.http (tests/unit/faults/test_http.py)
     )
     # Every toxic kind but "down" (a proxy state) is a toxic Toxiproxy knows,
     # and its attributes are exactly Toxiproxy's.

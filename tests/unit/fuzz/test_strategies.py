@@ -110,3 +110,18 @@ def test_curl_line_masks_secrets_and_quotes_bytes() -> None:
     assert "$'\\xff{'" in curl_line("POST", "http://127.0.0.1/e", {}, b"\xff{")
     big = curl_line("POST", "http://127.0.0.1/e", {}, b"x" * 5000, body_file="b/1.bin")
     assert "@b/1.bin" in big
+
+
+def test_curl_line_masks_every_given_header_unless_shown() -> None:
+    headers = {"X-Sink-Key": "v", "X-Trace": "t-1", "Authorization": "Bearer abc"}
+    masked = curl_line("POST", "http://127.0.0.1/e", headers, None, masked=headers)
+    assert "v'" not in masked
+    assert "t-1" not in masked
+    assert "abc" not in masked
+    shown = curl_line(
+        "POST", "http://127.0.0.1/e", headers, None,
+        masked=["X-Sink-Key"], shown=["x-trace", "authorization"],
+    )  # fmt: skip
+    assert "'X-Sink-Key: ***'" in shown
+    assert "'X-Trace: t-1'" in shown
+    assert "'Authorization: Bearer abc'" in shown  # asked for by name

@@ -197,10 +197,18 @@ def test_live_console_redraws_in_place_on_a_terminal():
     assert "fault slow db applied (latency on route db)" in text
 
 
+def test_probe_samples_are_quiet_and_gaps_are_shown():
+    """A sample is for the reports; a failed one is one line."""
+    assert describe_event(ev("probe", 1, probe="db", t_s=1.0, values={})) is None
+    assert describe_event(ev("probe", 1, probe="db", error="refused")) == (
+        "probe db: no sample (refused)"
+    )
+
+
 def test_describe_event_names_unknown_kinds_with_their_data():
     """A kind the console does not know still gets a readable line."""
     assert describe_event(ev("progress", 1)) is None
-    assert describe_event(ev("probe", 1, ok=True, ms=3)) == "probe ok=True ms=3"
+    assert describe_event(ev("custom", 1, ok=True, ms=3)) == "custom ok=True ms=3"
     assert describe_event(ev("interrupted", 1, signal="SIGINT")) == (
         "interrupted by SIGINT; rolling back"
     )

@@ -67,6 +67,7 @@ def test_document_has_every_contract_field_in_a_stable_order(outcome):
         "title": "Watch history survives 300 ms of PostgreSQL latency",
         "file": "experiments/db-latency.toml",
         "seed": 7,
+        "environment": None,
     }
     assert doc["verdict"] == "failed"
     assert doc["exit_code"] == 1

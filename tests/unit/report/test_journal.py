@@ -254,6 +254,7 @@ def test_a_truncated_journal_gives_an_aborted_partial_document(tmp_path):
         "title": "T",
         "file": "db.toml",
         "seed": 7,
+        "environment": None,
     }
     assert doc["command"] == "chaoskit run db.toml --seed 7"
     (fault,) = doc["faults"]  # the route's undo is not a fault

@@ -53,7 +53,8 @@ def test_check_reports_unknown_attributes_and_namespaces():
         ("{routes.db.address}", "listen, host, port", None),
         (
             "{service.db.port}",
-            "{services.NAME.address|host|port}, {routes.NAME.listen|host|port}",
+            "{services.NAME.address|host|port}, {routes.NAME.listen|host|port}, "
+            "{run.report.dir}, {vars.NAME}, {env.NAME}, {secret.NAME}",
             "services",
         ),
         ("{services.db}", "address, host, port", None),
