@@ -259,8 +259,8 @@ def _charts(doc: Mapping[str, Any], report_dir: Path) -> str:
         svg = chart_svg(chart_id, title, points, windows, marks, warmup)
         parts.append(f'<figure aria-label="{_e(title)}">{svg}</figure>')
     note = (
-        "Per second, by completion time; latency from each request's intended "
-        "start. Shaded: fault windows (actual start to rollback)."
+        "Per second, by intended start (as phases count requests); latency from "
+        "it too. Shaded: fault windows (actual start to rollback)."
         + (" Grey: the warm-up, not counted in any phase." if warmup else "")
         + (" Dashed: recovery." if marks else "")
     )
