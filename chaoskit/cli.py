@@ -371,9 +371,10 @@ def fuzz(
     2 bad input, 3 the target did not answer.
     """
     from chaoskit.fuzz.command import run_fuzz
+    from chaoskit.report.log import warnings_to_log
 
-    sys.exit(
-        run_fuzz(
+    with warnings_to_log(report_dir):  # Hypothesis' warnings never hit the console
+        code = run_fuzz(
             schema=schema, examples=examples, url=url, path=path,
             batch_path=batch_path,
             health_path=health_path, seed=seed, max_examples=max_examples,
@@ -381,8 +382,8 @@ def fuzz(
             cors_origin=cors_origin, rules=rules, headers=headers,
             report_dir=report_dir, replay_dir=replay_dir, allow_remote=allow_remote,
             show_headers=show_headers,
-        )
-    )  # fmt: skip
+        )  # fmt: skip
+    sys.exit(code)
 
 
 class _ConsoleStream:

@@ -17,6 +17,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 __all__ = [
     "BUILTIN_BODY_PATTERNS",
+    "PATTERN_PREFIX",
     "AckLog",
     "ErrorClass",
     "FanOut",
@@ -25,12 +26,17 @@ __all__ = [
     "Sample",
     "Sink",
     "ValueLog",
+    "error_keys",
 ]
 
 
 class ErrorClass(enum.Enum):
-    """The closed vocabulary of request failures.
+    """The closed vocabulary of request failures: a failed sample's status or
+    transport facet.
 
+    A failure has one of these and any number of pattern tags (``lock``, the
+    user's ``load.error_patterns``) beside it: a 500 saying "database is
+    locked" is ``http_5xx`` *and* tagged ``lock`` (see :func:`error_keys`).
     Transport errors are mapped to these in one place
     (``chaoskit.load.client``); statuses and body patterns in
     ``chaoskit.load.exchange``.
@@ -43,7 +49,8 @@ class ErrorClass(enum.Enum):
     UNEXPECTED_STATUS = "unexpected_status"
     """Any other unexpected status (1xx, 3xx, or a 2xx on a negative task)."""
     BODY_PATTERN = "body_pattern"
-    """The response body matched a configured error pattern (``detail`` names it)."""
+    """Only a body pattern made the response fail (its status was expected);
+    the patterns matched are the sample's ``tags``."""
     TIMEOUT = "timeout"
     """No complete response within the request timeout (connect included)."""
     CONNECT_REFUSED = "connect_refused"
@@ -57,6 +64,9 @@ class ErrorClass(enum.Enum):
     DROPPED = "dropped"
     """Open model only: the request was due but the in-flight cap was reached,
     so it was never sent (k6's ``dropped_iterations``). Never silently skipped."""
+    UNFINISHED = "unfinished"
+    """Still in flight when the load was cut off (the run ended or was
+    stopped before its answer or its timeout): counted, never dropped."""
 
 
 class Sample(NamedTuple):
@@ -87,6 +97,9 @@ class Sample(NamedTuple):
     """Short text for the error: the pattern name, the status, the exception."""
     marked: bool = False
     """The response carried its task's ``marker`` (e.g. a fallback served it)."""
+    tags: tuple[str, ...] = ()
+    """Body patterns the response matched (``lock``, user patterns): facets
+    beside ``error``, never instead of it."""
 
     @property
     def latency_ns(self) -> int:
@@ -102,6 +115,28 @@ class Sample(NamedTuple):
     def lag_ns(self) -> int:
         """Scheduling lag: how late the request was sent after it was due."""
         return self.sent_ns - self.intended_ns if self.sent_ns else 0
+
+
+PATTERN_PREFIX = "body_pattern:"
+"""How a pattern tag is counted and named in reports (``body_pattern:lock``)."""
+
+
+def error_keys(sample: Sample) -> tuple[str, ...]:
+    """Every error class a failed sample carries (empty for a success).
+
+    Its status or transport class (``http_5xx``, ``timeout``...) and one
+    ``body_pattern:<name>`` per pattern tag: classes are facets, so a count
+    per key counts every sample carrying it and the counts may overlap.
+    """
+    error = sample.error
+    if error is None:
+        return ()
+    if not sample.tags:
+        if error is ErrorClass.BODY_PATTERN:  # written before tags: detail names it
+            return (PATTERN_PREFIX + sample.detail,)
+        return (error.value,)
+    tagged = tuple(PATTERN_PREFIX + tag for tag in sample.tags)
+    return tagged if error is ErrorClass.BODY_PATTERN else (error.value, *tagged)
 
 
 @runtime_checkable
@@ -156,13 +191,13 @@ BUILTIN_BODY_PATTERNS = {
         r"|canceling statement due to lock timeout|lock not available"
     ),
 }
-"""Body-pattern error classes every load knows (``body_pattern:lock``).
+"""Body-pattern tags every load knows (``body_pattern:lock``).
 
 Matched against the lower-cased start of the body (so written in lower case:
 a case-insensitive regex is ten times slower on a 1 KB body). Unlike
-``load.error_patterns`` they only refine a failed response (an unexpected
-status): a success is never scanned for them, so they cost nothing on the hot
-path. A user pattern of the same name replaces one.
+``load.error_patterns`` they only tag a failed response (an unexpected
+status), beside its status class: a success is never scanned for them, so
+they cost nothing on the hot path. A user pattern of the same name replaces one.
 """
 
 

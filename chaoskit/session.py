@@ -31,7 +31,7 @@ from chaoskit.report import (
     print_summary,
     write_reports,
 )
-from chaoskit.report.log import StructlogSink
+from chaoskit.report.log import StructlogSink, route_warnings
 from chaoskit.runner.ledger import find_open_ledgers, live_owner, roll_back
 from chaoskit.runner.load import check_load_config
 from chaoskit.runner.orchestrator import RunRequest, run_experiment
@@ -208,12 +208,15 @@ def _run(request: RunRequest, console: Console) -> int:
         LiveConsole(console, secrets=secrets) as live,
     ):
 
-        def emit(event: Event) -> None:
+        def emit_all(event: Event) -> None:
             journal.emit(event)
             log.emit(event)
             live.emit(event)
 
-        with asyncio.Runner(loop_factory=_new_loop) as runner:
+        with (
+            route_warnings(emit_all) as emit,
+            asyncio.Runner(loop_factory=_new_loop) as runner,
+        ):
             outcome = runner.run(run_experiment(request, emit))
         document = build_document(outcome, secrets=secrets)
         journal.write_document(document)

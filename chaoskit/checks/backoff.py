@@ -10,8 +10,9 @@ are :mod:`chaoskit.checks.sequences`, shared with the pytest plugin.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
-from chaoskit.checks.base import Verdict, evaluator
+from chaoskit.checks.base import Verdict, evaluator, too_little_data
 from chaoskit.checks.context import CheckContext
 from chaoskit.checks.sequences import (
     Attempt,
@@ -128,22 +129,21 @@ def backoff(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
         "broken": [b.rule for b in broken],
         "sequences": [s.to_json() for s in sequences],
     }
-    if not records and h.uses_requests:
-        detail = (
-            f"no request reached route {h.route!r} in phase {h.phase!r}: nothing "
-            "to judge (the request log is chaoskit's proxy's, on a route with "
-            'protocol = "http")'
-        )
-        passed = False
-    elif not records:
-        detail = (
-            f"no attempt reached route {h.route!r} in phase {h.phase!r}: nothing "
-            "to judge (with a down fault, set observe = true: a refused "
-            "connection never reaches the proxy's log; and the log is chaoskit's "
-            "proxy's: a real Toxiproxy has none)"
-        )
-        passed = False
-    elif broken:
+    hint = (
+        "the request log is chaoskit's proxy's, on a route with protocol = \"http\""
+        if h.uses_requests
+        else "with a down fault, set observe = true: a refused connection never "
+        "reaches the proxy's log; and the log is chaoskit's proxy's: a real "
+        "Toxiproxy has none"
+    )
+    scarce = too_little_data(
+        h.name, h.kind, h.phase, expected, len(records), h.needs(),
+        f"{'requests' if h.uses_requests else 'attempts'} at route {h.route!r}",
+        hint,
+    )  # fmt: skip
+    if scarce is not None:
+        return [replace(scarce, data=figures)]
+    if broken:
         detail = "; ".join(
             f"{b}{rate_note}" if b.rule == "max_rate" else str(b) for b in broken
         )

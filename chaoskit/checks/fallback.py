@@ -17,9 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from chaoskit.checks.base import Verdict, evaluator
+from chaoskit.checks.base import Verdict, evaluator, too_little_data
 from chaoskit.checks.context import CheckContext
-from chaoskit.checks.threshold import _no_data as no_data
 from chaoskit.records import ErrorClass, Sample
 from chaoskit.spec.model import FallbackHypothesis
 from chaoskit.units import format_duration
@@ -71,8 +70,14 @@ def fallback(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
         tally = _Tally(answered, stats.marked if stats is not None else 0)
     else:
         tally = _Tally.of(ctx.phase_samples(h.phase, h.task), h.fresh_within)
-    if stats is None or tally.answered == 0:
-        return [no_data(h.name, h.kind, h.phase, expected)]
+    scarce = too_little_data(
+        # The share is what is judged (its p95 budget is a side rule): at
+        # least one answer by default, like every share.
+        h.name, h.kind, h.phase, expected, tally.answered, h.needs(),
+        "answered requests",
+    )  # fmt: skip
+    if scarce is not None or stats is None:
+        return [scarce] if scarce is not None else []
     answered = tally.answered
     share = tally.marked / answered
     good = (tally.marked + tally.fresh) / answered

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from chaoskit.checks.base import Verdict, evaluator
+from chaoskit.checks.base import Verdict, evaluator, too_little_data
 from chaoskit.checks.context import CheckContext
 from chaoskit.spec.model import FuzzHypothesis
 
@@ -56,13 +56,12 @@ def _fuzz(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
     requests = sum(t.requests for t in tallies)
     wrong = sum(t.wrong() for t in tallies)
     expected = f"at most {hypothesis.max_failures} wrong answers"
-    if not requests:
-        return [
-            Verdict(
-                hypothesis.name, "fuzz", hypothesis.phase, False, "no data", expected,
-                "no fuzzed request was sent (did the fault run?)",
-            )
-        ]  # fmt: skip
+    scarce = too_little_data(
+        hypothesis.name, "fuzz", hypothesis.phase, expected, requests,
+        hypothesis.needs(), "fuzzed requests", "did the fault run?",
+    )  # fmt: skip
+    if scarce is not None:
+        return [scarce]
     rules = sorted({rule for t in tallies for rule in t.broken_rules()})
     observed = f"{wrong} wrong of {requests}"
     if rules:

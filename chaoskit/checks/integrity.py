@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from chaoskit.checks.base import Verdict, evaluator
+from chaoskit.checks.base import Verdict, evaluator, too_little_data
 from chaoskit.checks.context import CheckContext
 from chaoskit.records import AckLog, ErrorClass
 from chaoskit.spec.model import IntegrityHypothesis
@@ -59,6 +59,12 @@ def evaluate_integrity(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
         ]  # fmt: skip
     if h.read_back.counts:
         return [_counter(ctx, h, back.value or 0.0, back.source, expected)]
+    scarce = too_little_data(
+        h.name, "integrity", h.phase, expected, len(acked), h.needs(),
+        f"acknowledged writes{f' of task {h.task!r}' if h.task else ''}",
+    )  # fmt: skip
+    if scarce is not None:
+        return [scarce]
     counts = Counter(back.ids)
     lost = [key for key in acked if key not in counts]
     duplicated = [key for key, n in counts.items() if n > 1]
@@ -128,6 +134,12 @@ def _counter(
             acked += 1
         elif sample.error not in _NOT_APPLIED:
             maybe += 1
+    scarce = too_little_data(
+        h.name, "integrity", h.phase, expected, acked + maybe, h.needs(),
+        f"writes of task {h.task!r}",
+    )  # fmt: skip
+    if scarce is not None:
+        return scarce
     lost = max(0.0, acked - value)
     extra = max(0.0, value - (acked + maybe))
     shown = f"{value:g}"

@@ -3,8 +3,8 @@
 before each fault, within a time).
 
 Too little data (no sample in the phase, fewer than ``min_samples`` for a
-slope, no level before a fault) fails with an observed value that says so, as
-every other check does for "no data".
+slope, no level before a fault) is ``inconclusive``, as in every other check
+(:func:`chaoskit.checks.base.too_little_data`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
-from chaoskit.checks.base import Verdict, evaluator
+from chaoskit.checks.base import Verdict, evaluator, inconclusive, too_little_data
 from chaoskit.checks.context import CheckContext
 from chaoskit.events import ProbeSeries
 from chaoskit.spec.model import (
@@ -100,10 +100,12 @@ def _in_phase(
     return sorted(points)
 
 
-def _no_data(h: object, expected: str, why: str) -> list[Verdict]:
+def _too_few(
+    h: object, expected: str, count: int, need: int, what: str, hint: str
+) -> list[Verdict]:
     name, kind, phase = (getattr(h, k) for k in ("name", "kind", "phase"))
-    return [Verdict(name, kind, phase, passed=False, observed="no data",
-                    expected=expected, detail=why)]  # fmt: skip
+    scarce = too_little_data(name, kind, phase, expected, count, need, what, hint)
+    return [scarce] if scarce is not None else []
 
 
 def _gaps(series: ProbeSeries | None) -> str:
@@ -121,9 +123,10 @@ def probe(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
     expected = f"{h.stat} {h.direction} {format_probe_value(h.metric, h.limit)}"
     series = _series(ctx, h.probe)
     points = _in_phase(ctx, series, h.metric, h.phase) if series else []
-    if not points:
-        return _no_data(h, expected, f"no sample of {h.probe}.{h.metric} in the "
-                        f"{h.phase} phase{_gaps(series)}")  # fmt: skip
+    if len(points) < h.needs():
+        return _too_few(h, expected, len(points), h.needs(),
+                        f"samples of {h.probe}.{h.metric}",
+                        _gaps(series).removeprefix("; "))  # fmt: skip
     values = [v for _, v in points]
     stat = {
         "max": max(values),
@@ -155,12 +158,10 @@ def leak(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
     expected = f"grows at most {format_probe_rate(h.metric, limit)}"
     series = _series(ctx, h.probe)
     points = _in_phase(ctx, series, h.metric, h.phase) if series else []
-    if len(points) < h.min_samples:
-        return _no_data(
-            h, expected,
-            f"{len(points)} sample(s) of {h.probe}.{h.metric} in the {h.phase} "
-            f"phase; a slope needs at least {h.min_samples} (min_samples)"
-            f"{_gaps(series)}",
+    if len(points) < h.needs():
+        return _too_few(
+            h, expected, len(points), h.needs(), f"samples of {h.probe}.{h.metric}",
+            "a slope needs them" + _gaps(series),
         )  # fmt: skip
     slope, intercept = theil_sen(points)
     start, end = points[0][0], points[-1][0]
@@ -194,7 +195,10 @@ def returns(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
     windows = fault_windows(ctx, names)
     expected = f"back within {format_duration(h.within)}"
     if not windows:
-        return _no_data(h, expected, "no fault window ended in the run")
+        return [
+            inconclusive(h.name, h.kind, h.phase, expected, "no data",
+                         "no fault window ended in the run: nothing to judge")
+        ]  # fmt: skip
     verdicts = []
     previous_end = 0.0
     for started, ended, name in windows:
@@ -202,10 +206,10 @@ def returns(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
         before = series.points(h.metric, previous_end, started) if series else []
         previous_end = ended
         if not before:
-            verdicts += _no_data(
-                _Named(label, h), expected,
-                f"no sample of {h.probe}.{h.metric} before fault {name!r}"
-                f"{_gaps(series)}",
+            verdicts += _too_few(
+                _Named(label, h), expected, 0, 1,
+                f"samples of {h.probe}.{h.metric} before fault {name!r}",
+                _gaps(series).removeprefix("; "),
             )  # fmt: skip
             continue
         level = statistics.median(v for _, v in before)

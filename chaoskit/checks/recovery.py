@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from chaoskit.checks.base import Verdict, evaluator
+from chaoskit.checks.base import Verdict, evaluator, too_little_data
 from chaoskit.checks.context import CheckContext
 from chaoskit.events import FaultRecord
 from chaoskit.metrics.series import Bin, merge_bins
@@ -70,19 +70,14 @@ def recovery(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
     expected = f"back to baseline within {format_duration(h.within)}"
     baseline = ctx.stats("before", h.task)
     faults = [f for f in ctx.faults if h.fault in (None, f.declared, f.name)]
-    if baseline is None:
-        return [
-            Verdict(
-                h.name,
-                h.kind,
-                h.phase,
-                passed=False,
-                observed="no baseline",
-                expected=expected,
-                detail="no request completed before the first fault: nothing to "
-                "compare recovery with (start the first fault later)",
-            )
-        ]
+    # The baseline band is a p95: judged on enough requests, or not at all.
+    answered = baseline.count - baseline.dropped if baseline is not None else 0
+    scarce = too_little_data(
+        h.name, h.kind, "before", expected, answered, h.needs(percentile=True),
+        "answered requests", "the baseline: start the first fault later",
+    )  # fmt: skip
+    if scarce is not None or baseline is None:
+        return [scarce] if scarce is not None else []
     p95_ms = max(
         baseline.latency.p95 * (1 + h.tolerance), baseline.latency.p95 + h.slack * 1000
     )

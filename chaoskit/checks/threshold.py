@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chaoskit.checks.base import Verdict, evaluator
+from chaoskit.checks.base import Verdict, evaluator, too_little_data
 from chaoskit.checks.context import CheckContext, error_key_for
 from chaoskit.checks.values import judge_values
 from chaoskit.metrics.model import TaskStats
@@ -14,7 +14,9 @@ from chaoskit.spec.model import (
 )
 from chaoskit.units import format_duration
 
-__all__ = ["format_metric", "metric_value"]
+__all__ = ["format_metric", "judged_count", "metric_value"]
+
+_PERCENTILES = frozenset(LATENCY_METRICS) - {"max"}
 
 
 def metric_value(
@@ -47,16 +49,12 @@ def format_metric(metric: str, value: float) -> str:
     return f"{value:.0f}"
 
 
-def _no_data(name: str, kind: str, phase: str, expected: str) -> Verdict:
-    return Verdict(
-        name,
-        kind,
-        phase,
-        passed=False,
-        observed="no data",
-        expected=expected,
-        detail=f"no request completed in phase {phase!r}: nothing to judge",
-    )
+def judged_count(metric: str, stats: TaskStats | None) -> int:
+    """How many samples a metric is judged on: answered requests for a
+    latency (a dropped one has none), every request due otherwise."""
+    if stats is None:
+        return 0
+    return stats.count - stats.dropped if metric in LATENCY_METRICS else stats.count
 
 
 @evaluator("threshold")
@@ -70,8 +68,12 @@ def threshold(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
     scope = f" ({h.task})" if h.task else ""
     expected = f"{h.metric}{scope} {word} {format_metric(h.metric, bound)}"
     stats = ctx.stats(h.phase, h.task)
-    if stats is None:
-        return [_no_data(h.name, h.kind, h.phase, expected)]
+    scarce = too_little_data(
+        h.name, h.kind, h.phase, expected, judged_count(h.metric, stats),
+        h.needs(h.metric in _PERCENTILES),
+    )  # fmt: skip
+    if scarce is not None or stats is None:
+        return [scarce] if scarce is not None else []
     value = metric_value(
         h.metric, stats, ctx.span_s(ctx.labels(h.phase)), h.error_class
     )
@@ -121,8 +123,14 @@ def sla(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
         expected = ", ".join(f"{m} < {format_metric(m, v)}" for m, v in limits)
         name = f"{h.name} [{group}]"
         merged = ctx.merged(labels, tasks) if labels and tasks else None
-        if merged is None:
-            verdicts.append(_no_data(name, h.kind, h.phase, expected))
+        percentile = budget.p95 is not None or budget.p99 is not None
+        scarce = too_little_data(
+            name, h.kind, h.phase, expected,
+            judged_count("p95" if percentile else "error_rate", merged),
+            h.needs(percentile),
+        )  # fmt: skip
+        if scarce is not None or merged is None:
+            verdicts.extend([scarce] if scarce is not None else [])
             continue
         span = ctx.span_s(labels)
         observed = {m: metric_value(m, merged, span) for m, _ in limits}
@@ -144,8 +152,11 @@ def error_budget(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
     h = hypothesis
     expected = f"{h.error_class} at most {format_metric('error_rate', h.max)}"
     stats = ctx.stats(h.phase, h.task)
-    if stats is None:
-        return [_no_data(h.name, h.kind, h.phase, expected)]
+    scarce = too_little_data(
+        h.name, h.kind, h.phase, expected, judged_count("error_rate", stats), h.needs()
+    )
+    if scarce is not None or stats is None:
+        return [scarce] if scarce is not None else []
     hits = stats.errors_by_class.get(error_key_for(h.error_class), 0)
     rate = hits / stats.count if stats.count else 0.0
     passed = rate <= h.max
@@ -157,7 +168,8 @@ def error_budget(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
             passed,
             f"{h.error_class} {format_metric('error_rate', rate)}",
             expected,
-            f"{hits} of {stats.count} requests failed with {h.error_class}",
+            f"{hits} of {stats.count} requests carried {h.error_class} "
+            "(a request can carry several classes)",
             observed_value=rate,
             expected_value=h.max,
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import statistics
 
-from chaoskit.checks.base import Verdict
+from chaoskit.checks.base import Verdict, too_little_data
 from chaoskit.checks.context import CheckContext
 from chaoskit.spec.model import ThresholdHypothesis
 
@@ -53,12 +53,13 @@ def judge_values(ctx: CheckContext, h: ThresholdHypothesis) -> Verdict:
         if inside((at_ns - origin) / _NS)
     )
     where = "header " + probe.removeprefix("header:") if h.header else probe
-    if not found:
-        return Verdict(
-            h.name, h.kind, h.phase, False, "no data", expected,
-            f"no response of {task} in phase {h.phase!r} carried a number in "
-            f"{where} ({missing} responses without one): nothing to judge",
-        )  # fmt: skip
+    scarce = too_little_data(
+        h.name, h.kind, h.phase, expected, len(found), h.needs(),
+        f"responses of {task} carrying a number in {where}",
+        f"{missing} responses without one",
+    )  # fmt: skip
+    if scarce is not None:
+        return scarce
     value = summarise(h.summary, found)
     passed = value < bound if word == "below" else value > bound
     without = f", {missing} without one" if missing else ""

@@ -304,6 +304,10 @@ class LoadConfig:
                 ) from None
         self._check_templates()
 
+    def longest_timeout(self) -> float:
+        """The longest any request may take, in seconds (a task's or the default)."""
+        return max([self.timeout, *(t.timeout for t in self.all_tasks() if t.timeout)])
+
     def all_tasks(self) -> tuple[TaskSpec, ...]:
         """Weighted tasks, then flow steps and the heartbeat."""
         if self.flow is None:

@@ -209,6 +209,9 @@ class LoadEngine:
                 self._runner = runner
                 await runner.run(tg, start, config.duration, self._should_stop)
         finally:
+            # Before the pool closes: a cut-off request is ``unfinished``, not a
+            # reset caused by our own close (and never lost).
+            exchanger.abandon()
             pool.close()
             self._end_ns = self.clock.now_ns()
         return self.status()

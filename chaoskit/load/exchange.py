@@ -7,7 +7,9 @@ and body patterns become error classes (transport errors are mapped in
 
 from __future__ import annotations
 
+import itertools
 import re
+import sys
 from collections.abc import Callable, Coroutine, Mapping
 
 from chaoskit.load.client import Connection, ConnectionPool, Outcome, RequestFailed
@@ -28,44 +30,56 @@ _BODY_SCAN = 65536  # patterns look at the start of a body only
 class Classifier:
     """Status and body checks for a response.
 
+    A response gets facets, not one label: its status class when the status
+    was not expected (``http_4xx``, ``http_5xx``, ``unexpected_status``) and a
+    tag per body pattern it matches. A 500 saying "database is locked" is
+    ``http_5xx`` tagged ``lock``, so a hypothesis on either counts it.
+
     Args:
-        patterns: name -> regex; a body that matches is ``body_pattern`` with
-            that name, whatever its status (a 200 saying "database is locked"
-            is still a lock error).
+        patterns: name -> regex; a body that matches is tagged with that name
+            and fails whatever its status (a 200 saying "database is locked"
+            is still a lock error: ``body_pattern``).
     """
 
     def __init__(self, patterns: Mapping[str, str]) -> None:
+        # Names interned: every sample's tags share the same string objects.
         self._patterns = [
-            (name, re.compile(p.encode())) for name, p in patterns.items()
+            (sys.intern(name), re.compile(p.encode())) for name, p in patterns.items()
         ]
-        # Built-in classes (``lock``) refine failures only: successes skip them.
+        # Built-in tags (``lock``) refine failures only: successes skip them.
         self._builtin = [
-            (name, re.compile(p.encode()))
+            (sys.intern(name), re.compile(p.encode()))
             for name, p in BUILTIN_BODY_PATTERNS.items()
             if name not in patterns
         ]
 
     def classify(
         self, expect: frozenset[int], status: int, body: bytes
-    ) -> tuple[ErrorClass | None, str]:
-        """``(None, "")`` for a success, else the error class and a detail."""
+    ) -> tuple[ErrorClass | None, str, tuple[str, ...]]:
+        """``(None, "", ())`` for a success, else the error class, a detail
+        (the status and the patterns matched) and the pattern tags."""
+        tags: tuple[str, ...] = ()
         if self._patterns and body:
             head = body[:_BODY_SCAN]
             for name, pattern in self._patterns:
                 if pattern.search(head):
-                    return ErrorClass.BODY_PATTERN, name
+                    tags += (name,)
+            if tags and status in expect:
+                return ErrorClass.BODY_PATTERN, ",".join(tags), tags
         if status in expect:
-            return None, ""
+            return None, "", ()  # a constant: the hot path allocates nothing
         if body and self._builtin:
             lowered = body[:_BODY_SCAN].lower()
             for name, pattern in self._builtin:
                 if pattern.search(lowered):
-                    return ErrorClass.BODY_PATTERN, name
+                    tags += (name,)
+        # The detail names the tags too: "503 (lock)" is an example of both.
+        detail = f"{status} ({', '.join(tags)})" if tags else str(status)
         if 400 <= status < 500:
-            return ErrorClass.HTTP_4XX, str(status)
+            return ErrorClass.HTTP_4XX, detail, tags
         if 500 <= status < 600:
-            return ErrorClass.HTTP_5XX, str(status)
-        return ErrorClass.UNEXPECTED_STATUS, str(status)
+            return ErrorClass.HTTP_5XX, detail, tags
+        return ErrorClass.UNEXPECTED_STATUS, detail, tags
 
 
 class Counters:
@@ -111,6 +125,39 @@ class Exchanger:
         self.classifier = classifier
         self.now_ns = now_ns
         self.counters = Counters()
+        # Requests sent and not yet answered, so a cut-off load can count them
+        # (``abandon``) instead of losing them: token -> (task, user, intended,
+        # sent, raw).
+        self._pending: dict[int, tuple[CompiledTask, int, int, int, bytes]] = {}
+        self._tokens = itertools.count()
+
+    def _begin(
+        self, task: CompiledTask, user: int, intended_ns: int, sent: int, raw: bytes
+    ) -> int:
+        token = next(self._tokens)
+        self._pending[token] = (task, user, intended_ns, sent, raw)
+        return token
+
+    def abandon(self, why: str = "still in flight when the load stopped") -> int:
+        """Count every request still in flight as ``unfinished``; how many.
+
+        Called when the load is cut off: a request never answered is an error
+        in the phase it was due in, never a request that vanished. An answer
+        arriving afterwards is ignored (it was counted here).
+        """
+        now = self.now_ns()
+        pending = list(self._pending.values())
+        self._pending.clear()
+        for task, user, intended_ns, sent, raw in pending:
+            self.counters.errors += 1
+            if task.acks and self.acks is not None:
+                self.acks.maybe(task.name, task.request_key(raw))
+            sample = Sample(
+                task.name, user, intended_ns, sent, now, 0, len(raw), 0,
+                ErrorClass.UNFINISHED, why,
+            )  # fmt: skip
+            self.write(sample)
+        return len(pending)
 
     def drop(self, task: CompiledTask, user: int, intended_ns: int, why: str) -> None:
         """Count a request that was due but could not be sent."""
@@ -142,10 +189,18 @@ class Exchanger:
         outcome: Outcome,
         refreshable: bool = False,
         raw: bytes = b"",
+        token: int | None = None,
     ) -> Sample:
         """Turn an outcome into the request's one sample: classify, capture, count,
         write. With ``refreshable``, a 401 is not an error: the caller refreshes
-        the token and retries."""
+        the token and retries. A request already counted by :meth:`abandon`
+        (``token`` no longer pending) is not counted again."""
+        if token is not None and self._pending.pop(token, None) is None:
+            # Written as unfinished already: the caller gets a sample, not the sinks.
+            return Sample(
+                task.name, user.user, intended_ns, sent_ns, outcome.end_ns, 0, size,
+                0, ErrorClass.UNFINISHED, "answered after the load stopped",
+            )  # fmt: skip
         counters = self.counters
         counters.completed += 1
         if isinstance(outcome, RequestFailed):
@@ -159,11 +214,14 @@ class Exchanger:
             self.write(sample)
             return sample
         status = outcome.status
+        tags: tuple[str, ...] = ()
         if refreshable and status == 401:
             error: ErrorClass | None = None
             detail = "401: token refreshed, request retried"
         else:
-            error, detail = self.classifier.classify(task.expect, status, outcome.body)
+            error, detail, tags = self.classifier.classify(
+                task.expect, status, outcome.body
+            )
             if error is None:
                 task.capture(outcome.body, user)
             else:
@@ -180,7 +238,7 @@ class Exchanger:
                 self.values.add(task.name, probe, intended_ns, value)
         sample = Sample(
             task.name, user.user, intended_ns, sent_ns, outcome.end_ns, status,
-            size, outcome.received, error, detail, marked,
+            size, outcome.received, error, detail, marked, tags,
         )  # fmt: skip
         self.write(sample)
         return sample
@@ -214,6 +272,7 @@ class Exchanger:
         """
         self.counters.sent += 1
         sent = self.now_ns()
+        token = self._begin(task, user.user, intended_ns, sent, raw)
         outcome: Outcome
         try:
             if connection is None or not connection.reusable:
@@ -227,7 +286,7 @@ class Exchanger:
             if connection is not None:
                 connection.close()  # a late answer would be read as the next one's
         sample = self.finish(
-            task, user, len(raw), intended_ns, sent, outcome, refreshable, raw
+            task, user, len(raw), intended_ns, sent, outcome, refreshable, raw, token
         )
         return sample, connection
 
@@ -244,11 +303,16 @@ class Exchanger:
         sample is written. Needs a task (``spawn``) only to open a connection."""
         self.counters.sent += 1
         sent = self.now_ns()
+        token = self._begin(task, user.user, intended_ns, sent, raw)
         connection = self.pool.take_idle()
         if connection is None:
-            spawn(self._connect_then_start(task, user, raw, intended_ns, sent, on_done))
+            spawn(
+                self._connect_then_start(
+                    task, user, raw, intended_ns, sent, on_done, token
+                )
+            )
         else:
-            self._start(connection, task, user, raw, intended_ns, sent, on_done)
+            self._start(connection, task, user, raw, intended_ns, sent, on_done, token)
 
     def _start(
         self,
@@ -259,10 +323,14 @@ class Exchanger:
         intended_ns: int,
         sent: int,
         on_done: Callable[[], None],
+        token: int,
     ) -> None:
         def done(outcome: Outcome) -> None:
             try:
-                self.finish(task, user, len(raw), intended_ns, sent, outcome, raw=raw)
+                self.finish(
+                    task, user, len(raw), intended_ns, sent, outcome,
+                    raw=raw, token=token,
+                )  # fmt: skip
             finally:
                 if isinstance(outcome, RequestFailed):
                     connection.close()
@@ -281,13 +349,17 @@ class Exchanger:
         intended_ns: int,
         sent: int,
         on_done: Callable[[], None],
+        token: int,
     ) -> None:
         try:
             connection = await self.pool.connect(task.timeout)
         except RequestFailed as failure:
             try:
-                self.finish(task, user, len(raw), intended_ns, sent, failure, raw=raw)
+                self.finish(
+                    task, user, len(raw), intended_ns, sent, failure,
+                    raw=raw, token=token,
+                )  # fmt: skip
             finally:
                 on_done()
             return
-        self._start(connection, task, user, raw, intended_ns, sent, on_done)
+        self._start(connection, task, user, raw, intended_ns, sent, on_done, token)

@@ -10,6 +10,7 @@ monotonic clock by ``offset_ns``.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 from chaoskit.records import ErrorClass, Sample
@@ -37,30 +38,33 @@ _TRANSPORT = (
 
 def error_of(
     status: int, exception: str, text: str, pattern: str
-) -> tuple[ErrorClass | None, str]:
-    """The error class of a request, and its detail.
+) -> tuple[ErrorClass | None, str, tuple[str, ...]]:
+    """The error class of a request, its detail and its pattern tags (facets,
+    as :meth:`chaoskit.load.exchange.Classifier.classify` gives them).
 
-    A matched body pattern wins (the plugin only matches the built-in ones on
-    failures); then no exception is a success, as Locust counts it; then a
+    No exception is a success, as Locust counts it, unless a user pattern
+    matched (the plugin matches the built-in ones on failures only); then a
     response status, then the exception's words.
     """
-    if pattern:
-        return ErrorClass.BODY_PATTERN, pattern
+    tags = tuple(sys.intern(t) for t in pattern.split(",") if t) if pattern else ()
     if not exception:
-        return None, ""
+        if tags:
+            return ErrorClass.BODY_PATTERN, ",".join(tags), tags
+        return None, "", ()
     detail = f"{exception}: {text}"[:200] if text else exception
     if status == 0:
         words = f"{exception} {text}".lower()
         for needles, error in _TRANSPORT:
             if any(n in words for n in needles):
-                return error, detail
-        return ErrorClass.CONNECT_ERROR, detail
+                return error, detail, tags
+        return ErrorClass.CONNECT_ERROR, detail, tags
+    status_detail = f"{status} ({', '.join(tags)})" if tags else str(status)
     if 400 <= status < 500:
-        return ErrorClass.HTTP_4XX, str(status)
+        return ErrorClass.HTTP_4XX, status_detail, tags
     if 500 <= status < 600:
-        return ErrorClass.HTTP_5XX, str(status)
+        return ErrorClass.HTTP_5XX, status_detail, tags
     # The locustfile failed a 1xx-3xx itself (catch_response).
-    return ErrorClass.UNEXPECTED_STATUS, detail
+    return ErrorClass.UNEXPECTED_STATUS, detail, tags
 
 
 def to_sample(record: Sequence[object], offset_ns: int) -> Sample:
@@ -72,8 +76,11 @@ def to_sample(record: Sequence[object], offset_ns: int) -> Sample:
     start = round(float(record[2]) * 1e9) + offset_ns  # type: ignore[arg-type]
     end = start + round(float(record[3]) * 1e6)  # type: ignore[arg-type]
     status = int(record[5])  # type: ignore[call-overload]
-    error, detail = error_of(status, str(record[6]), str(record[7]), str(record[8]))
+    error, detail, tags = error_of(
+        status, str(record[6]), str(record[7]), str(record[8])
+    )
     return Sample(
         str(record[0]), int(record[11]), start, start, end, status,  # type: ignore[call-overload]
         0, int(record[4]), error, detail, bool(record[9]),  # type: ignore[call-overload]
+        tags,
     )  # fmt: skip

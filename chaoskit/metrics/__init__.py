@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from chaoskit.metrics.histogram import Histogram
 from chaoskit.metrics.model import Percentiles, Snapshot, TaskStats, WindowStats
-from chaoskit.metrics.recorder import Recorder, error_key
+from chaoskit.metrics.recorder import Recorder
 from chaoskit.metrics.samplefile import SampleFile, read_samples
 
 __all__ = [
@@ -17,6 +17,5 @@ __all__ = [
     "Snapshot",
     "TaskStats",
     "WindowStats",
-    "error_key",
     "read_samples",
 ]

@@ -73,6 +73,8 @@ class TaskStats:
     service: Percentiles
     lag: Percentiles
     errors_by_class: dict[str, int] = field(default_factory=dict)
+    """Error key -> requests carrying it; a request can carry several (a 500
+    tagged ``lock`` counts under ``http_5xx`` and ``body_pattern:lock``)."""
     marked: int = 0
     """Responses that carried the task's ``marker``."""
 
@@ -84,7 +86,7 @@ class TaskStats:
 
 @dataclass(frozen=True)
 class WindowStats:
-    """One second of the run, by completion time."""
+    """One second of the run: the requests due in it (by intended start)."""
 
     start_s: float
     """Seconds from the recorder's origin to the start of the window."""
@@ -117,7 +119,8 @@ class Snapshot:
     windows: list[WindowStats]
     """Closed one-second windows in time order (the live one is not included)."""
     errors: dict[str, int]
-    """Error key (class, or ``body_pattern:<name>``) -> count."""
+    """Error key (class, or ``body_pattern:<name>``) -> requests carrying it
+    (the counts may overlap: see :func:`chaoskit.records.error_keys`)."""
     error_examples: dict[str, list[str]]
     """Error key -> the first few details seen, for reports."""
     user_errors: dict[int, dict[str, int]]

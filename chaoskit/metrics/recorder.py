@@ -2,33 +2,29 @@
 
 :class:`Recorder` keeps, per phase and task, three histograms (latency from the
 intended start, service time from the actual send, scheduling lag) and counts;
-per one-second window (by completion time) a histogram over all tasks and
-counts per task, reduced to a :class:`WindowStats` summary once the window is
-closed. Memory grows with phases x tasks, users and the number of seconds (a
-few hundred bytes each), never with the number of requests.
+per one-second window a histogram over all tasks and counts per task, reduced
+to a :class:`WindowStats` summary once the window is closed. Memory grows with
+phases x tasks, users and the number of seconds (a few hundred bytes each),
+never with the number of requests.
+
+A sample belongs to the phase and the window of its *intended* start, like its
+latency: a request due during a fault that is answered after it is judged in
+the fault's phase (where its user waited), not in the next one.
 """
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Collection, Iterable
 
 from chaoskit.metrics.histogram import Histogram
 from chaoskit.metrics.model import Percentiles, Snapshot, TaskStats, WindowStats
-from chaoskit.records import ErrorClass, Sample
+from chaoskit.records import ErrorClass, Sample, error_keys
 
-__all__ = ["Recorder", "error_key"]
+__all__ = ["Recorder"]
 
 _NS_PER_S = 1_000_000_000
-_OPEN_WINDOWS = 3  # samples arrive in completion order, give or take a little
-
-
-def error_key(sample: Sample) -> str:
-    """How an error is counted: its class, or ``body_pattern:<name>``."""
-    if sample.error is None:
-        return "ok"
-    if sample.error is ErrorClass.BODY_PATTERN:
-        return f"body_pattern:{sample.detail}"
-    return str(sample.error.value)
 
 
 class _Accumulator:
@@ -127,13 +123,27 @@ class Recorder:
             intended start of the first sample.
         phase: the initial phase name (see :meth:`enter_phase`).
         examples: how many error details to keep per error key.
+        settle_s: how long a one-second window stays open for late answers
+            (requests due in it and answered later): the longest request
+            timeout plus a little.
     """
 
     def __init__(
-        self, origin_ns: int | None = None, *, phase: str = "all", examples: int = 5
+        self,
+        origin_ns: int | None = None,
+        *,
+        phase: str = "all",
+        examples: int = 5,
+        settle_s: float = 3.0,
     ) -> None:
         self._origin = origin_ns
         self._phase = phase
+        # Phase starts (intended-start ns) and names, in order; the first
+        # phase holds everything before the second.
+        self._starts: list[int] = []
+        self._names: list[str] = [phase]
+        self._latest_intended = 0
+        self._open_windows = max(1, math.ceil(settle_s))
         self._examples = examples
         self._acc: dict[tuple[str, str], _Accumulator] = {}
         self._open: dict[int, _Window] = {}
@@ -144,15 +154,36 @@ class Recorder:
         self._error_examples: dict[str, list[str]] = {}
         self._user_errors: dict[int, dict[str, int]] = {}
 
-    def enter_phase(self, name: str) -> None:
-        """Count the samples written from now on under phase ``name``."""
+    def enter_phase(self, name: str, at_ns: int | None = None) -> None:
+        """Phase ``name`` starts at ``at_ns``: samples *due* from then on
+        belong to it (by default, those due after every sample seen so far)."""
+        start = self._latest_intended + 1 if at_ns is None else at_ns
+        if self._starts and start < self._starts[-1]:
+            start = self._starts[-1]  # phases never go back in time
+        self._starts.append(start)
+        self._names.append(name)
         self._phase = name
+
+    def phase_of(self, intended_ns: int) -> str:
+        """The phase a request due at ``intended_ns`` belongs to."""
+        starts = self._starts
+        if not starts or intended_ns >= starts[-1]:
+            return self._phase  # the usual case: due in the current phase
+        return self._names[bisect.bisect_right(starts, intended_ns)]
 
     def write(self, sample: Sample) -> None:
         """Take one sample (the :class:`~chaoskit.records.Sink` method)."""
+        intended = sample.intended_ns
         if self._origin is None:
-            self._origin = sample.intended_ns
-        key = (self._phase, sample.task)
+            self._origin = intended
+        if intended > self._latest_intended:
+            self._latest_intended = intended
+        starts = self._starts
+        # Inlined common case of phase_of: due in the current phase.
+        if not starts or intended >= starts[-1]:
+            key = (self._phase, sample.task)
+        else:
+            key = (self.phase_of(intended), sample.task)
         acc = self._acc.get(key)
         if acc is None:
             acc = self._acc[key] = _Accumulator()
@@ -164,7 +195,7 @@ class Recorder:
             acc.last_ns = end
         if end > self._last_ns:
             self._last_ns = end
-        window = self._window((end - self._origin) // _NS_PER_S)
+        window = self._window((intended - self._origin) // _NS_PER_S)
         window.count += 1
         per_task = window.tasks.get(sample.task)
         if per_task is None:
@@ -189,28 +220,38 @@ class Recorder:
             self._count_error(sample, acc)
 
     def _count_error(self, sample: Sample, acc: _Accumulator) -> None:
-        name = error_key(sample)
-        acc.errors_by_class[name] = acc.errors_by_class.get(name, 0) + 1
-        self._errors[name] = self._errors.get(name, 0) + 1
+        # Every facet the sample carries is counted: the counts may overlap.
         user = self._user_errors.setdefault(sample.user, {})
-        user[name] = user.get(name, 0) + 1
-        examples = self._error_examples.setdefault(name, [])
-        if len(examples) < self._examples and sample.detail:
-            examples.append(f"{sample.task}: {sample.detail}")
+        for name in error_keys(sample):
+            acc.errors_by_class[name] = acc.errors_by_class.get(name, 0) + 1
+            self._errors[name] = self._errors.get(name, 0) + 1
+            user[name] = user.get(name, 0) + 1
+            examples = self._error_examples.setdefault(name, [])
+            if len(examples) < self._examples and sample.detail:
+                examples.append(f"{sample.task}: {sample.detail}")
 
     def _window(self, index: int) -> _Window:
         window = self._open.get(index)
         if window is not None:
             return window
-        if index < self._newest_window - _OPEN_WINDOWS:
-            # Very late sample: fold it into the oldest window still open.
+        keep = self._open_windows
+        if index < self._newest_window - keep and self._open:
+            # Later than the settle time allows: the oldest window still open.
             return self._open[min(self._open)]
         window = self._open[index] = _Window()
         if index > self._newest_window:
             self._newest_window = index
-            for old in sorted(i for i in self._open if i < index - _OPEN_WINDOWS):
+            for old in sorted(i for i in self._open if i < index - keep):
                 self._closed.append(self._open.pop(old).summary(float(old)))
         return window
+
+    def window(self, index: int) -> WindowStats | None:
+        """Second ``index`` (by intended start) so far, open or closed; None if
+        no request was due in it. An open window may still grow."""
+        window = self._open.get(index)
+        if window is not None:
+            return window.summary(float(index))
+        return next((w for w in self._closed if w.start_s == index), None)
 
     def close(self) -> None:
         """Close every open window (the :class:`~chaoskit.records.Sink` method)."""

@@ -16,10 +16,14 @@ __all__ = ["HEADER", "SampleFile", "read_samples"]
 
 HEADER = (
     "task\tuser\tintended_ns\tsent_ns\tend_ns\tstatus\t"
-    "bytes_sent\tbytes_received\terror\tdetail\tmarked\n"
+    "bytes_sent\tbytes_received\terror\tdetail\tmarked\ttags\n"
 )
-_BEFORE_MARKED = HEADER.replace("\tmarked", "")
-"""Files written before the ``marked`` column still read (``marked`` False)."""
+"""The columns; ``tags`` are the body patterns a response matched (comma
+separated)."""
+_BEFORE_TAGS = HEADER.replace("\ttags", "")
+_BEFORE_MARKED = _BEFORE_TAGS.replace("\tmarked", "")
+"""Files written before the ``marked`` or ``tags`` columns still read
+(``marked`` False, no tags)."""
 _BLOCK = 4096  # lines per write; about 300 KB
 
 
@@ -43,7 +47,8 @@ class SampleFile:
         self._lines.append(
             f"{sample.task}\t{sample.user}\t{sample.intended_ns}\t{sample.sent_ns}\t"
             f"{sample.end_ns}\t{sample.status}\t{sample.bytes_sent}\t"
-            f"{sample.bytes_received}\t{error}\t{detail}\t{int(sample.marked)}\n"
+            f"{sample.bytes_received}\t{error}\t{detail}\t{int(sample.marked)}\t"
+            f"{','.join(sample.tags)}\n"
         )
         if len(self._lines) >= _BLOCK:
             self.flush()
@@ -68,10 +73,11 @@ def read_samples(path: str | Path) -> Iterator[Sample]:
         ValueError: the file does not start with the expected header.
     """
     with Path(path).open(encoding="utf-8") as file:
-        if file.readline() not in (HEADER, _BEFORE_MARKED):
+        if file.readline() not in (HEADER, _BEFORE_TAGS, _BEFORE_MARKED):
             raise ValueError(f"{path}: not a chaoskit sample file (header differs)")
         for line in file:
             fields = line.rstrip("\n").split("\t")
+            tags = fields[11] if len(fields) > 11 else ""
             task, user, intended, sent, end, status, out, got, error, detail = fields[
                 :10
             ]
@@ -87,4 +93,5 @@ def read_samples(path: str | Path) -> Iterator[Sample]:
                 error=ErrorClass(error) if error else None,
                 detail=detail,
                 marked=fields[10:11] == ["1"],
+                tags=tuple(tags.split(",")) if tags else (),
             )

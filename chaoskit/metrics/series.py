@@ -1,7 +1,7 @@
 """Fine-grained time series from the raw samples, for timing what happened when.
 
-One-second windows by completion time are right for live progress; timing a
-recovery needs better: bins of 100 ms keyed by each request's *intended* start,
+One-second windows (by intended start, like phases) are right for live
+progress; timing a recovery needs better: bins of 100 ms, by intended start too,
 so "requests issued after t were served normally" can be read off to the tenth
 of a second. Built from the run's sample file on demand, only for the stretch
 asked about, so memory stays bounded whatever the run's length.

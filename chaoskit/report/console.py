@@ -57,7 +57,7 @@ def describe_event(event: Event) -> str | None:
     kind = d.get("kind")
     on = f" ({kind} on {d['target']})" if kind and d.get("target") else ""
     match event.kind:
-        case "progress":
+        case "progress" | "library_warning":  # the journal and chaoskit.log have them
             return None
         case "run_started":
             name = name or str(d.get("experiment") or "experiment")

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from chaoskit.redact import Redactor
+from chaoskit.report.fields import status
 from chaoskit.report.journal import jsonable, read_journal
 from chaoskit.report.stats import num, snapshot_sections
 
@@ -124,8 +125,9 @@ def _summary(
 ) -> dict[str, int]:
     return {
         "hypotheses": len(hypotheses),
-        "passed": sum(1 for h in hypotheses if h.get("passed") is True),
-        "failed": sum(1 for h in hypotheses if h.get("passed") is False),
+        "passed": sum(1 for h in hypotheses if status(h) == "passed"),
+        "failed": sum(1 for h in hypotheses if status(h) == "failed"),
+        "inconclusive": sum(1 for h in hypotheses if status(h) == "inconclusive"),
         "faults": len(faults),
         "rolled_back": sum(1 for f in faults if f.get("rolled_back")),
     }

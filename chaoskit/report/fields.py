@@ -7,7 +7,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["mapping", "mappings", "number"]
+__all__ = ["mapping", "mappings", "number", "status"]
+
+_RESULTS = ("passed", "failed", "inconclusive")
+
+
+def status(hypothesis: Mapping[str, Any]) -> str | None:
+    """A hypothesis's ``passed``/``failed``/``inconclusive``; None: not judged.
+
+    Documents written before ``status`` existed have ``passed`` only.
+    """
+    value = hypothesis.get("status")
+    if value in _RESULTS:
+        return str(value)
+    passed = hypothesis.get("passed")
+    return None if passed is None else ("passed" if passed else "failed")
 
 
 def number(value: object) -> float | None:

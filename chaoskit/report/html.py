@@ -34,12 +34,13 @@ from typing import Any
 
 from chaoskit.redact import redact
 from chaoskit.report.charts import Mark, Point, Window, chart_svg
-from chaoskit.report.fields import mapping, mappings
+from chaoskit.report.fields import mapping, mappings, status
 from chaoskit.report.journal import jsonable
 from chaoskit.report.json import write_atomic
 from chaoskit.report.probes import probe_charts
 from chaoskit.report.rundata import TaskSeconds, load_run_data
 from chaoskit.report.sequences_svg import sequences_svg
+from chaoskit.report.stats import ERRORS_NOTE
 from chaoskit.report.style import CSS
 
 __all__ = ["HTML_NAME", "SECTIONS", "html_report", "write_html"]
@@ -48,6 +49,11 @@ HTML_NAME = "report.html"
 """The file name in a report directory."""
 
 Section = Callable[[Mapping[str, Any]], str]
+_RESULT = {
+    "passed": ("PASS", "pass"),
+    "failed": ("FAIL", "fail"),
+    "inconclusive": ("INCONCLUSIVE", "inconclusive"),
+}
 _BRACKETS = re.compile(r"\[([^\]]+)\]\s*$")
 
 
@@ -124,12 +130,7 @@ def _header(doc: Mapping[str, Any]) -> str:
 def _hypotheses(doc: Mapping[str, Any]) -> str:
     rows = []
     for h in mappings(doc.get("hypotheses")):
-        passed = h.get("passed")
-        result, css = (
-            ("PASS", "pass") if passed is True
-            else ("FAIL", "fail") if passed is False
-            else ("NOT JUDGED", "skip")
-        )  # fmt: skip
+        result, css = _RESULT.get(status(h) or "", ("NOT JUDGED", "skip"))
         rows.append([
             f"<strong>{_e(h.get('name'))}</strong>"
             f'<div class="detail">{_e(h.get("detail"))}</div>',
@@ -258,8 +259,8 @@ def _charts(doc: Mapping[str, Any], report_dir: Path) -> str:
         svg = chart_svg(chart_id, title, points, windows, marks, warmup)
         parts.append(f'<figure aria-label="{_e(title)}">{svg}</figure>')
     note = (
-        "Per second, by completion time; latency from each request's intended "
-        "start. Shaded: fault windows (actual start to rollback)."
+        "Per second, by intended start (as phases count requests); latency from "
+        "it too. Shaded: fault windows (actual start to rollback)."
         + (" Grey: the warm-up, not counted in any phase." if warmup else "")
         + (" Dashed: recovery." if marks else "")
     )
@@ -316,7 +317,8 @@ def _errors(doc: Mapping[str, Any]) -> str:
             f"{100 * share:.1f}%" if isinstance(share, int | float) else "-",
             f'<ul class="samples">{samples}</ul>',
         ])  # fmt: skip
-    body = _table(["Error class", "Count", "Share", "Samples"], rows)
+    body = _table(["Error class", "Requests", "Share of failed", "Samples"], rows)
+    body += f'<p class="note">{_e(doc.get("errors_note") or ERRORS_NOTE)}</p>'
     users = mappings(doc.get("top_error_users"))
     if users:
         urows = [

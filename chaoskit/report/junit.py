@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from chaoskit.redact import redact
-from chaoskit.report.fields import mapping, mappings
+from chaoskit.report.fields import mapping, mappings, status
 from chaoskit.report.journal import jsonable
 from chaoskit.report.json import write_atomic
 
@@ -47,9 +47,12 @@ def junit_xml(document: Mapping[str, object]) -> str:
     name = _text(experiment.get("name") or "experiment")
     hypotheses = mappings(doc.get("hypotheses"))
     aborted = doc.get("verdict") == "aborted"
-    failures = sum(1 for h in hypotheses if h.get("passed") is False)
-    skipped = sum(1 for h in hypotheses if h.get("passed") is None)
-    errors = 1 if aborted else 0
+    failures = sum(1 for h in hypotheses if status(h) == "failed")
+    skipped = sum(1 for h in hypotheses if status(h) is None)
+    # Inconclusive (too little data) is an error, not a failure: the test could
+    # not be judged, and the run's exit code is 1 all the same.
+    inconclusive = sum(1 for h in hypotheses if status(h) == "inconclusive")
+    errors = inconclusive + (1 if aborted else 0)
     tests = len(hypotheses) + errors
     time = _seconds(doc.get("duration_s"))
     counts = {
@@ -86,7 +89,14 @@ def junit_xml(document: Mapping[str, object]) -> str:
         )
         observed = _text(hypothesis.get("observed"))
         expected = _text(hypothesis.get("expected"))
-        if hypothesis.get("passed") is False:
+        result = status(hypothesis)
+        if result == "inconclusive":
+            error = ET.SubElement(
+                case, "error", type="inconclusive",
+                message=f"inconclusive: {_text(hypothesis.get('detail')) or observed}",
+            )  # fmt: skip
+            error.text = f"observed: {observed}\nexpected: {expected}"
+        elif result == "failed":
             failure = ET.SubElement(
                 case,
                 "failure",
@@ -105,7 +115,7 @@ def junit_xml(document: Mapping[str, object]) -> str:
                 )
                 if line
             )
-        elif hypothesis.get("passed") is None:
+        elif result is None:
             ET.SubElement(case, "skipped", message=observed or "not judged")
     if aborted:
         case = ET.SubElement(suite, "testcase", classname=classname, name="run")

@@ -4,24 +4,41 @@ For people and log shippers who grep rather than read the journal: one JSON
 line per event with a level (warnings for aborts, failed faults and failed
 undos). Every value goes through :mod:`chaoskit.redact` first, like every other
 sink. Built with ``structlog.wrap_logger``: no global configuration is touched.
+
+:func:`route_warnings` sends library warnings (a ``HypothesisWarning`` about a
+1 MB repr, a ``DeprecationWarning``) there and to the journal as
+``library_warning`` events, so they never break the console's output.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, MutableMapping
+import collections
+import contextlib
+import threading
+import warnings
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
 import structlog
 
-from chaoskit.events import Event
+from chaoskit.events import Event, event
 from chaoskit.redact import Redactor
 
-__all__ = ["LOG_NAME", "StructlogSink"]
+__all__ = [
+    "LOG_NAME",
+    "WARNING_EVENT",
+    "StructlogSink",
+    "route_warnings",
+    "warnings_to_log",
+]
 
 LOG_NAME = "chaoskit.log"
-_WARNINGS = {"abort", "fault_failed", "rollback_failed", "interrupted"}
+WARNING_EVENT = "library_warning"
+"""The event a library warning becomes (journal and ``chaoskit.log`` only)."""
+_WARNINGS = {"abort", "fault_failed", "rollback_failed", "interrupted", WARNING_EVENT}
+_MESSAGE_CHARS = 500  # a warning may quote a 1 MB repr: the start says enough
 _SKIP = {"progress"}  # once a second: the journal has them, the log stays short
 
 
@@ -73,3 +90,67 @@ class StructlogSink:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def route_warnings(
+    emit: Callable[[Event], None],
+) -> Iterator[Callable[[Event], None]]:
+    """Library warnings become ``library_warning`` events instead of stderr lines.
+
+    Yields the ``emit`` to use inside the block: it delivers the warnings raised
+    in other threads (Hypothesis runs in a worker thread) first, so every event
+    is still written from one thread, in order. Warning filters are left as
+    they are (``-W error`` still raises); only where a shown warning goes
+    changes, and it is restored on exit.
+    """
+    owner = threading.get_ident()
+    pending: collections.deque[Event] = collections.deque()
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        text = str(message)
+        if len(text) > _MESSAGE_CHARS:
+            text = text[:_MESSAGE_CHARS] + f"... ({len(text)} characters)"
+        item = event(
+            WARNING_EVENT,
+            category=category.__name__,
+            message=text,
+            where=f"{filename}:{lineno}",
+        )
+        if threading.get_ident() == owner:
+            deliver(item)
+        else:
+            pending.append(item)  # deque.append is thread-safe
+
+    def deliver(item: Event) -> None:
+        while pending:
+            emit(pending.popleft())
+        emit(item)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        try:
+            yield deliver
+        finally:
+            while pending:
+                emit(pending.popleft())
+
+
+@contextlib.contextmanager
+def warnings_to_log(report_dir: Path | None) -> Iterator[None]:
+    """For commands without a journal (``chaoskit fuzz``): library warnings go
+    to ``chaoskit.log`` in ``report_dir``, or nowhere without one."""
+    if report_dir is None:
+        with route_warnings(lambda _event: None):
+            yield
+        return
+    report_dir.mkdir(parents=True, exist_ok=True)
+    with StructlogSink(report_dir) as log, route_warnings(log.emit):
+        yield

@@ -257,6 +257,7 @@ def rebuild_document(
         {
             "name": h.get("name"),
             "kind": h.get("kind"),
+            "status": None,
             "passed": None,
             "observed": "not judged (the run did not finish)",
             "expected": h.get("expected", ""),
@@ -295,6 +296,7 @@ def rebuild_document(
             "hypotheses": len(hypotheses),
             "passed": 0,
             "failed": 0,
+            "inconclusive": 0,
             "faults": len(faults),
             "rolled_back": sum(1 for f in faults if f["rolled_back"]),
         },

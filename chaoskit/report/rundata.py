@@ -6,8 +6,8 @@ Locust's per-task ``stats_history.csv`` need more. The run's sample file has
 every request, so this module reads it back (in one pass, bounded memory: one
 histogram per task per second) into the same shape as the document's series:
 
-* windows are one second wide, keyed by *completion* time on the timeline, like
-  :class:`~chaoskit.metrics.recorder.Recorder`'s (and Locust's) windows;
+* windows are one second wide, keyed by *intended start* on the timeline, like
+  :class:`~chaoskit.metrics.recorder.Recorder`'s windows and its phases;
 * latency is measured from the *intended* start (coordinated-omission safe),
   as everywhere else in chaoskit; dropped requests count, but have no latency.
 
@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chaoskit.metrics.histogram import Histogram
-from chaoskit.metrics.recorder import error_key
 from chaoskit.metrics.samplefile import read_samples
-from chaoskit.records import ErrorClass
+from chaoskit.records import ErrorClass, error_keys
 from chaoskit.report.journal import JOURNAL_NAME, read_journal
 
 __all__ = ["SAMPLES_NAME", "RunData", "TaskSeconds", "find_run_dir", "load_run_data"]
@@ -42,9 +41,9 @@ class TaskSeconds:
     """One task's (or all tasks') requests: per second and over the whole run."""
 
     seconds: dict[int, Histogram] = field(default_factory=dict)
-    """Second on the timeline -> latencies (ns) of requests completing in it."""
+    """Second on the timeline -> latencies (ns) of requests due in it."""
     counts: dict[int, list[int]] = field(default_factory=dict)
-    """Second -> [requests, errors] completing in it (dropped ones included)."""
+    """Second -> [requests, errors] due in it (dropped ones included)."""
     total: Histogram = field(default_factory=Histogram)
     count: int = 0
     errors: int = 0
@@ -52,14 +51,20 @@ class TaskSeconds:
     first_ns: int | None = None
     last_ns: int = 0
     failures: dict[str, int] = field(default_factory=dict)
-    """Error key (as in the document's ``errors``) -> occurrences."""
+    """Error key (as in the document's ``errors``) -> requests carrying it
+    (a request can carry several: the counts may overlap)."""
     bytes_by_second: dict[int, int] = field(default_factory=dict)
-    """Second -> bytes received by requests completing in it."""
+    """Second -> bytes received by requests due in it."""
 
     def add(
-        self, second: int, latency: int | None, error: str | None, received: int = 0
+        self,
+        second: int,
+        latency: int | None,
+        errors: tuple[str, ...],
+        received: int = 0,
     ) -> None:
-        """Count one request completing in ``second`` (latency None: dropped)."""
+        """Count one request due in ``second`` (latency None: dropped), failed
+        when it carries error keys."""
         counts = self.counts.setdefault(second, [0, 0])
         counts[0] += 1
         self.count += 1
@@ -70,10 +75,11 @@ class TaskSeconds:
             self.bytes_by_second[second] = (
                 self.bytes_by_second.get(second, 0) + received
             )
-        if error is not None:
+        if errors:
             counts[1] += 1
             self.errors += 1
-            self.failures[error] = self.failures.get(error, 0) + 1
+            for key in errors:
+                self.failures[key] = self.failures.get(key, 0) + 1
 
     @property
     def span_s(self) -> float:
@@ -93,7 +99,7 @@ class RunData:
     origin_wall: float | None
     """Unix time of the timeline's zero (for Locust's ``Timestamp``)."""
     users: dict[int, int] = field(default_factory=dict)
-    """Second -> distinct users with a request completing in it."""
+    """Second -> distinct users with a request due in it."""
 
 
 def find_run_dir(document: Mapping[str, object], report_dir: Path) -> Path | None:
@@ -152,16 +158,16 @@ def load_run_data(document: Mapping[str, object], report_dir: Path) -> RunData |
         overall = TaskSeconds()
         users: dict[int, set[int]] = {}
         for sample in read_samples(directory / SAMPLES_NAME):
-            second = (sample.end_ns - origin_ns) // _NS
+            second = (sample.intended_ns - origin_ns) // _NS
             dropped = sample.error is ErrorClass.DROPPED
             latency = None if dropped else sample.end_ns - sample.intended_ns
-            error = None if sample.error is None else error_key(sample)
+            errors = error_keys(sample)
             task = tasks.get(sample.task)
             if task is None:
                 task = tasks[sample.task] = TaskSeconds()
             users.setdefault(second, set()).add(sample.user)
             for target in (task, overall):
-                target.add(second, latency, error, sample.bytes_received)
+                target.add(second, latency, errors, sample.bytes_received)
                 if target.first_ns is None or sample.intended_ns < target.first_ns:
                     target.first_ns = sample.intended_ns
                 target.last_ns = max(target.last_ns, sample.end_ns)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from chaoskit.metrics.model import Snapshot, TaskStats, WindowStats
 
 __all__ = [
+    "ERRORS_NOTE",
     "TOP_ERROR_USERS",
     "error_table",
     "ms",
@@ -24,6 +25,12 @@ __all__ = [
     "top_error_users",
     "top_error_users_by_class",
 ]
+
+ERRORS_NOTE = (
+    'A request can carry several classes (a 500 saying "database is locked" '
+    "is http_5xx and body_pattern:lock): the counts may overlap."
+)
+"""Said wherever error classes are listed with counts."""
 
 TOP_ERROR_USERS = 10
 """How many users the "who hit the errors" view lists."""
@@ -118,10 +125,12 @@ def series(
 
 
 def error_table(
-    errors: dict[str, int], examples: dict[str, list[str]]
+    errors: dict[str, int], examples: dict[str, list[str]], failed: int | None = None
 ) -> dict[str, dict[str, object]]:
-    """Error key -> count, share of all errors and sample details; most first."""
-    total = sum(errors.values())
+    """Error key -> count, share of the failed requests and sample details;
+    most first. A request can carry several keys, so shares may add up to more
+    than 1 (``failed``: the failed requests; by default the sum of counts)."""
+    total = sum(errors.values()) if failed is None else failed
     return {
         key: {
             "count": count,
@@ -181,9 +190,9 @@ def snapshot_sections(
     """The metrics part of a report document, from a recorder's snapshot.
 
     Returns:
-        ``tasks``, ``total``, ``phase_tasks``, ``series``, ``errors``,
-        ``top_error_users`` and ``top_error_users_by_class``, in the
-        document's shape.
+        ``tasks``, ``total``, ``phase_tasks``, ``series``, ``errors`` (with
+        ``errors_note``: the counts may overlap), ``top_error_users`` and
+        ``top_error_users_by_class``, in the document's shape.
     """
     return {
         "tasks": {name: task_json(s) for name, s in sorted(snapshot.tasks.items())},
@@ -193,7 +202,10 @@ def snapshot_sections(
             for phase, tasks in snapshot.phases.items()
         },
         "series": series(snapshot.windows, phases),
-        "errors": error_table(snapshot.errors, snapshot.error_examples),
+        "errors": error_table(
+            snapshot.errors, snapshot.error_examples, snapshot.total.errors
+        ),
+        "errors_note": ERRORS_NOTE,
         "top_error_users": top_error_users(snapshot.user_errors),
         "top_error_users_by_class": top_error_users_by_class(snapshot.user_errors),
     }

@@ -11,7 +11,7 @@ __all__ = ["CSS"]
 
 CSS = """
 :root{--ink:#1f2328;--muted:#59636e;--line:#d1d9e0;--pass:#2b8a3e;--fail:#c92a2a;
---abort:#e8590c;--bg:#f6f8fa}
+--abort:#e8590c;--unsure:#9c36b5;--bg:#f6f8fa}
 *{box-sizing:border-box}
 body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
 color:var(--ink);background:#fff}
@@ -20,9 +20,11 @@ header{display:flex;gap:20px;align-items:center;padding:16px 20px;border-radius:
 background:var(--bg);border-left:10px solid var(--muted)}
 header.passed{border-color:var(--pass)}header.failed{border-color:var(--fail)}
 header.aborted{border-color:var(--abort)}
+header.inconclusive{border-color:var(--unsure)}
 .verdict{font-size:28px;font-weight:800;letter-spacing:.04em;min-width:140px}
 header.passed .verdict{color:var(--pass)}header.failed .verdict{color:var(--fail)}
 header.aborted .verdict{color:var(--abort)}
+header.inconclusive .verdict{color:var(--unsure)}
 h1{margin:0;font-size:22px}h2{margin:28px 0 10px;font-size:18px;
 border-bottom:1px solid var(--line);padding-bottom:4px}
 h3{font-size:15px;margin:18px 0 6px}
@@ -48,6 +50,7 @@ table.kv thead{display:none}table.kv td:first-child{width:200px;color:var(--mute
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-weight:700;
 font-size:12px;color:#fff;background:var(--muted)}
 .badge.pass{background:var(--pass)}.badge.fail{background:var(--fail)}
+.badge.inconclusive{background:var(--unsure)}
 ul.samples{margin:0;padding-left:16px}ul.samples li{margin:2px 0}
 figure{margin:10px 0 18px;padding:6px;border:1px solid var(--line);border-radius:8px}
 svg.chart{display:block;width:100%;height:auto}

@@ -17,14 +17,22 @@ from rich.table import Table
 from rich.text import Text
 
 from chaoskit.redact import Redactor
-from chaoskit.report.fields import mapping, mappings, number
+from chaoskit.report.fields import mapping, mappings, number, status
+from chaoskit.report.stats import ERRORS_NOTE
 
 __all__ = ["fmt_ms", "fmt_pct", "print_summary"]
 
 _VERDICT_STYLE = {
     "passed": "bold green",
     "failed": "bold red",
+    "inconclusive": "bold magenta",
     "aborted": "bold yellow",
+}
+
+_RESULT = {
+    "passed": ("PASS", "bold green"),
+    "failed": ("FAIL", "bold red"),
+    "inconclusive": ("INCONCLUSIVE", "bold magenta"),
 }
 
 
@@ -58,14 +66,7 @@ def _hypotheses_table(rows: list[Mapping[str, object]]) -> Table:
     for column in ("Hypothesis", "Phase", "Observed", "Expected", "Result"):
         table.add_column(column)
     for h in rows:
-        passed = h.get("passed")
-        result = (
-            ("PASS", "bold green")
-            if passed is True
-            else ("FAIL", "bold red")
-            if passed is False
-            else ("NOT JUDGED", "yellow")
-        )
+        result = _RESULT.get(status(h) or "", ("NOT JUDGED", "yellow"))
         table.add_row(
             _t(h.get("name")),
             _t(h.get("phase")),
@@ -154,15 +155,24 @@ def _fuzz_table(tally: Mapping[str, object]) -> Table:
 def _verdict_line(doc: Mapping[str, object]) -> Text:
     verdict = str(doc.get("verdict", "?"))
     hypotheses = mappings(doc.get("hypotheses"))
-    failed = [str(h.get("name")) for h in hypotheses if h.get("passed") is False]
+    failed = [str(h.get("name")) for h in hypotheses if status(h) == "failed"]
+    unsure = [str(h.get("name")) for h in hypotheses if status(h) == "inconclusive"]
     line = Text(verdict.upper(), style=_VERDICT_STYLE.get(verdict, "bold"))
     if verdict == "passed":
         line.append(f"  all {len(hypotheses)} hypotheses held")
-    elif verdict == "failed":
-        line.append(
-            f"  {len(failed)} of {len(hypotheses)} hypotheses failed: "
-            + ", ".join(failed)
-        )
+    elif verdict in ("failed", "inconclusive"):
+        parts = []
+        if failed:
+            parts.append(
+                f"{len(failed)} of {len(hypotheses)} hypotheses failed: "
+                + ", ".join(failed)
+            )
+        if unsure:
+            parts.append(
+                f"{len(unsure)} of {len(hypotheses)} could not be judged "
+                "(too little data, see min_samples): " + ", ".join(unsure)
+            )
+        line.append("  " + "; ".join(parts))
     else:
         line.append(f"  {doc.get('reason') or 'the run was aborted'}")
     return line
@@ -196,6 +206,7 @@ def print_summary(document: Mapping[str, object], console: Console) -> None:
     errors = mapping(doc.get("errors"))
     if errors:
         console.print(_errors_table(errors))
+        console.print(_t(ERRORS_NOTE, "dim"))
     users = mappings(doc.get("top_error_users"))
     if users:
         most = ", ".join(f"#{u.get('user')} ({u.get('errors')})" for u in users[:5])

@@ -265,11 +265,15 @@ async def run_experiment(
                 drain_s = 15.0
             else:
                 config = build_load_config(experiment, request.seed, env.base_url)
-                drain_s = config.timeout + 5
+                drain_s = config.longest_timeout() + 5
             warmup = experiment.experiment.warmup
             start_ns = time.monotonic_ns()
             t0_ns = start_ns + round(warmup * _NS)
-            recorder = Recorder(origin_ns=t0_ns, phase="warmup" if warmup else "before")
+            recorder = Recorder(
+                origin_ns=t0_ns,
+                phase="warmup" if warmup else "before",
+                settle_s=config.longest_timeout() + 2,
+            )
             samples = SampleFile(report_dir / SAMPLES_NAME)
             if values is not None:
                 values.origin_ns = t0_ns
@@ -418,12 +422,15 @@ def _outcome(
             probes={series.name: series for series in probes},
         )
         verdicts = (*evaluate(experiment.hypotheses, ctx), *extra)
+    statuses = {v.status for v in verdicts}
     if reason is not None:
         status = "aborted"
-    elif all(v.passed for v in verdicts):
-        status = "passed"
-    else:
+    elif "failed" in statuses:
         status = "failed"
+    elif "inconclusive" in statuses:
+        status = "inconclusive"  # too little data is never a pass
+    else:
+        status = "passed"
     ended = time.time()
     return RunOutcome(
         name=experiment.experiment.name,

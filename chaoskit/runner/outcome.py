@@ -21,7 +21,7 @@ from chaoskit.metrics.model import Snapshot
 
 __all__ = ["FaultRecord", "LoadRecord", "PhaseRecord", "RunOutcome", "ServiceRecord"]
 
-Status = Literal["passed", "failed", "aborted"]
+Status = Literal["passed", "failed", "inconclusive", "aborted"]
 
 
 @dataclass(frozen=True)
@@ -107,5 +107,7 @@ class RunOutcome:
 
     @property
     def exit_code(self) -> int:
-        """0 every hypothesis held, 1 one failed, 3 aborted."""
-        return {"passed": EXIT_OK, "failed": EXIT_FAILED}.get(self.status, EXIT_ABORTED)
+        """0 every hypothesis held, 1 one failed or was inconclusive, 3 aborted."""
+        return {
+            "passed": EXIT_OK, "failed": EXIT_FAILED, "inconclusive": EXIT_FAILED,
+        }.get(self.status, EXIT_ABORTED)  # fmt: skip

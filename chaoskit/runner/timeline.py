@@ -3,15 +3,17 @@ progress every second, and abort conditions.
 
 Each fault occurrence (a scheduled fault has several, ``flap#1``, ``flap#2``...)
 runs as its own task: wait for its start, write each change to the ledger,
-apply it, wait for its end, undo it. The recorder is told the phase as
-it changes (``warmup``, ``before``, ``during:<fault>``, ``after:<fault>``), so
-every sample lands in the phase it completed in. Times are measured, not
-assumed: a fault that took 800 ms to apply starts its phase 800 ms late.
+apply it, wait for its end, undo it. The recorder is told when each phase
+starts (``warmup``, ``before``, ``during:<fault>``, ``after:<fault>``), so every
+sample lands in the phase it was due in, however late its answer. Times are
+measured, not assumed: a fault that took 800 ms to apply starts its phase
+800 ms late.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -41,6 +43,7 @@ from chaoskit.spec import model, refs
 __all__ = ["Timeline", "fault_target"]
 
 _NS = 1_000_000_000
+_ABORT_DELAY_S = 2
 
 
 def fault_target(fault: model.Fault) -> str:
@@ -111,7 +114,7 @@ class Timeline:
         if self._phase:
             self.phases.append(PhaseRecord(self._phase, self._phase_start, now))
         self._phase, self._phase_start = label, now
-        self.recorder.enter_phase(label)
+        self.recorder.enter_phase(label, self.t0_ns + round(now * _NS))
         self.emit(event("phase", name=label, at_s=round(now, 3)))
 
     def _current_label(self) -> str:
@@ -273,16 +276,24 @@ class Timeline:
         streaks = [0.0 for _ in self.experiment.abort]
         while True:
             await asyncio.sleep(1.0)
-            snapshot = self.recorder.snapshot()
             status = self.engine.status()
-            fresh = [w for w in snapshot.windows if w.start_s > seen and w.start_s >= 0]
-            last = snapshot.windows[-1] if snapshot.windows else None
+            # The last full second by intended start (as phases count it):
+            # requests due then and still unanswered are not in it yet.
+            second = math.floor(self.now_s()) - 1
+            last = self.recorder.window(second)
+            # Abort conditions wait a little longer for the slow answers.
+            judged = second - _ABORT_DELAY_S
+            fresh = [
+                w
+                for i in range(max(seen + 1, 0), judged + 1)
+                if (w := self.recorder.window(i)) is not None
+            ]
             self.emit(
                 event(
                     "progress",
                     elapsed_s=round(self.now_s(), 2),
                     total_s=duration,
-                    phase=self._phase,
+                    phase=self.recorder.phase_of(self.t0_ns + second * _NS),
                     rps=last.count if last else 0,
                     p95_ms=round(last.latency.p95, 3) if last else 0.0,
                     error_rate=round(last.error_rate, 4) if last else 0.0,
@@ -292,8 +303,8 @@ class Timeline:
                     sent=status.sent,
                 )
             )
+            seen = max(seen, judged)
             for window in fresh:
-                seen = int(window.start_s)
                 for i, condition in enumerate(self.experiment.abort):
                     if condition.probe is not None:
                         continue  # sampled by the probes (runner.probes)

@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from chaoskit.errors import SpecIssue
-from chaoskit.records import BUILTIN_BODY_PATTERNS, ErrorClass
+from chaoskit.records import BUILTIN_BODY_PATTERNS, PATTERN_PREFIX, ErrorClass
 from chaoskit.spec import refs
 from chaoskit.spec.addresses import check_loopback
 from chaoskit.spec.containers import check_container_services
@@ -178,6 +178,9 @@ def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
         patterns if isinstance(patterns, dict) else {}
     )
     classes += [name for name in BUILTIN_BODY_PATTERNS if name not in classes]
+    # A pattern also as reports name it (``body_pattern:lock``).
+    named = {c.value for c in ErrorClass}
+    classes_too = {PATTERN_PREFIX + c for c in classes if c not in named}
     groups = {
         item["group"]
         for _, item in items(table, "load", "tasks")
@@ -197,7 +200,11 @@ def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
         if task is not None and task not in tasks and not locustfile:
             issues.append(unknown(f"{where}.task", "task", task, tasks))
         error_class = getattr(hypothesis, "error_class", None)
-        if error_class is not None and error_class not in classes:
+        if (
+            error_class is not None
+            and error_class not in classes
+            and error_class not in classes_too
+        ):
             issues.append(
                 SpecIssue(
                     f"{where}.error_class",

@@ -47,6 +47,7 @@ __all__ = [
     "LOCK_MODES",
     "METRICS",
     "PAYLOAD_FAULT_KINDS",
+    "PERCENTILE_MIN_SAMPLES",
     "PHASES",
     "PROBE_KINDS",
     "PROBE_METRICS",
@@ -854,10 +855,25 @@ class Probe(_Model):
 # --- hypotheses ---------------------------------------------------------------------
 
 
+PERCENTILE_MIN_SAMPLES = 20
+"""Default ``min_samples`` of a hypothesis that judges a percentile (p50-p99):
+a p95 of a dozen requests is one of them, not a percentile."""
+
+
 class _HypothesisBase(_Model):
     name: Annotated[str, Field(min_length=1)]
     phase: str = "during"
     """before | during | after | all, or ``during:<fault name>`` for one fault."""
+    min_samples: Annotated[Int, Field(ge=1)] | None = None
+    """Fewer samples than this (requests, attempts, writes) in the phase: the
+    verdict is ``inconclusive``, never a pass. Default
+    :data:`PERCENTILE_MIN_SAMPLES` where a percentile is judged, else 1."""
+
+    def needs(self, percentile: bool = False) -> int:
+        """``min_samples``, or its default for what is judged."""
+        if self.min_samples is not None:
+            return self.min_samples
+        return PERCENTILE_MIN_SAMPLES if percentile else 1
 
 
 class ThresholdHypothesis(_HypothesisBase):

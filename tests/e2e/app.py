@@ -1,7 +1,8 @@
 """A tiny HTTP service for end-to-end runs, on the standard library only.
 
 ``python -m tests.e2e.app --port P``: ``/health`` and ``/ok`` answer 200 at
-once, ``/slow?ms=N`` after N ms, ``/fail`` with a 500.
+once, ``/slow?ms=N`` after N ms, ``/fail`` with a 500, ``/locked`` with a 500
+saying "database is locked" (SQLite's message), ``/hang`` never.
 
 Seeded behaviours for the rule checks (each deterministic, by request count):
 
@@ -51,6 +52,10 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(int(query.get("ms", "100")) / 1000)
         elif url.path == "/fail":
             status = 500
+        elif url.path == "/locked":
+            status, extra = 500, {"error": "database is locked"}
+        elif url.path == "/hang":
+            time.sleep(3600)  # a daemon thread: gone with the process
         elif url.path == "/cached":
             if _next(f"cached?{url.query}") % int(query.get("fresh_every", "10")) == 0:
                 time.sleep(int(query.get("fresh_ms", "0")) / 1000)

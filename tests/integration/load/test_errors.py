@@ -1,12 +1,15 @@
-"""Error classes from real failures: timeouts, refusals, resets, bad HTTP, bodies."""
+"""Error classes from real failures: timeouts, refusals, resets, bad HTTP, bodies,
+requests cut off in flight. A body pattern is a tag beside the status class."""
 
 from __future__ import annotations
+
+import asyncio
 
 import uvloop
 
 from chaoskit.load import ClosedModel, LoadConfig, LoadEngine, OpenModel, TaskSpec
 from chaoskit.metrics import Recorder
-from chaoskit.records import ErrorClass, MemorySink
+from chaoskit.records import ErrorClass, MemorySink, error_keys
 
 
 def errors_of(url, *tasks, timeout=5.0, patterns=None, requests=4):
@@ -56,11 +59,49 @@ def test_silent_server_times_out(raw_server):
     assert got == {(ErrorClass.TIMEOUT, "")}
 
 
-def test_body_patterns_win_over_the_status(app):
-    got = errors_of(
-        app.url, TaskSpec("w", "/locked"), patterns={"db_locked": "database is locked"}
-    )
-    assert got == {(ErrorClass.BODY_PATTERN, "db_locked")}
+def test_body_patterns_are_tags_beside_the_status(app):
+    """A 500 saying "database is locked" is http_5xx, tagged with the user's
+    pattern and the built-in lock: a hypothesis on any of them counts it."""
+    memory = MemorySink()
+    config = LoadConfig(
+        base_url=app.url, model=ClosedModel(users=2), tasks=(TaskSpec("w", "/locked"),),
+        duration=10, max_requests=4, error_patterns={"db_locked": "database is locked"},
+    )  # fmt: skip
+    uvloop.run(LoadEngine(config, memory).run())
+    assert {(s.error, s.detail, s.tags) for s in memory.samples} == {
+        (ErrorClass.HTTP_5XX, "500 (db_locked, lock)", ("db_locked", "lock"))
+    }
+    assert {error_keys(s) for s in memory.samples} == {
+        ("http_5xx", "body_pattern:db_locked", "body_pattern:lock")
+    }
+
+
+def test_requests_in_flight_when_the_load_is_cut_off_are_unfinished(raw_server):
+    """A server that never answers, a 30 s timeout, a load cut after 0.5 s: every
+    request sent is counted (``unfinished``), none vanishes."""
+    server = raw_server("silent")
+    recorder, memory = Recorder(), MemorySink()
+    config = LoadConfig(
+        base_url=server.url, model=OpenModel(rate=20, users=4),
+        tasks=(TaskSpec("t", "/"),), duration=5, timeout=30,
+    )  # fmt: skip
+    engine = LoadEngine(config, [recorder, memory])
+
+    async def cut_off() -> None:
+        run = asyncio.ensure_future(engine.run())
+        await asyncio.sleep(1.0)
+        engine.stop()  # stops dispatching; the requests in flight keep waiting
+        await asyncio.sleep(0.2)
+        assert not run.done()
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+
+    uvloop.run(cut_off())
+    status = engine.status()
+    assert status.sent >= 10
+    assert len(memory.samples) == status.due
+    assert {s.error for s in memory.samples} == {ErrorClass.UNFINISHED}
+    assert recorder.snapshot().errors == {"unfinished": status.sent}
 
 
 def test_statuses_against_expectations(app):
@@ -89,5 +130,8 @@ def test_per_user_error_counts_show_who_hit_lock_errors(app):
     uvloop.run(LoadEngine(config, recorder).run())
     snap = recorder.snapshot()
     assert set(snap.user_errors) == {0, 1, 2, 3}
-    assert all(set(e) == {"body_pattern:db_locked"} for e in snap.user_errors.values())
+    assert all(
+        set(e) == {"http_5xx", "body_pattern:db_locked", "body_pattern:lock"}
+        for e in snap.user_errors.values()
+    )
     assert snap.tasks["ok"].errors == 0

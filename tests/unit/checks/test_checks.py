@@ -126,15 +126,83 @@ class TestThreshold:
         assert verdict.passed
         assert verdict.observed_value == pytest.approx(10.0)
 
-    def test_a_phase_with_no_requests_fails_with_a_reason(self):
+    def test_a_phase_with_no_requests_is_inconclusive_with_a_reason(self):
         ctx, _ = run_with_known_recovery()
         (verdict,) = evaluate(
             [ThresholdHypothesis(name="x", phase="during", metric="p95", task="nope",
                                  below="1s")],
             ctx,
         )  # fmt: skip
-        assert not verdict.passed
+        assert (verdict.passed, verdict.status) == (False, "inconclusive")
         assert verdict.observed == "no data"
+        assert "nothing to judge" in verdict.detail
+        assert verdict.to_json()["status"] == "inconclusive"
+
+    def test_a_percentile_of_fewer_than_20_requests_is_inconclusive(self):
+        """15 requests in 3 s are too few for a p95 by default, enough with
+        min_samples = 10, and enough for an error rate."""
+        few = (PhaseRecord("before", 0, 3),)
+        recorder = Recorder(origin_ns=0, phase="before")
+        for i in range(15):
+            recorder.write(Sample("browse", 0, i * S // 5, i * S // 5,
+                                  i * S // 5 + 50 * MS, 200, 1, 1, None))  # fmt: skip
+        small = CheckContext(
+            merged=recorder.merged, phases=few, windows=(), faults=(),
+            task_groups={}, bins=lambda *a: [],
+        )  # fmt: skip
+        default, lowered, rate = evaluate(
+            [
+                ThresholdHypothesis(name="p95", phase="before", metric="p95",
+                                    below="1s"),
+                ThresholdHypothesis(name="p95", phase="before", metric="p95",
+                                    below="1s", min_samples=10),
+                ThresholdHypothesis(name="e", phase="before", metric="error_rate",
+                                    below="1%"),
+            ],
+            small,
+        )  # fmt: skip
+        assert default.status == "inconclusive"
+        assert default.observed == "15 requests"
+        assert "fewer than min_samples = 20" in default.detail
+        assert lowered.status == "passed"
+        assert rate.status == "passed"
+        assert (
+            ThresholdHypothesis(
+                name="x", metric="error_rate", below="1%", min_samples=500
+            ).needs()
+            == 500
+        )
+
+    def test_an_error_class_counts_every_request_carrying_it(self):
+        """A 500 saying "database is locked" fails both an http_5xx and a lock
+        hypothesis: classes are facets, not one label."""
+        recorder = Recorder(origin_ns=0, phase="during:lock")
+        for i in range(40):
+            error = ErrorClass.HTTP_5XX if i % 2 else None
+            recorder.write(Sample(
+                "write", i, i * MS, i * MS, i * MS + MS, 500 if error else 200,
+                1, 1, error, "500" if error else "", False,
+                ("lock",) if error else (),
+            ))  # fmt: skip
+        ctx = CheckContext(
+            merged=recorder.merged, phases=(PhaseRecord("during:lock", 0, 1),),
+            windows=(), faults=(), task_groups={}, bins=lambda *a: [],
+        )  # fmt: skip
+        verdicts = evaluate(
+            [
+                ThresholdHypothesis(name=c, metric="error_rate", error_class=c,
+                                    below="1%")
+                for c in ("http_5xx", "lock", "body_pattern:lock", "timeout")
+            ]
+            + [ErrorBudgetHypothesis(name="b", kind="error_budget",
+                                     error_class="lock", max="1%")],
+            ctx,
+        )  # fmt: skip
+        assert [v.status for v in verdicts] == [
+            "failed", "failed", "failed", "passed", "failed",
+        ]  # fmt: skip
+        assert verdicts[0].observed == "error_rate 50.00%"
+        assert "20 of 40 requests carried lock" in verdicts[4].detail
 
 
 def test_sla_budgets_per_group():
@@ -164,7 +232,7 @@ def test_error_budget_counts_one_class():
     )  # fmt: skip
     assert not verdict.passed
     assert verdict.observed == "http_5xx 10.00%"
-    assert "10 of 100 requests" in verdict.detail
+    assert "10 of 100 requests carried http_5xx" in verdict.detail
 
 
 class TestRecovery:
@@ -203,3 +271,44 @@ class TestRecovery:
         bins = [Bin(i / 10, count=1, errors=int(12 <= i < 14)) for i in range(60)]
         took = recovery_time(bins, 0.0, 3.0, lambda b: b.errors == 0)
         assert took == pytest.approx(1.4)
+
+
+_MINIMAL = {
+    "threshold": {"metric": "p95", "below": "1s"},
+    "sla": {"budgets": {"read": {"tasks": ["browse"], "p95": "1s"}}},
+    "recovery": {"within": "5s"},
+    "error_budget": {"error_class": "timeout", "max": "1%"},
+    "backoff": {"route": "db", "max_attempts": 3},
+    "fallback": {"task": "browse", "min_share": "50%"},
+    "integrity": {"read_back": {"url": "/ids"}},
+    "fuzz": {},
+    "probe": {"probe": "p", "metric": "rss_bytes", "below": 100},
+    "leak": {"probe": "p", "max_growth": 1},
+    "returns": {"probe": "p", "metric": "rss_bytes", "within": "5s"},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HYPOTHESIS_KINDS))
+def test_every_kind_is_inconclusive_on_an_empty_phase(kind):
+    """One rule for "too little data" (checks.base.too_little_data), every kind."""
+    from chaoskit.records import ReadBack
+    from chaoskit.spec.model import Experiment
+
+    hypothesis = Experiment.model_validate(
+        {"experiment": {"name": "x", "duration": "10s"},
+         "target": {"base_url": "http://127.0.0.1:1"},
+         "load": {"rate": 1, "tasks": [{"name": "browse", "path": "/"}]},
+         "hypotheses": [{"name": "h", "kind": kind, **_MINIMAL[kind]}]}
+    ).hypotheses[0]  # fmt: skip
+    ctx = CheckContext(
+        merged=lambda labels, tasks: None,
+        phases=(PhaseRecord("before", 0, 5), PhaseRecord("during:f", 5, 10)),
+        windows=(), task_groups={}, bins=lambda *a: [],
+        faults=(FaultRecord("f", "latency", "route db", {}, 5, 10,
+                            started_s=5.0, ended_s=10.0),),
+        read_backs={"h": ReadBack("GET /ids", ())},
+    )  # fmt: skip
+    verdicts = evaluate([hypothesis], ctx)
+    assert verdicts
+    assert {v.status for v in verdicts} == {"inconclusive"}
+    assert not any(v.passed for v in verdicts)

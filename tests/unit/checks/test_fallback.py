@@ -75,6 +75,7 @@ def test_no_request_in_the_phase_is_no_data() -> None:
     )
     [verdict] = evaluate([h], context(marked_every=1))
     assert (verdict.passed, verdict.observed) == (False, "no data")
+    assert verdict.status == "inconclusive"
 
 
 def fresh_context(fresh_ms: int) -> CheckContext:

@@ -1,5 +1,5 @@
 """The fuzz hypothesis on tallies of judged answers: passes, fails naming the
-rule, respects max_failures and the fault it names; no data is a failure."""
+rule, respects max_failures and the fault it names; no data is inconclusive."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def test_only_the_named_fault_is_judged() -> None:
     assert "empty-body" in both.observed
 
 
-def test_no_request_is_no_data_and_fails() -> None:
+def test_no_request_is_no_data_and_inconclusive() -> None:
     (verdict,) = evaluate([hypothesis()], context(tally("garbage", [])))
-    assert not verdict.passed
+    assert (verdict.passed, verdict.status) == (False, "inconclusive")
     assert verdict.observed == "no data"

@@ -91,3 +91,9 @@ def test_a_task_filter_judges_that_task_only():
     verdict = _judge(acks, ReadBack("/writes", ("a", "b", "c")), task="write")
     assert verdict.passed, verdict.detail  # x is another task's, not ours
     assert not _judge(acks, ReadBack("/writes", ("a", "b", "c"))).passed
+
+
+def test_nothing_acknowledged_is_inconclusive_not_a_pass():
+    verdict = _judge(AckLog(), ReadBack("GET /writes", ("x",)), allow_unexpected=True)
+    assert (verdict.passed, verdict.status) == (False, "inconclusive")
+    assert verdict.observed == "no data"

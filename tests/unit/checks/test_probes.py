@@ -98,9 +98,9 @@ def test_leak_with_too_few_samples_says_so():
     few = series("api", "rss_bytes", [(t, 1.0) for t in range(4)])
     few.gap(4.0, "process 12 is gone")
     [verdict] = evaluate([leak()], context(few))
-    assert not verdict.passed
-    assert verdict.observed == "no data"
-    assert "4 sample(s)" in verdict.detail
+    assert (verdict.passed, verdict.status) == (False, "inconclusive")
+    assert verdict.observed == "4 samples of api.rss_bytes"
+    assert "fewer than min_samples = 10" in verdict.detail
     assert "process 12 is gone" in verdict.detail
 
 

@@ -1,4 +1,5 @@
-"""The built-in ``lock`` error class and what a task's ``ack`` reads."""
+"""Error facets (status class plus pattern tags, the built-in ``lock``) and what
+a task's ``ack`` reads."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 from chaoskit.load.config import TaskSpec
 from chaoskit.load.exchange import Classifier
 from chaoskit.load.tasks import CompiledTask, UserState
-from chaoskit.records import ErrorClass
+from chaoskit.records import ErrorClass, Sample, error_keys
 
 OK = frozenset(range(200, 300))
 
@@ -22,21 +23,55 @@ OK = frozenset(range(200, 300))
         b"canceling statement due to lock timeout",
     ],
 )
-def test_lock_messages_in_a_failed_response_are_the_lock_class(body):
-    assert Classifier({}).classify(OK, 503, body) == (ErrorClass.BODY_PATTERN, "lock")
+def test_lock_messages_in_a_failed_response_are_5xx_and_tagged_lock(body):
+    assert Classifier({}).classify(OK, 503, body) == (
+        ErrorClass.HTTP_5XX, "503 (lock)", ("lock",),
+    )  # fmt: skip
 
 
-def test_the_lock_class_never_turns_a_success_into_an_error():
+def test_the_lock_tag_never_turns_a_success_into_an_error():
     body = b'{"note": "the database is locked at night"}'
-    assert Classifier({}).classify(OK, 200, body) == (None, "")
-    assert Classifier({}).classify(OK, 500, b"boom") == (ErrorClass.HTTP_5XX, "500")
+    assert Classifier({}).classify(OK, 200, body) == (None, "", ())
+    assert Classifier({}).classify(OK, 500, b"boom") == (
+        ErrorClass.HTTP_5XX, "500", (),
+    )  # fmt: skip
 
 
 def test_a_user_pattern_named_lock_replaces_the_built_in_one():
     classifier = Classifier({"lock": "SQLITE_BUSY"})
-    assert classifier.classify(OK, 503, b"database is locked")[0] is ErrorClass.HTTP_5XX
+    assert classifier.classify(OK, 503, b"database is locked") == (
+        ErrorClass.HTTP_5XX, "503", (),
+    )  # fmt: skip
     assert classifier.classify(OK, 200, b"SQLITE_BUSY") == (
-        ErrorClass.BODY_PATTERN, "lock",
+        ErrorClass.BODY_PATTERN, "lock", ("lock",),
+    )  # fmt: skip
+
+
+def test_every_matching_pattern_is_a_tag_beside_the_status_class():
+    classifier = Classifier({"busy": "busy", "quota": "quota"})
+    error, detail, tags = classifier.classify(
+        OK, 429, b"busy: quota exceeded, database is locked"
+    )
+    assert (error, detail) == (ErrorClass.HTTP_4XX, "429 (busy, quota, lock)")
+    assert tags == ("busy", "quota", "lock")
+    # A 2xx matching a user pattern fails on the pattern alone.
+    assert classifier.classify(OK, 200, b"quota") == (
+        ErrorClass.BODY_PATTERN, "quota", ("quota",),
+    )  # fmt: skip
+
+
+def _sample(error: ErrorClass | None, tags: tuple[str, ...] = ()) -> Sample:
+    return Sample("t", 0, 0, 0, 1, 500, 0, 0, error, "500", False, tags)
+
+
+def test_error_keys_are_the_facets_of_a_sample():
+    assert error_keys(_sample(None)) == ()
+    assert error_keys(_sample(ErrorClass.TIMEOUT)) == ("timeout",)
+    assert error_keys(_sample(ErrorClass.HTTP_5XX, ("lock",))) == (
+        "http_5xx", "body_pattern:lock",
+    )  # fmt: skip
+    assert error_keys(_sample(ErrorClass.BODY_PATTERN, ("a", "b"))) == (
+        "body_pattern:a", "body_pattern:b",
     )  # fmt: skip
 
 

@@ -48,15 +48,18 @@ def test_times_are_the_requests_start_moved_to_the_monotonic_clock():
         (0, "ConnectionResetError", "[Errno 104]", "", ErrorClass.RESET),
         (0, "BadStatusLine", "", "", ErrorClass.PROTOCOL),
         (0, "gaierror", "Name or service not known", "", ErrorClass.CONNECT_ERROR),
-        (503, "HTTPError", "503", "lock", ErrorClass.BODY_PATTERN),
+        (503, "HTTPError", "503", "lock", ErrorClass.HTTP_5XX),  # and tagged lock
         (200, "", "", "queue_full", ErrorClass.BODY_PATTERN),
     ],
 )  # fmt: skip
 def test_error_classes(status, exception, text, pattern, expected):
-    error, detail = error_of(status, exception, text, pattern)
+    error, detail, tags = error_of(status, exception, text, pattern)
     assert error is expected
-    if pattern:
+    assert tags == ((pattern,) if pattern else ())
+    if pattern and expected is ErrorClass.BODY_PATTERN:
         assert detail == pattern
+    elif pattern:
+        assert detail == f"{status} ({pattern})"
     elif expected in (ErrorClass.HTTP_4XX, ErrorClass.HTTP_5XX):
         assert detail == str(status)
     elif expected is not None:

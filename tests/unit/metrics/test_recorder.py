@@ -43,7 +43,7 @@ def test_phases_split_the_stats_and_totals_merge_them():
     assert snap.total.error_rate == 0.5
 
 
-def test_one_second_windows_by_completion_time():
+def test_one_second_windows_by_intended_start():
     recorder = Recorder(origin_ns=0)
     for second in range(5):
         for i in range(10 * (second + 1)):
@@ -104,3 +104,72 @@ def test_sample_file_round_trips_every_field(tmp_path):
     assert memory.closed
     read = list(read_samples(path))
     assert read == [s._replace(detail=s.detail.replace("\t", " ")) for s in written]
+
+
+def test_a_sample_belongs_to_the_phase_it_was_due_in_not_the_one_it_ended_in():
+    """A 1 s lock: requests due during it are answered after it, and are
+    judged in ``during`` (where their users waited)."""
+    recorder = Recorder(origin_ns=0, phase="before")
+    recorder.enter_phase("during:lock", 10 * S)
+    recorder.enter_phase("after:lock", 11 * S)
+    for i in range(43):  # due in 10.0-10.86 s, all answered at 11.1 s
+        recorder.write(
+            sample(user=i, at=10 * S + i * 20 * MS, took=0)._replace(
+                end_ns=11 * S + 100 * MS
+            )
+        )
+    recorder.write(sample(at=9 * S + 990 * MS, took=200 * MS))  # due before
+    recorder.write(sample(at=11 * S + 500 * MS, took=MS))  # due after
+    recorder.close()
+    snap = recorder.snapshot()
+    assert snap.phases["during:lock"]["browse"].count == 43
+    assert snap.phases["before"]["browse"].count == 1
+    assert snap.phases["after:lock"]["browse"].count == 1
+    assert recorder.phase_of(10 * S - 1) == "before"
+    assert recorder.phase_of(10 * S) == "during:lock"
+    # The one-second window of 10 s holds them too, late answers included.
+    assert [(w.start_s, w.count) for w in snap.windows] == [
+        (9.0, 1),
+        (10.0, 43),
+        (11.0, 1),
+    ]
+
+
+def test_a_late_answer_stays_in_its_window_within_the_settle_time():
+    recorder = Recorder(origin_ns=0, settle_s=12)
+    recorder.write(sample(at=0, took=MS))
+    for second in range(1, 11):
+        recorder.write(sample(at=second * S, took=MS))
+    recorder.write(sample(at=0, took=10 * S))  # a 10 s answer, due at 0
+    recorder.close()
+    assert recorder.snapshot().windows[0].count == 2
+
+
+def test_every_facet_of_an_error_is_counted_and_counts_overlap():
+    recorder = Recorder(origin_ns=0)
+    locked = sample(status=500, error=ErrorClass.HTTP_5XX, detail="500")
+    recorder.write(locked._replace(tags=("lock",)))
+    recorder.write(locked)
+    snap = recorder.snapshot()
+    assert snap.errors == {"http_5xx": 2, "body_pattern:lock": 1}
+    assert snap.total.errors == 2  # two requests failed, whatever their facets
+    assert snap.total.errors_by_class == {"http_5xx": 2, "body_pattern:lock": 1}
+
+
+def test_sample_file_keeps_tags_and_reads_files_without_them(tmp_path):
+    path = tmp_path / "samples.tsv"
+    tagged = sample(status=503, error=ErrorClass.HTTP_5XX, detail="503")._replace(
+        tags=("lock", "busy")
+    )
+    sink = SampleFile(path)
+    sink.write(tagged)
+    sink.close()
+    assert list(read_samples(path)) == [tagged]
+    old = tmp_path / "old.tsv"
+    old.write_text(
+        "task\tuser\tintended_ns\tsent_ns\tend_ns\tstatus\t"
+        "bytes_sent\tbytes_received\terror\tdetail\n"
+        "browse\t0\t0\t0\t5\t503\t1\t2\tbody_pattern\tlock\n"
+    )
+    (read,) = read_samples(old)
+    assert (read.error, read.detail, read.tags) == (ErrorClass.BODY_PATTERN, "lock", ())

@@ -29,6 +29,9 @@ COMMAND = (
 )
 
 
+_PHASE_STARTS = {"before": 0, "during:slow db": 10 * S, "after:slow db": 20 * S}
+
+
 def _samples() -> list[tuple[str, Sample]]:
     """(phase, sample) over 30 s: before 0-10, during:slow db 10-20, after 20-30."""
     out = []
@@ -102,7 +105,9 @@ def build_outcome(report_dir: Path, *, status: str = "failed") -> RunOutcome:
     current = "before"
     for phase, sample in _samples():
         if phase != current:
-            recorder.enter_phase(phase)
+            # Phases start on the timeline; samples belong to the phase they
+            # were due in, whatever order they complete in.
+            recorder.enter_phase(phase, _PHASE_STARTS[phase])
             current = phase
         recorder.write(sample)
     recorder.close()

@@ -77,6 +77,7 @@ def test_document_has_every_contract_field_in_a_stable_order(outcome):
         "hypotheses": 3,
         "passed": 2,
         "failed": 1,
+        "inconclusive": 0,
         "faults": 2,
         "rolled_back": 1,
     }

@@ -141,3 +141,42 @@ def test_values_of_any_type_give_issues_never_a_crash(path, value):
     with pytest.raises(SpecError) as caught:
         validate(table(**{path: value}), "x.toml")
     assert caught.value.issues
+
+
+@pytest.mark.parametrize(
+    ("error_class", "valid"),
+    [
+        ("http_5xx", True),
+        ("unfinished", True),
+        ("lock", True),
+        ("body_pattern:lock", True),  # as reports name it
+        ("body_pattern:timeout", False),  # a transport class, not a pattern
+        ("body_pattern:nope", False),
+    ],
+)
+def test_error_class_names_a_facet_the_way_users_and_reports_write_it(
+    error_class, valid
+):
+    hypothesis = {
+        "name": "h", "phase": "all", "metric": "error_rate",
+        "error_class": error_class, "below": "1%", "min_samples": 50,
+    }  # fmt: skip
+    raw = table()
+    raw["hypotheses"] = [hypothesis]
+    if valid:
+        (h,) = validate(raw, "x.toml").hypotheses
+        assert h.needs() == 50
+        return
+    with pytest.raises(SpecError) as caught:
+        validate(raw, "x.toml")
+    assert [i.path for i in caught.value.issues] == ["hypotheses[0].error_class"]
+
+
+def test_min_samples_must_be_at_least_one():
+    raw = table()
+    raw["hypotheses"] = [
+        {"name": "h", "metric": "p95", "below": "1s", "min_samples": 0}
+    ]
+    with pytest.raises(SpecError) as caught:
+        validate(raw, "x.toml")
+    assert [i.path for i in caught.value.issues] == ["hypotheses[0].min_samples"]
