@@ -41,8 +41,16 @@ def find_secrets(
     return tuple(dict.fromkeys(found))
 
 
+# A header value this short is no credential, and masking it as a literal
+# would mask every "1" or "on" of every file ("runs a ***s warm-up").
+_MIN_HEADER_SECRET = 4
+
+
 def _walk(node: object, key: str | None, found: list[str]) -> None:
     if isinstance(node, Mapping):
+        # An HTTP fault's `headers` are what the proxy answers (`Retry-After`),
+        # not what a client sends: no credential there.
+        answers = str(node.get("kind", "")).startswith("http_")
         for name, value in node.items():
             name = str(name)
             credential = is_secret_key(name) or (
@@ -52,10 +60,16 @@ def _walk(node: object, key: str | None, found: list[str]) -> None:
             )
             # ...and any header but the ones that describe the content: a
             # tenant id or a custom key is a credential as often as not.
-            header = key == "headers" and name.lower() not in _PLAIN_HEADERS
+            header = (
+                key == "headers"
+                and name.lower() not in _PLAIN_HEADERS
+                and isinstance(value, str)
+                and len(value) >= _MIN_HEADER_SECRET
+            )
             if isinstance(value, str) and (credential or header):
                 found.append(value)
-            _walk(value, name, found)
+            if not (answers and name == "headers"):
+                _walk(value, name, found)
     elif isinstance(node, list | tuple):
         strings = [item for item in node if isinstance(item, str)]
         found.extend(argv_secrets(strings))

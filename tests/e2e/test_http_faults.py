@@ -24,7 +24,6 @@ from tests.e2e.test_cli_run import (
     assert_gone,
     kill_9,
     pids_started,
-    separate_proxy,  # noqa: F401 - a fixture used below
 )
 from tests.e2e.test_experiments import REPO, chaoskit
 

@@ -30,3 +30,19 @@ def test_credential_values_are_found_and_ordinary_ones_are_not():
     # DB_HOST is masked where it is written as DB_HOST=..., but its value is
     # not a literal secret: "127.0.0.1" must not vanish from every report.
     assert not {"127.0.0.1", "debug", "80", "app", "application/json"} & secrets
+
+
+def test_an_http_faults_answer_headers_and_short_values_are_not_secrets():
+    # Seen on a real plan: Retry-After = "1" masked every "1" ("a ***s warm-up").
+    table = {
+        **TABLE,
+        "target": {"base_url": "http://127.0.0.1:1", "headers": {"X-Shard": "7"}},
+        "proxy": {"routes": [{"name": "up", "upstream": "127.0.0.1:2",
+                              "protocol": "http"}]},
+        "faults": [{"name": "429", "kind": "http_status", "route": "up", "at": "1s",
+                    "for": "1s", "status": 429,
+                    "headers": {"Retry-After": "1", "X-Upstream": "long-enough"}}],
+    }  # fmt: skip
+    secrets = set(validate(table, "s.toml").secrets)
+    assert not {"1", "7", "long-enough"} & secrets
+    assert {"jwt-1234", "db-pw-1"} <= secrets
