@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["format_duration", "parse_duration", "parse_ratio"]
+__all__ = ["format_duration", "parse_duration", "parse_ratio", "parse_size"]
 
 _DURATION = re.compile(
     r"^\s*(?P<num>\d+(?:\.\d+)?|\.\d+)\s*(?P<unit>us|µs|ms|s|m|h)\s*$"
@@ -68,3 +68,25 @@ def parse_ratio(value: str | int | float) -> float:
     if not (0.0 <= ratio <= 1.0):  # also rejects NaN
         raise ValueError(f"{value!r} is not a ratio between 0 and 1 (0% to 100%)")
     return ratio
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
+
+
+def parse_size(value: str | int) -> int:
+    """A size in bytes: ``1048576``, ``"512KB"``, ``"1MB"``, ``"1MiB"`` (KB = 1024).
+
+    Raises:
+        ValueError: not a size (the message shows the allowed forms).
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    match = _SIZE.match(str(value))
+    if not match:
+        raise ValueError(
+            f'{value!r} is not a size: write e.g. 1048576, "512KB" or "1MB"'
+        )
+    unit = (match.group(2) or "b").lower()[0]
+    return int(
+        float(match.group(1)) * {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[unit]
+    )

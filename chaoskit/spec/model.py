@@ -493,6 +493,23 @@ class PayloadFault(_FaultBase):
     rules: tuple[str, ...] = ()
     """Only these rules (``chaoskit.fuzz.rules.Rule`` names); default all."""
     headers: dict[str, str] = Field(default_factory=dict)
+    openapi: str | None = None
+    """An OpenAPI document (JSON), relative to the file; with ``operation``."""
+    operation: str | None = None
+    """``"POST /events"``: whose JSON request body is fuzzed."""
+    asyncapi: str | None = None
+    """An AsyncAPI 2.x/3.x document (JSON), relative to the file; with ``message``."""
+    message: str | None = None
+    max_body: str | int | None = None
+    """Hardening policy: bodies larger than this ("1MB") must be refused."""
+    max_depth: Annotated[int, Field(ge=1)] | None = None
+    """Hardening policy: nesting deeper than this must be refused."""
+    content_type: str | None = None
+    """Hardening policy: only this media type is accepted."""
+    strict_utf8: bool = False
+    """Hardening policy: a body that is not UTF-8 must be refused."""
+    hardening: bool = False
+    """Every hardening policy at its default (1MB, 64, application/json, UTF-8)."""
 
 
 FaultModel = ToxicFault | ProcessFault | ContainerFault | LockFault | PayloadFault
@@ -730,6 +747,12 @@ class FuzzHypothesis(_HypothesisBase):
     """One invalid-payloads fault; default all of them."""
     max_failures: Annotated[int, Field(ge=0)] = 0
     """Wrong answers tolerated (counted over every fuzzed request)."""
+    max_body: str | int | None = None
+    """Hardening findings of these policies count as wrong answers too."""
+    max_depth: Annotated[int, Field(ge=1)] | None = None
+    content_type: str | None = None
+    strict_utf8: bool = False
+    hardening: bool = False
 
 
 def _hypothesis_kind(value: object) -> str:
