@@ -136,7 +136,8 @@ def run_fuzz(
     problem = source.check()
     if problem is not None:
         raise UsageError(
-            "--" + problem.replace(", ", ", --").replace("of schema", "of --schema")
+            f"{problem} (flags: --schema, --examples, --openapi with --operation, "
+            "--asyncapi with --message)"
         )
     model = load_source(source)
     config = FuzzConfig(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from chaoskit.fuzz.generate import GenerationStats
 from chaoskit.fuzz.mutations import Edges
@@ -72,6 +73,14 @@ class PayloadModel:
     stats: GenerationStats = field(default_factory=GenerationStats)
     dropped: dict[str, int] = field(default_factory=dict)
     _edges: Edges | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        # Short: Hypothesis shows strategies' arguments in its reports.
+        return f"PayloadModel({self.source!r})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        # Hypothesis's pretty printer walks dataclasses field by field.
+        printer.text(repr(self))
 
     @property
     def source(self) -> str:

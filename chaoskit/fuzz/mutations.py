@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from chaoskit.fuzz.rules import KEYWORD_RULES, Rule
 from chaoskit.fuzz.schema import Schema
 
-__all__ = ["SENTINEL", "Edges", "Mutation", "dump", "label", "mutate"]
+__all__ = ["SENTINEL", "Boxed", "Edges", "Mutation", "dump", "label", "mutate"]
 
 # Stands for a raw JSON literal (1e400, a deep array) until the text is made.
 SENTINEL = "\ue000chaoskit-raw\ue000"
@@ -55,6 +55,14 @@ class Mutation:
     path: Path
     detail: str
     stand_in: object = None
+
+    def __repr__(self) -> str:
+        # Short: Hypothesis shows draws in its reports; values reach 256 KB.
+        return f"Mutation({self.kind}, {self.detail[:80]!r})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        # Hypothesis's pretty printer walks dataclasses field by field.
+        printer.text(repr(self))
 
 
 def _places(value: object) -> list[Path]:
@@ -148,6 +156,17 @@ _KINDS = (
 
 
 @dataclass(frozen=True)
+class Boxed:
+    """A payload passed to a strategy: Hypothesis shows strategies' arguments
+    in its reports, and payloads reach megabytes."""
+
+    value: object
+
+    def __repr__(self) -> str:
+        return "<payload>"
+
+
+@dataclass(frozen=True, repr=False)
 class Edges:
     """Values at and past the schema's own limits, gathered once per schema:
     numbers next to every bound, lengths next to every length limit, and the
@@ -192,15 +211,19 @@ class Edges:
             tuple(sorted(numbers)), tuple(sorted(lengths)), tuple(constants[:100])
         )
 
+    def __repr__(self) -> str:
+        return f"<edges: {len(self.numbers)} numbers, {len(self.constants)} constants>"
+
 
 @st.composite
 def mutate(
     draw: st.DrawFn,
-    value: object,
+    boxed: Boxed,
     deep_depth: tuple[int, int],
     edges: Edges = Edges(),
 ) -> Mutation:
-    """One change to ``value`` (not yet known to be invalid: see :func:`label`)."""
+    """One change to the payload (not yet known to be invalid: see :func:`label`)."""
+    value = boxed.value
     places = _places(value)
     kind = draw(st.sampled_from(_KINDS))
     path = draw(st.sampled_from(places))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 __all__ = [
     "BODY_RULES", "FIELD_RULES", "HARDENED", "HARDENING", "JSON", "KEYWORD_RULES",
@@ -152,6 +153,10 @@ class Case:
             f"Case({self.rule}, {body!r} ({len(self.body)} bytes), "
             f"batch={self.batch}, detail={self.detail[:80]!r})"
         )
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        # Hypothesis's pretty printer walks dataclasses field by field.
+        printer.text(repr(self))
 
     @property
     def valid(self) -> bool:

@@ -130,6 +130,15 @@ class Schema:
     _rs_base: str | None = None
     _branches: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False)
 
+    def __repr__(self) -> str:
+        # Short: Hypothesis shows strategies' arguments (the registry holds
+        # every metaschema).
+        return f"Schema({self.source!r}, dialect {self.dialect})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        # Hypothesis's pretty printer walks dataclasses field by field.
+        printer.text(repr(self))
+
     def resolver(self) -> Any:
         """A resolver at the root."""
         return self.registry.resolver(self.base_uri)

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from chaoskit.fuzz.generate import valid_values
 from chaoskit.fuzz.model import PayloadModel
-from chaoskit.fuzz.mutations import SENTINEL, Mutation, dump, label, mutate
+from chaoskit.fuzz.mutations import SENTINEL, Boxed, Mutation, dump, label, mutate
 from chaoskit.fuzz.rules import (
     BODY_RULES,
     FIELD_RULES,
@@ -57,14 +57,14 @@ def _pick_rule(draw: st.DrawFn, choices: list[Rule], valid: float | None) -> Rul
 
 @st.composite
 def _invalid(
-    draw: st.DrawFn, model: PayloadModel, value: object, rules: frozenset[Rule],
+    draw: st.DrawFn, model: PayloadModel, boxed: Boxed, rules: frozenset[Rule],
     deep: tuple[int, int],
 ) -> tuple[Mutation, Rule, str] | None:  # fmt: skip
     """A mutation of ``value`` the validator refuses, with its rule; None when
     the draws tried were all still valid (each counted as dropped)."""
     edges = model.edges()
     for _ in range(4):
-        mutation = draw(mutate(value, deep, edges))
+        mutation = draw(mutate(boxed, deep, edges))
         found = label(model.schema, mutation)
         if found is None:
             model.drop(mutation.kind)
@@ -126,7 +126,7 @@ def cases(
         else (600, 20_000)
     )
     if rule in (Rule.WRONG_TYPE, Rule.BATCH_ONE_BAD):
-        found = draw(_invalid(model, event, rules | {Rule.DEEP_NESTING}, deep))
+        found = draw(_invalid(model, Boxed(event), rules | {Rule.DEEP_NESTING}, deep))
         if found is None:
             return Case(Rule.VALID, body)  # nothing the schema refuses near here
         mutation, label_rule, keyword = found

@@ -37,7 +37,7 @@ def check_payload_fault(where: str, fault: PayloadFault) -> list[SpecIssue]:
         issues.append(
             SpecIssue(
                 f"{where}.schema",
-                "is required (or examples, openapi, asyncapi): the valid payloads' shape",
+                "is required (or examples, openapi, asyncapi): the payloads' shape",
                 None,
                 'a JSON Schema file, e.g. schema = "event.schema.json"; or '
                 'examples = "events.jsonl" (valid payloads); or openapi = "api.json" '

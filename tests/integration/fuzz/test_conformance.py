@@ -123,7 +123,7 @@ def test_group_labels_and_a_correct_sink(
         return
 
     @settings(
-        max_examples=15,
+        max_examples=10,
         database=None,
         deadline=None,
         suppress_health_check=list(HealthCheck),
@@ -152,7 +152,7 @@ def test_group_labels_and_a_correct_sink(
         path="/events",
         batch_path="/events/batch",
         seed=3,
-        max_examples=15,
+        max_examples=10,
         time_limit=20.0,
         checks=CheckConfig(budget=5.0),
     )

@@ -62,8 +62,11 @@ def test_asyncapi_message_payload(tmp_path: Path, version: str) -> None:
             }
         }
         components = {**COMPONENTS, "messages": {"Created": message}}
-    path = write(tmp_path, "events.json",
-                 {"asyncapi": version, "channels": channels, "components": components})  # fmt: skip
+    path = write(
+        tmp_path,
+        "events.json",
+        {"asyncapi": version, "channels": channels, "components": components},
+    )
     model = load_source(PayloadSource(asyncapi=path, message="Created"))
     assert model.schema.is_valid({"kind": "b", "n": 2})
     assert not model.schema.is_valid({"kind": "b"})
