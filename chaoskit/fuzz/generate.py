@@ -165,7 +165,10 @@ class _Drawer:
                     pick = self.draw(st.integers(0, len(branches) - 1))
                     queue.append((branches[pick], resolver))
             if "if" in node:
-                if self.draw(st.booleans()):
+                cond = node["if"]
+                # if: true / false decide the branch; otherwise draw it.
+                then = cond is True or (cond is not False and self.draw(st.booleans()))
+                if then:
                     queue.append((node["if"], resolver))
                     if "then" in node:
                         queue.append((node["then"], resolver))
@@ -280,6 +283,8 @@ class _Drawer:
             step = _as_number(node.get("multipleOf"))
             if step:
                 steps.append(step)
+        if steps and kind == "integer" and steps[0] < 1:
+            steps = []  # every integer may be a multiple: the validator decides
         if steps:
             step = steps[0]
             first = math.ceil(low / step) + (
@@ -533,7 +538,8 @@ class _Drawer:
                         st.from_regex(translated).filter(lambda n: n not in taken)
                     )
                     return str(name)
-        if any(node.get("additionalProperties") is False for node, _ in nodes):
+        closed = ("additionalProperties", "unevaluatedProperties")
+        if any(node.get(key) is False for node, _ in nodes for key in closed):
             return None
         if names:
             value = self.value(names, _MAX_DEPTH)

