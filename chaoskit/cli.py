@@ -350,8 +350,9 @@ def fuzz(
     Exit codes: 0 no failure (or every replayed finding fixed), 1 failures,
     2 bad input, 3 the target did not answer.
     """
-    from chaoskit.fuzz.command import policy_from, run_fuzz
+    from chaoskit.fuzz.command import run_fuzz
     from chaoskit.fuzz.documents import PayloadSource
+    from chaoskit.fuzz.rules import policy_from
 
     source = PayloadSource(schema, examples, openapi, operation, asyncapi, message)
     policy = policy_from(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from chaoskit.checks.base import Verdict, evaluator
 from chaoskit.checks.context import CheckContext
-from chaoskit.faults.payloads import payload_policy
+from chaoskit.fuzz.rules import policy_from
 from chaoskit.spec.model import FuzzHypothesis
 
 if TYPE_CHECKING:
@@ -57,7 +57,14 @@ def _fuzz(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
     ]
     requests = sum(t.requests for t in tallies)
     # Hardening findings count as wrong where the hypothesis states their policy.
-    policy = payload_policy(hypothesis, f"hypothesis {hypothesis.name!r}: ")
+    policy = policy_from(
+        max_body=None if hypothesis.max_body is None else str(hypothesis.max_body),
+        max_depth=hypothesis.max_depth,
+        content_type=hypothesis.content_type,
+        strict_utf8=hypothesis.strict_utf8,
+        hardening=hypothesis.hardening,
+        where=f"hypothesis {hypothesis.name!r}: ",
+    )
     wrong = sum(t.wrong() + t.hardening_wrong(policy) for t in tallies)
     expected = f"at most {hypothesis.max_failures} wrong answers"
     if not requests:

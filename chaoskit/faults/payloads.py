@@ -27,12 +27,11 @@ import httpx
 from chaoskit.errors import ChaoskitError, DriverError, SpecIssue
 from chaoskit.faults.base import Change, LedgerEntry, Undo
 from chaoskit.fuzz.checks import CheckConfig
-from chaoskit.fuzz.command import policy_from
 from chaoskit.fuzz.documents import PayloadSource, load_source
 from chaoskit.fuzz.engine import FuzzConfig, FuzzSession, check_target_url
 from chaoskit.fuzz.findings import write_findings
 from chaoskit.fuzz.model import PayloadModel
-from chaoskit.fuzz.rules import Policy, Rule
+from chaoskit.fuzz.rules import Policy, Rule, policy_from
 from chaoskit.fuzz.tally import FuzzTally
 from chaoskit.spec.model import Experiment, FuzzHypothesis, PayloadFault
 

@@ -25,10 +25,9 @@ from chaoskit.fuzz.engine import (
 )
 from chaoskit.fuzz.findings import Finding, load_findings, replay, write_findings
 from chaoskit.fuzz.model import PayloadModel
-from chaoskit.fuzz.rules import HARDENED, Policy, Rule
-from chaoskit.units import parse_size
+from chaoskit.fuzz.rules import Policy, Rule
 
-__all__ = ["describe_drops", "policy_from", "run_fuzz"]
+__all__ = ["describe_drops", "run_fuzz"]
 
 
 def describe_drops(model: PayloadModel) -> str:
@@ -81,30 +80,6 @@ def _table(findings: list[Finding]) -> Table:
             str(finding.count),
         )
     return table
-
-
-def policy_from(
-    *, max_body: str | None, max_depth: int | None, content_type: str | None,
-    strict_utf8: bool, hardening: bool, where: str = "--",
-) -> Policy:  # fmt: skip
-    """The hardening policies stated (``hardening``: every one, at its default).
-
-    Raises:
-        UsageError: a size that is not one.
-    """
-    policy = HARDENED if hardening else Policy()
-    size = policy.max_body
-    if max_body is not None:
-        try:
-            size = parse_size(max_body)
-        except ValueError as exc:
-            raise UsageError(f"{where}max-body: {exc}") from exc
-    return Policy(
-        max_body=size,
-        max_depth=max_depth if max_depth is not None else policy.max_depth,
-        content_type=content_type or policy.content_type,
-        strict_utf8=strict_utf8 or policy.strict_utf8,
-    )
 
 
 def run_fuzz(

@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from chaoskit.errors import UsageError
+from chaoskit.units import parse_size
+
 __all__ = [
     "BODY_RULES", "FIELD_RULES", "HARDENED", "HARDENING", "JSON", "KEYWORD_RULES",
-    "Case", "Policy", "Rule",
+    "Case", "Policy", "Rule", "policy_from",
 ]  # fmt: skip
 
 
@@ -162,3 +165,27 @@ class Case:
     def valid(self) -> bool:
         """Whether the case must be accepted."""
         return self.rule is Rule.VALID
+
+
+def policy_from(
+    *, max_body: str | None, max_depth: int | None, content_type: str | None,
+    strict_utf8: bool, hardening: bool, where: str = "--",
+) -> Policy:  # fmt: skip
+    """The hardening policies stated (``hardening``: every one, at its default).
+
+    Raises:
+        UsageError: a size that is not one.
+    """
+    policy = HARDENED if hardening else Policy()
+    size = policy.max_body
+    if max_body is not None:
+        try:
+            size = parse_size(max_body)
+        except ValueError as exc:
+            raise UsageError(f"{where}max-body: {exc}") from exc
+    return Policy(
+        max_body=size,
+        max_depth=max_depth if max_depth is not None else policy.max_depth,
+        content_type=content_type or policy.content_type,
+        strict_utf8=strict_utf8 or policy.strict_utf8,
+    )
