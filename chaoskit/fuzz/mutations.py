@@ -27,7 +27,16 @@ from hypothesis import strategies as st
 from chaoskit.fuzz.rules import KEYWORD_RULES, Rule
 from chaoskit.fuzz.schema import Schema
 
-__all__ = ["SENTINEL", "Boxed", "Edges", "Mutation", "dump", "label", "mutate"]
+__all__ = [
+    "KINDS_FOR",
+    "SENTINEL",
+    "Boxed",
+    "Edges",
+    "Mutation",
+    "dump",
+    "label",
+    "mutate",
+]
 
 # Stands for a raw JSON literal (1e400, a deep array) until the text is made.
 SENTINEL = "\ue000chaoskit-raw\ue000"
@@ -136,6 +145,17 @@ _OTHER_TYPES: dict[str, st.SearchStrategy[object]] = {
         st.text(string.ascii_lowercase, max_size=3), st.integers(0, 9), max_size=2
     ),
 }
+#: The changes likely to break a rule (for a run limited to some rules).
+KINDS_FOR = {
+    Rule.MISSING_REQUIRED: ("remove",), Rule.WRONG_TYPE: ("retype", "wrap"),
+    Rule.OUT_OF_RANGE: ("bound",), Rule.HUGE_NUMBER: ("huge",),
+    Rule.NOT_IN_ENUM: ("constant", "retype"),
+    Rule.UNKNOWN_VARIANT: ("constant", "remove"),
+    Rule.EXTRA_FIELD: ("extra",), Rule.PATTERN_MISMATCH: ("bound", "retype"),
+    Rule.BAD_FORMAT: ("bound",), Rule.NOT_UNIQUE: ("duplicate",),
+    Rule.FORBIDDEN: ("retype", "constant"), Rule.DEEP_NESTING: ("deep",),
+    Rule.OVERSIZED_STRING: ("oversize",),
+}  # fmt: skip
 # Weighted by repetition: the changes that most often find a hole come first
 # and most (shrinking goes towards the first).
 _KINDS = (
@@ -221,11 +241,12 @@ def mutate(
     boxed: Boxed,
     deep_depth: tuple[int, int],
     edges: Edges = Edges(),
+    kinds: tuple[str, ...] = (),
 ) -> Mutation:
     """One change to the payload (not yet known to be invalid: see :func:`label`)."""
     value = boxed.value
     places = _places(value)
-    kind = draw(st.sampled_from(_KINDS))
+    kind = draw(st.sampled_from(kinds or _KINDS))
     path = draw(st.sampled_from(places))
     current = _get(value, path)
     where = _name(path)

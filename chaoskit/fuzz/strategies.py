@@ -19,7 +19,15 @@ from hypothesis import strategies as st
 
 from chaoskit.fuzz.generate import valid_values
 from chaoskit.fuzz.model import PayloadModel
-from chaoskit.fuzz.mutations import SENTINEL, Boxed, Mutation, dump, label, mutate
+from chaoskit.fuzz.mutations import (
+    KINDS_FOR,
+    SENTINEL,
+    Boxed,
+    Mutation,
+    dump,
+    label,
+    mutate,
+)
 from chaoskit.fuzz.rules import (
     BODY_RULES,
     FIELD_RULES,
@@ -63,8 +71,13 @@ def _invalid(
     """A mutation of ``value`` the validator refuses, with its rule; None when
     the draws tried were all still valid (each counted as dropped)."""
     edges = model.edges()
-    for _ in range(4):
-        mutation = draw(mutate(boxed, deep, edges))
+    kinds: tuple[str, ...] = ()
+    if not all(rule in rules for rule in FIELD_RULES):
+        kinds = tuple(
+            k for r in FIELD_RULES if r in rules for k in KINDS_FOR.get(r, ())
+        )
+    for _ in range(8 if kinds else 4):
+        mutation = draw(mutate(boxed, deep, edges, kinds))
         found = label(model.schema, mutation)
         if found is None:
             model.drop(mutation.kind)
