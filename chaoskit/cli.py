@@ -173,7 +173,7 @@ def validate(
     """
     from chaoskit import spec
     from chaoskit.errors import SpecError
-    from chaoskit.faults.payloads import payload_fault_issues
+    from chaoskit.faults.payloads import payload_fault_issues, payload_fault_notes
     from chaoskit.plan import build_plan
     from chaoskit.runner.load import check_load_config
 
@@ -194,6 +194,8 @@ def validate(
     if issues:
         fail(SpecError(str(file), issues))
     click.echo(build_plan(experiment, seed).describe())
+    for note in payload_fault_notes(experiment, file.parent):
+        click.echo(f"note: {note}")
     click.echo("valid")
 
 
@@ -356,13 +358,41 @@ def rollback(report_dir: Path, force: bool) -> None:
 @click.option(
     "--allow-remote", is_flag=True, help="Allow a target that is not on loopback."
 )
+@click.option(
+    "--openapi",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="An OpenAPI document (JSON): fuzz an operation's request body.",
+)
+@click.option("--operation", help='With --openapi: the operation, e.g. "POST /events".')
+@click.option(
+    "--asyncapi",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="An AsyncAPI 2.x/3.x document (JSON): fuzz a message's payload.",
+)
+@click.option("--message", help="With --asyncapi: the message name.")
+@click.option("--max-body", help="Policy: larger bodies must be refused (e.g. 1MB).")
+@click.option(
+    "--max-depth",
+    type=click.IntRange(min=1),
+    help="Policy: deeper nesting must be refused (e.g. 64).",
+)
+@click.option("--content-type", help="Policy: only this media type is accepted.")
+@click.option("--strict-utf8", is_flag=True, help="Policy: non-UTF-8 bodies refused.")
+@click.option(
+    "--hardening",
+    is_flag=True,
+    help="Every policy: 1MB, depth 64, application/json, strict UTF-8.",
+)
 def fuzz(
     schema: Path | None, examples: Path | None, url: str, path: str,
     batch_path: str | None, health_path: str,
     seed: int, max_examples: int, time_limit: float, budget: float,
     allowed: tuple[int, ...], cors_origin: str | None, rules: tuple[str, ...],
     headers: tuple[str, ...], report_dir: Path | None, replay_dir: Path | None,
-    allow_remote: bool, show_headers: tuple[str, ...],
+    allow_remote: bool, show_headers: tuple[str, ...], openapi: Path | None,
+    operation: str | None, asyncapi: Path | None, message: str | None,
+    max_body: str | None, max_depth: int | None, content_type: str | None,
+    strict_utf8: bool, hardening: bool,
 ) -> None:  # fmt: skip
     """Fuzz an endpoint's validation with payloads from a JSON Schema (or examples).
 
@@ -371,11 +401,19 @@ def fuzz(
     2 bad input, 3 the target did not answer.
     """
     from chaoskit.fuzz.command import run_fuzz
+    from chaoskit.fuzz.documents import PayloadSource
+    from chaoskit.fuzz.rules import policy_from
     from chaoskit.report.log import warnings_to_log
 
+    source = PayloadSource(schema, examples, openapi, operation, asyncapi, message)
+    policy = policy_from(
+        max_body=max_body, max_depth=max_depth, content_type=content_type,
+        strict_utf8=strict_utf8, hardening=hardening,
+    )  # fmt: skip
     with warnings_to_log(report_dir):  # Hypothesis' warnings never hit the console
         code = run_fuzz(
             schema=schema, examples=examples, url=url, path=path,
+            source=source, policy=policy,
             batch_path=batch_path,
             health_path=health_path, seed=seed, max_examples=max_examples,
             time_limit=time_limit, budget=budget, allowed=allowed,

@@ -22,7 +22,7 @@ from rich.console import Console
 from chaoskit import spec
 from chaoskit.errors import EXIT_ABORTED, EXIT_OK, EXIT_USAGE, SpecError, UsageError
 from chaoskit.events import Event
-from chaoskit.faults.payloads import payload_fault_issues
+from chaoskit.faults.payloads import payload_fault_issues, payload_fault_notes
 from chaoskit.plan import Plan, build_plan
 from chaoskit.report import (
     JournalSink,
@@ -168,6 +168,8 @@ def run(
         console.print(plan.describe(), markup=False, highlight=False)
         console.print("dry run: nothing was started")
         return EXIT_OK
+    for note in payload_fault_notes(experiment, file.parent):
+        console.print(f"note: {note}", markup=False, highlight=False)
     name = experiment.experiment.name
     if report_dir is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")

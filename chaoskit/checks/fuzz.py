@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from chaoskit.checks.base import Verdict, evaluator, too_little_data
 from chaoskit.checks.context import CheckContext
+from chaoskit.fuzz.rules import policy_from
 from chaoskit.spec.model import FuzzHypothesis
 
 if TYPE_CHECKING:
@@ -34,8 +35,9 @@ def describe_tally(tally: FuzzTally) -> str:
     rules = tally.broken_rules()
     if rules:
         text += "; broken rules: " + ", ".join(rules)
-    if tally.findings:
-        first = tally.findings[0]
+    failing = [f for f in tally.findings if f.hardening is None]
+    if failing:
+        first = failing[0]
         body = b"" if first.body is None else first.body
         shown = body[:_SHOWN].decode("utf-8", "replace")
         more = f" ... ({len(body)} bytes)" if len(body) > _SHOWN else ""
@@ -54,7 +56,16 @@ def _fuzz(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
         t for t in ctx.fuzz if hypothesis.fault is None or t.fault == hypothesis.fault
     ]
     requests = sum(t.requests for t in tallies)
-    wrong = sum(t.wrong() for t in tallies)
+    # Hardening findings count as wrong where the hypothesis states their policy.
+    policy = policy_from(
+        max_body=None if hypothesis.max_body is None else str(hypothesis.max_body),
+        max_depth=hypothesis.max_depth,
+        content_type=hypothesis.content_type,
+        strict_utf8=hypothesis.strict_utf8,
+        hardening=hypothesis.hardening,
+        where=f"hypothesis {hypothesis.name!r}: ",
+    )
+    wrong = sum(t.wrong() + t.hardening_wrong(policy) for t in tallies)
     expected = f"at most {hypothesis.max_failures} wrong answers"
     scarce = too_little_data(
         hypothesis.name, "fuzz", hypothesis.phase, expected, requests,

@@ -27,21 +27,24 @@ import httpx
 from chaoskit.errors import ChaoskitError, DriverError, SpecIssue
 from chaoskit.faults.base import Change, LedgerEntry, Undo
 from chaoskit.fuzz.checks import CheckConfig
+from chaoskit.fuzz.documents import PayloadSource, load_source
 from chaoskit.fuzz.engine import FuzzConfig, FuzzSession, check_target_url
-from chaoskit.fuzz.examples import load_examples
 from chaoskit.fuzz.findings import write_findings
-from chaoskit.fuzz.model import PayloadModel, load_model
-from chaoskit.fuzz.rules import Rule
+from chaoskit.fuzz.model import PayloadModel
+from chaoskit.fuzz.rules import Policy, Rule, policy_from
 from chaoskit.fuzz.tally import FuzzTally
-from chaoskit.spec.model import Experiment, PayloadFault
+from chaoskit.spec.model import Experiment, FuzzHypothesis, PayloadFault
 
 __all__ = [
     "MAX_REQUESTS",
     "PayloadSender",
     "load_payload_model",
     "payload_fault_issues",
+    "payload_fault_notes",
     "payload_ledger_entry",
+    "payload_policy",
     "payload_rules",
+    "payload_source",
 ]
 
 #: Requests one fault sends at most, whatever its rate and window.
@@ -55,11 +58,28 @@ def load_payload_model(fault: PayloadFault, base_dir: Path) -> PayloadModel:
     Raises:
         UsageError: the file is missing or cannot be modelled.
     """
-    if fault.schema_ is not None:
-        return load_model(base_dir / fault.schema_)
-    if fault.examples is None:  # spec validation requires one of them
-        raise DriverError(f"fault {fault.name!r} sets neither schema nor examples")
-    return load_examples(base_dir / fault.examples)
+    return load_source(payload_source(fault), base_dir)
+
+
+def payload_source(fault: PayloadFault) -> PayloadSource:
+    """Where the fault's payload schema lives."""
+
+    def path(value: str | None) -> Path | None:
+        return None if value is None else Path(value)
+
+    return PayloadSource(
+        path(fault.schema_), path(fault.examples), path(fault.openapi),
+        fault.operation, path(fault.asyncapi), fault.message,
+    )  # fmt: skip
+
+
+def payload_policy(fault: PayloadFault | FuzzHypothesis, where: str) -> Policy:
+    """The hardening policies the fault (or a fuzz hypothesis) states."""
+    return policy_from(
+        max_body=None if fault.max_body is None else str(fault.max_body),
+        max_depth=fault.max_depth, content_type=fault.content_type,
+        strict_utf8=fault.strict_utf8, hardening=fault.hardening, where=where,
+    )  # fmt: skip
 
 
 def payload_rules(fault: PayloadFault) -> frozenset[Rule]:
@@ -100,6 +120,22 @@ def payload_fault_issues(experiment: Experiment, base_dir: Path) -> list[SpecIss
             )
             issues.append(SpecIssue(f"faults[{index}].{key}", str(exc), None, allowed))
     return issues
+
+
+def payload_fault_notes(experiment: Experiment, base_dir: Path) -> list[str]:
+    """What each payload fault's schema cannot be generated for, by key path
+    (said by ``validate`` and ``run``; the run fuzzes the rest)."""
+    notes = []
+    for index, fault in enumerate(experiment.faults):
+        if not isinstance(fault, PayloadFault):
+            continue
+        try:
+            model = load_payload_model(fault, base_dir)
+        except ChaoskitError:
+            continue  # an issue, said by payload_fault_issues
+        model.probe()
+        notes += [f"faults[{index}] ({fault.name}): {note}" for note in model.notes]
+    return notes
 
 
 def payload_ledger_entry(fault: PayloadFault, url: str) -> LedgerEntry:
@@ -143,7 +179,10 @@ class PayloadSender:
         self.report_dir = report_dir
         self.tallies = tallies
         self.allow_remote = allow_remote
-        self.checks = CheckConfig(allowed=frozenset(fault.allowed), budget=fault.budget)
+        self.checks = CheckConfig(
+            allowed=frozenset(fault.allowed), budget=fault.budget,
+            policy=payload_policy(fault, f"fault {fault.name!r}: "),
+        )  # fmt: skip
         self.tally = FuzzTally(fault.name, self.base_url + fault.path, self.seed)
         self.tally.replay = self._replay_command()
 

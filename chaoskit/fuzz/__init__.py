@@ -2,14 +2,18 @@
 
 Modules, along the data flow:
 
-* ``model`` - a JSON Schema file -> :class:`~chaoskit.fuzz.model.PayloadModel`
-  (variants keyed on a ``const`` discriminator, types, ranges, enums);
-* ``examples`` - valid example payloads -> the same ``PayloadModel``
-  (types, required fields, enums, ranges, variants on a ``type`` field);
+* ``schema`` - a JSON Schema: its dialect, references (local files, never
+  remote) and the jsonschema-rs validator every payload is checked with;
+* ``documents`` - where a schema lives (a file, examples, an OpenAPI
+  operation's request body, an AsyncAPI message) -> ``PayloadModel``;
+* ``model`` - :class:`~chaoskit.fuzz.model.PayloadModel` (a schema and what
+  generation dropped); ``examples`` - valid payloads -> an inferred schema;
+* ``generate`` - valid values for the whole vocabulary, kept only if valid;
 * ``rules`` - the :class:`~chaoskit.fuzz.rules.Rule` tags and the
   :class:`~chaoskit.fuzz.rules.Case` that carries one;
 * ``strategies`` (with ``mutations``) - seeded Hypothesis strategies for valid
-  cases and invalid ones, each made by breaking one rule of a valid payload;
+  cases and invalid ones, each one change to a valid payload, labelled with
+  the rule of the keyword that rejects it;
 * ``checks`` - what the answer to a case must be, and the protocol checks
   (unknown paths, CORS preflight);
 * ``engine`` - the run: Hypothesis in a worker thread, bounded in examples and

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from chaoskit.fuzz.rules import Case, Rule
+from chaoskit.fuzz.rules import Case, Policy, Rule
 
 __all__ = [
     "CheckConfig",
@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 _TOO_BIG = frozenset({Rule.OVERSIZED_BODY, Rule.OVERSIZED_STRING, Rule.DEEP_NESTING})
+_BIG_MUTATIONS = frozenset({"deep", "oversize", "huge"})
 _MEDIA = frozenset({Rule.WRONG_CONTENT_TYPE, Rule.MISSING_CONTENT_TYPE})
 #: An origin no sink should grant (``.invalid`` never resolves).
 FOREIGN_ORIGIN = "https://not-allowed.chaoskit.invalid"
@@ -50,11 +51,15 @@ class CheckConfig:
         budget: seconds an answer may take.
         cors_origin: the origin whose preflights must be granted (None: only
             check that preflights do not fail with a 5xx).
+        policy: the hardening policies stated: a hardening case is judged
+            only under its policy; otherwise a 2xx is a hardening finding
+            that does not fail.
     """
 
     allowed: frozenset[int] = frozenset({400, 422})
     budget: float = 2.0
     cors_origin: str | None = None
+    policy: Policy = field(default_factory=Policy)
 
 
 @dataclass(frozen=True)
@@ -75,13 +80,19 @@ class Failure:
     status: int | None
     message: str
     signature: str = field(default="")
+    hardening: str | None = None
+    """For a hardening finding that does not fail: the flag that would make it fail."""
+
+    @property
+    def failing(self) -> bool:
+        """Whether this failure fails the run (hardening findings do not)."""
+        return self.hardening is None
 
 
 def expected_statuses(case: Case, config: CheckConfig) -> frozenset[int]:
     """The statuses an invalid ``case`` may get."""
-    extra = {413} if case.rule in _TOO_BIG else {415} if case.rule in _MEDIA else set()
-    if case.rule is Rule.BATCH_ONE_BAD and "oversized" in case.detail:
-        extra = {413}
+    big = case.rule in _TOO_BIG or case.mutation in _BIG_MUTATIONS
+    extra = {413} if big else {415} if case.rule in _MEDIA else set()
     return config.allowed | extra
 
 
@@ -116,6 +127,14 @@ def check_response(case: Case, outcome: Outcome, config: CheckConfig) -> Failure
         return Failure("time-budget", status, message, "slow")
     if case.valid and not 200 <= status < 300:
         return Failure("valid-accepted", status, excerpt, sig)
+    if case.hardening is not None and not config.policy.enforced(case.hardening):
+        # No policy stated: the schema says nothing about this, so any answer
+        # but a 5xx is the sink's choice; a 2xx is reported, not failed.
+        if 200 <= status < 300:
+            flag = Policy.flag(case.hardening)
+            message = f"accepted ({case.detail}); {flag} would make this fail"
+            return Failure("hardening", status, message, case.rule, hardening=flag)
+        return None
     if not case.valid and status not in expected_statuses(case, config):
         allowed = sorted(expected_statuses(case, config))
         message = f"expected one of {allowed}, got {status}: {excerpt}"

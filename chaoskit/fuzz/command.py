@@ -15,6 +15,7 @@ from rich.table import Table
 
 from chaoskit.errors import EXIT_FAILED, EXIT_OK, UsageError
 from chaoskit.fuzz.checks import CheckConfig
+from chaoskit.fuzz.documents import PayloadSource, load_source
 from chaoskit.fuzz.engine import (
     FuzzConfig,
     FuzzResult,
@@ -22,13 +23,22 @@ from chaoskit.fuzz.engine import (
     check_target_url,
     fuzz,
 )
-from chaoskit.fuzz.examples import load_examples
 from chaoskit.fuzz.findings import Finding, load_findings, replay, write_findings
-from chaoskit.fuzz.model import load_model
-from chaoskit.fuzz.rules import Rule
+from chaoskit.fuzz.model import PayloadModel
+from chaoskit.fuzz.rules import Policy, Rule
 from chaoskit.redact import redact_text
 
-__all__ = ["run_fuzz"]
+__all__ = ["describe_drops", "run_fuzz"]
+
+
+def describe_drops(model: PayloadModel) -> str:
+    """What the validator kept from being sent under a false label."""
+    stats = model.stats
+    dropped = sum(model.dropped.values())
+    return (
+        f"labels checked by the validator: {stats.refused} of {stats.tried} valid "
+        f"draws and {dropped} mutations the schema still allows were dropped"
+    )
 
 
 def _headers(raw: tuple[str, ...]) -> dict[str, str]:
@@ -59,9 +69,12 @@ def _table(findings: list[Finding]) -> Table:
         table.add_column(column)
     for number, finding in enumerate(findings, 1):
         status = "-" if finding.status is None else str(finding.status)
+        check = finding.check
+        if finding.hardening:
+            check = f"hardening (fails with {finding.hardening})"
         table.add_row(
             str(number),
-            finding.check,
+            check,
             finding.rule,
             status,
             finding.detail[:70],
@@ -73,6 +86,7 @@ def _table(findings: list[Finding]) -> Table:
 def run_fuzz(
     *,
     schema: Path | None, examples: Path | None = None, url: str, path: str,
+    source: PayloadSource | None = None, policy: Policy | None = None,
     batch_path: str | None, health_path: str,
     seed: int, max_examples: int, time_limit: float, budget: float,
     allowed: tuple[int, ...], cors_origin: str | None, rules: tuple[str, ...],
@@ -82,20 +96,26 @@ def run_fuzz(
     """Run ``chaoskit fuzz`` (or its ``--replay``); the exit code."""
     console = Console(highlight=False, soft_wrap=True)
     checks = CheckConfig(
-        allowed=frozenset(allowed or (400, 422)), budget=budget, cors_origin=cors_origin
-    )
+        allowed=frozenset(allowed or (400, 422)), budget=budget,
+        cors_origin=cors_origin, policy=policy or Policy(),
+    )  # fmt: skip
     check_target_url(url, allow_remote)
     extra = _headers(headers)
     if replay_dir is not None:
         return _replay(console, url, replay_dir, checks, extra, health_path)
-    if schema is not None and examples is not None:
-        raise UsageError("--schema and --examples cannot be combined: give one")
-    if schema is not None:
-        model, source = load_model(schema), schema
-    elif examples is not None:
-        model, source = load_examples(examples), examples
-    else:
-        raise UsageError("--schema or --examples is required (or --replay DIR)")
+    source = source or PayloadSource(schema=schema, examples=examples)
+    if not source.given():
+        raise UsageError(
+            "--schema, --examples, --openapi or --asyncapi is required "
+            "(or --replay DIR)"
+        )
+    problem = source.check()
+    if problem is not None:
+        raise UsageError(
+            f"{problem} (flags: --schema, --examples, --openapi with --operation, "
+            "--asyncapi with --message)"
+        )
+    model = load_source(source)
     config = FuzzConfig(
         url=url, path=path, batch_path=batch_path, health_path=health_path, seed=seed,
         max_examples=max_examples, time_limit=time_limit, checks=checks, headers=extra,
@@ -103,12 +123,11 @@ def run_fuzz(
         allow_remote=allow_remote,
     )  # fmt: skip
     console.print(
-        f"fuzzing POST {redact_text(url.rstrip('/'))}{path} from {source} "
-        f"({len(model.variants)} variants), seed {seed}, up to {max_examples} examples",
+        f"fuzzing POST {redact_text(url.rstrip('/'))}{path} from {source.describe()} "
+        f"(JSON Schema {model.schema.dialect}), seed {seed}, "
+        f"up to {max_examples} examples",
         markup=False,
     )
-    for note in model.ignored:
-        console.print(f"  note: {note}", markup=False)
     shown = [0]
 
     def progress(result: FuzzResult) -> None:
@@ -117,12 +136,16 @@ def run_fuzz(
             console.print(f"  {result.requests} requests", markup=False)
 
     result = fuzz(model, config, progress)
+    for note in model.notes:
+        console.print(f"  note: {note}", markup=False)
     console.print(
         f"{result.requests} requests in {result.elapsed:.1f}s"
         + (" (time limit reached)" if result.timed_out else "")
-        + f": {len(result.findings)} distinct failure(s)",
+        + f": {len(result.failing)} distinct failure(s)"
+        + f", {len(result.findings) - len(result.failing)} hardening finding(s)",
         markup=False,
     )
+    console.print(f"  {describe_drops(model)}", markup=False)
     if result.findings:
         console.print(_table(result.findings))
         for number, finding in enumerate(result.findings, 1):
@@ -130,7 +153,8 @@ def run_fuzz(
     if report_dir is not None:
         meta = {
             "url": redact_text(url),
-            "schema" if schema is not None else "examples": str(source),
+            "source": source.describe(),
+            "dropped": dict(model.dropped),
             "seed": seed,
             "requests": result.requests,
         }
@@ -140,7 +164,7 @@ def run_fuzz(
             f"--replay {report_dir}",
             markup=False,
         )
-    return EXIT_FAILED if result.findings else EXIT_OK
+    return EXIT_FAILED if result.failing else EXIT_OK
 
 
 def _replay(

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import httpx
 from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
 from hypothesis import strategies as st
-from hypothesis.errors import Flaky
+from hypothesis.errors import Flaky, Unsatisfiable, UnsatisfiedAssumption
 
 from chaoskit.errors import ChaoskitError, UsageError
 from chaoskit.fuzz.checks import (
@@ -123,6 +123,11 @@ class FuzzResult:
     hosts: collections.Counter[str] = field(default_factory=collections.Counter)
     timed_out: bool = False
 
+    @property
+    def failing(self) -> list[Finding]:
+        """The findings that fail the run (hardening ones without a policy do not)."""
+        return [f for f in self.findings if f.hardening is None]
+
 
 def check_target_url(url: str, allow_remote: bool) -> None:
     """Refuse a URL that is not http(s) on loopback (unless allowed).
@@ -215,6 +220,16 @@ class _Run:
         if failure is None:
             return
         key = (failure.check, failure.status, failure.signature)
+        if not failure.failing:
+            # A hardening finding: kept (smallest case), never shrunk or failed.
+            with self.lock:
+                previous = self.best.get(key)
+                count = previous[2] + 1 if previous else 1
+                if previous is None or _size(case) < _size(previous[0]):
+                    self.best[key] = (case, failure, count)
+                else:
+                    self.best[key] = (previous[0], previous[1], count)
+            return
         with self.lock:
             if key in self.known:  # found and shrunk in an earlier round
                 case_, failure_, count_ = self.best[key]
@@ -254,6 +269,7 @@ def _hypothesis(run: _Run, model: PayloadModel) -> None:
         model,
         rules=config.rules,
         batch=config.batch_path is not None,
+        policy=config.checks.policy,
         valid=config.valid_share,
     )
     for number in range(MAX_ROUNDS):
@@ -302,6 +318,8 @@ def _round(
         body()
     except _TimeUp:
         pass
+    except (Unsatisfiable, UnsatisfiedAssumption):
+        pass  # nothing valid could be drawn (noted on the model), so nothing to send
     except (CheckFailed, Flaky):
         # Recorded by _Run.test with the smallest case per signature. Flaky:
         # the time ran out during shrinking, so Hypothesis's replay passed.
@@ -450,6 +468,8 @@ def _finding(config: FuzzConfig, case: Case, failure: Failure, count: int) -> Fi
             masked=_masked(config),
             shown=config.shown_headers,
         ),
+        keyword=case.keyword,
+        hardening=failure.hardening,
     )
 
 

@@ -29,7 +29,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from chaoskit.errors import UsageError
-from chaoskit.fuzz.model import Node, PayloadModel, Variant, json_kind
+from chaoskit.fuzz.model import (
+    Node,
+    PayloadModel,
+    json_kind,
+    model_from_schema,
+    node_schema,
+)
 
 __all__ = ["DISCRIMINATORS", "load_examples", "model_from_examples"]
 
@@ -119,9 +125,7 @@ def model_from_examples(
     discriminator = _discriminator(objects)
     if discriminator is None:
         node = inferrer.object(objects, "")
-        return PayloadModel(
-            (Variant("", node),), None, source, tuple(sorted(inferrer.notes))
-        )
+        return _model(node_schema(node), source, inferrer.notes)
     groups: dict[str, list[dict[str, object]]] = {}
     for value in objects:
         groups.setdefault(str(value[discriminator]), []).append(value)
@@ -130,13 +134,18 @@ def model_from_examples(
         node = inferrer.object(members, tag)
         # The discriminator is the variant's constant, as a schema's `const`.
         properties = {**node.properties, discriminator: Node("string", enum=(tag,))}
-        variants.append(Variant(tag, Node(
-            "object", properties=properties, required=node.required,
-            additional=False,
+        variants.append(node_schema(Node(
+            "object", properties=properties,
+            required=node.required | {discriminator}, additional=False,
         )))  # fmt: skip
-    return PayloadModel(
-        tuple(variants), discriminator, source, tuple(sorted(inferrer.notes))
-    )
+    return _model({"oneOf": variants}, source, inferrer.notes)
+
+
+def _model(schema: dict[str, object], source: str, notes: set[str]) -> PayloadModel:
+    model = model_from_schema(schema, source)
+    for note in sorted(notes):
+        model.schema.note(note)
+    return model
 
 
 def load_examples(path: str | Path) -> PayloadModel:

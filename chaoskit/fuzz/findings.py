@@ -27,7 +27,7 @@ from chaoskit.fuzz.checks import (
     judge_probe,
 )
 from chaoskit.fuzz.curl import INLINE_LIMIT
-from chaoskit.fuzz.rules import Case, Rule
+from chaoskit.fuzz.rules import HARDENING, Case, Rule
 from chaoskit.redact import MASK, is_secret_key
 
 __all__ = ["FINDINGS_FILE", "Finding", "load_findings", "replay", "write_findings"]
@@ -53,6 +53,8 @@ class Finding:
     seed: int
     count: int = 1
     headers: dict[str, str] | None = None  # protocol probes' own headers
+    keyword: str = ""  # the schema path of the keyword that rejects the body
+    hardening: str | None = None  # a hardening finding: the flag that would fail it
 
     def key(self) -> tuple[str, int | None, str]:
         """What duplicates share: (check, status, error signature)."""
@@ -155,6 +157,10 @@ def _judge(
         finding.content_type,
         batch=finding.detail.startswith("item "),
         detail=finding.detail,
+        keyword=finding.keyword,
+        hardening=HARDENING.get(rule)
+        if rule is not None and finding.hardening
+        else None,
     )
     return check_response(case, outcome, config)
 

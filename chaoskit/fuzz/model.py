@@ -1,45 +1,31 @@
-"""The valid shape of a payload, read from a JSON Schema file.
+"""The payload model: a schema to generate from, and the shapes examples show.
 
-Only the keywords that decide validity of event-like payloads are modelled:
-``type``, ``enum``, ``const``, ``minimum``/``maximum`` (and their exclusive
-forms), ``minLength``/``maxLength``, ``properties``, ``required``,
-``additionalProperties`` (a boolean), ``items``/``minItems``/``maxItems``,
-local ``$ref`` (``#/$defs/...``, ``#/definitions/...``) and a top-level
-``oneOf`` whose variants each fix a discriminator property with ``const``
-(``{"type": {"const": "heartbeat"}}``). Keywords the model does not know are
-listed in :attr:`PayloadModel.ignored`, so a user sees what is not fuzzed.
+:class:`PayloadModel` wraps a :class:`~chaoskit.fuzz.schema.Schema` (the whole
+JSON Schema vocabulary, validated by jsonschema-rs) with the counts of what
+generation dropped. :class:`Node` is the shape ``chaoskit.fuzz.examples``
+infers from valid payloads; :func:`node_schema` turns it into a JSON Schema,
+so examples are fuzzed by the same path as a schema.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from chaoskit.errors import UsageError
+from chaoskit.fuzz.generate import GenerationStats
+from chaoskit.fuzz.mutations import Edges
+from chaoskit.fuzz.schema import Schema, load_json_file, schema_from
 
 __all__ = [
     "Node",
     "PayloadModel",
-    "Variant",
     "json_kind",
     "load_model",
     "model_from_schema",
+    "node_schema",
 ]
-
-_KINDS = frozenset(
-    {"string", "integer", "number", "boolean", "object", "array", "null"}
-)
-_KNOWN = frozenset(
-    {
-        "type", "enum", "const", "minimum", "maximum", "exclusiveMinimum",
-        "exclusiveMaximum", "minLength", "maxLength", "properties", "required",
-        "additionalProperties", "items", "minItems", "maxItems", "oneOf", "$ref",
-        "$schema", "$id", "$defs", "definitions", "title", "description",
-        "examples", "default", "$comment", "format",
-    }
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -71,107 +57,78 @@ class Node:
         return False
 
 
-@dataclass(frozen=True)
-class Variant:
-    """One branch of the ``oneOf``: its discriminator value and its object."""
-
-    tag: str
-    node: Node
-
-
-@dataclass(frozen=True)
+@dataclass
 class PayloadModel:
-    """The payload's shape: variants keyed on ``discriminator``, or one node.
+    """What the fuzzer generates from: a :class:`~chaoskit.fuzz.schema.Schema`
+    (a schema file, an OpenAPI or AsyncAPI document's payload, or examples'
+    inferred schema) and what generating from it has cost.
 
-    A schema without a ``oneOf`` becomes a single variant whose tag is ``""``.
+    Attributes:
+        schema: the schema, its references and its validator.
+        stats: valid draws tried and refused by the validator.
+        dropped: mutations dropped because the schema still allows them, by kind.
     """
 
-    variants: tuple[Variant, ...]
-    discriminator: str | None = None
-    source: str = "<schema>"
-    ignored: tuple[str, ...] = ()
+    schema: Schema
+    stats: GenerationStats = field(default_factory=GenerationStats)
+    dropped: dict[str, int] = field(default_factory=dict)
+    _edges: Edges | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        # Short: Hypothesis shows strategies' arguments in its reports.
+        return f"PayloadModel({self.source!r})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        # Hypothesis's pretty printer walks dataclasses field by field.
+        printer.text(repr(self))
 
     @property
-    def tags(self) -> tuple[str, ...]:
-        """The discriminator values, in schema order."""
-        return tuple(variant.tag for variant in self.variants)
+    def source(self) -> str:
+        """Where the schema came from."""
+        return self.schema.source
 
+    @property
+    def notes(self) -> list[str]:
+        """What could not be generated for, by key path, each said once."""
+        return self.schema.notes
 
-class _Reader:
-    """Turns schema dicts into :class:`Node` trees, resolving local refs."""
+    def edges(self) -> Edges:
+        """The schema's limits and constants (gathered once)."""
+        if self._edges is None:
+            self._edges = Edges.of(self.schema.root)
+        return self._edges
 
-    def __init__(self, root: Mapping[str, object], source: str) -> None:
-        self.root = root
-        self.source = source
-        self.ignored: set[str] = set()
+    def probe(self, examples: int = 25) -> int:
+        """Draw a few valid payloads (so what cannot be generated is noted
+        before a run); how many were valid."""
+        from hypothesis import HealthCheck, Phase, given, settings
 
-    def fail(self, where: str, message: str) -> UsageError:
-        return UsageError(f"{self.source}: {where or '(root)'}: {message}")
+        from chaoskit.fuzz.generate import valid_values
 
-    def resolve(self, schema: Mapping[str, object], where: str) -> Mapping[str, object]:
-        seen: set[str] = set()
-        while "$ref" in schema:
-            ref = schema["$ref"]
-            if not isinstance(ref, str) or not ref.startswith("#/") or ref in seen:
-                raise self.fail(
-                    where, f"only local, acyclic $ref are supported: {ref!r}"
-                )
-            seen.add(ref)
-            target: object = self.root
-            for part in ref[2:].split("/"):
-                if not isinstance(target, Mapping) or part not in target:
-                    raise self.fail(where, f"$ref {ref!r} points nowhere")
-                target = target[part]
-            if not isinstance(target, Mapping):
-                raise self.fail(where, f"$ref {ref!r} is not a schema")
-            schema = target
-        return schema
+        found = [0]
 
-    def node(self, raw: object, where: str) -> Node:
-        if not isinstance(raw, Mapping):
-            raise self.fail(where, "a schema must be an object")
-        schema = self.resolve(raw, where)
-        self.ignored.update(
-            f"{where or '(root)'}: {key}" for key in schema if key not in _KNOWN
+        @settings(
+            max_examples=examples,
+            database=None,
+            deadline=None,
+            phases=(Phase.generate,),
+            suppress_health_check=list(HealthCheck),
         )
-        if "const" in schema:
-            const = schema["const"]
-            return Node(json_kind(const), enum=(const,))
-        kind = schema.get("type")
-        enum = schema.get("enum")
-        if kind is None and isinstance(enum, list) and enum:
-            kind = json_kind(enum[0])
-        if kind is None and "properties" in schema:
-            kind = "object"
-        if not isinstance(kind, str) or kind not in _KINDS:
-            raise self.fail(
-                where, f"'type' must be one of {sorted(_KINDS)}, got {kind!r}"
-            )
-        minimum, exclusive_min = _bound(schema, "minimum", "exclusiveMinimum")
-        maximum, exclusive_max = _bound(schema, "maximum", "exclusiveMaximum")
-        props = schema.get("properties", {})
-        if not isinstance(props, Mapping):
-            raise self.fail(where, "'properties' must be an object")
-        items = schema.get("items")
-        return Node(
-            kind=kind,
-            enum=tuple(enum) if isinstance(enum, list) else None,
-            minimum=minimum,
-            maximum=maximum,
-            exclusive_minimum=exclusive_min,
-            exclusive_maximum=exclusive_max,
-            min_length=_int(schema.get("minLength"), 0),
-            max_length=_opt_int(schema.get("maxLength")),
-            properties={
-                name: self.node(sub, f"{where}.{name}".lstrip("."))
-                for name, sub in props.items()
-            },
-            required=frozenset(str(name) for name in _list(schema.get("required"))),
-            additional=schema.get("additionalProperties", True) is not False,
-            items=self.node(items, f"{where}[]") if items is not None else None,
-            min_items=_int(schema.get("minItems"), 0),
-            max_items=_opt_int(schema.get("maxItems")),
-        )
+        @given(valid_values(self.schema, self.stats))
+        def draw(value: object) -> None:
+            found[0] += 1
+
+        try:
+            draw()
+        except Exception:  # noqa: BLE001 - Unsatisfiable: nothing valid was drawn
+            found[0] = 0
+        if not found[0]:
+            self.schema.note("no valid payload could be generated")
+        return found[0]
+
+    def drop(self, kind: str) -> None:
+        """Count one mutation the validator found still valid."""
+        self.dropped[kind] = self.dropped.get(kind, 0) + 1
 
 
 def json_kind(value: object) -> str:
@@ -189,94 +146,53 @@ def json_kind(value: object) -> str:
     return "object" if isinstance(value, dict) else "string"
 
 
-def _bound(
-    schema: Mapping[str, object], plain: str, exclusive: str
-) -> tuple[float | None, bool]:
-    value = schema.get(exclusive)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return value, True  # draft 6+: the exclusive bound is a number
-    value = schema.get(plain)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return value, False
-    return None, False
-
-
-def _int(value: object, default: int) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
-
-
-def _opt_int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _list(value: object) -> list[object]:
-    return list(value) if isinstance(value, list) else []
+def node_schema(node: Node) -> dict[str, object]:
+    """A :class:`Node` (inferred from examples) as a JSON Schema object."""
+    if node.enum is not None:
+        return {"enum": list(node.enum)}
+    schema: dict[str, object] = {"type": node.kind}
+    if node.minimum is not None:
+        schema["exclusiveMinimum" if node.exclusive_minimum else "minimum"] = (
+            node.minimum
+        )
+    if node.maximum is not None:
+        schema["exclusiveMaximum" if node.exclusive_maximum else "maximum"] = (
+            node.maximum
+        )
+    if node.kind == "string" and node.min_length:
+        schema["minLength"] = node.min_length
+    if node.max_length is not None:
+        schema["maxLength"] = node.max_length
+    if node.kind == "object":
+        schema["properties"] = {k: node_schema(v) for k, v in node.properties.items()}
+        schema["required"] = sorted(node.required)
+        if not node.additional:
+            schema["additionalProperties"] = False
+    if node.items is not None:
+        schema["items"] = node_schema(node.items)
+    return schema
 
 
 def model_from_schema(
-    schema: Mapping[str, object], source: str = "<schema>"
+    schema: object,
+    source: str = "<schema>",
+    base: Path | None = None,
+    dialect: str | None = None,
 ) -> PayloadModel:
-    """The :class:`PayloadModel` of a parsed JSON Schema.
+    """The :class:`PayloadModel` of a parsed JSON Schema (references relative
+    to the file ``base``).
 
     Raises:
-        UsageError: the schema uses a shape the fuzzer cannot model (the
-            message names the place and what is supported).
+        SchemaError: the schema cannot be used (the message names the place).
     """
-    reader = _Reader(schema, source)
-    root = reader.resolve(schema, "")
-    branches = root.get("oneOf")
-    if branches is None:
-        variants: tuple[Variant, ...] = (Variant("", reader.node(root, "")),)
-        return PayloadModel(variants, None, source, tuple(sorted(reader.ignored)))
-    if not isinstance(branches, list) or not branches:
-        raise reader.fail("oneOf", "must be a non-empty array of schemas")
-    nodes = [reader.node(branch, f"oneOf[{i}]") for i, branch in enumerate(branches)]
-    discriminator = _discriminator(nodes)
-    if discriminator is None:
-        raise reader.fail(
-            "oneOf",
-            "every variant must be an object with a required property fixed by "
-            '\'const\' (e.g. {"type": {"const": "heartbeat"}})',
-        )
-    variants = tuple(
-        Variant(str(node.properties[discriminator].enum[0]), node)  # type: ignore[index]
-        for node in nodes
-    )
-    return PayloadModel(variants, discriminator, source, tuple(sorted(reader.ignored)))
-
-
-def _discriminator(nodes: list[Node]) -> str | None:
-    """The property every variant requires and fixes to one distinct string."""
-    if not all(node.kind == "object" for node in nodes):
-        return None
-    for name in nodes[0].properties:
-        tags = []
-        for node in nodes:
-            prop = node.properties.get(name)
-            if prop is None or name not in node.required or prop.enum is None:
-                break
-            if len(prop.enum) != 1 or not isinstance(prop.enum[0], str):
-                break
-            tags.append(prop.enum[0])
-        else:
-            if len(set(tags)) == len(tags):
-                return name
-    return None
+    return PayloadModel(schema_from(schema, source, base, dialect))
 
 
 def load_model(path: str | Path) -> PayloadModel:
     """Read a JSON Schema file into a :class:`PayloadModel`.
 
     Raises:
-        UsageError: the file is missing, is not JSON, or cannot be modelled.
+        SchemaError: the file is missing, is not JSON, or cannot be used.
     """
     path = Path(path)
-    try:
-        schema = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise UsageError(f"schema file not found: {path}") from exc
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read schema {path}: {exc}") from exc
-    if not isinstance(schema, dict):
-        raise UsageError(f"{path}: a JSON Schema must be an object")
-    return model_from_schema(schema, str(path))
+    return model_from_schema(load_json_file(path), str(path), path)

@@ -2,103 +2,90 @@
 
 :func:`cases` draws a :class:`Case`: the bytes to send, the Content-Type, the
 endpoint (single or batch) and the :class:`Rule` the case breaks
-(``Rule.VALID`` for one that must be accepted). Invalid cases are made by
-mutating a valid payload, so each breaks exactly the rule it is tagged with
-and nothing else a validator would trip on first (tests check the tag against
-``jsonschema``). Everything is drawn through Hypothesis, so a seed reproduces
-the same cases and every failure shrinks: towards the first variant, the
-first rule, the first field and the smallest values.
+(``Rule.VALID`` for one that must be accepted). Invalid cases are one change
+to a valid payload; the validator decides whether it is invalid and by which
+keyword (its rule), so a label is never a guess. Transport and size cases carry
+the hardening policy that judges them. Everything is drawn through
+Hypothesis, so a seed reproduces the same cases and every failure shrinks:
+towards the first rule, the first place and the smallest values.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import replace
 
 from hypothesis import strategies as st
 
-from chaoskit.fuzz.model import Node, PayloadModel, Variant
-from chaoskit.fuzz.mutations import SENTINEL, break_field, dump, field_options
-from chaoskit.fuzz.rules import BODY_RULES, FIELD_RULES, Case, Rule
+from chaoskit.fuzz.generate import valid_values
+from chaoskit.fuzz.model import PayloadModel
+from chaoskit.fuzz.mutations import (
+    KINDS_FOR,
+    SENTINEL,
+    Boxed,
+    Mutation,
+    dump,
+    label,
+    mutate,
+)
+from chaoskit.fuzz.rules import (
+    BODY_RULES,
+    FIELD_RULES,
+    HARDENED,
+    HARDENING,
+    Case,
+    Policy,
+    Rule,
+)
 
-__all__ = ["BODY_RULES", "FIELD_RULES", "Case", "Rule", "cases", "valid_values"]
+__all__ = ["BODY_RULES", "FIELD_RULES", "HARDENED", "Case", "Policy", "Rule", "cases"]
 
 
 _GARBAGE = (
     "{'type': 'init'}", "type=init&session_id=1", "<event type='init'/>",
     "NaN", "undefined", "{", "}", "[1,]", '{"a" 1}', "nul", "\x00",
 )  # fmt: skip
-_ORDER = list(Rule)
 _CONTENT_TYPES = (
     "text/plain", "application/x-www-form-urlencoded", "application/xml",
     "multipart/form-data; boundary=x", "application/octet-stream", "json",
 )  # fmt: skip
 
 
-def _lo_hi(node: Node) -> tuple[float | None, float | None]:
-    return node.minimum, node.maximum
-
-
-def valid_values(node: Node) -> st.SearchStrategy[object]:
-    """Values ``node`` accepts (small ones: sizes capped at 24 past the minimum)."""
-    if node.enum is not None:
-        return st.sampled_from(node.enum)
-    lo, hi = _lo_hi(node)
-    if node.kind == "integer":
-        low = (
-            None
-            if lo is None
-            else math.floor(lo) + 1
-            if node.exclusive_minimum
-            else math.ceil(lo)
-        )
-        high = (
-            None
-            if hi is None
-            else math.ceil(hi) - 1
-            if node.exclusive_maximum
-            else math.floor(hi)
-        )
-        return st.integers(low, high)
-    if node.kind == "number":
-        floats = st.floats(
-            lo, hi, allow_nan=False, allow_infinity=False,
-            exclude_min=node.exclusive_minimum and lo is not None,
-            exclude_max=node.exclusive_maximum and hi is not None,
-        )  # fmt: skip
-        integers = valid_values(replace(node, kind="integer"))
-        return st.one_of(integers, floats)
-    if node.kind == "string":
-        top = node.min_length + 24
-        size = top if node.max_length is None else min(node.max_length, top)
-        return st.text(min_size=node.min_length, max_size=size)
-    if node.kind == "boolean":
-        return st.booleans()
-    if node.kind == "null":
-        return st.none()
-    if node.kind == "array":
-        items = valid_values(node.items) if node.items else st.integers()
-        top = node.min_items + 3
-        size = top if node.max_items is None else min(node.max_items, top)
-        return st.lists(items, min_size=node.min_items, max_size=size)
-    required = {
-        k: valid_values(v) for k, v in node.properties.items() if k in node.required
-    }
-    optional = {
-        k: valid_values(v) for k, v in node.properties.items() if k not in node.required
-    }
-    return st.fixed_dictionaries(required, optional=optional)
+def _pick_rule(draw: st.DrawFn, choices: list[Rule], valid: float | None) -> Rule:
+    if valid is not None:
+        # Drawn as a number that shrinks to 999 (invalid): a shrunk failure
+        # keeps the invalid rule it was found with.
+        invalid = [r for r in choices if r is not Rule.VALID]
+        pick = 999 - draw(st.integers(0, 999))
+        if pick < valid * 1000 or not invalid:
+            return Rule.VALID
+        return draw(st.sampled_from(invalid))
+    return draw(st.sampled_from(choices or [Rule.VALID]))
 
 
 @st.composite
-def _event(draw: st.DrawFn, model: PayloadModel) -> tuple[Variant, dict[str, object]]:
-    variant = draw(st.sampled_from(model.variants))
-    value = draw(valid_values(variant.node))
-    assert isinstance(value, dict)  # noqa: S101 - variants are objects
-    if model.discriminator:
-        value = {model.discriminator: variant.tag, **value}
-    return variant, value
+def _invalid(
+    draw: st.DrawFn, model: PayloadModel, boxed: Boxed, rules: frozenset[Rule],
+    deep: tuple[int, int],
+) -> tuple[Mutation, Rule, str] | None:  # fmt: skip
+    """A mutation of ``value`` the validator refuses, with its rule; None when
+    the draws tried were all still valid (each counted as dropped)."""
+    edges = model.edges()
+    kinds: tuple[str, ...] = ()
+    if not all(rule in rules for rule in FIELD_RULES):
+        kinds = tuple(
+            k for r in FIELD_RULES if r in rules for k in KINDS_FOR.get(r, ())
+        )
+    for _ in range(8 if kinds else 4):
+        mutation = draw(mutate(boxed, deep, edges, kinds))
+        found = label(model.schema, mutation)
+        if found is None:
+            model.drop(mutation.kind)
+            continue
+        rule, keyword = found
+        if rule in rules:
+            return mutation, rule, keyword
+    return None
 
 
 @st.composite
@@ -108,76 +95,113 @@ def cases(
     *,
     rules: frozenset[Rule] = frozenset(Rule),
     batch: bool = False,
-    oversize: int = 1024 * 1024,
+    policy: Policy = Policy(),  # noqa: B008 - frozen, never mutated
     valid: float | None = None,
 ) -> Case:
-    """A :class:`Case`: valid, or invalid by one of ``rules``.
+    """A :class:`Case`: valid, or invalid by one rule, or a hardening case.
 
     Args:
-        model: the payload's valid shape.
+        model: the payload's schema.
         rules: the rules to draw from (``Rule.VALID`` for valid cases).
         batch: also draw cases for the batch endpoint (valid batches and
             ``batch-one-bad``).
-        oversize: the least size of an ``oversized-body`` body, in bytes.
+        policy: the hardening policies stated (sizes follow them).
         valid: the share of valid cases (None: ``Rule.VALID`` is one choice
             among the rules).
+
+    Every payload is checked by the validator before it is returned: a valid
+    case validates, a rule-tagged one does not, and its rule is the one of the
+    keyword that rejects it.
     """
-    # The rule is drawn first, from a list that does not depend on the
-    # payload: shrinking the payload (an earlier variant, an optional field
-    # dropped) then keeps the rule, and the failure, whenever it can.
-    choices = [
-        r for r in _ORDER if r in rules and (batch or r is not Rule.BATCH_ONE_BAD)
-    ]
-    if valid is not None:
-        # Drawn as a number that shrinks to 999 (invalid): a shrunk failure
-        # keeps the invalid rule it was found with.
-        invalid: list[Rule] = [r for r in choices if r is not Rule.VALID]
-        pick = 999 - draw(st.integers(0, 999))
-        choices = [Rule.VALID] if pick < valid * 1000 or not invalid else invalid
-    rule: Rule = draw(st.sampled_from(choices or [Rule.VALID]))
-    variant, event = draw(_event(model))
-    wanted = rules if rule is Rule.BATCH_ONE_BAD else frozenset({rule})
-    options = field_options(model, variant, event, wanted)
-    if (rule in FIELD_RULES or rule is Rule.BATCH_ONE_BAD) and not options:
-        rule = Rule.VALID  # nothing to break this way in this payload
+    # The rule group is drawn first, from a list that does not depend on the
+    # payload: shrinking the payload then keeps the kind of case.
+    body_rules = [r for r in BODY_RULES if r in rules]
+    mutated = any(r in rules for r in FIELD_RULES)
+    choices = [Rule.VALID] if Rule.VALID in rules else []
+    if mutated:
+        # Stands for "a mutation" (labelled below), as many times as there are
+        # field rules: most cases break the schema, as users mean to test.
+        choices += [Rule.WRONG_TYPE] * 10
+    if batch and Rule.BATCH_ONE_BAD in rules:
+        choices.append(Rule.BATCH_ONE_BAD)
+    choices += body_rules
+    rule = _pick_rule(draw, choices, valid)
+    event = draw(valid_values(model.schema, model.stats))
     body = dump(event)
-    tag = variant.tag or None
     if rule is Rule.VALID:
         if batch and draw(st.booleans()):
-            more = draw(st.lists(_event(model).map(lambda pair: pair[1]), max_size=3))
-            return Case(Rule.VALID, dump([event, *more]), batch=True, variant=tag)
-        return Case(Rule.VALID, body, variant=tag)
-    if rule in FIELD_RULES or rule is Rule.BATCH_ONE_BAD:
-        option = draw(st.sampled_from(options))
-        value, raw, detail = draw(break_field(event, option, model))
-        detail = f"{tag}: {detail}" if tag else detail
+            more = draw(st.lists(valid_values(model.schema, model.stats), max_size=3))
+            return Case(Rule.VALID, dump([event, *more]), batch=True)
+        return Case(Rule.VALID, body)
+    deep = (
+        (policy.max_depth + 1, max(4 * policy.max_depth, policy.max_depth + 2))
+        if policy.max_depth
+        else (600, 20_000)
+    )
+    if rule in (Rule.WRONG_TYPE, Rule.BATCH_ONE_BAD):
+        found = draw(_invalid(model, Boxed(event), rules | {Rule.DEEP_NESTING}, deep))
+        if found is None:
+            return Case(Rule.VALID, body)  # nothing the schema refuses near here
+        mutation, label_rule, keyword = found
+        hardening = None
+        if mutation.kind == "deep" and label(model.schema, mutation) is None:
+            label_rule, hardening = Rule.DEEP_NESTING, "max_depth"
+        detail = f"{mutation.detail} (rejected by {keyword})"
         if rule is Rule.BATCH_ONE_BAD:
-            others = draw(st.lists(_event(model).map(lambda pair: pair[1]), max_size=3))
+            others = draw(st.lists(valid_values(model.schema, model.stats), max_size=3))
             index = draw(st.integers(0, len(others)))
-            items = [*others[:index], SENTINEL if raw else value, *others[index:]]
+            raw = mutation.raw
+            items = [
+                *others[:index],
+                SENTINEL if raw else mutation.value,
+                *others[index:],
+            ]
             if raw:
-                raw = dump(value, raw).decode("utf-8")
-            detail = f"item {index} ({option[0]}) {detail}"
-            return Case(rule, dump(items, raw), batch=True, variant=tag, detail=detail)
-        return Case(rule, dump(value, raw), variant=tag, detail=f"{detail}")
-    return _body_case(draw, rule, body, tag, oversize, event)
+                raw = dump(mutation.value, raw).decode("utf-8")
+            return Case(Rule.BATCH_ONE_BAD, dump(items, raw), batch=True,
+                        detail=f"item {index} ({label_rule}) {detail}", keyword=keyword,
+                        mutation=mutation.kind)  # fmt: skip
+        return Case(
+            label_rule,
+            dump(mutation.value, mutation.raw),
+            detail=detail,
+            keyword=keyword,
+            mutation=mutation.kind,
+            hardening=hardening,
+        )
+    return _body_case(draw, rule, body, policy, event)
 
 
 def _body_case(
-    draw: st.DrawFn,
-    rule: Rule,
-    body: bytes,
-    tag: str | None,
-    oversize: int,
-    event: dict[str, object],
+    draw: st.DrawFn, rule: Rule, body: bytes, policy: Policy, event: object
 ) -> Case:
+    tag = None
+    hardening = HARDENING.get(rule)
+    case = _body_bytes(draw, rule, body, policy, event)
+    if rule is Rule.TRUNCATED and _parses(case.body):
+        return Case(Rule.VALID, body)  # the cut left JSON: not a broken body
+    return replace(case, variant=tag, hardening=hardening)
+
+
+def _parses(body: bytes) -> bool:
+    try:
+        json.loads(body)
+    except ValueError:
+        return False
+    return True
+
+
+def _body_bytes(
+    draw: st.DrawFn, rule: Rule, body: bytes, policy: Policy, event: object
+) -> Case:
+    tag = None
     if rule is Rule.EMPTY_BODY:
         blank = draw(st.sampled_from([b"", b" ", b"\n", b"\r\n\t "]))
         return Case(
             Rule.EMPTY_BODY, blank, variant=tag, detail=f"{len(blank)} blank bytes"
         )
     if rule is Rule.TRUNCATED:
-        cut = draw(st.integers(1, len(body) - 1))
+        cut = draw(st.integers(1, max(1, len(body) - 1)))
         return Case(
             Rule.TRUNCATED,
             body[:cut],
@@ -202,13 +226,21 @@ def _body_case(
         )
         return Case(Rule.NON_JSON, text.encode("utf-8"), detail=repr(text[:40]))
     if rule is Rule.OVERSIZED_BODY:
+        oversize = (policy.max_body or 1024 * 1024) + 1
         size = draw(st.integers(oversize, 2 * oversize))
-        padded = dump({**event, "padding": "x" * size})
+        padding = "x" * size
+        padded = dump(
+            {**event, "padding": padding}
+            if isinstance(event, dict)
+            else [event, padding]
+        )
         return Case(
             Rule.OVERSIZED_BODY, padded, variant=tag, detail=f"{len(padded)} bytes"
         )
     if rule is Rule.WRONG_CONTENT_TYPE:
-        content_type = draw(st.sampled_from(_CONTENT_TYPES))
+        content_type = draw(
+            st.sampled_from(_CONTENT_TYPES).filter(lambda c: c != policy.content_type)
+        )
         return Case(
             Rule.WRONG_CONTENT_TYPE,
             body,

@@ -9,6 +9,8 @@ Outcomes, one per request (the first check it failed, or how it was right):
 
 * ``refused`` - invalid, answered with an allowed 4xx (right);
 * ``accepted`` - valid, answered with a 2xx (right);
+* ``hardening`` - a transport or size case no stated policy covers, answered
+  with a 2xx (reported with the policy that would fail it; not wrong);
 * ``accepted-garbage`` - invalid, answered with a 2xx;
 * ``wrong-status`` - invalid, answered with another non-5xx status;
 * ``valid-refused`` - valid, not answered with a 2xx;
@@ -23,6 +25,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from chaoskit.fuzz.curl import INLINE_LIMIT
+from chaoskit.fuzz.rules import HARDENING, Policy
+
+HARDENING_KEYS = {str(rule): key for rule, key in HARDENING.items()}
 
 if TYPE_CHECKING:
     # Types only: checks and reports read tallies without importing httpx
@@ -34,11 +39,12 @@ if TYPE_CHECKING:
 __all__ = ["OUTCOMES", "RIGHT", "FuzzTally", "outcome_of"]
 
 OUTCOMES = (
-    "refused", "accepted", "accepted-garbage", "wrong-status", "valid-refused",
-    "5xx", "dropped", "slow",
+    "refused", "accepted", "hardening", "accepted-garbage", "wrong-status",
+    "valid-refused", "5xx", "dropped", "slow",
 )  # fmt: skip
-#: The outcomes that are right answers.
-RIGHT = frozenset({"refused", "accepted"})
+#: The outcomes that are right answers (a hardening finding without its policy
+#: stated is reported, not failed).
+RIGHT = frozenset({"refused", "accepted", "hardening"})
 _BY_CHECK = {"no-5xx": "5xx", "no-dropped-connection": "dropped",
              "time-budget": "slow", "valid-accepted": "valid-refused"}  # fmt: skip
 #: Latencies kept for percentiles (the window's requests are bounded anyway).
@@ -48,7 +54,13 @@ _KEPT = 100_000
 def outcome_of(case: Case, outcome: Outcome, failure: Failure | None) -> str:
     """One of :data:`OUTCOMES` for a case and its answer."""
     if failure is None:
-        return "accepted" if case.valid else "refused"
+        return (
+            "accepted"
+            if case.valid or 200 <= (outcome.status or 0) < 300
+            else "refused"
+        )
+    if not failure.failing:
+        return "hardening"
     if failure.check in _BY_CHECK:
         return _BY_CHECK[failure.check]
     status = outcome.status or 0
@@ -104,6 +116,15 @@ class FuzzTally:
     def wrong(self) -> int:
         """Requests that got a wrong answer."""
         return sum(c for name, c in self.by_outcome().items() if name not in RIGHT)
+
+    def hardening_wrong(self, policy: Policy) -> int:
+        """Hardening outcomes (2xx where no policy was stated) that ``policy``
+        states, so they count as wrong."""
+        return sum(
+            row.get("hardening", 0)
+            for rule, row in self.counts.items()
+            if rule in HARDENING_KEYS and policy.enforced(HARDENING_KEYS[rule])
+        )
 
     def broken_rules(self) -> list[str]:
         """The rules with at least one wrong answer, most wrong first."""

@@ -717,6 +717,23 @@ class PayloadFault(_FaultBase):
     """Occurrences, with ``every``."""
     jitter: Duration = 0.0
     """Each occurrence starts later by a seeded draw in [0, jitter]."""
+    openapi: str | None = None
+    """An OpenAPI document (JSON), relative to the file; with ``operation``."""
+    operation: str | None = None
+    """``"POST /events"``: whose JSON request body is fuzzed."""
+    asyncapi: str | None = None
+    """An AsyncAPI 2.x/3.x document (JSON), relative to the file; with ``message``."""
+    message: str | None = None
+    max_body: str | Int | None = None
+    """Hardening policy: bodies larger than this ("1MB") must be refused."""
+    max_depth: Annotated[Int, Field(ge=1)] | None = None
+    """Hardening policy: nesting deeper than this must be refused."""
+    content_type: str | None = None
+    """Hardening policy: only this media type is accepted."""
+    strict_utf8: Bool = False
+    """Hardening policy: a body that is not UTF-8 must be refused."""
+    hardening: Bool = False
+    """Every hardening policy at its default (1MB, 64, application/json, UTF-8)."""
 
 
 class HttpMatch(_Model):
@@ -1167,6 +1184,12 @@ class FuzzHypothesis(_HypothesisBase):
     """One invalid-payloads fault; default all of them."""
     max_failures: Annotated[Int, Field(ge=0)] = 0
     """Wrong answers tolerated (counted over every fuzzed request)."""
+    max_body: str | Int | None = None
+    """Hardening findings of these policies count as wrong answers too."""
+    max_depth: Annotated[Int, Field(ge=1)] | None = None
+    content_type: str | None = None
+    strict_utf8: Bool = False
+    hardening: Bool = False
 
 
 class ProbeHypothesis(_HypothesisBase):

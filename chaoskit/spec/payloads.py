@@ -23,25 +23,50 @@ PAYLOAD_KEYS = tuple(
 def check_payload_fault(where: str, fault: PayloadFault) -> list[SpecIssue]:
     """One of schema and examples, 4xx statuses, paths that are paths."""
     issues = []
-    if fault.schema_ is None and fault.examples is None:
+    sources = [
+        k
+        for k, v in (
+            ("schema", fault.schema_),
+            ("examples", fault.examples),
+            ("openapi", fault.openapi),
+            ("asyncapi", fault.asyncapi),
+        )
+        if v
+    ]
+    if not sources:
         issues.append(
             SpecIssue(
                 f"{where}.schema",
-                "is required (or examples): the payloads' valid shape",
+                "is required (or examples, openapi, asyncapi): the payloads' shape",
                 None,
                 'a JSON Schema file, e.g. schema = "event.schema.json"; or '
-                'examples = "events.jsonl" (valid payloads)',
+                'examples = "events.jsonl" (valid payloads); or openapi = "api.json" '
+                'with operation = "POST /events"; or asyncapi = "events.json" with '
+                'message = "Name"',
             )
         )
-    elif fault.schema_ is not None and fault.examples is not None:
+    elif len(sources) > 1:
         issues.append(
             SpecIssue(
-                f"{where}.examples",
-                "cannot be combined with schema",
+                f"{where}.{sources[1]}",
+                f"cannot be combined with {sources[0]}",
                 None,
-                "exactly one of schema and examples",
+                "exactly one of schema, examples, openapi, asyncapi",
             )
         )
+    pairs = (
+        ("openapi", fault.openapi, "operation", fault.operation, '"POST /events"'),
+        ("asyncapi", fault.asyncapi, "message", fault.message, "a message name"),
+    )
+    for key, given, other, value, example in pairs:
+        if given and not value:
+            issues.append(
+                SpecIssue(f"{where}.{other}", f"is required with {key}", None, example)
+            )
+        if value and not given:
+            issues.append(
+                SpecIssue(f"{where}.{other}", f"needs {key}", value, f"{key} = FILE")
+            )
     for position, status in enumerate(fault.allowed):
         if not 400 <= status <= 499:
             issues.append(

@@ -235,7 +235,7 @@ status = 503
 """
 
 
-def test_rollback_removes_the_http_fault_a_killed_run_left(tmp_path, separate_proxy):  # noqa: F811
+def test_rollback_removes_the_http_fault_a_killed_run_left(tmp_path, separate_proxy):
     path = tmp_path / "kill.toml"
     path.write_text(_LIGHT.format(reco=free_port()))
     reports = tmp_path / "report"

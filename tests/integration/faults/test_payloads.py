@@ -85,22 +85,21 @@ def test_same_seed_same_payloads_paced_and_on_loopback(tmp_path: Path) -> None:
 
 
 def test_broken_sink_findings_are_written_and_replayable(tmp_path: Path) -> None:
-    spec = fault(rate=150, rules=["out-of-range"], seed=5, **{"for": "3s"})
-    with eventsink("--break", "progress-range", log=tmp_path / "log") as url:
-        tally, _, _ = send(spec, url, tmp_path / "r", 3.0)
-    assert "out-of-range" in tally.broken_rules(), tally.to_json()
-    assert tally.by_outcome().get("5xx", 0) > 0
+    spec = fault(rate=150, rules=["missing-required"], seed=5, **{"for": "4s"})
+    with eventsink("--break", "missing-field", log=tmp_path / "log") as url:
+        tally, _, _ = send(spec, url, tmp_path / "r", 4.0)
+    assert "missing-required" in tally.broken_rules(), tally.to_json()
+    assert tally.by_outcome().get("accepted-garbage", 0) > 0
     meta, findings = load_findings(tmp_path / "r")
     assert meta["faults"] == ["garbage"]
-    crash = next(f for f in findings if f.check == "no-5xx")
-    payload = json.loads(crash.body or b"")
-    assert payload["type"] == "heartbeat"
-    # The broken rule, in the minimal payload: the sink crashes on either side
-    # of 0..100, and which side shrinks first depends on timing.
-    assert not 0 <= payload["progress"] <= 100
-    assert crash.curl.startswith("curl ")
-    assert "/events" in crash.curl
-    assert tally.to_json()["findings"][0]["check"] == "no-5xx"
+    accepted = next(f for f in findings if f.check == "invalid-refused")
+    payload = json.loads(accepted.body or b"")
+    # The broken rule, in the minimal payload: session_id missing, accepted.
+    assert "session_id" not in payload
+    assert accepted.keyword.endswith("required")
+    assert accepted.curl.startswith("curl ")
+    assert "/events" in accepted.curl
+    assert tally.to_json()["findings"][0]["check"] == "invalid-refused"
 
 
 def test_a_remote_url_is_refused_before_sending(tmp_path: Path) -> None:

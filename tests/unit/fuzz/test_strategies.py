@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from chaoskit.errors import UsageError
 from chaoskit.fuzz.curl import curl_line
+from chaoskit.fuzz.generate import translate_pattern
 from chaoskit.fuzz.model import load_model, model_from_schema
 from chaoskit.fuzz.strategies import Case, Rule, cases
 
@@ -41,26 +42,68 @@ def draw_many(seed_value: int, n: int = 60) -> list[Case]:
     return drawn
 
 
-def test_model_reads_variants_and_constraints() -> None:
-    assert MODEL.discriminator == "type"
-    assert len(MODEL.tags) == 15
-    assert MODEL.tags[0] == "init"
-    heartbeat = dict(zip(MODEL.tags, MODEL.variants, strict=True))["heartbeat"].node
-    progress = heartbeat.properties["progress"]
-    assert (progress.kind, progress.minimum, progress.maximum) == ("number", 0, 100)
-    assert "progress" in heartbeat.required
-    assert not heartbeat.additional
-    assert heartbeat.properties["context"].properties["device"].enum == (
-        "web", "ios", "android", "tv",
+def test_model_reads_the_schema_with_its_dialect_and_validator() -> None:
+    assert MODEL.schema.dialect == "2020-12"
+    assert MODEL.schema.is_valid(
+        {"type": "heartbeat", "session_id": "a", "timestamp": 1, "position": 0,
+         "progress": 100}
     )  # fmt: skip
+    assert not MODEL.schema.is_valid({"type": "heartbeat", "progress": 101})
 
 
-def test_model_refuses_what_it_cannot_model(tmp_path: Path) -> None:
+def test_model_refuses_what_it_cannot_use_naming_it(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="not found"):
         load_model(tmp_path / "missing.json")
-    with pytest.raises(UsageError, match="const"):
-        model_from_schema({"oneOf": [{"type": "string"}]})
-    assert model_from_schema({"type": "object", "pattern": "x"}).ignored
+    with pytest.raises(UsageError, match=r"http://example\.com/x\.json"):
+        model_from_schema({"$ref": "http://example.com/x.json"})
+    with pytest.raises(UsageError, match=r"does not exist|points nowhere"):
+        model_from_schema({"$ref": "#/$defs/nothing"})
+    with pytest.raises(UsageError, match="not a dialect"):
+        model_from_schema({"$schema": "http://example.com/draft-99"})
+
+
+def test_the_whole_vocabulary_loads_and_generates(tmp_path: Path) -> None:
+    """Type lists, no type, booleans, escaped and recursive refs, anchors,
+    refs to another local file, if/then, dependentRequired, draft-04."""
+    (tmp_path / "common.json").write_text(json.dumps(
+        {"$defs": {"id": {"type": ["string", "null"], "maxLength": 8}}}
+    ))  # fmt: skip
+    schema = {
+        "$defs": {"a~b": {"minimum": 1}, "a/b": {"type": "integer"},
+                  "node": {"$anchor": "node", "type": "object",
+                           "properties": {"next": {"$ref": "#node"}}}},
+        "properties": {
+            "n": {"allOf": [{"$ref": "#/$defs/a~0b"}, {"$ref": "#/$defs/a~1b"}]},
+            "id": {"$ref": "common.json#/$defs/id"},
+            "tree": {"$ref": "#/$defs/node"},
+            "any": True,
+            "kind": {"enum": ["a", "b"]},
+        },
+        "required": ["n", "id", "kind"],
+        "allOf": [{"if": {"properties": {"kind": {"const": "a"}}},
+                   "then": {"required": ["tree"]}}],
+        "dependentRequired": {"any": ["tree"]},
+        "unevaluatedProperties": False,
+    }  # fmt: skip
+    (tmp_path / "s.json").write_text(json.dumps(schema))
+    model = load_model(tmp_path / "s.json")
+    assert model.probe() > 0
+    old = model_from_schema({"$schema": "http://json-schema.org/draft-04/schema#",
+                             "type": "object", "properties": {"x": {
+                                 "type": "number", "maximum": 3,
+                                 "exclusiveMaximum": True}},
+                             "required": ["x"]})  # fmt: skip
+    assert old.schema.dialect == "4"
+    assert old.probe() > 0
+
+
+def test_ecma_patterns_translate_or_are_named() -> None:
+    assert translate_pattern(r"^\d+$") == "^[0-9]+$"
+    assert translate_pattern(r"(?<y>\w+)") == "(?P<y>[A-Za-z0-9_]+)"
+    assert translate_pattern(r"^\p{L}+$") is None
+    model = model_from_schema({"type": "string", "pattern": r"^\p{L}$"})
+    model.probe()
+    assert any("pattern" in note for note in model.notes)
 
 
 def _decode(body: bytes) -> object:
@@ -83,10 +126,15 @@ def test_each_case_breaks_exactly_its_rule(case: Case) -> None:
     if case.rule in (Rule.WRONG_CONTENT_TYPE, Rule.MISSING_CONTENT_TYPE):
         assert valid
         assert case.content_type != "application/json"
+        assert case.hardening == "content_type"
     elif case.rule is Rule.OVERSIZED_BODY:
         assert len(case.body) >= 1024 * 1024
+        assert case.hardening == "max_body"
+    elif case.rule is Rule.NON_UTF8:
+        assert case.hardening == "strict_utf8"
     else:
         assert valid == case.valid, (case.rule, case.detail, value)
+        assert case.valid or case.keyword, case  # the rejecting keyword is named
 
 
 def test_same_seed_same_payloads() -> None:
