@@ -263,16 +263,20 @@ async def run_experiment(
                     stop,
                 )  # fmt: skip
                 drain_s = 15.0
+                # Records come in batches (up to 0.5 s late); a request's own
+                # timeout is the locustfile's, bounded by Locust's stop timeout.
+                settle_s = locust.config.stop_timeout + 2
             else:
                 config = build_load_config(experiment, request.seed, env.base_url)
                 drain_s = config.longest_timeout() + 5
+                settle_s = config.longest_timeout() + 2
             warmup = experiment.experiment.warmup
             start_ns = time.monotonic_ns()
             t0_ns = start_ns + round(warmup * _NS)
             recorder = Recorder(
                 origin_ns=t0_ns,
                 phase="warmup" if warmup else "before",
-                settle_s=config.longest_timeout() + 2,
+                settle_s=settle_s,
             )
             samples = SampleFile(report_dir / SAMPLES_NAME)
             if values is not None:

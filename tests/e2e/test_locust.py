@@ -174,6 +174,7 @@ phase = "during:slow db"
 metric = "p50"
 task = "browse"
 above = "90ms"
+min_samples = 5  # 6 closed-model viewers in 1.5 s: a median of a few is enough
 
 [[hypotheses]]
 name = "browsing was fast before"
@@ -346,7 +347,7 @@ name = "no lock errors before"
 kind = "error_budget"
 phase = "before"
 error_class = "lock"
-max = "0%"
+max = "3%"  # a write sent just before the lock waits into it: judged in before
 
 [[hypotheses]]
 name = "no acknowledged write lost"
