@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import time
 
@@ -10,6 +11,25 @@ import pytest
 
 # Docker fixtures (the engine or a skip, the session's image) for every test tier.
 from tests.docker_support import busybox_image, docker_client  # noqa: F401 - by name
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Stop signals at their defaults in every process the tests start.
+
+    chaoskit keeps a stop signal its parent ignored (a run under `nohup`, or a
+    background job of a script, whose SIGINT the shell ignores), and an ignored
+    signal is inherited across exec. A suite started that way (`make test &`,
+    some CI runners) would hand every `chaoskit run` it spawns an ignored SIGINT,
+    and the Ctrl-C tests would see a run that rightly does not stop. The tests
+    that want an ignored signal (the `nohup` case) set it themselves.
+    """
+    del config
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        if signal.getsignal(sig) == signal.SIG_IGN:
+            default = (
+                signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+            )
+            signal.signal(sig, default)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
