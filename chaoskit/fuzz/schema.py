@@ -25,6 +25,7 @@ import copy
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urldefrag, urlsplit
@@ -236,7 +237,11 @@ class RefMap:
         if self._ids is None:
             self._ids = {}
             for directory in self.schema_dirs:
-                for path in sorted(directory.rglob("*.json"))[:_MAX_SCANNED]:
+                # Bounded while walking (a schema kept at the top of a
+                # checkout must not read the whole tree); sorted: the first
+                # file declaring an $id wins, the same on every machine.
+                walked = islice(directory.rglob("*.json"), _MAX_SCANNED)
+                for path in sorted(walked):
                     declared = _declared_id(path)
                     if declared and declared not in self._ids:
                         self._ids[declared] = path
