@@ -214,9 +214,10 @@ class RefMap:
     refused: SchemaError | None = field(default=None, repr=False)
 
     def with_dir(self, directory: Path | None) -> RefMap:
-        """This map with ``directory`` searched first (the schema's own)."""
+        """A map for one schema (its own ``refused``), with ``directory``
+        (the schema's own) searched first."""
         if directory is None or directory in self.schema_dirs:
-            return self
+            return RefMap(self.schema_dirs, self.ref_bases, self._ids)
         return RefMap((directory, *self.schema_dirs), self.ref_bases)
 
     def local(self, uri: str) -> Path | None:

@@ -180,3 +180,15 @@ def test_a_not_is_satisfied_by_retrying_other_draws() -> None:
     # A retry avoids the types refused and draws more properties: a few
     # draws a value (blind redraws took about 30).
     assert model.stats.tried < 12 * len(values), model.stats
+
+
+def test_a_shared_map_does_not_carry_one_schema_refusal_to_the_next(
+    tmp_path: Path,
+) -> None:
+    refs = RefMap(ref_bases=((BASE, tmp_path),))
+    with pytest.raises(SchemaError, match="remote"):
+        model_from_schema({"$ref": "https://elsewhere.example/x.json"}, "a", refs=refs)
+    with pytest.raises(SchemaError) as caught:
+        model_from_schema({"pattern": "("}, "b", refs=refs)
+    assert "remote" not in str(caught.value)
+    assert "the validator refuses the schema" in str(caught.value)
