@@ -26,6 +26,7 @@ import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from hypothesis import strategies as st
@@ -304,7 +305,9 @@ class _Drawer:
             if step:
                 steps.append(step)
         if steps and kind == "integer" and steps[0] < 1:
-            steps = []  # every integer may be a multiple: the validator decides
+            # The integer multiples of a/b (lowest terms) are those of a:
+            # 0.5 allows every integer, 0.123456789 only 123456789's multiples.
+            steps = [Fraction(repr(steps[0])).numerator]
         if steps:
             step = steps[0]
             first = math.ceil(low / step) + (
