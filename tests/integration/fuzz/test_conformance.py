@@ -126,7 +126,7 @@ def test_group_labels_and_a_correct_sink(
         return
     reference = _reference(draft, group["schema"])
     seen: dict[str, int] = {}
-    if not model.probe():
+    if not model.probe(10):
         # Nothing valid could be drawn: only right for a schema nothing satisfies.
         assert not any(test["valid"] for test in group["tests"]), model.notes
         assert "no valid payload could be generated" in model.notes
