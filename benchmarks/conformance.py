@@ -4,8 +4,9 @@ For each group of drafts 2020-12 and 7 whose valid instances include an
 object: load the schema (a refusal must name what it refuses), then fuzz a
 correct, hardened sink (``fixtures.eventsink.strict``: every answer from the
 reference validator) with default flags. Judged right: no failing finding,
-at least one valid payload accepted, no traceback. Refusals (remote ``$ref``,
-which are never fetched) are counted apart.
+at least one valid payload accepted, no traceback. The suite's remote
+``$ref`` (``http://localhost:1234/``) resolve from its ``remotes/`` directory
+(``RefMap`` ref_bases, nothing is fetched); any other refusal is counted apart.
 
     .venv/bin/python -m benchmarks.conformance [--examples 60] [--suite DIR]
 """
@@ -21,7 +22,7 @@ from pathlib import Path
 from chaoskit.fuzz.checks import CheckConfig
 from chaoskit.fuzz.engine import FuzzConfig, fuzz
 from chaoskit.fuzz.model import model_from_schema
-from chaoskit.fuzz.schema import SchemaError
+from chaoskit.fuzz.schema import RefMap, SchemaError
 from fixtures.eventsink.strict import strict_sink
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,6 +41,8 @@ def main() -> None:
         def is_valid(self, value: object) -> bool:
             return bool(holder["v"].is_valid(value))  # type: ignore[attr-defined]
 
+    # The suite's remotes, served the way its README asks harnesses to.
+    refs = RefMap(ref_bases=(("http://localhost:1234/", args.suite / "remotes"),))
     started = time.monotonic()
     with strict_sink(Switch()) as url:
         for draft in ("draft2020-12", "draft7"):
@@ -56,7 +59,10 @@ def main() -> None:
                     name = f"{path.stem}: {group['description']}"
                     try:
                         model = model_from_schema(
-                            group["schema"], name, dialect=draft.removeprefix("draft")
+                            group["schema"],
+                            name,
+                            dialect=draft.removeprefix("draft"),
+                            refs=refs,
                         )
                     except SchemaError as exc:
                         refused += 1

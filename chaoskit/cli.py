@@ -263,6 +263,21 @@ def rollback(report_dir: Path, force: bool) -> None:
     sys.exit(session.rollback(report_dir, force=force))
 
 
+def _ref_bases(values: tuple[str, ...]) -> tuple[tuple[str, Path], ...]:
+    """``--ref-base URL=DIR`` values as (prefix, directory) pairs."""
+    pairs = []
+    for value in values:
+        prefix, sep, directory = value.partition("=")
+        if not sep or not prefix.startswith(("http://", "https://")) or not directory:
+            raise click.BadParameter(
+                f"{value!r}: write it as URL=DIR, e.g. "
+                "https://example.com/schemas/=./schemas",
+                param_hint="--ref-base",
+            )
+        pairs.append((prefix, Path(directory)))
+    return tuple(pairs)
+
+
 @cli.command()
 @click.option(
     "--schema",
@@ -370,6 +385,21 @@ def rollback(report_dir: Path, force: bool) -> None:
     help="An AsyncAPI 2.x/3.x document (JSON): fuzz a message's payload.",
 )
 @click.option("--message", help="With --asyncapi: the message name.")
+@click.option(
+    "--schema-dir",
+    "schema_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A directory whose schemas answer an http(s) $ref to their $id (repeatable).",
+)
+@click.option(
+    "--ref-base",
+    "ref_bases",
+    multiple=True,
+    metavar="URL=DIR",
+    callback=lambda _ctx, _param, value: _ref_bases(value),
+    help="Resolve http(s) $refs under URL from the directory DIR (repeatable).",
+)
 @click.option("--max-body", help="Policy: larger bodies must be refused (e.g. 1MB).")
 @click.option(
     "--max-depth",
@@ -391,6 +421,7 @@ def fuzz(
     headers: tuple[str, ...], report_dir: Path | None, replay_dir: Path | None,
     allow_remote: bool, show_headers: tuple[str, ...], openapi: Path | None,
     operation: str | None, asyncapi: Path | None, message: str | None,
+    schema_dirs: tuple[Path, ...], ref_bases: tuple[tuple[str, Path], ...],
     max_body: str | None, max_depth: int | None, content_type: str | None,
     strict_utf8: bool, hardening: bool,
 ) -> None:  # fmt: skip
@@ -405,7 +436,10 @@ def fuzz(
     from chaoskit.fuzz.rules import policy_from
     from chaoskit.report.log import warnings_to_log
 
-    source = PayloadSource(schema, examples, openapi, operation, asyncapi, message)
+    source = PayloadSource(
+        schema, examples, openapi, operation, asyncapi, message,
+        schema_dirs, ref_bases,
+    )  # fmt: skip
     policy = policy_from(
         max_body=max_body, max_depth=max_depth, content_type=content_type,
         strict_utf8=strict_utf8, hardening=hardening,

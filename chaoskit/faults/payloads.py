@@ -67,9 +67,14 @@ def payload_source(fault: PayloadFault) -> PayloadSource:
     def path(value: str | None) -> Path | None:
         return None if value is None else Path(value)
 
+    dirs = (
+        (fault.schema_dir,) if isinstance(fault.schema_dir, str) else fault.schema_dir
+    )
     return PayloadSource(
         path(fault.schema_), path(fault.examples), path(fault.openapi),
         fault.operation, path(fault.asyncapi), fault.message,
+        tuple(Path(d) for d in dirs),
+        tuple((prefix, Path(d)) for prefix, d in fault.ref_bases.items()),
     )  # fmt: skip
 
 
@@ -109,6 +114,10 @@ def payload_fault_issues(experiment: Experiment, base_dir: Path) -> list[SpecIss
                         next(iter(difflib.get_close_matches(name, known, 1)), None),
                     )
                 )
+        where = _ref_place_issues(fault, index, base_dir)
+        if where:
+            issues += where
+            continue
         key = "schema" if fault.schema_ is not None else "examples"
         try:
             load_payload_model(fault, base_dir)
@@ -119,6 +128,37 @@ def payload_fault_issues(experiment: Experiment, base_dir: Path) -> list[SpecIss
                 else "a JSON array or JSON-lines file of valid payloads"
             )
             issues.append(SpecIssue(f"faults[{index}].{key}", str(exc), None, allowed))
+    return issues
+
+
+def _ref_place_issues(
+    fault: PayloadFault, index: int, base_dir: Path
+) -> list[SpecIssue]:
+    """``schema_dir`` and ``ref_bases`` name directories; ``ref_bases`` keys
+    are http(s) URL prefixes."""
+    issues = []
+    source = payload_source(fault)
+    for position, directory in enumerate(source.schema_dirs):
+        if not (base_dir / directory).is_dir():
+            place = f"faults[{index}].schema_dir"
+            if not isinstance(fault.schema_dir, str):
+                place += f"[{position}]"
+            issues.append(
+                SpecIssue(place, "is not a directory", str(directory),
+                          "a directory of schemas, relative to the experiment file")
+            )  # fmt: skip
+    for prefix, directory in source.ref_bases:
+        place = f'faults[{index}].ref_bases."{prefix}"'
+        if not prefix.startswith(("http://", "https://")):
+            issues.append(
+                SpecIssue(place, "the key is not an http(s) URL prefix", prefix,
+                          'e.g. "https://example.com/schemas/" = "schemas"')
+            )  # fmt: skip
+        elif not (base_dir / directory).is_dir():
+            issues.append(
+                SpecIssue(place, "is not a directory", str(directory),
+                          "a directory, relative to the experiment file")
+            )  # fmt: skip
     return issues
 
 

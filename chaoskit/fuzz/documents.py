@@ -17,7 +17,7 @@ from pathlib import Path
 
 from chaoskit.fuzz.examples import load_examples
 from chaoskit.fuzz.model import PayloadModel, load_model, model_from_schema
-from chaoskit.fuzz.schema import SchemaError, load_json_file
+from chaoskit.fuzz.schema import RefMap, SchemaError, load_json_file
 
 __all__ = ["PayloadSource", "load_source"]
 
@@ -27,7 +27,9 @@ _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 @dataclass(frozen=True)
 class PayloadSource:
     """Exactly one of: ``schema``; ``examples``; ``openapi`` with
-    ``operation`` (``"POST /events"``); ``asyncapi`` with ``message``."""
+    ``operation`` (``"POST /events"``); ``asyncapi`` with ``message``.
+    ``schema_dirs`` and ``ref_bases`` say where ``http(s)`` references are
+    found on disk (:class:`~chaoskit.fuzz.schema.RefMap`)."""
 
     schema: Path | None = None
     examples: Path | None = None
@@ -35,6 +37,8 @@ class PayloadSource:
     operation: str | None = None
     asyncapi: Path | None = None
     message: str | None = None
+    schema_dirs: tuple[Path, ...] = ()
+    ref_bases: tuple[tuple[str, Path], ...] = ()
 
     def given(self) -> list[str]:
         """The sources set, by name."""
@@ -153,8 +157,15 @@ def load_source(source: PayloadSource, base_dir: Path | None = None) -> PayloadM
     def at(path: Path) -> Path:
         return path if base_dir is None else base_dir / path
 
+    refs = RefMap(
+        tuple(at(d) for d in source.schema_dirs),
+        tuple((prefix, at(d)) for prefix, d in source.ref_bases),
+    )
+    for directory in (*refs.schema_dirs, *(d for _, d in refs.ref_bases)):
+        if not directory.is_dir():
+            raise SchemaError(f"schema directory not found: {directory}")
     if source.schema is not None:
-        return load_model(at(source.schema))
+        return load_model(at(source.schema), refs)
     if source.examples is not None:
         return load_examples(at(source.examples))
     path = at(source.openapi or source.asyncapi)  # type: ignore[arg-type]
@@ -172,4 +183,4 @@ def load_source(source: PayloadSource, base_dir: Path | None = None) -> PayloadM
     # retrieved as the file it is.
     root = {"$ref": path.resolve().name + pointer}
     beside = path.resolve().parent / ".chaoskit-payload.json"
-    return model_from_schema(root, f"{path}{pointer}", beside)
+    return model_from_schema(root, f"{path}{pointer}", beside, refs=refs)

@@ -26,6 +26,7 @@ import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from hypothesis import strategies as st
@@ -124,10 +125,22 @@ def _as_number(value: object) -> float | None:
 
 
 class _Drawer:
-    def __init__(self, schema: Schema, draw: st.DrawFn) -> None:
+    def __init__(
+        self,
+        schema: Schema,
+        draw: st.DrawFn,
+        attempt: int = 0,
+        avoid: frozenset[str] = frozenset(),
+    ) -> None:
         self.schema = schema
         self.draw = draw
         self.count = 0  # values drawn: past _MAX_VALUES, only what is required
+        # A retry (the validator refused the last draw) tries a top-level type
+        # not refused yet and gives objects more properties: what `not`,
+        # `minProperties` through `$ref` and the like leave to the validator.
+        self.attempt = attempt
+        self.avoid = avoid
+        self.root_kind: str | None = None
 
     def lean(self, depth: int) -> bool:
         return depth > _MAX_DEPTH or self.count > _MAX_VALUES
@@ -137,43 +150,47 @@ class _Drawer:
     def gather(self, parts: list[Part], depth: int) -> list[tuple[dict[str, Any], Any]]:
         """Expand refs, allOf and one branch of each choice into plain objects."""
         out: list[tuple[dict[str, Any], Any]] = []
-        queue = list(parts)
+        # (schema, resolver, whether the resolver is already in the schema's
+        # own $id): a $ref's target comes back from the lookup with its base
+        # set, and a relative $id applied twice would nest ("a/a/b.json").
+        queue: list[tuple[object, Any, bool]] = [(n, r, False) for n, r in parts]
         seen = 0
         while queue:
             seen += 1
             if seen > 200:
                 break  # a ref cycle through allOf: the validator has the last word
-            node, resolver = queue.pop(0)
+            node, resolver, scoped = queue.pop(0)
             if node is True:
                 continue
             if node is False or not isinstance(node, dict):
                 raise _Reject
-            resolver = self.scope(node, resolver)
+            if not scoped:
+                resolver = self.scope(node, resolver)
             out.append((node, resolver))
             for key in ("$ref", "$dynamicRef", "$recursiveRef"):
                 ref = node.get(key)
                 if isinstance(ref, str):
                     resolved = lookup(resolver, ref, self.schema.source, key)
-                    queue.append((resolved.contents, resolved.resolver))
+                    queue.append((resolved.contents, resolved.resolver, True))
             for sub in (
                 node.get("allOf", []) if isinstance(node.get("allOf"), list) else []
             ):
-                queue.append((sub, resolver))
+                queue.append((sub, resolver, False))
             for key in ("anyOf", "oneOf"):
                 branches = node.get(key)
                 if isinstance(branches, list) and branches:
                     pick = self.draw(st.integers(0, len(branches) - 1))
-                    queue.append((branches[pick], resolver))
+                    queue.append((branches[pick], resolver, False))
             if "if" in node:
                 cond = node["if"]
                 # if: true / false decide the branch; otherwise draw it.
                 then = cond is True or (cond is not False and self.draw(st.booleans()))
                 if then:
-                    queue.append((node["if"], resolver))
+                    queue.append((node["if"], resolver, False))
                     if "then" in node:
-                        queue.append((node["then"], resolver))
+                        queue.append((node["then"], resolver, False))
                 elif "else" in node:
-                    queue.append((node["else"], resolver))
+                    queue.append((node["else"], resolver, False))
         return out
 
     def scope(self, node: dict[str, Any], resolver: Any) -> Any:
@@ -203,7 +220,11 @@ class _Drawer:
                 raise _Reject
             return self.draw(st.sampled_from(pool))
         kinds = self.kinds(nodes)
+        if depth == 0:
+            kinds = [k for k in kinds if k not in self.avoid] or kinds
         kind = self.draw(st.sampled_from(kinds))
+        if depth == 0:
+            self.root_kind = kind
         if kind == "null":
             return None
         if kind == "boolean":
@@ -284,7 +305,9 @@ class _Drawer:
             if step:
                 steps.append(step)
         if steps and kind == "integer" and steps[0] < 1:
-            steps = []  # every integer may be a multiple: the validator decides
+            # The integer multiples of a/b (lowest terms) are those of a:
+            # 0.5 allows every integer, 0.123456789 only 123456789's multiples.
+            steps = [Fraction(repr(steps[0])).numerator]
         if steps:
             step = steps[0]
             first = math.ceil(low / step) + (
@@ -473,7 +496,7 @@ class _Drawer:
         for index in range(
             extra_needed
             + (
-                self.draw(st.integers(0, 1))
+                self.draw(st.integers(min(self.attempt, 1), 1 + min(self.attempt, 2)))
                 if depth <= 1 and not high and not self.lean(depth)
                 else 0
             )
@@ -573,9 +596,10 @@ def valid_values(
     def draw_valid(draw: st.DrawFn) -> object:
         if seeds and draw(st.integers(0, 9)) == 9:
             return draw(st.sampled_from(seeds))
-        drawer = _Drawer(schema, draw)
-        for _ in range(_TRIES):
+        refused_kinds: set[str] = set()
+        for attempt in range(_TRIES):
             stats.tried += 1
+            drawer = _Drawer(schema, draw, attempt, frozenset(refused_kinds))
             try:
                 value = drawer.value([(schema.root, schema.resolver())], 0)
             except _Reject:
@@ -585,6 +609,8 @@ def valid_values(
             if value is not _Reject and schema.is_valid(value):
                 return value
             stats.refused += 1
+            if drawer.root_kind is not None:
+                refused_kinds.add(drawer.root_kind)
         if seeds:
             return draw(st.sampled_from(seeds))
         from hypothesis import reject

@@ -16,7 +16,7 @@ from typing import Any
 
 from chaoskit.fuzz.generate import GenerationStats
 from chaoskit.fuzz.mutations import Edges
-from chaoskit.fuzz.schema import Schema, load_json_file, schema_from
+from chaoskit.fuzz.schema import RefMap, Schema, load_json_file, schema_from
 
 __all__ = [
     "Node",
@@ -178,21 +178,22 @@ def model_from_schema(
     source: str = "<schema>",
     base: Path | None = None,
     dialect: str | None = None,
+    refs: RefMap | None = None,
 ) -> PayloadModel:
     """The :class:`PayloadModel` of a parsed JSON Schema (references relative
-    to the file ``base``).
+    to the file ``base``; ``http(s)`` ones to local files through ``refs``).
 
     Raises:
         SchemaError: the schema cannot be used (the message names the place).
     """
-    return PayloadModel(schema_from(schema, source, base, dialect))
+    return PayloadModel(schema_from(schema, source, base, dialect, refs))
 
 
-def load_model(path: str | Path) -> PayloadModel:
+def load_model(path: str | Path, refs: RefMap | None = None) -> PayloadModel:
     """Read a JSON Schema file into a :class:`PayloadModel`.
 
     Raises:
         SchemaError: the file is missing, is not JSON, or cannot be used.
     """
     path = Path(path)
-    return model_from_schema(load_json_file(path), str(path), path)
+    return model_from_schema(load_json_file(path), str(path), path, refs=refs)

@@ -5,7 +5,10 @@ the dialect (``$schema``; draft 2020-12 when absent), a ``referencing``
 registry that resolves ``$ref`` the way the specification says (JSON-pointer
 escapes, ``$id`` and ``$anchor``, recursion, other local files relative to the
 schema) and a ``jsonschema-rs`` validator built on the same references. Nothing
-is fetched: an ``http(s)`` reference is refused with its URL named.
+is fetched: an ``http(s)`` reference resolves to a local file (:class:`RefMap`:
+a schema under the schema's directory or a ``schema_dir`` that declares that
+``$id``, or a URL prefix mapped to a directory), else it is refused with its
+URL named.
 
 Why jsonschema-rs and not jsonschema: measured on the JSON Schema Test Suite
 (``benchmarks/results/fuzz.md``), jsonschema-rs disagrees with the suite on 1
@@ -22,6 +25,7 @@ import copy
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urldefrag, urlsplit
@@ -36,6 +40,7 @@ from chaoskit.errors import UsageError
 
 __all__ = [
     "DIALECTS",
+    "RefMap",
     "Schema",
     "SchemaError",
     "load_json_file",
@@ -180,21 +185,115 @@ class Schema:
             self.notes.append(text)
 
 
-def _retrieve(source: str) -> Callable[[str], referencing.Resource[Any]]:
+#: Files looked at for their ``$id`` in one directory tree (a bound, not a
+#: filter: a schema directory is a few files, a checkout may be thousands).
+_MAX_SCANNED = 5000
+_MAX_SCANNED_BYTES = 4 * 1024 * 1024
+
+
+def _no_fragment(uri: str) -> str:
+    return urldefrag(uri)[0]
+
+
+@dataclass
+class RefMap:
+    """Where an ``http(s)`` reference is found on disk (nothing is fetched).
+
+    Attributes:
+        schema_dirs: directories whose ``*.json`` files (recursively) answer
+            for the ``$id`` they declare at their top.
+        ref_bases: URL prefix -> directory: ``prefix + "a/b.json"`` is
+            ``directory / "a/b.json"`` (as the JSON Schema Test Suite serves
+            ``remotes/`` under ``http://localhost:1234/``).
+    """
+
+    schema_dirs: tuple[Path, ...] = ()
+    ref_bases: tuple[tuple[str, Path], ...] = ()
+    _ids: dict[str, Path] | None = field(default=None, repr=False)
+    #: The last remote reference refused (the validator wraps it in its own words).
+    refused: SchemaError | None = field(default=None, repr=False)
+
+    def with_dir(self, directory: Path | None) -> RefMap:
+        """A map for one schema (its own ``refused``), with ``directory``
+        (the schema's own) searched first."""
+        if directory is None or directory in self.schema_dirs:
+            return RefMap(self.schema_dirs, self.ref_bases, self._ids)
+        return RefMap((directory, *self.schema_dirs), self.ref_bases)
+
+    def local(self, uri: str) -> Path | None:
+        """The file that answers for ``uri``, or None."""
+        uri = _no_fragment(uri)
+        for prefix, directory in sorted(self.ref_bases, key=lambda p: -len(p[0])):
+            if uri.startswith(prefix):
+                root = directory.resolve()
+                path = (root / unquote(uri[len(prefix) :])).resolve()
+                # Never outside the mapped directory ("../" in a URL).
+                if path.is_relative_to(root) and path.is_file():
+                    return path
+        return self.ids().get(uri.rstrip("#"))
+
+    def ids(self) -> dict[str, Path]:
+        """Every top-level ``$id`` (``id`` in draft 4) under the directories
+        (read once, on the first remote reference)."""
+        if self._ids is None:
+            self._ids = {}
+            for directory in self.schema_dirs:
+                # Bounded while walking (a schema kept at the top of a
+                # checkout must not read the whole tree); sorted: the first
+                # file declaring an $id wins, the same on every machine.
+                walked = islice(directory.rglob("*.json"), _MAX_SCANNED)
+                for path in sorted(walked):
+                    declared = _declared_id(path)
+                    if declared and declared not in self._ids:
+                        self._ids[declared] = path
+        return self._ids
+
+    def hint(self) -> str:
+        """How to make a remote reference resolve (for a refusal)."""
+        return (
+            "no local schema declares that $id; put the file beside the schema or "
+            "under --schema-dir DIR (fault key schema_dir), or map the URL's prefix "
+            "to a directory with --ref-base URL=DIR (fault key ref_bases = "
+            '{ "https://example.com/schemas/" = "schemas" })'
+        )
+
+
+def _declared_id(path: Path) -> str | None:
+    try:
+        if path.stat().st_size > _MAX_SCANNED_BYTES:
+            return None
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # not a schema: nothing to register
+    if not isinstance(document, dict):
+        return None
+    declared = document.get("$id", document.get("id"))
+    if not isinstance(declared, str) or not urlsplit(declared).scheme:
+        return None
+    return _no_fragment(declared).rstrip("#")
+
+
+def _retrieve(
+    source: str, refs: RefMap, spec: Any
+) -> Callable[[str], referencing.Resource[Any]]:
     def retrieve(uri: str) -> referencing.Resource[Any]:
         parts = urlsplit(uri)
         if parts.scheme in ("http", "https"):
-            raise SchemaError(
-                f"{source}: $ref to {uri} is remote: nothing is fetched; save it "
-                "beside the schema and refer to it by a relative path"
-            )
-        if parts.scheme != "file":
+            local = refs.local(uri)
+            if local is None:
+                refs.refused = SchemaError(
+                    f"{source}: $ref to {uri} is remote: nothing is fetched; "
+                    + refs.hint()
+                )
+                raise refs.refused
+            path = local
+        elif parts.scheme == "file":
+            path = Path(unquote(parts.path))
+        else:
             raise SchemaError(f"{source}: $ref to {uri} points nowhere known")
-        path = Path(unquote(parts.path))
         contents = load_json_file(path, "referenced schema")
-        return referencing.Resource.from_contents(
-            contents, default_specification=referencing.jsonschema.DRAFT202012
-        )
+        # A file without $schema is read in the referring schema's dialect.
+        return referencing.Resource.from_contents(contents, default_specification=spec)
 
     return retrieve
 
@@ -209,9 +308,14 @@ def _rs_retriever(
 
 
 def schema_from(
-    root: object, source: str, base: Path | None = None, dialect: str | None = None
+    root: object,
+    source: str,
+    base: Path | None = None,
+    dialect: str | None = None,
+    refs: RefMap | None = None,
 ) -> Schema:
-    """A :class:`Schema` for ``root`` (references relative to the file ``base``).
+    """A :class:`Schema` for ``root`` (references relative to the file ``base``;
+    ``http(s)`` ones through ``refs`` and the files beside ``base``).
 
     Raises:
         SchemaError: not a schema, an unknown dialect, a remote or dangling
@@ -223,7 +327,8 @@ def schema_from(
     spec = _SPECS[dialect]
     base_uri = base.resolve().as_uri() if base else "urn:chaoskit:schema"
     resource = referencing.Resource.from_contents(root, default_specification=spec)
-    retrieve = _retrieve(source)
+    refs = (refs or RefMap()).with_dir(base.resolve().parent if base else None)
+    retrieve = _retrieve(source, refs, spec)
     # The dialects' own metaschemas resolve offline (a schema may $ref them).
     registry: referencing.Registry[Any] = referencing.Registry(retrieve=retrieve)  # type: ignore[call-arg]
     registry = registry.combine(METASCHEMAS)
@@ -246,9 +351,11 @@ def schema_from(
     except SchemaError:
         raise
     except (ValueError, jsonschema_rs.ValidationError) as exc:
+        if refs.refused is not None:
+            raise refs.refused from exc
         message = str(exc).splitlines()[0]
         if "http://" in message or "https://" in message:
-            message += " (remote references are not fetched)"
+            message += f" (remote references are not fetched: {refs.hint()})"
         raise SchemaError(
             f"{source}: the validator refuses the schema: {message}"
         ) from exc

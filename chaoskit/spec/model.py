@@ -724,6 +724,11 @@ class PayloadFault(_FaultBase):
     asyncapi: str | None = None
     """An AsyncAPI 2.x/3.x document (JSON), relative to the file; with ``message``."""
     message: str | None = None
+    schema_dir: str | tuple[str, ...] = ()
+    """Directories (relative to the file) whose schema files answer an
+    ``http(s)`` ``$ref`` to the ``$id`` they declare (nothing is fetched)."""
+    ref_bases: dict[str, str] = Field(default_factory=dict)
+    """URL prefix -> directory (relative to the file) for ``http(s)`` ``$ref``."""
     max_body: str | Int | None = None
     """Hardening policy: bodies larger than this ("1MB") must be refused."""
     max_depth: Annotated[Int, Field(ge=1)] | None = None
