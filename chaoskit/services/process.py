@@ -39,6 +39,7 @@ Linux only: groups are found and verified through ``/proc``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shlex
 import shutil
@@ -576,7 +577,7 @@ async def stop_leftover(
         if outcomes[-1] != "not ours":
             _proc.remove_pid_file(pid_file)
     if outcomes[0] != "not ours":
-        _remove_leftover_dir(entry)
+        await _remove_leftover_dir(entry)
     if "signalled" in outcomes:
         return "stopped"
     return "not ours" if outcomes[0] == "not ours" else "gone"
@@ -596,17 +597,48 @@ async def _stop_planned(
         outcome = await _proc.terminate_group(*current, stop_timeout)
         if outcome != "not ours":
             _proc.remove_pid_file(pid_file)
-    _remove_leftover_dir(entry)
+    await _remove_leftover_dir(entry)
     return "stopped" if outcome == "signalled" else outcome
 
 
-def _remove_leftover_dir(entry: object) -> None:
+async def _remove_leftover_dir(entry: object) -> None:
     """Remove the temporary directory a stopped leftover's entry names (a
-    PostgreSQL cluster's run directory), only if chaoskit made it (its name)."""
+    PostgreSQL cluster's run directory), only if chaoskit made it (its name).
+
+    A run killed just after it spawned initdb had no time to record initdb's
+    PID: initdb would go on writing into the directory after it is removed. So
+    first every process whose command line names the directory (initdb, a
+    server: ``-D <dir>/...``; the name is unique to that run) is killed.
+    """
     data = getattr(entry, "data", entry)
     raw = data.get("remove_dir") if isinstance(data, Mapping) else None
-    if isinstance(raw, str) and Path(raw).name.startswith("chaoskit-"):
-        shutil.rmtree(raw, ignore_errors=True)
+    if not (isinstance(raw, str) and Path(raw).name.startswith("chaoskit-")):
+        return
+    users = _processes_naming(raw)
+    for pid in users:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    for _ in range(100):  # bounded: 2 s for the kernel to reap them
+        if not _processes_naming(raw):  # killed and reaped (or reparented, gone)
+            break
+        await asyncio.sleep(0.02)
+    shutil.rmtree(raw, ignore_errors=True)
+
+
+def _processes_naming(path: str) -> list[int]:
+    """PIDs whose command line holds ``path`` (or a path inside it)."""
+    needle = path.encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if needle in cmdline:
+            found.append(int(proc.name))
+    return found
 
 
 async def resume_leftover(entry: object) -> LeftoverOutcome:

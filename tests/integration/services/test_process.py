@@ -448,3 +448,24 @@ async def test_external_service_not_running_is_a_clear_error():
     message = str(caught.value)
     assert "external service 'ext' was not healthy within 0.3 s" in message
     assert "connection refused" in message
+
+
+async def test_a_planned_entry_kills_what_writes_into_its_directory(
+    children: Children, tmp_path: Path
+):
+    # A run killed just after it spawned initdb never recorded initdb's PID:
+    # the rollback finds it by the run directory in its command line, so the
+    # directory is not written again once removed.
+    run_dir = tmp_path / "chaoskit-pg-0123abcd"
+    run_dir.mkdir()
+    writer = children.popen(
+        [sys.executable, "-c", "import time; time.sleep(30)", "-D", str(run_dir / "d")]
+    )
+    bystander = children.popen(["sleep", "30"])
+    planned = LedgerEntry(
+        "process", "stop db", {"name": "db", "remove_dir": str(run_dir)}
+    )
+    assert await stop_leftover(planned) == "gone"
+    assert writer.wait(timeout=5) == -signal.SIGKILL
+    assert not run_dir.exists()
+    assert alive(bystander.pid)
