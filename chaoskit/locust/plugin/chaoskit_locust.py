@@ -291,16 +291,20 @@ def _run_master(environment: Any, runner: Any, config: dict[str, Any]) -> None:
         runner.register_message(MESSAGE, forward)
         runner.register_message(HELLO_MESSAGE, hello)
         deadline = time.monotonic() + float(config.get("expect_timeout", 60))
-        sent: set[str] = set()
+        sent: dict[str, float] = {}
         while time.monotonic() < deadline:
+            now = time.monotonic()
             for node in runner.clients.values():
-                if node.id not in sent:
+                # Again every second until it answers: a worker announces itself
+                # before its init hooks (this plugin's handler) have run, and
+                # Locust drops a message no handler is registered for.
+                if node.id not in hellos and now - sent.get(node.id, -1e9) >= 1.0:
                     runner.send_message(CONFIG_MESSAGE, config, client_id=node.id)
-                    sent.add(node.id)
+                    sent[node.id] = now
             if len(hellos) >= expected:
                 break
             gevent.sleep(0.05)
-        no_plugin = sorted(sent - set(hellos))
+        no_plugin = sorted(set(sent) - set(hellos))
         sink.send({"ready": sorted(hellos), "connected": sorted(sent),
                    "no_plugin": no_plugin})  # fmt: skip
     else:
