@@ -29,9 +29,10 @@ from chaoskit.clock import Clock, MonotonicClock
 from chaoskit.hosts import is_loopback
 from chaoskit.load.arrivals import OpenRunner
 from chaoskit.load.client import ConnectionPool
-from chaoskit.load.config import LoadConfig, OpenModel, TaskSpec
+from chaoskit.load.config import ClosedModel, LoadConfig, OpenModel, TaskSpec
 from chaoskit.load.errors import LoadConfigError
 from chaoskit.load.exchange import Classifier, Exchanger
+from chaoskit.load.streams import StreamRunner, StreamTarget
 from chaoskit.load.tasks import CompiledTask, TaskChooser, UserState
 from chaoskit.load.users import ClosedRunner, CompiledFlow
 from chaoskit.records import AckLog, FanOut, Sink, ValueLog
@@ -89,7 +90,7 @@ class LoadEngine:
         parts = urlsplit(config.base_url)
         self._host = parts.hostname or ""
         self._port = parts.port or 80
-        host_header = parts.netloc.rsplit("@", 1)[-1]
+        host_header = self._host_header = parts.netloc.rsplit("@", 1)[-1]
         names = config.captured_names()
 
         def compile_task(spec: TaskSpec) -> CompiledTask:
@@ -174,6 +175,22 @@ class LoadEngine:
             )  # fmt: skip
         return addresses[0]
 
+    def _streams(
+        self, address: str, exchanger: Exchanger, model: ClosedModel
+    ) -> StreamRunner | None:
+        """The stream runner, when some task holds a stream (WebSocket, SSE)."""
+        if not any(task.stream is not None for task in self._chooser.tasks):
+            return None
+        # Imported here: an HTTP-only load never loads the websockets library.
+        from chaoskit.load.sse import open_sse
+        from chaoskit.load.websocket import open_websocket
+
+        target = StreamTarget(address, self._port, self._host_header)
+        return StreamRunner(
+            target, {"websocket": open_websocket, "sse": open_sse},
+            self._write, exchanger.counters, self.clock, model.think,
+        )  # fmt: skip
+
     async def run(self) -> EngineStatus:
         """Run the load to its end (or until :meth:`stop`); the final status.
 
@@ -205,6 +222,7 @@ class LoadEngine:
                     runner = ClosedRunner(
                         config.model, exchanger, self._chooser, self._flow,
                         self.clock, self._new_user, self._within_bounds,
+                        streams=self._streams(address, exchanger, config.model),
                     )  # fmt: skip
                 self._runner = runner
                 await runner.run(tg, start, config.duration, self._should_stop)

@@ -55,6 +55,7 @@ from chaoskit.spec.rules import (
     remote_allowed,
     unknown,
 )
+from chaoskit.spec.streams import check_stream_task
 from chaoskit.units import format_duration
 
 __all__ = ["check"]
@@ -88,6 +89,7 @@ def check(table: Mapping[str, Any], experiment: Experiment | None) -> list[SpecI
     issues += check_probes(table, parts)
     tasks = parts.load.tasks if parts.load else ()
     issues += check_acks(tasks)
+    issues += _stream_tasks(table, parts)
     http_routes_declared = http_routes(table)
     for index, fault in parts.faults:
         if isinstance(fault, LockFault):
@@ -114,6 +116,33 @@ def check(table: Mapping[str, Any], experiment: Experiment | None) -> list[SpecI
 
 def _by_locustfile(parts: Parts) -> bool:
     return parts.load is not None and parts.load.engine == "locust"
+
+
+def _stream_tasks(table: Mapping[str, Any], parts: Parts) -> list[SpecIssue]:
+    """Each task and flow step against its kind (:mod:`chaoskit.spec.streams`)."""
+    load = parts.load
+    if load is None:
+        return []
+    issues = []
+    model = load.model
+    for keys, tasks in (
+        (("load", "tasks"), load.tasks),
+        (("load", "flow", "on_start"), load.flow.on_start if load.flow else ()),
+        (("load", "flow", "on_stop"), load.flow.on_stop if load.flow else ()),
+    ):
+        raw = dict(items(table, *keys))
+        for index, task in enumerate(tasks):
+            issues += check_stream_task(
+                f"{'.'.join(keys)}[{index}]", task, raw.get(index) or {},
+                model=model, step=keys != ("load", "tasks"),
+            )  # fmt: skip
+    beat = load.flow.heartbeat if load.flow else None
+    if beat is not None:
+        raw_beat = table["load"]["flow"]["heartbeat"]
+        issues += check_stream_task(
+            "load.flow.heartbeat", beat, raw_beat, model=model, step=True
+        )
+    return issues
 
 
 def _duplicates(parts: Parts) -> list[SpecIssue]:

@@ -27,6 +27,7 @@ from chaoskit.spec.model import (
     Hypothesis,
     LoadSection,
 )
+from chaoskit.spec.streams import task_sample_names
 
 __all__ = ["Parts", "gather", "items"]
 
@@ -133,7 +134,10 @@ def gather(table: Mapping[str, Any], experiment: Experiment | None) -> Parts:
         for index, item in items(table, *keys):
             if isinstance(item, dict) and isinstance(item.get("name"), str):
                 path = f"{'.'.join(keys)}[{index}].name"
-                parts.names.setdefault(section, []).append((path, item["name"]))
+                # A stream task's own samples are named too (``feed.connect``).
+                names = task_sample_names(item) if section == "tasks" else []
+                for name in names or [item["name"]]:
+                    parts.names.setdefault(section, []).append((path, name))
                 if section == "services":
                     # "" when the kind is missing or wrong: that is reported
                     # on its own, and must not make every use of it an error.
