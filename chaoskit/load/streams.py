@@ -108,6 +108,9 @@ class Stream:
         self.resume = resume
         self.last_ns = 0
         self.last_id: str | None = resume
+        self.stopping = False
+        """Set when the task is done with the stream: an exchange round in
+        flight finishes (counted), no new one starts."""
         self._opened_ns = 0
         self._first_at = 0
 
@@ -297,6 +300,9 @@ class StreamRunner:
                     return None, "the stream ended"
                 now = clock.now_ns()
                 if done() or now >= until:
+                    stream.stopping = True
+                    if stream.task.messages:  # let the exchange in flight end
+                        await asyncio.wait({reader}, timeout=stream.task.timeout)
                     return None
                 if idle is not None and now - stream.last_ns > idle * _NS:
                     return ErrorClass.TIMEOUT, f"no message for {idle:g}s"
@@ -311,8 +317,12 @@ class StreamRunner:
         self, seconds: float, until: float, done: Callable[[], bool]
     ) -> int:
         """Wait ``seconds`` (waking to notice ``done``); the time it ended."""
+        wake = min(self.clock.now_ns() + seconds * _NS, until)
+        return await self.pause_until(wake, done)
+
+    async def pause_until(self, wake: float, done: Callable[[], bool]) -> int:
+        """Wait until ``wake`` (ns), waking to notice ``done``; when it ended."""
         clock = self.clock
-        wake = min(clock.now_ns() + int(seconds * _NS), until)
         while not done() and clock.now_ns() < wake:
             await clock.sleep_until(int(min(wake, clock.now_ns() + _POLL_S * _NS)))
         return clock.now_ns()

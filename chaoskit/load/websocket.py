@@ -114,7 +114,7 @@ class WebSocketStream(Stream):
         clock = runner.clock
         state = self.state
         due = clock.now_ns()
-        while True:
+        while not self.stopping:
             for template, expect in self.task.messages:
                 text = template.render(state)
                 intended = due
@@ -151,7 +151,7 @@ class WebSocketStream(Stream):
                 self.last_ns = due
             due = clock.now_ns() + runner.pause_ns(state)
             self.last_ns = due
-            await clock.sleep_until(due)
+            await runner.pause_until(due, lambda: self.stopping)
 
     def close(self) -> None:
         """Close the connection (the close handshake runs in the background
