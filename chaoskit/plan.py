@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
+from chaoskit.records import stream_sample_name, stream_sample_parts
 from chaoskit.redact import redact_text
 from chaoskit.spec.httprules import toxicity_of
 from chaoskit.spec.model import (
@@ -48,6 +49,7 @@ from chaoskit.spec.model import (
     ReturnsHypothesis,
     Service,
     SlaHypothesis,
+    TaskSection,
     ThresholdHypothesis,
     ToxicFault,
     format_probe_value,
@@ -369,8 +371,23 @@ def _load(plan: Plan) -> list[str]:
         body = " (form)" if task.form is not None else body
         body = " (files)" if task.files else body
         share = f"{task.weight / total:.0%}"
-        lines.append(f"  task {task.name} ({share}): {task.method} {task.path}{body}")
+        request = f"{task.method} {task.path}{body}"
+        if task.kind != "http":
+            request = _stream_line(task)
+        lines.append(f"  task {task.name} ({share}): {request}")
     return lines
+
+
+def _stream_line(task: TaskSection) -> str:
+    """A stream task as ``validate`` shows it: the kind, what it does, its extra
+    sample names."""
+    kind = "WebSocket" if task.kind == "websocket" else "SSE"
+    does = f"{len(task.messages)} exchange(s) a round" if task.messages else "receive"
+    hold = f", held {format_duration(task.hold)}" if task.hold else ""
+    extra = ", ".join(
+        stream_sample_name(task.name, part) for part in stream_sample_parts(task.kind)
+    )
+    return f"{kind} {task.path} ({does}{hold}; also {extra})"
 
 
 def _timeline(plan: Plan) -> list[str]:

@@ -40,10 +40,11 @@ from chaoskit.spec.model import (
     RecoveryHypothesis,
     ReturnsHypothesis,
     SlaHypothesis,
+    TaskSection,
     ThresholdHypothesis,
     bound_value,
 )
-from chaoskit.spec.parts import Parts, gather, items
+from chaoskit.spec.parts import Parts, gather, items, valid
 from chaoskit.spec.payloads import check_fuzz_hypothesis
 from chaoskit.spec.probes import check_probes
 from chaoskit.spec.retry_rules import retry_issues
@@ -119,28 +120,31 @@ def _by_locustfile(parts: Parts) -> bool:
 
 
 def _stream_tasks(table: Mapping[str, Any], parts: Parts) -> list[SpecIssue]:
-    """Each task and flow step against its kind (:mod:`chaoskit.spec.streams`)."""
-    load = parts.load
-    if load is None:
+    """Each task and flow step against its kind (:mod:`chaoskit.spec.streams`),
+    one at a time: one invalid task does not hide the others' issues."""
+    load = table.get("load")
+    if not isinstance(load, dict):
         return []
+    model = load.get("model", "open")
     issues = []
-    model = load.model
-    for keys, tasks in (
-        (("load", "tasks"), load.tasks),
-        (("load", "flow", "on_start"), load.flow.on_start if load.flow else ()),
-        (("load", "flow", "on_stop"), load.flow.on_stop if load.flow else ()),
+    for keys in (
+        ("load", "tasks"),
+        ("load", "flow", "on_start"),
+        ("load", "flow", "on_stop"),
     ):
-        raw = dict(items(table, *keys))
-        for index, task in enumerate(tasks):
-            issues += check_stream_task(
-                f"{'.'.join(keys)}[{index}]", task, raw.get(index) or {},
-                model=model, step=keys != ("load", "tasks"),
-            )  # fmt: skip
-    beat = load.flow.heartbeat if load.flow else None
-    if beat is not None:
-        raw_beat = table["load"]["flow"]["heartbeat"]
+        for index, raw in items(table, *keys):
+            task = valid(TaskSection, raw)
+            if task is not None:
+                issues += check_stream_task(
+                    f"{'.'.join(keys)}[{index}]", task, raw, model=str(model),
+                    step=keys != ("load", "tasks"),
+                )  # fmt: skip
+    flow = load.get("flow")
+    beat = flow.get("heartbeat") if isinstance(flow, dict) else None
+    task = valid(TaskSection, beat)
+    if task is not None and isinstance(beat, dict):
         issues += check_stream_task(
-            "load.flow.heartbeat", beat, raw_beat, model=model, step=True
+            "load.flow.heartbeat", task, beat, model=str(model), step=True
         )
     return issues
 

@@ -29,7 +29,7 @@ from chaoskit.spec.model import (
 )
 from chaoskit.spec.streams import task_sample_names
 
-__all__ = ["Parts", "gather", "items"]
+__all__ = ["Parts", "gather", "items", "valid"]
 
 
 @dataclass
@@ -66,6 +66,11 @@ def _valid(tp: Any, value: object) -> Any:
         return _adapter(tp).validate_python(value)
     except ValidationError:
         return None  # already reported with its key path by validate.translate
+
+
+def valid(tp: Any, value: object) -> Any:
+    """``value`` validated as ``tp``; None when it is not (reported elsewhere)."""
+    return _valid(tp, value)
 
 
 def _partial(tp: Any, value: object) -> Any:

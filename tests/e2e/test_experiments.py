@@ -213,9 +213,13 @@ def test_stream_reconnect_fails_on_a_feed_that_does_not_resume(tmp_path):
     assert not verdicts["events flow again [cut the streams]"]["passed"]
     assert not verdicts["exchanges answered again [cut the streams]"]["passed"]
     assert verdicts["exchanges stay fast"]["passed"]
-    assert {"ticks", "ticks.connect", "ticks.first_event", "echo", "echo.connect"} <= set(
-        report["tasks"]
-    )
+    assert {
+        "ticks",
+        "ticks.connect",
+        "ticks.first_event",
+        "echo",
+        "echo.connect",
+    } <= set(report["tasks"])
     errors = set(report["errors"])
     assert {"sse_connect_failed", "sse_disconnect", "ws_connect_failed"} <= errors
     assert "timeout" in errors  # the silent resumed streams (idle = 2s)
