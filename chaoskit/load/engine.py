@@ -99,6 +99,13 @@ class LoadEngine:
                 seed=config.seed, timeout=config.timeout,
             )  # fmt: skip
 
+        if isinstance(config.model, OpenModel):
+            streams = [t.name for t in config.tasks if t.stream is not None]
+            if streams:  # the spec says so with key paths; this guards the API
+                raise LoadConfigError(
+                    "model", "stream tasks need the closed model", streams,
+                    allowed="ClosedModel",
+                )  # fmt: skip
         self._chooser = TaskChooser([compile_task(t) for t in config.tasks])
         self._flow: CompiledFlow | None = None
         if config.flow is not None:

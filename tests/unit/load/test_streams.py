@@ -81,3 +81,15 @@ def test_the_spec_declares_the_names_the_engine_records():
     assert task_sample_names({"name": "home"}) == ["home"]
     assert task_sample_names({"name": "x", "kind": 3}) == ["x"]
     assert task_sample_names({"kind": "sse"}) == []
+
+
+def test_the_engine_refuses_a_stream_task_in_the_open_model():
+    from chaoskit.load import LoadConfig, LoadEngine, OpenModel, TaskSpec
+    from chaoskit.records import MemorySink
+
+    config = LoadConfig(
+        "http://127.0.0.1:9", OpenModel(10),
+        (TaskSpec("ticks", "/events", stream=StreamSpec("sse")),), duration=1,
+    )  # fmt: skip
+    with pytest.raises(LoadConfigError, match="closed model"):
+        LoadEngine(config, MemorySink())
