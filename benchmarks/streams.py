@@ -44,7 +44,9 @@ async def _serve_http(port: int) -> None:
         b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
     )
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
             while await reader.readuntil(b"\r\n\r\n"):
                 writer.write(answer)
@@ -55,7 +57,9 @@ async def _serve_http(port: int) -> None:
 
 
 async def _serve_sse(port: int) -> None:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         try:
             await reader.readuntil(b"\r\n\r\n")
         except asyncio.IncompleteReadError:
@@ -99,8 +103,9 @@ def _server(kind: str) -> Iterator[int]:
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", port), 0.2
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", port), 0.2),
             ):
                 break
             time.sleep(0.05)
@@ -151,7 +156,7 @@ def _httpx_sse(port: int, seconds: float, users: int) -> tuple[int, float] | Non
 
     async def main() -> None:
         end = time.monotonic() + seconds
-        async with httpx.AsyncClient(timeout=None) as client:
+        async with httpx.AsyncClient(timeout=30) as client:
             await asyncio.gather(*(one(client, end) for _ in range(users)))
 
     cpu = time.process_time()
