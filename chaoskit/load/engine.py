@@ -29,7 +29,7 @@ from chaoskit.clock import Clock, MonotonicClock
 from chaoskit.hosts import is_loopback
 from chaoskit.load.arrivals import OpenRunner
 from chaoskit.load.client import ConnectionPool
-from chaoskit.load.config import ClosedModel, LoadConfig, OpenModel, TaskSpec
+from chaoskit.load.config import LoadConfig, OpenModel, TaskSpec
 from chaoskit.load.errors import LoadConfigError
 from chaoskit.load.exchange import Classifier, Exchanger
 from chaoskit.load.streams import StreamRunner, StreamTarget
@@ -182,9 +182,7 @@ class LoadEngine:
             )  # fmt: skip
         return addresses[0]
 
-    def _streams(
-        self, address: str, exchanger: Exchanger, model: ClosedModel
-    ) -> StreamRunner | None:
+    def _streams(self, address: str, exchanger: Exchanger) -> StreamRunner | None:
         """The stream runner, when some task holds a stream (WebSocket, SSE)."""
         if not any(task.stream is not None for task in self._chooser.tasks):
             return None
@@ -195,7 +193,7 @@ class LoadEngine:
         target = StreamTarget(address, self._port, self._host_header)
         return StreamRunner(
             target, {"websocket": open_websocket, "sse": open_sse},
-            self._write, exchanger.counters, self.clock, model.think,
+            self._write, exchanger.counters, self.clock,
         )  # fmt: skip
 
     async def run(self) -> EngineStatus:
@@ -229,7 +227,7 @@ class LoadEngine:
                     runner = ClosedRunner(
                         config.model, exchanger, self._chooser, self._flow,
                         self.clock, self._new_user, self._within_bounds,
-                        streams=self._streams(address, exchanger, config.model),
+                        streams=self._streams(address, exchanger),
                     )  # fmt: skip
                 self._runner = runner
                 await runner.run(tg, start, config.duration, self._should_stop)

@@ -108,6 +108,8 @@ class Stream:
         self.resume = resume
         self.last_ns = 0
         self.last_id: str | None = resume
+        self.think = Think()
+        """The user's think time: the pause between exchange rounds."""
         self.stopping = False
         """Set when the task is done with the stream: an exchange round in
         flight finishes (counted), no new one starts."""
@@ -191,7 +193,6 @@ class StreamRunner:
         write: the sink's ``write``.
         counters: the engine's live counts.
         clock: the time source.
-        think: the users' think time (the pause between exchange rounds).
     """
 
     def __init__(
@@ -201,14 +202,12 @@ class StreamRunner:
         write: Callable[[Sample], None],
         counters: Counters,
         clock: Clock,
-        think: Think,
     ) -> None:
         self.target = target
         self.openers = openers
         self.write = write
         self.counters = counters
         self.clock = clock
-        self.think = think
 
     def classes(self, task: CompiledTask) -> tuple[ErrorClass, ErrorClass, ErrorClass]:
         """The task kind's connect-failed, disconnect and gap classes."""
@@ -248,9 +247,11 @@ class StreamRunner:
         state: UserState,
         due_ns: int,
         done: Callable[[], bool],
+        think: Think,
     ) -> int:
         """Hold ``task``'s stream from ``due_ns`` until its ``hold`` ends or
-        ``done()``; reconnect after each break. Returns when it ended (ns)."""
+        ``done()``; reconnect after each break. ``think`` paces the exchange
+        rounds (the user's think time). Returns when it ended (ns)."""
         spec = task.stream
         assert spec is not None  # noqa: S101 - only stream tasks come here
         clock = self.clock
@@ -261,6 +262,7 @@ class StreamRunner:
         intended = due_ns
         while not done() and clock.now_ns() < until:
             stream = self.openers[spec.kind](self, task, state, resume)
+            stream.think = think
             try:
                 await stream.open()
             except OpenFailed as failed:
@@ -326,7 +328,3 @@ class StreamRunner:
         while not done() and clock.now_ns() < wake:
             await clock.sleep_until(int(min(wake, clock.now_ns() + _POLL_S * _NS)))
         return clock.now_ns()
-
-    def pause_ns(self, state: UserState) -> int:
-        """A think time drawn for ``state`` (between exchange rounds)."""
-        return int(self.think.draw(state.rng) * _NS)

@@ -202,7 +202,7 @@ class ClosedRunner:
             if task.stream is not None and self.streams is not None:
                 ended = await self.streams.hold(
                     task, state, intended,
-                    lambda: self._wait_until(user, deadline, stopping),
+                    lambda: self._wait_until(user, deadline, stopping), think,
                 )  # fmt: skip
             else:
                 sample, connection = await self._request(

@@ -28,6 +28,7 @@ from chaoskit.records import ErrorClass
 __all__ = ["WebSocketStream", "open_websocket"]
 
 _MAX_MESSAGE = 16 * 1024**2
+_NS = 1_000_000_000
 
 
 def _closed(error: ConnectionClosed) -> str:
@@ -149,7 +150,7 @@ class WebSocketStream(Stream):
                                 101, len(answer), None, "", sent=len(text))  # fmt: skip
                 due = clock.now_ns()
                 self.last_ns = due
-            due = clock.now_ns() + runner.pause_ns(state)
+            due = clock.now_ns() + int(self.think.draw(state.rng) * _NS)
             self.last_ns = due
             await runner.pause_until(due, lambda: self.stopping)
 
