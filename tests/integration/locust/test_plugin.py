@@ -12,7 +12,6 @@ import json
 import socket
 import subprocess
 import sys
-import textwrap
 import threading
 from collections.abc import Iterator
 
