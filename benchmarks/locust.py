@@ -26,6 +26,11 @@ master and workers; under chaoskit, chaoskit's own process too) are read from
 /proc every 50 ms over the same window. Requests/s per core = requests over
 those CPU seconds.
 
+Every process gets a session of its own (``start_new_session``), as chaoskit
+starts Locust's: with the kernel's autogroup scheduling (on here) a session is
+a scheduling group, so Locust alone started in one shared session got one
+share of a busy CPU where chaoskit's three processes got three.
+
 ``--paired N``: N pairs of A and B, one after the other, in alternating order
 (AB, BA, AB, ...) so that a machine that gets busier or quieter during the
 session weighs on both; each pair's overhead is ``1 - B/A`` (per core and
@@ -205,6 +210,7 @@ def locust_alone(
          "-t", f"{args.duration}s", "--host", f"http://127.0.0.1:{port}",
          "--only-summary", "--loglevel", "WARNING", args.user],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,  # as chaoskit starts Locust's processes
     )  # fmt: skip
     workers = [
         subprocess.Popen(
@@ -221,6 +227,7 @@ def locust_alone(
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         for _ in range(2)
     ]
@@ -259,6 +266,7 @@ def chaoskit_run(
         ["taskset", "-c", "0", sys.executable, "-m", "chaoskit", "run",
          str(experiment), "--report-dir", str(reports)],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,  # as chaoskit starts Locust's processes
     )  # fmt: skip
     locust = Sampler(lambda: pid_files(reports))
     own = Sampler(lambda: [proc.pid])
