@@ -130,6 +130,32 @@ for kind in ("requests", "fast"):
     other.get("/ok", name="marked")
     out[kind] = {"first": first, "records": state.records}
     state.records = []
+
+
+class Lines:  # the master's line to chaoskit, kept: forward() as the master has it
+    send = plugin._Sink.send
+    forward = plugin._Sink.forward
+
+    def __init__(self):
+        self.lines = []
+
+    def send_text(self, line):
+        self.lines.append(line)
+
+
+# A worker's batch as the plugin sends it now (JSON text), as it sent it before
+# (a dict), an empty one, and text that is not one JSON object (dropped).
+on_request = plugin.on_request
+on_request("GET", "batched", 1.5, 3, response=None, context=None, start_time=1.0)
+plugin.ack("write", 7)
+text = state.take()
+lines = Lines()
+lines.forward("w1", {"json": text})
+lines.forward("w1", json.loads(text))
+lines.forward("w2", {"json": "{}"})
+lines.forward("w3", {"json": "[1]"})
+lines.forward("w3", {"json": '{"r": []}\\n{"r": []}'})
+out["lines"] = lines.lines
 print(json.dumps(out))
 """
 
@@ -157,3 +183,25 @@ def test_a_streamed_body_is_left_to_the_user_and_a_read_one_is_scanned(server):
         assert locked[6], kind  # Locust failed it: an exception name
         assert records["marked"][9] is True, kind
         assert records["stream"][9] is False, kind
+
+
+def test_the_master_forwards_a_json_batch_as_it_came_and_a_dict_one_too(server):
+    """A worker's batch, one compact JSON text, becomes one line to chaoskit
+    with the worker's id put in front, never decoded; the older dict form
+    gives the same line; text that is not one JSON object on one line is
+    dropped (it would break the line protocol)."""
+    done = subprocess.run(
+        [sys.executable, "-c", CLIENT, str(plugin_path().parent),
+         f"http://127.0.0.1:{server.port}", CHUNK.decode()],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = json.loads(done.stdout.strip().splitlines()[-1])["lines"]
+    assert len(lines) == 3
+    as_text, as_dict, empty = (json.loads(line) for line in lines)
+    assert as_text == as_dict
+    assert as_text["worker"] == "w1"
+    assert [r[0] for r in as_text["r"]] == ["batched"]
+    assert as_text["a"] == [["write", "7"]]
+    assert empty == {"worker": "w2"}
+    assert all("\n" not in line for line in lines)
