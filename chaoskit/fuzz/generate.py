@@ -25,7 +25,7 @@ import math
 import re
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 from chaoskit.fuzz.schema import Schema, SchemaError, lookup
 
-__all__ = ["GenerationStats", "translate_pattern", "valid_values"]
+__all__ = ["Force", "GenerationStats", "Route", "translate_pattern", "valid_values"]
 
 _TYPES = ("object", "string", "integer", "number", "boolean", "null", "array")
 #: Nested schemas deeper than this draw their least value (recursive schemas end).
@@ -50,6 +50,29 @@ Part = tuple[object, Any]  # (schema, its resolver)
 
 class _Reject(Exception):
     """This draw cannot satisfy the schema (a false schema, empty enum, ...)."""
+
+
+@dataclass(frozen=True)
+class Force:
+    """What a route forces at one schema object (see :data:`Route`).
+
+    Attributes:
+        pick: ``anyOf``/``oneOf`` -> the branch taken.
+        branch: ``if``: True takes ``then``, False ``else``; None draws it.
+        present: properties the object gets (optional ones included).
+        min_items: items the array gets at least.
+    """
+
+    pick: tuple[tuple[str, int], ...] = ()
+    branch: bool | None = None
+    present: frozenset[str] = field(default_factory=frozenset)
+    min_items: int = 0
+
+
+#: id(schema object) -> what is forced there, so that a valid document reaches
+#: one place of the schema (:mod:`chaoskit.fuzz.targets` builds them). Each
+#: force applies at the first value drawn from its object (recursion ends).
+Route = Mapping[int, Force]
 
 
 @dataclass
@@ -131,8 +154,11 @@ class _Drawer:
         draw: st.DrawFn,
         attempt: int = 0,
         avoid: frozenset[str] = frozenset(),
+        route: Route | None = None,
     ) -> None:
         self.schema = schema
+        self.route = route or {}
+        self.used: set[tuple[int, str]] = set()
         self.draw = draw
         self.count = 0  # values drawn: past _MAX_VALUES, only what is required
         # A retry (the validator refused the last draw) tries a top-level type
@@ -141,6 +167,14 @@ class _Drawer:
         self.attempt = attempt
         self.avoid = avoid
         self.root_kind: str | None = None
+
+    def forced(self, node: object, what: str) -> Force | None:
+        """The route's force at ``node`` for ``what``, the first time only."""
+        force = self.route.get(id(node))
+        if force is None or (id(node), what) in self.used:
+            return None
+        self.used.add((id(node), what))
+        return force
 
     def lean(self, depth: int) -> bool:
         return depth > _MAX_DEPTH or self.count > _MAX_VALUES
@@ -179,12 +213,23 @@ class _Drawer:
             for key in ("anyOf", "oneOf"):
                 branches = node.get(key)
                 if isinstance(branches, list) and branches:
-                    pick = self.draw(st.integers(0, len(branches) - 1))
+                    force = self.forced(node, key)
+                    chosen = dict(force.pick).get(key) if force else None
+                    if chosen is not None and chosen < len(branches):
+                        pick = chosen
+                    else:
+                        pick = self.draw(st.integers(0, len(branches) - 1))
                     queue.append((branches[pick], resolver, False))
             if "if" in node:
                 cond = node["if"]
                 # if: true / false decide the branch; otherwise draw it.
-                then = cond is True or (cond is not False and self.draw(st.booleans()))
+                force = self.forced(node, "if")
+                if force is not None and force.branch is not None:
+                    then = force.branch
+                else:
+                    then = cond is True or (
+                        cond is not False and self.draw(st.booleans())
+                    )
                 if then:
                     queue.append((node["if"], resolver, False))
                     if "then" in node:
@@ -421,6 +466,10 @@ class _Drawer:
                 low = max(low, floor if isinstance(floor, int) else 1)
         if high is not None and high < low:
             raise _Reject
+        for node, _ in nodes:
+            force = self.forced(node, "items")
+            if force is not None:
+                low = max(low, force.min_items)
         if self.lean(depth):
             size = low
         else:
@@ -479,6 +528,10 @@ class _Drawer:
                     st.booleans()
                 ):
                     chosen.append(name)
+        for node, _ in nodes:
+            force = self.forced(node, "properties")
+            if force is not None:
+                chosen += sorted(n for n in force.present if n not in chosen)
         # dependentRequired / dependencies (arrays) pull in more names.
         for _ in range(3):
             for node, _resolver in nodes:
@@ -586,11 +639,12 @@ def _same(a: object, b: object) -> bool:
 
 
 def valid_values(
-    schema: Schema, stats: GenerationStats | None = None
+    schema: Schema, stats: GenerationStats | None = None, route: Route | None = None
 ) -> st.SearchStrategy[object]:
-    """Values the validator accepts (examples where none could be drawn are dropped)."""
+    """Values the validator accepts (examples where none could be drawn are
+    dropped); with a ``route``, values that reach the place it leads to."""
     stats = stats if stats is not None else GenerationStats()
-    seeds = [e for e in _examples(schema.root) if schema.is_valid(e)]
+    seeds = [] if route else [e for e in _examples(schema.root) if schema.is_valid(e)]
 
     @st.composite
     def draw_valid(draw: st.DrawFn) -> object:
@@ -599,7 +653,7 @@ def valid_values(
         refused_kinds: set[str] = set()
         for attempt in range(_TRIES):
             stats.tried += 1
-            drawer = _Drawer(schema, draw, attempt, frozenset(refused_kinds))
+            drawer = _Drawer(schema, draw, attempt, frozenset(refused_kinds), route)
             try:
                 value = drawer.value([(schema.root, schema.resolver())], 0)
             except _Reject:
