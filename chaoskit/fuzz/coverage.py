@@ -14,9 +14,10 @@ report show it.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["Coverage"]
+__all__ = ["Coverage", "describe_locations"]
 
 #: Locations named in full in the report (the rest are counted).
 _SHOWN = 20
@@ -69,13 +70,7 @@ class Coverage:
 
     def summary(self) -> str:
         """One line for the console."""
-        left = len(self.not_visited())
-        text = (
-            f"keyword locations: {len(self.exercised)} of {len(self.targets)} "
-            f"exercised, {len(self.unreachable)} redundant (no payload breaks "
-            "one alone)"
-        )
-        return text + (f", {left} not visited (budget)" if left else "")
+        return describe_locations(self.to_json())
 
     def to_json(self) -> dict[str, object]:
         """The report's shape (``locations`` of a fuzz entry)."""
@@ -88,3 +83,15 @@ class Coverage:
             "not_visited": missing[:_SHOWN],
             "not_visited_count": len(missing),
         }
+
+
+def describe_locations(locations: Mapping[str, object]) -> str:
+    """One line from :meth:`Coverage.to_json`'s shape (reports read it back)."""
+    left = locations.get("not_visited_count") or 0
+    text = (
+        f"keyword locations: {locations.get('exercised', 0)} of "
+        f"{locations.get('total', 0)} exercised, "
+        f"{locations.get('redundant_count', 0)} redundant (no payload breaks one "
+        "alone)"
+    )
+    return text + (f", {left} not visited (budget)" if left else "")

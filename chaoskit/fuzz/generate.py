@@ -83,6 +83,9 @@ class GenerationStats:
     refused: int = 0
 
 
+_ESCAPES = {"d": "[0-9]", "D": "[^0-9]", "w": "[A-Za-z0-9_]", "W": "[^A-Za-z0-9_]"}
+
+
 def translate_pattern(pattern: str) -> str | None:
     """An ECMA-262 regex as a Python ``re`` one, or None where ``re`` cannot say it.
 
@@ -94,25 +97,41 @@ def translate_pattern(pattern: str) -> str | None:
         return None
     out = []
     i = 0
+    in_class = False
     while i < len(pattern):
         char = pattern[i]
         if char == "\\" and i + 1 < len(pattern):
             nxt = pattern[i + 1]
-            out.append(
-                {
-                    "d": "[0-9]",
-                    "D": "[^0-9]",
-                    "w": "[A-Za-z0-9_]",
-                    "W": "[^A-Za-z0-9_]",
-                }.get(nxt, char + nxt)
-            )
+            if in_class:
+                # Inside [...] a class is spelled without its own brackets;
+                # a negated one has no spelling there.
+                if nxt in "DW":
+                    return None
+                out.append({"d": "0-9", "w": "A-Za-z0-9_"}.get(nxt, char + nxt))
+            else:
+                out.append(_ESCAPES.get(nxt, char + nxt))
             i += 2
             continue
-        if pattern.startswith("(?<", i) and pattern[i + 3 : i + 4] not in ("=", "!"):
+        if in_class:
+            in_class = char != "]" or out[-1] in ("[", "[^")
+            out.append(char)
+        elif char == "[":
+            in_class = True
+            if pattern.startswith("[^", i):
+                out.append("[^")
+                i += 2
+                continue
+            out.append(char)
+        elif char == "$":
+            # ECMA's $ is the end of input; Python's also matches before a
+            # final newline ("a\n" would pass ^a$).
+            out.append(r"\Z")
+        elif pattern.startswith("(?<", i) and pattern[i + 3 : i + 4] not in ("=", "!"):
             out.append("(?P<")
             i += 3
             continue
-        out.append(char)
+        else:
+            out.append(char)
         i += 1
     text = "".join(out)
     try:
@@ -542,6 +561,13 @@ class _Drawer:
                     for name, needs in table.items():
                         if name in chosen and isinstance(needs, list):
                             chosen += [n for n in needs if n not in chosen]
+        # minProperties: the declared properties first (an object closed by
+        # additionalProperties: false can have no others), then new names.
+        for name in props:
+            if len(chosen) >= low:
+                break
+            if name not in chosen:
+                chosen.append(name)
         extra_needed = max(0, low - len(chosen))
         result: dict[str, object] = {}
         for name in chosen:
