@@ -43,7 +43,7 @@ from chaoskit.fuzz.curl import curl_line
 from chaoskit.fuzz.findings import Finding
 from chaoskit.fuzz.model import PayloadModel
 from chaoskit.fuzz.rules import Case, Rule
-from chaoskit.fuzz.strategies import cases, targeted
+from chaoskit.fuzz.strategies import cases, draw_targeted
 from chaoskit.fuzz.targets import targets_of
 from chaoskit.hosts import is_loopback
 
@@ -274,13 +274,24 @@ def _targets(run: _Run, model: PayloadModel) -> None:
     run.result.coverage = Coverage([str(t) for t in targets])
     valid = cases(model, rules=frozenset({Rule.VALID}))
     sent_valid = 0
+    # One test for every target (building a Hypothesis test costs more than
+    # its one example): the strategy breaks the target of the moment.
+    current = [targets[0]] if targets else []
+
+    @st.composite
+    def breaking(draw: st.DrawFn) -> Case | None:
+        return draw_targeted(draw, model, current[0])
+
+    body = _given(run, breaking(), config.seed, 1)
     for number, target in enumerate(targets):
         if run.result.requests >= config.max_examples:
             return
         if time.monotonic() > run.deadline:
+            run.result.timed_out = True
             return
         run.target = str(target)
-        _round(run, targeted(model, target), config.seed, 1)
+        current[0] = target
+        _call(body)
         share = config.valid_share or 0.0
         if Rule.VALID in config.rules and sent_valid < share * run.result.requests:
             sent_valid += 1
@@ -329,6 +340,14 @@ def _hypothesis(run: _Run, model: PayloadModel) -> None:
 def _round(
     run: _Run, strategy: st.SearchStrategy[Case | None], seed_value: int, left: int
 ) -> None:
+    _call(_given(run, strategy, seed_value, left))
+
+
+def _given(
+    run: _Run, strategy: st.SearchStrategy[Case | None], seed_value: int, left: int
+) -> Callable[[], None]:
+    """The Hypothesis test of one round (built once, called once or more)."""
+
     @seed(seed_value)
     @settings(
         max_examples=left,
@@ -351,6 +370,11 @@ def _round(
     def body(case: Case | None) -> None:
         run.test(case)
 
+    return body  # type: ignore[no-any-return]
+
+
+def _call(body: Callable[[], None]) -> None:
+    """Run one round; what it found is on the run, never raised."""
     try:
         body()
     except _TimeUp:

@@ -33,7 +33,14 @@ from hypothesis import strategies as st
 
 from chaoskit.fuzz.schema import Schema, SchemaError, lookup
 
-__all__ = ["Force", "GenerationStats", "Route", "translate_pattern", "valid_values"]
+__all__ = [
+    "Force",
+    "GenerationStats",
+    "Route",
+    "draw_valid",
+    "translate_pattern",
+    "valid_values",
+]
 
 _TYPES = ("object", "string", "integer", "number", "boolean", "null", "array")
 #: Nested schemas deeper than this draw their least value (recursive schemas end).
@@ -670,35 +677,58 @@ def valid_values(
     """Values the validator accepts (examples where none could be drawn are
     dropped); with a ``route``, values that reach the place it leads to."""
     stats = stats if stats is not None else GenerationStats()
-    seeds = [] if route else [e for e in _examples(schema.root) if schema.is_valid(e)]
+    seeds = () if route else tuple(e for e in _examples(schema.root) if schema.is_valid(e))
+    return _valid(schema, stats, route, seeds)
 
-    @st.composite
-    def draw_valid(draw: st.DrawFn) -> object:
-        if seeds and draw(st.integers(0, 9)) == 9:
-            return draw(st.sampled_from(seeds))
-        refused_kinds: set[str] = set()
-        for attempt in range(_TRIES):
-            stats.tried += 1
-            drawer = _Drawer(schema, draw, attempt, frozenset(refused_kinds), route)
-            try:
-                value = drawer.value([(schema.root, schema.resolver())], 0)
-            except _Reject:
-                value = _Reject
-            except (SchemaError, RecursionError):
-                value = _Reject
-            if value is not _Reject and schema.is_valid(value):
-                return value
-            stats.refused += 1
-            if drawer.root_kind is not None:
-                refused_kinds.add(drawer.root_kind)
-        if seeds:
-            return draw(st.sampled_from(seeds))
-        from hypothesis import reject
 
-        reject()
-        raise AssertionError  # unreachable: reject() raises
+def draw_valid(
+    draw: st.DrawFn,
+    schema: Schema,
+    stats: GenerationStats,
+    route: Route | None = None,
+    seeds: tuple[object, ...] = (),
+) -> object:
+    """One value the validator accepts, drawn with ``draw`` (inside another
+    composite strategy: building a strategy per value costs more than the value).
 
-    return draw_valid()
+    Raises:
+        hypothesis.errors.UnsatisfiedAssumption: no draw was valid (the
+            example is dropped).
+    """
+    if seeds and draw(st.integers(0, 9)) == 9:
+        return draw(st.sampled_from(seeds))
+    refused_kinds: set[str] = set()
+    for attempt in range(_TRIES):
+        stats.tried += 1
+        drawer = _Drawer(schema, draw, attempt, frozenset(refused_kinds), route)
+        try:
+            value = drawer.value([(schema.root, schema.resolver())], 0)
+        except _Reject:
+            value = _Reject
+        except (SchemaError, RecursionError):
+            value = _Reject
+        if value is not _Reject and schema.is_valid(value):
+            return value
+        stats.refused += 1
+        if drawer.root_kind is not None:
+            refused_kinds.add(drawer.root_kind)
+    if seeds:
+        return draw(st.sampled_from(seeds))
+    from hypothesis import reject
+
+    reject()
+    raise AssertionError  # unreachable: reject() raises
+
+
+@st.composite
+def _valid(
+    draw: st.DrawFn,
+    schema: Schema,
+    stats: GenerationStats,
+    route: Route | None,
+    seeds: tuple[object, ...],
+) -> object:
+    return draw_valid(draw, schema, stats, route, seeds)
 
 
 def _examples(root: object) -> list[object]:

@@ -182,9 +182,11 @@ class Schema:
         """
         key = (("without", *location), keyword, item)
         if key not in self._branches:
-            root = copy.deepcopy(self.root)
+            # Copied along the path only: the rest is shared, never changed.
+            root = copy.copy(self.root)
             node: Any = root
             for part in location:
+                node[part] = copy.copy(node[part])
                 node = node[part]
             if item is not None and isinstance(node.get(keyword), list):
                 node[keyword] = [n for n in node[keyword] if n != item]

@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from hypothesis import strategies as st
 
-from chaoskit.fuzz.generate import valid_values
+from chaoskit.fuzz.generate import draw_valid, valid_values
 from chaoskit.fuzz.mutations import Path as Place
 from chaoskit.fuzz.mutations import place_name
 from chaoskit.fuzz.model import PayloadModel
@@ -43,7 +43,7 @@ from chaoskit.fuzz.targets import Target, break_value
 
 __all__ = [
     "BODY_RULES", "FIELD_RULES", "HARDENED", "Case", "Policy", "Rule", "cases",
-    "targeted",
+    "draw_targeted", "targeted",
 ]  # fmt: skip
 
 #: Valid documents drawn for a target before it is given up as unreached.
@@ -187,8 +187,13 @@ def targeted(draw: st.DrawFn, model: PayloadModel, target: Target) -> Case | Non
     broken (the schema refuses it, the schema without that keyword accepts
     it); None when no document drawn could be (the keyword is redundant
     there, or the place was not reached)."""
+    return draw_targeted(draw, model, target)
+
+
+def draw_targeted(draw: st.DrawFn, model: PayloadModel, target: Target) -> Case | None:
+    """:func:`targeted`, drawn with ``draw`` inside another composite strategy."""
     for _ in range(_TARGET_TRIES):
-        document = draw(valid_values(model.schema, model.stats, target.route))
+        document = draw_valid(draw, model.schema, model.stats, target.route)
         found = break_value(model.schema, target, document)
         if found is None:
             continue

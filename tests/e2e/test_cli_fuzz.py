@@ -89,6 +89,7 @@ def test_examples_instead_of_a_schema(tmp_path: Path) -> None:
     assert "--schema, --examples, --openapi or --asyncapi is required" in neither.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", ["1", "2", "3"])
 @pytest.mark.parametrize(
     ("broken", "check", "rule"),
