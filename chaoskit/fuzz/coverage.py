@@ -28,7 +28,8 @@ class Coverage:
     """Keyword locations: all of them, exercised, unreachable.
 
     Attributes:
-        targets: every location, in visiting order (``oneOf/2/properties/progress/maximum``).
+        targets: every location, in visiting order
+            (``oneOf/2/properties/progress/maximum``).
         exercised: locations a case broke alone.
         unreachable: locations no document could break alone.
     """

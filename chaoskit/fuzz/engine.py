@@ -370,7 +370,7 @@ def _given(
     def body(case: Case | None) -> None:
         run.test(case)
 
-    return body  # type: ignore[no-any-return]
+    return body
 
 
 def _call(body: Callable[[], None]) -> None:

@@ -677,7 +677,9 @@ def valid_values(
     """Values the validator accepts (examples where none could be drawn are
     dropped); with a ``route``, values that reach the place it leads to."""
     stats = stats if stats is not None else GenerationStats()
-    seeds = () if route else tuple(e for e in _examples(schema.root) if schema.is_valid(e))
+    seeds = (
+        () if route else tuple(e for e in _examples(schema.root) if schema.is_valid(e))
+    )
     return _valid(schema, stats, route, seeds)
 
 

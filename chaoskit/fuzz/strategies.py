@@ -18,8 +18,6 @@ from dataclasses import replace
 from hypothesis import strategies as st
 
 from chaoskit.fuzz.generate import draw_valid, valid_values
-from chaoskit.fuzz.mutations import Path as Place
-from chaoskit.fuzz.mutations import place_name
 from chaoskit.fuzz.model import PayloadModel
 from chaoskit.fuzz.mutations import (
     KINDS_FOR,
@@ -29,7 +27,9 @@ from chaoskit.fuzz.mutations import (
     dump,
     label,
     mutate,
+    place_name,
 )
+from chaoskit.fuzz.mutations import Path as Place
 from chaoskit.fuzz.rules import (
     BODY_RULES,
     FIELD_RULES,

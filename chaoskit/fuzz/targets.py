@@ -190,7 +190,9 @@ def _children(
         value = node.get(key)
         if key in ("allOf", "anyOf", "oneOf") and isinstance(value, list):
             for index, sub in enumerate(value):
-                forced = _with(route, node, pick=[(key, index)]) if key != "allOf" else route
+                forced = (
+                    _with(route, node, pick=[(key, index)]) if key != "allOf" else route
+                )
                 yield sub, (*location, key, index), place, forced
         elif key in ("then", "else") and "if" in node:
             yield (value, (*location, key), place,
@@ -269,7 +271,7 @@ def _candidates(target: Target, node: dict[str, Any], current: object) -> list[o
         for name in _NAMES:
             if name in current:
                 continue
-            for item in (0, "x", None, True, [], {}):
+            for item in _OTHERS:
                 extra.append({**current, name: item})
         if keyword == "maxProperties" and isinstance(value, int):
             more = {f"x{i}": 0 for i in range(value + 1)}
@@ -300,12 +302,12 @@ def _json_type(value: object) -> str:
 
 def _get(value: object, place: Path) -> tuple[bool, object]:
     for key in place:
-        if isinstance(value, dict) and key in value:
-            value = value[key]
-        elif isinstance(value, list) and isinstance(key, int) and key < len(value):
-            value = value[key]
-        else:
+        inside = (isinstance(value, dict) and key in value) or (
+            isinstance(value, list) and isinstance(key, int) and key < len(value)
+        )
+        if not inside:
             return False, None
+        value = value[key]  # type: ignore[index]
     return True, value
 
 
