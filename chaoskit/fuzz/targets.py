@@ -16,7 +16,9 @@ exactly the one broken, and the payload is the minimal example of its hole.
 
 Order: one target per distinct check first (the same ``session_id`` bounds
 in fifteen variants are one check in most sinks' code), then the repeats in
-the other branches; within each pass, in the order of the schema.
+the other branches; within each pass, the keywords most often left unchecked
+first (required names, bounds, lengths, enums; types last), in the order of
+the schema within each.
 """
 
 from __future__ import annotations
@@ -160,7 +162,25 @@ def targets_of(schema: Schema, limit: int = 2000) -> list[Target]:
     for target, mark in found:
         (repeats if mark in prints else first).append(target)
         prints.add(mark)
-    return first + repeats
+    return sorted(first, key=_priority) + sorted(repeats, key=_priority)
+
+
+#: Visiting order within a pass, by keyword (stable: the schema's order
+#: within each): the checks a sink's own code most often forgets first
+#: (required names, bounds, lengths, enums), the ones a parser or framework
+#: usually enforces (types, the variant choice) last.
+_PRIORITY = {
+    "required": 0, "dependentRequired": 0,
+    "minimum": 1, "maximum": 1, "exclusiveMinimum": 1, "exclusiveMaximum": 1,
+    "multipleOf": 1, "minLength": 2, "maxLength": 2, "pattern": 2,
+    "minItems": 2, "maxItems": 2, "minProperties": 2, "maxProperties": 2,
+    "enum": 3, "const": 3, "uniqueItems": 3, "contains": 3,
+    "additionalProperties": 4, "unevaluatedProperties": 4, "propertyNames": 4,
+}  # fmt: skip
+
+
+def _priority(target: Target) -> int:
+    return _PRIORITY.get(target.keyword, 5)
 
 
 def _children(
