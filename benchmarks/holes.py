@@ -50,6 +50,9 @@ def main() -> None:
             f"{own} named the hole's own keyword",
             flush=True,
         )
+        for row in caught:
+            if row.case is not None and row.case.keyword != row.hole:
+                print(f"  {row.hole}: first caught by {row.case.keyword}", flush=True)
         for row in missed:
             why = "redundant" if row.redundant else "NOT caught"
             print(f"  missed {row.hole}: {why}", flush=True)
