@@ -5,7 +5,10 @@ allowed) and that it answers at all, then runs one Hypothesis ``@given`` over
 :func:`~chaoskit.fuzz.strategies.cases` synchronously in a worker thread (the
 caller's thread stays free to report progress; an async caller can wait on it
 with ``asyncio.to_thread``). Every case is sent with httpx and judged by
-:mod:`chaoskit.fuzz.checks`.
+:mod:`chaoskit.fuzz.checks`. First every breakable keyword location of the
+schema is visited in turn (:mod:`chaoskit.fuzz.targets`: one round of one
+example each, the simplest payload that breaks that keyword alone), then
+random cases take the rest of the budget.
 
 Shrinking: a failed check raises an exception whose *type* is unique to its
 (check, status, error signature), so Hypothesis tracks each distinct failure
