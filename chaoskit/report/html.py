@@ -32,6 +32,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from chaoskit.fuzz.coverage import describe_locations
 from chaoskit.redact import redact
 from chaoskit.report.charts import Mark, Point, Window, chart_svg
 from chaoskit.report.fields import mapping, mappings, status
@@ -445,6 +446,9 @@ def _fuzz(doc: Mapping[str, Any]) -> str:
             f"(seed {_e(tally.get('seed'))})</h3>"
             + _table(["Rule", *(_e(n) for n in outcomes)], rows, "numbers")
         )
+        locations = tally.get("locations")
+        if isinstance(locations, Mapping):
+            parts.append(f"<p>{_e(describe_locations(locations))}</p>")
         for finding in mappings(tally.get("findings")):
             body = finding.get("body")
             if body is None and finding.get("body_base64"):
