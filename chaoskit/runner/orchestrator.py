@@ -290,6 +290,8 @@ class Stage:
         self.env = Environment()
         self.reason: str | None = None
         """Why the stage stopped early; set when :func:`staged` exits."""
+        self.failure: str | None = None
+        """Why the caller aborts the stage (a step's abort condition)."""
         self.last: StepData | None = None
         """The latest step (also one cut short by a stop)."""
 
@@ -481,7 +483,7 @@ async def staged(
         reason: str | None = None
         try:
             yield stage
-            reason = stage.last.reason if stage.last else signals.reason
+            reason = stage.failure or signals.reason
         except Stopped:
             timeline = stage.last.timeline if stage.last else None
             reason = (timeline.abort_reason if timeline else None) or signals.reason
@@ -511,7 +513,8 @@ async def run_experiment(
     started_wall = time.time()
     async with staged(request, emit) as stage:
         await stage.bring_up()
-        await stage.run_step()
+        step = await stage.run_step()
+        stage.failure = step.reason
     return _outcome(request, stage, started_wall)
 
 
