@@ -236,6 +236,8 @@ def summary(run: CapacityRun) -> dict[str, object]:
                  "observed": first.reason or "", "expected": "", "error_class": None,
                  "level": first.level}  # fmt: skip
     rows = [r for r in run.rows if r.search == name]
+    fault = name == "fault" and baseline is not None and answer is not None
+    cost = margin(baseline, answer) if fault else None  # type: ignore[arg-type]
     return {
         "capacity": answer.to_json() if answer else None,
         "broke_first": broke,
@@ -244,9 +246,7 @@ def summary(run: CapacityRun) -> dict[str, object]:
             baseline.to_json() if baseline is not None and name != "baseline"
             else run.baseline_level.to_json() if run.baseline_level else None
         ),
-        "margin": (
-            margin(baseline, answer) if baseline and answer and name == "fault" else None
-        ),
+        "margin": cost,
         "vary": run.vary,
         "curve": [r.to_json() for r in run.rows],
     }  # fmt: skip
