@@ -250,3 +250,50 @@ def summary(run: CapacityRun) -> dict[str, object]:
         "vary": run.vary,
         "curve": [r.to_json() for r in run.rows],
     }  # fmt: skip
+
+
+def capacity_document(
+    run: CapacityRun, request: RunRequest, required: float | None
+) -> dict[str, object]:
+    """The report document of the whole search (report.json, the journal's end)."""
+    experiment = request.experiment
+    found = summary(run)
+    answer = mapping_of(found.get("capacity"))
+    value = answer.get("value")
+    if run.reason is not None:
+        verdict = "aborted"
+    elif required is not None and (not isinstance(value, float) or value < required):
+        verdict = "failed"
+    else:
+        verdict = "passed"
+    name, _ = headline(run)
+    first = run.first_failures.get(name)
+    errors: dict[str, int] = {}
+    for row in run.rows:
+        for key, count in row.error_classes.items():
+            errors[key] = errors.get(key, 0) + count
+    return {
+        "kind": "capacity",
+        "experiment": {
+            "name": experiment.experiment.name, "title": experiment.experiment.title,
+            "file": str(request.file), "seed": request.seed,
+        },
+        "verdict": verdict,
+        "reason": run.reason,
+        "command": request.command,
+        "report_dir": str(request.report_dir),
+        "started_at": run.started_at,
+        "duration_s": run.duration_s,
+        "required": required,
+        **found,
+        "searches": {k: c.to_json() for k, c in run.searches.items()},
+        # The hypotheses as judged at the first level that broke.
+        "hypotheses": list(first.verdicts) if first else [],
+        "faults": [], "phases": [], "tasks": {},
+        "errors": {k: {"count": v} for k, v in sorted(errors.items())},
+    }  # fmt: skip
+
+
+def mapping_of(value: object) -> dict[str, object]:
+    """A JSON object, or an empty one."""
+    return dict(value) if isinstance(value, dict) else {}
