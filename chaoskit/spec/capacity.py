@@ -57,12 +57,7 @@ def check_capacity(experiment: Experiment) -> list[SpecIssue]:
         )  # fmt: skip
     where = varied(capacity)
     if where is None:
-        for key in ("range", "at"):
-            if getattr(capacity, key) is not None:
-                issues.append(
-                    SpecIssue(f"capacity.{key}", "is only used with capacity.vary")
-                )
-        return issues
+        return issues  # `range` and `at` wait for a `--set capacity.vary=...`
     index, key = where
     if index >= len(experiment.faults):
         issues.append(
