@@ -333,14 +333,22 @@ def _capacity_summary(document: dict[str, object], console: Console) -> None:
     def line(text: str) -> None:
         console.print(text, markup=False, highlight=False, soft_wrap=True)
 
-    answer = document.get("capacity")
-    if isinstance(answer, dict):
-        unit = answer.get("unit")
-        line(
-            f"capacity: {answer.get('value')} {unit} held, {answer.get('high')} "
-            f"{unit} broke"
-            + (f" (stopped: {answer['stopped']})" if answer.get("stopped") else "")
-        )
+    def found(answer: object) -> str:
+        if not isinstance(answer, dict):
+            return "nothing judged"
+        unit, value, high = answer.get("unit"), answer.get("value"), answer.get("high")
+        held = f"{value:.4g} {unit} held" if value is not None else "nothing held"
+        broke = f"{high:.4g} {unit} broke" if high is not None else "nothing broke"
+        stopped = f" (stopped: {answer['stopped']})" if answer.get("stopped") else ""
+        return f"{held}, {broke}{stopped}"
+
+    line(f"capacity: {found(document.get('capacity'))}")
+    baseline = document.get("baseline")
+    if isinstance(baseline, dict) and "unit" in baseline:
+        line(f"baseline: {found(baseline)}")
+    elif isinstance(baseline, dict):
+        held = "held" if baseline.get("passed") else "broke"
+        line(f"baseline: {baseline.get('level')} without the fault: {held}")
     broke = document.get("broke_first")
     if isinstance(broke, dict):
         line(
@@ -348,7 +356,10 @@ def _capacity_summary(document: dict[str, object], console: Console) -> None:
             f"{broke.get('observed')}, expected {broke.get('expected')}) "
             f"at {broke.get('level')}"
         )
-    for key in ("baseline", "margin", "knee", "required"):
+    cost = document.get("margin")
+    if isinstance(cost, float):
+        line(f"margin: the fault costs {cost:.1%} of the capacity")
+    for key in ("knee", "required"):
         if document.get(key) is not None:
             line(f"{key}: {document[key]}")
     if document.get("reason"):

@@ -198,6 +198,10 @@ async def run_capacity(
     return run
 
 
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
 def _stopped(found: Search) -> bool:
     return found.stopped == "interrupted"
 
@@ -241,7 +245,7 @@ def summary(run: CapacityRun) -> dict[str, object]:
     return {
         "capacity": answer.to_json() if answer else None,
         "broke_first": broke,
-        "knee": knee(rows) if name != "vary" else None,
+        "knee": _round(knee(rows)) if name != "vary" else None,
         "baseline": (
             baseline.to_json() if baseline is not None and name != "baseline"
             else run.baseline_level.to_json() if run.baseline_level else None
