@@ -11,7 +11,7 @@ from chaoskit.spec import model
 
 __all__ = ["JUDGED_KINDS", "Broken", "Measurement", "judged_hypotheses", "measure"]
 
-JUDGED_KINDS = ("threshold", "sla", "error_budget")
+JUDGED_KINDS = ("threshold", "sla", "error_budget", "probe")
 """Hypotheses a step of steady load can judge (a recovery, a backoff or an
 integrity read-back needs a fault's before and after)."""
 
@@ -60,7 +60,7 @@ class Broken:
 
     hypothesis: str
     how: str
-    """``latency``, ``errors``, ``throughput`` or ``inconclusive``."""
+    """``latency``, ``errors``, ``throughput``, ``probe`` or ``inconclusive``."""
     observed: str
     expected: str
     error_class: str | None = None
@@ -125,6 +125,8 @@ def _broken(verdict: object, data: StepData, error_classes: dict[str, int]) -> B
     top = max(error_classes, key=lambda k: error_classes[k]) if error_classes else None
     if getattr(verdict, "inconclusive", False):
         how = "inconclusive"
+    elif getattr(hypothesis, "kind", "") == "probe":
+        how = "probe"  # what the service does inside: memory, connections...
     elif metric in model.LATENCY_METRICS:
         how = "latency"
     elif metric in ("rps", "count"):
