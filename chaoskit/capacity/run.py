@@ -173,7 +173,11 @@ async def run_capacity(
 
                 found = await search(
                     judge(stage, "vary", at_intensity),
-                    bounds(start, high, integer=not duration and integer),
+                    bounds(
+                        start,
+                        high,
+                        integer=type(fault).model_fields[key].annotation is int,
+                    ),
                 )
                 scale = 1000.0 if duration else 1.0
                 run.searches["vary"] = _scaled(
