@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from chaoskit.redact import redact_text
+from chaoskit.spec.classes import describe_classes, task_lines
 from chaoskit.spec.httprules import toxicity_of
 from chaoskit.spec.model import (
     BackoffHypothesis,
@@ -345,7 +346,8 @@ def _load(plan: Plan) -> list[str]:
         model = f"open model{size}, {load.arrivals} arrivals"
     else:
         think = f", think {load.think}" if load.think is not None else ""
-        model = f"closed model: {load.users} users{think}"
+        users = f"{load.user_total} users" if load.user_total else "users by stages"
+        model = f"closed model: {users}{think}"
     if load.ramp:
         model += f", ramped up over {_d(load.ramp)}"
     if load.profile:
@@ -362,14 +364,13 @@ def _load(plan: Plan) -> list[str]:
         )
     if load.max_requests:
         model += f", at most {load.max_requests} requests"
+    if load.engine == "native" and (load.tags or load.exclude_tags):
+        model += f", tags {', '.join(load.tags) or 'any'}"
+        if load.exclude_tags:
+            model += f", without {', '.join(load.exclude_tags)}"
     lines.append(f"  {model}")
-    total = sum(task.weight for task in load.tasks)
-    for task in load.tasks:
-        body = " (json)" if task.json_body is not None else ""
-        body = " (form)" if task.form is not None else body
-        body = " (files)" if task.files else body
-        share = f"{task.weight / total:.0%}"
-        lines.append(f"  task {task.name} ({share}): {task.method} {task.path}{body}")
+    lines += describe_classes(load)
+    lines += task_lines(load.tasks, load, "  ")
     return lines
 
 
