@@ -409,7 +409,10 @@ def _outcome(
                 read_samples(samples_path), origin, start, end, tasks
             )
 
+        classes = experiment.load.classes
+        tasks = [*experiment.load.tasks, *(t for c in classes for t in c.tasks)]
         ctx = CheckContext(
+            origin_ns=origin,
             values=values,
             samples=samples,
             bins=bins,
@@ -417,7 +420,7 @@ def _outcome(
             phases=phases,
             windows=tuple(w for w in snapshot.windows if w.start_s >= 0),
             faults=faults,
-            task_groups={t.name: t.group for t in experiment.load.tasks if t.group},
+            task_groups={t.name: t.group for t in tasks if t.group},
             attempts=watcher.records(origin) if watcher else {},
             requests=watcher.request_records(origin) if watcher else {},
             acks=acks,
