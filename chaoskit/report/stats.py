@@ -119,6 +119,16 @@ def series(
                     task: {"count": count, "errors": errors}
                     for task, (count, errors) in sorted(window.tasks.items())
                 },
+                **(
+                    {
+                        "classes": {
+                            name: {"count": count, "errors": errors}
+                            for name, (count, errors) in sorted(window.classes.items())
+                        }
+                    }
+                    if window.classes
+                    else {}
+                ),
             }
         )
     return out

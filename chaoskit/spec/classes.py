@@ -25,6 +25,7 @@ __all__ = [
     "Seats",
     "check_classes",
     "class_shares",
+    "declared_shares",
     "describe_classes",
     "selected",
     "spread",
@@ -94,6 +95,28 @@ def spread(shares: Sequence[ClassShare], count: int) -> list[int]:
     for index in spread_order(shares, count):
         counts[index] += 1
     return counts
+
+
+def declared_shares(
+    shares: Sequence[ClassShare],
+    rates: Sequence[float | None],
+    total: float,
+    *,
+    users: bool,
+) -> list[float]:
+    """Each class's declared share: of ``total`` users (``users``: the closed
+    model), or of the requests (open: a class's own rate, or its weight's part
+    of the shared rate ``total``)."""
+    if users:
+        count = max(1, round(total))
+        return [n / count for n in spread(shares, count)]
+    shared = sum(s.weight for s, r in zip(shares, rates, strict=True) if r is None)
+    offered = [
+        r if r is not None else total * s.weight / shared
+        for s, r in zip(shares, rates, strict=True)
+    ]
+    whole = sum(offered)
+    return [o / whole for o in offered]
 
 
 def selected(
