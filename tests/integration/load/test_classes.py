@@ -13,6 +13,7 @@ run but for the few requests more or fewer each user gets through.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import defaultdict
 
 import uvloop
@@ -64,7 +65,7 @@ def mean_think_by_class(samples):
     gaps = defaultdict(list)
     for (name, _), mine in by_user.items():
         mine.sort(key=lambda s: s.intended_ns)
-        for previous, following in zip(mine, mine[1:], strict=False):
+        for previous, following in itertools.pairwise(mine):
             gaps[name].append((following.intended_ns - previous.end_ns) / NS)
     return {name: (sum(g) / len(g), min(g), len(g)) for name, g in gaps.items()}
 
@@ -114,7 +115,7 @@ def test_event_sink_mix_runs_its_shares_and_think_times(app):
             Think(low * scale, high * scale),
             path="/status/400" if name == "broken" else "/fast",
             expect=("4xx",) if name == "broken" else ("2xx",),
-        )  # fmt: skip
+        )
         for name, weight, low, high in mix
     )
     memory = MemorySink()
