@@ -391,23 +391,37 @@ def _issue(error: LoadConfigError, prefix: str) -> SpecIssue:
 
 
 def _rename_task_issues(issues: list[SpecIssue], load: LoadSection) -> None:
-    """``load.tasks.browse`` (the engine names a task) -> ``load.tasks[0]``."""
-    names = {task.name: f"load.tasks[{i}]" for i, task in enumerate(load.tasks)}
-    if load.flow is not None:
-        names |= {
-            t.name: f"load.flow.on_start[{i}]" for i, t in enumerate(load.flow.on_start)
-        }
-        names |= {
-            t.name: f"load.flow.on_stop[{i}]" for i, t in enumerate(load.flow.on_stop)
-        }
-        if load.flow.heartbeat is not None:
-            names[load.flow.heartbeat.name] = "load.flow.heartbeat"
+    """``load.tasks.browse`` (the engine names a task) -> ``load.tasks[0]``
+    (or ``load.users[2].tasks[0]`` for a class's own task)."""
+    names: dict[str, str] = {}
+    for where, tasks, flow in (
+        ("load", load.tasks, load.flow),
+        *((f"load.users[{i}]", c.tasks, c.flow) for i, c in enumerate(load.classes)),
+    ):
+        names |= _task_paths(where, tasks, flow)
     for position, issue in enumerate(issues):
         name = issue.path.removeprefix("load.tasks.")
         if issue.path.startswith("load.tasks.") and name in names:
             issues[position] = SpecIssue(
                 names[name], issue.message, issue.value, issue.allowed, issue.suggestion
             )
+
+
+def _task_paths(
+    where: str, tasks: tuple[TaskSection, ...], flow: FlowSection | None
+) -> dict[str, str]:
+    """Task name -> its TOML path, for the tasks and flow steps under ``where``."""
+    names = {task.name: f"{where}.tasks[{i}]" for i, task in enumerate(tasks)}
+    if flow is not None:
+        names |= {
+            t.name: f"{where}.flow.on_start[{i}]" for i, t in enumerate(flow.on_start)
+        }
+        names |= {
+            t.name: f"{where}.flow.on_stop[{i}]" for i, t in enumerate(flow.on_stop)
+        }
+        if flow.heartbeat is not None:
+            names[flow.heartbeat.name] = f"{where}.flow.heartbeat"
+    return names
 
 
 def _locust_issues(experiment: Experiment, base_dir: Path) -> list[SpecIssue]:

@@ -216,6 +216,17 @@ def check_classes(load: LoadSection) -> list[SpecIssue]:
                     f">= {fixed}",
                 )
             )
+        weighted = any(c.fixed_count is None for c in classes)
+        if total is not None and total > fixed and not weighted:
+            issues.append(
+                SpecIssue(
+                    "load.user_count",
+                    f"is above the classes' fixed counts ({fixed} users) and no "
+                    "class takes the rest by weight",
+                    total,
+                    f"{fixed}, or a class with a weight",
+                )
+            )
     return issues
 
 

@@ -108,3 +108,14 @@ def test_user_count_without_classes_and_tasks_beside_classes_are_refused():
     ]
     load = _load(tasks=[TASK], users=[{"name": "a", "tasks": [TASK]}], rate=5)
     assert [i.path for i in check_classes(load)] == ["load.tasks"]
+
+
+def test_users_beyond_the_fixed_counts_need_a_weighted_class():
+    load = _load(
+        model="closed",
+        user_count=5,
+        users=[{"name": "a", "fixed_count": 3, "tasks": [TASK]}],
+    )
+    (issue,) = check_classes(load)
+    assert issue.path == "load.user_count"
+    assert "no class takes the rest" in issue.message
