@@ -119,3 +119,22 @@ def test_users_beyond_the_fixed_counts_need_a_weighted_class():
     (issue,) = check_classes(load)
     assert issue.path == "load.user_count"
     assert "no class takes the rest" in issue.message
+
+
+def test_a_user_class_filter_with_the_locust_engine_is_refused(tmp_path):
+    from chaoskit import spec
+    from chaoskit.errors import SpecError
+
+    path = tmp_path / "locust.toml"
+    path.write_text(
+        '[experiment]\nname = "l"\nduration = "10s"\n'
+        '[target]\nbase_url = "http://127.0.0.1:8100"\n'
+        '[load]\nengine = "locust"\nlocustfile = "f.py"\nusers = 2\n'
+        '[[hypotheses]]\nname = "h"\nphase = "all"\nmetric = "p95"\n'
+        'below = "1s"\nuser_class = "Admin"\n'
+    )
+    with pytest.raises(SpecError) as caught:
+        spec.load(path)
+    (issue,) = caught.value.issues
+    assert issue.path == "hypotheses[0].user_class"
+    assert 'engine = "locust"' in issue.message
