@@ -291,7 +291,10 @@ def _describe(plan: Plan) -> list[str]:
         lines += ["", "probes"]
         lines += [f"  {p.name}: {_probe(p)}" for p in plan.experiment.probes]
     lines += ["", "hypotheses"]
-    lines += [f"  {h.name}: {_hypothesis(plan, h)}" for h in plan.experiment.hypotheses]
+    lines += [
+        f"  {h.name}{_of_class(h)}: {_hypothesis(plan, h)}"
+        for h in plan.experiment.hypotheses
+    ]
     if not plan.experiment.hypotheses:
         lines.append("  none (the run reports metrics only)")
     for condition in plan.experiment.abort:
@@ -593,6 +596,12 @@ def _container_fault(fault: ContainerFault, end_s: float) -> str:
     if fault.kind == "pause":
         return f"pause {target}: docker pause, then unpause at {end}"
     return f"restart {target}: docker restart"
+
+
+def _of_class(hypothesis: Hypothesis) -> str:
+    """`` [class Admin]`` for a hypothesis on one user class's requests."""
+    user_class = getattr(hypothesis, "user_class", None)
+    return f" [class {user_class}]" if user_class else ""
 
 
 def _hypothesis(plan: Plan, hypothesis: Hypothesis) -> str:

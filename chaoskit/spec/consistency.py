@@ -185,9 +185,13 @@ def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
     # A pattern also as reports name it (``body_pattern:lock``).
     named = {c.value for c in ErrorClass}
     classes_too = {PATTERN_PREFIX + c for c in classes if c not in named}
+    raw_tasks = [item for _, item in items(table, "load", "tasks")]
+    for _, cls in items(table, "load", "users"):
+        found = cls.get("tasks") if isinstance(cls, dict) else None
+        raw_tasks += found if isinstance(found, list) else []
     groups = {
         item["group"]
-        for _, item in items(table, "load", "tasks")
+        for item in raw_tasks
         if isinstance(item, dict) and isinstance(item.get("group"), str)
     }
     for index, hypothesis in parts.hypotheses:
@@ -214,6 +218,20 @@ def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
         elif user_class is not None and user_class not in user_classes:
             issues.append(
                 unknown(f"{where}.user_class", "user class", user_class, user_classes)
+            )
+        elif (
+            user_class is not None
+            and isinstance(hypothesis, ThresholdHypothesis)
+            and hypothesis.probe is not None
+        ):
+            issues.append(
+                SpecIssue(
+                    f"{where}.user_class",
+                    "cannot narrow a header's or a JSON value's numbers (they are "
+                    "read per task)",
+                    user_class,
+                    "a task of that class (task = ...), or a metric",
+                )
             )
         task = getattr(hypothesis, "task", None)
         if task is not None and task not in tasks and not locustfile:
