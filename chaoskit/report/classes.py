@@ -1,4 +1,5 @@
-"""Per user class: the ``classes`` part of a report and ``classes.csv``.
+"""``classes.csv``: a row per user class of the report's ``classes`` section
+(built by :func:`chaoskit.report.stats.classes_section`).
 
 A load with ``[[load.users]]`` classes gets one row per class: its requests,
 errors, rate and latency percentiles (as a task's), beside the share the file
@@ -14,43 +15,16 @@ import io
 from collections.abc import Mapping
 from pathlib import Path
 
-from chaoskit.metrics.model import Snapshot
 from chaoskit.report.fields import mapping, number
 from chaoskit.report.json import write_atomic
-from chaoskit.report.stats import num, task_json
 
-__all__ = [
-    "CLASSES_CSV_NAME",
-    "classes_csv",
-    "classes_section",
-    "write_classes_csv",
-]
+__all__ = ["CLASSES_CSV_NAME", "classes_csv", "write_classes_csv"]
 
 CLASSES_CSV_NAME = "classes.csv"
 _COLUMNS = [
     "class", "declared_share", "request_share", "count", "errors", "error_rate",
     "rps", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms",
 ]  # fmt: skip
-
-
-def classes_section(
-    snapshot: Snapshot, declared: Mapping[str, float]
-) -> dict[str, dict[str, object]]:
-    """Class -> its stats (a task's fields), ``declared_share`` and
-    ``request_share``; in the declared order, then any other class seen."""
-    total = sum(stats.count for stats in snapshot.classes.values())
-    names = [*declared, *(n for n in sorted(snapshot.classes) if n not in declared)]
-    out: dict[str, dict[str, object]] = {}
-    for name in names:
-        stats = snapshot.classes.get(name)
-        row: dict[str, object] = task_json(stats) if stats is not None else {}
-        count = stats.count if stats is not None else 0
-        out[name] = {
-            "declared_share": num(declared.get(name), 6),
-            "request_share": num(count / total, 6) if total else 0.0,
-            **row,
-        }
-    return out
 
 
 def classes_csv(document: Mapping[str, object]) -> str:

@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from chaoskit.redact import Redactor
-from chaoskit.report.classes import classes_section
 from chaoskit.report.fields import status
 from chaoskit.report.journal import jsonable, read_journal
 from chaoskit.report.stats import num, snapshot_sections
@@ -154,9 +153,8 @@ def build_document(outcome: RunOutcome, *, secrets: Iterable[str] = ()) -> Docum
         for verdict in outcome.verdicts
     ]  # fmt: skip
     faults = [fault_json(fault, clean) for fault in outcome.faults]
-    sections = snapshot_sections(outcome.snapshot, phases)
     declared = outcome.load.classes if outcome.load is not None else {}
-    sections["classes"] = classes_section(outcome.snapshot, declared)
+    sections = snapshot_sections(outcome.snapshot, phases, declared)
     # Error samples quote responses and exceptions: scrub them, keep their keys.
     sections["errors"] = clean(sections["errors"], keys=False)
     env = {**environment(), **outcome.environment}

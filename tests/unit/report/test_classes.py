@@ -10,7 +10,7 @@ from rich.console import Console
 from chaoskit.metrics.recorder import Recorder
 from chaoskit.records import ErrorClass, Sample
 from chaoskit.report import classes_csv, html_report, print_summary
-from chaoskit.report.classes import classes_section
+from chaoskit.report.stats import classes_section
 
 MS = 1_000_000
 
