@@ -88,6 +88,8 @@ class ClassOrder:
         """The class of the user at ``position`` (from 0)."""
         order = self._order
         while len(order) <= position:
+            # Only fixed counts and more users than they add up to (the spec
+            # refuses it): the first class takes the rest.
             order.append(next(self._seats, 0))
         return self.classes[order[position]]
 
