@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
-from chaoskit.records import stream_sample_name, stream_sample_parts
 from chaoskit.redact import redact_text
+from chaoskit.spec.classes import describe_classes, task_lines
 from chaoskit.spec.httprules import toxicity_of
 from chaoskit.spec.model import (
     BackoffHypothesis,
@@ -49,7 +49,6 @@ from chaoskit.spec.model import (
     ReturnsHypothesis,
     Service,
     SlaHypothesis,
-    TaskSection,
     ThresholdHypothesis,
     ToxicFault,
     format_probe_value,
@@ -292,7 +291,10 @@ def _describe(plan: Plan) -> list[str]:
         lines += ["", "probes"]
         lines += [f"  {p.name}: {_probe(p)}" for p in plan.experiment.probes]
     lines += ["", "hypotheses"]
-    lines += [f"  {h.name}: {_hypothesis(plan, h)}" for h in plan.experiment.hypotheses]
+    lines += [
+        f"  {h.name}{_of_class(h)}: {_hypothesis(plan, h)}"
+        for h in plan.experiment.hypotheses
+    ]
     if not plan.experiment.hypotheses:
         lines.append("  none (the run reports metrics only)")
     for condition in plan.experiment.abort:
@@ -347,7 +349,8 @@ def _load(plan: Plan) -> list[str]:
         model = f"open model{size}, {load.arrivals} arrivals"
     else:
         think = f", think {load.think}" if load.think is not None else ""
-        model = f"closed model: {load.users} users{think}"
+        users = f"{load.user_total} users" if load.user_total else "users by stages"
+        model = f"closed model: {users}{think}"
     if load.ramp:
         model += f", ramped up over {_d(load.ramp)}"
     if load.profile:
@@ -364,30 +367,14 @@ def _load(plan: Plan) -> list[str]:
         )
     if load.max_requests:
         model += f", at most {load.max_requests} requests"
+    if load.engine == "native" and (load.tags or load.exclude_tags):
+        model += f", tags {', '.join(load.tags) or 'any'}"
+        if load.exclude_tags:
+            model += f", without {', '.join(load.exclude_tags)}"
     lines.append(f"  {model}")
-    total = sum(task.weight for task in load.tasks)
-    for task in load.tasks:
-        body = " (json)" if task.json_body is not None else ""
-        body = " (form)" if task.form is not None else body
-        body = " (files)" if task.files else body
-        share = f"{task.weight / total:.0%}"
-        request = f"{task.method} {task.path}{body}"
-        if task.kind != "http":
-            request = _stream_line(task)
-        lines.append(f"  task {task.name} ({share}): {request}")
+    lines += describe_classes(load)
+    lines += task_lines(load.tasks, load, "  ")
     return lines
-
-
-def _stream_line(task: TaskSection) -> str:
-    """A stream task as ``validate`` shows it: the kind, what it does, its extra
-    sample names."""
-    kind = "WebSocket" if task.kind == "websocket" else "SSE"
-    does = f"{len(task.messages)} exchange(s) a round" if task.messages else "receive"
-    hold = f", held {format_duration(task.hold)}" if task.hold else ""
-    extra = ", ".join(
-        stream_sample_name(task.name, part) for part in stream_sample_parts(task.kind)
-    )
-    return f"{kind} {task.path} ({does}{hold}; also {extra})"
 
 
 def _timeline(plan: Plan) -> list[str]:
@@ -609,6 +596,12 @@ def _container_fault(fault: ContainerFault, end_s: float) -> str:
     if fault.kind == "pause":
         return f"pause {target}: docker pause, then unpause at {end}"
     return f"restart {target}: docker restart"
+
+
+def _of_class(hypothesis: Hypothesis) -> str:
+    """`` [class Admin]`` for a hypothesis on one user class's requests."""
+    user_class = getattr(hypothesis, "user_class", None)
+    return f" [class {user_class}]" if user_class else ""
 
 
 def _hypothesis(plan: Plan, hypothesis: Hypothesis) -> str:

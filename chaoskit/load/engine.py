@@ -29,13 +29,21 @@ from chaoskit.clock import Clock, MonotonicClock
 from chaoskit.hosts import is_loopback
 from chaoskit.load.arrivals import OpenRunner
 from chaoskit.load.client import ConnectionPool
-from chaoskit.load.config import LoadConfig, OpenModel, TaskSpec
+from chaoskit.load.config import (
+    ClosedModel,
+    Flow,
+    LoadConfig,
+    OpenModel,
+    TaskSpec,
+    Think,
+)
 from chaoskit.load.errors import LoadConfigError
 from chaoskit.load.exchange import Classifier, Exchanger
 from chaoskit.load.streams import StreamRunner, StreamTarget
 from chaoskit.load.tasks import CompiledTask, TaskChooser, UserState
-from chaoskit.load.users import ClosedRunner, CompiledFlow
+from chaoskit.load.users import ClosedRunner, CompiledClass, CompiledFlow
 from chaoskit.records import AckLog, FanOut, Sink, ValueLog
+from chaoskit.spec.classes import ClassShare
 
 __all__ = ["EngineStatus", "LoadEngine"]
 
@@ -93,31 +101,54 @@ class LoadEngine:
         host_header = self._host_header = parts.netloc.rsplit("@", 1)[-1]
         names = config.captured_names()
 
-        def compile_task(spec: TaskSpec) -> CompiledTask:
+        def compile_task(spec: TaskSpec, user_class: str = "") -> CompiledTask:
             return CompiledTask(
                 spec, host=host_header, prefix=parts.path, names=names,
-                seed=config.seed, timeout=config.timeout,
+                seed=config.seed, timeout=config.timeout, user_class=user_class,
             )  # fmt: skip
 
         if isinstance(config.model, OpenModel):
-            streams = [t.name for t in config.tasks if t.stream is not None]
+            tasks = [*config.tasks, *(t for cls in config.classes for t in cls.tasks)]
+            streams = [t.name for t in tasks if t.stream is not None]
             if streams:  # the spec says so with key paths; this guards the API
                 raise LoadConfigError(
                     "model", "stream tasks need the closed model", streams,
                     allowed="ClosedModel",
                 )  # fmt: skip
-        self._chooser = TaskChooser([compile_task(t) for t in config.tasks])
-        self._flow: CompiledFlow | None = None
-        if config.flow is not None:
-            flow = config.flow
-            on_start = [compile_task(t) for t in flow.on_start]
-            self._flow = CompiledFlow(
+
+        def compile_flow(flow: Flow | None, user_class: str) -> CompiledFlow | None:
+            if flow is None:
+                return None
+            on_start = [compile_task(t, user_class) for t in flow.on_start]
+            beat = flow.heartbeat
+            return CompiledFlow(
                 flow=flow,
                 on_start=on_start,
-                on_stop=[compile_task(t) for t in flow.on_stop],
-                heartbeat=compile_task(flow.heartbeat) if flow.heartbeat else None,
+                on_stop=[compile_task(t, user_class) for t in flow.on_stop],
+                heartbeat=compile_task(beat, user_class) if beat else None,
                 refresh=next((t for t in on_start if t.name == flow.refresh), None),
             )
+
+        model = config.model
+        think = model.think if isinstance(model, ClosedModel) else Think()
+        self._classes = [
+            CompiledClass(
+                name=cls.name,
+                chooser=TaskChooser([compile_task(t, cls.name) for t in cls.tasks]),
+                flow=compile_flow(cls.flow or config.flow, cls.name),
+                think=cls.think or think,
+                share=ClassShare(cls.weight, cls.fixed_count),
+                rate=cls.rate,
+            )
+            for cls in config.classes
+        ] or [
+            CompiledClass(
+                name="",
+                chooser=TaskChooser([compile_task(t) for t in config.tasks]),
+                flow=compile_flow(config.flow, ""),
+                think=think,
+            )
+        ]
         self._classifier = Classifier(config.error_patterns)
         self._exchanger: Exchanger | None = None
         self._runner: OpenRunner | ClosedRunner | None = None
@@ -184,7 +215,8 @@ class LoadEngine:
 
     def _streams(self, address: str, exchanger: Exchanger) -> StreamRunner | None:
         """The stream runner, when some task holds a stream (WebSocket, SSE)."""
-        if not any(task.stream is not None for task in self._chooser.tasks):
+        tasks = (task for cls in self._classes for task in cls.chooser.tasks)
+        if not any(task.stream is not None for task in tasks):
             return None
         # Imported here: an HTTP-only load never loads the websockets library.
         from chaoskit.load.sse import open_sse
@@ -220,13 +252,13 @@ class LoadEngine:
             async with asyncio.TaskGroup() as tg:
                 if isinstance(config.model, OpenModel):
                     runner: OpenRunner | ClosedRunner = OpenRunner(
-                        config.model, exchanger, self._chooser, self.clock,
-                        config.seed, self._new_user, self._flow,
+                        config.model, exchanger, self._classes, self.clock,
+                        config.seed, self._new_user,
                     )  # fmt: skip
                 else:
                     runner = ClosedRunner(
-                        config.model, exchanger, self._chooser, self._flow,
-                        self.clock, self._new_user, self._within_bounds,
+                        config.model, exchanger, self._classes, self.clock,
+                        self._new_user, self._within_bounds,
                         streams=self._streams(address, exchanger),
                     )  # fmt: skip
                 self._runner = runner

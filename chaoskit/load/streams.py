@@ -148,8 +148,8 @@ class Stream:
         task = self.task
         if self._first_at and task.stream is not None and task.stream.kind == "sse":
             runner.emit(
-                stream_sample_name(task.name, "first_event"), self.state.user,
-                self._first_at, now_ns, 200, size, None, "",
+                task, self.state.user, self._first_at, now_ns, 200, size, None, "",
+                part="first_event",
             )  # fmt: skip
         self._first_at = 0
         error: ErrorClass | None = None
@@ -162,12 +162,11 @@ class Stream:
             self.last_id = str(sequence)
         if not task.messages:  # receive mode: each message is a sample
             runner.emit(
-                task.name, self.state.user, self.last_ns, now_ns, 200, size,
-                error, detail,
-            )  # fmt: skip
+                task, self.state.user, self.last_ns, now_ns, 200, size, error, detail
+            )
         elif error is not None:
-            runner.emit(task.name, self.state.user, now_ns, now_ns, 200, size,
-                        error, detail)  # fmt: skip
+            runner.emit(task, self.state.user, now_ns, now_ns, 200, size, error,
+                        detail)  # fmt: skip
         self.last_ns = now_ns
 
 
@@ -216,7 +215,7 @@ class StreamRunner:
 
     def emit(
         self,
-        name: str,
+        task: CompiledTask,
         user: int,
         intended_ns: int,
         end_ns: int,
@@ -225,9 +224,12 @@ class StreamRunner:
         error: ErrorClass | None,
         detail: str,
         *,
+        part: str | None = None,
         sent: int = 0,
     ) -> None:
-        """Record one sample and count it."""
+        """Record one sample of ``task`` (or of its ``<task>.<part>``, e.g.
+        ``connect``), with the task's user class, and count it."""
+        name = task.name if part is None else stream_sample_name(task.name, part)
         counters = self.counters
         counters.due += 1
         counters.sent += 1
@@ -237,7 +239,7 @@ class StreamRunner:
         self.write(
             Sample(
                 name, user, intended_ns, intended_ns, end_ns, status, sent,
-                received, error, detail,
+                received, error, detail, user_class=task.user_class,
             )
         )  # fmt: skip
 
@@ -257,7 +259,6 @@ class StreamRunner:
         clock = self.clock
         until = math.inf if spec.hold is None else due_ns + spec.hold * _NS
         connect_failed, disconnect, _ = self.classes(task)
-        connect_name = stream_sample_name(task.name, "connect")
         resume: str | None = None
         intended = due_ns
         while not done() and clock.now_ns() < until:
@@ -266,20 +267,20 @@ class StreamRunner:
             try:
                 await stream.open()
             except OpenFailed as failed:
-                self.emit(connect_name, state.user, intended, clock.now_ns(),
-                          failed.status, 0, connect_failed, failed.detail)  # fmt: skip
+                self.emit(task, state.user, intended, clock.now_ns(), failed.status,
+                          0, connect_failed, failed.detail, part="connect")  # fmt: skip
                 intended = await self._pause(spec.reconnect, until, done)
                 continue
             now = clock.now_ns()
-            self.emit(connect_name, state.user, intended, now, 101 if spec.kind ==
-                      "websocket" else 200, 0, None, "")  # fmt: skip
+            self.emit(task, state.user, intended, now, 101 if spec.kind ==
+                      "websocket" else 200, 0, None, "", part="connect")  # fmt: skip
             stream.opened(intended, now)
             ended = await self._watch(stream, spec.idle, until, done)
             resume = stream.last_id
             if ended is None:
                 break  # the task closed it: the hold is over
             error, detail = ended
-            self.emit(task.name, state.user, stream.last_ns, clock.now_ns(), 0, 0,
+            self.emit(task, state.user, stream.last_ns, clock.now_ns(), 0, 0,
                       error or disconnect, detail)  # fmt: skip
             intended = await self._pause(spec.reconnect, until, done)
         return clock.now_ns()

@@ -136,17 +136,17 @@ class WebSocketStream(Stream):
                             if expect is None or expect in found:
                                 break
                 except TimeoutError:
-                    runner.emit(self.task.name, state.user, intended, clock.now_ns(),
+                    runner.emit(self.task, state.user, intended, clock.now_ns(),
                                 0, 0, ErrorClass.TIMEOUT, f"no answer containing "
                                 f"{expect!r}", sent=len(text))  # fmt: skip
                 except asyncio.CancelledError:
                     # The user stopped with the exchange in flight: counted.
-                    runner.emit(self.task.name, state.user, intended, clock.now_ns(),
+                    runner.emit(self.task, state.user, intended, clock.now_ns(),
                                 0, 0, ErrorClass.UNFINISHED, "the load ended",
                                 sent=len(text))  # fmt: skip
                     raise
                 else:
-                    runner.emit(self.task.name, state.user, intended, clock.now_ns(),
+                    runner.emit(self.task, state.user, intended, clock.now_ns(),
                                 101, len(answer), None, "", sent=len(text))  # fmt: skip
                 due = clock.now_ns()
                 self.last_ns = due

@@ -32,7 +32,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from chaoskit.fuzz.coverage import describe_locations
 from chaoskit.redact import redact
+from chaoskit.report.capacity import capacity_section
 from chaoskit.report.charts import Mark, Point, Window, chart_svg
 from chaoskit.report.fields import mapping, mappings, status
 from chaoskit.report.journal import jsonable
@@ -248,6 +250,9 @@ def _charts(doc: Mapping[str, Any], report_dir: Path) -> str:
                     )
                 )
         figures.append((f"task-{i}", f"Task {task}", points))
+    for i, name in enumerate(mapping(doc.get("classes"))):
+        if run is not None and name in run.classes:
+            figures.append((f"class-{i}", f"Class {name}", _points(run.classes[name])))
     warmup = next(
         ((p["start_s"], p["end_s"]) for p in mappings(doc.get("phases"))
          if p.get("name") == "warmup" and isinstance(p.get("start_s"), int | float)
@@ -299,6 +304,34 @@ def _tasks(doc: Mapping[str, Any]) -> str:
     head = ["Task", "Requests", "Errors", "req/s", "p50 ms", "p90 ms", "p95 ms",
             "p99 ms", "max ms"]  # fmt: skip
     return _section("tasks", "Tasks", _table(head, rows, "numbers"))
+
+
+def _classes(doc: Mapping[str, Any]) -> str:
+    """A row per ``[[load.users]]`` class: its declared share, its share of the
+    requests, and its requests' numbers."""
+    classes = mapping(doc.get("classes"))
+    if not classes:
+        return ""
+    keys = ["count", "errors", "rps", "p50", "p90", "p95", "p99", "max"]
+    rows = []
+    for name, raw in classes.items():
+        stats = mapping(raw)
+        shares = [_pct(stats.get("declared_share")), _pct(stats.get("request_share"))]
+        cells = [_e(stats.get(k)) if k in ("count", "errors") else _ms(stats.get(k))
+                 for k in keys]  # fmt: skip
+        rows.append([f"<strong>{_e(name)}</strong>", *shares, *cells])
+    head = ["Class", "Declared share", "Share of requests", "Requests", "Errors",
+            "req/s", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "max ms"]  # fmt: skip
+    note = (
+        '<p class="note">Declared share: of the users (closed model) or of the '
+        "requests (open model), as the file asks; a class that thinks longer "
+        "makes fewer of the requests.</p>"
+    )
+    return _section("classes", "User classes", note + _table(head, rows, "numbers"))
+
+
+def _pct(value: object) -> str:
+    return f"{value * 100:.1f}%" if isinstance(value, int | float) else "-"
 
 
 def _errors(doc: Mapping[str, Any]) -> str:
@@ -445,6 +478,9 @@ def _fuzz(doc: Mapping[str, Any]) -> str:
             f"(seed {_e(tally.get('seed'))})</h3>"
             + _table(["Rule", *(_e(n) for n in outcomes)], rows, "numbers")
         )
+        locations = tally.get("locations")
+        if isinstance(locations, Mapping):
+            parts.append(f"<p>{_e(describe_locations(locations))}</p>")
         for finding in mappings(tally.get("findings")):
             body = finding.get("body")
             if body is None and finding.get("body_base64"):
@@ -471,9 +507,11 @@ def _fuzz(doc: Mapping[str, Any]) -> str:
 
 
 SECTIONS: list[Section] = [
+    capacity_section,
     _hypotheses,
     _faults,
     _tasks,
+    _classes,
     _errors,
     _retry_sequences,
     _integrity,
@@ -499,7 +537,7 @@ def html_report(document: Mapping[str, object], report_dir: str | Path = ".") ->
     charts = _charts(doc, Path(report_dir))
     probes = _probes(doc)
     # Verdict first, then hypotheses and faults, then the charts they refer to.
-    body = [_header(doc), *tables[:2], charts, probes, *tables[2:]]
+    body = [_header(doc), *tables[:3], charts, probes, *tables[3:]]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -11,7 +11,7 @@ and on the names as written), so one pass reports everything.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from chaoskit.errors import SpecIssue
@@ -44,7 +44,7 @@ from chaoskit.spec.model import (
     ThresholdHypothesis,
     bound_value,
 )
-from chaoskit.spec.parts import Parts, gather, items, valid
+from chaoskit.spec.parts import CLASS_TASKS, Parts, gather, items, valid
 from chaoskit.spec.payloads import check_fuzz_hypothesis
 from chaoskit.spec.probes import check_probes
 from chaoskit.spec.retry_rules import retry_issues
@@ -120,38 +120,52 @@ def _by_locustfile(parts: Parts) -> bool:
 
 
 def _stream_tasks(table: Mapping[str, Any], parts: Parts) -> list[SpecIssue]:
-    """Each task and flow step against its kind (:mod:`chaoskit.spec.streams`),
-    one at a time: one invalid task does not hide the others' issues."""
+    """Each task and flow step, of ``[load]`` and of every ``[[load.users]]``
+    class, against its kind (:mod:`chaoskit.spec.streams`), one at a time: one
+    invalid task does not hide the others' issues."""
     load = table.get("load")
     if not isinstance(load, dict):
         return []
-    model = load.get("model", "open")
+    model = str(load.get("model", "open"))
     issues = []
-    for keys in (
-        ("load", "tasks"),
-        ("load", "flow", "on_start"),
-        ("load", "flow", "on_stop"),
-    ):
-        for index, raw in items(table, *keys):
+    holders = [("load", load)] + [
+        (f"load.users[{index}]", cls)
+        for index, cls in items(table, "load", "users")
+        if isinstance(cls, dict)
+    ]
+    for where, holder in holders:
+        for path, raw, step in _task_tables(where, holder):
             task = valid(TaskSection, raw)
             if task is not None:
-                issues += check_stream_task(
-                    f"{'.'.join(keys)}[{index}]", task, raw, model=str(model),
-                    step=keys != ("load", "tasks"),
-                )  # fmt: skip
-    flow = load.get("flow")
-    beat = flow.get("heartbeat") if isinstance(flow, dict) else None
-    task = valid(TaskSection, beat)
-    if task is not None and isinstance(beat, dict):
-        issues += check_stream_task(
-            "load.flow.heartbeat", task, beat, model=str(model), step=True
-        )
+                issues += check_stream_task(path, task, raw, model=model, step=step)
     return issues
+
+
+def _task_tables(
+    where: str, holder: Mapping[str, Any]
+) -> Iterator[tuple[str, dict[str, Any], bool]]:
+    """(key path, table, is a flow step) of the tasks and flow steps of
+    ``[load]`` or of a class."""
+    flow = holder.get("flow")
+    flow = flow if isinstance(flow, dict) else {}
+    for path, found, step in (
+        (f"{where}.tasks", holder.get("tasks"), False),
+        (f"{where}.flow.on_start", flow.get("on_start"), True),
+        (f"{where}.flow.on_stop", flow.get("on_stop"), True),
+    ):
+        for index, raw in enumerate(found if isinstance(found, list) else []):
+            if isinstance(raw, dict):
+                yield f"{path}[{index}]", raw, step
+    beat = flow.get("heartbeat")
+    if isinstance(beat, dict):
+        yield f"{where}.flow.heartbeat", beat, True
 
 
 def _duplicates(parts: Parts) -> list[SpecIssue]:
     issues = []
-    for named in parts.names.values():
+    for section, named in parts.names.items():
+        if section == CLASS_TASKS:
+            continue  # each class has its own tasks (duplicates: the engine's)
         first: dict[str, str] = {}
         for path, name in named:
             if name in first:
@@ -202,7 +216,9 @@ def _references(table: Mapping[str, Any], parts: Parts) -> list[SpecIssue]:
 
 def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
     issues = []
-    faults, tasks = parts.declared("faults"), parts.declared("tasks")
+    faults = parts.declared("faults")
+    tasks = list(dict.fromkeys(parts.declared("tasks") + parts.declared(CLASS_TASKS)))
+    user_classes = parts.declared("users")
     # A locustfile's request names are known once it runs, not here.
     locustfile = _by_locustfile(parts)
     load = table.get("load") if isinstance(table.get("load"), dict) else {}
@@ -214,9 +230,13 @@ def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
     # A pattern also as reports name it (``body_pattern:lock``).
     named = {c.value for c in ErrorClass}
     classes_too = {PATTERN_PREFIX + c for c in classes if c not in named}
+    raw_tasks = [item for _, item in items(table, "load", "tasks")]
+    for _, cls in items(table, "load", "users"):
+        found = cls.get("tasks") if isinstance(cls, dict) else None
+        raw_tasks += found if isinstance(found, list) else []
     groups = {
         item["group"]
-        for _, item in items(table, "load", "tasks")
+        for item in raw_tasks
         if isinstance(item, dict) and isinstance(item.get("group"), str)
     }
     for index, hypothesis in parts.hypotheses:
@@ -229,6 +249,35 @@ def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
         ):
             # Recovery is judged after each fault whatever its phase says.
             issues += _empty_phase(f"{where}.phase", hypothesis.phase, parts)
+        user_class = getattr(hypothesis, "user_class", None)
+        if user_class is not None and locustfile:
+            issues.append(
+                SpecIssue(
+                    f"{where}.user_class",
+                    'is not supported with engine = "locust" (its samples do not '
+                    "name their user class)",
+                    user_class,
+                    'engine = "native" with [[load.users]] classes',
+                )
+            )
+        elif user_class is not None and user_class not in user_classes:
+            issues.append(
+                unknown(f"{where}.user_class", "user class", user_class, user_classes)
+            )
+        elif (
+            user_class is not None
+            and isinstance(hypothesis, ThresholdHypothesis)
+            and hypothesis.probe is not None
+        ):
+            issues.append(
+                SpecIssue(
+                    f"{where}.user_class",
+                    "cannot narrow a header's or a JSON value's numbers (they are "
+                    "read per task)",
+                    user_class,
+                    "a task of that class (task = ...), or a metric",
+                )
+            )
         task = getattr(hypothesis, "task", None)
         if task is not None and task not in tasks and not locustfile:
             issues.append(unknown(f"{where}.task", "task", task, tasks))

@@ -61,6 +61,7 @@ __all__ = [
     "Address",
     "BackoffHypothesis",
     "Bool",
+    "CapacitySection",
     "ContainerFault",
     "ContainerService",
     "Duration",
@@ -103,6 +104,7 @@ __all__ = [
     "ThresholdHypothesis",
     "ToxicFault",
     "Url",
+    "UserClassSection",
     "bound_value",
     "format_probe_rate",
     "format_probe_value",
@@ -432,6 +434,8 @@ class TaskSection(_Model):
     marker: MarkerSection | None = None
     ack: AckSection | None = None
     """What a successful request acknowledged (for ``integrity`` hypotheses)."""
+    tags: tuple[str, ...] = ()
+    """Tags ``--tags``/``--exclude-tags`` (``load.tags``) select tasks by."""
 
 
 class StageSection(_Model):
@@ -455,6 +459,33 @@ class FlowSection(_Model):
     heartbeat_every: Duration = 0.0
 
 
+class UserClassSection(_Model):
+    """``[[load.users]]``: one class of users with its own tasks, think time,
+    flow and share of the load (Locust's ``User`` classes)."""
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    weight: Annotated[Number, Field(gt=0)] | None = None
+    """Relative share of the users (closed) or of ``load.rate`` (open); default 1."""
+    fixed_count: Annotated[Int, Field(ge=1)] | None = None
+    """Closed model: exactly this many users, spawned first (not by weight)."""
+    rate: Annotated[Number, Field(gt=0)] | None = None
+    """Open model: this class's own requests per second (not a share)."""
+    think: str | Number | None = None
+    """Closed model: the class's think time; default ``load.think``."""
+    tasks: tuple[TaskSection, ...] = ()
+    flow: FlowSection | None = None
+    """The class's own flow; default ``load.flow``."""
+    tags: tuple[str, ...] = ()
+    """Tags every task of the class carries (for ``--tags``/``--exclude-tags``)."""
+
+    @field_validator("think")
+    @classmethod
+    def _think_parses(cls, value: str | float | None) -> str | float | None:
+        if value is not None:
+            parse_think(value)
+        return value
+
+
 class HotKeysSection(_Model):
     hot: Annotated[Int, Field(ge=1)] = 1
     ratio: Ratio = 1.0
@@ -466,7 +497,11 @@ class LoadSection(_Model):
 
     model: Literal["open", "closed"] = "open"
     rate: Annotated[Number, Field(gt=0)] | None = None
-    users: Annotated[Int, Field(ge=1)] | None = None
+    users: Annotated[Int, Field(ge=1)] | tuple[UserClassSection, ...] | None = None
+    """A number of users, or ``[[load.users]]`` tables: user classes (then
+    ``user_count`` is the number of users)."""
+    user_count: Annotated[Int, Field(ge=1)] | None = None
+    """With ``[[load.users]]`` classes: how many users in all (closed model)."""
     think: str | Number | None = None
     """A duration, or a range ``"0.5s..2s"`` (closed model)."""
     spawn_rate: Annotated[Number, Field(gt=0)] | None = None
@@ -497,7 +532,9 @@ class LoadSection(_Model):
     user_classes: tuple[str, ...] = ()
     """Locust only: the user classes to run (default: every one in the file)."""
     tags: tuple[str, ...] = ()
+    """Only tasks (and classes) carrying one of these tags (``--tags``)."""
     exclude_tags: tuple[str, ...] = ()
+    """No task (or class) carrying one of these tags (``--exclude-tags``)."""
     workers: Annotated[Int, Field(ge=0, le=64)] = 2
     """Locust only: local worker processes started beside the master (0: the
     master runs the users itself)."""
@@ -518,6 +555,17 @@ class LoadSection(_Model):
         if value is not None:
             parse_think(value)
         return value
+
+    @property
+    def classes(self) -> tuple[UserClassSection, ...]:
+        """The ``[[load.users]]`` classes (empty: one anonymous class)."""
+        return self.users if isinstance(self.users, tuple) else ()
+
+    @property
+    def user_total(self) -> int | None:
+        """How many users (closed model): ``users``, or ``user_count`` with
+        classes; None when stages or a profile say it."""
+        return self.users if isinstance(self.users, int) else self.user_count
 
 
 # --- faults -------------------------------------------------------------------------
@@ -940,6 +988,8 @@ class ThresholdHypothesis(_HypothesisBase):
     """
 
     kind: Literal["threshold"] = "threshold"
+    user_class: str | None = None
+    """Only requests of this ``[[load.users]]`` class."""
     metric: (
         Literal["p50", "p90", "p95", "p99", "max", "error_rate", "rps", "count"] | None
     ) = None
@@ -1018,6 +1068,8 @@ class SlaHypothesis(_HypothesisBase):
     """A budget table: per task group, p95/p99 (and error rate) under budget."""
 
     kind: Literal["sla"]
+    user_class: str | None = None
+    """Only requests of this ``[[load.users]]`` class."""
     budgets: dict[str, SlaBudget]
 
 
@@ -1025,6 +1077,8 @@ class RecoveryHypothesis(_HypothesisBase):
     """After each fault: back inside the baseline band within ``within``."""
 
     kind: Literal["recovery"]
+    user_class: str | None = None
+    """Only requests of this ``[[load.users]]`` class."""
     within: Duration
     fault: str | None = None
     """Only this fault; default every fault."""
@@ -1045,6 +1099,8 @@ class ErrorBudgetHypothesis(_HypothesisBase):
     """At most ``max`` of the requests fail with an error class."""
 
     kind: Literal["error_budget"]
+    user_class: str | None = None
+    """Only requests of this ``[[load.users]]`` class."""
     error_class: str
     max: Ratio
     task: str | None = None
@@ -1063,6 +1119,8 @@ class BackoffHypothesis(_HypothesisBase):
     """
 
     kind: Literal["backoff"]
+    user_class: str | None = None
+    """Only requests of this ``[[load.users]]`` class."""
     route: str
     group_by: Annotated[str, Field(pattern=GROUP_BY_PATTERN)] = "client"
     """``client``, ``route``, or ``header:<Name>``: the attempts of one request
@@ -1369,6 +1427,43 @@ class AbortCondition(_Model):
         return bound_value(self.metric, self.above)
 
 
+class CapacitySection(_Model):
+    """``[capacity]``: how ``chaoskit capacity`` searches the highest load (or
+    the worst fault intensity, with ``vary``) at which the hypotheses hold.
+
+    Levels are the load's unit: requests/s (open model) or users (closed).
+    """
+
+    min: Annotated[Number, Field(gt=0)] | None = None
+    """The first level tried (default: a 32nd of ``max``)."""
+    max: Annotated[Number, Field(gt=0)] | None = None
+    """The highest level tried (default: the load's ``rate`` or ``users`` x 4)."""
+    growth: Annotated[Number, Field(gt=1, le=10)] = 2.0
+    """Each level of the ramp is the previous times this, until one breaks."""
+    step_duration: Annotated[Duration, Field(gt=0)] = 5.0
+    """How long each level is judged."""
+    warmup: Duration = 1.0
+    """Load before each step's judged time (not judged)."""
+    resolution: Annotated[Ratio, Field(gt=0, lt=1)] = 0.05
+    """Bisect until the boundary is known within this share of it."""
+    trials: Annotated[Int, Field(ge=1, le=10)] = 2
+    """Times the highest passing level is run, all of which must pass."""
+    budget: Annotated[Duration, Field(gt=0)] = 300.0
+    """Wall time for the whole search; it stops with what it knows."""
+    max_steps: Annotated[Int, Field(ge=1, le=500)] = 40
+    hard_error_rate: Annotated[Ratio, Field(gt=0)] = 0.5
+    """A step with more errors than this stops the ramp at once (fails hard)."""
+    required: Annotated[Number, Field(gt=0)] | None = None
+    """Exit 1 unless the capacity is at least this (``vary``: this intensity)."""
+    vary: Annotated[str, Field(pattern=r"^faults\.[0-9]+\.[a-z_]+$")] | None = None
+    """A fault's setting (``faults.0.latency``): search the worst intensity
+    tolerated at the fixed load ``at`` instead of the load."""
+    range: tuple[str | Number, str | Number] | None = None
+    """The low and high intensity ``vary`` searches between."""
+    at: Annotated[Number, Field(gt=0)] | None = None
+    """The fixed load ``vary`` holds (requests/s or users)."""
+
+
 class Experiment(_Model):
     """A whole experiment file, validated.
 
@@ -1385,6 +1480,7 @@ class Experiment(_Model):
     hypotheses: tuple[Hypothesis, ...] = ()
     abort: tuple[AbortCondition, ...] = ()
     probes: tuple[Probe, ...] = ()
+    capacity: CapacitySection | None = None
     _environment: str | None = PrivateAttr(default=None)
     _secrets: tuple[str, ...] = PrivateAttr(default=())
 

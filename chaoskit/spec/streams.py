@@ -16,8 +16,14 @@ from typing import Any
 from chaoskit.errors import SpecIssue
 from chaoskit.records import stream_sample_name, stream_sample_parts
 from chaoskit.spec.model import TaskSection
+from chaoskit.units import format_duration
 
-__all__ = ["STREAM_KINDS", "check_stream_task", "task_sample_names"]
+__all__ = [
+    "STREAM_KINDS",
+    "check_stream_task",
+    "describe_stream_task",
+    "task_sample_names",
+]
 
 STREAM_KINDS = ("websocket", "sse")
 
@@ -51,6 +57,18 @@ def task_sample_names(item: object) -> list[str]:
     kind = item.get("kind", "http")
     parts = stream_sample_parts(kind) if isinstance(kind, str) else ()
     return [name, *(stream_sample_name(name, part) for part in parts)]
+
+
+def describe_stream_task(task: TaskSection) -> str:
+    """A stream task as ``validate`` shows it: the kind, what it does, its extra
+    sample names."""
+    kind = "WebSocket" if task.kind == "websocket" else "SSE"
+    does = f"{len(task.messages)} exchange(s) a round" if task.messages else "receive"
+    hold = f", held {format_duration(task.hold)}" if task.hold else ""
+    extra = ", ".join(
+        stream_sample_name(task.name, part) for part in stream_sample_parts(task.kind)
+    )
+    return f"{kind} {task.path} ({does}{hold}; also {extra})"
 
 
 def check_stream_task(

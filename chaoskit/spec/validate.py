@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from chaoskit.errors import SpecError, SpecIssue
 from chaoskit.spec import consistency
+from chaoskit.spec.capacity import check_capacity
 from chaoskit.spec.locate import (
     Where,
     describe,
@@ -96,6 +97,8 @@ def validate(
     except ValidationError as error:
         found += translate(error, table)
     found += consistency.check(table, experiment)
+    if experiment is not None:
+        found += check_capacity(experiment)
     if found or experiment is None:
         raise SpecError(file, _in_file_order(found))
     # Its credential-shaped values, for every writer to mask (spec.load adds
@@ -126,6 +129,12 @@ def translate(
         # A value that fits no member of `str | float` gives one error per
         # member at the same path; one issue says it all.
         issues.setdefault(issue.path, issue)
+    # `users = [{...}]` with a bad class: the union's other member (an
+    # integer) refuses the array too; the class's own issues say what is wrong.
+    for path, issue in list(issues.items()):
+        nested = any(p.startswith((f"{path}[", f"{path}.")) for p in issues)
+        if nested and issue.message.startswith("is not an integer or"):
+            del issues[path]
     # `duraton = "45s"` makes `duration` missing too; the did-you-mean says it.
     for issue in list(issues.values()):
         if issue.message == "unknown key" and issue.suggestion:

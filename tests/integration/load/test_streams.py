@@ -14,9 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from chaoskit.checks import CheckContext, evaluate
+from chaoskit.events import PhaseRecord
 from chaoskit.load import ClosedModel, LoadConfig, LoadEngine, TaskSpec
+from chaoskit.load.config import Think, UserClass
 from chaoskit.load.streamspec import StreamMessage, StreamSpec
+from chaoskit.metrics.recorder import Recorder
+from chaoskit.metrics.series import bins_by_intended_start, samples_between
 from chaoskit.records import ErrorClass, MemorySink, Sample
+from chaoskit.spec.model import ErrorBudgetHypothesis, ThresholdHypothesis
 from tests.integration.load.conftest import free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parents[3]
@@ -185,3 +191,85 @@ def test_a_cut_stream_reconnects_and_resumes_without_gaps(healthy, api):
     cut_end = max(s.end_ns for s in sink.samples if s.error is not None)
     assert any(s.task == "ticks" and s.end_ns > cut_end for s in sink.samples)
     assert any(s.task == "quotes" and s.end_ns > cut_end for s in sink.samples)
+
+
+def judged(samples: list[Sample], seconds: float) -> CheckContext:
+    """The run's samples as hypotheses read them: one phase, ``before``."""
+    origin = min(s.intended_ns for s in samples)
+    recorder = Recorder(origin_ns=origin, phase="before")
+    for sample in samples:
+        recorder.write(sample)
+    recorder.close()
+    return CheckContext(
+        origin_ns=origin,
+        bins=lambda start, end, step, tasks: bins_by_intended_start(
+            samples, origin, start, end, step, tasks
+        ),
+        samples=lambda start, end, tasks: samples_between(
+            samples, origin, start, end, tasks
+        ),
+        merged=recorder.merged,
+        phases=(PhaseRecord("before", 0, seconds),),
+        windows=(),
+        faults=(),
+        task_groups={},
+    )
+
+
+def test_a_class_of_listeners_beside_a_class_of_pollers(healthy):
+    """Stream tasks inside ``[[load.users]]`` classes: each stream sample
+    (events, ``.connect``, ``.first_event``) carries its class, and a
+    hypothesis's ``user_class`` sees that class's samples only."""
+    listeners = UserClass(
+        "Listener", (TaskSpec("ticks", "/events", stream=StreamSpec("sse")),),
+        weight=2,
+    )  # fmt: skip
+    pollers = UserClass(
+        "Poller", (TaskSpec("health", "/health"),), think=Think(0.05, 0.05)
+    )
+    config = LoadConfig(
+        f"http://127.0.0.1:{healthy}", ClosedModel(3), (), duration=2, seed=3,
+        timeout=2, classes=(listeners, pollers),
+    )  # fmt: skip
+    sink = MemorySink()
+    asyncio.run(LoadEngine(config, sink).run())
+    samples = sink.samples
+    classes = collections.defaultdict(set)
+    for sample in samples:
+        classes[sample.task].add(sample.user_class)
+    assert classes == {
+        "ticks": {"Listener"},
+        "ticks.connect": {"Listener"},
+        "ticks.first_event": {"Listener"},
+        "health": {"Poller"},
+    }
+    counts = by_task(samples)
+    assert counts[("ticks.connect", None)] == 2  # two listeners, each held
+    assert counts[("ticks", None)] > 10
+    assert counts[("health", None)] > 5
+    assert not [s for s in samples if s.error is not None]
+
+    listener_connects, poller_connects, listener_errors = evaluate(
+        [
+            ThresholdHypothesis(
+                name="listeners", phase="before", task="ticks.connect",
+                metric="p95", below="1s", user_class="Listener", min_samples=1,
+            ),
+            ThresholdHypothesis(
+                name="pollers", phase="before", task="ticks.connect",
+                metric="p95", below="1s", user_class="Poller", min_samples=1,
+            ),
+            ErrorBudgetHypothesis(
+                name="no errors", kind="error_budget", phase="before",
+                error_class="sse_disconnect", max="0%", user_class="Listener",
+            ),
+        ],
+        judged(samples, 2),
+    )  # fmt: skip
+    assert listener_connects.passed, listener_connects
+    assert "class Listener" in listener_connects.expected
+    assert not listener_connects.observed.startswith("no ")
+    assert not poller_connects.passed  # the pollers open no stream
+    assert listener_errors.passed, listener_errors
+    scoped = judged(samples, 2).scoped("Poller")
+    assert {s.task for s in scoped.samples(0, 2, None)} == {"health"}

@@ -93,3 +93,20 @@ def test_the_engine_refuses_a_stream_task_in_the_open_model():
     )  # fmt: skip
     with pytest.raises(LoadConfigError, match="closed model"):
         LoadEngine(config, MemorySink())
+
+
+def test_the_engine_refuses_a_class_stream_task_in_the_open_model():
+    from chaoskit.load import LoadConfig, LoadEngine, OpenModel, TaskSpec
+    from chaoskit.load.config import UserClass
+    from chaoskit.records import MemorySink
+
+    listeners = UserClass(
+        "Listener", (TaskSpec("ticks", "/events", stream=StreamSpec("sse")),)
+    )
+    pollers = UserClass("Poller", (TaskSpec("health", "/health"),))
+    config = LoadConfig(
+        "http://127.0.0.1:9", OpenModel(10), (), duration=1,
+        classes=(listeners, pollers),
+    )  # fmt: skip
+    with pytest.raises(LoadConfigError, match=r"closed model.*ticks"):
+        LoadEngine(config, MemorySink())
