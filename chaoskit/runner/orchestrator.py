@@ -6,8 +6,9 @@ cannot be applied, Ctrl-C, SIGTERM, a bug) teardown runs: the load stops, every
 undo on the stack runs newest first, and anything the ledger still lists as
 pending is undone from it. Signals (SIGINT, SIGTERM, SIGHUP, SIGQUIT): the
 first stops the run and rolls back (exit 3); a second one cuts every undo's
-deadline to a few seconds; a third exits at once, leaving the ledger for
-``chaoskit rollback`` (or the next run).
+deadline to a few seconds; a third exits at once, leaving the ledger to the
+run's guardian, which also undoes it when the run is killed outright
+(``kill -9``: :mod:`chaoskit.runner.guardian`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import platform
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,6 +47,7 @@ from chaoskit.runner.attempts import (
     watched_routes,
 )
 from chaoskit.runner.environment import Environment, bring_up
+from chaoskit.runner.guardian import Guardian
 from chaoskit.runner.ledger import Ledger, roll_back
 from chaoskit.runner.load import build_load_config, observed_probes
 from chaoskit.runner.locustrun import load_verdict, start_locust
@@ -137,8 +140,8 @@ class _Signals:
         else:
             with contextlib.suppress(OSError):  # the console may be gone (SIGHUP)
                 print(
-                    "chaoskit: forced exit; faults may still be in place: "
-                    "run `chaoskit rollback <report dir>`",
+                    "chaoskit: forced exit; the run's guardian undoes what is "
+                    "left (guardian.log in the report directory)",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -184,6 +187,24 @@ def _load_record(engine: LoadEngine, emit: Callable[[Event], None]) -> LoadRecor
     return record
 
 
+def _start_guardian(ledger: Ledger) -> Guardian | None:
+    """The process that undoes the ledger if this one dies without doing it
+    (``kill -9``); recorded in the ledger. None, with a warning, if it cannot
+    be spawned: the run goes on, leftovers then wait for ``chaoskit rollback``."""
+    try:
+        guardian = Guardian.start(ledger.path)
+    except OSError as exc:
+        warnings.warn(
+            f"the run's guardian could not be started ({exc}): if chaoskit is "
+            "killed, run `chaoskit rollback` on its report directory",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
+    ledger.note_run(guardian=guardian.identity)
+    return guardian
+
+
 def _iso(wall: float) -> str:
     return datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds")
 
@@ -212,6 +233,7 @@ async def run_experiment(
         report_dir,
         {"experiment": experiment.experiment.name, "file": str(request.file)},
     )
+    guardian = _start_guardian(ledger)
     stack = RollbackStack(ledger, emit)
     stop = asyncio.Event()
     emit(
@@ -355,6 +377,8 @@ async def run_experiment(
                 if not result.ok:
                     stack.failures.append(f"{result.description}: {result.message}")
             await env.aclose()
+            if guardian is not None:
+                await guardian.release()
     if stack.failures:
         rollback = RollbackError("; ".join(stack.failures))
         reason = f"{reason}; {rollback}" if reason else str(rollback)
