@@ -104,7 +104,8 @@ class Guardian:
             os.close(self._pipe)
             self._pipe = None
         deadline = time.monotonic() + _REAP_S
-        while self._proc.poll() is None and time.monotonic() < deadline:
+        # A process exit: no event to wait on.
+        while self._proc.poll() is None and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
 
 

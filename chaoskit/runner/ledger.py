@@ -7,8 +7,9 @@ it is undone, then ``done`` (or ``failed``). The file is rewritten atomically
 ledger that says exactly what may still be in place. The run's guardian (as
 soon as the run dies: :mod:`chaoskit.runner.guardian`), ``chaoskit rollback
 DIR`` and the next ``chaoskit run`` read it and undo what is pending, from
-another process, one at a time (a lock file beside it): toxics are removed and proxies enabled over the Toxiproxy API,
-processes chaoskit started are stopped, and paused ones resumed (each only if
+another process, one at a time (a lock file beside it): toxics are removed
+and proxies enabled over the Toxiproxy API, processes chaoskit started are
+stopped, and paused ones resumed (each only if
 its PID still belongs to the same process); a PostgreSQL backend holding a
 lock fault's lock is ended (only if it is still the same backend); fuzzed
 payloads stopped with the run that sent them (``payloads`` entries are marked done).
