@@ -34,6 +34,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -97,8 +98,8 @@ class Guardian:
     async def release(self) -> None:
         """The run has settled its ledger: close the pipe, let the guardian exit.
 
-        Waits up to two seconds to reap it; one still importing is left to
-        finish on its own (it finds nothing pending).
+        Waits up to two seconds to reap it; one still starting is reaped by a
+        daemon thread once it has found nothing pending.
         """
         if self._pipe is not None:
             os.close(self._pipe)
@@ -107,6 +108,13 @@ class Guardian:
         # A process exit: no event to wait on.
         while self._proc.poll() is None and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
+        if self._proc.returncode is None:
+            threading.Thread(target=self._proc.wait, daemon=True).start()
+
+    @property
+    def returncode(self) -> int | None:
+        """The guardian's exit status once reaped, else None."""
+        return self._proc.poll()
 
 
 def _wait_for_eof() -> None:

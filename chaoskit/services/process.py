@@ -627,7 +627,7 @@ async def _remove_leftover_dir(entry: object) -> None:
                     os.kill(pid, signal.SIGKILL)
             await asyncio.sleep(0.02)
         shutil.rmtree(raw, ignore_errors=True)
-        if not os.path.lexists(raw):
+        if not await asyncio.to_thread(Path(raw).exists):
             return
         await asyncio.sleep(0.1)
 
