@@ -243,20 +243,26 @@ def test_a_stop_signal_during_start_up_rolls_back_by_itself(tmp_path, moment, si
     run = Run(tmp_path / "report")
     try:
         assert start_and_kill(path, run, MOMENTS[moment], sig) == 3
-        assert_nothing_left(run, port)
-        ledger = json.loads((run.reports / "ledger.json").read_text())
-        assert ledger["closed"] is True
-        assert all(e["state"] == "done" for e in ledger["entries"])
-        assert "Nothing to roll back" in chaoskit("rollback", str(run.reports)).stdout
-        output = run.output.read_text()
-        assert "Traceback" not in output
-        assert f"interrupted by {signal.Signals(sig).name}" in output
-        # The journal is complete: the run's end is its last record.
-        assert journal(run.reports)[-1]["type"] == "run_finished"
-        report = json.loads((run.reports / "report.json").read_text())
-        assert report["verdict"] == "aborted"
+        assert_stopped_cleanly(run, port, sig)
     finally:
         cleanup(run)
+
+
+def assert_stopped_cleanly(run: Run, port: int, sig: int) -> None:
+    """Exit 3 said, everything undone by the run itself, no traceback, the
+    journal complete and the report written."""
+    assert_nothing_left(run, port)
+    ledger = json.loads((run.reports / "ledger.json").read_text())
+    assert ledger["closed"] is True
+    assert all(e["state"] == "done" for e in ledger["entries"])
+    assert "Nothing to roll back" in chaoskit("rollback", str(run.reports)).stdout
+    output = run.output.read_text()
+    assert "Traceback" not in output
+    assert f"interrupted by {signal.Signals(sig).name}" in output
+    # The journal is complete: the run's end is its last record.
+    assert journal(run.reports)[-1]["type"] == "run_finished"
+    report = json.loads((run.reports / "report.json").read_text())
+    assert report["verdict"] == "aborted"
 
 
 def test_the_next_run_cleans_up_after_a_kill_during_a_health_wait(tmp_path):
@@ -398,5 +404,30 @@ def test_kill_9_of_the_run_alone_leaves_nothing_and_the_next_run_starts_clean(
         assert result.returncode == 0, result.stdout + result.stderr
         assert "An earlier run left changes in place" not in result.stdout
         assert_nothing_left(run, port)
+    finally:
+        cleanup(run)
+
+
+def api_ready(run: Run) -> bool:
+    try:
+        records = journal(run.reports)
+    except (OSError, ValueError):
+        return False
+    return any(
+        r.get("kind") == "service_ready" and r.get("service") == "api" for r in records
+    )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_as_the_load_is_about_to_start_rolls_back(tmp_path, sig):
+    """Every service healthy, the routes made, the timeline not yet going."""
+    port, listen = free_port(), free_port()
+    path = tmp_path / "loaded.toml"
+    path.write_text(LOADED.format(port=port, listen=listen))
+    run = Run(tmp_path / "report")
+    try:
+        assert start_and_kill(path, run, api_ready, sig) == 3
+        assert_stopped_cleanly(run, port, sig)
+        assert port_free(listen)
     finally:
         cleanup(run)
