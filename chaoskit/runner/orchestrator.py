@@ -22,7 +22,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -77,6 +77,10 @@ class RunRequest:
     command: str
     """The replay command line, printed in every report."""
     plan: str = ""
+    early_signals: list[signal.Signals] = field(default_factory=list)
+    """Stop signals the CLI received (and deferred) before the run's own
+    handlers were installed; filled until then. They count as received at once:
+    a SIGTERM while the journal is being opened must not be lost."""
 
 
 class Stopped(Exception):
@@ -95,9 +99,15 @@ class _Signals:
     background job SIGINT and SIGQUIT) stays ignored: whoever started us chose so.
     """
 
-    def __init__(self, stop: asyncio.Event, emit: Callable[[Event], None]) -> None:
+    def __init__(
+        self,
+        stop: asyncio.Event,
+        emit: Callable[[Event], None],
+        early: list[signal.Signals] | None = None,
+    ) -> None:
         self.stop = stop
         self.emit = emit
+        self._early = early if early is not None else []
         self.count = 0
         self.force = asyncio.Event()
         self.reason: str | None = None
@@ -111,6 +121,10 @@ class _Signals:
                 continue
             loop.add_signal_handler(sig, self._received, sig)
             self._installed[sig] = previous
+        # Received before the handlers above were in place (held by the CLI).
+        for sig in self._early:
+            self._received(sig)
+        self._early.clear()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -260,7 +274,7 @@ async def run_experiment(
     values = ValueLog() if observed_probes(experiment) else None
     found: dict[str, ReadBack] = {}
     extra: tuple[Verdict, ...] = ()
-    with _Signals(stop, emit) as signals:
+    with _Signals(stop, emit, request.early_signals) as signals:
         try:
             env = await _until_stopped(
                 bring_up(
