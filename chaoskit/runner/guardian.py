@@ -138,8 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(sig, signal.SIG_IGN)
     _wait_for_eof()
-    results = asyncio.run(roll_back(ledger))
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+    try:
+        results = asyncio.run(roll_back(ledger))
+    except (OSError, ValueError) as exc:  # the report directory went away
+        print(f"{stamp} cannot read the ledger {ledger}: {exc}", flush=True)
+        return 1
     if results:
         print(f"{stamp} the run ended without undoing everything; undoing:")
     for result in results:
