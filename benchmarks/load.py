@@ -50,6 +50,8 @@ http {{
     server {{
         listen 127.0.0.1:{port};
         location / {{ return 200 "ok\\n"; }}
+        # Requests handled, counted by the server (benchmarks/locust.py).
+        location = /nginx_status {{ stub_status; }}
     }}
 }}
 """

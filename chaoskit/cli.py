@@ -240,6 +240,61 @@ def run(
 
 
 @cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the reports go (default: reports/<name>-capacity-<date>-<time>).",
+)
+@click.option(
+    "--slo",
+    "slos",
+    multiple=True,
+    metavar="NAME",
+    help="Judge each level on this hypothesis only; repeatable (default: all).",
+)
+@click.option(
+    "--fault",
+    default=None,
+    metavar="NAME",
+    help="Search again with this fault held; report both and the margin.",
+)
+@_experiment_options
+def capacity(
+    file: Path,
+    report_dir: Path | None,
+    slos: tuple[str, ...],
+    fault: str | None,
+    overrides: tuple[str, ...],
+    variables: tuple[str, ...],
+    environment: str | None,
+    seed: int | None,
+) -> None:
+    """Search the highest load at which FILE's hypotheses hold ([capacity]):
+    services start once, each level is a short real run, a geometric ramp
+    until a hypothesis breaks, then bisection to the resolution.
+
+    Exit codes: 0 capacity found (at least capacity.required), 1 below
+    capacity.required, 2 invalid file or command line, 3 aborted (rolled back).
+    """
+    from chaoskit import session
+    from chaoskit.capacity.run import CapacityOptions
+
+    sys.exit(
+        session.capacity(
+            file,
+            options=CapacityOptions(slos=slos, fault=fault),
+            overrides=overrides,
+            variables=variables,
+            environment=environment,
+            seed=seed,
+            report_dir=report_dir,
+        )
+    )
+
+
+@cli.command()
 @click.argument(
     "report_dir",
     type=click.Path(file_okay=False, path_type=Path),

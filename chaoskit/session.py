@@ -20,7 +20,22 @@ from typing import Any
 from rich.console import Console
 
 from chaoskit import spec
-from chaoskit.errors import EXIT_ABORTED, EXIT_OK, EXIT_USAGE, SpecError, UsageError
+from chaoskit.capacity.measure import Measurement
+from chaoskit.capacity.run import (
+    CapacityOptions,
+    capacity_document,
+    check_options,
+    run_capacity,
+    settings_of,
+)
+from chaoskit.errors import (
+    EXIT_ABORTED,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    SpecError,
+    UsageError,
+)
 from chaoskit.events import Event
 from chaoskit.faults.payloads import payload_fault_issues, payload_fault_notes
 from chaoskit.plan import Plan, build_plan
@@ -37,7 +52,7 @@ from chaoskit.runner.load import check_load_config
 from chaoskit.runner.orchestrator import RunRequest, run_experiment
 from chaoskit.spec.model import Experiment
 
-__all__ = ["load_and_plan", "prepare_report_dir", "rollback", "run"]
+__all__ = ["capacity", "load_and_plan", "prepare_report_dir", "rollback", "run"]
 
 DEFAULT_REPORTS = Path("reports")
 
@@ -67,10 +82,11 @@ def replay_command(
     seed: int,
     variables: Sequence[str] = (),
     environment: str | None = None,
+    verb: str = "run",
 ) -> str:
     """The command line that runs the same experiment again, seed included
     (as text to mask: every writer passes it through ``chaoskit.redact``)."""
-    parts = ["chaoskit", "run", str(file), "--seed", str(seed)]
+    parts = ["chaoskit", verb, str(file), "--seed", str(seed)]
     if environment is not None:
         parts += ["--env", environment]
     for variable in variables:
@@ -227,6 +243,131 @@ def _run(request: RunRequest, console: Console) -> int:
     write_reports(document, report_dir)
     print_summary(document, console)
     return outcome.exit_code
+
+
+def capacity(
+    file: Path,
+    *,
+    options: CapacityOptions | None = None,
+    overrides: Sequence[str] = (),
+    variables: Sequence[str] = (),
+    environment: str | None = None,
+    seed: int | None = None,
+    report_dir: Path | None = None,
+    console: Console | None = None,
+) -> int:
+    """Search an experiment's capacity (``chaoskit capacity``); the exit code:
+    0 found (and at least ``required``), 1 below ``required``, 3 aborted."""
+    console = console or Console()
+    options = options or CapacityOptions()
+    experiment, plan = load_and_plan(
+        file, overrides, seed, variables=variables, environment=environment
+    )
+    check_options(experiment, options)
+    name = experiment.experiment.name
+    if report_dir is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        report_dir = DEFAULT_REPORTS / f"{name}-capacity-{stamp}"
+    prepare_report_dir(report_dir)
+    with _stop_signals_deferred() as received:
+        _undo_leftovers(report_dir.parent, console)
+        if received:
+            console.print(
+                f"interrupted by {received[0].name} before the search started: "
+                "nothing was started",
+                highlight=False,
+            )
+            return EXIT_ABORTED
+        command = replay_command(
+            file, overrides, plan.seed, variables, experiment.environment,
+            verb="capacity",
+        )  # fmt: skip
+        for slo in options.slos:
+            command += f" --slo {shlex.quote(slo)}"
+        if options.fault is not None:
+            command += f" --fault {shlex.quote(options.fault)}"
+        request = RunRequest(
+            experiment=experiment, file=file, seed=plan.seed,
+            report_dir=report_dir, command=command, plan=plan.describe(),
+        )  # fmt: skip
+        return _capacity(request, options, console)
+
+
+def _capacity(request: RunRequest, options: CapacityOptions, console: Console) -> int:
+    experiment, report_dir = request.experiment, request.report_dir
+    secrets = list(experiment.secrets)
+
+    def progress(row: Measurement) -> None:
+        mark = "[green]held" if row.passed else "[red]broke"
+        console.print(
+            f"capacity {row.search}: level {row.level:.4g}: {mark}[/] "
+            f"(achieved {row.achieved:.1f}/s, p95 {row.p95_ms:.1f} ms, "
+            f"errors {row.errors}/{row.requests})",
+            highlight=False,
+        )
+
+    with (
+        JournalSink(report_dir, secrets=secrets) as journal,
+        StructlogSink(report_dir, secrets=secrets) as log,
+    ):
+
+        def emit_all(event: Event) -> None:
+            journal.emit(event)
+            log.emit(event)
+
+        with (
+            route_warnings(emit_all) as emit,
+            asyncio.Runner(loop_factory=_new_loop) as runner,
+        ):
+            found = runner.run(run_capacity(request, options, emit, progress))
+        required = settings_of(experiment).required
+        document = capacity_document(found, request, required)
+        journal.write_document(document)
+    write_reports(document, report_dir)
+    _capacity_summary(document, console)
+    verdict = document["verdict"]
+    if verdict == "aborted":
+        return EXIT_ABORTED
+    return EXIT_FAILED if verdict == "failed" else EXIT_OK
+
+
+def _capacity_summary(document: dict[str, object], console: Console) -> None:
+    def line(text: str) -> None:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    def found(answer: object) -> str:
+        if not isinstance(answer, dict):
+            return "nothing judged"
+        unit, value, high = answer.get("unit"), answer.get("value"), answer.get("high")
+        held = f"{value:.4g} {unit} held" if value is not None else "nothing held"
+        broke = f"{high:.4g} {unit} broke" if high is not None else "nothing broke"
+        stopped = f" (stopped: {answer['stopped']})" if answer.get("stopped") else ""
+        return f"{held}, {broke}{stopped}"
+
+    line(f"capacity: {found(document.get('capacity'))}")
+    baseline = document.get("baseline")
+    if isinstance(baseline, dict) and "unit" in baseline:
+        line(f"baseline: {found(baseline)}")
+    elif isinstance(baseline, dict):
+        held = "held" if baseline.get("passed") else "broke"
+        line(f"baseline: {baseline.get('level')} without the fault: {held}")
+    broke = document.get("broke_first")
+    if isinstance(broke, dict):
+        line(
+            f"broke first: {broke.get('hypothesis')} ({broke.get('how')}: "
+            f"{broke.get('observed')}, expected {broke.get('expected')}) "
+            f"at {broke.get('level')}"
+        )
+    cost = document.get("margin")
+    if isinstance(cost, float):
+        line(f"margin: the fault costs {cost:.1%} of the capacity")
+    for key in ("knee", "required"):
+        if document.get(key) is not None:
+            line(f"{key}: {document[key]}")
+    if document.get("reason"):
+        line(f"aborted: {document['reason']}")
+    line(f"verdict: {document.get('verdict')}; report: {document.get('report_dir')}")
+    line(f"replay: {document.get('command')}")
 
 
 def rollback(root: Path, console: Console | None = None, *, force: bool = False) -> int:

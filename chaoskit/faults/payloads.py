@@ -280,6 +280,7 @@ class PayloadSender:
                     f"fault {self.fault.name!r}: fuzzing failed: {exc!r}"
                 ) from exc
             self.tally.findings = result.findings
+            self.tally.locations = result.coverage.to_json()
             self.tally.elapsed_s = result.elapsed
             await asyncio.to_thread(self._write_findings)
 

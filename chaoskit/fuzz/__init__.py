@@ -14,10 +14,14 @@ Modules, along the data flow:
 * ``strategies`` (with ``mutations``) - seeded Hypothesis strategies for valid
   cases and invalid ones, each one change to a valid payload, labelled with
   the rule of the keyword that rejects it;
+* ``targets`` - every breakable keyword location of the schema and the
+  payload that breaks it alone (refused by the schema, accepted by the schema
+  without that keyword); ``coverage`` - which locations a run exercised;
 * ``checks`` - what the answer to a case must be, and the protocol checks
   (unknown paths, CORS preflight);
 * ``engine`` - the run: Hypothesis in a worker thread, bounded in examples and
-  time, one shrunk finding per (check, status, error signature);
+  time, every target in turn then random cases, one shrunk finding per
+  (check, status, error signature);
 * ``curl``, ``findings`` - reproducible curl lines (secrets masked), the
   report directory's ``findings.json`` and its replay;
 * ``tally`` - an ``invalid-payloads`` fault's requests by rule and outcome,

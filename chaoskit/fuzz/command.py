@@ -138,6 +138,9 @@ def run_fuzz(
     result = fuzz(model, config, progress)
     for note in model.notes:
         console.print(f"  note: {note}", markup=False)
+    warning = result.coverage.warning(max_examples)
+    if warning is not None:
+        console.print(f"  warning: {warning}", markup=False)
     console.print(
         f"{result.requests} requests in {result.elapsed:.1f}s"
         + (" (time limit reached)" if result.timed_out else "")
@@ -146,6 +149,7 @@ def run_fuzz(
         markup=False,
     )
     console.print(f"  {describe_drops(model)}", markup=False)
+    console.print(f"  {result.coverage.summary()}", markup=False)
     if result.findings:
         console.print(_table(result.findings))
         for number, finding in enumerate(result.findings, 1):

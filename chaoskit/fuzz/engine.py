@@ -5,7 +5,10 @@ allowed) and that it answers at all, then runs one Hypothesis ``@given`` over
 :func:`~chaoskit.fuzz.strategies.cases` synchronously in a worker thread (the
 caller's thread stays free to report progress; an async caller can wait on it
 with ``asyncio.to_thread``). Every case is sent with httpx and judged by
-:mod:`chaoskit.fuzz.checks`.
+:mod:`chaoskit.fuzz.checks`. First every breakable keyword location of the
+schema is visited in turn (:mod:`chaoskit.fuzz.targets`: one round of one
+example each, the simplest payload that breaks that keyword alone), then
+random cases take the rest of the budget.
 
 Shrinking: a failed check raises an exception whose *type* is unique to its
 (check, status, error signature), so Hypothesis tracks each distinct failure
@@ -38,11 +41,13 @@ from chaoskit.fuzz.checks import (
     check_response,
     protocol_checks,
 )
+from chaoskit.fuzz.coverage import Coverage
 from chaoskit.fuzz.curl import curl_line
 from chaoskit.fuzz.findings import Finding
 from chaoskit.fuzz.model import PayloadModel
 from chaoskit.fuzz.rules import Case, Rule
-from chaoskit.fuzz.strategies import cases
+from chaoskit.fuzz.strategies import cases, draw_targeted
+from chaoskit.fuzz.targets import targets_of
 from chaoskit.hosts import is_loopback
 
 __all__ = [
@@ -122,6 +127,7 @@ class FuzzResult:
     by_rule: collections.Counter[str] = field(default_factory=collections.Counter)
     hosts: collections.Counter[str] = field(default_factory=collections.Counter)
     timed_out: bool = False
+    coverage: Coverage = field(default_factory=Coverage)
 
     @property
     def failing(self) -> list[Finding]:
@@ -169,6 +175,7 @@ class _Run:
         self.known: set[tuple[str, int | None, str]] = set()
         self.types: dict[tuple[str, int | None, str], type[CheckFailed]] = {}
         self.result = FuzzResult([])
+        self.target = ""  # the location the current round breaks, if any
 
     def pace(self) -> None:
         """Wait for the next slot at ``config.rate`` (ends the round if stopped)."""
@@ -206,7 +213,10 @@ class _Run:
             response.status_code, response.content, time.monotonic() - started
         )
 
-    def test(self, case: Case) -> None:
+    def test(self, case: Case | None) -> None:
+        if case is None:  # a target no document breaks alone
+            self.result.coverage.unreached(self.target)
+            return
         if time.monotonic() > self.deadline:
             self.result.timed_out = True
             # Hypothesis re-raises what is not an Exception at once: no more
@@ -214,6 +224,8 @@ class _Run:
             raise _TimeUp
         self.pace()
         outcome = self.send(case)
+        if case.keyword:
+            self.result.coverage.sent(case.keyword)
         failure = check_response(case, outcome, self.config.checks)
         if self.observe is not None:
             self.observe(case, outcome, failure)
@@ -255,8 +267,46 @@ def _size(case: Case) -> tuple[int, bytes]:
 MAX_ROUNDS = 50
 
 
+def _targets(run: _Run, model: PayloadModel) -> None:
+    """One round per breakable keyword location (its rule among the run's):
+    the simplest valid document that reaches it with exactly that keyword
+    broken (a hole there answers it wrongly), shrunk if it fails; a valid
+    case between them when the run mixes some in."""
+    config = run.config
+    targets = [t for t in targets_of(model.schema) if t.rule in config.rules]
+    run.result.coverage = Coverage([str(t) for t in targets])
+    valid = cases(model, rules=frozenset({Rule.VALID}))
+    sent_valid = 0
+    # One test for every target (building a Hypothesis test costs more than
+    # its one example): the strategy breaks the target of the moment.
+    current = [targets[0]] if targets else []
+
+    @st.composite
+    def breaking(draw: st.DrawFn) -> Case | None:
+        return draw_targeted(draw, model, current[0])
+
+    body = _given(run, breaking(), config.seed, 1)
+    for number, target in enumerate(targets):
+        if run.result.requests >= config.max_examples:
+            return
+        if time.monotonic() > run.deadline:
+            run.result.timed_out = True
+            return
+        run.target = str(target)
+        current[0] = target
+        _call(body)
+        share = config.valid_share or 0.0
+        if Rule.VALID in config.rules and sent_valid < share * run.result.requests:
+            sent_valid += 1
+            _round(run, valid, config.seed * 1000 + number, 1)
+        with run.lock:
+            run.known.update(run.best)
+    run.target = ""
+
+
 def _hypothesis(run: _Run, model: PayloadModel) -> None:
-    """Hypothesis rounds until ``max_examples`` requests or the time limit.
+    """The targeted pass, then Hypothesis rounds until ``max_examples``
+    requests or the time limit.
 
     Hypothesis stops generating soon after it finds a bug (it shrinks and
     reports it), so one ``@given`` call can end well short of the budget.
@@ -265,6 +315,7 @@ def _hypothesis(run: _Run, model: PayloadModel) -> None:
     shrunk again, and each round looks for something new.
     """
     config = run.config
+    _targets(run, model)
     strategy = cases(
         model,
         rules=config.rules,
@@ -290,8 +341,16 @@ def _hypothesis(run: _Run, model: PayloadModel) -> None:
 
 
 def _round(
-    run: _Run, strategy: st.SearchStrategy[Case], seed_value: int, left: int
+    run: _Run, strategy: st.SearchStrategy[Case | None], seed_value: int, left: int
 ) -> None:
+    _call(_given(run, strategy, seed_value, left))
+
+
+def _given(
+    run: _Run, strategy: st.SearchStrategy[Case | None], seed_value: int, left: int
+) -> Callable[[], None]:
+    """The Hypothesis test of one round (built once, called once or more)."""
+
     @seed(seed_value)
     @settings(
         max_examples=left,
@@ -311,9 +370,18 @@ def _round(
         ),
     )
     @given(strategy)
-    def body(case: Case) -> None:
+    def body(case: Case | None) -> None:
         run.test(case)
 
+    # No example database (findings go to the report directory), so no key:
+    # Hypothesis would otherwise hash this function's source on every call,
+    # a quarter of a targeted round's time.
+    body._hypothesis_internal_database_key = None  # type: ignore[attr-defined]
+    return body
+
+
+def _call(body: Callable[[], None]) -> None:
+    """Run one round; what it found is on the run, never raised."""
     try:
         body()
     except _TimeUp:

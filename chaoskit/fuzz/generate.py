@@ -25,7 +25,7 @@ import math
 import re
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -33,7 +33,14 @@ from hypothesis import strategies as st
 
 from chaoskit.fuzz.schema import Schema, SchemaError, lookup
 
-__all__ = ["GenerationStats", "translate_pattern", "valid_values"]
+__all__ = [
+    "Force",
+    "GenerationStats",
+    "Route",
+    "draw_valid",
+    "translate_pattern",
+    "valid_values",
+]
 
 _TYPES = ("object", "string", "integer", "number", "boolean", "null", "array")
 #: Nested schemas deeper than this draw their least value (recursive schemas end).
@@ -52,12 +59,38 @@ class _Reject(Exception):
     """This draw cannot satisfy the schema (a false schema, empty enum, ...)."""
 
 
+@dataclass(frozen=True)
+class Force:
+    """What a route forces at one schema object (see :data:`Route`).
+
+    Attributes:
+        pick: ``anyOf``/``oneOf`` -> the branch taken.
+        branch: ``if``: True takes ``then``, False ``else``; None draws it.
+        present: properties the object gets (optional ones included).
+        min_items: items the array gets at least.
+    """
+
+    pick: tuple[tuple[str, int], ...] = ()
+    branch: bool | None = None
+    present: frozenset[str] = field(default_factory=frozenset)
+    min_items: int = 0
+
+
+#: id(schema object) -> what is forced there, so that a valid document reaches
+#: one place of the schema (:mod:`chaoskit.fuzz.targets` builds them). Each
+#: force applies at the first value drawn from its object (recursion ends).
+Route = Mapping[int, Force]
+
+
 @dataclass
 class GenerationStats:
     """Draws the validator refused (so never sent as valid)."""
 
     tried: int = 0
     refused: int = 0
+
+
+_ESCAPES = {"d": "[0-9]", "D": "[^0-9]", "w": "[A-Za-z0-9_]", "W": "[^A-Za-z0-9_]"}
 
 
 def translate_pattern(pattern: str) -> str | None:
@@ -71,25 +104,41 @@ def translate_pattern(pattern: str) -> str | None:
         return None
     out = []
     i = 0
+    in_class = False
     while i < len(pattern):
         char = pattern[i]
         if char == "\\" and i + 1 < len(pattern):
             nxt = pattern[i + 1]
-            out.append(
-                {
-                    "d": "[0-9]",
-                    "D": "[^0-9]",
-                    "w": "[A-Za-z0-9_]",
-                    "W": "[^A-Za-z0-9_]",
-                }.get(nxt, char + nxt)
-            )
+            if in_class:
+                # Inside [...] a class is spelled without its own brackets;
+                # a negated one has no spelling there.
+                if nxt in "DW":
+                    return None
+                out.append({"d": "0-9", "w": "A-Za-z0-9_"}.get(nxt, char + nxt))
+            else:
+                out.append(_ESCAPES.get(nxt, char + nxt))
             i += 2
             continue
-        if pattern.startswith("(?<", i) and pattern[i + 3 : i + 4] not in ("=", "!"):
+        if in_class:
+            in_class = char != "]" or out[-1] in ("[", "[^")
+            out.append(char)
+        elif char == "[":
+            in_class = True
+            if pattern.startswith("[^", i):
+                out.append("[^")
+                i += 2
+                continue
+            out.append(char)
+        elif char == "$":
+            # ECMA's $ is the end of input; Python's also matches before a
+            # final newline ("a\n" would pass ^a$).
+            out.append(r"\Z")
+        elif pattern.startswith("(?<", i) and pattern[i + 3 : i + 4] not in ("=", "!"):
             out.append("(?P<")
             i += 3
             continue
-        out.append(char)
+        else:
+            out.append(char)
         i += 1
     text = "".join(out)
     try:
@@ -131,8 +180,11 @@ class _Drawer:
         draw: st.DrawFn,
         attempt: int = 0,
         avoid: frozenset[str] = frozenset(),
+        route: Route | None = None,
     ) -> None:
         self.schema = schema
+        self.route = route or {}
+        self.used: set[tuple[int, str]] = set()
         self.draw = draw
         self.count = 0  # values drawn: past _MAX_VALUES, only what is required
         # A retry (the validator refused the last draw) tries a top-level type
@@ -141,6 +193,14 @@ class _Drawer:
         self.attempt = attempt
         self.avoid = avoid
         self.root_kind: str | None = None
+
+    def forced(self, node: object, what: str) -> Force | None:
+        """The route's force at ``node`` for ``what``, the first time only."""
+        force = self.route.get(id(node))
+        if force is None or (id(node), what) in self.used:
+            return None
+        self.used.add((id(node), what))
+        return force
 
     def lean(self, depth: int) -> bool:
         return depth > _MAX_DEPTH or self.count > _MAX_VALUES
@@ -179,12 +239,23 @@ class _Drawer:
             for key in ("anyOf", "oneOf"):
                 branches = node.get(key)
                 if isinstance(branches, list) and branches:
-                    pick = self.draw(st.integers(0, len(branches) - 1))
+                    force = self.forced(node, key)
+                    chosen = dict(force.pick).get(key) if force else None
+                    if chosen is not None and chosen < len(branches):
+                        pick = chosen
+                    else:
+                        pick = self.draw(st.integers(0, len(branches) - 1))
                     queue.append((branches[pick], resolver, False))
             if "if" in node:
                 cond = node["if"]
                 # if: true / false decide the branch; otherwise draw it.
-                then = cond is True or (cond is not False and self.draw(st.booleans()))
+                force = self.forced(node, "if")
+                if force is not None and force.branch is not None:
+                    then = force.branch
+                else:
+                    then = cond is True or (
+                        cond is not False and self.draw(st.booleans())
+                    )
                 if then:
                     queue.append((node["if"], resolver, False))
                     if "then" in node:
@@ -421,6 +492,10 @@ class _Drawer:
                 low = max(low, floor if isinstance(floor, int) else 1)
         if high is not None and high < low:
             raise _Reject
+        for node, _ in nodes:
+            force = self.forced(node, "items")
+            if force is not None:
+                low = max(low, force.min_items)
         if self.lean(depth):
             size = low
         else:
@@ -479,6 +554,10 @@ class _Drawer:
                     st.booleans()
                 ):
                     chosen.append(name)
+        for node, _ in nodes:
+            force = self.forced(node, "properties")
+            if force is not None:
+                chosen += sorted(n for n in force.present if n not in chosen)
         # dependentRequired / dependencies (arrays) pull in more names.
         for _ in range(3):
             for node, _resolver in nodes:
@@ -489,6 +568,13 @@ class _Drawer:
                     for name, needs in table.items():
                         if name in chosen and isinstance(needs, list):
                             chosen += [n for n in needs if n not in chosen]
+        # minProperties: the declared properties first (an object closed by
+        # additionalProperties: false can have no others), then new names.
+        for name in props:
+            if len(chosen) >= low:
+                break
+            if name not in chosen:
+                chosen.append(name)
         extra_needed = max(0, low - len(chosen))
         result: dict[str, object] = {}
         for name in chosen:
@@ -586,39 +672,65 @@ def _same(a: object, b: object) -> bool:
 
 
 def valid_values(
-    schema: Schema, stats: GenerationStats | None = None
+    schema: Schema, stats: GenerationStats | None = None, route: Route | None = None
 ) -> st.SearchStrategy[object]:
-    """Values the validator accepts (examples where none could be drawn are dropped)."""
+    """Values the validator accepts (examples where none could be drawn are
+    dropped); with a ``route``, values that reach the place it leads to."""
     stats = stats if stats is not None else GenerationStats()
-    seeds = [e for e in _examples(schema.root) if schema.is_valid(e)]
+    seeds = (
+        () if route else tuple(e for e in _examples(schema.root) if schema.is_valid(e))
+    )
+    return _valid(schema, stats, route, seeds)
 
-    @st.composite
-    def draw_valid(draw: st.DrawFn) -> object:
-        if seeds and draw(st.integers(0, 9)) == 9:
-            return draw(st.sampled_from(seeds))
-        refused_kinds: set[str] = set()
-        for attempt in range(_TRIES):
-            stats.tried += 1
-            drawer = _Drawer(schema, draw, attempt, frozenset(refused_kinds))
-            try:
-                value = drawer.value([(schema.root, schema.resolver())], 0)
-            except _Reject:
-                value = _Reject
-            except (SchemaError, RecursionError):
-                value = _Reject
-            if value is not _Reject and schema.is_valid(value):
-                return value
-            stats.refused += 1
-            if drawer.root_kind is not None:
-                refused_kinds.add(drawer.root_kind)
-        if seeds:
-            return draw(st.sampled_from(seeds))
-        from hypothesis import reject
 
-        reject()
-        raise AssertionError  # unreachable: reject() raises
+def draw_valid(
+    draw: st.DrawFn,
+    schema: Schema,
+    stats: GenerationStats,
+    route: Route | None = None,
+    seeds: tuple[object, ...] = (),
+) -> object:
+    """One value the validator accepts, drawn with ``draw`` (inside another
+    composite strategy: building a strategy per value costs more than the value).
 
-    return draw_valid()
+    Raises:
+        hypothesis.errors.UnsatisfiedAssumption: no draw was valid (the
+            example is dropped).
+    """
+    if seeds and draw(st.integers(0, 9)) == 9:
+        return draw(st.sampled_from(seeds))
+    refused_kinds: set[str] = set()
+    for attempt in range(_TRIES):
+        stats.tried += 1
+        drawer = _Drawer(schema, draw, attempt, frozenset(refused_kinds), route)
+        try:
+            value = drawer.value([(schema.root, schema.resolver())], 0)
+        except _Reject:
+            value = _Reject
+        except (SchemaError, RecursionError):
+            value = _Reject
+        if value is not _Reject and schema.is_valid(value):
+            return value
+        stats.refused += 1
+        if drawer.root_kind is not None:
+            refused_kinds.add(drawer.root_kind)
+    if seeds:
+        return draw(st.sampled_from(seeds))
+    from hypothesis import reject
+
+    reject()
+    raise AssertionError  # unreachable: reject() raises
+
+
+@st.composite
+def _valid(
+    draw: st.DrawFn,
+    schema: Schema,
+    stats: GenerationStats,
+    route: Route | None,
+    seeds: tuple[object, ...],
+) -> object:
+    return draw_valid(draw, schema, stats, route, seeds)
 
 
 def _examples(root: object) -> list[object]:

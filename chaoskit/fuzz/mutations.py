@@ -36,6 +36,7 @@ __all__ = [
     "dump",
     "label",
     "mutate",
+    "place_name",
 ]
 
 # Stands for a raw JSON literal (1e400, a deep array) until the text is made.
@@ -114,7 +115,8 @@ def _set(value: object, path: Path, new: object) -> object:
     return result
 
 
-def _name(path: Path) -> str:
+def place_name(path: Path) -> str:
+    """A payload place as users read it (``heartbeat.progress``, ``(body)``)."""
     return (
         "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in path).lstrip(".")
         or "(body)"
@@ -253,7 +255,7 @@ def mutate(
     fits = [p for p in places if _fits(kind, value, p)]
     path = draw(st.sampled_from(fits or places))
     current = _get(value, path)
-    where = _name(path)
+    where = place_name(path)
     if kind == "remove" and path and isinstance(_get(value, path[:-1]), dict):
         return Mutation(
             _set(value, path, _DELETE), None, kind, path, f"{where} removed"

@@ -168,16 +168,43 @@ class Schema:
             branch = node.pop(path[-1])[index]
             # As an allOf of one, the validator reports the branch's own errors.
             node["allOf"] = [*node.get("allOf", []), branch]
-            try:
-                self._branches[key] = _VALIDATORS[self.dialect](
-                    root,
-                    retriever=self._retriever,
-                    base_uri=self._rs_base,
-                    validate_formats=False,
-                )
-            except (ValueError, jsonschema_rs.ValidationError, SchemaError):
-                self._branches[key] = None
+            self._branches[key] = self._validator(root)
         return self._branches[key]
+
+    def without(self, location: tuple[Any, ...], keyword: str,
+                item: str | None = None) -> Any:  # fmt: skip
+        """A validator of the root with one keyword removed (cached): the
+        keyword ``keyword`` of the schema object at ``location``, or only the
+        name ``item`` from it (``required``); None if it cannot be built.
+
+        A payload this one accepts and the whole schema refuses breaks
+        exactly that keyword (a seeded hole in a sink is this validator).
+        """
+        key = (("without", *location), keyword, item)
+        if key not in self._branches:
+            # Copied along the path only: the rest is shared, never changed.
+            root = copy.copy(self.root)
+            node: Any = root
+            for part in location:
+                node[part] = copy.copy(node[part])
+                node = node[part]
+            if item is not None and isinstance(node.get(keyword), list):
+                node[keyword] = [n for n in node[keyword] if n != item]
+            else:
+                node.pop(keyword, None)
+            self._branches[key] = self._validator(root)
+        return self._branches[key]
+
+    def _validator(self, root: object) -> Any:
+        try:
+            return _VALIDATORS[self.dialect](
+                root,
+                retriever=self._retriever,
+                base_uri=self._rs_base,
+                validate_formats=False,
+            )
+        except (ValueError, jsonschema_rs.ValidationError, SchemaError):
+            return None
 
     def note(self, text: str) -> None:
         """Record ``text`` once."""

@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from hypothesis import strategies as st
 
-from chaoskit.fuzz.generate import valid_values
+from chaoskit.fuzz.generate import draw_valid, valid_values
 from chaoskit.fuzz.model import PayloadModel
 from chaoskit.fuzz.mutations import (
     KINDS_FOR,
@@ -27,7 +27,9 @@ from chaoskit.fuzz.mutations import (
     dump,
     label,
     mutate,
+    place_name,
 )
+from chaoskit.fuzz.mutations import Path as Place
 from chaoskit.fuzz.rules import (
     BODY_RULES,
     FIELD_RULES,
@@ -37,8 +39,15 @@ from chaoskit.fuzz.rules import (
     Policy,
     Rule,
 )
+from chaoskit.fuzz.targets import Target, break_value
 
-__all__ = ["BODY_RULES", "FIELD_RULES", "HARDENED", "Case", "Policy", "Rule", "cases"]
+__all__ = [
+    "BODY_RULES", "FIELD_RULES", "HARDENED", "Case", "Policy", "Rule", "cases",
+    "draw_targeted", "targeted",
+]  # fmt: skip
+
+#: Valid documents drawn for a target before it is given up as unreached.
+_TARGET_TRIES = 3
 
 
 _GARBAGE = (
@@ -170,6 +179,45 @@ def cases(
             hardening=hardening,
         )
     return _body_case(draw, rule, body, policy, event)
+
+
+@st.composite
+def targeted(draw: st.DrawFn, model: PayloadModel, target: Target) -> Case | None:
+    """A valid document that reaches ``target``, with exactly its keyword
+    broken (the schema refuses it, the schema without that keyword accepts
+    it); None when no document drawn could be (the keyword is redundant
+    there, or the place was not reached)."""
+    return draw_targeted(draw, model, target)
+
+
+def draw_targeted(draw: st.DrawFn, model: PayloadModel, target: Target) -> Case | None:
+    """:func:`targeted`, drawn with ``draw`` inside another composite strategy."""
+    for _ in range(_TARGET_TRIES):
+        document = draw_valid(draw, model.schema, model.stats, target.route)
+        found = break_value(model.schema, target, document)
+        if found is None:
+            continue
+        (broken,) = found
+        if target.item is not None:
+            change = f"{place_name((*target.place, target.item))} removed"
+        else:
+            shown = json.dumps(_at(broken, target.place), ensure_ascii=False)
+            shown = shown if len(shown) <= 40 else f"{shown[:37]}..."
+            change = f"{place_name(target.place)} = {shown}"
+        return Case(
+            target.rule,
+            dump(broken),
+            detail=f"{change} (breaks {target})",
+            keyword=str(target),
+            mutation="target",
+        )
+    return None
+
+
+def _at(value: object, place: Place) -> object:
+    for key in place:
+        value = value[key]  # type: ignore[index]
+    return value
 
 
 def _body_case(

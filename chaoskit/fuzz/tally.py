@@ -79,6 +79,8 @@ class FuzzTally:
         latencies: seconds per answered request (up to 100,000 kept).
         findings: one per distinct failure, smallest payload first.
         replay: the command that re-sends the findings.
+        locations: the schema's keyword locations exercised
+            (:meth:`~chaoskit.fuzz.coverage.Coverage.to_json`).
     """
 
     fault: str
@@ -89,6 +91,7 @@ class FuzzTally:
     findings: list[Finding] = field(default_factory=list)
     replay: str = ""
     elapsed_s: float = 0.0
+    locations: dict[str, object] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def observe(self, case: Case, outcome: Outcome, failure: Failure | None) -> None:
@@ -158,6 +161,7 @@ class FuzzTally:
             "elapsed_s": round(self.elapsed_s, 3),
             "findings": [_shown(finding) for finding in self.findings],
             "replay": self.replay,
+            "locations": self.locations,
         }
 
 

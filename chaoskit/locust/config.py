@@ -71,7 +71,11 @@ class LocustConfig:
     """At the end, how long users may finish their task (Locust's
     ``--stop-timeout``), so a write's answer is not cut off."""
     batch: int = 500
+    """Records a worker sends in one message at most."""
+    max_batch_bytes: int = 256 * 1024
+    """About the largest message (JSON text) a worker sends."""
     flush_s: float = 0.2
+    """A batch that is not full is sent after this long."""
     max_buffer: int = 100_000
 
     def shape_points(self) -> list[tuple[float, int]]:
@@ -95,6 +99,7 @@ class LocustConfig:
             },
             "markers": {k: dict(v) for k, v in self.markers.items()},
             "batch": self.batch,
+            "max_batch_bytes": self.max_batch_bytes,
             "flush_s": self.flush_s,
             "max_buffer": self.max_buffer,
             "expect_workers": self.expect_workers,

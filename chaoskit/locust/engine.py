@@ -102,6 +102,8 @@ class LocustEngine:
         self.workers: list[ProcessService] = []
         self.losses: list[WorkerLoss] = []
         self.lost_records = 0
+        self.bad_lines = 0
+        """Lines from the master that were not JSON (their records are lost)."""
         self.history: list[tuple[int, int, int]] = []
         """(monotonic ns, users, target users) once a second, from the master."""
         self._offset_ns = time.monotonic_ns() - time.time_ns()
@@ -388,7 +390,15 @@ class LocustEngine:
                 return  # not our master
             self._hello, self._writer = first, writer
             while line := await reader.readline():
-                self._handle(json.loads(line))
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    # One bad batch (a worker's text is forwarded undecoded)
+                    # costs its records, not the rest of the run's.
+                    self.bad_lines += 1
+                    continue
+                if isinstance(message, dict):
+                    self._handle(message)
         except (ValueError, OSError, asyncio.LimitOverrunError):
             return
         finally:

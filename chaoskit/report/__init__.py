@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from chaoskit.report.capacity import write_capacity_files
 from chaoskit.report.console import LiveConsole, describe_event, print_summary
 from chaoskit.report.document import (
     SCHEMA_VERSION,
@@ -86,4 +87,6 @@ def write_reports(document: Mapping[str, object], report_dir: str | Path) -> lis
     """
     directory = Path(report_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    return [render(document, directory) for render in RENDERERS]
+    written = [render(document, directory) for render in RENDERERS]
+    # A capacity search's curve and chart (chaoskit capacity, issue 18).
+    return written + write_capacity_files(document, directory)

@@ -32,7 +32,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from chaoskit.fuzz.coverage import describe_locations
 from chaoskit.redact import redact
+from chaoskit.report.capacity import capacity_section
 from chaoskit.report.charts import Mark, Point, Window, chart_svg
 from chaoskit.report.fields import mapping, mappings, status
 from chaoskit.report.journal import jsonable
@@ -445,6 +447,9 @@ def _fuzz(doc: Mapping[str, Any]) -> str:
             f"(seed {_e(tally.get('seed'))})</h3>"
             + _table(["Rule", *(_e(n) for n in outcomes)], rows, "numbers")
         )
+        locations = tally.get("locations")
+        if isinstance(locations, Mapping):
+            parts.append(f"<p>{_e(describe_locations(locations))}</p>")
         for finding in mappings(tally.get("findings")):
             body = finding.get("body")
             if body is None and finding.get("body_base64"):
@@ -471,6 +476,7 @@ def _fuzz(doc: Mapping[str, Any]) -> str:
 
 
 SECTIONS: list[Section] = [
+    capacity_section,
     _hypotheses,
     _faults,
     _tasks,
@@ -499,7 +505,7 @@ def html_report(document: Mapping[str, object], report_dir: str | Path = ".") ->
     charts = _charts(doc, Path(report_dir))
     probes = _probes(doc)
     # Verdict first, then hypotheses and faults, then the charts they refer to.
-    body = [_header(doc), *tables[:2], charts, probes, *tables[2:]]
+    body = [_header(doc), *tables[:3], charts, probes, *tables[3:]]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

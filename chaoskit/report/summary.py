@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from chaoskit.fuzz.coverage import describe_locations
 from chaoskit.redact import Redactor
 from chaoskit.report.fields import mapping, mappings, number, status
 from chaoskit.report.stats import ERRORS_NOTE
@@ -149,6 +150,10 @@ def _fuzz_table(tally: Mapping[str, object]) -> Table:
     for rule, row in by_rule.items():
         counts = mapping(row)
         table.add_row(_t(rule), *(_t(counts.get(name, "")) for name in outcomes))
+    locations = tally.get("locations")
+    if isinstance(locations, Mapping):
+        table.caption = describe_locations(locations)
+        table.caption_justify = "left"
     return table
 
 

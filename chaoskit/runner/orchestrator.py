@@ -21,7 +21,7 @@ import signal
 import sys
 import time
 import warnings
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -58,7 +58,7 @@ from chaoskit.runner.rollback import DEFAULT_DEADLINE_S, RollbackStack
 from chaoskit.runner.timeline import Timeline
 from chaoskit.spec import model
 
-__all__ = ["RunRequest", "run_experiment"]
+__all__ = ["RunRequest", "Stage", "StepData", "Stopped", "run_experiment", "staged"]
 
 T = TypeVar("T")
 _NS = 1_000_000_000
@@ -142,7 +142,7 @@ class _Signals:
 
     def _received(self, sig: signal.Signals) -> None:
         # A second signal never cuts the rollback short: it only shortens every
-        # undo's deadline; the third leaves the ledger to `chaoskit rollback`.
+        # undo's deadline; the third leaves the ledger to the run's guardian.
         self.count += 1
         if self.count == 1:
             self.reason = f"interrupted by {sig.name}"
@@ -201,24 +201,6 @@ def _load_record(engine: LoadEngine, emit: Callable[[Event], None]) -> LoadRecor
     return record
 
 
-def _start_guardian(ledger: Ledger) -> Guardian | None:
-    """The process that undoes the ledger if this one dies without doing it
-    (``kill -9``); recorded in the ledger. None, with a warning, if it cannot
-    be spawned: the run goes on, leftovers then wait for ``chaoskit rollback``."""
-    try:
-        guardian = Guardian.start(ledger.path)
-    except OSError as exc:
-        warnings.warn(
-            f"the run's guardian could not be started ({exc}): if chaoskit is "
-            "killed, run `chaoskit rollback` on its report directory",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        return None
-    ledger.note_run(guardian=guardian.identity)
-    return guardian
-
-
 def _iso(wall: float) -> str:
     return datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds")
 
@@ -235,58 +217,160 @@ def _environment() -> dict[str, str]:
     }
 
 
-async def run_experiment(
-    request: RunRequest, emit: Callable[[Event], None]
-) -> RunOutcome:
-    """Run one experiment and judge it; never leaves a fault in place on purpose."""
-    experiment = request.experiment
-    report_dir = request.report_dir
-    report_dir.mkdir(parents=True, exist_ok=True)
-    started_wall = time.time()
-    ledger = Ledger(
-        report_dir,
-        {"experiment": experiment.experiment.name, "file": str(request.file)},
-    )
-    guardian = _start_guardian(ledger)
-    stack = RollbackStack(ledger, emit)
-    stop = asyncio.Event()
-    emit(
-        event(
-            "run_started",
-            experiment=experiment.experiment.name,
-            seed=request.seed,
-            environment=experiment.environment,
-            command=request.command,
-            report_dir=str(report_dir),
-        )
-    )
-    env = Environment()
-    load_record: LoadRecord | None = None
+@dataclass
+class StepData:
+    """What one load run on the stage left: its records, to judge and report."""
+
+    experiment: model.Experiment
+    report_dir: Path
     recorder: Recorder | None = None
     timeline: Timeline | None = None
     watcher: AttemptWatcher | None = None
     sampler: Sampler | None = None
-    reason: str | None = None
-    # Only integrity hypotheses need what each write acknowledged.
-    integrity = any(h.kind == "integrity" for h in experiment.hypotheses)
-    acks = AckLog() if integrity else None
-    # Only threshold hypotheses on a header or JSON value read numbers.
-    values = ValueLog() if observed_probes(experiment) else None
-    found: dict[str, ReadBack] = {}
+    acks: AckLog | None = None
+    values: ValueLog | None = None
+    found: dict[str, ReadBack] = field(default_factory=dict)
     extra: tuple[Verdict, ...] = ()
-    with _Signals(stop, emit, request.early_signals) as signals:
-        try:
-            env = await _until_stopped(
-                bring_up(
-                    experiment,
-                    base_dir=request.file.parent,
-                    report_dir=report_dir,
-                    stack=stack,
-                    emit=emit,
-                    seed=request.seed,
-                ),
-                stop,
+    load: LoadRecord | None = None
+    reason: str | None = None
+    """Why the step stopped early (an abort condition, a signal); None if it ran."""
+
+    @property
+    def probes(self) -> tuple[ProbeSeries, ...]:
+        """The probe series sampled during the step."""
+        return tuple(w.series for w in self.sampler.watched) if self.sampler else ()
+
+    def verdicts(self) -> tuple[Verdict, ...]:
+        """Every hypothesis of the step's experiment judged on what it recorded."""
+        experiment = self.experiment
+        recorder = self.recorder or Recorder(origin_ns=0)
+        timeline = self.timeline
+        if timeline is not None:
+            timeline.close_phases()
+        snapshot = recorder.snapshot()
+        samples_path = self.report_dir / SAMPLES_NAME
+        origin = timeline.t0_ns if timeline else 0
+
+        def bins(
+            start: float, end: float, step: float, tasks: frozenset[str] | None
+        ) -> list[Bin]:
+            return bins_by_intended_start(
+                read_samples(samples_path), origin, start, end, step, tasks
             )
+
+        def samples(
+            start: float, end: float, tasks: frozenset[str] | None
+        ) -> Iterator[Sample]:
+            return samples_between(
+                read_samples(samples_path), origin, start, end, tasks
+            )
+
+        watcher = self.watcher
+        ctx = CheckContext(
+            values=self.values,
+            samples=samples,
+            bins=bins,
+            merged=recorder.merged,
+            phases=tuple(timeline.phases) if timeline else (),
+            windows=tuple(w for w in snapshot.windows if w.start_s >= 0),
+            faults=tuple(timeline.faults.values()) if timeline else (),
+            task_groups={t.name: t.group for t in experiment.load.tasks if t.group},
+            attempts=watcher.records(origin) if watcher else {},
+            requests=watcher.request_records(origin) if watcher else {},
+            acks=self.acks,
+            read_backs=self.found,
+            fuzz=tuple(timeline.fuzz.values()) if timeline else (),
+            probes={series.name: series for series in self.probes},
+        )
+        return (*evaluate(experiment.hypotheses, ctx), *self.extra)
+
+
+class Stage:
+    """Services and proxy brought up once, then any number of load runs on them.
+
+    Made by :func:`staged`, which owns the signals, the ledger and the teardown.
+    """
+
+    def __init__(
+        self,
+        request: RunRequest,
+        emit: Callable[[Event], None],
+        stack: RollbackStack,
+        stop: asyncio.Event,
+        signals: _Signals,
+    ) -> None:
+        self.request = request
+        self.emit = emit
+        self.stack = stack
+        self.stop = stop
+        self.signals = signals
+        self.env = Environment()
+        self.reason: str | None = None
+        """Why the stage stopped early; set when :func:`staged` exits."""
+        self.failure: str | None = None
+        """Why the caller aborts the stage (a step's abort condition)."""
+        self.last: StepData | None = None
+        """The latest step (also one cut short by a stop)."""
+
+    async def bring_up(self) -> Environment:
+        """Start the experiment's services and proxy routes; wait for health."""
+        request = self.request
+        self.env = await _until_stopped(
+            bring_up(
+                request.experiment,
+                base_dir=request.file.parent,
+                report_dir=request.report_dir,
+                stack=self.stack,
+                emit=self.emit,
+                seed=request.seed,
+            ),
+            self.stop,
+        )
+        return self.env
+
+    async def run_step(
+        self,
+        experiment: model.Experiment | None = None,
+        report_dir: Path | None = None,
+    ) -> StepData:
+        """One timeline of load and faults on the running services.
+
+        Args:
+            experiment: what to run (default the request's); its services,
+                proxy and target must be the stage's.
+            report_dir: where the step's samples go (default the request's).
+
+        Returns:
+            The step's records; ``reason`` says why it stopped early, if it did.
+
+        Raises:
+            Stopped: the stage was told to stop while something was starting.
+            ChaoskitError: a fault or the load failed (the stage aborts).
+        """
+        request = self.request
+        experiment = experiment or request.experiment
+        report_dir = report_dir or request.report_dir
+        report_dir.mkdir(parents=True, exist_ok=True)
+        if self.stop.is_set():
+            raise Stopped
+        env, stack, emit, signals = self.env, self.stack, self.emit, self.signals
+        # Only integrity hypotheses need what each write acknowledged.
+        integrity = any(h.kind == "integrity" for h in experiment.hypotheses)
+        step = StepData(
+            experiment,
+            report_dir,
+            acks=AckLog() if integrity else None,
+            # Only threshold hypotheses on a header or JSON value read numbers.
+            values=ValueLog() if observed_probes(experiment) else None,
+        )
+        self.last = step
+        acks, values = step.acks, step.values
+        # The timeline ends its own step (its stop is set at the end); the
+        # stage's stop (a signal) ends the step too.
+        stop = asyncio.Event()
+        linked = asyncio.ensure_future(self.stop.wait())
+        linked.add_done_callback(lambda _: stop.set())
+        try:
             locust: LocustEngine | None = None
             if experiment.load.engine == "locust":
                 # Processes up and workers connected before the clock starts.
@@ -296,7 +380,7 @@ async def run_experiment(
                         base_dir=request.file.parent, report_dir=report_dir,
                         stack=stack, emit=emit, acks=acks,
                     ),
-                    stop,
+                    self.stop,
                 )  # fmt: skip
                 drain_s = 15.0
                 # Records come in batches (up to 0.5 s late); a request's own
@@ -309,7 +393,7 @@ async def run_experiment(
             warmup = experiment.experiment.warmup
             start_ns = time.monotonic_ns()
             t0_ns = start_ns + round(warmup * _NS)
-            recorder = Recorder(
+            recorder = step.recorder = Recorder(
                 origin_ns=t0_ns,
                 phase="warmup" if warmup else "before",
                 settle_s=settle_s,
@@ -325,19 +409,19 @@ async def run_experiment(
                 engine = LoadEngine(
                     config, [recorder, samples], acks=acks, values=values
                 )
-            timeline = Timeline(
+            timeline = step.timeline = Timeline(
                 experiment, env, stack, recorder, engine, emit, t0_ns, stop,
                 windows=build_plan(experiment, request.seed).faults,
                 report_dir=report_dir,
             )  # fmt: skip
-            watcher = AttemptWatcher(
+            watcher = step.watcher = AttemptWatcher(
                 env.toxiproxy,
                 watched_routes(experiment),
                 http_routes=request_routes(experiment),
             )
             watcher.start()
             # Probes sample on their own tasks, from the warm-up to the end.
-            sampler = Sampler(
+            sampler = step.sampler = Sampler(
                 watch_probes(experiment, env), t0_ns, emit,
                 ProbeAborts(experiment.abort, timeline.abort),
             )  # fmt: skip
@@ -364,19 +448,80 @@ async def run_experiment(
                     await asyncio.wait([load])
                 samples.close()
                 if isinstance(engine, LoadEngine):  # Locust keeps no schedule
-                    load_record = _load_record(engine, emit)
+                    step.load = _load_record(engine, emit)
             if load.done() and not load.cancelled() and load.exception() is not None:
                 raise load.exception()  # type: ignore[misc]
             recorder.close()
             timeline.close_phases()
             held = load_verdict(locust) if locust is not None else None
-            extra = (held,) if held is not None else ()
-            reason = timeline.abort_reason or signals.reason
-            if integrity and reason is None:
+            step.extra = (held,) if held is not None else ()
+            step.reason = timeline.abort_reason or signals.reason
+            if integrity and step.reason is None:
                 # After every undo (a killed service is back), before teardown;
                 # bounded by each read-back's timeout (the run's stop is set).
-                found = await read_backs(experiment, env)
+                step.found = await read_backs(experiment, env)
+        finally:
+            linked.cancel()
+        return step
+
+
+def _start_guardian(ledger: Ledger) -> Guardian | None:
+    """The process that undoes the ledger if this one dies without doing it
+    (``kill -9``); recorded in the ledger. None, with a warning, if it cannot
+    be spawned: the run goes on, leftovers then wait for ``chaoskit rollback``."""
+    try:
+        guardian = Guardian.start(ledger.path)
+    except OSError as exc:
+        warnings.warn(
+            f"the run's guardian could not be started ({exc}): if chaoskit is "
+            "killed, run `chaoskit rollback` on its report directory",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
+    ledger.note_run(guardian=guardian.identity)
+    return guardian
+
+
+@contextlib.asynccontextmanager
+async def staged(
+    request: RunRequest, emit: Callable[[Event], None]
+) -> AsyncIterator[Stage]:
+    """A stage for one run or a series of steps; teardown always runs.
+
+    Stop signals are handled for the whole stage (stop, force, exit). A stop,
+    an abort or a ``ChaoskitError`` inside the block ends it: the exception is
+    taken, its reason recorded in ``Stage.reason``. On the way out every undo
+    runs newest first and the ledger settles what is left.
+    """
+    experiment = request.experiment
+    report_dir = request.report_dir
+    report_dir.mkdir(parents=True, exist_ok=True)
+    ledger = Ledger(
+        report_dir,
+        {"experiment": experiment.experiment.name, "file": str(request.file)},
+    )
+    guardian = _start_guardian(ledger)
+    stack = RollbackStack(ledger, emit)
+    stop = asyncio.Event()
+    emit(
+        event(
+            "run_started",
+            experiment=experiment.experiment.name,
+            seed=request.seed,
+            environment=experiment.environment,
+            command=request.command,
+            report_dir=str(report_dir),
+        )
+    )
+    with _Signals(stop, emit, request.early_signals) as signals:
+        stage = Stage(request, emit, stack, stop, signals)
+        reason: str | None = None
+        try:
+            yield stage
+            reason = stage.failure or signals.reason
         except Stopped:
+            timeline = stage.last.timeline if stage.last else None
             reason = (timeline.abort_reason if timeline else None) or signals.reason
         except (ChaoskitError, LoadConfigError) as exc:
             reason = str(exc)
@@ -390,80 +535,39 @@ async def run_experiment(
             for result in await roll_back(ledger.path):
                 if not result.ok:
                     stack.failures.append(f"{result.description}: {result.message}")
-            await env.aclose()
+            await stage.env.aclose()
             if guardian is not None:
                 await guardian.release()
     if stack.failures:
         rollback = RollbackError("; ".join(stack.failures))
         reason = f"{reason}; {rollback}" if reason else str(rollback)
-    probes = tuple(w.series for w in sampler.watched) if sampler else ()
-    return _outcome(
-        request, recorder, timeline, env, reason, started_wall, watcher, acks, found,
-        probes,
-        values,
-        extra,
-        load_record,
-    )  # fmt: skip
+    stage.reason = reason
 
 
-def _outcome(
-    request: RunRequest,
-    recorder: Recorder | None,
-    timeline: Timeline | None,
-    env: Environment,
-    reason: str | None,
-    started_wall: float,
-    watcher: AttemptWatcher | None = None,
-    acks: AckLog | None = None,
-    found: dict[str, ReadBack] | None = None,
-    probes: tuple[ProbeSeries, ...] = (),
-    values: ValueLog | None = None,
-    extra: tuple[Verdict, ...] = (),
-    load: LoadRecord | None = None,
+async def run_experiment(
+    request: RunRequest, emit: Callable[[Event], None]
 ) -> RunOutcome:
+    """Run one experiment and judge it; never leaves a fault in place on purpose."""
+    started_wall = time.time()
+    async with staged(request, emit) as stage:
+        await stage.bring_up()
+        step = await stage.run_step()
+        stage.failure = step.reason
+    return _outcome(request, stage, started_wall)
+
+
+def _outcome(request: RunRequest, stage: Stage, started_wall: float) -> RunOutcome:
     experiment = request.experiment
-    recorder = recorder or Recorder(origin_ns=0)
+    step = stage.last or StepData(experiment, request.report_dir)
+    reason = stage.reason
+    recorder = step.recorder or Recorder(origin_ns=0)
+    timeline = step.timeline
     if timeline is not None:
         timeline.close_phases()
     phases = tuple(timeline.phases) if timeline else ()
     faults = tuple(timeline.faults.values()) if timeline else ()
     snapshot = recorder.snapshot()
-    verdicts: tuple[Any, ...] = ()
-    if reason is None:
-        samples_path = request.report_dir / SAMPLES_NAME
-        origin = timeline.t0_ns if timeline else 0
-
-        def bins(
-            start: float, end: float, step: float, tasks: frozenset[str] | None
-        ) -> list[Bin]:
-            return bins_by_intended_start(
-                read_samples(samples_path), origin, start, end, step, tasks
-            )
-
-        def samples(
-            start: float, end: float, tasks: frozenset[str] | None
-        ) -> Iterator[Sample]:
-            return samples_between(
-                read_samples(samples_path), origin, start, end, tasks
-            )
-
-        ctx = CheckContext(
-            values=values,
-            samples=samples,
-            bins=bins,
-            merged=recorder.merged,
-            phases=phases,
-            windows=tuple(w for w in snapshot.windows if w.start_s >= 0),
-            faults=faults,
-            task_groups={t.name: t.group for t in experiment.load.tasks if t.group},
-            attempts=watcher.records(origin) if watcher else {},
-            requests=watcher.request_records(origin) if watcher else {},
-            acks=acks,
-            read_backs=found or {},
-            fuzz=tuple(timeline.fuzz.values()) if timeline else (),
-            probes={series.name: series for series in probes},
-        )
-        verdicts = (*evaluate(experiment.hypotheses, ctx), *extra)
+    verdicts: tuple[Any, ...] = () if reason is not None else step.verdicts()
     statuses = {v.status for v in verdicts}
     if reason is not None:
         status = "aborted"
@@ -491,10 +595,10 @@ def _outcome(
         faults=faults,
         phases=phases,
         snapshot=snapshot,
-        services=tuple(env.records),
+        services=tuple(stage.env.records),
         plan=request.plan,
         environment=_environment(),
         fuzz=tuple(timeline.fuzz.values()) if timeline else (),
-        probes=probes,
-        load=load,
+        probes=step.probes,
+        load=step.load,
     )

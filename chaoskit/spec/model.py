@@ -60,6 +60,7 @@ __all__ = [
     "Address",
     "BackoffHypothesis",
     "Bool",
+    "CapacitySection",
     "ContainerFault",
     "ContainerService",
     "Duration",
@@ -1337,6 +1338,43 @@ class AbortCondition(_Model):
         return bound_value(self.metric, self.above)
 
 
+class CapacitySection(_Model):
+    """``[capacity]``: how ``chaoskit capacity`` searches the highest load (or
+    the worst fault intensity, with ``vary``) at which the hypotheses hold.
+
+    Levels are the load's unit: requests/s (open model) or users (closed).
+    """
+
+    min: Annotated[Number, Field(gt=0)] | None = None
+    """The first level tried (default: a 32nd of ``max``)."""
+    max: Annotated[Number, Field(gt=0)] | None = None
+    """The highest level tried (default: the load's ``rate`` or ``users`` x 4)."""
+    growth: Annotated[Number, Field(gt=1, le=10)] = 2.0
+    """Each level of the ramp is the previous times this, until one breaks."""
+    step_duration: Annotated[Duration, Field(gt=0)] = 5.0
+    """How long each level is judged."""
+    warmup: Duration = 1.0
+    """Load before each step's judged time (not judged)."""
+    resolution: Annotated[Ratio, Field(gt=0, lt=1)] = 0.05
+    """Bisect until the boundary is known within this share of it."""
+    trials: Annotated[Int, Field(ge=1, le=10)] = 2
+    """Times the highest passing level is run, all of which must pass."""
+    budget: Annotated[Duration, Field(gt=0)] = 300.0
+    """Wall time for the whole search; it stops with what it knows."""
+    max_steps: Annotated[Int, Field(ge=1, le=500)] = 40
+    hard_error_rate: Annotated[Ratio, Field(gt=0)] = 0.5
+    """A step with more errors than this stops the ramp at once (fails hard)."""
+    required: Annotated[Number, Field(gt=0)] | None = None
+    """Exit 1 unless the capacity is at least this (``vary``: this intensity)."""
+    vary: Annotated[str, Field(pattern=r"^faults\.[0-9]+\.[a-z_]+$")] | None = None
+    """A fault's setting (``faults.0.latency``): search the worst intensity
+    tolerated at the fixed load ``at`` instead of the load."""
+    range: tuple[str | Number, str | Number] | None = None
+    """The low and high intensity ``vary`` searches between."""
+    at: Annotated[Number, Field(gt=0)] | None = None
+    """The fixed load ``vary`` holds (requests/s or users)."""
+
+
 class Experiment(_Model):
     """A whole experiment file, validated.
 
@@ -1353,6 +1391,7 @@ class Experiment(_Model):
     hypotheses: tuple[Hypothesis, ...] = ()
     abort: tuple[AbortCondition, ...] = ()
     probes: tuple[Probe, ...] = ()
+    capacity: CapacitySection | None = None
     _environment: str | None = PrivateAttr(default=None)
     _secrets: tuple[str, ...] = PrivateAttr(default=())
 

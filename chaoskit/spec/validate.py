@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from chaoskit.errors import SpecError, SpecIssue
 from chaoskit.spec import consistency
+from chaoskit.spec.capacity import check_capacity
 from chaoskit.spec.locate import (
     Where,
     describe,
@@ -96,6 +97,8 @@ def validate(
     except ValidationError as error:
         found += translate(error, table)
     found += consistency.check(table, experiment)
+    if experiment is not None:
+        found += check_capacity(experiment)
     if found or experiment is None:
         raise SpecError(file, _in_file_order(found))
     # Its credential-shaped values, for every writer to mask (spec.load adds

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import free_port
 from tests.integration.fuzz.eventsink import REPO, SCHEMA, eventsink
 
@@ -85,3 +87,39 @@ def test_examples_instead_of_a_schema(tmp_path: Path) -> None:
     neither = chaoskit("--url", url)
     assert neither.returncode == 2
     assert "--schema, --examples, --openapi or --asyncapi is required" in neither.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", ["1", "2", "3"])
+@pytest.mark.parametrize(
+    ("broken", "check", "rule"),
+    [
+        ("progress-range", "no-5xx", "out-of-range"),
+        ("missing-field", "invalid-refused", "missing-required"),
+    ],
+)
+def test_each_broken_rule_is_found_with_every_rule_and_its_minimal_payload(
+    tmp_path: Path, broken: str, check: str, rule: str, seed: str
+) -> None:
+    """Every rule, an ordinary budget: the targeted pass reaches the broken
+    keyword whatever the seed, and the payload breaks only that keyword."""
+    report = tmp_path / "report"
+    with eventsink("--break", broken, log=tmp_path / "sink.log") as url:
+        done = chaoskit(
+            "--schema", str(SCHEMA), "--url", url, "--max-examples", "450",
+            "--seed", seed, "--report-dir", str(report),
+        )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "keyword locations:" in done.stdout
+    findings = json.loads((report / "findings.json").read_text())["findings"]
+    failing = [f for f in findings if not f.get("hardening")]
+    assert {(f["check"], f["rule"]) for f in failing} == {(check, rule)}, failing
+    payload = json.loads(failing[0]["body"])
+    if broken == "progress-range":
+        assert payload["type"] == "heartbeat"
+        assert not 0 <= payload["progress"] <= 100
+        assert set(payload) == {"type", "session_id", "timestamp", "position",
+                                "progress"}  # fmt: skip
+    else:
+        assert "session_id" not in payload
+        assert failing[0]["keyword"].endswith("/required/session_id")

@@ -513,3 +513,40 @@ def test_a_master_that_dies_stops_the_run_at_once(tmp_path):
     assert all(e["state"] == "done" for e in ledger_entries(reports))
     for pid in locust_pids(reports):
         assert_gone(pid)
+
+
+def test_a_worker_that_joins_mid_run_gets_the_config(tmp_path):
+    """`master_bind` with one local worker, `expect_workers = 1`: a second worker
+    started by hand once the timeline has begun is given the plugin's config
+    (its worker index among it) and its share of the users: its requests carry
+    user numbers of index 1, not the first worker's numbers again."""
+    bind = free_port()
+    path = eventsink_experiment(
+        tmp_path,
+        f'locustfile = "{LOCUSTFILES / "eventsink.py"}"\nusers = 4\nworkers = 1\n'
+        f'master_bind = "127.0.0.1:{bind}"\nexpect_workers = 1',
+        duration="12s",  # room for the worker to import Locust on a busy machine
+    )
+    reports = tmp_path / "report"
+    run = start_until_load(path, reports)
+    plugin = subprocess.run(
+        [sys.executable, "-m", "chaoskit.locust"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "locust", "--worker", "--master-host", "127.0.0.1",
+         "--master-port", str(bind), "-f", f"{plugin},{LOCUSTFILES / 'eventsink.py'}",
+         "--loglevel", "WARNING"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        output, _ = run.communicate(timeout=120)
+        assert run.returncode == 0, output
+    finally:
+        worker.kill()
+        worker.wait()
+    ready = events_of(reports, "load_ready")[0]
+    assert len(ready["workers"]) == 1  # the load began with one
+    with (reports / "samples.tsv").open() as handle:
+        users = {int(row["user"]) for row in csv.DictReader(handle, delimiter="\t")}
+    assert {user // 1_000_000 for user in users} == {0, 1}

@@ -9,14 +9,26 @@ gevent monkey-patching must not touch.
 * Each **worker** turns every request event into one compact record (name,
   method, start, response time, length, status, exception, user class and
   number, the body pattern it matched, whether it carried its marker) and sends
-  them in batches (every ``flush_s`` or ``batch`` records) over Locust's own
-  worker-to-master messages. Its buffer is bounded: records beyond
-  ``max_buffer`` are counted as lost, never held without limit.
-* The **master** forwards each batch, as one JSON line, to chaoskit's loopback
-  socket (``CHAOSKIT_LOCUST``: the address, a token, the settings), and once a
-  second the user counts of every worker. It starts the load only when chaoskit
-  says ``go``, and drives the user count from chaoskit's stages when it has
-  them (unless the locustfile has a ``LoadTestShape`` of its own).
+  them in batches over Locust's own worker-to-master messages: one compact JSON
+  text a batch (``{"json": "{\"r\": [...], ...}"}``), sent when it holds
+  ``batch`` records or about ``max_batch_bytes``, else every ``flush_s``. So a
+  worker sends at most ``1 / flush_s`` messages a second plus one per full
+  batch, none larger than about ``max_batch_bytes``. Its buffer is bounded:
+  records beyond ``max_buffer`` are counted as lost, never held without limit.
+* The **master** forwards each batch to chaoskit's loopback socket
+  (``CHAOSKIT_LOCUST``: the address, a token, the settings) as it came, one
+  line, with the worker's id put in front: it never decodes the records. (A
+  batch sent as a plain dict, as this plugin did before, is still accepted.)
+  Once a second it sends the user counts of every worker, and its config to
+  any worker that has not answered yet, also one that joins mid-run. It starts
+  the load only when chaoskit says ``go``, and drives the user count from
+  chaoskit's stages when it has them (unless the locustfile has a
+  ``LoadTestShape`` of its own).
+* A response body is scanned for the body patterns only when a pattern needs
+  it (user patterns; the built-in ones on failures) and it has been read
+  already: a ``stream=True`` request whose body the locustfile has not read is
+  never read by this plugin (that would wait for the whole stream, and take it
+  from the locustfile). Markers read the status and headers only.
 
 Integrity hypotheses: a locustfile records what a write acknowledged with
 :func:`ack` (and what may or may not have been written with :func:`maybe`)::
@@ -44,6 +56,7 @@ from typing import Any
 import gevent
 from locust import User, events
 from locust.runners import MasterRunner, WorkerRunner
+from requests import Response as _RequestsResponse
 
 __all__ = ["ack", "maybe"]
 
@@ -52,6 +65,7 @@ MESSAGE = "chaoskit_records"
 CONFIG_MESSAGE = "chaoskit_config"
 HELLO_MESSAGE = "chaoskit_hello"
 _BODY_SCAN = 65536
+_RECORD_BYTES = 96  # a record's JSON beyond its name and exception text
 _USERS_PER_WORKER = 1_000_000  # user numbers are unique across workers
 
 
@@ -64,19 +78,22 @@ class _State:
         self.acks: list[list[str]] = []
         self.maybes: list[list[str | None]] = []
         self.lost = 0
+        self.size = 0  # the buffered records' JSON, estimated, in bytes
         self.worker_index = 0
         self.batch = 500
+        self.max_batch_bytes = 256 * 1024
         self.flush_s = 0.2
         self.max_buffer = 100_000
         self.patterns: list[tuple[str, re.Pattern[bytes]]] = []
         self.builtin: list[tuple[str, re.Pattern[bytes]]] = []
         self.markers: dict[str, tuple[str | None, str | None, frozenset[int]]] = {}
-        self.send: Any = None  # where a batch goes: a worker message or the socket
+        self.send: Any = None  # where a batch's JSON text goes
         self.users: weakref.WeakKeyDictionary[object, int] = weakref.WeakKeyDictionary()
         self.next_user = 0
 
     def configure(self, config: dict[str, Any]) -> None:
         self.batch = int(config.get("batch", self.batch))
+        self.max_batch_bytes = int(config.get("max_batch_bytes", self.max_batch_bytes))
         self.flush_s = float(config.get("flush_s", self.flush_s))
         self.max_buffer = int(config.get("max_buffer", self.max_buffer))
         self.patterns = [
@@ -97,12 +114,15 @@ class _State:
             self.next_user += 1
         return self.worker_index * _USERS_PER_WORKER + number
 
-    def take(self) -> dict[str, Any] | None:
+    def take(self) -> str | None:
+        """The buffered records, acks and losses as one compact JSON object
+        text (None when there is nothing); the buffer is emptied."""
         if not (self.records or self.acks or self.maybes or self.lost):
             return None
         batch = {"r": self.records, "a": self.acks, "m": self.maybes, "lost": self.lost}
         self.records, self.acks, self.maybes, self.lost = [], [], [], 0
-        return batch
+        self.size = 0
+        return json.dumps(batch, separators=(",", ":"))
 
     def flush(self) -> None:
         batch = self.take()
@@ -146,6 +166,26 @@ def _matched(patterns: list[tuple[str, re.Pattern[bytes]]], body: bytes) -> str:
     return ""
 
 
+def _read_body(response: Any) -> bytes | None:
+    """The response's body if it has been read already, else None: reading
+    it here would wait for a ``stream=True`` body and take it from the user."""
+    if isinstance(response, _RequestsResponse):  # HttpUser
+        content = response._content  # False until read
+        return content if isinstance(content, bytes) else None
+    cached = getattr(response, "_cached_content", None)  # FastHttpUser
+    if isinstance(cached, bytes):
+        return cached
+    kind = type(response)
+    if hasattr(kind, "_cached_content") or isinstance(
+        getattr(kind, "content", None), property
+    ):
+        return None  # reading ``content`` could fetch it
+    content = getattr(response, "content", None)  # a custom client's plain value
+    if isinstance(content, str):
+        return content.encode()
+    return content if isinstance(content, bytes) else None
+
+
 def on_request(
     request_type: str,
     name: str,
@@ -164,18 +204,19 @@ def on_request(
     status = int(getattr(response, "status_code", 0) or 0)
     pattern = ""
     marked = False
-    if response is not None and (state.patterns or state.builtin or state.markers):
-        body = getattr(response, "content", b"") or b""
-        if isinstance(body, str):
-            body = body.encode()
-        head = body[:_BODY_SCAN]
-        pattern = _matched(state.patterns, head) if state.patterns else ""
-        if not pattern and exception is not None and state.builtin:
-            pattern = _matched(state.builtin, head.lower())
-        marker = state.markers.get(name)
+    if response is not None:
+        if state.patterns or (exception is not None and state.builtin):
+            body = _read_body(response)
+            if body:
+                head = body[:_BODY_SCAN]
+                pattern = _matched(state.patterns, head) if state.patterns else ""
+                if not pattern and exception is not None and state.builtin:
+                    pattern = _matched(state.builtin, head.lower())
+        marker = state.markers.get(name) if state.markers else None
         if marker is not None:
             header, equals, statuses = marker
-            value = response.headers.get(header) if header else None
+            headers = getattr(response, "headers", None)
+            value = headers.get(header) if header and headers is not None else None
             marked = status in statuses or (
                 value is not None and (equals is None or value == equals)
             )
@@ -193,7 +234,8 @@ def on_request(
         [name, request_type, started, response_time, response_length or 0, status,
          kind, text, pattern, marked, user_class, user]
     )  # fmt: skip
-    if len(state.records) >= state.batch:
+    state.size += len(name) + len(text) + _RECORD_BYTES
+    if len(state.records) >= state.batch or state.size >= state.max_batch_bytes:
         state.flush()
 
 
@@ -212,16 +254,29 @@ class _Sink:
         self.broken = False
 
     def send(self, message: dict[str, Any]) -> None:
+        self.send_text(json.dumps(message, separators=(",", ":")))
+
+    def send_text(self, line: str) -> None:
+        """One JSON object's text (no newline in it) as one line."""
         if self.broken:
             return
         try:
-            self.sock.sendall(
-                json.dumps(message, separators=(",", ":")).encode() + b"\n"
-            )
+            self.sock.sendall(line.encode() + b"\n")
         except OSError:
             # chaoskit is gone: stop rather than load a service for nobody.
             self.broken = True
             os._exit(1)
+
+    def forward(self, worker: str, data: Any) -> None:
+        """A worker's batch, as it came: its JSON text with ``"worker"`` put
+        in front (never decoded here), or the older plain dict."""
+        if isinstance(data, dict) and isinstance(data.get("json"), str):
+            text: str = data["json"]
+            if text[:1] == "{" and text[-1:] == "}" and "\n" not in text:
+                rest = "," + text[1:] if len(text) > 2 else "}"
+                self.send_text('{"worker":' + json.dumps(worker) + rest)
+        elif isinstance(data, dict):
+            self.send({"worker": worker, **data})
 
     def wait_line(self) -> dict[str, Any]:
         line = self.reader.readline()
@@ -283,32 +338,45 @@ def _run_master(environment: Any, runner: Any, config: dict[str, Any]) -> None:
     if isinstance(runner, MasterRunner):
 
         def forward(environment: Any, msg: Any, **_: Any) -> None:
-            sink.send({"worker": msg.node_id, **msg.data})
+            sink.forward(msg.node_id, msg.data)
 
         def hello(environment: Any, msg: Any, **_: Any) -> None:
             hellos[msg.node_id] = int(msg.data.get("pid", 0))
 
         runner.register_message(MESSAGE, forward)
         runner.register_message(HELLO_MESSAGE, hello)
-        deadline = time.monotonic() + float(config.get("expect_timeout", 60))
         sent: dict[str, float] = {}
-        while time.monotonic() < deadline:
+
+        def offer_config() -> None:
             now = time.monotonic()
-            for node in runner.clients.values():
+            for node in list(runner.clients.values()):
                 # Again every second until it answers: a worker announces itself
                 # before its init hooks (this plugin's handler) have run, and
                 # Locust drops a message no handler is registered for.
                 if node.id not in hellos and now - sent.get(node.id, -1e9) >= 1.0:
                     runner.send_message(CONFIG_MESSAGE, config, client_id=node.id)
                     sent[node.id] = now
+
+        deadline = time.monotonic() + float(config.get("expect_timeout", 60))
+        while time.monotonic() < deadline:
+            offer_config()
             if len(hellos) >= expected:
                 break
             gevent.sleep(0.05)
         no_plugin = sorted(set(sent) - set(hellos))
         sink.send({"ready": sorted(hellos), "connected": sorted(sent),
                    "no_plugin": no_plugin})  # fmt: skip
+
+        def offer_config_to_late_workers() -> None:
+            # A worker that connects mid-run (restarted, or one more) gets its
+            # patterns, markers and index too, or its records would lack them.
+            while True:
+                gevent.sleep(0.25)
+                offer_config()
+
+        gevent.spawn(offer_config_to_late_workers)
     else:
-        state.send = lambda batch: sink.send({"worker": "local", **batch})
+        state.send = lambda text: sink.forward("local", {"json": text})
         sink.send({"ready": ["local"], "connected": ["local"], "no_plugin": []})
         gevent.spawn(_flush_loop, state)
     go = sink.wait_line()
@@ -354,7 +422,7 @@ def _run_worker(runner: Any) -> None:
         state.worker_index = max(runner.worker_index, 0)
         runner.send_message(HELLO_MESSAGE, {"pid": os.getpid()})
 
-    state.send = lambda batch: runner.send_message(MESSAGE, batch)
+    state.send = lambda text: runner.send_message(MESSAGE, {"json": text})
     runner.register_message(CONFIG_MESSAGE, configure)
     gevent.spawn(_flush_loop, state)
 

@@ -86,7 +86,8 @@ def test_missing_field_is_caught(tmp_path: Path) -> None:
     payload = json.loads(accepted[0].body or b"")
     assert accepted[0].status == 202
     assert "session_id" not in payload
-    assert accepted[0].keyword.endswith("required")  # the keyword that rejects it
+    # The keyword that rejects it: a variant's required, for session_id.
+    assert accepted[0].keyword.endswith("/required/session_id")
 
 
 def test_the_time_limit_bounds_the_run(tmp_path: Path) -> None:

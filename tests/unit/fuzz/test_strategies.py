@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -98,7 +99,13 @@ def test_the_whole_vocabulary_loads_and_generates(tmp_path: Path) -> None:
 
 
 def test_ecma_patterns_translate_or_are_named() -> None:
-    assert translate_pattern(r"^\d+$") == "^[0-9]+$"
+    assert translate_pattern(r"^\d+$") == r"^[0-9]+\Z"
+    # ECMA's $ is the end of input, never before a final newline.
+    assert re.search(translate_pattern("^a$") or "", "a\n") is None
+    # Inside a class, \d and \w are spelled without brackets; \D has no spelling.
+    assert translate_pattern(r"^[\d.-]+$") == r"^[0-9.-]+\Z"
+    assert translate_pattern(r"[^\w]") == "[^A-Za-z0-9_]"
+    assert translate_pattern(r"[\D]") is None
     assert translate_pattern(r"(?<y>\w+)") == "(?P<y>[A-Za-z0-9_]+)"
     assert translate_pattern(r"^\p{L}+$") is None
     model = model_from_schema({"type": "string", "pattern": r"^\p{L}$"})

@@ -1,0 +1,124 @@
+"""Breakable keyword locations: listed, reached, broken alone; their coverage."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from chaoskit.fuzz.coverage import Coverage, describe_locations
+from chaoskit.fuzz.model import load_model, model_from_schema
+from chaoskit.fuzz.rules import Case, Rule
+from chaoskit.fuzz.strategies import targeted
+from chaoskit.fuzz.targets import targets_of
+from fixtures.eventsink.events import SCHEMA_PATH
+
+ONCE = settings(
+    max_examples=1, database=None, deadline=None, phases=[Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)  # fmt: skip
+
+
+def first(strategy: st.SearchStrategy[Case | None]) -> Case | None:
+    found: list[Case | None] = []
+
+    @ONCE
+    @given(strategy)
+    def draw(case: Case | None) -> None:
+        found.append(case)
+
+    draw()
+    return found[0]
+
+
+def test_locations_are_reached_through_refs_branches_and_items() -> None:
+    model = model_from_schema({
+        "$defs": {"n": {"type": "integer", "maximum": 5}},
+        "type": "object",
+        "properties": {
+            "list": {"type": "array", "items": {"$ref": "#/$defs/n"}},
+            "kind": {"enum": ["a", "b"]},
+        },
+        "required": ["kind"],
+        "if": {"properties": {"kind": {"const": "a"}}},
+        "then": {"required": ["list"]},
+        "additionalProperties": False,
+    })  # fmt: skip
+    names = [str(t) for t in targets_of(model.schema)]
+    assert "$defs/n/maximum" in names  # through items and $ref
+    assert "then/required/list" in names
+    assert "required/kind" in names
+    assert "additionalProperties" in names
+    for target in targets_of(model.schema):
+        case = first(targeted(model, target))
+        assert case is not None, target
+        assert case.keyword == str(target)
+        assert case.rule is target.rule
+    maximum = next(t for t in targets_of(model.schema) if t.keyword == "maximum")
+    case = first(targeted(model, maximum))
+    assert case is not None
+    assert b'"list": [6]' in case.body  # the simplest document that reaches it
+
+
+def test_a_broken_case_is_refused_and_accepted_without_its_keyword() -> None:
+    model = load_model(SCHEMA_PATH)
+    targets = {str(t): t for t in targets_of(model.schema)}
+    target = targets["oneOf/2/properties/progress/maximum"]
+    case = first(targeted(model, target))
+    assert case is not None
+    assert case.rule is Rule.OUT_OF_RANGE
+    assert case.detail.startswith("progress = 101")
+    import json
+
+    payload = json.loads(case.body)
+    assert set(payload) == {"type", "session_id", "timestamp", "position", "progress"}
+    assert not model.schema.is_valid(payload)
+    holed = model.schema.without(target.location, target.keyword, target.item)
+    assert holed.is_valid(payload)
+    # One name of required, not the keyword: the other names still hold.
+    name = targets["oneOf/2/required/session_id"]
+    holed = model.schema.without(name.location, name.keyword, name.item)
+    assert not holed.is_valid({"type": "heartbeat", "timestamp": 0, "progress": 0})
+
+
+def test_distinct_checks_come_before_their_repeats() -> None:
+    names = [str(t) for t in targets_of(load_model(SCHEMA_PATH).schema)]
+    # timestamp's bounds are the same check in every variant: the first
+    # variant's come in the first pass, the others after every distinct check.
+    progress = names.index("oneOf/2/properties/progress/maximum")
+    assert names.index("oneOf/0/properties/timestamp/maximum") < progress
+    assert names.index("oneOf/5/properties/timestamp/maximum") > progress
+    # Within a pass: required names and bounds before types.
+    assert progress < names.index("oneOf/0/properties/session_id/type") < 100
+
+
+def test_a_redundant_keyword_is_unreachable() -> None:
+    model = model_from_schema({"type": "string", "enum": ["a", "b"]})
+    (kind,) = [t for t in targets_of(model.schema) if t.keyword == "type"]
+    assert first(targeted(model, kind)) is None
+
+
+def test_coverage_counts_and_warns() -> None:
+    coverage = Coverage(["a/maximum", "b/type", "c/required/x"])
+    coverage.sent("a/maximum")
+    coverage.sent("elsewhere")  # not a location: ignored
+    coverage.unreached("b/type")
+    assert coverage.not_visited() == ["c/required/x"]
+    assert coverage.warning(2) is not None
+    assert coverage.warning(3) is None
+    text = describe_locations(coverage.to_json())
+    assert text == (
+        "keyword locations: 1 of 3 exercised, 1 redundant (no payload breaks one "
+        "alone), 1 not visited (budget)"
+    )
+    assert coverage.summary() == text
+
+
+def test_min_properties_is_filled_from_declared_properties() -> None:
+    """A closed object needing more properties than it requires gets its
+    optional ones (no other name is allowed)."""
+    model = model_from_schema({
+        "type": "object", "additionalProperties": False, "minProperties": 3,
+        "properties": {"a": {"type": "integer"}, "b": {}, "c": {}},
+    })  # fmt: skip
+    assert model.probe(10) == 10
+    assert model.stats.refused == 0
