@@ -76,6 +76,17 @@ class Slow(HttpUser):
 """
 
 
+AUTOARR_CLASSES = [
+    ("HealthCheck", 40),
+    ("Monitoring", 30),
+    ("Browsing", 20),
+    ("ConfigurationAudit", 5),
+    ("ContentRequest", 3),
+    ("Admin", 2),
+]
+"""AutoArr's user classes and their weights (issue 16)."""
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:
@@ -110,6 +121,7 @@ def gen(args: argparse.Namespace) -> None:
     import uvloop
 
     from chaoskit.load import ClosedModel, LoadConfig, LoadEngine, OpenModel, TaskSpec
+    from chaoskit.load.config import UserClass
     from chaoskit.metrics import Recorder
 
     model: OpenModel | ClosedModel
@@ -117,10 +129,17 @@ def gen(args: argparse.Namespace) -> None:
         model = OpenModel(rate=args.rate, max_in_flight=args.cap, users=args.users)
     else:
         model = ClosedModel(users=args.users)
+    # --classes N: AutoArr's first N user classes by weight, each with its own
+    # task (no think time, so the generator's own cost is what is measured).
+    classes = tuple(
+        UserClass(name, (TaskSpec(f"{name}-get", "/"),), weight=weight)
+        for name, weight in AUTOARR_CLASSES[: args.classes]
+    )
     config = LoadConfig(
         base_url=args.url,
         model=model,
-        tasks=(TaskSpec("get", "/"),),
+        tasks=() if classes else (TaskSpec("get", "/"),),
+        classes=classes,
         duration=args.duration,
     )
     recorder = Recorder()
@@ -279,7 +298,12 @@ def locust(
 
 
 def chaoskit(
-    args: argparse.Namespace, model: str, users: int, rate: float, profile: bool = False
+    args: argparse.Namespace,
+    model: str,
+    users: int,
+    rate: float,
+    profile: bool = False,
+    classes: int = 0,
 ) -> tuple[dict[str, float], float, str]:
     out, cpu = run_pinned(
         [
@@ -297,6 +321,8 @@ def chaoskit(
             str(rate),
             "--duration",
             str(args.duration),
+            "--classes",
+            str(classes),
         ]
         + (["--profile"] if profile else []),
         0,
@@ -332,9 +358,20 @@ def bench(args: argparse.Namespace) -> None:
     nginx = start_nginx(port, tmp)
     rows: list[tuple[str, float, float, float]] = []
     try:
+        has_wrk = shutil.which("wrk") is not None
+        six = 6 if args.classes else 0
         for run in range(args.runs):
             for name, fn in (
-                ("wrk (1 thread, 64 conns)", lambda: wrk(args, 64)),
+                *([("wrk (1 thread, 64 conns)", lambda: wrk(args, 64))] * has_wrk),
+                *(
+                    [
+                        (
+                            "chaoskit closed, 6 classes (64 users)",
+                            lambda: chaoskit(args, "closed", 64, 0, classes=six)[:2],
+                        )
+                    ]
+                    * bool(six)
+                ),
                 (
                     "chaoskit closed (64 users)",
                     lambda: chaoskit(args, "closed", 64, 0)[:2],
@@ -352,10 +389,13 @@ def bench(args: argparse.Namespace) -> None:
                 rows.append((name, result["completed"], result["elapsed"], cpu))
                 progress(run, name, result, cpu)
             closed_rate = rows[-3][1] / rows[-3][2]
-            result, cpu, _ = chaoskit(args, "open", 64, round(closed_rate * 0.9))
-            name = f"chaoskit open ({round(closed_rate * 0.9)}/s, cap 512)"
-            rows.append((name, result["completed"], result["elapsed"], cpu))
-            progress(run, name, result, cpu)
+            offered = round(closed_rate * 0.9)
+            for classes in (0, six) if six else (0,):
+                result, cpu, _ = chaoskit(args, "open", 64, offered, classes=classes)
+                label = ", 6 classes" if classes else ""
+                name = f"chaoskit open{label} ({offered}/s, cap 512)"
+                rows.append((name, result["completed"], result["elapsed"], cpu))
+                progress(run, name, result, cpu)
         print("\n## Throughput (medians)\n")
         print("| generator | req/s (wall) | req/s per core | CPU ms per 1000 req |")
         print("| --- | ---: | ---: | ---: |")
@@ -366,6 +406,8 @@ def bench(args: argparse.Namespace) -> None:
             per_core = sorted(r[1] / r[3] for r in mine)[len(mine) // 2]
             cost = 1e6 / per_core
             print(f"| {mine[0][0]} | {wall:.0f} | {per_core:.0f} | {cost:.1f} |")
+        if args.latency_off:
+            return
         print("\n## Latency at a fixed 500 requests/s (ms)\n")
         print("| generator | reported p50 | p99 | wire p50 | wire p99 | lag p50 |")
         print("| --- | ---: | ---: | ---: | ---: | ---: |")
@@ -411,11 +453,19 @@ def main() -> None:
     g.add_argument("--cap", type=int, default=512, help="open model: in-flight cap")
     g.add_argument("--duration", type=float, default=10)
     g.add_argument("--profile", action="store_true")
+    g.add_argument("--classes", type=int, default=0, help="AutoArr's first N classes")
     parser.add_argument("--locust", default="/tmp/locustvenv/bin/locust")  # noqa: S108
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--port", type=int, default=18080)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--classes", action="store_true", help="also run chaoskit with six classes"
+    )
+    parser.add_argument(
+        "--no-latency", dest="latency_off", action="store_true",
+        help="throughput only (no tcpdump latency runs)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.command == "gen":
         gen(args)

@@ -7,12 +7,14 @@ user's never shows a traceback.
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, NoReturn, TypeVar
+from typing import IO, NoReturn, TypeVar, cast
 
 import click
 
@@ -24,9 +26,51 @@ __all__ = ["cli", "main"]
 F = TypeVar("F", bound=Callable[..., object])
 
 
+def _tag_overrides(
+    tags: tuple[str, ...], exclude_tags: tuple[str, ...]
+) -> tuple[str, ...]:
+    """``--tags a,b`` -> ``load.tags=["a", "b"]``: applied like ``--set`` (and
+    so replayed by the printed command)."""
+    out = []
+    for key, given in (("tags", tags), ("exclude_tags", exclude_tags)):
+        names = [n.strip() for text in given for n in text.split(",") if n.strip()]
+        if names:
+            out.append(f"load.{key}={json.dumps(names)}")
+    return tuple(out)
+
+
 def _experiment_options(command: F) -> F:
-    """``--set``, ``--var``, ``--env`` and ``--seed``, the same for every command
-    that reads a file."""
+    """``--set``, ``--var``, ``--env``, ``--seed``, ``--tags`` and
+    ``--exclude-tags``, the same for every command that reads a file."""
+
+    inner = command
+
+    @functools.wraps(inner)
+    def with_tags(
+        *args: object,
+        tags: tuple[str, ...] = (),
+        exclude_tags: tuple[str, ...] = (),
+        overrides: tuple[str, ...] = (),
+        **kwargs: object,
+    ) -> object:
+        overrides = (*overrides, *_tag_overrides(tags, exclude_tags))
+        return inner(*args, overrides=overrides, **kwargs)
+
+    command = cast(F, with_tags)
+    command = click.option(
+        "--exclude-tags",
+        "exclude_tags",
+        multiple=True,
+        metavar="TAG[,TAG]",
+        help="Leave out tasks and user classes carrying one of these tags.",
+    )(command)
+    command = click.option(
+        "--tags",
+        "tags",
+        multiple=True,
+        metavar="TAG[,TAG]",
+        help="Run only tasks and user classes carrying one of these tags.",
+    )(command)
     command = click.option(
         "--seed", type=int, default=None, help="Replace experiment.seed."
     )(command)

@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from chaoskit.redact import redact_text
+from chaoskit.spec.classes import describe_classes, task_lines
 from chaoskit.spec.httprules import toxicity_of
 from chaoskit.spec.model import (
     BackoffHypothesis,
@@ -290,7 +291,10 @@ def _describe(plan: Plan) -> list[str]:
         lines += ["", "probes"]
         lines += [f"  {p.name}: {_probe(p)}" for p in plan.experiment.probes]
     lines += ["", "hypotheses"]
-    lines += [f"  {h.name}: {_hypothesis(plan, h)}" for h in plan.experiment.hypotheses]
+    lines += [
+        f"  {h.name}{_of_class(h)}: {_hypothesis(plan, h)}"
+        for h in plan.experiment.hypotheses
+    ]
     if not plan.experiment.hypotheses:
         lines.append("  none (the run reports metrics only)")
     for condition in plan.experiment.abort:
@@ -345,7 +349,8 @@ def _load(plan: Plan) -> list[str]:
         model = f"open model{size}, {load.arrivals} arrivals"
     else:
         think = f", think {load.think}" if load.think is not None else ""
-        model = f"closed model: {load.users} users{think}"
+        users = f"{load.user_total} users" if load.user_total else "users by stages"
+        model = f"closed model: {users}{think}"
     if load.ramp:
         model += f", ramped up over {_d(load.ramp)}"
     if load.profile:
@@ -362,14 +367,13 @@ def _load(plan: Plan) -> list[str]:
         )
     if load.max_requests:
         model += f", at most {load.max_requests} requests"
+    if load.engine == "native" and (load.tags or load.exclude_tags):
+        model += f", tags {', '.join(load.tags) or 'any'}"
+        if load.exclude_tags:
+            model += f", without {', '.join(load.exclude_tags)}"
     lines.append(f"  {model}")
-    total = sum(task.weight for task in load.tasks)
-    for task in load.tasks:
-        body = " (json)" if task.json_body is not None else ""
-        body = " (form)" if task.form is not None else body
-        body = " (files)" if task.files else body
-        share = f"{task.weight / total:.0%}"
-        lines.append(f"  task {task.name} ({share}): {task.method} {task.path}{body}")
+    lines += describe_classes(load)
+    lines += task_lines(load.tasks, load, "  ")
     return lines
 
 
@@ -592,6 +596,12 @@ def _container_fault(fault: ContainerFault, end_s: float) -> str:
     if fault.kind == "pause":
         return f"pause {target}: docker pause, then unpause at {end}"
     return f"restart {target}: docker restart"
+
+
+def _of_class(hypothesis: Hypothesis) -> str:
+    """`` [class Admin]`` for a hypothesis on one user class's requests."""
+    user_class = getattr(hypothesis, "user_class", None)
+    return f" [class {user_class}]" if user_class else ""
 
 
 def _hypothesis(plan: Plan, hypothesis: Hypothesis) -> str:

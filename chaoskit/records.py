@@ -100,6 +100,9 @@ class Sample(NamedTuple):
     tags: tuple[str, ...] = ()
     """Body patterns the response matched (``lock``, user patterns): facets
     beside ``error``, never instead of it."""
+    user_class: str = ""
+    """The ``[[load.users]]`` class of the user that made it (``""``: the load
+    has no classes)."""
 
     @property
     def latency_ns(self) -> int:

@@ -60,7 +60,7 @@ def _unit(experiment: model.Experiment) -> str:
 def _load_bounds(experiment: model.Experiment) -> tuple[float, float]:
     settings = settings_of(experiment)
     load = experiment.load
-    current = float(load.rate or load.users or 1.0)
+    current = float(load.rate or load.user_total or 1.0)
     high = settings.max or current * 4
     low = settings.min or high / 32
     if load.model == "closed":

@@ -60,6 +60,11 @@ def step_experiment(
     load = experiment.load
     if load.model == "open":
         shaped = {"rate": step.level}
+    elif load.classes:
+        # Classes keep their tables; the level is their total, never below
+        # the users their fixed counts already take.
+        fixed = sum(c.fixed_count or 0 for c in load.classes)
+        shaped = {"user_count": max(1, fixed, round(step.level))}
     else:
         shaped = {"users": max(1, round(step.level))}
     load = load.model_copy(

@@ -25,8 +25,10 @@ __all__ = ["EVALUATORS", "CheckContext", "Verdict", "evaluate"]
 
 
 def evaluate(hypotheses: Iterable[Hypothesis], ctx: CheckContext) -> list[Verdict]:
-    """Every hypothesis's verdicts, in the file's order."""
+    """Every hypothesis's verdicts, in the file's order; a hypothesis with a
+    ``user_class`` sees only that class's requests (:meth:`CheckContext.scoped`)."""
     verdicts: list[Verdict] = []
     for hypothesis in hypotheses:
-        verdicts.extend(EVALUATORS[hypothesis.kind](ctx, hypothesis))
+        scoped = ctx.scoped(getattr(hypothesis, "user_class", None))
+        verdicts.extend(EVALUATORS[hypothesis.kind](scoped, hypothesis))
     return verdicts

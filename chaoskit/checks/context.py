@@ -12,8 +12,8 @@ turns it into the runner's labels.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Protocol
 
 from chaoskit.events import (
     AttemptRecord,
@@ -23,13 +23,13 @@ from chaoskit.events import (
     RequestAttempt,
 )
 from chaoskit.metrics.model import TaskStats, WindowStats
-from chaoskit.metrics.series import Bin
+from chaoskit.metrics.series import Bin, bins_by_intended_start
 from chaoskit.records import AckLog, ErrorClass, ReadBack, Sample, ValueLog
 
 if TYPE_CHECKING:
     from chaoskit.fuzz.tally import FuzzTally
 
-__all__ = ["CheckContext", "error_key_for"]
+__all__ = ["CheckContext", "MergedStats", "error_key_for"]
 
 _BUILTIN_ERRORS = {e.value for e in ErrorClass}
 
@@ -45,12 +45,26 @@ def error_key_for(error_class: str) -> str:
     return f"body_pattern:{error_class}"
 
 
+class MergedStats(Protocol):
+    """(phase labels, tasks or None for all, user class or None for all) ->
+    exact merged stats (``Recorder.merged``)."""
+
+    def __call__(
+        self,
+        phases: Sequence[str],
+        tasks: Collection[str] | None,
+        user_class: str | None = None,
+        /,
+    ) -> TaskStats | None:
+        """The stats, None when no request matches."""
+
+
 @dataclass(frozen=True)
 class CheckContext:
     """The run's data, as evaluators see it."""
 
-    merged: Callable[[Sequence[str], Collection[str] | None], TaskStats | None]
-    """(phase labels, tasks or None for all) -> exact merged stats."""
+    merged: MergedStats
+    """(phase labels, tasks or None for all[, user class]) -> exact merged stats."""
     phases: tuple[PhaseRecord, ...]
     windows: tuple[WindowStats, ...]
     """One-second windows; ``start_s`` counts from the timeline's start."""
@@ -85,6 +99,43 @@ class CheckContext:
     )
     """(start_s, end_s, tasks) -> the samples intended to start in that stretch,
     from the sample file (rules that need each request, not a histogram)."""
+    origin_ns: int = 0
+    """The monotonic time of the timeline's zero (samples' times count from it)."""
+    user_class: str | None = None
+    """The ``[[load.users]]`` class this context is scoped to (None: all)."""
+
+    def scoped(self, user_class: str | None) -> CheckContext:
+        """This context seeing only the requests of one user class (itself
+        for None): the one place a hypothesis's ``user_class`` takes effect,
+        for stats, samples and fine bins alike."""
+        if user_class is None:
+            return self
+        outer_merged, outer_samples = self.merged, self.samples
+
+        def merged(
+            phases: Sequence[str],
+            tasks: Collection[str] | None,
+            _: str | None = None,
+            /,
+        ) -> TaskStats | None:
+            return outer_merged(phases, tasks, user_class)
+
+        def samples(
+            start: float, end: float, tasks: frozenset[str] | None
+        ) -> Iterator[Sample]:
+            for sample in outer_samples(start, end, tasks):
+                if sample.user_class == user_class:
+                    yield sample
+
+        def bins(
+            start: float, end: float, step: float, tasks: frozenset[str] | None
+        ) -> list[Bin]:
+            found = samples(start, end, tasks)
+            return bins_by_intended_start(found, self.origin_ns, start, end, step)
+
+        return replace(
+            self, merged=merged, samples=samples, bins=bins, user_class=user_class
+        )
 
     def labels(self, phase: str) -> list[str]:
         """The runner's phase labels that make up a hypothesis phase."""

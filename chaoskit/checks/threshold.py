@@ -65,7 +65,8 @@ def threshold(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
     if h.metric is None:  # a header or JSON value of each response
         return [judge_values(ctx, h)]
     bound, word = h.limit, h.direction
-    scope = f" ({h.task})" if h.task else ""
+    named = [f"class {h.user_class}" if h.user_class else "", h.task or ""]
+    scope = f" ({', '.join(n for n in named if n)})" if any(named) else ""
     expected = f"{h.metric}{scope} {word} {format_metric(h.metric, bound)}"
     stats = ctx.stats(h.phase, h.task)
     scarce = too_little_data(

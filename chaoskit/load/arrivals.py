@@ -24,8 +24,10 @@ from chaoskit.clock import Clock
 from chaoskit.load.client import Connection
 from chaoskit.load.config import OpenModel
 from chaoskit.load.exchange import Exchanger
-from chaoskit.load.tasks import CompiledTask, TaskChooser, UserState
-from chaoskit.load.users import CompiledFlow, flow_request
+from chaoskit.load.shapes import Shape
+from chaoskit.load.tasks import CompiledTask, UserState
+from chaoskit.load.users import CompiledClass, CompiledFlow, flow_request
+from chaoskit.spec.classes import Seats
 
 __all__ = ["ArrivalSchedule", "OpenRunner", "arrival_times"]
 
@@ -139,10 +141,15 @@ class ArrivalSchedule:
 class OpenRunner:
     """Runs the open model until the duration ends or ``stopping()`` says so.
 
+    User classes without a rate of their own share the model's arrivals by
+    weight, in the order of :class:`~chaoskit.spec.classes.Seats` (any prefix
+    of the arrivals matches the weights within one); a class with its own
+    ``rate`` gets its own arrivals, following the model's shape scaled.
+
     Args:
         model: rate, shape, in-flight cap, users.
         exchanger: sends and records.
-        chooser: the weighted tasks.
+        classes: the user classes (one, ``""``, without ``[[load.users]]``).
         clock: the time source.
         seed: the run's seed.
         users: builds the state of a user identity on first use.
@@ -152,21 +159,20 @@ class OpenRunner:
         self,
         model: OpenModel,
         exchanger: Exchanger,
-        chooser: TaskChooser,
+        classes: Sequence[CompiledClass],
         clock: Clock,
         seed: int,
         users: Callable[[int], UserState],
-        flow: CompiledFlow | None = None,
     ) -> None:
         self.model = model
         self.exchanger = exchanger
-        self.chooser = chooser
+        self.classes = tuple(classes)
         self.clock = clock
         self.seed = seed
         self._new_user = users
         self._users: dict[int, UserState] = {}
+        self._class_of: dict[int, CompiledClass] = {}  # user number -> its class
         self._idle = asyncio.Event()  # set when no request is in flight
-        self._flow = flow
         self._started: dict[int, asyncio.Event] = {}  # user -> on_start finished
         self.late = 0
         """Arrivals not sent because the schedule was too far behind."""
@@ -184,15 +190,50 @@ class OpenRunner:
         arrival more than :data:`LATE_AFTER_NS` behind is skipped with every
         other one up to now, and counted in :attr:`late`.
         """
+        target = self.model.target()
+        shared = [i for i, c in enumerate(self.classes) if c.rate is None]
+        streams: list[tuple[Shape, list[int], str]] = []
+        if shared:
+            streams.append((target, shared, "arrivals"))
+        for index, cls in enumerate(self.classes):
+            if cls.rate is not None:
+                shape = target.scaled(cls.rate / self.model.rate)
+                streams.append((shape, [index], f"arrivals:{cls.name}"))
+        async with asyncio.TaskGroup() as dispatchers:
+            for shape, members, name in streams:
+                dispatchers.create_task(
+                    self._stream(
+                        tg, start_ns, duration_s, stopping, shape, members, name
+                    )
+                )
+        await self._drain()
+        if any(c.flow is not None and c.flow.on_stop for c in self.classes):
+            async with asyncio.TaskGroup() as stops:
+                for number in self._started:
+                    stops.create_task(self._on_stop(self._users[number]))
+
+    async def _stream(
+        self,
+        tg: asyncio.TaskGroup,
+        start_ns: int,
+        duration_s: float,
+        stopping: Callable[[], bool],
+        shape: Shape,
+        members: list[int],
+        name: str,
+    ) -> None:
+        """One schedule's arrivals, each handed to a class of ``members``."""
         clock = self.clock
-        rng = random.Random(f"{self.seed}:arrivals")
+        rng = random.Random(f"{self.seed}:{name}")
         schedule = ArrivalSchedule(
-            self.model.target().value_at,
+            shape.value_at,
             duration_s,
             poisson=self.model.arrivals == "poisson",
             rng=rng,
         )
-        index = 0
+        seats = iter(Seats([self.classes[i].share for i in members]))
+        single = members[0] if len(members) == 1 else None
+        counts = dict.fromkeys(members, 0)  # arrivals per class: its identities
         batch = 0
         for offset in schedule:
             intended = start_ns + int(offset * _NS)
@@ -207,19 +248,15 @@ class OpenRunner:
                 # Behind by more than the bound: drop the backlog in one go.
                 late = 1 + schedule.skip_until((now - start_ns) / _NS)
                 self.late += late
-                index += late
                 continue
-            self._dispatch(tg, index, intended)
-            index += 1
+            member = single if single is not None else members[next(seats)]
+            count = counts[member]
+            counts[member] = count + 1
+            self._dispatch(tg, member, count, intended)
             batch += 1
             if batch >= _BATCH:
                 batch = 0
                 await asyncio.sleep(0)
-        await self._drain()
-        if self._flow is not None and self._flow.on_stop:
-            async with asyncio.TaskGroup() as stops:
-                for number in self._started:
-                    stops.create_task(self._on_stop(self._users[number]))
 
     async def _drain(self) -> None:
         """Wait for the requests in flight: each ends by its timeout at the latest."""
@@ -234,26 +271,33 @@ class OpenRunner:
         if counters.in_flight == 0:
             self._idle.set()
 
-    def _user(self, index: int) -> UserState:
-        number = index % self.model.users
+    def _user(self, member: int, count: int) -> UserState:
+        """The identity of a class's ``count``-th arrival: each class rotates
+        through ``model.users`` identities of its own."""
+        users = self.model.users
+        number = member * users + count % users
         user = self._users.get(number)
         if user is None:
             user = self._users[number] = self._new_user(number)
+            self._class_of[number] = self.classes[member]
             self.exchanger.counters.users = len(self._users)
         return user
 
-    def _dispatch(self, tg: asyncio.TaskGroup, index: int, intended: int) -> None:
+    def _dispatch(
+        self, tg: asyncio.TaskGroup, member: int, count: int, intended: int
+    ) -> None:
         exchanger = self.exchanger
         counters = exchanger.counters
         counters.due += 1
-        user = self._user(index)
-        task = self.chooser.choose(user.rng)
+        cls = self.classes[member]
+        user = self._user(member, count)
+        task = cls.chooser.choose(user.rng)
         if counters.in_flight >= self.model.max_in_flight:
             exchanger.drop(task, user.user, intended, "in-flight cap reached")
             return
         counters.in_flight += 1
-        if self._flow is not None:
-            tg.create_task(self._flow_request(task, user, intended))
+        if cls.flow is not None:
+            tg.create_task(self._flow_request(task, user, cls.flow, intended))
             return
         # Render now, in arrival order, so the request sequence is seeded.
         user.seq += 1
@@ -261,20 +305,20 @@ class OpenRunner:
         exchanger.fire(task, user, raw, intended, tg.create_task, self._request_done)
 
     async def _flow_request(
-        self, task: CompiledTask, user: UserState, intended: int
+        self, task: CompiledTask, user: UserState, flow: CompiledFlow, intended: int
     ) -> None:
         """A flow user's request: ``on_start`` first, then with its token."""
         try:
-            await self._ensure_started(user)
+            await self._ensure_started(user, flow)
             _, connection = await flow_request(
-                self.exchanger, self._flow, task, user, None, intended, self.clock
+                self.exchanger, flow, task, user, None, intended, self.clock
             )
             if connection is not None:
                 self.exchanger.pool.release(connection)
         finally:
             self._request_done()
 
-    async def _ensure_started(self, user: UserState) -> None:
+    async def _ensure_started(self, user: UserState, flow: CompiledFlow) -> None:
         """Run the user's ``on_start`` steps once; later arrivals wait for them."""
         started = self._started.get(user.user)
         if started is not None:
@@ -282,18 +326,22 @@ class OpenRunner:
             return
         started = self._started[user.user] = asyncio.Event()
         try:
-            await self._steps(user, self._flow.on_start if self._flow else ())
+            await self._steps(user, flow, flow.on_start)
         finally:
             started.set()
 
     async def _on_stop(self, user: UserState) -> None:
-        await self._steps(user, self._flow.on_stop if self._flow else ())
+        flow = self._class_of[user.user].flow
+        if flow is not None:
+            await self._steps(user, flow, flow.on_stop)
 
-    async def _steps(self, user: UserState, steps: Sequence[CompiledTask]) -> None:
+    async def _steps(
+        self, user: UserState, flow: CompiledFlow, steps: Sequence[CompiledTask]
+    ) -> None:
         connection: Connection | None = None
         for step in steps:
             _, connection = await flow_request(
-                self.exchanger, self._flow, step, user, connection,
+                self.exchanger, flow, step, user, connection,
                 self.clock.now_ns(), self.clock,
             )  # fmt: skip
         if connection is not None:

@@ -34,6 +34,7 @@ __all__ = [
     "TaskSpec",
     "Think",
     "Upload",
+    "UserClass",
     "parse_expect",
     "parse_size",
 ]
@@ -129,6 +130,60 @@ class Flow:
             raise LoadConfigError(
                 "flow.heartbeat_every", "must be > 0", self.heartbeat_every
             )
+
+
+@dataclass(frozen=True, slots=True)
+class UserClass:
+    """One class of users: its own tasks, share, think time and flow.
+
+    Args:
+        name: the class's name in statistics (``Sample.user_class``).
+        tasks: the class's weighted tasks.
+        weight: its share of the users (closed) or of the rate (open).
+        fixed_count: closed model: exactly this many users, spawned first.
+        think: closed model: its think time; ``None``: the model's.
+        rate: open model: its own requests per second (following the load's
+            shape, scaled); ``None``: a share of the model's rate by weight.
+        flow: its flow; ``None``: the load's.
+    """
+
+    name: str
+    tasks: tuple[TaskSpec, ...]
+    weight: float = 1.0
+    fixed_count: int | None = None
+    think: Think | None = None
+    rate: float | None = None
+    flow: Flow | None = None
+
+    def __post_init__(self) -> None:
+        where = "users"  # the spec puts the class's key path in front
+        if not self.name.strip():
+            raise LoadConfigError("users.name", "must not be empty", self.name)
+        if not self.tasks:
+            raise LoadConfigError(f"{where}.tasks", "needs at least one task", [])
+        names = [task.name for task in self.tasks]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise LoadConfigError(f"{where}.tasks.name", "must be unique", duplicates)
+        if not (math.isfinite(self.weight) and self.weight > 0):
+            raise LoadConfigError(f"{where}.weight", "must be > 0", self.weight)
+        if self.fixed_count is not None and self.fixed_count < 1:
+            raise LoadConfigError(
+                f"{where}.fixed_count", "must be at least 1", self.fixed_count
+            )
+        if self.rate is not None and not (math.isfinite(self.rate) and self.rate > 0):
+            raise LoadConfigError(f"{where}.rate", "must be > 0", self.rate)
+
+    def all_tasks(self) -> tuple[TaskSpec, ...]:
+        """Its weighted tasks, then its own flow's steps and heartbeat."""
+        return (*self.tasks, *(_flow_tasks(self.flow)))
+
+
+def _flow_tasks(flow: Flow | None) -> tuple[TaskSpec, ...]:
+    if flow is None:
+        return ()
+    beat = (flow.heartbeat,) if flow.heartbeat is not None else ()
+    return (*flow.on_start, *flow.on_stop, *beat)
 
 
 MAX_RATE = 10_000_000
@@ -238,6 +293,8 @@ class LoadConfig:
         error_patterns: name -> regex; a response body that matches is the
             error ``body_pattern`` with that name (``"database is locked"``).
         hot_keys: enables ``{{ key() }}``.
+        classes: user classes, each with its own tasks (then ``tasks`` is
+            empty); none: every user runs ``tasks``.
         max_requests: stop after this many requests were due (a bound).
         seed: drives task choice and template values.
         allow_remote: allow a target that is not on loopback.
@@ -254,6 +311,7 @@ class LoadConfig:
     max_requests: int | None = None
     seed: int = 0
     allow_remote: bool = False
+    classes: tuple[UserClass, ...] = ()
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.base_url)
@@ -269,8 +327,18 @@ class LoadConfig:
                 "base_url", "is not a loopback address; set allow_remote to load it",
                 self.base_url, allowed="127.0.0.0/8, ::1, localhost",
             )  # fmt: skip
-        if not self.tasks:
+        if not self.tasks and not self.classes:
             raise LoadConfigError("tasks", "needs at least one task", [])
+        if self.tasks and self.classes:
+            raise LoadConfigError(
+                "tasks", "cannot be combined with user classes (each has its tasks)",
+                [t.name for t in self.tasks],
+            )  # fmt: skip
+        class_names = [c.name for c in self.classes]
+        repeated = sorted({n for n in class_names if class_names.count(n) > 1})
+        if repeated:
+            raise LoadConfigError("users.name", "must be unique", repeated)
+        self._check_class_models()
         names = [task.name for task in self.tasks]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -285,10 +353,8 @@ class LoadConfig:
             raise LoadConfigError(
                 "max_requests", "must be at least 1", self.max_requests
             )
-        if (
-            self.flow is not None
-            and self.model.kind == "open"
-            and self.flow.heartbeat is not None
+        if self.model.kind == "open" and any(
+            f is not None and f.heartbeat is not None for f in self.flows()
         ):
             raise LoadConfigError(
                 "flow.heartbeat",
@@ -309,13 +375,27 @@ class LoadConfig:
         return max([self.timeout, *(t.timeout for t in self.all_tasks() if t.timeout)])
 
     def all_tasks(self) -> tuple[TaskSpec, ...]:
-        """Weighted tasks, then flow steps and the heartbeat."""
-        if self.flow is None:
-            return self.tasks
-        extra = (*self.flow.on_start, *self.flow.on_stop)
-        if self.flow.heartbeat is not None:
-            extra += (self.flow.heartbeat,)
-        return (*self.tasks, *extra)
+        """Weighted tasks, then flow steps and the heartbeat; then each class's."""
+        own = (*self.tasks, *_flow_tasks(self.flow))
+        return own + tuple(t for c in self.classes for t in c.all_tasks())
+
+    def flows(self) -> tuple[Flow | None, ...]:
+        """The load's flow and every class's own one."""
+        return (self.flow, *(c.flow for c in self.classes))
+
+    def _check_class_models(self) -> None:
+        for cls in self.classes:
+            where = f"users.{cls.name}"
+            if self.model.kind == "open":
+                if cls.fixed_count is not None or cls.think is not None:
+                    raise LoadConfigError(
+                        f"{where}.fixed_count", "is for the closed model only",
+                        cls.fixed_count if cls.think is None else cls.think,
+                    )  # fmt: skip
+            elif cls.rate is not None:
+                raise LoadConfigError(
+                    f"{where}.rate", "is for the open model only", cls.rate
+                )
 
     def captured_names(self) -> frozenset[str]:
         """Every value a task captures (names templates may use)."""
@@ -339,14 +419,15 @@ class LoadConfig:
 
     def _check_templates(self) -> None:
         names = self.captured_names()
-        bearer = self.flow.bearer if self.flow is not None else None
-        if bearer is not None and bearer not in names:
-            raise LoadConfigError(
-                "flow.bearer",
-                "is not a captured value",
-                bearer,
-                allowed=", ".join(sorted(names)) or "(nothing is captured)",
-            )
+        for flow in self.flows():
+            bearer = flow.bearer if flow is not None else None
+            if bearer is not None and bearer not in names:
+                raise LoadConfigError(
+                    "flow.bearer",
+                    "is not a captured value",
+                    bearer,
+                    allowed=", ".join(sorted(names)) or "(nothing is captured)",
+                )
         for task in self.all_tasks():
             texts = [task.path, *task.query.values(), *task.headers.values()]
             texts += list((task.form or {}).values()) + _json_strings(task.json)

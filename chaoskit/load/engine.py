@@ -29,12 +29,20 @@ from chaoskit.clock import Clock, MonotonicClock
 from chaoskit.hosts import is_loopback
 from chaoskit.load.arrivals import OpenRunner
 from chaoskit.load.client import ConnectionPool
-from chaoskit.load.config import LoadConfig, OpenModel, TaskSpec
+from chaoskit.load.config import (
+    ClosedModel,
+    Flow,
+    LoadConfig,
+    OpenModel,
+    TaskSpec,
+    Think,
+)
 from chaoskit.load.errors import LoadConfigError
 from chaoskit.load.exchange import Classifier, Exchanger
 from chaoskit.load.tasks import CompiledTask, TaskChooser, UserState
-from chaoskit.load.users import ClosedRunner, CompiledFlow
+from chaoskit.load.users import ClosedRunner, CompiledClass, CompiledFlow
 from chaoskit.records import AckLog, FanOut, Sink, ValueLog
+from chaoskit.spec.classes import ClassShare
 
 __all__ = ["EngineStatus", "LoadEngine"]
 
@@ -92,24 +100,45 @@ class LoadEngine:
         host_header = parts.netloc.rsplit("@", 1)[-1]
         names = config.captured_names()
 
-        def compile_task(spec: TaskSpec) -> CompiledTask:
+        def compile_task(spec: TaskSpec, user_class: str = "") -> CompiledTask:
             return CompiledTask(
                 spec, host=host_header, prefix=parts.path, names=names,
-                seed=config.seed, timeout=config.timeout,
+                seed=config.seed, timeout=config.timeout, user_class=user_class,
             )  # fmt: skip
 
-        self._chooser = TaskChooser([compile_task(t) for t in config.tasks])
-        self._flow: CompiledFlow | None = None
-        if config.flow is not None:
-            flow = config.flow
-            on_start = [compile_task(t) for t in flow.on_start]
-            self._flow = CompiledFlow(
+        def compile_flow(flow: Flow | None, user_class: str) -> CompiledFlow | None:
+            if flow is None:
+                return None
+            on_start = [compile_task(t, user_class) for t in flow.on_start]
+            beat = flow.heartbeat
+            return CompiledFlow(
                 flow=flow,
                 on_start=on_start,
-                on_stop=[compile_task(t) for t in flow.on_stop],
-                heartbeat=compile_task(flow.heartbeat) if flow.heartbeat else None,
+                on_stop=[compile_task(t, user_class) for t in flow.on_stop],
+                heartbeat=compile_task(beat, user_class) if beat else None,
                 refresh=next((t for t in on_start if t.name == flow.refresh), None),
             )
+
+        model = config.model
+        think = model.think if isinstance(model, ClosedModel) else Think()
+        self._classes = [
+            CompiledClass(
+                name=cls.name,
+                chooser=TaskChooser([compile_task(t, cls.name) for t in cls.tasks]),
+                flow=compile_flow(cls.flow or config.flow, cls.name),
+                think=cls.think or think,
+                share=ClassShare(cls.weight, cls.fixed_count),
+                rate=cls.rate,
+            )
+            for cls in config.classes
+        ] or [
+            CompiledClass(
+                name="",
+                chooser=TaskChooser([compile_task(t) for t in config.tasks]),
+                flow=compile_flow(config.flow, ""),
+                think=think,
+            )
+        ]
         self._classifier = Classifier(config.error_patterns)
         self._exchanger: Exchanger | None = None
         self._runner: OpenRunner | ClosedRunner | None = None
@@ -198,13 +227,13 @@ class LoadEngine:
             async with asyncio.TaskGroup() as tg:
                 if isinstance(config.model, OpenModel):
                     runner: OpenRunner | ClosedRunner = OpenRunner(
-                        config.model, exchanger, self._chooser, self.clock,
-                        config.seed, self._new_user, self._flow,
+                        config.model, exchanger, self._classes, self.clock,
+                        config.seed, self._new_user,
                     )  # fmt: skip
                 else:
                     runner = ClosedRunner(
-                        config.model, exchanger, self._chooser, self._flow,
-                        self.clock, self._new_user, self._within_bounds,
+                        config.model, exchanger, self._classes, self.clock,
+                        self._new_user, self._within_bounds,
                     )  # fmt: skip
                 self._runner = runner
                 await runner.run(tg, start, config.duration, self._should_stop)

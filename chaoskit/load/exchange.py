@@ -154,7 +154,7 @@ class Exchanger:
                 self.acks.maybe(task.name, task.request_key(raw))
             sample = Sample(
                 task.name, user, intended_ns, sent, now, 0, len(raw), 0,
-                ErrorClass.UNFINISHED, why,
+                ErrorClass.UNFINISHED, why, user_class=task.user_class,
             )  # fmt: skip
             self.write(sample)
         return len(pending)
@@ -176,6 +176,7 @@ class Exchanger:
                 0,
                 ErrorClass.DROPPED,
                 why,
+                user_class=task.user_class,
             )
         )
 
@@ -200,6 +201,7 @@ class Exchanger:
             return Sample(
                 task.name, user.user, intended_ns, sent_ns, outcome.end_ns, 0, size,
                 0, ErrorClass.UNFINISHED, "answered after the load stopped",
+                user_class=task.user_class,
             )  # fmt: skip
         counters = self.counters
         counters.completed += 1
@@ -207,7 +209,7 @@ class Exchanger:
             counters.errors += 1
             sample = Sample(
                 task.name, user.user, intended_ns, sent_ns, outcome.end_ns, 0,
-                size, 0, outcome.error, outcome.detail,
+                size, 0, outcome.error, outcome.detail, user_class=task.user_class,
             )  # fmt: skip
             if task.acks and self.acks is not None:
                 self.acks.maybe(task.name, task.request_key(raw))
@@ -238,7 +240,7 @@ class Exchanger:
                 self.values.add(task.name, probe, intended_ns, value)
         sample = Sample(
             task.name, user.user, intended_ns, sent_ns, outcome.end_ns, status,
-            size, outcome.received, error, detail, marked, tags,
+            size, outcome.received, error, detail, marked, tags, task.user_class,
         )  # fmt: skip
         self.write(sample)
         return sample

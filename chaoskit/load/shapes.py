@@ -113,6 +113,12 @@ class Shape:
                 value *= burst.factor
         return value
 
+    def scaled(self, factor: float) -> Shape:
+        """This shape with every target times ``factor`` (a class's own rate
+        following the load's ramp, stages or profile)."""
+        stages = tuple(Stage(s.duration, s.target * factor) for s in self.stages)
+        return Shape(stages, self.start * factor, self.bursts)
+
     def with_bursts(self, *bursts: Burst) -> Shape:
         """This shape with bursts added."""
         return Shape(self.stages, self.start, (*self.bursts, *bursts))

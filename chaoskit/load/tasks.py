@@ -101,6 +101,7 @@ class CompiledTask:
         names: the captured names templates may use.
         seed: seeds the generated upload files.
         timeout: the default timeout when the task has none.
+        user_class: the user class it belongs to (``""``: no classes).
     """
 
     def __init__(
@@ -112,9 +113,11 @@ class CompiledTask:
         names: frozenset[str],
         seed: int,
         timeout: float,
+        user_class: str = "",
     ) -> None:
         self.spec = spec
         self.name = spec.name
+        self.user_class = user_class
         self.weight = spec.weight
         self.method = spec.method
         self.expect = parse_expect(spec.expect)

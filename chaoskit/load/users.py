@@ -20,12 +20,19 @@ from dataclasses import dataclass, field
 
 from chaoskit.clock import Clock
 from chaoskit.load.client import Connection
-from chaoskit.load.config import ClosedModel, Flow
+from chaoskit.load.config import ClosedModel, Flow, Think
 from chaoskit.load.exchange import Exchanger
 from chaoskit.load.tasks import CompiledTask, TaskChooser, UserState
 from chaoskit.records import Sample
+from chaoskit.spec.classes import ClassShare, Seats
 
-__all__ = ["ClosedRunner", "CompiledFlow", "flow_request"]
+__all__ = [
+    "ClassOrder",
+    "ClosedRunner",
+    "CompiledClass",
+    "CompiledFlow",
+    "flow_request",
+]
 
 _NS = 1_000_000_000
 _TICK_NS = 50_000_000  # the spawn controller's period
@@ -46,11 +53,53 @@ class CompiledFlow:
     refresh: CompiledTask | None = field(default=None)
 
 
-class _User:
-    __slots__ = ("state", "stopping")
+@dataclass(frozen=True)
+class CompiledClass:
+    """A user class ready to run: its tasks, flow, think time and share.
 
-    def __init__(self, state: UserState) -> None:
+    A load without ``[[load.users]]`` runs one class named ``""`` holding the
+    load's tasks and flow.
+    """
+
+    name: str
+    chooser: TaskChooser
+    flow: CompiledFlow | None
+    think: Think
+    share: ClassShare = field(default_factory=ClassShare)
+    rate: float | None = None
+    """Open model: the class's own requests per second (None: a share)."""
+
+
+class ClassOrder:
+    """The class of the user in each position of the active list.
+
+    Position ``i`` always holds a user of class ``order[i]``: users start at
+    the end of the list and the newest stop first, so the active users are
+    always a prefix of :class:`~chaoskit.spec.classes.Seats` and match the
+    weights within one user per class, however the shape moves.
+    """
+
+    def __init__(self, classes: Sequence[CompiledClass]) -> None:
+        self.classes = tuple(classes)
+        self._seats = iter(Seats([c.share for c in self.classes]))
+        self._order: list[int] = []
+
+    def at(self, position: int) -> CompiledClass:
+        """The class of the user at ``position`` (from 0)."""
+        order = self._order
+        while len(order) <= position:
+            # Only fixed counts and more users than they add up to (the spec
+            # refuses it): the first class takes the rest.
+            order.append(next(self._seats, 0))
+        return self.classes[order[position]]
+
+
+class _User:
+    __slots__ = ("cls", "state", "stopping")
+
+    def __init__(self, state: UserState, cls: CompiledClass) -> None:
         self.state = state
+        self.cls = cls
         self.stopping = False
 
 
@@ -60,8 +109,7 @@ class ClosedRunner:
     Args:
         model: users, think time, spawn rate, shape.
         exchanger: sends and records.
-        chooser: the weighted tasks.
-        flow: the users' flow, or ``None`` for tasks only.
+        classes: the user classes (one, ``""``, without ``[[load.users]]``).
         clock: the time source.
         users: builds a user's state from its number.
         within_bounds: False once the request budget is spent.
@@ -71,16 +119,14 @@ class ClosedRunner:
         self,
         model: ClosedModel,
         exchanger: Exchanger,
-        chooser: TaskChooser,
-        flow: CompiledFlow | None,
+        classes: Sequence[CompiledClass],
         clock: Clock,
         users: Callable[[int], UserState],
         within_bounds: Callable[[], bool],
     ) -> None:
         self.model = model
         self.exchanger = exchanger
-        self.chooser = chooser
-        self.flow = flow
+        self.order = ClassOrder(classes)
         self.clock = clock
         self._new_user = users
         self._within_bounds = within_bounds
@@ -116,7 +162,8 @@ class ClosedRunner:
                 and (spawn_rate is None or budget >= 1)
                 and spawned < _SPAWN_PER_TICK
             ):
-                user = _User(self._new_user(started))
+                cls = self.order.at(len(self._active))
+                user = _User(self._new_user(started), cls)
                 started += 1
                 budget -= 1
                 spawned += 1
@@ -139,30 +186,27 @@ class ClosedRunner:
         counters = self.exchanger.counters
         counters.users += 1
         connection: Connection | None = None
+        flow = user.cls.flow
         try:
-            connection = await self._steps(user.state, connection, self._on_start())
+            if flow is not None:
+                connection = await self._steps(user, connection, flow.on_start)
             connection = await self._loop(user, connection, deadline, stopping)
-            connection = await self._steps(user.state, connection, self._on_stop())
+            if flow is not None:
+                connection = await self._steps(user, connection, flow.on_stop)
         finally:
             counters.users -= 1
             if connection is not None:
                 connection.close()
 
-    def _on_start(self) -> Sequence[CompiledTask]:
-        return self.flow.on_start if self.flow is not None else ()
-
-    def _on_stop(self) -> Sequence[CompiledTask]:
-        return self.flow.on_stop if self.flow is not None else ()
-
     async def _steps(
         self,
-        state: UserState,
+        user: _User,
         connection: Connection | None,
         steps: Sequence[CompiledTask],
     ) -> Connection | None:
         for step in steps:
             _, connection = await self._request(
-                step, state, connection, self.clock.now_ns()
+                step, user, connection, self.clock.now_ns()
             )
         return connection
 
@@ -175,11 +219,10 @@ class ClosedRunner:
     ) -> Connection | None:
         clock = self.clock
         state = user.state
-        think = self.model.think
-        heartbeat = self.flow.heartbeat if self.flow is not None else None
-        every = (
-            int(self.flow.flow.heartbeat_every * _NS) if self.flow is not None else 0
-        )
+        cls = user.cls
+        think, chooser, flow = cls.think, cls.chooser, cls.flow
+        heartbeat = flow.heartbeat if flow is not None else None
+        every = int(flow.flow.heartbeat_every * _NS) if flow is not None else 0
         # A random phase per user, so heartbeats do not arrive all at once.
         beat_at = (
             clock.now_ns() + int(state.rng.random() * every) if heartbeat else math.inf
@@ -193,8 +236,8 @@ class ClosedRunner:
                 if beat_at < now:  # fell behind: skip the missed beats
                     beat_at = now + every
             else:
-                task, intended = self.chooser.choose(state.rng), due
-            sample, connection = await self._request(task, state, connection, intended)
+                task, intended = chooser.choose(state.rng), due
+            sample, connection = await self._request(task, user, connection, intended)
             if task is not heartbeat:
                 pause = think.low
                 if think.high > think.low:
@@ -210,13 +253,14 @@ class ClosedRunner:
     async def _request(
         self,
         task: CompiledTask,
-        state: UserState,
+        user: _User,
         connection: Connection | None,
         intended: int,
     ) -> tuple[Sample, Connection | None]:
         return await flow_request(
-            self.exchanger, self.flow, task, state, connection, intended, self.clock
-        )
+            self.exchanger, user.cls.flow, task, user.state, connection, intended,
+            self.clock,
+        )  # fmt: skip
 
 
 async def flow_request(

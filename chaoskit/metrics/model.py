@@ -97,6 +97,8 @@ class WindowStats:
     """Over all tasks, from the intended start."""
     tasks: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Per task: (count, errors)."""
+    classes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Per ``[[load.users]]`` class: (count, errors); empty without classes."""
 
     @property
     def error_rate(self) -> float:
@@ -125,3 +127,6 @@ class Snapshot:
     """Error key -> the first few details seen, for reports."""
     user_errors: dict[int, dict[str, int]]
     """User -> error key -> count: which users hit which errors."""
+    classes: dict[str, TaskStats] = field(default_factory=dict)
+    """``[[load.users]]`` class -> stats over every phase (``task`` is the
+    class's name); empty when the load has no classes."""

@@ -95,7 +95,7 @@ class _Accumulator:
 
 
 class _Window:
-    __slots__ = ("count", "dropped", "errors", "latency", "tasks")
+    __slots__ = ("classes", "count", "dropped", "errors", "latency", "tasks")
 
     def __init__(self) -> None:
         self.latency = Histogram()
@@ -103,6 +103,7 @@ class _Window:
         self.errors = 0
         self.dropped = 0
         self.tasks: dict[str, list[int]] = {}
+        self.classes: dict[str, list[int]] = {}
 
     def summary(self, start_s: float) -> WindowStats:
         return WindowStats(
@@ -112,6 +113,7 @@ class _Window:
             dropped=self.dropped,
             latency=Percentiles.of(self.latency),
             tasks={task: (c[0], c[1]) for task, c in self.tasks.items()},
+            classes={name: (c[0], c[1]) for name, c in self.classes.items()},
         )
 
 
@@ -145,7 +147,8 @@ class Recorder:
         self._latest_intended = 0
         self._open_windows = max(1, math.ceil(settle_s))
         self._examples = examples
-        self._acc: dict[tuple[str, str], _Accumulator] = {}
+        # (phase, task, user class) -> stats; the class is "" without classes.
+        self._acc: dict[tuple[str, str, str], _Accumulator] = {}
         self._open: dict[int, _Window] = {}
         self._closed: list[WindowStats] = []
         self._newest_window = -1
@@ -180,10 +183,11 @@ class Recorder:
             self._latest_intended = intended
         starts = self._starts
         # Inlined common case of phase_of: due in the current phase.
+        user_class = sample.user_class
         if not starts or intended >= starts[-1]:
-            key = (self._phase, sample.task)
+            key = (self._phase, sample.task, user_class)
         else:
-            key = (self.phase_of(intended), sample.task)
+            key = (self.phase_of(intended), sample.task, user_class)
         acc = self._acc.get(key)
         if acc is None:
             acc = self._acc[key] = _Accumulator()
@@ -201,6 +205,12 @@ class Recorder:
         if per_task is None:
             per_task = window.tasks[sample.task] = [0, 0]
         per_task[0] += 1
+        per_class = None
+        if user_class:
+            per_class = window.classes.get(user_class)
+            if per_class is None:
+                per_class = window.classes[user_class] = [0, 0]
+            per_class[0] += 1
         error = sample.error
         if error is ErrorClass.DROPPED:
             acc.dropped += 1
@@ -217,6 +227,8 @@ class Recorder:
             acc.errors += 1
             window.errors += 1
             per_task[1] += 1
+            if per_class is not None:
+                per_class[1] += 1
             self._count_error(sample, acc)
 
     def _count_error(self, sample: Sample, acc: _Accumulator) -> None:
@@ -261,13 +273,19 @@ class Recorder:
 
     def snapshot(self) -> Snapshot:
         """The statistics so far. Windows still open are not in ``windows``."""
-        phases: dict[str, dict[str, TaskStats]] = {}
+        per_phase: dict[tuple[str, str], _Accumulator] = {}
         per_task: dict[str, _Accumulator] = {}
+        per_class: dict[str, _Accumulator] = {}
         total = _Accumulator()
-        for (phase, task), acc in self._acc.items():
-            phases.setdefault(phase, {})[task] = acc.stats(task)
+        for (phase, task, user_class), acc in self._acc.items():
+            per_phase.setdefault((phase, task), _Accumulator()).merge(acc)
             per_task.setdefault(task, _Accumulator()).merge(acc)
+            if user_class:
+                per_class.setdefault(user_class, _Accumulator()).merge(acc)
             total.merge(acc)
+        phases: dict[str, dict[str, TaskStats]] = {}
+        for (phase, task), acc in per_phase.items():
+            phases.setdefault(phase, {})[task] = acc.stats(task)
         origin = self._origin or 0
         return Snapshot(
             elapsed_s=max(0, self._last_ns - origin) / _NS_PER_S,
@@ -278,12 +296,17 @@ class Recorder:
             errors=dict(self._errors),
             error_examples={k: list(v) for k, v in self._error_examples.items()},
             user_errors={u: dict(e) for u, e in self._user_errors.items()},
+            classes={name: acc.stats(name) for name, acc in per_class.items()},
         )
 
     def merged(
-        self, phases: Iterable[str], tasks: Collection[str] | None = None
+        self,
+        phases: Iterable[str],
+        tasks: Collection[str] | None = None,
+        user_class: str | None = None,
     ) -> TaskStats | None:
-        """Exact stats over several phases, for some tasks or all; None if no data.
+        """Exact stats over several phases, for some tasks or all (of one user
+        class or every one); None if no data.
 
         Histograms merge losslessly, so ``during`` can be the union of every
         ``during:<fault>`` phase, and a task group the union of its tasks,
@@ -291,8 +314,12 @@ class Recorder:
         """
         wanted = set(phases)
         acc = _Accumulator()
-        for (phase, name), part in self._acc.items():
-            if phase in wanted and (tasks is None or name in tasks):
+        for (phase, name, cls), part in self._acc.items():
+            if (
+                phase in wanted
+                and (tasks is None or name in tasks)
+                and (user_class is None or cls == user_class)
+            ):
                 acc.merge(part)
         label = "*" if tasks is None else "+".join(sorted(tasks))
         return acc.stats(label) if acc.count else None

@@ -16,14 +16,15 @@ __all__ = ["HEADER", "SampleFile", "read_samples"]
 
 HEADER = (
     "task\tuser\tintended_ns\tsent_ns\tend_ns\tstatus\t"
-    "bytes_sent\tbytes_received\terror\tdetail\tmarked\ttags\n"
+    "bytes_sent\tbytes_received\terror\tdetail\tmarked\ttags\tuser_class\n"
 )
 """The columns; ``tags`` are the body patterns a response matched (comma
-separated)."""
-_BEFORE_TAGS = HEADER.replace("\ttags", "")
+separated), ``user_class`` the ``[[load.users]]`` class (empty without)."""
+_BEFORE_CLASSES = HEADER.replace("\tuser_class", "")
+_BEFORE_TAGS = _BEFORE_CLASSES.replace("\ttags", "")
 _BEFORE_MARKED = _BEFORE_TAGS.replace("\tmarked", "")
-"""Files written before the ``marked`` or ``tags`` columns still read
-(``marked`` False, no tags)."""
+"""Files written before the ``marked``, ``tags`` or ``user_class`` columns
+still read (``marked`` False, no tags, no class)."""
 _BLOCK = 4096  # lines per write; about 300 KB
 
 
@@ -48,7 +49,7 @@ class SampleFile:
             f"{sample.task}\t{sample.user}\t{sample.intended_ns}\t{sample.sent_ns}\t"
             f"{sample.end_ns}\t{sample.status}\t{sample.bytes_sent}\t"
             f"{sample.bytes_received}\t{error}\t{detail}\t{int(sample.marked)}\t"
-            f"{','.join(sample.tags)}\n"
+            f"{','.join(sample.tags)}\t{sample.user_class}\n"
         )
         if len(self._lines) >= _BLOCK:
             self.flush()
@@ -73,7 +74,12 @@ def read_samples(path: str | Path) -> Iterator[Sample]:
         ValueError: the file does not start with the expected header.
     """
     with Path(path).open(encoding="utf-8") as file:
-        if file.readline() not in (HEADER, _BEFORE_TAGS, _BEFORE_MARKED):
+        if file.readline() not in (
+            HEADER,
+            _BEFORE_CLASSES,
+            _BEFORE_TAGS,
+            _BEFORE_MARKED,
+        ):
             raise ValueError(f"{path}: not a chaoskit sample file (header differs)")
         for line in file:
             fields = line.rstrip("\n").split("\t")
@@ -94,4 +100,5 @@ def read_samples(path: str | Path) -> Iterator[Sample]:
                 detail=detail,
                 marked=fields[10:11] == ["1"],
                 tags=tuple(tags.split(",")) if tags else (),
+                user_class=fields[12] if len(fields) > 12 else "",
             )

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from chaoskit.report.capacity import write_capacity_files
+from chaoskit.report.classes import CLASSES_CSV_NAME, classes_csv, write_classes_csv
 from chaoskit.report.console import LiveConsole, describe_event, print_summary
 from chaoskit.report.document import (
     SCHEMA_VERSION,
@@ -29,6 +30,7 @@ from chaoskit.report.locust_csv import locust_csvs, write_locust_csv
 from chaoskit.report.probes import PROBES_CSV_NAME, probes_csv, write_probes_csv
 
 __all__ = [
+    "CLASSES_CSV_NAME",
     "HTML_NAME",
     "JOURNAL_NAME",
     "JSON_NAME",
@@ -41,6 +43,7 @@ __all__ = [
     "LiveConsole",
     "Renderer",
     "build_document",
+    "classes_csv",
     "describe_event",
     "document_from_journal",
     "dumps_document",
@@ -51,6 +54,7 @@ __all__ = [
     "print_summary",
     "probes_csv",
     "read_journal",
+    "write_classes_csv",
     "write_html",
     "write_json",
     "write_junit",
@@ -67,11 +71,13 @@ RENDERERS: list[Renderer] = [
     write_junit,
     write_locust_csv,
     write_probes_csv,
+    write_classes_csv,
     write_html,
 ]
 """The file reports every run gets, in order: report.json, junit.xml, Locust's
-stats.csv / stats_history.csv / failures.csv, probes.csv, report.html. The run and
-``chaoskit report`` both go through :func:`write_reports`, so both get them all."""
+stats.csv / stats_history.csv / failures.csv, probes.csv, classes.csv,
+report.html. The run and ``chaoskit report`` both go through
+:func:`write_reports`, so both get them all."""
 
 
 def write_reports(document: Mapping[str, object], report_dir: str | Path) -> list[Path]:

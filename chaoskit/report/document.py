@@ -153,7 +153,8 @@ def build_document(outcome: RunOutcome, *, secrets: Iterable[str] = ()) -> Docum
         for verdict in outcome.verdicts
     ]  # fmt: skip
     faults = [fault_json(fault, clean) for fault in outcome.faults]
-    sections = snapshot_sections(outcome.snapshot, phases)
+    declared = outcome.load.classes if outcome.load is not None else {}
+    sections = snapshot_sections(outcome.snapshot, phases, declared)
     # Error samples quote responses and exceptions: scrub them, keep their keys.
     sections["errors"] = clean(sections["errors"], keys=False)
     env = {**environment(), **outcome.environment}

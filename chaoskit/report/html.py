@@ -250,6 +250,9 @@ def _charts(doc: Mapping[str, Any], report_dir: Path) -> str:
                     )
                 )
         figures.append((f"task-{i}", f"Task {task}", points))
+    for i, name in enumerate(mapping(doc.get("classes"))):
+        if run is not None and name in run.classes:
+            figures.append((f"class-{i}", f"Class {name}", _points(run.classes[name])))
     warmup = next(
         ((p["start_s"], p["end_s"]) for p in mappings(doc.get("phases"))
          if p.get("name") == "warmup" and isinstance(p.get("start_s"), int | float)
@@ -301,6 +304,34 @@ def _tasks(doc: Mapping[str, Any]) -> str:
     head = ["Task", "Requests", "Errors", "req/s", "p50 ms", "p90 ms", "p95 ms",
             "p99 ms", "max ms"]  # fmt: skip
     return _section("tasks", "Tasks", _table(head, rows, "numbers"))
+
+
+def _classes(doc: Mapping[str, Any]) -> str:
+    """A row per ``[[load.users]]`` class: its declared share, its share of the
+    requests, and its requests' numbers."""
+    classes = mapping(doc.get("classes"))
+    if not classes:
+        return ""
+    keys = ["count", "errors", "rps", "p50", "p90", "p95", "p99", "max"]
+    rows = []
+    for name, raw in classes.items():
+        stats = mapping(raw)
+        shares = [_pct(stats.get("declared_share")), _pct(stats.get("request_share"))]
+        cells = [_e(stats.get(k)) if k in ("count", "errors") else _ms(stats.get(k))
+                 for k in keys]  # fmt: skip
+        rows.append([f"<strong>{_e(name)}</strong>", *shares, *cells])
+    head = ["Class", "Declared share", "Share of requests", "Requests", "Errors",
+            "req/s", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "max ms"]  # fmt: skip
+    note = (
+        '<p class="note">Declared share: of the users (closed model) or of the '
+        "requests (open model), as the file asks; a class that thinks longer "
+        "makes fewer of the requests.</p>"
+    )
+    return _section("classes", "User classes", note + _table(head, rows, "numbers"))
+
+
+def _pct(value: object) -> str:
+    return f"{value * 100:.1f}%" if isinstance(value, int | float) else "-"
 
 
 def _errors(doc: Mapping[str, Any]) -> str:
@@ -480,6 +511,7 @@ SECTIONS: list[Section] = [
     _hypotheses,
     _faults,
     _tasks,
+    _classes,
     _errors,
     _retry_sequences,
     _integrity,

@@ -306,6 +306,7 @@ def rebuild_document(
         "tasks": section("tasks", {}),
         "total": section("total", dict(UNKNOWN_STATS)),
         "phase_tasks": section("phase_tasks", {}),
+        "classes": section("classes", {}),
         "series": series,
         "errors": section("errors", {}),
         "top_error_users": section("top_error_users", []),

@@ -100,6 +100,8 @@ class RunData:
     """Unix time of the timeline's zero (for Locust's ``Timestamp``)."""
     users: dict[int, int] = field(default_factory=dict)
     """Second -> distinct users with a request due in it."""
+    classes: dict[str, TaskSeconds] = field(default_factory=dict)
+    """``[[load.users]]`` class -> its requests (empty without classes)."""
 
 
 def find_run_dir(document: Mapping[str, object], report_dir: Path) -> Path | None:
@@ -155,6 +157,7 @@ def load_run_data(document: Mapping[str, object], report_dir: Path) -> RunData |
             return None
         origin_ns, origin_wall = origin
         tasks: dict[str, TaskSeconds] = {}
+        classes: dict[str, TaskSeconds] = {}
         overall = TaskSeconds()
         users: dict[int, set[int]] = {}
         for sample in read_samples(directory / SAMPLES_NAME):
@@ -166,7 +169,13 @@ def load_run_data(document: Mapping[str, object], report_dir: Path) -> RunData |
             if task is None:
                 task = tasks[sample.task] = TaskSeconds()
             users.setdefault(second, set()).add(sample.user)
-            for target in (task, overall):
+            targets: tuple[TaskSeconds, ...] = (task, overall)
+            if sample.user_class:
+                of_class = classes.get(sample.user_class)
+                if of_class is None:
+                    of_class = classes[sample.user_class] = TaskSeconds()
+                targets = (task, overall, of_class)
+            for target in targets:
                 target.add(second, latency, errors, sample.bytes_received)
                 if target.first_ns is None or sample.intended_ns < target.first_ns:
                     target.first_ns = sample.intended_ns
@@ -180,4 +189,5 @@ def load_run_data(document: Mapping[str, object], report_dir: Path) -> RunData |
         overall=overall,
         origin_wall=None if math.isnan(origin_wall) else origin_wall,
         users={second: len(ids) for second, ids in sorted(users.items())},
+        classes=classes,
     )

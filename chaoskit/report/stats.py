@@ -9,13 +9,14 @@ decimals; non-finite numbers become ``null`` because JSON has no NaN.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from chaoskit.metrics.model import Snapshot, TaskStats, WindowStats
 
 __all__ = [
     "ERRORS_NOTE",
     "TOP_ERROR_USERS",
+    "classes_section",
     "error_table",
     "ms",
     "num",
@@ -119,6 +120,16 @@ def series(
                     task: {"count": count, "errors": errors}
                     for task, (count, errors) in sorted(window.tasks.items())
                 },
+                **(
+                    {
+                        "classes": {
+                            name: {"count": count, "errors": errors}
+                            for name, (count, errors) in sorted(window.classes.items())
+                        }
+                    }
+                    if window.classes
+                    else {}
+                ),
             }
         )
     return out
@@ -184,13 +195,36 @@ def top_error_users_by_class(
     }
 
 
+def classes_section(
+    snapshot: Snapshot, declared: Mapping[str, float]
+) -> dict[str, dict[str, object]]:
+    """Class -> its stats (a task's fields), ``declared_share`` and
+    ``request_share``; in the declared order, then any other class seen."""
+    total = sum(stats.count for stats in snapshot.classes.values())
+    names = [*declared, *(n for n in sorted(snapshot.classes) if n not in declared)]
+    out: dict[str, dict[str, object]] = {}
+    for name in names:
+        stats = snapshot.classes.get(name)
+        row: dict[str, object] = task_json(stats) if stats is not None else {}
+        count = stats.count if stats is not None else 0
+        out[name] = {
+            "declared_share": num(declared.get(name), 6),
+            "request_share": num(count / total, 6) if total else 0.0,
+            **row,
+        }
+    return out
+
+
 def snapshot_sections(
-    snapshot: Snapshot, phases: Sequence[tuple[str, float, float]] = ()
+    snapshot: Snapshot,
+    phases: Sequence[tuple[str, float, float]] = (),
+    declared: Mapping[str, float] | None = None,
 ) -> dict[str, object]:
     """The metrics part of a report document, from a recorder's snapshot.
 
     Returns:
-        ``tasks``, ``total``, ``phase_tasks``, ``series``, ``errors`` (with
+        ``tasks``, ``total``, ``phase_tasks``, ``classes`` (with the classes'
+        ``declared`` shares when known), ``series``, ``errors`` (with
         ``errors_note``: the counts may overlap), ``top_error_users`` and
         ``top_error_users_by_class``, in the document's shape.
     """
@@ -201,6 +235,7 @@ def snapshot_sections(
             phase: {name: task_json(s) for name, s in sorted(tasks.items())}
             for phase, tasks in snapshot.phases.items()
         },
+        "classes": classes_section(snapshot, declared or {}),
         "series": series(snapshot.windows, phases),
         "errors": error_table(
             snapshot.errors, snapshot.error_examples, snapshot.total.errors

@@ -45,10 +45,10 @@ def fmt_ms(value: object) -> str:
     return f"{v:.2f}" if v < 100 else f"{v:.1f}"
 
 
-def fmt_pct(value: object) -> str:
-    """A ratio as a percentage with two decimals; ``-`` if unknown."""
+def fmt_pct(value: object, digits: int = 2) -> str:
+    """A ratio as a percentage (two decimals by default); ``-`` if unknown."""
     v = number(value)
-    return "-" if v is None else f"{v * 100:.2f}%"
+    return "-" if v is None else f"{v * 100:.{digits}f}%"
 
 
 def _t(value: object, style: str = "") -> Text:
@@ -100,9 +100,15 @@ def _faults_table(rows: list[Mapping[str, object]]) -> Table:
     return table
 
 
-def _tasks_table(tasks: Mapping[str, object], total: Mapping[str, object]) -> Table:
-    table = Table(title="Tasks (latency in ms)", title_justify="left")
-    table.add_column("Task")
+def _tasks_table(
+    tasks: Mapping[str, object],
+    total: Mapping[str, object],
+    *,
+    title: str = "Tasks (latency in ms)",
+    first: str = "Task",
+) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column(first)
     for column in ("Count", "Errors", "Error rate", "RPS", "p50", "p95", "p99"):
         table.add_column(column, justify="right")
 
@@ -208,6 +214,16 @@ def print_summary(document: Mapping[str, object], console: Console) -> None:
     tasks = mapping(doc.get("tasks"))
     if tasks:
         console.print(_tasks_table(tasks, mapping(doc.get("total"))))
+    classes = {
+        f"{name} ({fmt_pct(mapping(row).get('declared_share'), 0)} declared)": row
+        for name, row in mapping(doc.get("classes")).items()
+    }
+    if classes:
+        console.print(
+            _tasks_table(
+                classes, {}, title="User classes (latency in ms)", first="Class"
+            )
+        )
     errors = mapping(doc.get("errors"))
     if errors:
         console.print(_errors_table(errors))

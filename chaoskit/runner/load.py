@@ -31,12 +31,15 @@ from chaoskit.load import (
     Upload,
     parse_size,
 )
+from chaoskit.load.config import UserClass
 from chaoskit.load.taskspec import Marker
 from chaoskit.locust import INSTALL_HINT, LocustConfig, locust_installed
 from chaoskit.spec import refs
+from chaoskit.spec.classes import selected
 from chaoskit.spec.locust_rules import split_host_port
 from chaoskit.spec.model import (
     Experiment,
+    FlowSection,
     LoadSection,
     MarkerSection,
     TaskSection,
@@ -94,12 +97,24 @@ def build_load_config(
     total = experiment.experiment.warmup + experiment.experiment.duration
     issues = _Issues()
     probes = observed_probes(experiment)
+    include, exclude = load.tags, load.exclude_tags
     tasks = [
         _task(issues, f"load.tasks[{i}]", task, target.headers, probes.get(task.name))
         for i, task in enumerate(load.tasks)
+        if selected(task.tags, include, exclude)
     ]
     model = _model(issues, load, total)
-    flow = _flow(issues, load, target.headers)
+    flow = _flow(issues, "load", load.flow, target.headers)
+    classes = _classes(issues, load, target.headers, probes)
+    if (load.tasks or load.classes) and not tasks and not classes:
+        issues.found.append(
+            SpecIssue(
+                "load.tags" if include else "load.exclude_tags",
+                "selects no task of the load",
+                list(include or exclude),
+                "tags that some task or [[load.users]] class carries",
+            )
+        )
     hot_keys = None
     if load.hot_keys is not None:
         keys = load.hot_keys
@@ -124,6 +139,7 @@ def build_load_config(
                 max_requests=load.max_requests,
                 seed=seed,
                 allow_remote=experiment.experiment.allow_remote,
+                classes=classes,
             ),
         )
     if config is None:
@@ -225,7 +241,8 @@ def _model(
     if load.model == "open":
         base = load.rate or max((s.target for s in load.stages), default=1.0) or 1.0
     else:
-        base = float(load.users or max((s.target for s in load.stages), default=1.0))
+        stages = max((s.target for s in load.stages), default=1.0)
+        base = float(load.user_total or stages)
     shape = _shape(issues, load, base, total)
     if load.model == "open":
         return issues.build(
@@ -234,7 +251,7 @@ def _model(
                 rate=base,
                 shape=shape,
                 max_in_flight=load.max_in_flight,
-                users=load.users or 100,
+                users=load.user_total or 100,
                 arrivals=load.arrivals,
             ),
         )
@@ -282,27 +299,28 @@ def _shape(
     return shape
 
 
-def _flow(issues: _Issues, load: LoadSection, headers: dict[str, str]) -> Flow | None:
-    if load.flow is None:
+def _flow(
+    issues: _Issues, where: str, flow: FlowSection | None, headers: dict[str, str]
+) -> Flow | None:
+    if flow is None:
         return None
-    flow = load.flow
     on_start = [
-        _task(issues, f"load.flow.on_start[{i}]", t, headers)
+        _task(issues, f"{where}.flow.on_start[{i}]", t, headers)
         for i, t in enumerate(flow.on_start)
     ]
     on_stop = [
-        _task(issues, f"load.flow.on_stop[{i}]", t, headers)
+        _task(issues, f"{where}.flow.on_stop[{i}]", t, headers)
         for i, t in enumerate(flow.on_stop)
     ]
     heartbeat = (
-        _task(issues, "load.flow.heartbeat", flow.heartbeat, headers)
+        _task(issues, f"{where}.flow.heartbeat", flow.heartbeat, headers)
         if flow.heartbeat is not None
         else None
     )
     if None in on_start or None in on_stop or (flow.heartbeat and heartbeat is None):
         return None
     return issues.build(
-        "load",
+        where,
         lambda: Flow(
             on_start=tuple(t for t in on_start if t is not None),
             on_stop=tuple(t for t in on_stop if t is not None),
@@ -312,6 +330,47 @@ def _flow(issues: _Issues, load: LoadSection, headers: dict[str, str]) -> Flow |
             heartbeat_every=flow.heartbeat_every,
         ),
     )
+
+
+def _classes(
+    issues: _Issues,
+    load: LoadSection,
+    headers: dict[str, str],
+    probes: dict[str, tuple[str, ...]],
+) -> tuple[UserClass, ...]:
+    """The ``[[load.users]]`` classes that have a task under the tags, built
+    (their tasks with the same task spec as ``[load]``'s)."""
+    built: list[UserClass] = []
+    for index, section in enumerate(load.classes):
+        where = f"load.users[{index}]"
+        tasks = [
+            _task(issues, f"{where}.tasks[{i}]", t, headers, probes.get(t.name))
+            for i, t in enumerate(section.tasks)
+            if selected((*section.tags, *t.tags), load.tags, load.exclude_tags)
+        ]
+        if not tasks:
+            continue  # every task deselected: the class does not run (as Locust)
+        flow = _flow(issues, where, section.flow, headers)
+        think = None
+        if section.think is not None:
+            think = issues.build(where, partial(Think.parse, section.think))
+        ready = tuple(t for t in tasks if t is not None)
+        made = issues.build(
+            where,
+            partial(
+                UserClass,
+                name=section.name,
+                tasks=ready,
+                weight=section.weight if section.weight is not None else 1.0,
+                fixed_count=section.fixed_count,
+                think=think,
+                rate=section.rate,
+                flow=flow,
+            ),
+        )
+        if made is not None and len(ready) == len(tasks):
+            built.append(made)
+    return tuple(built)
 
 
 def _issue(error: LoadConfigError, prefix: str) -> SpecIssue:
@@ -332,23 +391,37 @@ def _issue(error: LoadConfigError, prefix: str) -> SpecIssue:
 
 
 def _rename_task_issues(issues: list[SpecIssue], load: LoadSection) -> None:
-    """``load.tasks.browse`` (the engine names a task) -> ``load.tasks[0]``."""
-    names = {task.name: f"load.tasks[{i}]" for i, task in enumerate(load.tasks)}
-    if load.flow is not None:
-        names |= {
-            t.name: f"load.flow.on_start[{i}]" for i, t in enumerate(load.flow.on_start)
-        }
-        names |= {
-            t.name: f"load.flow.on_stop[{i}]" for i, t in enumerate(load.flow.on_stop)
-        }
-        if load.flow.heartbeat is not None:
-            names[load.flow.heartbeat.name] = "load.flow.heartbeat"
+    """``load.tasks.browse`` (the engine names a task) -> ``load.tasks[0]``
+    (or ``load.users[2].tasks[0]`` for a class's own task)."""
+    names: dict[str, str] = {}
+    for where, tasks, flow in (
+        ("load", load.tasks, load.flow),
+        *((f"load.users[{i}]", c.tasks, c.flow) for i, c in enumerate(load.classes)),
+    ):
+        names |= _task_paths(where, tasks, flow)
     for position, issue in enumerate(issues):
         name = issue.path.removeprefix("load.tasks.")
         if issue.path.startswith("load.tasks.") and name in names:
             issues[position] = SpecIssue(
                 names[name], issue.message, issue.value, issue.allowed, issue.suggestion
             )
+
+
+def _task_paths(
+    where: str, tasks: tuple[TaskSection, ...], flow: FlowSection | None
+) -> dict[str, str]:
+    """Task name -> its TOML path, for the tasks and flow steps under ``where``."""
+    names = {task.name: f"{where}.tasks[{i}]" for i, task in enumerate(tasks)}
+    if flow is not None:
+        names |= {
+            t.name: f"{where}.flow.on_start[{i}]" for i, t in enumerate(flow.on_start)
+        }
+        names |= {
+            t.name: f"{where}.flow.on_stop[{i}]" for i, t in enumerate(flow.on_stop)
+        }
+        if flow.heartbeat is not None:
+            names[flow.heartbeat.name] = f"{where}.flow.heartbeat"
+    return names
 
 
 def _locust_issues(experiment: Experiment, base_dir: Path) -> list[SpecIssue]:
@@ -391,7 +464,8 @@ def build_locust_config(
     """
     load = experiment.load
     total = experiment.experiment.warmup + experiment.experiment.duration
-    base = float(load.users or max((s.target for s in load.stages), default=1.0))
+    stages = max((s.target for s in load.stages), default=1.0)
+    base = float(load.user_total or stages)
     issues = _Issues()
     shape = _shape(issues, load, base, total)
     if issues.found:

@@ -32,6 +32,7 @@ from chaoskit.checks import CheckContext, evaluate
 from chaoskit.checks.base import Verdict
 from chaoskit.errors import ChaoskitError, RollbackError
 from chaoskit.events import Event, ProbeSeries, event
+from chaoskit.load.config import ClosedModel, LoadConfig
 from chaoskit.load.engine import LoadEngine
 from chaoskit.load.errors import LoadConfigError
 from chaoskit.locust import LocustEngine
@@ -57,6 +58,7 @@ from chaoskit.runner.readback import read_backs
 from chaoskit.runner.rollback import DEFAULT_DEADLINE_S, RollbackStack
 from chaoskit.runner.timeline import Timeline
 from chaoskit.spec import model
+from chaoskit.spec.classes import ClassShare, declared_shares
 
 __all__ = ["RunRequest", "Stage", "StepData", "Stopped", "run_experiment", "staged"]
 
@@ -195,10 +197,28 @@ def _load_record(engine: LoadEngine, emit: Callable[[Event], None]) -> LoadRecor
         sent=status.sent,
         dropped=status.dropped,
         late=status.late,
+        classes=_declared_classes(engine.config),
     )
     if record.warning:
         emit(event("load_behind", **record.to_json()))
     return record
+
+
+def _declared_classes(config: LoadConfig) -> dict[str, float]:
+    """Each user class's declared share of the users (closed) or requests (open)."""
+    classes = config.classes
+    if not classes:
+        return {}
+    model = config.model
+    closed = isinstance(model, ClosedModel)
+    total = model.users if isinstance(model, ClosedModel) else model.rate
+    shares = declared_shares(
+        [ClassShare(c.weight, c.fixed_count) for c in classes],
+        [None if closed else c.rate for c in classes],
+        total,
+        users=closed,
+    )
+    return {c.name: share for c, share in zip(classes, shares, strict=True)}
 
 
 def _iso(wall: float) -> str:
@@ -266,7 +286,10 @@ class StepData:
             )
 
         watcher = self.watcher
+        classes = experiment.load.classes
+        tasks = [*experiment.load.tasks, *(t for c in classes for t in c.tasks)]
         ctx = CheckContext(
+            origin_ns=origin,
             values=self.values,
             samples=samples,
             bins=bins,
@@ -274,7 +297,7 @@ class StepData:
             phases=tuple(timeline.phases) if timeline else (),
             windows=tuple(w for w in snapshot.windows if w.start_s >= 0),
             faults=tuple(timeline.faults.values()) if timeline else (),
-            task_groups={t.name: t.group for t in experiment.load.tasks if t.group},
+            task_groups={t.name: t.group for t in tasks if t.group},
             attempts=watcher.records(origin) if watcher else {},
             requests=watcher.request_records(origin) if watcher else {},
             acks=self.acks,

@@ -36,6 +36,9 @@ class LoadRecord:
     dropped: int
     late: int
     """Arrivals never sent: the generator fell more than a second behind."""
+    classes: dict[str, float] = field(default_factory=dict)
+    """``[[load.users]]`` class -> its declared share: of the users (closed
+    model) or of the requests (open model)."""
 
     @property
     def scheduled_rps(self) -> float:
@@ -68,6 +71,7 @@ class LoadRecord:
             "scheduled_rps": round(self.scheduled_rps, 1),
             "achieved_rps": round(self.achieved_rps, 1),
             "warning": self.warning,
+            "classes": {name: round(share, 6) for name, share in self.classes.items()},
         }
 
 

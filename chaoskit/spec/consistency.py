@@ -43,7 +43,7 @@ from chaoskit.spec.model import (
     ThresholdHypothesis,
     bound_value,
 )
-from chaoskit.spec.parts import Parts, gather, items
+from chaoskit.spec.parts import CLASS_TASKS, Parts, gather, items
 from chaoskit.spec.payloads import check_fuzz_hypothesis
 from chaoskit.spec.probes import check_probes
 from chaoskit.spec.retry_rules import retry_issues
@@ -118,7 +118,9 @@ def _by_locustfile(parts: Parts) -> bool:
 
 def _duplicates(parts: Parts) -> list[SpecIssue]:
     issues = []
-    for named in parts.names.values():
+    for section, named in parts.names.items():
+        if section == CLASS_TASKS:
+            continue  # each class has its own tasks (duplicates: the engine's)
         first: dict[str, str] = {}
         for path, name in named:
             if name in first:
@@ -169,7 +171,9 @@ def _references(table: Mapping[str, Any], parts: Parts) -> list[SpecIssue]:
 
 def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
     issues = []
-    faults, tasks = parts.declared("faults"), parts.declared("tasks")
+    faults = parts.declared("faults")
+    tasks = list(dict.fromkeys(parts.declared("tasks") + parts.declared(CLASS_TASKS)))
+    user_classes = parts.declared("users")
     # A locustfile's request names are known once it runs, not here.
     locustfile = _by_locustfile(parts)
     load = table.get("load") if isinstance(table.get("load"), dict) else {}
@@ -181,9 +185,13 @@ def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
     # A pattern also as reports name it (``body_pattern:lock``).
     named = {c.value for c in ErrorClass}
     classes_too = {PATTERN_PREFIX + c for c in classes if c not in named}
+    raw_tasks = [item for _, item in items(table, "load", "tasks")]
+    for _, cls in items(table, "load", "users"):
+        found = cls.get("tasks") if isinstance(cls, dict) else None
+        raw_tasks += found if isinstance(found, list) else []
     groups = {
         item["group"]
-        for _, item in items(table, "load", "tasks")
+        for item in raw_tasks
         if isinstance(item, dict) and isinstance(item.get("group"), str)
     }
     for index, hypothesis in parts.hypotheses:
@@ -196,6 +204,35 @@ def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
         ):
             # Recovery is judged after each fault whatever its phase says.
             issues += _empty_phase(f"{where}.phase", hypothesis.phase, parts)
+        user_class = getattr(hypothesis, "user_class", None)
+        if user_class is not None and locustfile:
+            issues.append(
+                SpecIssue(
+                    f"{where}.user_class",
+                    'is not supported with engine = "locust" (its samples do not '
+                    "name their user class)",
+                    user_class,
+                    'engine = "native" with [[load.users]] classes',
+                )
+            )
+        elif user_class is not None and user_class not in user_classes:
+            issues.append(
+                unknown(f"{where}.user_class", "user class", user_class, user_classes)
+            )
+        elif (
+            user_class is not None
+            and isinstance(hypothesis, ThresholdHypothesis)
+            and hypothesis.probe is not None
+        ):
+            issues.append(
+                SpecIssue(
+                    f"{where}.user_class",
+                    "cannot narrow a header's or a JSON value's numbers (they are "
+                    "read per task)",
+                    user_class,
+                    "a task of that class (task = ...), or a metric",
+                )
+            )
         task = getattr(hypothesis, "task", None)
         if task is not None and task not in tasks and not locustfile:
             issues.append(unknown(f"{where}.task", "task", task, tasks))

@@ -15,13 +15,13 @@ from chaoskit.spec.model import LoadSection
 __all__ = ["LOCUST_ONLY", "NATIVE_ONLY", "check_locust_load", "split_host_port"]
 
 LOCUST_ONLY = (
-    "locustfile", "user_classes", "tags", "exclude_tags", "workers", "master_bind",
-    "expect_workers", "expect_workers_timeout", "markers",
+    "locustfile", "user_classes", "workers", "master_bind", "expect_workers",
+    "expect_workers_timeout", "markers",
 )  # fmt: skip
 """Keys that mean something to the Locust engine only."""
 NATIVE_ONLY = (
     "tasks", "rate", "think", "ramp", "max_in_flight", "arrivals", "flow",
-    "hot_keys", "max_requests",
+    "hot_keys", "max_requests", "user_count",
 )  # fmt: skip
 """Keys the locustfile replaces (its tasks, waits, on_start...)."""
 
@@ -68,7 +68,17 @@ def check_locust_load(load: LoadSection) -> list[SpecIssue]:
                 'a path relative to the experiment file, e.g. "locustfile.py"',
             )
         )
-    if load.users is None and not load.stages and load.profile is None:
+    if load.classes:
+        issues.append(
+            SpecIssue(
+                "load.users",
+                "[[load.users]] classes are the native engine's; the locustfile's "
+                "User classes say it",
+                None,
+                "users = N, and user_classes = [...] to pick the locustfile's",
+            )
+        )
+    elif load.users is None and not load.stages and load.profile is None:
         issues.append(
             SpecIssue(
                 "load.users",

@@ -102,6 +102,7 @@ __all__ = [
     "ThresholdHypothesis",
     "ToxicFault",
     "Url",
+    "UserClassSection",
     "bound_value",
     "format_probe_rate",
     "format_probe_value",
@@ -401,6 +402,8 @@ class TaskSection(_Model):
     marker: MarkerSection | None = None
     ack: AckSection | None = None
     """What a successful request acknowledged (for ``integrity`` hypotheses)."""
+    tags: tuple[str, ...] = ()
+    """Tags ``--tags``/``--exclude-tags`` (``load.tags``) select tasks by."""
 
 
 class StageSection(_Model):
@@ -424,6 +427,33 @@ class FlowSection(_Model):
     heartbeat_every: Duration = 0.0
 
 
+class UserClassSection(_Model):
+    """``[[load.users]]``: one class of users with its own tasks, think time,
+    flow and share of the load (Locust's ``User`` classes)."""
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    weight: Annotated[Number, Field(gt=0)] | None = None
+    """Relative share of the users (closed) or of ``load.rate`` (open); default 1."""
+    fixed_count: Annotated[Int, Field(ge=1)] | None = None
+    """Closed model: exactly this many users, spawned first (not by weight)."""
+    rate: Annotated[Number, Field(gt=0)] | None = None
+    """Open model: this class's own requests per second (not a share)."""
+    think: str | Number | None = None
+    """Closed model: the class's think time; default ``load.think``."""
+    tasks: tuple[TaskSection, ...] = ()
+    flow: FlowSection | None = None
+    """The class's own flow; default ``load.flow``."""
+    tags: tuple[str, ...] = ()
+    """Tags every task of the class carries (for ``--tags``/``--exclude-tags``)."""
+
+    @field_validator("think")
+    @classmethod
+    def _think_parses(cls, value: str | float | None) -> str | float | None:
+        if value is not None:
+            parse_think(value)
+        return value
+
+
 class HotKeysSection(_Model):
     hot: Annotated[Int, Field(ge=1)] = 1
     ratio: Ratio = 1.0
@@ -435,7 +465,11 @@ class LoadSection(_Model):
 
     model: Literal["open", "closed"] = "open"
     rate: Annotated[Number, Field(gt=0)] | None = None
-    users: Annotated[Int, Field(ge=1)] | None = None
+    users: Annotated[Int, Field(ge=1)] | tuple[UserClassSection, ...] | None = None
+    """A number of users, or ``[[load.users]]`` tables: user classes (then
+    ``user_count`` is the number of users)."""
+    user_count: Annotated[Int, Field(ge=1)] | None = None
+    """With ``[[load.users]]`` classes: how many users in all (closed model)."""
     think: str | Number | None = None
     """A duration, or a range ``"0.5s..2s"`` (closed model)."""
     spawn_rate: Annotated[Number, Field(gt=0)] | None = None
@@ -466,7 +500,9 @@ class LoadSection(_Model):
     user_classes: tuple[str, ...] = ()
     """Locust only: the user classes to run (default: every one in the file)."""
     tags: tuple[str, ...] = ()
+    """Only tasks (and classes) carrying one of these tags (``--tags``)."""
     exclude_tags: tuple[str, ...] = ()
+    """No task (or class) carrying one of these tags (``--exclude-tags``)."""
     workers: Annotated[Int, Field(ge=0, le=64)] = 2
     """Locust only: local worker processes started beside the master (0: the
     master runs the users itself)."""
@@ -487,6 +523,17 @@ class LoadSection(_Model):
         if value is not None:
             parse_think(value)
         return value
+
+    @property
+    def classes(self) -> tuple[UserClassSection, ...]:
+        """The ``[[load.users]]`` classes (empty: one anonymous class)."""
+        return self.users if isinstance(self.users, tuple) else ()
+
+    @property
+    def user_total(self) -> int | None:
+        """How many users (closed model): ``users``, or ``user_count`` with
+        classes; None when stages or a profile say it."""
+        return self.users if isinstance(self.users, int) else self.user_count
 
 
 # --- faults -------------------------------------------------------------------------
@@ -909,6 +956,8 @@ class ThresholdHypothesis(_HypothesisBase):
     """
 
     kind: Literal["threshold"] = "threshold"
+    user_class: str | None = None
+    """Only requests of this ``[[load.users]]`` class."""
     metric: (
         Literal["p50", "p90", "p95", "p99", "max", "error_rate", "rps", "count"] | None
     ) = None
@@ -987,6 +1036,8 @@ class SlaHypothesis(_HypothesisBase):
     """A budget table: per task group, p95/p99 (and error rate) under budget."""
 
     kind: Literal["sla"]
+    user_class: str | None = None
+    """Only requests of this ``[[load.users]]`` class."""
     budgets: dict[str, SlaBudget]
 
 
@@ -994,6 +1045,8 @@ class RecoveryHypothesis(_HypothesisBase):
     """After each fault: back inside the baseline band within ``within``."""
 
     kind: Literal["recovery"]
+    user_class: str | None = None
+    """Only requests of this ``[[load.users]]`` class."""
     within: Duration
     fault: str | None = None
     """Only this fault; default every fault."""
@@ -1014,6 +1067,8 @@ class ErrorBudgetHypothesis(_HypothesisBase):
     """At most ``max`` of the requests fail with an error class."""
 
     kind: Literal["error_budget"]
+    user_class: str | None = None
+    """Only requests of this ``[[load.users]]`` class."""
     error_class: str
     max: Ratio
     task: str | None = None
@@ -1032,6 +1087,8 @@ class BackoffHypothesis(_HypothesisBase):
     """
 
     kind: Literal["backoff"]
+    user_class: str | None = None
+    """Only requests of this ``[[load.users]]`` class."""
     route: str
     group_by: Annotated[str, Field(pattern=GROUP_BY_PATTERN)] = "client"
     """``client``, ``route``, or ``header:<Name>``: the attempts of one request

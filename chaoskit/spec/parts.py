@@ -28,7 +28,7 @@ from chaoskit.spec.model import (
     LoadSection,
 )
 
-__all__ = ["Parts", "gather", "items"]
+__all__ = ["CLASS_TASKS", "Parts", "gather", "items"]
 
 
 @dataclass
@@ -126,6 +126,7 @@ def gather(table: Mapping[str, Any], experiment: Experiment | None) -> Parts:
         ("tasks", ("load", "tasks")),
         ("tasks", ("load", "flow", "on_start")),
         ("tasks", ("load", "flow", "on_stop")),
+        ("users", ("load", "users")),
         ("faults", ("faults",)),
         ("hypotheses", ("hypotheses",)),
         ("probes", ("probes",)),
@@ -151,4 +152,36 @@ def gather(table: Mapping[str, Any], experiment: Experiment | None) -> Parts:
         parts.names.setdefault("tasks", []).append(
             ("load.flow.heartbeat.name", beat["name"])
         )
+    parts.names["class_tasks"] = list(_class_tasks(table))
     return parts
+
+
+CLASS_TASKS = "class_tasks"
+"""The names section of the tasks of ``[[load.users]]`` classes: a name may
+repeat from class to class (each has its own ``login``), so it is not checked
+for duplicates, only referred to."""
+
+
+def _class_tasks(table: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(TOML path of the name, name) of every task and flow step of a class."""
+    for index, cls in items(table, "load", "users"):
+        if not isinstance(cls, dict):
+            continue
+        where = f"load.users[{index}]"
+        raw_flow = cls.get("flow")
+        flow: dict[str, Any] = raw_flow if isinstance(raw_flow, dict) else {}
+        for at, steps in (
+            (f"{where}.tasks", cls.get("tasks")),
+            (f"{where}.flow.on_start", flow.get("on_start")),
+            (f"{where}.flow.on_stop", flow.get("on_stop")),
+        ):
+            for position, task in enumerate(_list(steps)):
+                if isinstance(task, dict) and isinstance(task.get("name"), str):
+                    yield f"{at}[{position}].name", task["name"]
+        beat = flow.get("heartbeat")
+        if isinstance(beat, dict) and isinstance(beat.get("name"), str):
+            yield f"{where}.flow.heartbeat.name", beat["name"]
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []

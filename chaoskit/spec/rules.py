@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from chaoskit.errors import SpecIssue
 from chaoskit.spec import refs
+from chaoskit.spec.classes import check_classes
 from chaoskit.spec.containers import check_container_fault
 from chaoskit.spec.httprules import HTTP_SETTINGS
 from chaoskit.spec.locust_rules import LOCUST_ONLY, check_locust_load
@@ -52,8 +53,8 @@ def check_load(load: LoadSection | None) -> list[SpecIssue]:
         return []
     if load.engine == "locust":
         return check_locust_load(load)
-    issues = []
-    if not load.tasks:
+    issues = check_classes(load)
+    if not load.tasks and not load.classes:
         issues.append(
             SpecIssue(
                 "load.tasks",
@@ -89,10 +90,10 @@ def check_load(load: LoadSection | None) -> list[SpecIssue]:
                     )
                 )
     else:
-        if load.users is None and not load.stages:
+        if load.user_total is None and not load.stages:
             issues.append(
                 SpecIssue(
-                    "load.users",
+                    "load.user_count" if load.classes else "load.users",
                     "is required for the closed model",
                     None,
                     "a number of users, e.g. users = 50 (or stages)",

@@ -129,6 +129,12 @@ def translate(
         # A value that fits no member of `str | float` gives one error per
         # member at the same path; one issue says it all.
         issues.setdefault(issue.path, issue)
+    # `users = [{...}]` with a bad class: the union's other member (an
+    # integer) refuses the array too; the class's own issues say what is wrong.
+    for path, issue in list(issues.items()):
+        nested = any(p.startswith((f"{path}[", f"{path}.")) for p in issues)
+        if nested and issue.message.startswith("is not an integer or"):
+            del issues[path]
     # `duraton = "45s"` makes `duration` missing too; the did-you-mean says it.
     for issue in list(issues.values()):
         if issue.message == "unknown key" and issue.suggestion:

@@ -59,6 +59,7 @@ def test_report_dir_option_writes_elsewhere(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "classes.csv",
         "failures.csv",
         "junit.xml",
         "probes.csv",

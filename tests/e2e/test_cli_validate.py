@@ -91,3 +91,20 @@ def test_a_missing_file_and_a_syntax_error_exit_2_without_a_traceback(tmp_path):
     assert result.returncode == 2
     assert "line 1, column 12: not valid TOML" in result.stderr
     assert "Traceback" not in missing.stderr + result.stderr
+
+
+def test_user_classes_print_their_shares_and_tags_select_them():
+    classes = CASES / "valid" / "user-classes.toml"
+    result = chaoskit(classes)
+    assert result.returncode == 0, result.stderr
+    assert "class HealthCheck: 41 of 101 users (41%), think 2s..5s" in result.stdout
+    assert "class Admin: 1 of 101 users (1%), think 20s..40s" in result.stdout
+    assert "task export" not in result.stdout  # exclude_tags = ["slow"]
+    result = chaoskit(classes, "--tags", "write")
+    assert result.returncode == 0, result.stderr
+    assert "class ContentRequest: 101 of 101 users (100%)" in result.stdout
+    assert "class Admin" not in result.stdout
+    result = chaoskit(classes, "--tags", "nothing")
+    assert result.returncode == 2
+    assert "load.tags: selects no task of the load" in result.stderr
+    assert "Traceback" not in result.stderr

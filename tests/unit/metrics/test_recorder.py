@@ -173,3 +173,40 @@ def test_sample_file_keeps_tags_and_reads_files_without_them(tmp_path):
     )
     (read,) = read_samples(old)
     assert (read.error, read.detail, read.tags) == (ErrorClass.BODY_PATTERN, "lock", ())
+
+
+def test_stats_per_user_class_and_merged_for_one_class():
+    recorder = Recorder(origin_ns=0)
+    for i in range(10):
+        recorder.write(sample(at=i * MS, took=MS)._replace(user_class="viewer"))
+    for i in range(5):
+        slow = sample(at=i * MS, took=9 * MS, status=500, error=ErrorClass.HTTP_5XX)
+        recorder.write(slow._replace(user_class="admin"))
+    snapshot = recorder.snapshot()
+    assert {n: s.count for n, s in snapshot.classes.items()} == {
+        "viewer": 10,
+        "admin": 5,
+    }
+    assert snapshot.tasks["browse"].count == 15  # tasks still merge every class
+    admin = recorder.merged(["all"], None, "admin")
+    assert admin is not None
+    assert (admin.count, admin.errors) == (5, 5)
+    assert recorder.merged(["all"], ["browse"], "nobody") is None
+    assert recorder.window(0).classes == {"viewer": (10, 0), "admin": (5, 5)}
+
+
+def test_sample_file_keeps_the_user_class_and_reads_files_without_it(tmp_path):
+    path = tmp_path / "samples.tsv"
+    mine = sample()._replace(user_class="Admin")
+    sink = SampleFile(path)
+    sink.write(mine)
+    sink.close()
+    assert list(read_samples(path)) == [mine]
+    old = tmp_path / "old.tsv"
+    old.write_text(
+        "task\tuser\tintended_ns\tsent_ns\tend_ns\tstatus\t"
+        "bytes_sent\tbytes_received\terror\tdetail\tmarked\ttags\n"
+        "browse\t0\t0\t0\t5\t200\t1\t2\t\t\t0\t\n"
+    )
+    (read,) = read_samples(old)
+    assert read.user_class == ""

@@ -16,17 +16,19 @@ from tests.unit.report.conftest import PASSWORD, TOKEN, build_outcome
 
 
 def test_write_reports_writes_every_report_and_nothing_else(tmp_path, outcome):
-    """report.json, junit.xml, Locust's CSVs, probes.csv and report.html, in a
-    new directory."""
+    """report.json, junit.xml, Locust's CSVs, probes.csv, classes.csv and
+    report.html, in a new directory."""
     paths = write_reports(build_document(outcome), tmp_path / "new" / "dir")
     assert [p.name for p in paths] == [
         "report.json",
         "junit.xml",
         "stats.csv",
         "probes.csv",
+        "classes.csv",
         "report.html",
     ]
     assert sorted(p.name for p in (tmp_path / "new" / "dir").iterdir()) == [
+        "classes.csv",
         "failures.csv",
         "junit.xml",
         "probes.csv",
@@ -35,7 +37,7 @@ def test_write_reports_writes_every_report_and_nothing_else(tmp_path, outcome):
         "stats.csv",
         "stats_history.csv",
     ]
-    assert len(RENDERERS) == 5
+    assert len(RENDERERS) == 6
 
 
 def test_report_json_is_the_document_pretty_and_stable(tmp_path, outcome):
