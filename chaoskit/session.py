@@ -212,6 +212,8 @@ def run(
             report_dir=report_dir,
             command=command,
             plan=plan.describe(),
+            # Filled by a stop signal until the run handles them itself.
+            early_signals=received,
         )
         return _run(request, console)
 

@@ -199,6 +199,10 @@ class PayloadSender:
         tallies: every payload fault's tally of the run, by name: the file
             holds all their findings.
         allow_remote: ``experiment.allow_remote``.
+        target_headers: ``[target] headers`` (credentials, tenant), sent under
+            the fault's own ``headers`` unless the fault sends elsewhere
+            (``url``): without them an authenticated API answers every
+            payload 401 and its validation is never reached.
     """
 
     def __init__(
@@ -211,9 +215,11 @@ class PayloadSender:
         report_dir: Path,
         tallies: Mapping[str, FuzzTally],
         allow_remote: bool = False,
+        target_headers: Mapping[str, str] | None = None,
     ) -> None:
         self.fault = fault
         self.model = model
+        self.target_headers = {} if fault.url else dict(target_headers or {})
         self.base_url = (fault.url or base_url).rstrip("/")
         self.seed = fault.seed if fault.seed is not None else seed
         self.report_dir = report_dir
@@ -237,7 +243,7 @@ class PayloadSender:
             max_examples=min(MAX_REQUESTS, math.ceil(fault.rate * fault.for_) + 1),
             time_limit=fault.for_,
             checks=self.checks,
-            headers=dict(fault.headers),
+            headers={**self.target_headers, **fault.headers},
             rules=payload_rules(fault),
             allow_remote=self.allow_remote,
             rate=fault.rate,

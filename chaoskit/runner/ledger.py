@@ -4,10 +4,12 @@
 :class:`~chaoskit.faults.base.LedgerEntry`) with its state: ``pending`` until
 it is undone, then ``done`` (or ``failed``). The file is rewritten atomically
 (write, fsync, rename) at every change, so a run killed at any moment leaves a
-ledger that says exactly what may still be in place. ``chaoskit rollback DIR``
-and the next ``chaoskit run`` read it and undo what is pending, from a new
-process: toxics are removed and proxies enabled over the Toxiproxy API,
-processes chaoskit started are stopped, and paused ones resumed (each only if
+ledger that says exactly what may still be in place. The run's guardian (as
+soon as the run dies: :mod:`chaoskit.runner.guardian`), ``chaoskit rollback
+DIR`` and the next ``chaoskit run`` read it and undo what is pending, from
+another process, one at a time (a lock file beside it): toxics are removed
+and proxies enabled over the Toxiproxy API, processes chaoskit started are
+stopped, and paused ones resumed (each only if
 its PID still belongs to the same process); a PostgreSQL backend holding a
 lock fault's lock is ended (only if it is still the same backend); fuzzed
 payloads stopped with the run that sent them (``payloads`` entries are marked done).
@@ -16,10 +18,12 @@ payloads stopped with the run that sent them (``payloads`` entries are marked do
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +45,7 @@ __all__ = [
 ]
 
 LEDGER_NAME = "ledger.json"
+_LOCK_POLL_S = 0.05
 
 
 class Ledger:
@@ -65,6 +70,13 @@ class Ledger:
         entries = self._doc["entries"]
         assert isinstance(entries, list)  # noqa: S101 - our own document
         return entries
+
+    def note_run(self, **data: object) -> None:
+        """Add to what the ledger says about the run (its guardian, say)."""
+        run = self._doc["run"]
+        assert isinstance(run, dict)  # noqa: S101 - our own document
+        run.update(data)
+        self._write()
 
     def add(self, entry: LedgerEntry) -> int:
         """Record a change about to be made; returns its id."""
@@ -199,13 +211,45 @@ async def _undo(entry: dict[str, object]) -> None:
     await undo(entry)
 
 
+@contextlib.asynccontextmanager
+async def _locked(path: Path) -> AsyncIterator[None]:
+    """Hold the ledger's lock (``.ledger.lock`` beside it): one undoer at a time.
+
+    The run's guardian, ``chaoskit rollback`` and the next run may all find the
+    same leftovers at once after a kill; the second waits, then finds them done.
+    Polled without blocking, so a wait can be cancelled.
+    """
+    with (path.parent / ".ledger.lock").open("a") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                await asyncio.sleep(_LOCK_POLL_S)
+            else:
+                break
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 async def roll_back(path: Path) -> list[RollbackResult]:
-    """Undo every pending change of a ledger, newest first; mark what was done."""
+    """Undo every pending change of a ledger, newest first; mark what was done.
+
+    Under the ledger's lock, read once it is held: what another undoer settled
+    meanwhile is not undone twice.
+    """
+    async with _locked(path):
+        return await _roll_back_locked(path)
+
+
+async def _roll_back_locked(path: Path) -> list[RollbackResult]:
     doc = json.loads(await asyncio.to_thread(path.read_text))
+    pending = [e for e in doc.get("entries", []) if e.get("state") == "pending"]
+    if not pending and doc.get("closed"):
+        return []  # settled already: leave the file as it is
     results = []
-    for entry in reversed(doc.get("entries", [])):
-        if entry.get("state") != "pending":
-            continue
+    for entry in reversed(pending):
         description = str(entry.get("description", entry.get("kind")))
         try:
             await _undo(entry)

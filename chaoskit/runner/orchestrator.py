@@ -6,8 +6,9 @@ cannot be applied, Ctrl-C, SIGTERM, a bug) teardown runs: the load stops, every
 undo on the stack runs newest first, and anything the ledger still lists as
 pending is undone from it. Signals (SIGINT, SIGTERM, SIGHUP, SIGQUIT): the
 first stops the run and rolls back (exit 3); a second one cuts every undo's
-deadline to a few seconds; a third exits at once, leaving the ledger for
-``chaoskit rollback`` (or the next run).
+deadline to a few seconds; a third exits at once, leaving the ledger to the
+run's guardian, which also undoes it when the run is killed outright
+(``kill -9``: :mod:`chaoskit.runner.guardian`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import platform
 import signal
 import sys
 import time
+import warnings
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,6 +48,7 @@ from chaoskit.runner.attempts import (
     watched_routes,
 )
 from chaoskit.runner.environment import Environment, bring_up
+from chaoskit.runner.guardian import Guardian
 from chaoskit.runner.ledger import Ledger, roll_back
 from chaoskit.runner.load import build_load_config, observed_probes
 from chaoskit.runner.locustrun import load_verdict, start_locust
@@ -76,6 +79,10 @@ class RunRequest:
     command: str
     """The replay command line, printed in every report."""
     plan: str = ""
+    early_signals: list[signal.Signals] = field(default_factory=list)
+    """Stop signals the CLI received (and deferred) before the run's own
+    handlers were installed; filled until then. They count as received at once:
+    a SIGTERM while the journal is being opened must not be lost."""
 
 
 class Stopped(Exception):
@@ -94,9 +101,15 @@ class _Signals:
     background job SIGINT and SIGQUIT) stays ignored: whoever started us chose so.
     """
 
-    def __init__(self, stop: asyncio.Event, emit: Callable[[Event], None]) -> None:
+    def __init__(
+        self,
+        stop: asyncio.Event,
+        emit: Callable[[Event], None],
+        early: list[signal.Signals] | None = None,
+    ) -> None:
         self.stop = stop
         self.emit = emit
+        self._early = early if early is not None else []
         self.count = 0
         self.force = asyncio.Event()
         self.reason: str | None = None
@@ -110,6 +123,10 @@ class _Signals:
                 continue
             loop.add_signal_handler(sig, self._received, sig)
             self._installed[sig] = previous
+        # Received before the handlers above were in place (held by the CLI).
+        for sig in self._early:
+            self._received(sig)
+        self._early.clear()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -127,7 +144,7 @@ class _Signals:
 
     def _received(self, sig: signal.Signals) -> None:
         # A second signal never cuts the rollback short: it only shortens every
-        # undo's deadline; the third leaves the ledger to `chaoskit rollback`.
+        # undo's deadline; the third leaves the ledger to the run's guardian.
         self.count += 1
         if self.count == 1:
             self.reason = f"interrupted by {sig.name}"
@@ -139,8 +156,8 @@ class _Signals:
         else:
             with contextlib.suppress(OSError):  # the console may be gone (SIGHUP)
                 print(
-                    "chaoskit: forced exit; faults may still be in place: "
-                    "run `chaoskit rollback <report dir>`",
+                    "chaoskit: forced exit; the run's guardian undoes what is "
+                    "left (guardian.log in the report directory)",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -471,6 +488,24 @@ class Stage:
         return step
 
 
+def _start_guardian(ledger: Ledger) -> Guardian | None:
+    """The process that undoes the ledger if this one dies without doing it
+    (``kill -9``); recorded in the ledger. None, with a warning, if it cannot
+    be spawned: the run goes on, leftovers then wait for ``chaoskit rollback``."""
+    try:
+        guardian = Guardian.start(ledger.path)
+    except OSError as exc:
+        warnings.warn(
+            f"the run's guardian could not be started ({exc}): if chaoskit is "
+            "killed, run `chaoskit rollback` on its report directory",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
+    ledger.note_run(guardian=guardian.identity)
+    return guardian
+
+
 @contextlib.asynccontextmanager
 async def staged(
     request: RunRequest, emit: Callable[[Event], None]
@@ -489,6 +524,7 @@ async def staged(
         report_dir,
         {"experiment": experiment.experiment.name, "file": str(request.file)},
     )
+    guardian = _start_guardian(ledger)
     stack = RollbackStack(ledger, emit)
     stop = asyncio.Event()
     emit(
@@ -501,7 +537,7 @@ async def staged(
             report_dir=str(report_dir),
         )
     )
-    with _Signals(stop, emit) as signals:
+    with _Signals(stop, emit, request.early_signals) as signals:
         stage = Stage(request, emit, stack, stop, signals)
         reason: str | None = None
         try:
@@ -523,6 +559,8 @@ async def staged(
                 if not result.ok:
                     stack.failures.append(f"{result.description}: {result.message}")
             await stage.env.aclose()
+            if guardian is not None:
+                await guardian.release()
     if stack.failures:
         rollback = RollbackError("; ".join(stack.failures))
         reason = f"{reason}; {rollback}" if reason else str(rollback)

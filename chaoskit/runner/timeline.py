@@ -169,6 +169,7 @@ class Timeline:
                 report_dir=self.report_dir,
                 tallies=self.fuzz,
                 allow_remote=self.experiment.experiment.allow_remote,
+                target_headers=self.experiment.target.headers,
             )
             self.fuzz[fault.name] = sender.tally
             return sender.changes()

@@ -614,15 +614,22 @@ async def _remove_leftover_dir(entry: object) -> None:
     raw = data.get("remove_dir") if isinstance(data, Mapping) else None
     if not (isinstance(raw, str) and Path(raw).name.startswith("chaoskit-")):
         return
-    users = _processes_naming(raw)
-    for pid in users:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
-    for _ in range(100):  # bounded: 2 s for the kernel to reap them
-        if not _processes_naming(raw):  # killed and reaped (or reparented, gone)
-            break
-        await asyncio.sleep(0.02)
-    shutil.rmtree(raw, ignore_errors=True)
+    # initdb forks PostgreSQL in single-user mode, which can still be starting
+    # (and then write) after initdb is killed: every round kills whatever names
+    # the directory now, and the directory is removed again if it came back.
+    for _ in range(3):
+        for _ in range(100):  # bounded: 2 s for the kernel to reap them
+            users = _processes_naming(raw)
+            if not users:  # killed and reaped (or reparented, gone)
+                break
+            for pid in users:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            await asyncio.sleep(0.02)
+        shutil.rmtree(raw, ignore_errors=True)
+        if not await asyncio.to_thread(Path(raw).exists):
+            return
+        await asyncio.sleep(0.1)
 
 
 def _processes_naming(path: str) -> list[int]:

@@ -18,6 +18,7 @@ import pytest
 from chaoskit.containers import LABEL_RUN
 from chaoskit.services.health import free_port
 from tests.docker_support import REPO, python_volumes
+from tests.e2e.test_cli_run import kill_9
 
 # In this order in one run: a restart's outage happens while it is applied,
 # before its own phase begins, so it must not come first (it would land in the
@@ -209,8 +210,7 @@ def test_rollback_starts_the_container_a_killed_run_left_stopped(
     reports = tmp_path / "report"
     try:
         proc = run_until_fault_applied(path, reports)
-        os.kill(proc.pid, signal.SIGKILL)  # a crash of chaoskit itself
-        proc.communicate(timeout=10)
+        kill_9(proc, reports)  # a crash of chaoskit and its guardian
         web.reload()
         assert web.status == "exited"
         result = chaoskit("rollback", str(reports))

@@ -257,8 +257,32 @@ def run_until_fault_applied(
     return proc
 
 
-def kill_9(proc: subprocess.Popen[str]) -> None:
-    """What a crash, or an OOM kill, of chaoskit itself looks like."""
+def kill_guardian(reports: Path) -> None:
+    """SIGKILL the run's guardian (named in its ledger by PID and start time),
+    and wait until it is gone (a zombie until the run reaps it counts)."""
+    guardian = json.loads((reports / "ledger.json").read_text())["run"]["guardian"]
+    pid = int(guardian["pid"])
+    stat = Path(f"/proc/{pid}/stat")
+    if int(stat.read_text().rsplit(")", 1)[1].split()[19]) != guardian["start_time"]:
+        raise AssertionError(f"pid {pid} is no longer the guardian")
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            if stat.read_text().rsplit(")", 1)[1].split()[0] in "ZX":
+                return
+        except OSError:
+            return
+        assert time.monotonic() < deadline, "the guardian survived SIGKILL"
+        time.sleep(0.01)
+
+
+def kill_9(proc: subprocess.Popen[str], reports: Path) -> None:
+    """What a kill of everything looks like (the OOM killer taking chaoskit and
+    its guardian, a container stopped): the guardian goes first, so what the
+    run left stays for `chaoskit rollback` or the next run to undo. A kill -9
+    of the run alone is undone by the guardian (test_cli_startup_kills.py)."""
+    kill_guardian(reports)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
 
@@ -297,7 +321,8 @@ def test_rollback_undoes_what_a_killed_run_left(tmp_path, separate_proxy):
     kill_9(
         run_until_fault_applied(
             long_fault_experiment(tmp_path), reports, separate_proxy
-        )
+        ),
+        reports,
     )
     assert httpx.get(f"{separate_proxy}/proxies/app/toxics").json() != []
     result = chaoskit("rollback", str(reports))
@@ -356,7 +381,7 @@ def test_the_next_run_undoes_what_a_killed_run_left(tmp_path, separate_proxy):
     finds the open ledger and undoes it before it starts anything."""
     path = long_fault_experiment(tmp_path)
     reports = tmp_path / "runs" / "killed"
-    kill_9(run_until_fault_applied(path, reports, separate_proxy))
+    kill_9(run_until_fault_applied(path, reports, separate_proxy), reports)
     following = str(tmp_path / "runs" / "next")
     result = chaoskit("run", str(path), "--dry-run", "--report-dir", following)
     assert result.returncode == 0

@@ -5,6 +5,12 @@ health wait left the service running (and `chaoskit rollback` said "Nothing to
 roll back", the next run failed on the port), and one killed while PostgreSQL
 was being created left its cluster directory in /tmp (issue 13, item 3). Each
 entry is now written before the start and updated with the PID at once.
+
+kill -9 of the run alone used to leave the embedded proxy and every service
+running until someone ran `chaoskit rollback`: the run's guardian (a process
+waiting on a pipe the run holds) now undoes the ledger as soon as the run dies.
+The `chaoskit rollback` and next-run paths are tested with the guardian killed
+too (a kill of everything).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
-from tests.e2e.test_cli_run import REPO, chaoskit
+from tests.e2e.test_cli_run import REPO, chaoskit, journal, kill_guardian
 
 Entries = list[dict[str, object]]
 
@@ -119,12 +125,17 @@ class Run:
         self.tmp.chmod(0o755)
         self.reports = reports
         self.mark = str(reports)
+        self.output = self.tmp / "chaoskit.out"
 
     def pg_dirs(self) -> list[Path]:
         return sorted(self.tmp.glob("chaoskit-pg-*"))
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "TMPDIR": str(self.tmp), "CHAOSKIT_TEST_MARK": self.mark}
+
+
+def proxy_spawned(run: Run) -> bool:
+    return (run.reports / "proxy.pid").exists()
 
 
 def pg_dir_made(run: Run) -> bool:
@@ -144,6 +155,7 @@ def api_spawned(run: Run) -> bool:
 
 
 MOMENTS: dict[str, Callable[[Run], bool]] = {
+    "proxy spawned, waiting for health": proxy_spawned,
     "postgres directory made": pg_dir_made,
     "initdb writing the cluster": initdb_writing,
     "postgres server launched": server_launched,
@@ -152,19 +164,30 @@ MOMENTS: dict[str, Callable[[Run], bool]] = {
 
 
 def start_and_kill(
-    path: Path, run: Run, moment: Callable[[Run], bool], sig: int = signal.SIGKILL
+    path: Path,
+    run: Run,
+    moment: Callable[[Run], bool],
+    sig: int = signal.SIGKILL,
+    *,
+    guardian_too: bool = False,
 ) -> int:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chaoskit", "run", str(path), "--report-dir",
-         str(run.reports)],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=run.env(),
-    )  # fmt: skip
+    """Start `chaoskit run`, send ``sig`` at ``moment``; its exit code. Its
+    output is kept in ``run.output`` (``guardian_too``: SIGKILL the guardian
+    first, so the leftovers wait for `chaoskit rollback` or the next run)."""
+    with run.output.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "chaoskit", "run", str(path), "--report-dir",
+             str(run.reports)],
+            cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=run.env(),
+        )  # fmt: skip
     try:
         deadline = time.monotonic() + 90
         while not moment(run):
             assert proc.poll() is None, "the run ended before the moment came"
             assert time.monotonic() < deadline, "the moment never came"
             time.sleep(0.002)
+        if guardian_too:
+            kill_guardian(run.reports)
         os.kill(proc.pid, sig)
         return proc.wait(timeout=60)
     finally:
@@ -198,7 +221,7 @@ def test_rollback_after_a_kill_during_start_up_leaves_nothing(tmp_path, moment):
     path.write_text(STUCK.format(port=port))
     run = Run(tmp_path / "report")
     try:
-        start_and_kill(path, run, MOMENTS[moment])
+        start_and_kill(path, run, MOMENTS[moment], guardian_too=True)
         assert entries(run.reports), "the ledger lists what was being started"
         result = chaoskit("rollback", str(run.reports))
         assert result.returncode == 0, result.stdout + result.stderr
@@ -211,9 +234,15 @@ def test_rollback_after_a_kill_during_start_up_leaves_nothing(tmp_path, moment):
         cleanup(run)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGINT])
+# Every moment meets a signal and every signal several moments, in turn: the
+# whole grid (each start-up with initdb) costs minutes and finds nothing more,
+# since one handler serves the three signals.
+STOP_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGTERM)
+
+
 @pytest.mark.parametrize(
-    "moment", ["initdb writing the cluster", "process spawned, waiting for health"]
+    ("moment", "sig"),
+    [(m, STOP_SIGNALS[i % len(STOP_SIGNALS)]) for i, m in enumerate(MOMENTS)],
 )
 def test_a_stop_signal_during_start_up_rolls_back_by_itself(tmp_path, moment, sig):
     port = free_port()
@@ -222,13 +251,26 @@ def test_a_stop_signal_during_start_up_rolls_back_by_itself(tmp_path, moment, si
     run = Run(tmp_path / "report")
     try:
         assert start_and_kill(path, run, MOMENTS[moment], sig) == 3
-        assert_nothing_left(run, port)
-        ledger = json.loads((run.reports / "ledger.json").read_text())
-        assert ledger["closed"] is True
-        assert all(e["state"] == "done" for e in ledger["entries"])
-        assert "Nothing to roll back" in chaoskit("rollback", str(run.reports)).stdout
+        assert_stopped_cleanly(run, port, sig)
     finally:
         cleanup(run)
+
+
+def assert_stopped_cleanly(run: Run, port: int, sig: int) -> None:
+    """Exit 3 said, everything undone by the run itself, no traceback, the
+    journal complete and the report written."""
+    assert_nothing_left(run, port)
+    ledger = json.loads((run.reports / "ledger.json").read_text())
+    assert ledger["closed"] is True
+    assert all(e["state"] == "done" for e in ledger["entries"])
+    assert "Nothing to roll back" in chaoskit("rollback", str(run.reports)).stdout
+    output = run.output.read_text()
+    assert "Traceback" not in output
+    assert f"interrupted by {signal.Signals(sig).name}" in output
+    # The journal is complete: the run's end is its last record.
+    assert journal(run.reports)[-1]["type"] == "run_finished"
+    report = json.loads((run.reports / "report.json").read_text())
+    assert report["verdict"] == "aborted"
 
 
 def test_the_next_run_cleans_up_after_a_kill_during_a_health_wait(tmp_path):
@@ -237,7 +279,7 @@ def test_the_next_run_cleans_up_after_a_kill_during_a_health_wait(tmp_path):
     path.write_text(STUCK.format(port=port))
     run = Run(tmp_path / "runs" / "killed")
     try:
-        start_and_kill(path, run, api_spawned)
+        start_and_kill(path, run, api_spawned, guardian_too=True)
         assert started_by(run.mark), "the services outlived chaoskit"
         # The next run, in the same reports directory, on the same port.
         short = tmp_path / "next.toml"
@@ -276,3 +318,124 @@ rate = 5
 name = "ok"
 path = "/ok"
 """
+
+
+LOADED = """
+[experiment]
+name = "loaded"
+duration = "40s"
+
+[[services]]
+name = "api"
+kind = "process"
+command = ["python", "-m", "tests.e2e.app", "--port", "{port}"]
+health = "http://127.0.0.1:{port}/health"
+
+[[proxy.routes]]
+name = "api"
+listen = "127.0.0.1:{listen}"
+upstream = "127.0.0.1:{port}"
+
+[target]
+base_url = "http://127.0.0.1:{listen}"
+
+[load]
+rate = 20
+
+[[load.tasks]]
+name = "ok"
+path = "/ok"
+
+[[faults]]
+name = "slow"
+kind = "latency"
+route = "api"
+at = "3s"
+for = "30s"
+latency = "200ms"
+"""
+
+
+def journal_says(kind: str) -> Callable[[Run], bool]:
+    def moment(run: Run) -> bool:
+        try:
+            return any(r.get("kind") == kind for r in journal(run.reports))
+        except (OSError, ValueError):
+            return False
+
+    return moment
+
+
+# Start-up (the stuck experiment: the proxy, PostgreSQL, a service that never
+# gets healthy), then a healthy one under load, and with its fault applied.
+KILL_MOMENTS: dict[str, tuple[str, Callable[[Run], bool]]] = {
+    **{name: ("stuck", moment) for name, moment in MOMENTS.items()},
+    "under load": ("loaded", journal_says("progress")),
+    "during a fault": ("loaded", journal_says("fault_applied")),
+}
+
+
+@pytest.mark.parametrize("moment", list(KILL_MOMENTS))
+def test_kill_9_of_the_run_alone_leaves_nothing_and_the_next_run_starts_clean(
+    tmp_path, moment
+):
+    """kill -9 of `chaoskit run` (not of its guardian): no `chaoskit rollback`,
+    yet no child survives, the ports are free, the ledger is settled, and the
+    next run in the same reports directory finds nothing to undo."""
+    which, when = KILL_MOMENTS[moment]
+    port, listen = free_port(), free_port()
+    path = tmp_path / f"{which}.toml"
+    template = STUCK if which == "stuck" else LOADED
+    path.write_text(template.format(port=port, listen=listen))
+    run = Run(tmp_path / "runs" / "killed")
+    try:
+        assert start_and_kill(path, run, when) == -signal.SIGKILL
+        # The guardian stops everything, itself included (it carries the mark).
+        assert_nothing_left(run, port)
+        assert port_free(listen)
+        ledger = json.loads((run.reports / "ledger.json").read_text())
+        assert ledger["closed"] is True
+        assert ledger["entries"], "the ledger lists what was started"
+        assert all(e["state"] == "done" for e in ledger["entries"]), ledger
+        assert "undone" in (run.reports / "guardian.log").read_text()
+        if moment == "during a fault":
+            # The fault's toxic was undone too, before the proxy was stopped.
+            assert "toxic" in {e["kind"] for e in ledger["entries"]}
+        short = tmp_path / "next.toml"
+        short.write_text(NEXT.format(port=port))
+        result = subprocess.run(
+            [sys.executable, "-m", "chaoskit", "run", str(short), "--report-dir",
+             str(tmp_path / "runs" / "next")],
+            cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+            env=run.env(),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "An earlier run left changes in place" not in result.stdout
+        assert_nothing_left(run, port)
+    finally:
+        cleanup(run)
+
+
+def api_ready(run: Run) -> bool:
+    try:
+        records = journal(run.reports)
+    except (OSError, ValueError):
+        return False
+    return any(
+        r.get("kind") == "service_ready" and r.get("service") == "api" for r in records
+    )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_as_the_load_is_about_to_start_rolls_back(tmp_path, sig):
+    """Every service healthy, the routes made, the timeline not yet going."""
+    port, listen = free_port(), free_port()
+    path = tmp_path / "loaded.toml"
+    path.write_text(LOADED.format(port=port, listen=listen))
+    run = Run(tmp_path / "report")
+    try:
+        assert start_and_kill(path, run, api_ready, sig) == 3
+        assert_stopped_cleanly(run, port, sig)
+        assert port_free(listen)
+    finally:
+        cleanup(run)

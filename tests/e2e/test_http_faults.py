@@ -252,7 +252,7 @@ def test_rollback_removes_the_http_fault_a_killed_run_left(tmp_path, separate_pr
         time.sleep(0.1)
     listen = httpx.get(f"{separate_proxy}/proxies/reco").json()["listen"]
     assert httpx.get(f"http://{listen}/recommendations?user=1").status_code == 503
-    kill_9(proc)
+    kill_9(proc, reports)
     faults = httpx.get(f"{separate_proxy}/chaoskit/proxies/reco/http_faults").json()
     assert [f["type"] for f in faults] == ["status"]
     result = chaoskit("rollback", str(reports))

@@ -240,7 +240,7 @@ def test_rollback_after_kill_9_of_chaoskit_during_a_postgres_lock(tmp_path):
             assert time.monotonic() < deadline, "the lock was never taken"
             time.sleep(0.1)
     finally:
-        kill_9(proc)
+        kill_9(proc, reports)
     ledger = json.loads((reports / "ledger.json").read_text())["entries"]
     assert [e["state"] for e in ledger if e["kind"] == "pg_backend"] == ["pending"]
     result = chaoskit("rollback", str(reports))

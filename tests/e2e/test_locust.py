@@ -17,7 +17,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
-from tests.e2e.test_cli_run import REPO, assert_gone, chaoskit, journal
+from tests.e2e.test_cli_run import (
+    REPO,
+    assert_gone,
+    chaoskit,
+    journal,
+    kill_guardian,
+)
 
 LOCUSTFILES = REPO / "fixtures" / "locust"
 SECRET = "a-test-secret-of-at-least-32-bytes!!"  # noqa: S105 - a test key
@@ -380,6 +386,8 @@ def test_sigterm_stops_master_and_workers_and_kill_9_leaves_them_in_the_ledger(
         proc = start_until_load(path, reports)
         pids = locust_pids(reports)
         assert len(pids) == 3
+        if how == "SIGKILL":
+            kill_guardian(reports)  # else it would undo them at once
         proc.send_signal(getattr(signal, how))
         proc.communicate(timeout=60)
         assert proc.returncode == (3 if how == "SIGTERM" else -signal.SIGKILL)

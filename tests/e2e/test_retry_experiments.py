@@ -50,4 +50,7 @@ def test_immediate_retries_without_fallback_fail_both_hypotheses(tmp_path):
     assert backoff["data"]["sequences"]
     fallback = verdicts["fallback"]
     assert not fallback["passed"]
-    assert fallback["detail"].startswith("min_share: 0 of ")
+    # 503s, not answers: whatever a retry got live after the fault is all
+    # that is good (fresh_within), far below the share.
+    assert fallback["detail"].startswith("min_share: ")
+    assert ": 0 marked," in fallback["detail"]

@@ -152,3 +152,107 @@ def test_fuzz_masks_header_values_and_keeps_ids(tmp_path):
     ids = [b["session_id"] for b in bodies if isinstance(b, dict) and "session_id" in b]
     assert ids
     assert "***" not in ids
+
+
+TOKEN = "pl4nted-b34rer-t0ken"  # noqa: S105 - {secret.CK_E2E_TOKEN}
+BASIC = "pl4nted-h34lth-pw"  # a password in a health URL
+
+
+def test_no_secret_in_fuzz_curl_lines_or_in_errors_naming_a_url(tmp_path):
+    """Two places the first test does not reach: the curl reproductions of an
+    `invalid-payloads` fault's findings (sent with the target's Authorization
+    header), and an error message that echoes a URL with a password in it (a
+    health check that never answers: the run aborts and says where it looked).
+    Every file of both report directories (the ledger and the guardian's log
+    too) and the consoles are searched."""
+    port, closed = free_port(), free_port()
+    fuzzed = tmp_path / "fuzzed.toml"
+    fuzzed.write_text(f"""
+[experiment]
+name = "fuzzed"
+duration = "5s"
+seed = 3
+
+[[services]]
+name = "sink"
+kind = "process"
+command = ["python", "-m", "fixtures.eventsink", "--port", "{port}",
+           "--break", "missing-field"]
+health = "http://127.0.0.1:{port}/health"
+
+[target]
+base_url = "http://127.0.0.1:{port}"
+headers = {{ Authorization = "Bearer {{secret.CK_E2E_TOKEN}}" }}
+
+[load]
+rate = 5
+
+[[load.tasks]]
+name = "health"
+path = "/health"
+
+[[faults]]
+name = "garbage"
+kind = "invalid-payloads"
+at = "1s"
+for = "3s"
+rate = 20
+path = "/events"
+schema = "{REPO / "fixtures" / "eventsink" / "schema.json"}"
+rules = ["missing-required"]
+allowed = [400, 422]
+headers = {{ Authorization = "Bearer {{secret.CK_E2E_TOKEN}}" }}
+
+[[hypotheses]]
+name = "garbage is refused"
+kind = "fuzz"
+fault = "garbage"
+""")
+    aborted = tmp_path / "aborted.toml"
+    aborted.write_text(f"""
+[experiment]
+name = "aborted"
+duration = "2s"
+
+[[services]]
+name = "api"
+kind = "external"
+health = "http://monitor:{BASIC}@127.0.0.1:{closed}/health"
+health_timeout = "1s"
+
+[target]
+base_url = "http://127.0.0.1:{closed}"
+
+[load]
+rate = 1
+
+[[load.tasks]]
+name = "a"
+path = "/"
+""")
+    env = {**os.environ, "CK_E2E_TOKEN": TOKEN}
+    runs = {}
+    for path in (fuzzed, aborted):
+        runs[path.stem] = subprocess.run(
+            [sys.executable, "-m", "chaoskit", "run", str(path), "--report-dir",
+             str(tmp_path / "reports" / path.stem)],
+            cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+            env=env,
+        )  # fmt: skip
+    fuzz_run, abort_run = runs["fuzzed"], runs["aborted"]
+    assert fuzz_run.returncode == 1, fuzz_run.stdout + fuzz_run.stderr
+    assert abort_run.returncode == 3, abort_run.stdout + abort_run.stderr
+    consoles = [r.stdout + r.stderr for r in runs.values()]
+    found = leaks((TOKEN, BASIC), *consoles, directory=tmp_path / "reports")
+    assert found == []
+    # Masked, not dropped: the reproductions still send an Authorization header,
+    # and the error still says which URL it tried.
+    reports = tmp_path / "reports"
+    curls = [
+        line for file in reports.rglob("*") if file.is_file()
+        for line in file.read_text(errors="replace").splitlines()
+        if "curl " in line
+    ]  # fmt: skip
+    assert curls, "the fuzz findings have curl reproductions"
+    assert any("Authorization: ***" in line for line in curls), curls[:3]
+    assert f"monitor:***@127.0.0.1:{closed}" in abort_run.stdout + abort_run.stderr

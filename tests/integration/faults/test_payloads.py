@@ -96,7 +96,8 @@ def test_broken_sink_findings_are_written_and_replayable(tmp_path: Path) -> None
     payload = json.loads(accepted.body or b"")
     # The broken rule, in the minimal payload: session_id missing, accepted.
     assert "session_id" not in payload
-    assert accepted.keyword.endswith("required")
+    # The keyword location names the property: required/session_id.
+    assert accepted.keyword.endswith("required/session_id")
     assert accepted.curl.startswith("curl ")
     assert "/events" in accepted.curl
     assert tally.to_json()["findings"][0]["check"] == "invalid-refused"

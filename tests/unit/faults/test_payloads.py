@@ -112,3 +112,29 @@ def test_examples_model_the_fault_relative_to_the_file(tmp_path: Path) -> None:
     tags = [b["properties"]["type"] for b in model.schema.root["oneOf"]]
     assert tags == [{"enum": ["playing"]}, {"enum": ["paused"]}]
     assert payload_fault_issues(experiment, tmp_path) == []
+
+
+def test_the_target_headers_go_with_the_payloads_unless_sent_elsewhere(
+    tmp_path: Path,
+) -> None:
+    # Without the target's credentials an authenticated API answers every
+    # payload 401, and its validation is never reached.
+    schema = REPO / "fixtures" / "eventsink" / "schema.json"
+    (tmp_path / "event.json").write_text(schema.read_text())
+    experiment, _ = load_and_plan(write(tmp_path, 'schema = "event.json"'), (), None)
+    (fault,) = experiment.faults
+    assert isinstance(fault, PayloadFault)
+    fault = fault.model_copy(update={"headers": {"X-Tenant": "fault"}})
+    target = {"Authorization": "Bearer t", "X-Tenant": "target"}
+    model = load_payload_model(fault, tmp_path)
+    sender = PayloadSender(
+        fault, model, base_url="http://127.0.0.1:8100", seed=1,
+        report_dir=tmp_path / "r", tallies={}, target_headers=target,
+    )  # fmt: skip
+    assert sender.config().headers == {"Authorization": "Bearer t", "X-Tenant": "fault"}
+    elsewhere = fault.model_copy(update={"url": "http://127.0.0.1:8200"})
+    sender = PayloadSender(
+        elsewhere, model, base_url="http://127.0.0.1:8100", seed=1,
+        report_dir=tmp_path / "r", tallies={}, target_headers=target,
+    )  # fmt: skip
+    assert sender.config().headers == {"X-Tenant": "fault"}
