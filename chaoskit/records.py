@@ -27,6 +27,8 @@ __all__ = [
     "Sink",
     "ValueLog",
     "error_keys",
+    "stream_sample_name",
+    "stream_sample_parts",
 ]
 
 
@@ -67,6 +69,19 @@ class ErrorClass(enum.Enum):
     UNFINISHED = "unfinished"
     """Still in flight when the load was cut off (the run ended or was
     stopped before its answer or its timeout): counted, never dropped."""
+    WS_CONNECT_FAILED = "ws_connect_failed"
+    """A WebSocket task's connection or handshake failed (``<task>.connect``)."""
+    WS_DISCONNECT = "ws_disconnect"
+    """A WebSocket stream closed or broke that the task did not close."""
+    WS_GAP = "ws_gap"
+    """A WebSocket message's sequence number skipped some (messages lost)."""
+    SSE_CONNECT_FAILED = "sse_connect_failed"
+    """An SSE task's connection failed or was answered without a stream."""
+    SSE_DISCONNECT = "sse_disconnect"
+    """An SSE stream ended or broke that the task did not close."""
+    SSE_GAP = "sse_gap"
+    """An SSE event's id skipped some (events lost, e.g. not resumed after a
+    reconnect with ``Last-Event-ID``)."""
 
 
 class Sample(NamedTuple):
@@ -118,6 +133,26 @@ class Sample(NamedTuple):
     def lag_ns(self) -> int:
         """Scheduling lag: how late the request was sent after it was due."""
         return self.sent_ns - self.intended_ns if self.sent_ns else 0
+
+
+_STREAM_PARTS = {"websocket": ("connect",), "sse": ("connect", "first_event")}
+
+
+def stream_sample_parts(kind: str) -> tuple[str, ...]:
+    """The extra sample names' suffixes a task kind records beside its own name:
+    ``connect`` (connection time, ``websocket`` and ``sse``) and ``first_event``
+    (connect to first event, ``sse``); none for ``http``.
+
+    The one registration of these names: the load engine names its samples
+    with :func:`stream_sample_name`, and the spec declares the same names so
+    hypotheses may pick them (``task = "feed.connect"``).
+    """
+    return _STREAM_PARTS.get(kind, ())
+
+
+def stream_sample_name(task: str, part: str) -> str:
+    """``<task>.<part>``: the name of a stream task's extra samples."""
+    return f"{task}.{part}"
 
 
 PATTERN_PREFIX = "body_pattern:"

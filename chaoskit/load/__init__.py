@@ -20,6 +20,7 @@ from chaoskit.load.config import (
 from chaoskit.load.engine import EngineStatus, LoadEngine
 from chaoskit.load.errors import LoadConfigError
 from chaoskit.load.shapes import PRESETS, Burst, Shape, Stage
+from chaoskit.load.streamspec import StreamMessage, StreamSpec
 from chaoskit.load.templating import Template, TemplateError
 
 __all__ = [
@@ -35,6 +36,8 @@ __all__ = [
     "OpenModel",
     "Shape",
     "Stage",
+    "StreamMessage",
+    "StreamSpec",
     "TaskSpec",
     "Template",
     "TemplateError",

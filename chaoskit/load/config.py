@@ -11,6 +11,7 @@ live in :mod:`chaoskit.load.taskspec` and are re-exported here.
 from __future__ import annotations
 
 import math
+import random
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -52,6 +53,12 @@ class Think:
             raise LoadConfigError(
                 "think", "needs 0 <= low <= high", (self.low, self.high)
             )
+
+    def draw(self, rng: random.Random) -> float:
+        """One think time in seconds: ``low``, or uniform in ``low..high``."""
+        if self.high > self.low:
+            return rng.uniform(self.low, self.high)
+        return self.low
 
     @classmethod
     def parse(cls, text: str | float) -> Think:
@@ -431,6 +438,9 @@ class LoadConfig:
         for task in self.all_tasks():
             texts = [task.path, *task.query.values(), *task.headers.values()]
             texts += list((task.form or {}).values()) + _json_strings(task.json)
+            if task.stream is not None:
+                texts += [m.send for m in task.stream.messages]
+                texts += [task.stream.subscribe] if task.stream.subscribe else []
             for text in texts:
                 try:
                     Template(text, names)

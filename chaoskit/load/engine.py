@@ -39,6 +39,7 @@ from chaoskit.load.config import (
 )
 from chaoskit.load.errors import LoadConfigError
 from chaoskit.load.exchange import Classifier, Exchanger
+from chaoskit.load.streams import StreamRunner, StreamTarget
 from chaoskit.load.tasks import CompiledTask, TaskChooser, UserState
 from chaoskit.load.users import ClosedRunner, CompiledClass, CompiledFlow
 from chaoskit.records import AckLog, FanOut, Sink, ValueLog
@@ -97,7 +98,7 @@ class LoadEngine:
         parts = urlsplit(config.base_url)
         self._host = parts.hostname or ""
         self._port = parts.port or 80
-        host_header = parts.netloc.rsplit("@", 1)[-1]
+        host_header = self._host_header = parts.netloc.rsplit("@", 1)[-1]
         names = config.captured_names()
 
         def compile_task(spec: TaskSpec, user_class: str = "") -> CompiledTask:
@@ -105,6 +106,15 @@ class LoadEngine:
                 spec, host=host_header, prefix=parts.path, names=names,
                 seed=config.seed, timeout=config.timeout, user_class=user_class,
             )  # fmt: skip
+
+        if isinstance(config.model, OpenModel):
+            tasks = [*config.tasks, *(t for cls in config.classes for t in cls.tasks)]
+            streams = [t.name for t in tasks if t.stream is not None]
+            if streams:  # the spec says so with key paths; this guards the API
+                raise LoadConfigError(
+                    "model", "stream tasks need the closed model", streams,
+                    allowed="ClosedModel",
+                )  # fmt: skip
 
         def compile_flow(flow: Flow | None, user_class: str) -> CompiledFlow | None:
             if flow is None:
@@ -203,6 +213,21 @@ class LoadEngine:
             )  # fmt: skip
         return addresses[0]
 
+    def _streams(self, address: str, exchanger: Exchanger) -> StreamRunner | None:
+        """The stream runner, when some task holds a stream (WebSocket, SSE)."""
+        tasks = (task for cls in self._classes for task in cls.chooser.tasks)
+        if not any(task.stream is not None for task in tasks):
+            return None
+        # Imported here: an HTTP-only load never loads the websockets library.
+        from chaoskit.load.sse import open_sse
+        from chaoskit.load.websocket import open_websocket
+
+        target = StreamTarget(address, self._port, self._host_header)
+        return StreamRunner(
+            target, {"websocket": open_websocket, "sse": open_sse},
+            self._write, exchanger.counters, self.clock,
+        )  # fmt: skip
+
     async def run(self) -> EngineStatus:
         """Run the load to its end (or until :meth:`stop`); the final status.
 
@@ -234,6 +259,7 @@ class LoadEngine:
                     runner = ClosedRunner(
                         config.model, exchanger, self._classes, self.clock,
                         self._new_user, self._within_bounds,
+                        streams=self._streams(address, exchanger),
                     )  # fmt: skip
                 self._runner = runner
                 await runner.run(tg, start, config.duration, self._should_stop)

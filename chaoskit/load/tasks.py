@@ -146,6 +146,18 @@ class CompiledTask:
             for field, upload in (spec.files or {}).items()
         ]  # fmt: skip
         self._host = host
+        self.stream = spec.stream
+        """A stream task's settings (None: an HTTP request)."""
+        stream = spec.stream
+        self.subscribe = (
+            Template(stream.subscribe, names)
+            if stream is not None and stream.subscribe is not None
+            else None
+        )
+        self.messages = tuple(
+            (Template(m.send, names), m.expect)
+            for m in (stream.messages if stream is not None else ())
+        )
         templates = [
             self._path,
             *(t for _, t in self._query + self._headers + self._form),
@@ -161,12 +173,21 @@ class CompiledTask:
             return self._cached
         return self._serialise(user, token)
 
-    def _serialise(self, user: UserState | None, token: str | None) -> bytes:
-        ctx: UserState = user if user is not None else UserState(0, 0)
+    def target(self, ctx: UserState) -> str:
+        """The request target (prefix, path and query) rendered for ``ctx``."""
         target = self._prefix + self._path.render(ctx)
         if self._query:
             params = urlencode([(k, t.render(ctx)) for k, t in self._query])
             target += ("&" if "?" in target else "?") + params
+        return quote(target, safe="/?&=%:@!$'()*+,;~-._")
+
+    def header_pairs(self, ctx: UserState) -> list[tuple[str, str]]:
+        """The task's own headers rendered for ``ctx`` (line breaks removed)."""
+        return [(k, _header_value(t.render(ctx))) for k, t in self._headers]
+
+    def _serialise(self, user: UserState | None, token: str | None) -> bytes:
+        ctx: UserState = user if user is not None else UserState(0, 0)
+        target = self.target(ctx)
         headers = [f"Host: {self._host}", "User-Agent: chaoskit"]
         body = b""
         if self._files:
@@ -183,8 +204,7 @@ class CompiledTask:
             headers.append(f"Content-Length: {len(body)}")
         if token is not None:
             headers.append(f"Authorization: Bearer {_header_value(token)}")
-        headers += [f"{k}: {_header_value(t.render(ctx))}" for k, t in self._headers]
-        target = quote(target, safe="/?&=%:@!$'()*+,;~-._")
+        headers += [f"{k}: {v}" for k, v in self.header_pairs(ctx)]
         head = (
             f"{self.method} {target} HTTP/1.1\r\n" + "\r\n".join(headers) + "\r\n\r\n"
         )

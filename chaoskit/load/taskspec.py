@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from chaoskit.load.errors import LoadConfigError
+from chaoskit.load.streamspec import StreamSpec
 from chaoskit.units import parse_size
 
 __all__ = ["METHODS", "Marker", "TaskSpec", "Upload", "parse_expect", "parse_size"]
@@ -143,6 +144,7 @@ class TaskSpec:
     ack_id: str | None = None
     ack_request: str | None = None
     observe: tuple[str, ...] = ()
+    stream: StreamSpec | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.strip():

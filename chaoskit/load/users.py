@@ -22,6 +22,7 @@ from chaoskit.clock import Clock
 from chaoskit.load.client import Connection
 from chaoskit.load.config import ClosedModel, Flow, Think
 from chaoskit.load.exchange import Exchanger
+from chaoskit.load.streams import StreamRunner
 from chaoskit.load.tasks import CompiledTask, TaskChooser, UserState
 from chaoskit.records import Sample
 from chaoskit.spec.classes import ClassShare, Seats
@@ -113,6 +114,7 @@ class ClosedRunner:
         clock: the time source.
         users: builds a user's state from its number.
         within_bounds: False once the request budget is spent.
+        streams: holds stream tasks (needed when some task is one).
     """
 
     def __init__(
@@ -123,8 +125,11 @@ class ClosedRunner:
         clock: Clock,
         users: Callable[[int], UserState],
         within_bounds: Callable[[], bool],
+        *,
+        streams: StreamRunner | None = None,
     ) -> None:
         self.model = model
+        self.streams = streams
         self.exchanger = exchanger
         self.order = ClassOrder(classes)
         self.clock = clock
@@ -237,12 +242,19 @@ class ClosedRunner:
                     beat_at = now + every
             else:
                 task, intended = chooser.choose(state.rng), due
-            sample, connection = await self._request(task, user, connection, intended)
+            if task.stream is not None and self.streams is not None:
+                ended = await self.streams.hold(
+                    task, state, intended,
+                    lambda: self._wait_until(user, deadline, stopping), think,
+                )  # fmt: skip
+            else:
+                sample, connection = await self._request(
+                    task, user, connection, intended
+                )
+                ended = sample.end_ns
             if task is not heartbeat:
-                pause = think.low
-                if think.high > think.low:
-                    pause = state.rng.uniform(think.low, think.high)
-                due = max(sample.end_ns, clock.now_ns()) + int(pause * _NS)
+                pause = think.draw(state.rng)
+                due = max(ended, clock.now_ns()) + int(pause * _NS)
             wake = int(min(due, beat_at, deadline))
             while (
                 not self._wait_until(user, deadline, stopping) and clock.now_ns() < wake

@@ -32,6 +32,7 @@ from chaoskit.load import (
     parse_size,
 )
 from chaoskit.load.config import UserClass
+from chaoskit.load.streamspec import StreamMessage, StreamSpec, message_text
 from chaoskit.load.taskspec import Marker
 from chaoskit.locust import INSTALL_HINT, LocustConfig, locust_installed
 from chaoskit.spec import refs
@@ -201,6 +202,7 @@ def _task(
             if built is None:
                 return None
             files[field] = built
+    stream = _stream(issues, where, task)
     return issues.build(
         where,
         lambda: TaskSpec(
@@ -220,6 +222,27 @@ def _task(
             ack_id=task.ack.id if task.ack else None,
             ack_request=task.ack.request if task.ack else None,
             observe=observe or (),
+            stream=stream,
+        ),
+    )
+
+
+def _stream(issues: _Issues, where: str, task: TaskSection) -> StreamSpec | None:
+    """A stream task's settings (None for an HTTP task or when refused)."""
+    if task.kind == "http":
+        return None
+    kind = task.kind
+    subscribe = None if task.subscribe is None else message_text(task.subscribe)
+    return issues.build(
+        where,
+        lambda: StreamSpec(
+            kind=kind,
+            subscribe=subscribe,
+            messages=tuple(StreamMessage.of(m.send, m.expect) for m in task.messages),
+            sequence=task.sequence,
+            hold=task.hold,
+            reconnect=task.reconnect,
+            idle=task.idle,
         ),
     )
 

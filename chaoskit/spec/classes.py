@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from chaoskit.errors import SpecIssue
 from chaoskit.spec.model import LoadSection, TaskSection, UserClassSection
+from chaoskit.spec.streams import describe_stream_task
 from chaoskit.units import format_duration
 
 __all__ = [
@@ -246,9 +247,10 @@ def task_lines(
         body = " (form)" if task.form is not None else body
         body = " (files)" if task.files else body
         share = f"{task.weight / total:.0%}"
-        lines.append(
-            f"{indent}task {task.name} ({share}): {task.method} {task.path}{body}"
-        )
+        request = f"{task.method} {task.path}{body}"
+        if task.kind != "http":
+            request = describe_stream_task(task)
+        lines.append(f"{indent}task {task.name} ({share}): {request}")
     return lines
 
 

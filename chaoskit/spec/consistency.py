@@ -11,7 +11,7 @@ and on the names as written), so one pass reports everything.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from chaoskit.errors import SpecIssue
@@ -40,10 +40,11 @@ from chaoskit.spec.model import (
     RecoveryHypothesis,
     ReturnsHypothesis,
     SlaHypothesis,
+    TaskSection,
     ThresholdHypothesis,
     bound_value,
 )
-from chaoskit.spec.parts import CLASS_TASKS, Parts, gather, items
+from chaoskit.spec.parts import CLASS_TASKS, Parts, gather, items, valid
 from chaoskit.spec.payloads import check_fuzz_hypothesis
 from chaoskit.spec.probes import check_probes
 from chaoskit.spec.retry_rules import retry_issues
@@ -55,6 +56,7 @@ from chaoskit.spec.rules import (
     remote_allowed,
     unknown,
 )
+from chaoskit.spec.streams import check_stream_task
 from chaoskit.units import format_duration
 
 __all__ = ["check"]
@@ -88,6 +90,7 @@ def check(table: Mapping[str, Any], experiment: Experiment | None) -> list[SpecI
     issues += check_probes(table, parts)
     tasks = parts.load.tasks if parts.load else ()
     issues += check_acks(tasks)
+    issues += _stream_tasks(table, parts)
     http_routes_declared = http_routes(table)
     for index, fault in parts.faults:
         if isinstance(fault, LockFault):
@@ -114,6 +117,48 @@ def check(table: Mapping[str, Any], experiment: Experiment | None) -> list[SpecI
 
 def _by_locustfile(parts: Parts) -> bool:
     return parts.load is not None and parts.load.engine == "locust"
+
+
+def _stream_tasks(table: Mapping[str, Any], parts: Parts) -> list[SpecIssue]:
+    """Each task and flow step, of ``[load]`` and of every ``[[load.users]]``
+    class, against its kind (:mod:`chaoskit.spec.streams`), one at a time: one
+    invalid task does not hide the others' issues."""
+    load = table.get("load")
+    if not isinstance(load, dict):
+        return []
+    model = str(load.get("model", "open"))
+    issues = []
+    holders = [("load", load)] + [
+        (f"load.users[{index}]", cls)
+        for index, cls in items(table, "load", "users")
+        if isinstance(cls, dict)
+    ]
+    for where, holder in holders:
+        for path, raw, step in _task_tables(where, holder):
+            task = valid(TaskSection, raw)
+            if task is not None:
+                issues += check_stream_task(path, task, raw, model=model, step=step)
+    return issues
+
+
+def _task_tables(
+    where: str, holder: Mapping[str, Any]
+) -> Iterator[tuple[str, dict[str, Any], bool]]:
+    """(key path, table, is a flow step) of the tasks and flow steps of
+    ``[load]`` or of a class."""
+    flow = holder.get("flow")
+    flow = flow if isinstance(flow, dict) else {}
+    for path, found, step in (
+        (f"{where}.tasks", holder.get("tasks"), False),
+        (f"{where}.flow.on_start", flow.get("on_start"), True),
+        (f"{where}.flow.on_stop", flow.get("on_stop"), True),
+    ):
+        for index, raw in enumerate(found if isinstance(found, list) else []):
+            if isinstance(raw, dict):
+                yield f"{path}[{index}]", raw, step
+    beat = flow.get("heartbeat")
+    if isinstance(beat, dict):
+        yield f"{where}.flow.heartbeat", beat, True
 
 
 def _duplicates(parts: Parts) -> list[SpecIssue]:

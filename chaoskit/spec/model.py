@@ -54,6 +54,7 @@ __all__ = [
     "PROCESS_FAULT_KINDS",
     "PROFILES",
     "SERVICE_KINDS",
+    "TASK_KINDS",
     "TOXIC_FAULT_KINDS",
     "AbortCondition",
     "AckSection",
@@ -97,6 +98,7 @@ __all__ = [
     "Service",
     "SlaBudget",
     "SlaHypothesis",
+    "StreamMessageSection",
     "TargetSection",
     "TaskSection",
     "ThresholdHypothesis",
@@ -382,11 +384,41 @@ class AckSection(_Model):
     client chose, known even when no answer came (then indeterminate)."""
 
 
+TASK_KINDS = ("http", "websocket", "sse")
+"""What a task does: one HTTP request, or a WebSocket or server-sent-events
+stream held open (``chaoskit.spec.streams`` has the stream tasks' rules)."""
+
+
+class StreamMessageSection(_Model):
+    """``messages``: one exchange of a ``websocket`` task: ``send``, then wait
+    for a message containing ``expect`` (the exchange's latency)."""
+
+    send: str | dict[str, Any]
+    """Text (templates allowed), or a table sent as JSON."""
+    expect: str | None = None
+    """Text the answer contains; default: the next message answers."""
+
+
 class TaskSection(_Model):
     """``[[load.tasks]]`` (and flow steps): one kind of request."""
 
     name: Annotated[str, Field(min_length=1)]
     path: str
+    kind: Literal["http", "websocket", "sse"] = "http"
+    """``websocket`` or ``sse``: a stream held open (closed model only)."""
+    subscribe: str | dict[str, Any] | None = None
+    """``websocket``: a message sent once connected (a table is sent as JSON)."""
+    messages: tuple[StreamMessageSection, ...] = ()
+    """``websocket``: send/expect exchanges, one round per think time; none:
+    each message received is a sample (the receive rate)."""
+    sequence: str | None = None
+    """``websocket``: a JSON path to each message's sequence number (gaps)."""
+    hold: Duration | None = None
+    """Streams: how long a connection is held (default to the end of the run)."""
+    reconnect: Duration = 0.5
+    """Streams: the wait before reconnecting after the stream broke."""
+    idle: Duration | None = None
+    """Streams: a silence this long counts as a ``timeout`` and reconnects."""
     method: str = "GET"
     weight: Annotated[Number, Field(gt=0)] = 1.0
     group: str | None = None

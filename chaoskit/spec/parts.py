@@ -27,8 +27,9 @@ from chaoskit.spec.model import (
     Hypothesis,
     LoadSection,
 )
+from chaoskit.spec.streams import task_sample_names
 
-__all__ = ["CLASS_TASKS", "Parts", "gather", "items"]
+__all__ = ["CLASS_TASKS", "Parts", "gather", "items", "valid"]
 
 
 @dataclass
@@ -65,6 +66,11 @@ def _valid(tp: Any, value: object) -> Any:
         return _adapter(tp).validate_python(value)
     except ValidationError:
         return None  # already reported with its key path by validate.translate
+
+
+def valid(tp: Any, value: object) -> Any:
+    """``value`` validated as ``tp``; None when it is not (reported elsewhere)."""
+    return _valid(tp, value)
 
 
 def _partial(tp: Any, value: object) -> Any:
@@ -134,7 +140,10 @@ def gather(table: Mapping[str, Any], experiment: Experiment | None) -> Parts:
         for index, item in items(table, *keys):
             if isinstance(item, dict) and isinstance(item.get("name"), str):
                 path = f"{'.'.join(keys)}[{index}].name"
-                parts.names.setdefault(section, []).append((path, item["name"]))
+                # A stream task's own samples are named too (``feed.connect``).
+                names = task_sample_names(item) if section == "tasks" else []
+                for name in names or [item["name"]]:
+                    parts.names.setdefault(section, []).append((path, name))
                 if section == "services":
                     # "" when the kind is missing or wrong: that is reported
                     # on its own, and must not make every use of it an error.
@@ -176,8 +185,9 @@ def _class_tasks(table: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
             (f"{where}.flow.on_stop", flow.get("on_stop")),
         ):
             for position, task in enumerate(_list(steps)):
-                if isinstance(task, dict) and isinstance(task.get("name"), str):
-                    yield f"{at}[{position}].name", task["name"]
+                # As ``[load]``'s: a stream task's own samples too.
+                for name in task_sample_names(task):
+                    yield f"{at}[{position}].name", name
         beat = flow.get("heartbeat")
         if isinstance(beat, dict) and isinstance(beat.get("name"), str):
             yield f"{where}.flow.heartbeat.name", beat["name"]

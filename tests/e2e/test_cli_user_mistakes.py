@@ -71,6 +71,11 @@ CASES = {
         lambda p: ["validate", str(write(p, service="a/b"))],
         "services[0].name",
     ),
+    "a stream task with the open model": (
+        lambda p: ["run", str(write(p, extra='kind = "sse"')),
+                   "--report-dir", str(p / "r")],
+        "load.tasks[0].kind: stream tasks need the closed model",
+    ),
     "--report-dir under a file": (_file_under_a_file, "Not a directory"),
     "--report-dir that is a file": (
         lambda p: ["run", str(write(p)), "--report-dir", str(write(p))],

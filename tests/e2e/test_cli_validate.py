@@ -103,7 +103,7 @@ def test_user_classes_print_their_shares_and_tags_select_them():
     result = chaoskit(classes, "--tags", "write")
     assert result.returncode == 0, result.stderr
     assert "class ContentRequest: 101 of 101 users (100%)" in result.stdout
-    assert "class Admin" not in result.stdout
+    assert "class Admin:" not in result.stdout  # its hypothesis still names it
     result = chaoskit(classes, "--tags", "nothing")
     assert result.returncode == 2
     assert "load.tags: selects no task of the load" in result.stderr

@@ -43,6 +43,10 @@ SHORT = [
 ]  # fmt: skip
 # fallback: requests in the last ~0.6 s of the latency get the live answer
 # (their calls outlast it), so a 3 s window sits right at the 80% share; 4 s.
+STREAM_SHORT = [
+    "--set", "experiment.duration=14s", "--set", "experiment.warmup=1s",
+    "--set", "faults.0.at=4s", "--set", "faults.0.for=2s",
+]  # fmt: skip
 SHORT_FOR = {
     # two windows: 503s for the first two requests, then 429 + Retry-After: 1
     "upstream-503": [
@@ -59,6 +63,8 @@ SHORT_FOR = {
     "endurance-leak": [
         "--set", "experiment.duration=20s", "--set", "experiment.warmup=2s",
     ],
+    # Recovery needs 3 s stable inside its 4 s: an after phase of 8 s.
+    "stream-reconnect": STREAM_SHORT,
     "db-connections": [
         "--set", "experiment.duration=16s", "--set", "experiment.warmup=2s",
         "--set", "faults.0.at=4s", "--set", "faults.0.for=3s",
@@ -186,4 +192,35 @@ def test_event_sink_fuzz_catches_a_broken_rule(tmp_path):
     assert 'id="fuzz"' in html
     assert "curl -sS -i -X POST" in html
     assert "Fuzzed payloads: garbage" in result.stdout
+    assert all(f["rolled_back"] for f in report["faults"])
+
+
+@pytest.mark.slow
+def test_stream_reconnect_fails_on_a_feed_that_does_not_resume(tmp_path):
+    """The shipped experiment (which passes against the correct feed, above)
+    fails against ``--break no-resume``: the streams reconnect, are never sent
+    anything, and neither recovery holds; the cut is seen as the kinds'
+    connect and disconnect classes, under ``<task>.connect`` too."""
+    reports = tmp_path / "report"
+    result = chaoskit(
+        "run", str(REPO / "experiments" / "stream-reconnect.toml"),
+        "--report-dir", str(reports), *STREAM_SHORT, "--env", "broken",
+        "--var", f"port={free_port()}", "--var", f"proxied={free_port()}",
+    )  # fmt: skip
+    report = json.loads((reports / "report.json").read_text())
+    assert result.returncode == 1, (report["reason"], result.stdout[-3000:])
+    verdicts = {h["name"]: h for h in report["hypotheses"]}
+    assert not verdicts["events flow again [cut the streams]"]["passed"]
+    assert not verdicts["exchanges answered again [cut the streams]"]["passed"]
+    assert verdicts["exchanges stay fast"]["passed"]
+    assert {
+        "ticks",
+        "ticks.connect",
+        "ticks.first_event",
+        "echo",
+        "echo.connect",
+    } <= set(report["tasks"])
+    errors = set(report["errors"])
+    assert {"sse_connect_failed", "sse_disconnect", "ws_connect_failed"} <= errors
+    assert "timeout" in errors  # the silent resumed streams (idle = 2s)
     assert all(f["rolled_back"] for f in report["faults"])
