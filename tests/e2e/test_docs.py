@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -42,7 +41,9 @@ def test_every_toml_snippet_validates(index, tmp_path):
     schema = tmp_path / "fixtures" / "eventsink" / "schema.json"
     schema.parent.mkdir(parents=True)
     shutil.copy(REPO / "fixtures" / "eventsink" / "schema.json", schema)
-    shutil.copy(REPO / "fixtures" / "locust" / "eventsink.py", tmp_path / "locustfile.py")
+    shutil.copy(
+        REPO / "fixtures" / "locust" / "eventsink.py", tmp_path / "locustfile.py"
+    )
     path = tmp_path / "snippet.toml"
     path.write_text(text)
     result = chaoskit("validate", str(path))
