@@ -28,7 +28,9 @@ __all__ = ["find_secrets"]
 # ("application/json") everywhere if they were taken as secrets.
 _PLAIN_HEADERS = frozenset(
     {"accept", "accept-encoding", "accept-language", "cache-control", "connection",
-     "content-type", "user-agent"}
+     "content-type", "user-agent",
+     # A CORS preflight's: "POST" masked as a literal hid every method.
+     "origin", "access-control-request-method", "access-control-request-headers"}
 )  # fmt: skip
 
 

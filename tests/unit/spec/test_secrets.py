@@ -46,3 +46,21 @@ def test_an_http_faults_answer_headers_and_short_values_are_not_secrets():
     secrets = set(validate(table, "s.toml").secrets)
     assert not {"1", "7", "long-enough"} & secrets
     assert {"jwt-1234", "db-pw-1"} <= secrets
+
+
+def test_a_cors_preflights_headers_are_not_secrets():
+    # Seen on a real plan: Access-Control-Request-Method = "POST" masked every
+    # POST of every task ("task paused: *** /events").
+    preflight = {
+        "name": "preflight",
+        "method": "OPTIONS",
+        "path": "/events",
+        "headers": {
+            "Origin": "http://localhost:3000",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    }
+    table = {**TABLE, "load": {"rate": 1, "tasks": [preflight]}}  # fmt: skip
+    secrets = set(validate(table, "s.toml").secrets)
+    assert not {"POST", "http://localhost:3000", "content-type"} & secrets

@@ -1,0 +1,71 @@
+"""The suites users start from (``experiments/seeds/``), run shortened.
+
+Each seed keeps its authors' durations; ``--env short`` shortens the run to a
+few seconds. Each also has a way to break its fixture (``--env broken``),
+which its hypotheses must catch: exit 1, the right verdicts failed.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import free_port
+from tests.e2e.test_experiments import REPO, chaoskit
+
+SEEDS = sorted((REPO / "experiments" / "seeds").glob("*.toml"))
+EVENT_SINK = REPO / "experiments" / "seeds" / "event-sink.toml"
+# The broken sink on the short timeline (one --env at a time).
+EVENT_SINK_SHORT = [
+    "--set", "experiment.duration=10s", "--set", "experiment.warmup=1s",
+    "--set", "load.user_count=20", "--set", "load.ramp=1s",
+    "--set", "faults.0.at=4s", "--set", "faults.0.for=2s",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("path", SEEDS, ids=lambda p: p.stem)
+def test_every_seed_is_valid_as_shipped_and_shortened(path):
+    for extra in ([], ["--env", "short"]):
+        result = chaoskit("validate", str(path), *extra)
+        assert result.returncode == 0, (extra, result.stderr)
+        assert result.stdout.rstrip().endswith("valid")
+
+
+def _run(tmp_path, *args):
+    reports = tmp_path / "report"
+    result = chaoskit(
+        "run", str(EVENT_SINK), "--report-dir", str(reports),
+        "--var", f"port={free_port()}", *args,
+    )  # fmt: skip
+    report = json.loads((reports / "report.json").read_text())
+    return result, report
+
+
+@pytest.mark.slow
+def test_event_sink_passes_against_the_sink(tmp_path):
+    result, report = _run(tmp_path, "--env", "short")
+    failed = [h for h in report["hypotheses"] if not h["passed"]]
+    assert result.returncode == 0, (failed, report["reason"], result.stdout[-3000:])
+    # Every kind of request of the suite ran: the 15 event types (init to
+    # stopped), the invalid events, the preflights and the unknown paths.
+    ran = set(report["tasks"])
+    assert {"preflight", "init", "metadata", "loading", "loaded", "buffering",
+            "buffered", "playing", "heartbeat", "stopped", "empty beacon",
+            "unknown path", "foreign preflight"} <= ran  # fmt: skip
+    assert set(report["classes"]) >= {"viewer", "heartbeat", "invalid", "edge"}
+    assert all(f["rolled_back"] for f in report["faults"])
+
+
+@pytest.mark.slow
+def test_event_sink_catches_a_sink_that_lets_invalid_heartbeats_through(tmp_path):
+    """``--env broken``: progress is not range-checked, so an out-of-range
+    heartbeat crashes the sink's counter (a 500 instead of a 400)."""
+    result, report = _run(tmp_path, "--env", "broken", *EVENT_SINK_SHORT)
+    assert result.returncode == 1, (report["reason"], result.stdout[-3000:])
+    verdicts = {h["name"]: h["passed"] for h in report["hypotheses"]}
+    assert not verdicts["invalid events get 400, never anything else"]
+    # The valid traffic is judged on its own, and is fine.
+    assert verdicts["viewers' events accepted"]
+    assert verdicts["heartbeats fast"]
+    assert all(f["rolled_back"] for f in report["faults"])
