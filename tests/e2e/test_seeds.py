@@ -100,8 +100,8 @@ def test_autoarr_passes_against_the_api(tmp_path):
             "request content", "update settings"} <= set(report["tasks"])  # fmt: skip
     # Every budget judged (none short of samples), RSS sampled.
     names = {h["name"] for h in report["hypotheses"]}
-    assert {f"budgets per operation type [{g}]"
-            for g in ("health", "read", "write", "slow", "websocket")} <= names  # fmt: skip
+    groups = ("health", "read", "write", "slow", "websocket")
+    assert {f"budgets per operation type [{g}]" for g in groups} <= names
     assert report["probes"]
     assert all(f["rolled_back"] for f in report["faults"])
 
