@@ -83,6 +83,16 @@ def test_event_sink_catches_a_sink_that_lets_invalid_heartbeats_through(tmp_path
     assert all(f["rolled_back"] for f in report["faults"])
 
 
+@pytest.mark.parametrize(
+    ("profile", "users"),
+    [("baseline", 30), ("normal", 40), ("peak", 100), ("stress", 225), ("spike", 155)],
+)
+def test_autoarr_profiles_are_its_environments(profile, users):
+    result = chaoskit("validate", str(AUTOARR), "--env", profile)
+    assert result.returncode == 0, result.stderr
+    assert f"closed model: {users} users" in result.stdout
+
+
 def _run_autoarr(tmp_path, *args):
     return _run(tmp_path, "--var", f"arr_port={free_port()}", *args, seed=AUTOARR)
 
