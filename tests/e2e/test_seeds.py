@@ -16,11 +16,23 @@ from tests.e2e.test_experiments import REPO, chaoskit
 
 SEEDS = sorted((REPO / "experiments" / "seeds").glob("*.toml"))
 EVENT_SINK = REPO / "experiments" / "seeds" / "event-sink.toml"
+AUTOARR = REPO / "experiments" / "seeds" / "autoarr.toml"
 # The broken sink on the short timeline (one --env at a time).
 EVENT_SINK_SHORT = [
     "--set", "experiment.duration=10s", "--set", "experiment.warmup=1s",
     "--set", "load.user_count=20", "--set", "load.ramp=1s",
     "--set", "faults.0.at=4s", "--set", "faults.0.for=2s",
+]  # fmt: skip
+
+
+# The broken AutoArr on the short timeline: the wait times cut, the rare
+# classes weighted up (as `--env short` does).
+AUTOARR_SHORT = [
+    "--set", "experiment.duration=12s", "--set", "experiment.warmup=1s",
+    "--set", "load.user_count=30", "--set", "load.ramp=1s",
+    "--set", "faults.0.at=4s", "--set", "faults.0.for=3s",
+    *(arg for i in range(6) for arg in ("--set", f"load.users.{i}.think=0.2s..0.5s")),
+    *(arg for i in (3, 4, 5) for arg in ("--set", f"load.users.{i}.weight=10")),
 ]  # fmt: skip
 
 
@@ -32,10 +44,10 @@ def test_every_seed_is_valid_as_shipped_and_shortened(path):
         assert result.stdout.rstrip().endswith("valid")
 
 
-def _run(tmp_path, *args):
+def _run(tmp_path, *args, seed=EVENT_SINK):
     reports = tmp_path / "report"
     result = chaoskit(
-        "run", str(EVENT_SINK), "--report-dir", str(reports),
+        "run", str(seed), "--report-dir", str(reports),
         "--var", f"port={free_port()}", *args,
     )  # fmt: skip
     report = json.loads((reports / "report.json").read_text())
@@ -68,4 +80,51 @@ def test_event_sink_catches_a_sink_that_lets_invalid_heartbeats_through(tmp_path
     # The valid traffic is judged on its own, and is fine.
     assert verdicts["viewers' events accepted"]
     assert verdicts["heartbeats fast"]
+    assert all(f["rolled_back"] for f in report["faults"])
+
+
+@pytest.mark.parametrize(
+    ("profile", "users"),
+    [("baseline", 30), ("normal", 40), ("peak", 100), ("stress", 225), ("spike", 155)],
+)
+def test_autoarr_profiles_are_its_environments(profile, users):
+    result = chaoskit("validate", str(AUTOARR), "--env", profile)
+    assert result.returncode == 0, result.stderr
+    assert f"closed model: {users} users" in result.stdout
+
+
+def _run_autoarr(tmp_path, *args):
+    return _run(tmp_path, "--var", f"arr_port={free_port()}", *args, seed=AUTOARR)
+
+
+@pytest.mark.slow
+def test_autoarr_passes_against_the_api(tmp_path):
+    result, report = _run_autoarr(tmp_path, "--env", "short")
+    failed = [h for h in report["hypotheses"] if not h["passed"]]
+    assert result.returncode == 0, (failed, report["reason"], result.stdout[-3000:])
+    # The six classes ran, each with its tasks, the WebSocket among them.
+    assert set(report["classes"]) == {"HealthCheck", "Monitoring", "Browsing",
+            "ConfigurationAudit", "ContentRequest", "Admin"}  # fmt: skip
+    assert {"health", "ready", "download queue", "live activity",
+            "live activity.connect", "shows", "audit start", "connection test",
+            "request content", "update settings"} <= set(report["tasks"])  # fmt: skip
+    # Every budget judged (none short of samples), RSS sampled.
+    names = {h["name"] for h in report["hypotheses"]}
+    groups = ("health", "read", "write", "slow", "websocket")
+    assert {f"budgets per operation type [{g}]" for g in groups} <= names
+    assert report["probes"]
+    assert all(f["rolled_back"] for f in report["faults"])
+
+
+@pytest.mark.slow
+def test_autoarr_catches_slow_reads(tmp_path):
+    """``--env broken``: every read of the media services 800 ms slower, over
+    the 500 ms p95 read budget; the other budgets still hold."""
+    result, report = _run_autoarr(tmp_path, "--env", "broken", *AUTOARR_SHORT)
+    assert result.returncode == 1, (report["reason"], result.stdout[-3000:])
+    verdicts = {h["name"]: h["passed"] for h in report["hypotheses"]}
+    assert not verdicts["budgets per operation type [read]"]
+    for group in ("write", "slow", "websocket"):
+        assert verdicts[f"budgets per operation type [{group}]"], group
+    assert verdicts["error rate under 1 %"]
     assert all(f["rolled_back"] for f in report["faults"])
