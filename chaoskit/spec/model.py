@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -24,7 +25,6 @@ from pydantic import (
     PrivateAttr,
     Strict,
     Tag,
-    field_validator,
     model_validator,
 )
 
@@ -141,6 +141,17 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 """Seconds, written ``"250ms"``, ``"15s"``, ``"2m"`` (or a bare number of seconds)."""
 Ratio = Annotated[float, BeforeValidator(parse_ratio)]
 """A fraction in [0, 1], written ``"1%"`` or ``0.01``."""
+
+
+def _think_parses(value: str | float | None) -> str | float | None:
+    if value is not None:
+        parse_think(value)
+    return value
+
+
+Think = Annotated[str | Number | None, AfterValidator(_think_parses)]
+"""A wait between tasks: ``"1s"``, ``"2s..5s"`` (uniform) or seconds; kept as
+written, checked here once for ``[load]`` and every user class."""
 
 SERVICE_KINDS = ("postgres", "process", "external", "container")
 TOXIC_FAULT_KINDS = (
@@ -470,20 +481,13 @@ class UserClassSection(_Model):
     """Closed model: exactly this many users, spawned first (not by weight)."""
     rate: Annotated[Number, Field(gt=0)] | None = None
     """Open model: this class's own requests per second (not a share)."""
-    think: str | Number | None = None
+    think: Think = None
     """Closed model: the class's think time; default ``load.think``."""
     tasks: tuple[TaskSection, ...] = ()
     flow: FlowSection | None = None
     """The class's own flow; default ``load.flow``."""
     tags: tuple[str, ...] = ()
     """Tags every task of the class carries (for ``--tags``/``--exclude-tags``)."""
-
-    @field_validator("think")
-    @classmethod
-    def _think_parses(cls, value: str | float | None) -> str | float | None:
-        if value is not None:
-            parse_think(value)
-        return value
 
 
 class HotKeysSection(_Model):
@@ -502,7 +506,7 @@ class LoadSection(_Model):
     ``user_count`` is the number of users)."""
     user_count: Annotated[Int, Field(ge=1)] | None = None
     """With ``[[load.users]]`` classes: how many users in all (closed model)."""
-    think: str | Number | None = None
+    think: Think = None
     """A duration, or a range ``"0.5s..2s"`` (closed model)."""
     spawn_rate: Annotated[Number, Field(gt=0)] | None = None
     ramp: Duration | None = None
@@ -548,13 +552,6 @@ class LoadSection(_Model):
     """Locust only: how long to wait for them."""
     markers: dict[str, MarkerSection] = Field(default_factory=dict)
     """Locust only: request name -> what marks its response (header or status)."""
-
-    @field_validator("think")
-    @classmethod
-    def _think_parses(cls, value: str | float | None) -> str | float | None:
-        if value is not None:
-            parse_think(value)
-        return value
 
     @property
     def classes(self) -> tuple[UserClassSection, ...]:
