@@ -96,6 +96,14 @@ def replay_command(
     return shlex.join(parts)
 
 
+def _ready_report_dir(report_dir: Path | None, stem: str) -> Path:
+    """The report directory given, or reports/<stem>-<date>-<time>, prepared."""
+    if report_dir is None:
+        report_dir = DEFAULT_REPORTS / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    prepare_report_dir(report_dir)
+    return report_dir
+
+
 def prepare_report_dir(report_dir: Path) -> None:
     """Create the report directory and check it takes files, before anything starts.
 
@@ -187,10 +195,7 @@ def run(
     for note in payload_fault_notes(experiment, file.parent):
         console.print(f"note: {note}", markup=False, highlight=False)
     name = experiment.experiment.name
-    if report_dir is None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        report_dir = DEFAULT_REPORTS / f"{name}-{stamp}"
-    prepare_report_dir(report_dir)
+    report_dir = _ready_report_dir(report_dir, name)
     # Stop signals wait while leftovers are undone and while the run is judged
     # and reported; during the run itself its event loop handles them.
     with _stop_signals_deferred() as received:
@@ -265,10 +270,7 @@ def capacity(
     )
     check_options(experiment, options)
     name = experiment.experiment.name
-    if report_dir is None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        report_dir = DEFAULT_REPORTS / f"{name}-capacity-{stamp}"
-    prepare_report_dir(report_dir)
+    report_dir = _ready_report_dir(report_dir, f"{name}-capacity")
     with _stop_signals_deferred() as received:
         _undo_leftovers(report_dir.parent, console)
         if received:
