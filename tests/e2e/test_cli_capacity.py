@@ -17,11 +17,32 @@ import sys
 import time
 
 import httpx
+import pytest
 
+from tests.conftest import free_port
 from tests.e2e.test_cli_run import REPO, _read, assert_gone, chaoskit, pids_started
 from tests.e2e.test_cli_signals import assert_all_undone
 
 EXPERIMENT = "experiments/capacity.toml"
+
+# The searches measure a capacity: one pytest-xdist worker runs them one after
+# another, so two never share the machine's CPUs with each other.
+pytestmark = pytest.mark.xdist_group("capacity")
+
+
+def free_ports() -> list[str]:
+    """capacity.toml's fixed ports moved to free ones (a run of the file
+    elsewhere on the machine must not collide)."""
+    db, route, api = free_port(), free_port(), free_port()
+    base = f"http://127.0.0.1:{api}"
+    return [
+        "--set", f'services.0.command.5="{db}"',
+        "--set", f'proxy.routes.0.upstream="127.0.0.1:{db}"',
+        "--set", f'proxy.routes.0.listen="127.0.0.1:{route}"',
+        "--set", f'services.1.command.4="{api}"',
+        "--set", f'services.1.health="{base}/health"',
+        "--set", f'target.base_url="{base}"',
+    ]  # fmt: skip
 
 
 def within(value: float, expected: float, share: float = 0.10) -> bool:
@@ -32,7 +53,7 @@ def test_capacity_is_found_with_and_without_a_fault_as_predicted(tmp_path):
     reports = tmp_path / "capacity"
     result = chaoskit(
         "capacity", EXPERIMENT, "--fault", "slow db", "--report-dir", str(reports),
-        timeout=600,
+        *free_ports(), timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((reports / "report.json").read_text())
@@ -73,7 +94,7 @@ def test_vary_finds_the_worst_latency_tolerated_at_a_fixed_load(tmp_path):
     result = chaoskit(
         "capacity", EXPERIMENT, "--report-dir", str(reports),
         "--set", "capacity.vary=faults.0.latency", "--set", "capacity.resolution=10%",
-        "--set", "capacity.trials=1",
+        "--set", "capacity.trials=1", *free_ports(),
         timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
@@ -91,7 +112,7 @@ def test_required_capacity_not_met_exits_1(tmp_path):
     result = chaoskit(
         "capacity", EXPERIMENT, "--report-dir", str(reports),
         "--set", "capacity.required=1000", "--set", "capacity.max=100",
-        "--set", "capacity.min=50",
+        "--set", "capacity.min=50", *free_ports(),
         timeout=300,
     )  # fmt: skip
     assert result.returncode == 1, result.stdout + result.stderr
@@ -121,7 +142,7 @@ def test_ctrl_c_during_a_search_rolls_back(tmp_path, separate_proxy):
     proc = subprocess.Popen(
         [sys.executable, "-m", "chaoskit", "capacity", EXPERIMENT,
          "--report-dir", str(reports), "--set", f"proxy.url={separate_proxy}",
-         "--set", "capacity.vary=faults.0.latency"],
+         "--set", "capacity.vary=faults.0.latency", *free_ports()],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

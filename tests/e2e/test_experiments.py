@@ -80,8 +80,19 @@ NEEDS_IMAGES = {"compose-db-latency", "container-restart"}
 RUNNABLE = [path for path in EXPERIMENTS if path.stem not in NEEDS_IMAGES]
 
 
+def same_ports(stem: str) -> pytest.MarkDecorator:
+    """One pytest-xdist worker for every run of the shipped ``stem``.toml as it
+    is (its fixed ports): runs elsewhere in the suite never overlap it, and a
+    ``shipped_run`` is shared, since each worker has a session of its own."""
+    return pytest.mark.xdist_group(f"experiments/{stem}")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("path", RUNNABLE, ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path",
+    [pytest.param(p, marks=same_ports(p.stem)) for p in RUNNABLE],
+    ids=lambda p: p.stem,
+)
 def test_every_shipped_experiment_runs_and_passes(path, shipped_run):
     result, reports = shipped_run(path, *SHORT_FOR.get(path.stem, SHORT))
     report = json.loads((reports / "report.json").read_text())

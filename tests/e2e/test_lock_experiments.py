@@ -24,10 +24,11 @@ from tests.e2e.test_cli_run import (
     kill_9,
     pids_started,
 )
-from tests.e2e.test_experiments import REPO, SHORT, chaoskit
+from tests.e2e.test_experiments import REPO, SHORT, chaoskit, same_ports
 
 
 @pytest.mark.slow
+@same_ports("watch-history-locks")
 def test_a_lock_held_3s_gives_lock_errors_and_a_measured_recovery(shipped_run):
     # The same run as test_experiments' (9 s, the lock from 3 s to 6 s).
     result, reports = shipped_run(REPO / "experiments/watch-history-locks.toml", *SHORT)
@@ -61,6 +62,7 @@ KILL_SHORT = [
 
 
 @pytest.mark.slow
+@same_ports("ack-loss")
 def test_acknowledging_before_persisting_loses_writes_and_is_caught(tmp_path):
     reports = tmp_path / "report"
     result = chaoskit(

@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from tests.e2e.test_experiments import REPO, chaoskit
+from tests.e2e.test_experiments import REPO, chaoskit, same_ports
 
 SHORTER = [
     "--set", "experiment.duration=7s", "--set", "experiment.warmup=500ms",
@@ -35,6 +35,7 @@ def run(tmp_path, name: str, *overrides: str) -> dict:
 
 
 @pytest.mark.slow
+@same_ports("retry-backoff")
 def test_immediate_retries_without_fallback_fail_both_hypotheses(tmp_path):
     """One run, two broken services: retries in a storm, and no fallback."""
     verdicts = run(

@@ -981,7 +981,7 @@ def test_reset_re_enables_proxies_clears_toxics_and_keeps_listen(
     """POST /reset is 204: every proxy enabled on its old port, every toxic gone."""
     first = create(api, "a", echo_upstream)
     second = create(api, "b", echo_upstream)
-    add_toxic(api, "a", type="latency", attributes={"latency": 1000})
+    add_toxic(api, "a", type="latency", attributes={"latency": 10_000})
     add_toxic(api, "b", type="noop", stream="upstream")
     api.patch("/proxies/b", json={"enabled": False})
 
@@ -994,9 +994,9 @@ def test_reset_re_enables_proxies_clears_toxics_and_keeps_listen(
     # The latency toxic is gone and b listens again on its old port.
     start = time.monotonic()
     assert round_trip(port_of(first["listen"])) == b"ping"
-    # The 1000 ms latency toxic is gone; the bound sits well under it (noisy
-    # shared machines) and well over a plain loopback round trip.
-    assert time.monotonic() - start < 0.9
+    # The 10 s latency toxic is gone; the bound sits far under it and far over
+    # a plain loopback round trip on a loaded machine.
+    assert time.monotonic() - start < 5
     assert round_trip(port_of(second["listen"])) == b"ping"
 
 

@@ -46,15 +46,18 @@ async def test_latency_toxic_slows_queries_then_recovers(api, db_route):
     """300 ms on the database's replies: each round trip pays it; removal restores."""
     conn = await asyncpg.connect(db_route, timeout=10)
     try:
-        assert await timed_query(conn) < 0.3
+        await timed_query(conn)
         api.post(
             "/proxies/db/toxics",
             json={"type": "latency", "attributes": {"latency": 300}},
         )
-        # Generous upper bound: noisy shared CI machines.
-        assert 0.300 <= await timed_query(conn) < 0.300 + 0.5
+        # The lower bound is exact; the upper one only catches a gross bug
+        # (a stall of a loaded machine is not one).
+        assert 0.300 <= await timed_query(conn) < 3.0
         api.delete("/proxies/db/toxics/latency_downstream")
-        assert await timed_query(conn) < 0.3
+        # Removal restores: the best of three round trips (a stall only adds
+        # time) is clearly under the 300 ms every one paid with the toxic.
+        assert min([await timed_query(conn) for _ in range(3)]) < 0.25
     finally:
         await conn.close()
 

@@ -1,8 +1,11 @@
 """Toxic behaviour on real loopback connections through the embedded proxy.
 
 Timing tolerances: lower bounds are exact (a toxic never delivers early); upper
-bounds are generous because these 2-core machines are shared and noisy, and a
-scheduler hiccup of 100+ ms is not a bug in the proxy.
+bounds on a single timed operation only catch a gross bug (a delay many times
+too long): these 2-core machines are shared (and the suite runs in parallel),
+and a scheduler stall of several hundred ms is not a bug in the proxy. Where an
+upper bound must be tight, the test takes the best of several round trips,
+since a stall only ever adds time.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import pytest
 
 from tests.integration.proxy.conftest import ProxyThread
 
-# Upper-bound slack for a single timed operation on a busy CI machine.
-SLACK = 0.25
+# Upper-bound slack for a single timed operation on a loaded machine: about
+# 10x the delays under test, so only a real bug (not a stall) trips it.
+SLACK = 1.0
 
 
 def make_proxy(api: httpx.Client, upstream: str, name: str = "p") -> tuple[str, int]:
@@ -128,7 +132,8 @@ class TestLatency:
             started = time.monotonic()
             api.delete("/proxies/p/toxics/latency_downstream")
             assert sock.recv(100) == b"held"
-            assert time.monotonic() - started < 1.0
+            # Well under the 5 s the toxic would have held it: a stall is not.
+            assert time.monotonic() - started < 4.0
 
 
 class TestBandwidth:

@@ -142,13 +142,16 @@ async def test_never_healthy_is_stopped_and_says_what_health_saw(
 ):
     pid_file = tmp_path / "child.pid"
     service = children.server(
-        "--health-status", "503", "--pid-file", str(pid_file), health_timeout=0.6
-    )
+        "--health-status", "503", "--pid-file", str(pid_file), health_timeout=0.6,
+        stop_timeout=30,
+    )  # fmt: skip
     began = time.monotonic()
     with pytest.raises(ServiceError) as caught:
         await service.start()
-    # 0.6 s of probing plus a prompt SIGTERM stop; generous for a loaded machine.
-    assert time.monotonic() - began < 3
+    # 0.6 s of probing plus a prompt SIGTERM stop. A stop that waited for the
+    # SIGKILL would take over 30 s: the bound is far from both, so a loaded
+    # machine cannot trip it.
+    assert time.monotonic() - began < 15
     message = str(caught.value)
     assert "was not healthy within 0.6 s and was stopped" in message
     assert "last gave: HTTP 503" in message
@@ -188,8 +191,9 @@ async def test_sigterm_ignored_means_sigkill_after_stop_timeout(children: Childr
     began = time.monotonic()
     await service.stop()
     took = time.monotonic() - began
-    # SIGKILL only once stop_timeout has passed; then gone within milliseconds.
-    assert 0.4 <= took < 2.5
+    # SIGKILL only once stop_timeout has passed (exact); then gone at once. The
+    # upper bound only catches a gross bug (waiting again), not a loaded machine.
+    assert 0.4 <= took < 10
     assert not alive(pid)
 
 
@@ -250,13 +254,14 @@ async def test_pause_freezes_answers_and_resume_brings_them_back(children: Child
 
 
 async def test_stop_of_a_paused_service_is_prompt(children: Children):
-    service = children.server(stop_timeout=5)
+    service = children.server(stop_timeout=30)
     await service.start()
     service.pause()
     began = time.monotonic()
     await service.stop()
-    # SIGCONT follows SIGTERM, so it exits at once rather than at stop_timeout.
-    assert time.monotonic() - began < 2
+    # SIGCONT follows SIGTERM, so it exits at once rather than at stop_timeout:
+    # the bound sits far under 30 s and far over a stall of a loaded machine.
+    assert time.monotonic() - began < 15
     assert not service.running
 
 
