@@ -32,6 +32,20 @@ def pytest_configure(config: pytest.Config) -> None:
             signal.signal(sig, default)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every Docker test on one pytest-xdist worker (``--dist loadgroup``).
+
+    Their containers' names come from fixed run ids and ports within a session,
+    and the engine is one per machine: tests that are safe one after another
+    need not be safe side by side.
+    """
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if item.get_closest_marker("docker") or fixtures & {"docker_client"}:
+            item.add_marker(pytest.mark.xdist_group("docker"))
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port nothing listens on right now (bind 0, read, close)."""
     with socket.socket() as sock:

@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -52,6 +53,21 @@ def _our_children() -> set[int]:
 
 def _run_dirs() -> set[Path]:
     return set(Path(tempfile.gettempdir()).glob("chaoskit-pg-*"))
+
+
+@pytest.fixture
+def own_tempdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A temp directory of this test's own for run directories: other tests
+    (pytest-xdist workers) and runs on the machine create and remove
+    chaoskit-pg-* in the shared one meanwhile, and _run_dirs() would see them.
+    Under /tmp, not pytest's 0700 tree: as root, PostgreSQL runs as its own
+    system user, which must be able to enter it."""
+    del tmp_path  # pytest's own temp tree first: it is found through tempdir too
+    private = Path(tempfile.mkdtemp(prefix="chaoskit-test-tmp-"))
+    private.chmod(0o755)
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    yield
+    shutil.rmtree(private, ignore_errors=True)
 
 
 def _listening_socket() -> socket.socket:
@@ -199,6 +215,7 @@ async def test_keep_leaves_the_data_and_a_new_service_reuses_it():
 
 
 @pytest.mark.anyio
+@pytest.mark.usefixtures("own_tempdir")
 async def test_bad_init_sql_names_the_file_and_leaves_nothing_running(tmp_path: Path):
     bad = tmp_path / "broken.sql"
     bad.write_text("create table fine (x int);\nselect * from no_such_table;\n")
@@ -217,6 +234,7 @@ async def test_bad_init_sql_names_the_file_and_leaves_nothing_running(tmp_path: 
     assert service.pid is None
 
 
+@pytest.mark.usefixtures("own_tempdir")
 def test_a_missing_init_file_fails_before_anything_starts(tmp_path: Path):
     run_dirs = _run_dirs()
     service = PostgresService("missing", init_sql=[tmp_path / "nope.sql"])
@@ -228,6 +246,7 @@ def test_a_missing_init_file_fails_before_anything_starts(tmp_path: Path):
 @pytest.mark.skipif(
     os.geteuid() != 0, reason="only root hands the server to a system user"
 )
+@pytest.mark.usefixtures("own_tempdir")
 def test_a_data_dir_the_server_user_cannot_reach_is_a_clear_error(tmp_path: Path):
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o700)
