@@ -8,6 +8,8 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from chaoskit.events import Event
 from chaoskit.report import JournalSink, build_document
 from tests.unit.report.conftest import TOKEN, build_outcome
@@ -120,6 +122,7 @@ def test_report_exits_2_on_a_file_that_is_not_a_journal(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.xdist_group("slow_app_run")  # one worker: the run is shared, not repeated
 def test_report_html_and_csvs_from_a_journal_equal_the_runs_own(tmp_path, slow_app_run):
     """A real run (a latency fault, a recovery hypothesis: tests/e2e/conftest.py)
     writes report.html and the Locust CSVs; `chaoskit report` re-renders them

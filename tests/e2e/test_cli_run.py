@@ -99,6 +99,7 @@ def assert_gone(pid: int) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.xdist_group("slow_app_run")  # one worker: the run is shared, not repeated
 def test_a_passing_run_exits_0_and_writes_the_report_contract(slow_app_run):
     """The run (shared with test_cli_report: tests/e2e/conftest.py) is the tiny
     app with a 150 ms latency fault from 2 s to 4 s and three hypotheses."""

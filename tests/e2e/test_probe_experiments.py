@@ -53,6 +53,7 @@ def leaking(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Path]:
     return result.returncode, reports
 
 
+@pytest.mark.xdist_group("leaking")  # one worker: the run is shared
 def test_the_leak_is_found_by_leak_and_by_the_http_probe(leaking):
     code, reports = leaking
     report = json.loads((reports / "report.json").read_text())
@@ -68,6 +69,7 @@ def test_the_leak_is_found_by_leak_and_by_the_http_probe(leaking):
     assert reco["target"] == "service reco"
 
 
+@pytest.mark.xdist_group("leaking")  # one worker: the run is shared
 def test_probe_samples_reach_the_journal_and_probes_csv(leaking):
     _, reports = leaking
     journal = [
@@ -84,6 +86,7 @@ def test_probe_samples_reach_the_journal_and_probes_csv(leaking):
     assert rss[-1] - rss[len(rss) // 4] > 1_000_000  # it grew
 
 
+@pytest.mark.xdist_group("leaking")  # one worker: the run is shared
 def test_the_page_shows_the_probe_charts_with_the_fitted_line(leaking, tmp_path):
     _, reports = leaking
     page = reports / "report.html"
