@@ -4,6 +4,11 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# pytest-xdist workers: most of the suite waits on timelines and servers, so four
+# workers beat the two CPUs; tests sharing fixed ports or a measured capacity
+# name one xdist_group (one worker, one after another). `PYTEST_WORKERS=` runs
+# it in one process.
+PYTEST_WORKERS ?= -n 4 --dist loadgroup
 
 .PHONY: demo test lint format bench clean
 
@@ -23,7 +28,7 @@ test: $(STAMP)
 	$(BIN)/ruff check chaoskit tests benchmarks fixtures _chaoskit_pytestplugin.py
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_WORKERS)
 
 format: $(STAMP)
 	$(BIN)/ruff format chaoskit tests benchmarks fixtures _chaoskit_pytestplugin.py
