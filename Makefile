@@ -5,9 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # pytest-xdist workers: most of the suite waits on timelines and servers, so four
-# workers beat the two CPUs; tests sharing fixed ports or a measured capacity
-# name one xdist_group (one worker, one after another). `PYTEST_WORKERS=` runs
-# it in one process.
+# workers beat the two CPUs. Tests sharing fixed ports or one expensive run name
+# an xdist_group (one worker, one after another); tests marked `serial` measure
+# the machine's capacity and run alone afterwards. `PYTEST_WORKERS=` runs all in
+# one process.
 PYTEST_WORKERS ?= -n 4 --dist loadgroup
 
 .PHONY: demo test lint format bench clean
@@ -28,7 +29,8 @@ test: $(STAMP)
 	$(BIN)/ruff check chaoskit tests benchmarks fixtures _chaoskit_pytestplugin.py
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest $(PYTEST_WORKERS)
+	$(BIN)/pytest $(PYTEST_WORKERS) -m "not serial"
+	$(BIN)/pytest -m serial
 
 format: $(STAMP)
 	$(BIN)/ruff format chaoskit tests benchmarks fixtures _chaoskit_pytestplugin.py

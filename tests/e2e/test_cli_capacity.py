@@ -25,9 +25,9 @@ from tests.e2e.test_cli_signals import assert_all_undone
 
 EXPERIMENT = "experiments/capacity.toml"
 
-# The searches measure a capacity: one pytest-xdist worker runs them one after
-# another, so two never share the machine's CPUs with each other.
-pytestmark = pytest.mark.xdist_group("capacity")
+# The searches measure a capacity, which other tests on the CPUs would lower:
+# `make test` runs these alone, after the parallel part.
+pytestmark = pytest.mark.serial
 
 
 def free_ports() -> list[str]:
