@@ -55,10 +55,12 @@ def test_exponential_backoff_passes_and_immediate_retry_fails(
 def test_exponential(chaoskit_route, echo):
     route = chaoskit_route(echo)
     with route.down(), route.attempts() as a:
-        assert not call(route.port, [0.02 * 2**n for n in range(4)])
+        # 100 ms and up: a loaded machine's scheduling delay (50 ms seen) stays
+        # well inside the 25% tolerance of each doubling.
+        assert not call(route.port, [0.1 * 2**n for n in range(4)])
     assert a.count == 5
     assert a.backs_off(factor=1.5)
-    assert 0.15 < a.max_interval < 1.0
+    assert 0.75 < a.max_interval < 8.0
     assert a.broken(max_attempts=5, min_growth=1.5) == []
     assert call(route.port, [])  # back up after the block
 

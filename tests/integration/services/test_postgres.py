@@ -332,6 +332,7 @@ async def test_sigstop_on_all_processes_hangs_queries_until_sigcont():
 
 
 @pytest.mark.anyio
+@pytest.mark.usefixtures("own_tempdir")
 async def test_a_given_port_already_in_use_is_a_clear_error():
     children, run_dirs = _our_children(), _run_dirs()
     with _listening_socket() as taken:

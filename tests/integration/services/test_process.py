@@ -161,7 +161,8 @@ async def test_never_healthy_is_stopped_and_says_what_health_saw(
 
 
 async def test_never_listening_reports_connection_refused(children: Children):
-    service = children.server("--no-listen", health_timeout=0.4)
+    # Long enough for a probe on a loaded machine (0.4 s once gave "not probed yet").
+    service = children.server("--no-listen", health_timeout=3)
     with pytest.raises(ServiceError, match="last gave: connection refused"):
         await service.start()
 
