@@ -7,8 +7,8 @@ STAMP := $(VENV)/.installed
 # pytest-xdist workers: most of the suite waits on timelines and servers, so four
 # workers beat the two CPUs. Tests sharing fixed ports or one expensive run name
 # an xdist_group (one worker, one after another); tests marked `serial` measure
-# the machine's capacity and run alone afterwards. `PYTEST_WORKERS=` runs all in
-# one process.
+# what the machine can do (capacity searches, the shipped experiments' own
+# hypotheses) and run alone afterwards. `PYTEST_WORKERS=` runs all in one process.
 PYTEST_WORKERS ?= -n 4 --dist loadgroup
 
 .PHONY: demo test lint format bench clean

@@ -29,6 +29,7 @@ from tests.e2e.test_experiments import REPO, SHORT, chaoskit, same_ports
 
 @pytest.mark.slow
 @same_ports("watch-history-locks")
+@pytest.mark.serial  # shares the shipped run of test_experiments.py, which is serial
 def test_a_lock_held_3s_gives_lock_errors_and_a_measured_recovery(shipped_run):
     # The same run as test_experiments' (9 s, the lock from 3 s to 6 s).
     result, reports = shipped_run(REPO / "experiments/watch-history-locks.toml", *SHORT)
