@@ -63,6 +63,17 @@ MB = 1_000_000
 MiB = 1 << 20
 LATENCY_MS = 50
 PROXY_ARGS = ["--host", "127.0.0.1", "--port", "0", "--seed", "1"]
+# Counted on the proxy by --profile perf-stat: where a round trip's time goes.
+PERF_STAT_PROXY = [
+    "syscalls:sys_enter_epoll_wait",
+    "syscalls:sys_enter_epoll_pwait",
+    "syscalls:sys_enter_read",
+    "syscalls:sys_enter_write",
+    "syscalls:sys_enter_writev",
+    "context-switches",
+    "sched:sched_wakeup",
+    "task-clock",
+]
 # A blocking socket with SO_RCVTIMEO: no poll() per call (as settimeout adds),
 # yet a stuck peer cannot hang the run.
 RECV_TIMEOUT_S = 5
@@ -394,6 +405,11 @@ class Bench:
             and len(os.sched_getaffinity(0)) >= 2
         )
 
+    def proxy_options(self) -> list[str]:
+        """Options of the proxy under test (none: its defaults)."""
+        us = self.args.busy_poll_us
+        return [] if us is None else ["--busy-poll-us", str(us)]
+
     def left(self) -> float:
         return self.deadline - time.monotonic()
 
@@ -415,7 +431,14 @@ class Bench:
             proxy, m = _spawn(
                 _pinned(
                     self.args.proxy_cpu if self.pin else None,
-                    [sys.executable, "-m", "chaoskit", "proxy", *PROXY_ARGS],
+                    [
+                        sys.executable,
+                        "-m",
+                        "chaoskit",
+                        "proxy",
+                        *PROXY_ARGS,
+                        *self.proxy_options(),
+                    ],
                 ),
                 r"API on (http://[\d.]+:\d+)",
                 OUT_DIR / "proxy.log",
@@ -456,7 +479,7 @@ class Bench:
                         "attributes": {"latency": LATENCY_MS},
                     },
                 ).raise_for_status()
-            if self.args.profile:
+            if self.args.profile and self.args.profile != "perf-stat":
                 self.spy = self._profiler(proxy.pid)
             yield paths
         finally:
@@ -468,6 +491,45 @@ class Bench:
                     self.spy.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     _stop(self.spy)
+
+    def count_events(self) -> subprocess.Popen[bytes]:
+        """``perf stat`` on the proxy: its syscalls, context switches and
+        wake-ups, and the IPIs its CPU took (every process's: the CPU is shared).
+        """
+        exe = shutil.which("perf")
+        if exe is None:
+            raise RuntimeError("--profile perf-stat: perf is not on PATH")
+        out = OUT_DIR / "perf-stat.txt"
+        proxy = ["-p", str(self.proxy_pid)]
+        argv = [exe, "stat", "-x", ",", "-o", str(out)]
+        for event in PERF_STAT_PROXY:
+            argv += ["-e", event]
+        argv += [*proxy]
+        counter = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)  # perf attaches asynchronously: let it, before counting
+        return counter
+
+    def events_counted(
+        self, counter: subprocess.Popen[bytes], results: dict[str, Any]
+    ) -> dict[str, float]:
+        """Stop ``perf stat`` and give its counts per unit of proxied work."""
+        counter.send_signal(signal.SIGINT)
+        counter.wait(timeout=10)
+        counts: dict[str, float] = {}
+        for line in (OUT_DIR / "perf-stat.txt").read_text().splitlines():
+            fields = line.split(",")
+            if len(fields) > 2 and fields[0].replace(".", "").isdigit():
+                counts[fields[2]] = float(fields[0])
+        # Units of proxied work in the measured repetitions: round trips,
+        # connections or MB (one phase at a time with --only).
+        units = 0.0
+        for runs in results.values():
+            for label, measured in runs.items():
+                if label == "direct":
+                    continue
+                for r in measured:
+                    units += r["bytes"] / MB if "bytes" in r else r.get("n", 0)
+        return {name: n / max(units, 1) for name, n in counts.items()}
 
     def _profiler(self, pid: int) -> subprocess.Popen[bytes]:
         tool = self.args.profile
@@ -555,6 +617,7 @@ class Bench:
             for _, measure, paths in phases:
                 for key in paths.values():
                     measure(key)
+            counter = self.count_events() if a.profile == "perf-stat" else None
             for rep in range(a.reps):
                 if self.left() < 0:
                     print(f"budget spent: stopping after {rep} repetitions")
@@ -566,6 +629,8 @@ class Bench:
                     for label, key in order:
                         runs = results.setdefault(name, {}).setdefault(label, [])
                         runs.append(self.measure(functools.partial(measure, key)))
+            if counter is not None:
+                results["events"] = self.events_counted(counter, results)
             moved = self.pin and a.proxy_cpu != LOAD_CPU
             if moved and a.only in (None, "rtt") and self.left() > 0:
                 results["layout"] = self.layouts(p)
@@ -767,7 +832,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bulk-seconds", type=float, default=3.0)
     ap.add_argument("--only", choices=["rtt", "conn", "bulk", "latency", "http"])
     ap.add_argument(
-        "--profile", choices=["py-spy", "perf"], help="sample the proxy process"
+        "--profile",
+        choices=["py-spy", "perf", "perf-stat"],
+        help="sample the proxy process (perf-stat: count its syscalls and "
+        "context switches per unit of work; use with --only)",
     )
     ap.add_argument("--no-pin", action="store_true", help="do not pin to CPUs")
     ap.add_argument(
@@ -777,6 +845,11 @@ def main(argv: list[str] | None = None) -> int:
         help=f"CPU for the proxy ({LOAD_CPU} = share the client's, to compare)",
     )
     ap.add_argument("--proxy-src", help="run the proxy from this source tree")
+    ap.add_argument(
+        "--busy-poll-us",
+        type=int,
+        help="run the proxy with --busy-poll-us N (default: the proxy's default)",
+    )
     ap.add_argument("--tag", default="", help="suffix for the JSON file name")
     args = ap.parse_args(argv)
     if args.upstream:

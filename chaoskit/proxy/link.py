@@ -26,6 +26,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from chaoskit.proxy.addr import AddressError, join_hostport, split_hostport
+from chaoskit.proxy.busypoll import BusyPoller, busy_poller
 from chaoskit.proxy.toxics import EOF, Chunk, Item, Toxic, pipe_for
 
 if TYPE_CHECKING:
@@ -420,6 +421,8 @@ class _Side(asyncio.BufferedProtocol):
         self.link_in = conn.up if role == "client" else conn.down
         self.link_out = conn.down if role == "client" else conn.up
         self.buffer = _read_buffer()
+        self.poller: BusyPoller | None = busy_poller() if conn.busy_poll_us else None
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # TCP only; uvloop's transports do not subclass asyncio.Transport.
@@ -427,6 +430,9 @@ class _Side(asyncio.BufferedProtocol):
         transport.set_write_buffer_limits(high=_READ_BUFFER)
         self.link_in.source = transport
         self.link_out.dest = transport
+        if self.poller is not None:
+            self.loop = asyncio.get_running_loop()
+            self.poller.watch(transport)
         if self.role == "client":
             self.conn.client_connected(transport)
 
@@ -440,6 +446,8 @@ class _Side(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         self.link_in.feed_from(self.buffer, nbytes)
+        if self.poller is not None and self.loop is not None:
+            self.poller.activity(self.loop, self.conn.busy_poll_us)
 
     def eof_received(self) -> bool:
         self.link_in.feed_eof()
@@ -466,9 +474,12 @@ class Connection:
         record: ConnectionRecord,
         dial_timeout: float,
         refuse: bool = False,
+        busy_poll_us: int = 0,
     ) -> None:
         self.owner = owner
         self.refuse = refuse
+        self.busy_poll_us = busy_poll_us
+        """Spin up to this long after traffic instead of sleeping (busypoll.py)."""
         self.id = conn_id
         self.upstream = upstream
         self.record = record
