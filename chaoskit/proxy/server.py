@@ -207,9 +207,11 @@ def run_forever(config: ProxyServerConfig) -> None:
             loop.add_signal_handler(sig, stop.set)
         async with ProxyServer(config) as server:
             # One machine-readable line, so a parent process can find the port.
+            spin = config.busy_poll_us
+            busy = f"busy-polling {spin} µs after traffic; " if spin else ""
             print(
                 f"chaoskit proxy: API on {server.url} (seed {server.seed}); "
-                "Ctrl-C to stop",
+                f"{busy}Ctrl-C to stop",
                 flush=True,
             )
             await stop.wait()

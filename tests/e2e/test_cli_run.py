@@ -163,6 +163,32 @@ below = "50ms"
     assert "missed the bound by" in verdict["detail"]
 
 
+def test_proxy_busy_poll_reaches_the_embedded_proxy_and_toxics_still_apply(tmp_path):
+    """``[proxy] busy_poll`` starts the embedded proxy busy-polling, and the
+    latency fault still slows every request it should."""
+    path = experiment(
+        tmp_path,
+        faults=SLOW_APP.replace('at = "2s"\nfor = "2s"', 'at = "1s"\nfor = "1s"'),
+        duration="2.5s",
+        hypotheses="""
+[[hypotheses]]
+name = "impossibly fast"
+metric = "p95"
+below = "50ms"
+""",
+    )
+    reports = tmp_path / "report"
+    result = chaoskit(
+        "run", str(path), "--report-dir", str(reports),
+        "--set", 'proxy.busy_poll="100us"',
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    ready = (reports / "proxy.stdout.log").read_text()
+    assert "busy-polling 100 µs after traffic" in ready
+    (verdict,) = json.loads((reports / "report.json").read_text())["hypotheses"]
+    assert verdict["observed_value"] >= 0.150
+
+
 def test_an_invalid_file_exits_2_and_starts_nothing(tmp_path):
     path = experiment(
         tmp_path,
