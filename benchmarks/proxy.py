@@ -183,7 +183,7 @@ def _pinned(cpu: int | None, argv: list[str]) -> list[str]:
 def _spawn(
     argv: list[str], pattern: str, log: Path, src: str | None = None
 ) -> tuple[subprocess.Popen[bytes], re.Match[str]]:
-    """Start a child and wait (5 s at most) for the line that says it is up."""
+    """Start a child and wait (20 s at most) for the line that says it is up."""
     with log.open("wb") as err:
         # ``-m`` puts the working directory first on sys.path: run from ``src``.
         env = {**os.environ, "PYTHONPATH": src} if src else None
@@ -192,7 +192,7 @@ def _spawn(
         )
     assert proc.stdout is not None
     seen = b""
-    deadline = time.monotonic() + 5.0
+    deadline = time.monotonic() + 20.0  # a loaded machine starts Python slowly
     while time.monotonic() < deadline and proc.poll() is None:
         ready, _, _ = select.select([proc.stdout], [], [], 0.1)
         if ready:

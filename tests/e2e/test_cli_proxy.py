@@ -41,6 +41,17 @@ class ProxyProcess:
         return self.proc.returncode, err
 
 
+def run_proxy(*args: str) -> subprocess.CompletedProcess[str]:
+    """``chaoskit proxy ARGS`` expected to exit by itself (bad input)."""
+    return subprocess.run(
+        [sys.executable, "-m", "chaoskit", "proxy", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
 @pytest.fixture
 def proxy_process() -> Iterator[ProxyProcess]:
     process = ProxyProcess("--port", "0", "--seed", "7")
@@ -84,13 +95,7 @@ def test_busy_port_is_a_clear_usage_error():
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run(
-            [sys.executable, "-m", "chaoskit", "proxy", "--port", str(port)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
+        result = run_proxy("--port", str(port))
     assert result.returncode == 2
     assert f"127.0.0.1:{port}" in result.stderr
     assert "--port" in result.stderr
@@ -123,22 +128,7 @@ def test_config_file_creates_proxies_at_start(tmp_path: Path):
 def test_bad_config_file_exits_2(tmp_path: Path):
     config = tmp_path / "proxies.json"
     config.write_text('{"name": "not an array"}')
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "chaoskit",
-            "proxy",
-            "--port",
-            "0",
-            "--config",
-            str(config),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = run_proxy("--port", "0", "--config", str(config))
     assert result.returncode == 2
     assert "expected a JSON array" in result.stderr
     assert "Traceback" not in result.stderr
@@ -147,14 +137,7 @@ def test_bad_config_file_exits_2(tmp_path: Path):
 @pytest.mark.parametrize("value", ["-1", "10001", "fast"])
 def test_bad_busy_poll_exits_2(value: str):
     """--busy-poll-us takes 0 to 10000: anything else is exit 2, nothing started."""
-    argv = [sys.executable, "-m", "chaoskit", "proxy", "--port", "0"]
-    result = subprocess.run(
-        [*argv, "--busy-poll-us", value],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = run_proxy("--port", "0", "--busy-poll-us", value)
     assert result.returncode == 2
     assert "--busy-poll-us" in result.stderr
     assert "API on" not in result.stdout

@@ -138,9 +138,10 @@ def test_a_passing_run_exits_0_and_writes_the_report_contract(slow_app_run):
         assert_gone(pid)
 
 
-def test_a_failing_hypothesis_exits_1_and_says_by_how_much(tmp_path):
-    # Only the during phase is judged: 1 s of the slow app is enough.
-    path = experiment(
+def impossibly_fast(tmp_path: Path) -> Path:
+    """A 2.5 s run whose p95 must stay under 50 ms while a 150 ms latency
+    fault is on: it fails. Only the during phase is judged."""
+    return experiment(
         tmp_path,
         faults=SLOW_APP.replace('at = "2s"\nfor = "2s"', 'at = "1s"\nfor = "1s"'),
         duration="2.5s",
@@ -151,6 +152,10 @@ metric = "p95"
 below = "50ms"
 """,
     )
+
+
+def test_a_failing_hypothesis_exits_1_and_says_by_how_much(tmp_path):
+    path = impossibly_fast(tmp_path)
     reports = tmp_path / "report"
     result = chaoskit("run", str(path), "--report-dir", str(reports))
     assert result.returncode == 1, result.stdout + result.stderr
@@ -166,17 +171,7 @@ below = "50ms"
 def test_proxy_busy_poll_reaches_the_embedded_proxy_and_toxics_still_apply(tmp_path):
     """``[proxy] busy_poll`` starts the embedded proxy busy-polling, and the
     latency fault still slows every request it should."""
-    path = experiment(
-        tmp_path,
-        faults=SLOW_APP.replace('at = "2s"\nfor = "2s"', 'at = "1s"\nfor = "1s"'),
-        duration="2.5s",
-        hypotheses="""
-[[hypotheses]]
-name = "impossibly fast"
-metric = "p95"
-below = "50ms"
-""",
-    )
+    path = impossibly_fast(tmp_path)
     reports = tmp_path / "report"
     result = chaoskit(
         "run", str(path), "--report-dir", str(reports),
