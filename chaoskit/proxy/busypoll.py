@@ -42,22 +42,26 @@ class BusyPoller:
     def watch(self, transport: asyncio.BaseTransport) -> None:
         """Add a proxied socket to the set the spin watches.
 
-        Never removed by hand: closing the socket removes it from the epoll set,
-        and a socket number reused by a new connection is registered afresh.
+        Closing the socket removes it from the epoll set by itself, and a
+        socket number reused by a new connection is registered afresh.
         """
-        sock = transport.get_extra_info("socket")
-        if sock is None:
+        fd = _fd(transport)
+        if fd is None:
             return
-        fd = sock.fileno()
-        if fd < 0:
-            return
-        mask = select.EPOLLIN | select.EPOLLRDHUP
         try:
-            self._epoll.register(fd, mask)
+            self._epoll.register(fd, select.EPOLLIN)
         except FileExistsError:
-            self._epoll.modify(fd, mask)
+            self._epoll.modify(fd, select.EPOLLIN)
         except OSError:  # closed meanwhile: nothing to watch
             pass
+
+    def unwatch(self, transport: asyncio.BaseTransport) -> None:
+        """Stop watching a socket that stays readable without news: reading
+        paused with data unread, or at EOF. Either would end every spin."""
+        fd = _fd(transport)
+        if fd is not None:
+            with contextlib.suppress(OSError):  # not watched: nothing to do
+                self._epoll.unregister(fd)
 
     def activity(self, loop: asyncio.AbstractEventLoop, spin_us: int) -> None:
         """Traffic went through: spin once this loop iteration's callbacks ran."""
@@ -76,6 +80,16 @@ class BusyPoller:
             while not poll(0, 1):  # one readable socket is enough to stop
                 if clock() >= deadline:
                     return
+
+
+def _fd(transport: asyncio.BaseTransport) -> int | None:
+    """The socket's number, while it is surely this transport's: a closing
+    transport's number may already belong to a new connection."""
+    if transport.is_closing():
+        return None
+    sock = transport.get_extra_info("socket")
+    fd = sock.fileno() if sock is not None else -1
+    return fd if fd >= 0 else None
 
 
 _pollers = threading.local()

@@ -13,14 +13,19 @@ from chaoskit.proxy.server import ProxyServerConfig
 
 
 class _Transport(asyncio.BaseTransport):
-    """Only what the poller asks of a transport: its socket."""
+    """Only what the poller asks of a transport: its socket, and whether it
+    is closing."""
 
-    def __init__(self, sock: socket.socket | None) -> None:
+    def __init__(self, sock: socket.socket | None, closing: bool = False) -> None:
         super().__init__()
         self.sock = sock
+        self.closing = closing
 
     def get_extra_info(self, name: str, default: object = None) -> object:
         return self.sock if name == "socket" else default
+
+    def is_closing(self) -> bool:
+        return self.closing
 
 
 def test_the_spin_stops_on_a_readable_socket():
@@ -71,6 +76,37 @@ def test_a_closed_socket_leaves_the_set_and_its_number_can_come_back():
         poller.watch(_Transport(c))
         poller.watch(_Transport(d))
         poller.watch(_Transport(None))
+
+
+def test_a_socket_readable_without_news_is_unwatched():
+    """Paused with data unread, or at EOF, a socket stays readable: unwatched,
+    it no longer ends the spin; watched again (reading resumed), it does."""
+    poller = BusyPoller()
+    a, b = socket.socketpair()
+    with a, b:
+        poller.watch(_Transport(a))
+        b.shutdown(socket.SHUT_WR)  # EOF: readable for good
+        assert poller._epoll.poll(0)
+        poller.unwatch(_Transport(a))
+        assert not poller._epoll.poll(0)
+        poller.unwatch(_Transport(a))  # twice: not an error
+        poller.watch(_Transport(a))
+        assert poller._epoll.poll(0)
+
+
+def test_a_closing_transport_is_left_alone():
+    """Its socket number may already be a new connection's: neither watched
+    nor unwatched."""
+    poller = BusyPoller()
+    a, b = socket.socketpair()
+    with a, b:
+        poller.watch(_Transport(a))
+        b.sendall(b"x")
+        poller.unwatch(_Transport(a, closing=True))
+        assert poller._epoll.poll(0)  # still watched
+        poller.unwatch(_Transport(a))
+        poller.watch(_Transport(a, closing=True))
+        assert not poller._epoll.poll(0)  # not watched again
 
 
 @pytest.mark.parametrize("value", [-1, MAX_BUSY_POLL_US + 1])
