@@ -474,44 +474,57 @@ class Bench:
                 except subprocess.TimeoutExpired:
                     _stop(self.spy)
 
-    def count_events(self) -> subprocess.Popen[bytes]:
-        """``perf stat`` on the proxy: its syscalls, context switches and
-        wake-ups, and the IPIs its CPU took (every process's: the CPU is shared).
-        """
+    def count_events(self) -> dict[str, subprocess.Popen[bytes]]:
+        """``perf stat`` on each proxy ("proxy", and "busy" with --busy-poll-us):
+        its syscalls, context switches and the wake-ups it makes."""
         exe = shutil.which("perf")
         if exe is None:
             raise RuntimeError("--profile perf-stat: perf is not on PATH")
-        out = OUT_DIR / "perf-stat.txt"
-        proxy = ["-p", str(self.proxy_pid)]
-        argv = [exe, "stat", "-x", ",", "-o", str(out)]
-        for event in PERF_STAT_PROXY:
-            argv += ["-e", event]
-        argv += [*proxy]
-        counter = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
+        pids = {"proxy": self.proxy_pid}
+        if self.busy_pid:
+            pids["busy"] = self.busy_pid
+        counters = {}
+        for label, pid in pids.items():
+            argv = [
+                exe,
+                "stat",
+                "-x",
+                ",",
+                "-o",
+                str(OUT_DIR / f"perf-stat-{label}.txt"),
+            ]
+            for event in PERF_STAT_PROXY:
+                argv += ["-e", event]
+            argv += ["-p", str(pid)]
+            counters[label] = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
         time.sleep(1.0)  # perf attaches asynchronously: let it, before counting
-        return counter
+        return counters
 
     def events_counted(
-        self, counter: subprocess.Popen[bytes], results: dict[str, Any]
-    ) -> dict[str, float]:
-        """Stop ``perf stat`` and give its counts per unit of proxied work."""
-        counter.send_signal(signal.SIGINT)
-        counter.wait(timeout=10)
-        counts: dict[str, float] = {}
-        for line in (OUT_DIR / "perf-stat.txt").read_text().splitlines():
-            fields = line.split(",")
-            if len(fields) > 2 and fields[0].replace(".", "").isdigit():
-                counts[fields[2]] = float(fields[0])
-        # Units of proxied work in the measured repetitions: round trips,
-        # connections or MB (one phase at a time with --only).
-        units = 0.0
-        for runs in results.values():
-            for label, measured in runs.items():
-                if label in ("direct", "busy"):  # not the proxy counted
-                    continue
-                for r in measured:
-                    units += r["bytes"] / MB if "bytes" in r else r.get("n", 0)
-        return {name: n / max(units, 1) for name, n in counts.items()}
+        self, counters: dict[str, subprocess.Popen[bytes]], results: dict[str, Any]
+    ) -> dict[str, dict[str, float]]:
+        """Stop ``perf stat`` and give each proxy's counts per unit of its work:
+        per round trip, per connection or per MB (one phase: use --only)."""
+        out: dict[str, dict[str, float]] = {}
+        for label, counter in counters.items():
+            counter.send_signal(signal.SIGINT)
+            counter.wait(timeout=10)
+            counts: dict[str, float] = {}
+            text = (OUT_DIR / f"perf-stat-{label}.txt").read_text()
+            for line in text.splitlines():
+                fields = line.split(",")
+                if len(fields) > 2 and fields[0].replace(".", "").isdigit():
+                    counts[fields[2]] = float(fields[0])
+            # The busy proxy serves the "busy" paths; the default one the others.
+            units = 0.0
+            for runs in results.values():
+                for path, measured in runs.items():
+                    if path == "direct" or (path == "busy") != (label == "busy"):
+                        continue
+                    for r in measured:
+                        units += r["bytes"] / MB if "bytes" in r else r.get("n", 0)
+            out[label] = {name: n / max(units, 1) for name, n in counts.items()}
+        return out
 
     def _proxy(
         self, name: str, options: list[str]
