@@ -465,7 +465,9 @@ class FlowSection(_Model):
     on_start: tuple[TaskSection, ...] = ()
     on_stop: tuple[TaskSection, ...] = ()
     bearer: str | None = None
-    refresh: str | None = None
+    refresh: str | TaskSection | None = None
+    """On a 401: the name of an ``on_start`` step to run again (a login), or a
+    step of its own (a refresh-token exchange), run only then."""
     heartbeat: TaskSection | None = None
     heartbeat_every: Duration = 0.0
 
