@@ -161,7 +161,13 @@ users = 2
 
 [load.flow]
 bearer = "token"
-refresh = { name = "refresh", path = "/auth/refresh", method = "POST", json = { refresh_token = "{{ rt }}" }, capture = { token = "$.access_token" } }
+
+[load.flow.refresh]
+name = "refresh"
+path = "/auth/refresh"
+method = "POST"
+json = { refresh_token = "{{ rt }}" }
+capture = { token = "$.access_token" }
 
 [[load.flow.on_start]]
 name = "login"
