@@ -156,10 +156,10 @@ def _task_tables(
         for index, raw in enumerate(found if isinstance(found, list) else []):
             if isinstance(raw, dict):
                 yield f"{path}[{index}]", raw, step
-    for step in ("heartbeat", "refresh"):
-        found = flow.get(step)
-        if isinstance(found, dict):
-            yield f"{where}.flow.{step}", found, True
+    for name in ("heartbeat", "refresh"):
+        table = flow.get(name)
+        if isinstance(table, dict):
+            yield f"{where}.flow.{name}", table, True
 
 
 def _duplicates(parts: Parts) -> list[SpecIssue]:
