@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from chaoskit.proxy.addr import AddressError, join_hostport, split_hostport
 from chaoskit.proxy.busypoll import BusyPoller, busy_poller
-from chaoskit.proxy.toxics import EOF, Chunk, Item, Toxic, pipe_for
+from chaoskit.proxy.toxics import EOF, Chunk, Item, Toxic, pipe_for, sleep_until
 
 if TYPE_CHECKING:
     from chaoskit.proxy.connlog import ConnectionRecord
@@ -602,8 +602,10 @@ class Connection:
     def reset_after(self, delay_s: float, toxic: str) -> None:
         """Reset (RST) the connection after a delay: the reset_peer toxic."""
 
+        deadline_ns = time.monotonic_ns() + round(delay_s * 1e9)
+
         async def later() -> None:
-            await asyncio.sleep(delay_s)
+            await sleep_until(deadline_ns)
             self.close("reset", rst=True, by=toxic)
 
         self.spawn(later())
