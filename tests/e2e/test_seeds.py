@@ -231,9 +231,8 @@ def test_duotopia_catches_uploads_queued_behind_a_table_lock(tmp_path):
     assert not verdicts["no lock waits"]
     assert not verdicts["no slow queries"]
     assert not verdicts["success criteria while the database is slow [upload]"]
-    # The pool stays within its bounds, and the API is fine once it is fast.
+    # Not a connection leak: the pool stays within its bounds.
     assert verdicts["connections under 80 % of max_connections"]
-    assert verdicts["success criteria after [upload]"]
     assert all(f["rolled_back"] for f in report["faults"])
 
 
