@@ -7,7 +7,9 @@ which its hypotheses must catch: exit 1, the right verdicts failed.
 
 from __future__ import annotations
 
+import csv
 import json
+import sqlite3
 
 import pytest
 
@@ -17,6 +19,7 @@ from tests.e2e.test_experiments import REPO, chaoskit
 SEEDS = sorted((REPO / "experiments" / "seeds").glob("*.toml"))
 EVENT_SINK = REPO / "experiments" / "seeds" / "event-sink.toml"
 AUTOARR = REPO / "experiments" / "seeds" / "autoarr.toml"
+AMANFLIX = REPO / "experiments" / "seeds" / "amanflix.toml"
 # The broken sink on the short timeline (one --env at a time).
 EVENT_SINK_SHORT = [
     "--set", "experiment.duration=10s", "--set", "experiment.warmup=1s",
@@ -128,3 +131,46 @@ def test_autoarr_catches_slow_reads(tmp_path):
         assert verdicts[f"budgets per operation type [{group}]"], group
     assert verdicts["error rate under 1 %"]
     assert all(f["rolled_back"] for f in report["faults"])
+
+
+@pytest.mark.slow
+def test_amanflix_passes_against_the_streaming_api(tmp_path):
+    result, report = _run(tmp_path, "--env", "short", seed=AMANFLIX)
+    failed = [h for h in report["hypotheses"] if not h["passed"]]
+    assert result.returncode == 0, (failed, report["reason"], result.stdout[-3000:])
+    # Every task of the suite ran: register and login (JWT), heartbeats,
+    # browse and search, writes, rapid updates, the devices of one household
+    # on one record, and the cleanup.
+    ran = {name for name, task in report["tasks"].items() if task["count"]}
+    assert {"register", "login", "heartbeat", "browse movies", "browse shows",
+            "search", "history", "progress", "pick a title", "rapid progress",
+            "household register", "device progress", "delete account",
+            "household delete account"} <= ran  # fmt: skip
+    assert set(report["classes"]) == {"Viewer", "Binger", "Household"}
+    # The burst: twice the 30 users for 2 s, each registering its own account.
+    with (tmp_path / "report" / "samples.tsv").open() as samples:
+        users = {row["user"] for row in csv.DictReader(samples, delimiter="\t")}
+    assert len(users) > 30
+    # "database is locked" detected while the database was held, with the
+    # users it hit; none of the suite's test users is left behind.
+    assert report["top_error_users_by_class"]["body_pattern:lock"]
+    with sqlite3.connect(tmp_path / "report" / "amanflix.db") as db:
+        assert db.execute("SELECT count(*) FROM users").fetchone() == (0,)
+    assert all(f["rolled_back"] for f in report["faults"])
+
+
+@pytest.mark.slow
+def test_amanflix_catches_an_app_without_a_busy_timeout(tmp_path):
+    """``busy_timeout=0s`` (the file's ``--env broken``): concurrent writers
+    collide and get "database is locked" with no fault at all."""
+    result, report = _run(
+        tmp_path, "--env", "short", "--var", "busy_timeout=0s", seed=AMANFLIX
+    )
+    assert result.returncode == 1, (report["reason"], result.stdout[-3000:])
+    verdicts = {h["name"]: h["passed"] for h in report["hypotheses"]}
+    assert not verdicts["no 'database is locked' outside the lock"]
+    assert not verdicts["no lock errors once released"]
+    # Reads are not what breaks, and a refused write is never acknowledged.
+    assert verdicts["reads unharmed by the lock [read]"]
+    assert verdicts["no acknowledged watch-history write lost"]
+    assert report["top_error_users_by_class"]["body_pattern:lock"]
