@@ -152,8 +152,10 @@ def test_amanflix_passes_against_the_streaming_api(tmp_path):
         users = {row["user"] for row in csv.DictReader(samples, delimiter="\t")}
     assert len(users) > 30
     # "database is locked" detected while the database was held, with the
-    # users it hit; none of the suite's test users is left behind.
-    assert report["top_error_users_by_class"]["body_pattern:lock"]
+    # users it hit and their classes; none of the suite's test users is left.
+    locked = report["top_error_users_by_class"]["body_pattern:lock"]
+    assert locked
+    assert {u["user_class"] for u in locked} <= {"Viewer", "Binger", "Household"}
     with sqlite3.connect(tmp_path / "report" / "amanflix.db") as db:
         assert db.execute("SELECT count(*) FROM users").fetchone() == (0,)
     assert all(f["rolled_back"] for f in report["faults"])
