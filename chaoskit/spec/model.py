@@ -353,6 +353,10 @@ class ProxySection(_Model):
 
     url: Url | None = None
     routes: tuple[ProxyRoute, ...] = ()
+    busy_poll: Annotated[Duration, Field(ge=0, le=0.01)] = 0.0
+    """The embedded proxy spins this long after traffic before sleeping
+    (``chaoskit proxy --busy-poll-us``, at most 10 ms): a shorter round trip
+    when it has a CPU of its own, paid for in that CPU's time. 0: off."""
 
 
 class TargetSection(_Model):
@@ -461,11 +465,23 @@ class BurstSection(_Model):
     every: Duration | None = None
 
 
+def _refresh_tag(value: object) -> str:
+    return "step" if isinstance(value, dict | TaskSection) else "name"
+
+
 class FlowSection(_Model):
     on_start: tuple[TaskSection, ...] = ()
     on_stop: tuple[TaskSection, ...] = ()
     bearer: str | None = None
-    refresh: str | None = None
+    refresh: (
+        Annotated[
+            Annotated[str, Tag("name")] | Annotated[TaskSection, Tag("step")],
+            Discriminator(_refresh_tag),
+        ]
+        | None
+    ) = None
+    """On a 401: the name of an ``on_start`` step to run again (a login), or a
+    step of its own (a refresh-token exchange), run only then."""
     heartbeat: TaskSection | None = None
     heartbeat_every: Duration = 0.0
 

@@ -14,15 +14,28 @@ import contextlib
 import socket
 import threading
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from chaoskit.proxy.server import ProxyServerConfig
 from tests.integration.proxy.conftest import ProxyThread
 
 # Upper-bound slack for a single timed operation on a loaded machine: about
 # 10x the delays under test, so only a real bug (not a stall) trips it.
 SLACK = 1.0
+
+
+@pytest.fixture(scope="module", params=[0, 200], ids=["sleep", "busy-poll"])
+def shared_proxy_server(request: pytest.FixtureRequest) -> Iterator[ProxyThread]:
+    """Every toxic test runs twice: as the proxy runs by default, and with
+    ``--busy-poll-us 200``, whose spin must change nothing a toxic does."""
+    config = ProxyServerConfig(
+        port=0, seed=1234, log_capacity=1000, busy_poll_us=request.param
+    )
+    with ProxyThread(config) as server:
+        yield server
 
 
 def make_proxy(api: httpx.Client, upstream: str, name: str = "p") -> tuple[str, int]:
@@ -299,8 +312,6 @@ class TestToxicity:
 
 
 def ProxyThread_for_seed(seed: int) -> ProxyThread:
-    from chaoskit.proxy.server import ProxyServerConfig
-
     return ProxyThread(ProxyServerConfig(port=0, seed=seed))
 
 
