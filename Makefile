@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # pytest-xdist workers: most of the suite waits on timelines and servers, so four
 # workers beat the two CPUs. Tests sharing fixed ports or one expensive run name
-# an xdist_group (one worker, one after another); tests marked `serial` measure
+# an xdist_group (one worker, one after another; inert with pytest 9.2 and
+# xdist 3.8, see benchmarks/results/test-suite.md); tests marked `serial` measure
 # what the machine can do (capacity searches, the shipped experiments' own
 # hypotheses) and run alone afterwards. `PYTEST_WORKERS=` runs all in one process.
 PYTEST_WORKERS ?= -n 4 --dist loadgroup
