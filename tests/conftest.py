@@ -32,18 +32,20 @@ def pytest_configure(config: pytest.Config) -> None:
             signal.signal(sig, default)
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+@pytest.hookimpl(tryfirst=True)  # before -m selects and pytest-xdist groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every Docker test on one pytest-xdist worker (``--dist loadgroup``).
+    """Every Docker test is ``serial`` (and one xdist group).
 
     Their containers' names come from fixed run ids and ports within a session,
     and the engine is one per machine: tests that are safe one after another
-    need not be safe side by side.
+    need not be safe side by side. ``serial`` keeps them apart even where
+    xdist_group has no effect (pytest 9.2 with xdist 3.8).
     """
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         if item.get_closest_marker("docker") or fixtures & {"docker_client"}:
             item.add_marker(pytest.mark.xdist_group("docker"))
+            item.add_marker(pytest.mark.serial)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
