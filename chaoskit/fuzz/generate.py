@@ -68,12 +68,15 @@ class Force:
         branch: ``if``: True takes ``then``, False ``else``; None draws it.
         present: properties the object gets (optional ones included).
         min_items: items the array gets at least.
+        apply: more subschemas the value satisfies (a ``not``'s: the value
+            it forbids, for a document valid only without the ``not``).
     """
 
     pick: tuple[tuple[str, int], ...] = ()
     branch: bool | None = None
     present: frozenset[str] = field(default_factory=frozenset)
     min_items: int = 0
+    apply: tuple[object, ...] = ()
 
 
 #: id(schema object) -> what is forced there, so that a valid document reaches
@@ -235,6 +238,9 @@ class _Drawer:
             for sub in (
                 node.get("allOf", []) if isinstance(node.get("allOf"), list) else []
             ):
+                queue.append((sub, resolver, False))
+            applied = self.forced(node, "apply")
+            for sub in applied.apply if applied is not None else ():
                 queue.append((sub, resolver, False))
             for key in ("anyOf", "oneOf"):
                 branches = node.get(key)
@@ -469,6 +475,7 @@ class _Drawer:
         prefix: list[list[Part]] = []
         rest: list[Part] = []
         contains: list[Part] = []
+        unevaluated: list[Part] = []
         unique = False
         for node, resolver in nodes:
             if isinstance(node.get("minItems"), int):
@@ -486,12 +493,16 @@ class _Drawer:
                 prefix[index].append((sub, resolver))
             if tail is not None:
                 rest.append((tail, resolver))
+            elif "unevaluatedItems" in node:
+                unevaluated.append((node["unevaluatedItems"], resolver))
             if "contains" in node:
                 contains.append((node["contains"], resolver))
                 floor = node.get("minContains", 1)
                 low = max(low, floor if isinstance(floor, int) else 1)
         if high is not None and high < low:
             raise _Reject
+        # Items past every prefix that no items schema evaluates.
+        rest = rest or unevaluated
         for node, _ in nodes:
             force = self.forced(node, "items")
             if force is not None:
@@ -619,8 +630,10 @@ class _Drawer:
         name: str,
         props: dict[str, list[Part]],
     ) -> list[Part]:
-        """The schemas a property named ``name`` must satisfy, in every node."""
+        """The schemas a property named ``name`` must satisfy, in every node
+        (``unevaluatedProperties`` where none of them evaluates the name)."""
         parts = list(props.get(name, []))
+        evaluated = False
         for node, resolver in nodes:
             matched = name in (node.get("properties") or {})
             for pattern, sub in (node.get("patternProperties") or {}).items():
@@ -630,6 +643,14 @@ class _Drawer:
                     matched = True
             if not matched and "additionalProperties" in node:
                 parts.append((node["additionalProperties"], resolver))
+                matched = True
+            evaluated = evaluated or matched
+        if not evaluated:
+            parts += [
+                (node["unevaluatedProperties"], resolver)
+                for node, resolver in nodes
+                if "unevaluatedProperties" in node
+            ]
         return parts or [(True, None)]
 
     def new_name(
