@@ -209,6 +209,13 @@ def _name_for(node: dict[str, Any], pattern: str | None) -> str | None:
     if pattern is None:
         name = next((n for n in _FREE_NAMES if fits(n)), None)
     elif (translated := translate_pattern(pattern)) is not None:
+        # The pattern's own text when it is a literal (``^x-``): the least
+        # match, without a search.
+        literal = pattern.removeprefix("^").removesuffix("$")
+        plain = re.fullmatch(r"[\w-]*", literal) is not None
+        if plain and re.search(translated, literal) and fits(literal):
+            _NAME_CACHE[key] = literal
+            return literal
         # Another pattern matching too is better than no target at all.
         for test in (fits, lambda n: n not in props):
             try:
