@@ -223,6 +223,8 @@ def _name_for(node: dict[str, Any], pattern: str | None) -> str | None:
                 break
             except HypothesisException:
                 continue
+    if len(_NAME_CACHE) > 4096:  # a long-lived process fuzzing many schemas
+        _NAME_CACHE.clear()
     _NAME_CACHE[key] = name
     return name
 
