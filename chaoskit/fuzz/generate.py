@@ -493,7 +493,9 @@ class _Drawer:
                 prefix[index].append((sub, resolver))
             if tail is not None:
                 rest.append((tail, resolver))
-            elif "unevaluatedItems" in node:
+            elif isinstance(node.get("unevaluatedItems"), dict):
+                # (false is left to the validator: a nested applicator may
+                # evaluate the item all the same)
                 unevaluated.append((node["unevaluatedItems"], resolver))
             if "contains" in node:
                 contains.append((node["contains"], resolver))
@@ -501,8 +503,9 @@ class _Drawer:
                 low = max(low, floor if isinstance(floor, int) else 1)
         if high is not None and high < low:
             raise _Reject
-        # Items past every prefix that no items schema evaluates.
-        rest = rest or unevaluated
+        # Items past every prefix that no items schema evaluates (and no
+        # contains: the items it matches are evaluated too).
+        rest = rest or ([] if contains else unevaluated)
         for node, _ in nodes:
             force = self.forced(node, "items")
             if force is not None:
@@ -649,7 +652,7 @@ class _Drawer:
             parts += [
                 (node["unevaluatedProperties"], resolver)
                 for node, resolver in nodes
-                if "unevaluatedProperties" in node
+                if isinstance(node.get("unevaluatedProperties"), dict)
             ]
         return parts or [(True, None)]
 
