@@ -38,12 +38,13 @@ from __future__ import annotations
 
 import json
 import re
+import string
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from hypothesis import HealthCheck, find, settings
+from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException
 
@@ -175,10 +176,12 @@ def _prefix(node: dict[str, Any]) -> list[Any]:
 
 
 _FIND = settings(
-    database=None, derandomize=True, max_examples=200, deadline=None,
+    database=None, derandomize=True, max_examples=50, deadline=None,
     suppress_health_check=list(HealthCheck),
+    phases=[Phase.generate, Phase.shrink],  # (explaining takes a second)
 )  # fmt: skip
 _NAME_CACHE: dict[tuple[object, ...], str | None] = {}
+_NAME_ALPHABET = string.ascii_letters + string.digits + "_-.$@/:"
 #: Names tried for a property no name or pattern of the object matches.
 _FREE_NAMES = ("x", "extra", "zz", *(f"x{i}" for i in range(10)))
 
@@ -216,10 +219,15 @@ def _name_for(node: dict[str, Any], pattern: str | None) -> str | None:
         if plain and re.search(translated, literal) and fits(literal):
             _NAME_CACHE[key] = literal
             return literal
-        # Another pattern matching too is better than no target at all.
-        for test in (fits, lambda n: n not in props):
+        # Readable names first (and shrinking them is quick: over the whole
+        # of Unicode it takes seconds); another pattern matching too is
+        # better than no target at all.
+        tries = [(alphabet, test) for alphabet in (_NAME_ALPHABET, None)
+                 for test in (fits, lambda n: n not in props)]  # fmt: skip
+        for alphabet, test in tries:
+            names = st.from_regex(translated, alphabet=alphabet)
             try:
-                name = str(find(st.from_regex(translated), test, settings=_FIND))
+                name = str(find(names, test, settings=_FIND))
                 break
             except HypothesisException:
                 continue
