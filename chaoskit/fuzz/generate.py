@@ -299,6 +299,9 @@ class _Drawer:
         kinds = self.kinds(nodes)
         if depth == 0:
             kinds = [k for k in kinds if k not in self.avoid] or kinds
+        needed = self.needed_kind(nodes)
+        if needed in kinds:
+            kinds = [needed]
         kind = self.draw(st.sampled_from(kinds))
         if depth == 0:
             self.root_kind = kind
@@ -313,6 +316,20 @@ class _Drawer:
         if kind == "array":
             return self.array(nodes, depth)
         return self.an_object(nodes, depth)
+
+    def needed_kind(self, nodes: list[tuple[dict[str, Any], Any]]) -> str | None:
+        """The kind a route needs here, not yet drawn: an array where it
+        forces items, an object where it forces properties (a schema without
+        ``type`` would draw any)."""
+        for node, _ in nodes:
+            force = self.route.get(id(node))
+            if force is None:
+                continue
+            if force.min_items and (id(node), "items") not in self.used:
+                return "array"
+            if force.present and (id(node), "properties") not in self.used:
+                return "object"
+        return None
 
     def kinds(self, nodes: list[tuple[dict[str, Any], Any]]) -> list[str]:
         allowed = set(_TYPES)

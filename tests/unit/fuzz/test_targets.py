@@ -196,6 +196,15 @@ APPLICATORS = [
          "unevaluatedItems": {"type": "integer", "maximum": 3}},
         None, "unevaluatedItems/maximum", "UnevaluatedItems", id="unevaluatedItems",
     ),
+    pytest.param(  # no type: the route draws the array it needs
+        {"unevaluatedItems": {"type": "string"}},
+        None, "unevaluatedItems/type", "UnevaluatedItems", id="untyped-array",
+    ),
+    pytest.param(
+        {"patternProperties": {"^[a-z]+_[0-9]{3}$": {"maximum": 3}}},
+        None, "patternProperties/^[a-z]+_[0-9]{3}$/maximum", "Maximum",
+        id="untyped-object-regex-name",
+    ),
     pytest.param(
         {"type": "array", "prefixItems": [{"type": "string"}], "items": False},
         None, "items", "FalseSchema", id="items-false",
