@@ -17,6 +17,7 @@ gives one; the plan keeps it so every report can print it for a replay.
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -339,6 +340,14 @@ def _locust(load: LoadSection) -> str:
     )
 
 
+def _processes(processes: int | str) -> str:
+    """``[load] processes`` in words (the engine runs no more than the users)."""
+    if processes == "auto":
+        cores = len(os.sched_getaffinity(0))
+        return f"generator processes: one per core ({cores} here), load shared"
+    return f"generator processes: {processes}, load shared"
+
+
 def _load(plan: Plan) -> list[str]:
     load = plan.experiment.load
     lines = [f"load against {plan.experiment.target.base_url}"]
@@ -372,6 +381,8 @@ def _load(plan: Plan) -> list[str]:
         if load.exclude_tags:
             model += f", without {', '.join(load.exclude_tags)}"
     lines.append(f"  {model}")
+    if load.engine == "native" and load.processes != 1:
+        lines.append(f"  {_processes(load.processes)}")
     lines += describe_classes(load)
     lines += task_lines(load.tasks, load, "  ")
     return lines

@@ -22,6 +22,7 @@ from chaoskit.clock import Clock
 from chaoskit.load.client import Connection
 from chaoskit.load.config import ClosedModel, Flow, Think
 from chaoskit.load.exchange import Exchanger
+from chaoskit.load.share import WHOLE, Part, position, positions
 from chaoskit.load.streams import StreamRunner
 from chaoskit.load.tasks import CompiledTask, TaskChooser, UserState
 from chaoskit.records import Sample
@@ -115,6 +116,8 @@ class ClosedRunner:
         users: builds a user's state from its number.
         within_bounds: False once the request budget is spent.
         streams: holds stream tasks (needed when some task is one).
+        part: this process's share of the users: every ``count``-th position
+            of the active list (:mod:`chaoskit.load.share`).
     """
 
     def __init__(
@@ -127,8 +130,10 @@ class ClosedRunner:
         within_bounds: Callable[[], bool],
         *,
         streams: StreamRunner | None = None,
+        part: Part = WHOLE,
     ) -> None:
         self.model = model
+        self.part = part
         self.streams = streams
         self.exchanger = exchanger
         self.order = ClassOrder(classes)
@@ -148,7 +153,10 @@ class ClosedRunner:
         clock = self.clock
         deadline = start_ns + int(duration_s * _NS)
         shape = self.model.target()
+        part = self.part
         spawn_rate = self.model.spawn_rate
+        if spawn_rate is not None:
+            spawn_rate /= part.count
         budget = 1.0  # users that may still be started (spawn-rate limit)
         started = 0
         last = start_ns
@@ -160,15 +168,15 @@ class ClosedRunner:
                 )
             last = now
             self._active = [u for u in self._active if not u.stopping]
-            desired = round(shape.value_at((now - start_ns) / _NS))
+            desired = positions(round(shape.value_at((now - start_ns) / _NS)), part)
             spawned = 0
             while (
                 len(self._active) < desired
                 and (spawn_rate is None or budget >= 1)
                 and spawned < _SPAWN_PER_TICK
             ):
-                cls = self.order.at(len(self._active))
-                user = _User(self._new_user(started), cls)
+                cls = self.order.at(position(len(self._active), part))
+                user = _User(self._new_user(position(started, part)), cls)
                 started += 1
                 budget -= 1
                 spawned += 1
