@@ -192,8 +192,10 @@ class Recorder:
         if acc is None:
             acc = self._acc[key] = _Accumulator()
         end = sample.end_ns
-        if not acc.count:
-            acc.first_ns = sample.intended_ns
+        if not acc.count or intended < acc.first_ns:
+            # The earliest due, whatever the order samples come in (several
+            # generator processes deliver in batches).
+            acc.first_ns = intended
         acc.count += 1
         if end > acc.last_ns:
             acc.last_ns = end
