@@ -240,9 +240,15 @@ class ClosedRunner:
         beat_at = (
             clock.now_ns() + int(state.rng.random() * every) if heartbeat else math.inf
         )
-        due = clock.now_ns()
-        while not self._wait_until(user, deadline, stopping) and self._within_bounds():
-            now = clock.now_ns()
+        now_ns = clock.now_ns
+        within_bounds = self._within_bounds
+        exchanger = self.exchanger
+        due = now_ns()
+        while (
+            not (user.stopping or stopping())
+            and (now := now_ns()) < deadline
+            and within_bounds()
+        ):
             if heartbeat is not None and now >= beat_at:
                 task, intended = heartbeat, int(beat_at)
                 beat_at += every
@@ -256,18 +262,18 @@ class ClosedRunner:
                     lambda: self._wait_until(user, deadline, stopping), think,
                 )  # fmt: skip
             else:
-                sample, connection = await self._request(
-                    task, user, connection, intended
+                sample, connection = await flow_request(
+                    exchanger, flow, task, state, connection, intended, clock
                 )
                 ended = sample.end_ns
+            now = now_ns()
             if task is not heartbeat:
                 pause = think.draw(state.rng)
-                due = max(ended, clock.now_ns()) + int(pause * _NS)
+                due = max(ended, now) + int(pause * _NS)
             wake = int(min(due, beat_at, deadline))
-            while (
-                not self._wait_until(user, deadline, stopping) and clock.now_ns() < wake
-            ):
-                await clock.sleep_until(min(wake, clock.now_ns() + _MAX_SLEEP_NS))
+            while now < wake and not self._wait_until(user, deadline, stopping):
+                await clock.sleep_until(min(wake, now + _MAX_SLEEP_NS))
+                now = now_ns()
         return connection
 
     async def _request(
