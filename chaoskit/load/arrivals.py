@@ -25,7 +25,7 @@ from chaoskit.load.client import Connection
 from chaoskit.load.config import OpenModel
 from chaoskit.load.exchange import Exchanger
 from chaoskit.load.shapes import Shape
-from chaoskit.load.share import WHOLE, Part, every, identity, limit
+from chaoskit.load.share import WHOLE, Identities, Part, every, limit
 from chaoskit.load.tasks import CompiledTask, UserState
 from chaoskit.load.users import CompiledClass, CompiledFlow, flow_request
 from chaoskit.spec.classes import Seats
@@ -189,6 +189,7 @@ class OpenRunner:
         self.model = model
         self.part = part
         self._cap = limit(model.max_in_flight, part) or model.max_in_flight
+        self._identities = Identities(model.users, part)
         self.exchanger = exchanger
         self.classes = tuple(classes)
         self.clock = clock
@@ -300,7 +301,7 @@ class OpenRunner:
     def _user(self, member: int, count: int) -> UserState:
         """The identity of a class's ``count``-th arrival: each class rotates
         through ``model.users`` identities of its own."""
-        number = identity(member, count, self.model.users, self.part)
+        number = self._identities.number(member, count)
         user = self._users.get(number)
         if user is None:
             user = self._users[number] = self._new_user(number)

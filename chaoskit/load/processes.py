@@ -88,6 +88,12 @@ def _share(config: LoadConfig, part: Part) -> str:
     return f"1/{part.count} of the arrivals ({model.rate / part.count:g} requests/s)"
 
 
+def _pack(samples: list[Sample]) -> list[tuple[object, ...]]:
+    """Samples as plain tuples: pickled and unpickled in C, a third of the cost
+    of a NamedTuple's (which calls Python on both ends)."""
+    return [tuple(sample) for sample in samples]
+
+
 def _frame(message: object) -> bytes:
     payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     return _HEADER.pack(len(payload)) + payload
@@ -316,7 +322,7 @@ class ProcessEngine:
     def _deliver(
         self,
         child: _Child,
-        samples: list[Sample],
+        samples: list[tuple[object, ...]],
         acks: tuple[list[tuple[str, str]], list[tuple[str, str]], dict[str, int]]
         | None,
         values: tuple[
@@ -327,8 +333,9 @@ class ProcessEngine:
         status: EngineStatus,
     ) -> None:
         write = self._write
-        for sample in samples:
-            write(sample)
+        new = tuple.__new__
+        for fields in samples:
+            write(new(Sample, fields))
         if acks is not None and self.acks is not None:
             acked, indeterminate, unknown = acks
             self.acks.acked.extend(acked)
@@ -414,7 +421,7 @@ class _Outbox:
             values = (found.values, found.missing)
             found.values, found.missing = {}, {}
         assert self.engine is not None  # noqa: S101 - set before the run
-        message = (kind, samples, acks, values, self.engine.status())
+        message = (kind, _pack(samples), acks, values, self.engine.status())
         if not self.writer.is_closing():
             self.writer.write(_frame(message))
 

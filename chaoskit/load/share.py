@@ -6,7 +6,7 @@ model's list of active users (so the active users of all processes together
 are exactly those of one process, classes and fixed counts included),
 arrivals of each open-model schedule (so the merged arrival times are exactly
 one process's, shape, bursts and seed kept), and user numbers (so identities
-never overlap). With ``count = 1`` every function here is the identity: one
+never overlap). With ``count = 1`` every function here changes nothing: one
 process behaves as before.
 
 Pure functions on numbers; :mod:`chaoskit.load.processes` runs the processes.
@@ -21,9 +21,9 @@ from typing import TypeVar
 
 __all__ = [
     "WHOLE",
+    "Identities",
     "Part",
     "every",
-    "identity",
     "limit",
     "position",
     "positions",
@@ -65,17 +65,27 @@ def position(local: int, part: Part) -> int:
     return local * part.count + part.index
 
 
-def identity(member: int, count: int, users: int, part: Part) -> int:
-    """The user number of a class's ``count``-th arrival in the open model.
+class Identities:
+    """The user numbers of a part's arrivals in the open model.
 
     Each class (``member``) rotates through ``users`` identities of its own; a
     part rotates through its positions among them, so no two processes share
     a user (its captured values, its ``on_start``). A part that owns none of
     them (more processes than users) gets one past the end of the range.
     """
-    stride = max(users, part.count)
-    own = max(1, positions(users, part))
-    return member * stride + position(count % own, part)
+
+    __slots__ = ("_count", "_index", "_own", "_stride")
+
+    def __init__(self, users: int, part: Part) -> None:
+        self._stride = max(users, part.count)
+        self._own = max(1, positions(users, part))
+        self._count = part.count
+        self._index = part.index
+
+    def number(self, member: int, arrival: int) -> int:
+        """The user number of a class's ``arrival``-th arrival (from 0) here."""
+        local = arrival % self._own
+        return member * self._stride + local * self._count + self._index
 
 
 def limit(total: int | None, part: Part) -> int | None:

@@ -16,6 +16,7 @@ from chaoskit.load.processes import (
     _Child,
     _describe_exit,
     _frame,
+    _pack,
     process_count,
 )
 from chaoskit.load.share import split
@@ -99,7 +100,7 @@ def test_merged_statistics_are_one_process_statistics(count):
     status = EngineStatus(0.0, 0, 0, 0, 0, 0, 0, 0)
     for _, part, batch in batches(samples, count):
         # Through the wire's own encoding, as a process sends it.
-        frame = _frame(("batch", batch, None, None, status))
+        frame = _frame(("batch", _pack(batch), None, None, status))
         message = pickle.loads(frame[4:])  # noqa: S301 - made just above
         engine._deliver(children[part], *message[1:])
     merged.close()

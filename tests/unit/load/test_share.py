@@ -12,9 +12,9 @@ from chaoskit.load.arrivals import ArrivalSchedule, arrival_times
 from chaoskit.load.shapes import Burst, Shape, Stage
 from chaoskit.load.share import (
     WHOLE,
+    Identities,
     Part,
     every,
-    identity,
     limit,
     position,
     positions,
@@ -40,7 +40,7 @@ def test_one_process_is_the_whole_load():
     assert split(1) == [WHOLE]
     assert positions(17, WHOLE) == 17
     assert position(5, WHOLE) == 5
-    assert identity(2, 130, 100, WHOLE) == 2 * 100 + 30  # as before processes
+    assert Identities(100, WHOLE).number(2, 130) == 2 * 100 + 30  # as before
     assert limit(1000, WHOLE) == 1000
     assert limit(None, Part(1, 4)) is None
     assert list(every("abc", WHOLE)) == ["a", "b", "c"]
@@ -79,7 +79,7 @@ def test_open_model_identities_never_overlap(count):
     for part in split(count):
         for member in range(3):
             for arrival in range(200):
-                number = identity(member, arrival, users, part)
+                number = Identities(users, part).number(member, arrival)
                 assert member * users <= number < (member + 1) * users
                 assert owners.setdefault(number, part.index) == part.index
     assert len(owners) == 3 * users  # every identity is used by somebody
@@ -87,7 +87,7 @@ def test_open_model_identities_never_overlap(count):
 
 def test_more_processes_than_identities_still_unique():
     numbers = {
-        identity(member, arrival, 2, part): part.index
+        Identities(2, part).number(member, arrival): part.index
         for part in split(3)
         for member in range(2)
         for arrival in range(5)
