@@ -7,19 +7,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 from chaoskit.metrics import read_samples
 from tests.e2e.test_cli_run import (
-    REPO,
-    _read,
     assert_gone,
     chaoskit,
     experiment,
     journal,
+    run_until,
 )
 
 HYPOTHESES = """
@@ -43,22 +39,6 @@ def load_pids(reports: Path) -> list[int]:
         if r.get("kind") == "load_engine" and r.get("processes")
     ]  # fmt: skip
     return [int(pid) for pid in started["pids"]]
-
-
-def start(path: Path, reports: Path, *args: str) -> subprocess.Popen[str]:
-    """`chaoskit run` in the background, returned once its load processes run."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chaoskit", "run", str(path), "--report-dir",
-         str(reports), *args],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not any(r.get("kind") == "phase" for r in _read(reports)):
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            raise AssertionError(f"the load never started: {proc.communicate()}")
-        time.sleep(0.1)
-    return proc
 
 
 def test_two_processes_are_judged_like_one(tmp_path):
@@ -99,7 +79,7 @@ def test_two_processes_are_judged_like_one(tmp_path):
 def test_a_killed_process_is_reported_and_the_run_goes_on(tmp_path):
     path = experiment(tmp_path, hypotheses=HYPOTHESES, duration="4s")
     reports = tmp_path / "report"
-    proc = start(path, reports, "--set", "load.processes=2")
+    proc = run_until(path, reports, "phase", "--set", "load.processes=2", capture=True)
     try:
         killed = load_pids(reports)[1]
         os.kill(killed, signal.SIGKILL)
@@ -128,7 +108,7 @@ def test_a_killed_process_is_reported_and_the_run_goes_on(tmp_path):
 def test_ctrl_c_stops_every_process(tmp_path):
     path = experiment(tmp_path, hypotheses=HYPOTHESES, duration="60s")
     reports = tmp_path / "report"
-    proc = start(path, reports, "--set", "load.processes=2")
+    proc = run_until(path, reports, "phase", "--set", "load.processes=2", capture=True)
     try:
         pids = load_pids(reports)
         os.kill(proc.pid, signal.SIGINT)
