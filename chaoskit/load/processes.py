@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chaoskit.errors import ServiceError
 from chaoskit.load.config import ClosedModel, LoadConfig
 from chaoskit.load.engine import EngineStatus, LoadEngine
 from chaoskit.load.errors import LoadConfigError
@@ -208,7 +209,11 @@ class ProcessEngine:
         return EngineStatus((end - self._start_ns) / _NS, *map(int, sums[1:]))
 
     async def prepare(self) -> None:
-        """Start every process and wait until each is ready (bounded)."""
+        """Start every process and wait until each is ready (bounded).
+
+        Raises:
+            ServiceError: a process did not start (its log says why).
+        """
         if self._prepared:
             return
         self._prepared = True
@@ -229,7 +234,7 @@ class ProcessEngine:
         except (OSError, EOFError, TimeoutError, RuntimeError) as error:
             # IncompleteReadError is an EOFError: the process died starting.
             self.close()
-            raise RuntimeError(
+            raise ServiceError(
                 f"a load process did not start ({type(error).__name__}: {error}); "
                 f"see load-process-*.log in {self.log_dir or 'its stderr'}"
             ) from error
@@ -267,7 +272,8 @@ class ProcessEngine:
 
         Raises:
             LoadConfigError: a process refused the load (a non-loopback target).
-            RuntimeError: the engine was already run, or a process did not start.
+            RuntimeError: the engine was already run.
+            ServiceError: a process did not start.
         """
         if self._started:
             raise RuntimeError("a ProcessEngine runs once; make a new one")

@@ -159,3 +159,19 @@ def test_exits_in_words():
     assert _describe_exit(-9) == "killed by SIGKILL"
     assert _describe_exit(1) == "exited with status 1"
     assert "still running" in _describe_exit(None)
+
+
+def test_a_process_that_does_not_start_is_a_service_error(monkeypatch, tmp_path):
+    import asyncio
+    import sys
+
+    from chaoskit.errors import ServiceError
+
+    config = LoadConfig(
+        base_url="http://127.0.0.1:1", model=OpenModel(rate=1), tasks=TASKS, duration=1
+    )
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # exits at once
+    engine = ProcessEngine(config, 2, [], log_dir=tmp_path)
+    with pytest.raises(ServiceError, match="load-process"):
+        asyncio.run(engine.prepare())
+    assert all(child.proc.poll() is not None for child in engine.children)
