@@ -53,7 +53,7 @@ from chaoskit.runner.generators import processes_verdict, start_processes
 from chaoskit.runner.guardian import Guardian
 from chaoskit.runner.ledger import Ledger, roll_back
 from chaoskit.runner.load import build_load_config, observed_probes
-from chaoskit.runner.locustrun import load_verdict, start_locust
+from chaoskit.runner.locustrun import load_verdict, measured_verdict, start_locust
 from chaoskit.runner.outcome import LoadRecord, RunOutcome
 from chaoskit.runner.probes import ProbeAborts, watch_probes
 from chaoskit.runner.readback import read_backs
@@ -495,10 +495,15 @@ class Stage:
                 raise load.exception()  # type: ignore[misc]
             recorder.close()
             timeline.close_phases()
-            held = load_verdict(locust) if locust is not None else None
-            if native is not None:
+            if locust is not None:
+                step.extra = tuple(
+                    v
+                    for v in (load_verdict(locust), measured_verdict(locust))
+                    if v is not None
+                )
+            elif native is not None:
                 held = processes_verdict(native, t0_ns)
-            step.extra = (held,) if held is not None else ()
+                step.extra = (held,) if held is not None else ()
             step.reason = timeline.abort_reason or signals.reason
             if integrity and step.reason is None:
                 # After every undo (a killed service is back), before teardown;
