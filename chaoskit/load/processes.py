@@ -56,6 +56,7 @@ _FLUSH_S = 0.05  # a batch every 50 ms
 _BATCH_MAX = 20_000  # samples: a batch goes early past this (bounded memory)
 _READY_S = 60.0  # importing and connecting, on a loaded machine
 _EXIT_S = 5.0  # after "done", or after a loss: the process is reaped
+_KILLED_S = 2.0  # after SIGKILL
 _PR_SET_PDEATHSIG = 1
 
 
@@ -357,11 +358,14 @@ class ProcessEngine:
         child.status = status
 
     def close(self) -> None:
-        """Kill any process still running (by PID) and close the sockets."""
+        """Kill any process still running (by PID), reap it, close the sockets."""
         for child in self.children:
             if child.proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     child.proc.kill()
+            # Bounded: a killed process is gone within milliseconds.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.proc.wait(_KILLED_S)
             if child.writer is not None:
                 child.writer.close()
 
