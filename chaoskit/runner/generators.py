@@ -38,6 +38,8 @@ async def start_processes(
     def spawned(pid: int) -> None:
         # PID and start time name the process group to stop (as for every
         # process chaoskit starts), also from the guardian if the run is killed.
+        # Written as soon as it exists: before that it has nothing to undo, and
+        # it dies with chaoskit anyway (PR_SET_PDEATHSIG).
         started = _proc.start_time(pid) or 0
         name = f"load process {pid}"
         data = {"pid": pid, "start_time": started, "name": name}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 from chaoskit.metrics import read_samples
@@ -124,3 +125,29 @@ def test_ctrl_c_stops_every_process(tmp_path):
         assert_gone(pid)
     ledger = json.loads((reports / "ledger.json").read_text())
     assert [e for e in ledger["entries"] if e["state"] == "pending"] == []
+
+
+def test_no_process_outlives_a_killed_chaoskit(tmp_path):
+    """kill -9 of chaoskit: its generator processes die with it (and its
+    guardian, which undoes the ledger, finds them gone)."""
+    path = experiment(tmp_path, hypotheses=HYPOTHESES, duration="60s")
+    reports = tmp_path / "report"
+    proc = run_until(path, reports, "phase", "--set", "load.processes=2", capture=True)
+    try:
+        pids = load_pids(reports)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert len(pids) == 2
+    for pid in pids:
+        assert_gone(pid)
+    # The guardian settles the ledger (the app, the proxy, the load processes).
+    ledger = reports / "ledger.json"
+    for _ in range(600):  # bounded: 60 s
+        if json.loads(ledger.read_text())["closed"]:
+            break
+        time.sleep(0.1)
+    entries = json.loads(ledger.read_text())["entries"]
+    assert all(e["state"] == "done" for e in entries), entries
