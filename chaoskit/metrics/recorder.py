@@ -158,6 +158,7 @@ class Recorder:
         self._errors: dict[str, int] = {}
         self._error_examples: dict[str, list[str]] = {}
         self._user_errors: dict[int, dict[str, int]] = {}
+        self._user_classes: dict[int, str] = {}
         self._pending: list[Sample] = []  # written, not counted yet (flush)
         # Histogram -> the values of the batch being flushed, not recorded yet.
         self._gathered: defaultdict[Histogram, list[int]] = defaultdict(list)
@@ -269,6 +270,8 @@ class Recorder:
     def _count_error(self, sample: Sample, acc: _Accumulator) -> None:
         # Every facet the sample carries is counted: the counts may overlap.
         user = self._user_errors.setdefault(sample.user, {})
+        if sample.user_class:
+            self._user_classes[sample.user] = sample.user_class
         for name in error_keys(sample):
             acc.errors_by_class[name] = acc.errors_by_class.get(name, 0) + 1
             self._errors[name] = self._errors.get(name, 0) + 1
@@ -339,6 +342,7 @@ class Recorder:
             error_examples={k: list(v) for k, v in self._error_examples.items()},
             user_errors={u: dict(e) for u, e in self._user_errors.items()},
             classes={name: acc.stats(name) for name, acc in per_class.items()},
+            user_classes=dict(self._user_classes),
         )
 
     def merged(
