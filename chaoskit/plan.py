@@ -17,6 +17,7 @@ gives one; the plan keeps it so every report can print it for a replay.
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -278,6 +279,12 @@ def _describe(plan: Plan) -> list[str]:
             )
             for r in proxy.routes
         ]
+        if proxy.busy_poll and not proxy.url:
+            lines.append(
+                f"  note: the embedded proxy spins up to {_d(proxy.busy_poll)} after "
+                "traffic instead of sleeping (busy_poll): shorter round trips on a "
+                "CPU of its own, paid for in that CPU's time"
+            )
         if proxy.url and any(r.protocol == "http" for r in proxy.routes):
             lines.append(
                 '  note: protocol = "http" routes and HTTP faults are chaoskit '
@@ -339,6 +346,14 @@ def _locust(load: LoadSection) -> str:
     )
 
 
+def _processes(processes: int | str) -> str:
+    """``[load] processes`` in words (the engine runs no more than the users)."""
+    if processes == "auto":
+        cores = len(os.sched_getaffinity(0))
+        return f"generator processes: one per core ({cores} here), load shared"
+    return f"generator processes: {processes}, load shared"
+
+
 def _load(plan: Plan) -> list[str]:
     load = plan.experiment.load
     lines = [f"load against {plan.experiment.target.base_url}"]
@@ -372,6 +387,8 @@ def _load(plan: Plan) -> list[str]:
         if load.exclude_tags:
             model += f", without {', '.join(load.exclude_tags)}"
     lines.append(f"  {model}")
+    if load.engine == "native" and load.processes != 1:
+        lines.append(f"  {_processes(load.processes)}")
     lines += describe_classes(load)
     lines += task_lines(load.tasks, load, "  ")
     return lines

@@ -21,7 +21,7 @@ LOCUST_ONLY = (
 """Keys that mean something to the Locust engine only."""
 NATIVE_ONLY = (
     "tasks", "rate", "think", "ramp", "max_in_flight", "arrivals", "flow",
-    "hot_keys", "max_requests", "user_count",
+    "hot_keys", "max_requests", "user_count", "processes",
 )  # fmt: skip
 """Keys the locustfile replaces (its tasks, waits, on_start...)."""
 

@@ -353,6 +353,10 @@ class ProxySection(_Model):
 
     url: Url | None = None
     routes: tuple[ProxyRoute, ...] = ()
+    busy_poll: Annotated[Duration, Field(ge=0, le=0.01)] = 0.0
+    """The embedded proxy spins this long after traffic before sleeping
+    (``chaoskit proxy --busy-poll-us``, at most 10 ms): a shorter round trip
+    when it has a CPU of its own, paid for in that CPU's time. 0: off."""
 
 
 class TargetSection(_Model):
@@ -543,6 +547,9 @@ class LoadSection(_Model):
     """The native engine's tasks (at least one); none with ``engine = "locust"``."""
     engine: Literal["native", "locust"] = "native"
     """``locust``: the locustfile's users make the load, in Locust's own processes."""
+    processes: Annotated[Int, Field(ge=1, le=1024)] | Literal["auto"] = 1
+    """Native engine: generator processes sharing the load (``auto``: one per
+    core this process may use)."""
     locustfile: str | None = None
     """Locust only: the locustfile, relative to the experiment file."""
     user_classes: tuple[str, ...] = ()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 
@@ -23,6 +24,7 @@ SEEDS = sorted((REPO / "experiments" / "seeds").glob("*.toml"))
 EVENT_SINK = REPO / "experiments" / "seeds" / "event-sink.toml"
 AUTOARR = REPO / "experiments" / "seeds" / "autoarr.toml"
 PINE_TIME = REPO / "experiments" / "seeds" / "pine-time.toml"
+AMANFLIX = REPO / "experiments" / "seeds" / "amanflix.toml"
 # The broken sink on the short timeline (one --env at a time).
 EVENT_SINK_SHORT = [
     "--set", "experiment.duration=10s", "--set", "experiment.warmup=1s",
@@ -167,6 +169,33 @@ def test_pine_time_passes_against_the_streaming_api(tmp_path):
     assert {f["name"] for f in report["faults"]} == {
         "postgres down", "recommendations API fails", "pool exhausted"
     }  # fmt: skip
+
+
+@pytest.mark.slow
+def test_amanflix_passes_against_the_streaming_api(tmp_path):
+    result, report = _run(tmp_path, "--env", "short", seed=AMANFLIX)
+    failed = [h for h in report["hypotheses"] if not h["passed"]]
+    assert result.returncode == 0, (failed, report["reason"], result.stdout[-3000:])
+    # Every task of the suite ran: register and login (JWT), heartbeats,
+    # browse and search, writes, rapid updates, the devices of one household
+    # on one record, and the cleanup.
+    ran = {name for name, task in report["tasks"].items() if task["count"]}
+    assert {"register", "login", "heartbeat", "browse movies", "browse shows",
+            "search", "history", "progress", "pick a title", "rapid progress",
+            "household register", "device progress", "delete account",
+            "household delete account"} <= ran  # fmt: skip
+    assert set(report["classes"]) == {"Viewer", "Binger", "Household"}
+    # The burst: twice the 30 users for 2 s, each registering its own account.
+    with (tmp_path / "report" / "samples.tsv").open() as samples:
+        users = {row["user"] for row in csv.DictReader(samples, delimiter="\t")}
+    assert len(users) > 30
+    # "database is locked" detected while the database was held, with the
+    # users it hit and their classes; none of the suite's test users is left.
+    locked = report["top_error_users_by_class"]["body_pattern:lock"]
+    assert locked
+    assert {u["user_class"] for u in locked} <= {"Viewer", "Binger", "Household"}
+    with sqlite3.connect(tmp_path / "report" / "amanflix.db") as db:
+        assert db.execute("SELECT count(*) FROM users").fetchone() == (0,)
     assert all(f["rolled_back"] for f in report["faults"])
 
 
@@ -316,3 +345,18 @@ def test_duotopia_runs_under_capacity_search(tmp_path):
     assert report["capacity"]["high"] is None  # nothing broke up to max
     assert [row["level"] for row in report["curve"]][:2] == [10, 20]
     assert 'id="capacity"' in (reports / "report.html").read_text()
+
+
+def test_amanflix_catches_an_app_without_a_busy_timeout(tmp_path):
+    """``busy_timeout=0s`` (the file's ``--env broken``): concurrent writers
+    collide and get "database is locked" with no fault at all."""
+    result, report = _run(
+        tmp_path, "--env", "short", "--var", "busy_timeout=0s", seed=AMANFLIX
+    )
+    assert result.returncode == 1, (report["reason"], result.stdout[-3000:])
+    verdicts = {h["name"]: h["passed"] for h in report["hypotheses"]}
+    assert not verdicts["no 'database is locked' outside the lock"]
+    assert not verdicts["no lock errors once released"]
+    # A refused write is never acknowledged: nothing acknowledged is lost.
+    assert verdicts["no acknowledged watch-history write lost"]
+    assert report["top_error_users_by_class"]["body_pattern:lock"]
