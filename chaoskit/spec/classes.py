@@ -189,6 +189,14 @@ def check_classes(load: LoadSection, *, locust: bool = False) -> list[SpecIssue]
             if open_model
             else [("rate", "arrivals")]
         )
+        if locust and "rate" in cls.model_fields_set:
+            issues.append(
+                SpecIssue(
+                    f"{where}.rate", "Locust runs users (a closed model) only",
+                    cls.rate, "weight = N or fixed_count = N",
+                )
+            )  # fmt: skip
+            wrong = []
         for key, _ in wrong:
             if key in cls.model_fields_set:
                 model = "closed" if open_model else "open"
@@ -264,7 +272,9 @@ def describe_classes(load: LoadSection) -> list[str]:
     running = [
         c
         for c in load.classes
-        if any(
+        # The locustfile's @tag decides its tasks (a class may declare none).
+        if load.engine == "locust"
+        or any(
             selected((*c.tags, *t.tags), load.tags, load.exclude_tags) for t in c.tasks
         )
     ]
