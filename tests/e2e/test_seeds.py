@@ -146,6 +146,16 @@ def test_autoarr_profiles_are_its_environments(profile, users):
     assert f"closed model: {users} users" in result.stdout
 
 
+def test_autoarr_day_in_the_life_is_night_day_and_evening_peak():
+    """The suite's day-in-the-life profile: 30 users at night, 40 by day, the
+    evening's 100, over the 5 minutes; on either engine."""
+    for env in ("day-in-the-life", "day-in-the-life,locust"):
+        result = chaoskit("validate", str(AUTOARR), "--env", env)
+        assert result.returncode == 0, result.stderr
+        assert "40 users" in result.stdout
+        assert "burst x0.75 for 1m at 0s, burst x2.5 for 1m at 3m" in result.stdout
+
+
 def _run_autoarr(tmp_path, *args):
     return _run(tmp_path, "--var", f"arr_port={free_port()}", *args, seed=AUTOARR)
 
