@@ -87,20 +87,30 @@ def _run(tmp_path, *args, seed=EVENT_SINK):
     return result, report
 
 
-def _engine(tmp_path):
-    """The engine the run's journal says made the load (Locust's only)."""
+# Both engines run each seed: natively, and through Locust with the seed's
+# locustfile (`--env ...,locust`): the same classes, hypotheses and verdicts.
+ENGINES = pytest.mark.parametrize("engine", ["native", "locust"])
+
+
+def _envs(names, engine):
+    """``--env`` for ``names`` on ``engine`` (Locust: its environment last)."""
+    return ["--env", names + (",locust" if engine == "locust" else "")]
+
+
+def assert_engine(tmp_path, engine):
+    """The journal says which engine made the load (Locust's says so)."""
     lines = (tmp_path / "report" / "journal.jsonl").read_text().splitlines()
     events = (json.loads(line) for line in lines)
-    return next((e["engine"] for e in events if e.get("kind") == "load_engine"), "")
+    found = next((e["engine"] for e in events if e.get("kind") == "load_engine"), "")
+    assert found == ("locust" if engine == "locust" else ""), found
 
 
 @pytest.mark.slow
-def test_event_sink_passes_against_the_sink(tmp_path):
-    result, report = _run(tmp_path, "--env", "short")
-    assert_event_sink_ran(result, report)
-
-
-def assert_event_sink_ran(result, report):
+@ENGINES
+def test_event_sink_passes_against_the_sink(tmp_path, engine):
+    """Through Locust the load is fixtures/locust/eventsink_seed.py on two
+    workers, with the file's classes (shares, waits) and hypotheses."""
+    result, report = _run(tmp_path, *_envs("short", engine))
     assert_passed(result, report, EVENT_SINK_VERDICTS)
     # Every kind of request of the suite ran: the 15 event types (init to
     # stopped), the invalid events, the preflights and the unknown paths.
@@ -110,29 +120,18 @@ def assert_event_sink_ran(result, report):
             "unknown path", "foreign preflight"} <= ran  # fmt: skip
     assert set(report["classes"]) == {"Viewer", "Heartbeat", "BrokenClient",
                                       "EdgeCases"}  # fmt: skip
+    assert_engine(tmp_path, engine)
 
 
 @pytest.mark.slow
-def test_event_sink_through_locust_gives_the_same_verdicts(tmp_path):
-    """The same file, its classes and hypotheses, with the locustfile
-    (fixtures/locust/eventsink_seed.py) as the load on two Locust workers."""
-    result, report = _run(tmp_path, "--env", "short,locust")
-    assert_event_sink_ran(result, report)
-    assert _engine(tmp_path) == "locust"
-
-
-@pytest.mark.slow
-def test_event_sink_catches_a_sink_that_lets_invalid_heartbeats_through(tmp_path):
+@ENGINES
+def test_event_sink_catches_a_sink_that_lets_invalid_heartbeats_through(
+    tmp_path, engine
+):
     """``--env broken``: progress is not range-checked, so an out-of-range
-    heartbeat crashes the sink's counter (a 500 instead of a 400)."""
-    result, report = _run(tmp_path, "--env", "broken,short")
-    # The valid traffic is judged on its own, and is fine.
-    assert_caught(result, report, EVENT_SINK_BROKEN)
-
-
-@pytest.mark.slow
-def test_event_sink_through_locust_catches_the_same_break(tmp_path):
-    result, report = _run(tmp_path, "--env", "broken,short,locust")
+    heartbeat crashes the sink's counter (a 500 instead of a 400). The valid
+    traffic is judged on its own, and is fine."""
+    result, report = _run(tmp_path, *_envs("broken,short", engine))
     assert_caught(result, report, EVENT_SINK_BROKEN)
 
 
@@ -161,12 +160,11 @@ def _run_autoarr(tmp_path, *args):
 
 
 @pytest.mark.slow
-def test_autoarr_passes_against_the_api(tmp_path):
-    result, report = _run_autoarr(tmp_path, "--env", "short")
-    assert_autoarr_ran(result, report)
-
-
-def assert_autoarr_ran(result, report):
+@ENGINES
+def test_autoarr_passes_against_the_api(tmp_path, engine):
+    """Through Locust the load is fixtures/locust/autoarr.py on two workers,
+    with the file's classes (shares, short waits) and hypotheses."""
+    result, report = _run_autoarr(tmp_path, *_envs("short", engine))
     # Every budget judged (none short of samples), RSS sampled.
     assert_passed(result, report, AUTOARR_VERDICTS)
     # The six classes ran, each with its tasks, the WebSocket among them.
@@ -176,26 +174,13 @@ def assert_autoarr_ran(result, report):
             "live activity.connect", "shows", "audit start", "connection test",
             "request content", "update settings"} <= set(report["tasks"])  # fmt: skip
     assert report["probes"]
+    assert_engine(tmp_path, engine)
 
 
 @pytest.mark.slow
-def test_autoarr_through_locust_gives_the_same_verdicts(tmp_path):
-    """The same file, its classes (shares and short waits) and hypotheses,
-    with fixtures/locust/autoarr.py as the load on two Locust workers."""
-    result, report = _run_autoarr(tmp_path, "--env", "short,locust")
-    assert_autoarr_ran(result, report)
-    assert _engine(tmp_path) == "locust"
-
-
-@pytest.mark.slow
-def test_autoarr_catches_slow_reads(tmp_path):
+@ENGINES
+def test_autoarr_catches_slow_reads(tmp_path, engine):
     """``--env broken``: every read of the media services 800 ms slower, over
     the 500 ms p95 read budget; the other budgets still hold."""
-    result, report = _run_autoarr(tmp_path, "--env", "broken,short")
-    assert_caught(result, report, AUTOARR_BROKEN)
-
-
-@pytest.mark.slow
-def test_autoarr_through_locust_catches_the_same_slow_reads(tmp_path):
-    result, report = _run_autoarr(tmp_path, "--env", "broken,short,locust")
+    result, report = _run_autoarr(tmp_path, *_envs("broken,short", engine))
     assert_caught(result, report, AUTOARR_BROKEN)
