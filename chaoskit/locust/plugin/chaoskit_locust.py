@@ -420,8 +420,19 @@ def _run_master(environment: Any, runner: Any, config: dict[str, Any]) -> None:
         # chaoskit's "stop": users finish their task (--stop-timeout), every
         # worker flushes its last records before it reports stopped, then say so.
         sink.wait_line()
-        runner.stop()
         deadline = time.monotonic() + float(config.get("stop_timeout", 10)) + 5
+        quit_now = runner.quit
+
+        def quit_once_stopped() -> None:
+            # Headless Locust quits as soon as a shape's greenlet ends, which
+            # runner.stop() does: the master would stop reading before the
+            # workers' last records and their "stopped" arrive.
+            while runner.state != "stopped" and time.monotonic() < deadline:
+                gevent.sleep(0.05)
+            quit_now()
+
+        runner.quit = quit_once_stopped
+        runner.stop()
         while runner.state != "stopped" and time.monotonic() < deadline:
             gevent.sleep(0.05)
         state.flush()
