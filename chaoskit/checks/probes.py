@@ -224,6 +224,22 @@ def returns(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
             f"{format_duration(h.within)}"
         )
         took = max(0.0, back - ended) if back is not None else None
+        run_end = max((p.end_s for p in ctx.phases), default=ended)
+        if took is None and run_end < ended + h.within:
+            # Not back yet, but the run ended before `within` was up: it
+            # might have come back in time; neither verdict is earned.
+            verdicts.append(
+                inconclusive(
+                    label, h.kind, h.phase, expected_one,
+                    f"not back in {format_duration(max(0.0, run_end - ended))}, "
+                    "observed only that long",
+                    f"fault {name!r} ended at {ended:.1f}s and the run at "
+                    f"{run_end:.1f}s, before {format_duration(h.within)} was up "
+                    "(give the timeline more time after the fault)",
+                    None, h.within,
+                )
+            )  # fmt: skip
+            continue
         if took is not None:
             observed = f"back in {format_duration(took) if took else '0s'}"
         elif after:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from chaoskit.checks.base import Verdict, evaluator, too_little_data
+from chaoskit.checks.base import Verdict, evaluator, inconclusive, too_little_data
 from chaoskit.checks.context import CheckContext
 from chaoskit.events import FaultRecord
 from chaoskit.metrics.series import Bin, merge_bins
@@ -125,6 +125,20 @@ def _judge(
     took = recovery_time(
         bins, fault.ended_s, h.stable_for, lambda b: _inside(b, p95_ms, max_error)
     )
+    window = horizon - fault.ended_s
+    if took is None and window - _STRETCH_S < h.within:
+        # A recovery starting up to `within` needs a stretch after it to be
+        # seen: this window could not show one, so neither verdict is earned.
+        ends = "the next fault" if horizon < timeline_end else "the end of the run"
+        return inconclusive(
+            name, h.kind, h.phase, expected,
+            f"not recovered in {_took(window)}, observed only that long",
+            f"{ends} came {_took(window)} after {fault.name} ended: a recovery "
+            f"within {format_duration(h.within)} needs at least "
+            f"{format_duration(h.within + _STRETCH_S)} after it to be seen "
+            f"(give the timeline more time after the fault)",
+            window, h.within,
+        )  # fmt: skip
     if took is None:
         return Verdict(
             name,

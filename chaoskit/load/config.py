@@ -108,8 +108,10 @@ class Flow:
             login); their captures become the user's values.
         on_stop: steps run once when the user stops (logout, clean-up).
         bearer: a captured value sent as ``Authorization: Bearer <value>``.
-        refresh: the name of an ``on_start`` step re-run when a request gets
-            401; the request is then retried once with the new token.
+        refresh: what a request that gets 401 runs before it is retried once
+            with the new token: the name of an ``on_start`` step (a login run
+            again), or a step of its own, run only then (a refresh-token
+            exchange: ``POST /auth/refresh`` capturing the new access token).
         heartbeat: a request sent every ``heartbeat_every`` seconds.
         heartbeat_every: the heartbeat interval in seconds.
     """
@@ -117,13 +119,13 @@ class Flow:
     on_start: tuple[TaskSpec, ...] = ()
     on_stop: tuple[TaskSpec, ...] = ()
     bearer: str | None = None
-    refresh: str | None = None
+    refresh: str | TaskSpec | None = None
     heartbeat: TaskSpec | None = None
     heartbeat_every: float = 0.0
 
     def __post_init__(self) -> None:
         steps = [step.name for step in self.on_start]
-        if self.refresh is not None and self.refresh not in steps:
+        if isinstance(self.refresh, str) and self.refresh not in steps:
             raise LoadConfigError(
                 "flow.refresh", "is not an on_start step", self.refresh,
                 allowed=", ".join(steps) or "(no on_start steps)",

@@ -121,12 +121,17 @@ class LoadEngine:
                 return None
             on_start = [compile_task(t, user_class) for t in flow.on_start]
             beat = flow.heartbeat
+            refresh = (
+                compile_task(flow.refresh, user_class)
+                if isinstance(flow.refresh, TaskSpec)
+                else next((t for t in on_start if t.name == flow.refresh), None)
+            )
             return CompiledFlow(
                 flow=flow,
                 on_start=on_start,
                 on_stop=[compile_task(t, user_class) for t in flow.on_stop],
                 heartbeat=compile_task(beat, user_class) if beat else None,
-                refresh=next((t for t in on_start if t.name == flow.refresh), None),
+                refresh=refresh,
             )
 
         model = config.model

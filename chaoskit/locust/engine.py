@@ -102,8 +102,12 @@ class LocustEngine:
         self.workers: list[ProcessService] = []
         self.losses: list[WorkerLoss] = []
         self.lost_records = 0
+        # What never became a sample: records a worker dropped (its buffer was
+        # full), records and whole batches that arrived unreadable. The run
+        # says so in a verdict (runner.locustrun.measured_verdict).
         self.bad_lines = 0
         """Lines from the master that were not JSON (their records are lost)."""
+        self.unreadable_records = 0
         self.history: list[tuple[int, int, int]] = []
         """(monotonic ns, users, target users) once a second, from the master."""
         self._offset_ns = time.monotonic_ns() - time.time_ns()
@@ -423,6 +427,7 @@ class LocustEngine:
             try:
                 sample: Sample = to_sample(record, offset)  # type: ignore[arg-type]
             except (ValueError, TypeError, IndexError):
+                self.unreadable_records += 1
                 continue
             self._completed += 1
             if sample.error is not None:

@@ -341,7 +341,17 @@ def _flow(
         if flow.heartbeat is not None
         else None
     )
-    if None in on_start or None in on_stop or (flow.heartbeat and heartbeat is None):
+    refresh = (
+        _task(issues, f"{where}.flow.refresh", flow.refresh, headers)
+        if isinstance(flow.refresh, TaskSection)
+        else flow.refresh
+    )
+    if (
+        None in on_start
+        or None in on_stop
+        or (flow.heartbeat and heartbeat is None)
+        or (flow.refresh is not None and refresh is None)
+    ):
         return None
     return issues.build(
         where,
@@ -349,7 +359,7 @@ def _flow(
             on_start=tuple(t for t in on_start if t is not None),
             on_stop=tuple(t for t in on_stop if t is not None),
             bearer=flow.bearer,
-            refresh=flow.refresh,
+            refresh=refresh,
             heartbeat=heartbeat,
             heartbeat_every=flow.heartbeat_every,
         ),
@@ -445,6 +455,8 @@ def _task_paths(
         }
         if flow.heartbeat is not None:
             names[flow.heartbeat.name] = f"{where}.flow.heartbeat"
+        if isinstance(flow.refresh, TaskSection):
+            names[flow.refresh.name] = f"{where}.flow.refresh"
     return names
 
 

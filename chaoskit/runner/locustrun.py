@@ -16,7 +16,7 @@ from chaoskit.runner.rollback import RollbackStack
 from chaoskit.services.process import ProcessService
 from chaoskit.spec import model
 
-__all__ = ["CLOSED_MODEL_NOTE", "load_verdict", "start_locust"]
+__all__ = ["CLOSED_MODEL_NOTE", "load_verdict", "measured_verdict", "start_locust"]
 
 CLOSED_MODEL_NOTE = (
     "Locust is a closed model: each user waits for its answer, so a slow service "
@@ -105,12 +105,38 @@ def load_verdict(engine: LocustEngine) -> Verdict | None:
         detail=(
             ("the load fell short: " if short else "the other workers took over: ")
             + f"lost {lost}"
-            + (
-                f"; {engine.lost_records} records dropped"
-                if engine.lost_records
-                else ""
-            )
         ),
         observed_value=users,
         expected_value=target,
+    )
+
+
+def measured_verdict(engine: LocustEngine) -> Verdict | None:
+    """Inconclusive when requests were made that never became samples (None
+    when every one did): the hypotheses were judged on part of the load, and
+    an error rate or a percentile may then be wrong in a way no one sees."""
+    parts = []
+    if engine.lost_records:
+        parts.append(
+            f"{engine.lost_records} records dropped at the workers (a worker's "
+            f"buffer was full: the master did not keep up)"
+        )
+    if engine.unreadable_records:
+        parts.append(f"{engine.unreadable_records} records unreadable")
+    if engine.bad_lines:
+        parts.append(f"{engine.bad_lines} batches of records unreadable")
+    if not parts:
+        return None
+    return Verdict(
+        name="every request measured",
+        kind="load",
+        phase="all",
+        passed=False,
+        inconclusive=True,
+        observed="; ".join(parts),
+        expected="every request's record reaches chaoskit",
+        detail=(
+            "the hypotheses were judged on the requests whose records arrived; "
+            "with fewer users per worker (more workers) the records keep up"
+        ),
     )

@@ -51,7 +51,7 @@ from chaoskit.runner.environment import Environment, bring_up
 from chaoskit.runner.guardian import Guardian
 from chaoskit.runner.ledger import Ledger, roll_back
 from chaoskit.runner.load import build_load_config, observed_probes
-from chaoskit.runner.locustrun import load_verdict, start_locust
+from chaoskit.runner.locustrun import load_verdict, measured_verdict, start_locust
 from chaoskit.runner.outcome import LoadRecord, RunOutcome
 from chaoskit.runner.probes import ProbeAborts, watch_probes
 from chaoskit.runner.readback import read_backs
@@ -476,8 +476,12 @@ class Stage:
                 raise load.exception()  # type: ignore[misc]
             recorder.close()
             timeline.close_phases()
-            held = load_verdict(locust) if locust is not None else None
-            step.extra = (held,) if held is not None else ()
+            if locust is not None:
+                step.extra = tuple(
+                    v
+                    for v in (load_verdict(locust), measured_verdict(locust))
+                    if v is not None
+                )
             step.reason = timeline.abort_reason or signals.reason
             if integrity and step.reason is None:
                 # After every undo (a killed service is back), before teardown;

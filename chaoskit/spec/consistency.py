@@ -156,9 +156,10 @@ def _task_tables(
         for index, raw in enumerate(found if isinstance(found, list) else []):
             if isinstance(raw, dict):
                 yield f"{path}[{index}]", raw, step
-    beat = flow.get("heartbeat")
-    if isinstance(beat, dict):
-        yield f"{where}.flow.heartbeat", beat, True
+    for name in ("heartbeat", "refresh"):
+        table = flow.get(name)
+        if isinstance(table, dict):
+            yield f"{where}.flow.{name}", table, True
 
 
 def _duplicates(parts: Parts) -> list[SpecIssue]:

@@ -74,7 +74,18 @@ def walk(loc: tuple[int | str, ...]) -> Where:
                 where.annotation = tags[part]
                 continue
             if all(not is_model(m) for m in members) and isinstance(part, str):
-                continue  # `str | float`: pydantic names the member tried
+                # `str | float`: pydantic names the member tried; follow it
+                # when it is a container (`int | tuple[UserClassSection, ...]`
+                # names `tuple[UserClassSection, ...]`), so the path goes on.
+                named = [
+                    m
+                    for m in members
+                    if get_origin(m) in (tuple, list, dict)
+                    and _type_name(m) == part.split("[")[0]
+                ]
+                if len(named) == 1:
+                    where.annotation = named[0]
+                continue
         if is_model(tp):
             where.owner = tp
             info = _field(tp, str(part))
@@ -115,6 +126,10 @@ def _strip(where: Where) -> Any:
         break
     where.annotation = tp
     return tp
+
+
+def _type_name(tp: Any) -> str:
+    return str(getattr(get_origin(tp) or tp, "__name__", ""))
 
 
 def union_members(tp: Any) -> list[Any] | None:

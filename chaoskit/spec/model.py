@@ -461,11 +461,23 @@ class BurstSection(_Model):
     every: Duration | None = None
 
 
+def _refresh_tag(value: object) -> str:
+    return "step" if isinstance(value, dict | TaskSection) else "name"
+
+
 class FlowSection(_Model):
     on_start: tuple[TaskSection, ...] = ()
     on_stop: tuple[TaskSection, ...] = ()
     bearer: str | None = None
-    refresh: str | None = None
+    refresh: (
+        Annotated[
+            Annotated[str, Tag("name")] | Annotated[TaskSection, Tag("step")],
+            Discriminator(_refresh_tag),
+        ]
+        | None
+    ) = None
+    """On a 401: the name of an ``on_start`` step to run again (a login), or a
+    step of its own (a refresh-token exchange), run only then."""
     heartbeat: TaskSection | None = None
     heartbeat_every: Duration = 0.0
 

@@ -156,11 +156,12 @@ def gather(table: Mapping[str, Any], experiment: Experiment | None) -> Parts:
         if isinstance(table.get("load"), dict)
         else None
     )
-    beat = flow.get("heartbeat") if isinstance(flow, dict) else None
-    if isinstance(beat, dict) and isinstance(beat.get("name"), str):
-        parts.names.setdefault("tasks", []).append(
-            ("load.flow.heartbeat.name", beat["name"])
-        )
+    for step in ("heartbeat", "refresh"):
+        found = flow.get(step) if isinstance(flow, dict) else None
+        if isinstance(found, dict) and isinstance(found.get("name"), str):
+            parts.names.setdefault("tasks", []).append(
+                (f"load.flow.{step}.name", found["name"])
+            )
     parts.names["class_tasks"] = list(_class_tasks(table))
     return parts
 
@@ -188,9 +189,10 @@ def _class_tasks(table: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
                 # As ``[load]``'s: a stream task's own samples too.
                 for name in task_sample_names(task):
                     yield f"{at}[{position}].name", name
-        beat = flow.get("heartbeat")
-        if isinstance(beat, dict) and isinstance(beat.get("name"), str):
-            yield f"{where}.flow.heartbeat.name", beat["name"]
+        for step in ("heartbeat", "refresh"):
+            found = flow.get(step)
+            if isinstance(found, dict) and isinstance(found.get("name"), str):
+                yield f"{where}.flow.{step}.name", found["name"]
 
 
 def _list(value: object) -> list[Any]:

@@ -19,6 +19,7 @@ from tests.e2e.test_experiments import REPO, chaoskit
 SEEDS = sorted((REPO / "experiments" / "seeds").glob("*.toml"))
 EVENT_SINK = REPO / "experiments" / "seeds" / "event-sink.toml"
 AUTOARR = REPO / "experiments" / "seeds" / "autoarr.toml"
+PINE_TIME = REPO / "experiments" / "seeds" / "pine-time.toml"
 # Each seed's verdicts, whichever engine runs it: every hypothesis judged
 # (none left out for want of samples).
 EVENT_SINK_VERDICTS = {
@@ -65,6 +66,17 @@ def assert_passed(result, report, verdicts):
     assert result.returncode == 0, (failed, report["reason"], result.stdout[-3000:])
     assert {h["name"] for h in report["hypotheses"]} == verdicts
     assert all(f["rolled_back"] for f in report["faults"])
+
+
+# The broken Pine Time on the short timeline (as `--env short` sets it).
+PINE_TIME_SHORT = [
+    "--set", "experiment.duration=16s", "--set", "experiment.warmup=1s",
+    "--set", "load.users=16", "--set", "load.ramp=1s",
+    "--set", 'load.think="0.2s..0.5s"', "--var", "access_ttl=2",
+    "--set", "faults.0.at=3s", "--set", "faults.0.for=2s",
+    "--set", "faults.1.at=8s", "--set", "faults.1.for=2s",
+    "--set", "faults.2.at=11.5s", "--set", "faults.2.for=1.5s",
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("path", SEEDS, ids=lambda p: p.stem)
@@ -184,3 +196,52 @@ def test_autoarr_catches_slow_reads(tmp_path, engine):
     the 500 ms p95 read budget; the other budgets still hold."""
     result, report = _run_autoarr(tmp_path, *_envs("broken,short", engine))
     assert_caught(result, report, AUTOARR_BROKEN)
+
+
+def _run_pine_time(tmp_path, *args):
+    return _run(tmp_path, "--var", f"reco_port={free_port()}", *args, seed=PINE_TIME)
+
+
+@pytest.mark.slow
+def test_pine_time_passes_against_the_streaming_api(tmp_path):
+    result, report = _run_pine_time(tmp_path, "--env", "short")
+    verdicts = {h["name"]: h for h in report["hypotheses"]}
+    failed = [h for h in report["hypotheses"] if not h["passed"]]
+    assert result.returncode == 0, (failed, report["reason"], result.stdout[-3000:])
+    # Tokens expired and were refreshed (the refresh step ran only on 401s,
+    # never at login), the fallback was served, PostgreSQL saw reconnects.
+    assert report["tasks"]["refresh"]["count"] > 0
+    assert report["tasks"]["login"]["count"] == 16
+    assert verdicts["the fallback answers while the API fails"]["passed"]
+    backoff = verdicts["reconnects back off"]["data"]
+    assert backoff["attempts"] >= 3
+    assert {f["name"] for f in report["faults"]} == {
+        "postgres down", "recommendations API fails", "pool exhausted"
+    }  # fmt: skip
+    assert all(f["rolled_back"] for f in report["faults"])
+
+
+@pytest.mark.slow
+def test_pine_time_catches_a_reconnect_loop_and_expired_refreshes(tmp_path):
+    """``--env broken``: the service reconnects every 10 ms without backoff;
+    with ``break_refresh=on`` (``--env broken-refresh``'s bug, in the same
+    run) refreshed tokens are already expired, so the retried request gets
+    401 again."""
+    result, report = _run_pine_time(
+        tmp_path, "--env", "broken", "--var", "break_refresh=on", *PINE_TIME_SHORT
+    )
+    assert result.returncode == 1, (report["reason"], result.stdout[-3000:])
+    verdicts = {h["name"]: h for h in report["hypotheses"]}
+    backoff = verdicts["reconnects back off"]
+    assert not backoff["passed"]
+    assert {"min_growth", "max_rate"} <= set(backoff["data"]["broken"])
+    assert not verdicts["no 401 reaches a member"]["passed"]
+    # What the bugs do not touch still holds.
+    for name in (
+        "tokens are refreshed",
+        "the fallback answers while the API fails",
+        "no fallback once the API is back",
+        "fails fast while PostgreSQL is down",
+    ):
+        assert verdicts[name]["passed"], name
+    assert all(f["rolled_back"] for f in report["faults"])

@@ -83,6 +83,16 @@ async def login(request: Request) -> Response:
     token = f"t{next(_ids)}-{data['name']}"
     TOKENS[token] = 0
     EVENTS.append(f"login {data['name']}")
+    return JSONResponse({"access_token": token, "refresh_token": f"r-{data['name']}"})
+
+
+async def refresh(request: Request) -> Response:
+    """A new access token for a refresh token from /login."""
+    data = await request.json()
+    name = str(data.get("refresh_token", "")).removeprefix("r-")
+    token = f"t{next(_ids)}-{name}"
+    TOKENS[token] = 0
+    EVENTS.append(f"refresh {name}")
     return JSONResponse({"access_token": token})
 
 
@@ -139,6 +149,7 @@ app = Starlette(
         Route("/locked", locked),
         Route("/register", register, methods=["POST"]),
         Route("/login", login, methods=["POST"]),
+        Route("/refresh", refresh, methods=["POST"]),
         Route("/me", me),
         Route("/logout/{uid}", logout, methods=["POST"]),
         Route("/events", events),

@@ -72,6 +72,51 @@ def test_auth_flow_captures_the_token_refreshes_it_on_401_and_cleans_up(app):
     assert sum(1 for e in events if e.startswith("logout ")) >= 2
 
 
+def test_a_refresh_step_of_its_own_runs_only_on_401(app):
+    """A refresh-token exchange: login once, then on each 401 the refresh step
+    (not an ``on_start`` step) gets a new access token and the request is
+    retried with it."""
+    flow = Flow(
+        on_start=(
+            TaskSpec(
+                "login",
+                "/login",
+                method="POST",
+                json={"name": "r{{ user }}"},
+                capture={"token": "$.access_token", "refresh": "$.refresh_token"},
+            ),
+        ),
+        bearer="token",
+        refresh=TaskSpec(
+            "refresh",
+            "/refresh",
+            method="POST",
+            json={"refresh_token": "{{ refresh }}"},
+            capture={"token": "$.access_token"},
+        ),
+    )
+    config = LoadConfig(
+        base_url=app.url,
+        model=ClosedModel(users=2, think=Think(0.005, 0.005)),
+        tasks=(TaskSpec("me", "/me"),),
+        flow=flow,
+        duration=30,
+        max_requests=40,
+    )
+    status, samples = run(config)
+    assert status.errors == 0, [s for s in samples if s.error]
+    by_task = collections.Counter(s.task for s in samples)
+    assert by_task["login"] == 2  # once per user: refreshes do not log in again
+    unauthorized = [s for s in samples if s.task == "me" and s.status == 401]
+    assert by_task["refresh"] == len(unauthorized) > 0
+    assert all("refreshed" in s.detail for s in unauthorized)
+    events = app.get_json("/events")
+    assert {e for e in events if e.startswith("refresh ")} <= {
+        "refresh r0",
+        "refresh r1",
+    }
+
+
 def test_heartbeats_arrive_at_their_interval_between_tasks(app):
     flow = Flow(heartbeat=TaskSpec("beat", "/fast"), heartbeat_every=0.1)
     config = LoadConfig(

@@ -258,6 +258,17 @@ class TestRecovery:
         assert verdict.observed == "not recovered in 10s"
         assert "p95 <= 75ms" in verdict.detail
 
+    def test_a_window_too_short_to_see_recovery_in_time_is_inconclusive(self):
+        # 10 s after the fault, never back: a failure for within 5s (above),
+        # but no verdict for within 15s (it may come back at 12 s).
+        ctx, _ = run_with_known_recovery(recover_after_s=10)
+        (verdict,) = evaluate(
+            [RecoveryHypothesis(name="r", kind="recovery", within="15s")], ctx
+        )
+        assert verdict.status == "inconclusive"
+        assert verdict.observed == "not recovered in 10s, observed only that long"
+        assert "the end of the run came 10s after slow db ended" in verdict.detail
+
     def test_recovery_needs_the_band_to_hold_for_stable_for(self):
         bins = [Bin(20.0 + i / 10, count=10) for i in range(100)]
         good = {i for i in range(100) if 10 <= i < 20 or i >= 50}

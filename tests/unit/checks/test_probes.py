@@ -151,6 +151,23 @@ def test_returns_passes_when_back_in_time_and_fails_on_a_leak():
     assert not verdict(2, tolerance="25%").passed
 
 
+def test_returns_not_back_when_the_run_ended_too_soon_is_inconclusive():
+    # The run ends 16 s after the fault; 20 s were allowed: not a failure yet.
+    leaked = series("db", "connections", [(float(t), 4.0 if t < 10 else 9.0)
+                                          for t in range(30)])  # fmt: skip
+    h = ReturnsHypothesis.model_validate(
+        {"name": "back", "kind": "returns", "probe": "db", "metric": "connections",
+         "within": "20s"}
+    )  # fmt: skip
+    [verdict] = evaluate([h], context(leaked))
+    assert verdict.status == "inconclusive"
+    assert verdict.observed == "not back in 16s, observed only that long"
+    # Allowed 5 s, seen for 16 s: a failure.
+    h = h.model_copy(update={"within": 5.0})
+    [verdict] = evaluate([h], context(leaked))
+    assert verdict.status == "failed"
+
+
 def test_returns_without_samples_before_the_fault_is_no_data():
     late = series("db", "connections", [(float(t), 4.0) for t in range(15, 30)])
     h = ReturnsHypothesis.model_validate(

@@ -7,7 +7,7 @@ import tomllib
 import pytest
 
 from chaoskit.errors import SpecError
-from chaoskit.load import PRESETS, ClosedModel, OpenModel, Think
+from chaoskit.load import PRESETS, ClosedModel, OpenModel, TaskSpec, Think
 from chaoskit.runner.load import build_load_config, check_load_config
 from chaoskit.spec.model import PROFILES
 from chaoskit.spec.validate import validate
@@ -151,6 +151,44 @@ method = "PUT"
     assert built.hot_keys.ratio == 0.9
     assert dict(built.error_patterns) == {"locked": "database is locked"}
     assert built.max_requests == 500
+
+
+def test_a_refresh_step_of_its_own_is_built_as_a_task():
+    load = """
+[load]
+model = "closed"
+users = 2
+
+[load.flow]
+bearer = "token"
+
+[load.flow.refresh]
+name = "refresh"
+path = "/auth/refresh"
+method = "POST"
+json = { refresh_token = "{{ rt }}" }
+capture = { token = "$.access_token" }
+
+[[load.flow.on_start]]
+name = "login"
+path = "/login"
+method = "POST"
+capture = { token = "$.access_token", rt = "$.refresh_token" }
+
+[[load.tasks]]
+name = "me"
+path = "/me"
+"""
+    built = config(load, tasks="")
+    assert built.flow is not None
+    refresh = built.flow.refresh
+    assert isinstance(refresh, TaskSpec)
+    assert (refresh.name, refresh.path, refresh.method) == (
+        "refresh",
+        "/auth/refresh",
+        "POST",
+    )
+    assert refresh.capture == {"token": "$.access_token"}
 
 
 def test_engine_refusals_become_issues_under_their_key_paths():
