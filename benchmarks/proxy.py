@@ -63,6 +63,17 @@ MB = 1_000_000
 MiB = 1 << 20
 LATENCY_MS = 50
 PROXY_ARGS = ["--host", "127.0.0.1", "--port", "0", "--seed", "1"]
+# Counted on the proxy by --profile perf-stat: where a round trip's time goes.
+PERF_STAT_PROXY = [
+    "syscalls:sys_enter_epoll_wait",
+    "syscalls:sys_enter_epoll_pwait",
+    "syscalls:sys_enter_read",
+    "syscalls:sys_enter_write",
+    "syscalls:sys_enter_writev",
+    "context-switches",
+    "sched:sched_wakeup",
+    "task-clock",
+]
 # A blocking socket with SO_RCVTIMEO: no poll() per call (as settimeout adds),
 # yet a stuck peer cannot hang the run.
 RECV_TIMEOUT_S = 5
@@ -172,7 +183,7 @@ def _pinned(cpu: int | None, argv: list[str]) -> list[str]:
 def _spawn(
     argv: list[str], pattern: str, log: Path, src: str | None = None
 ) -> tuple[subprocess.Popen[bytes], re.Match[str]]:
-    """Start a child and wait (5 s at most) for the line that says it is up."""
+    """Start a child and wait (20 s at most) for the line that says it is up."""
     with log.open("wb") as err:
         # ``-m`` puts the working directory first on sys.path: run from ``src``.
         env = {**os.environ, "PYTHONPATH": src} if src else None
@@ -181,7 +192,7 @@ def _spawn(
         )
     assert proc.stdout is not None
     seen = b""
-    deadline = time.monotonic() + 5.0
+    deadline = time.monotonic() + 20.0  # a loaded machine starts Python slowly
     while time.monotonic() < deadline and proc.poll() is None:
         ready, _, _ = select.select([proc.stdout], [], [], 0.1)
         if ready:
@@ -388,11 +399,15 @@ class Bench:
         self.deadline: float = time.monotonic() + args.budget
         self.procs: list[subprocess.Popen[bytes]] = []
         self.spy: subprocess.Popen[bytes] | None = None
+        self.busy_pid = 0  # the --busy-poll-us proxy, when there is one
         self.pin = (
             not args.no_pin
             and shutil.which("taskset") is not None
             and len(os.sched_getaffinity(0)) >= 2
         )
+
+    def proxy_pids(self) -> tuple[int, ...]:
+        return (self.proxy_pid, self.busy_pid) if self.busy_pid else (self.proxy_pid,)
 
     def left(self) -> float:
         return self.deadline - time.monotonic()
@@ -412,20 +427,20 @@ class Bench:
             echo = ("127.0.0.1", int(m.group(1)))
             source = ("127.0.0.1", int(m.group(2)))
             http = ("127.0.0.1", int(m.group(3)))
-            proxy, m = _spawn(
-                _pinned(
-                    self.args.proxy_cpu if self.pin else None,
-                    [sys.executable, "-m", "chaoskit", "proxy", *PROXY_ARGS],
-                ),
-                r"API on (http://[\d.]+:\d+)",
-                OUT_DIR / "proxy.log",
-                # --proxy-src: another checkout's chaoskit, for before/after runs.
-                self.args.proxy_src,
-            )
-            self.procs.append(proxy)
+            proxy, m = self._proxy("proxy", [])
             self.proxy_pid = proxy.pid
             self.upstream_pid = up.pid
             paths = {"echo": echo, "source": source, "http": http}
+            if self.args.busy_poll_us:
+                # The same proxy with --busy-poll-us, on the same CPU, measured
+                # in the same run (interleaved) for round trips and bulk.
+                busy, busy_m = self._proxy(
+                    "busy", ["--busy-poll-us", str(self.args.busy_poll_us)]
+                )
+                self.busy_pid = busy.pid
+                with httpx.Client(base_url=busy_m.group(1), timeout=5) as api:
+                    for name, target in (("echo", echo), ("source", source)):
+                        paths[f"busy_{name}"] = _create_proxy(api, name, target)
             with httpx.Client(base_url=m.group(1), timeout=5) as api:
                 for name, target in (
                     ("echo", echo),
@@ -434,17 +449,7 @@ class Bench:
                     ("http_tcp", http),
                     ("http", http),
                 ):
-                    reply = api.post(
-                        "/proxies",
-                        json={
-                            "name": f"bench_{name}",
-                            "listen": "127.0.0.1:0",
-                            "upstream": f"127.0.0.1:{target[1]}",
-                        },
-                    )
-                    reply.raise_for_status()
-                    host, port = reply.json()["listen"].rsplit(":", 1)
-                    paths[f"proxy_{name}"] = (host, int(port))
+                    paths[f"proxy_{name}"] = _create_proxy(api, name, target)
                 api.post(
                     "/chaoskit/proxies/bench_http/http", json={"protocol": "http"}
                 ).raise_for_status()
@@ -456,7 +461,7 @@ class Bench:
                         "attributes": {"latency": LATENCY_MS},
                     },
                 ).raise_for_status()
-            if self.args.profile:
+            if self.args.profile and self.args.profile != "perf-stat":
                 self.spy = self._profiler(proxy.pid)
             yield paths
         finally:
@@ -468,6 +473,73 @@ class Bench:
                     self.spy.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     _stop(self.spy)
+
+    def count_events(self) -> dict[str, subprocess.Popen[bytes]]:
+        """``perf stat`` on each proxy ("proxy", and "busy" with --busy-poll-us):
+        its syscalls, context switches and the wake-ups it makes."""
+        exe = shutil.which("perf")
+        if exe is None:
+            raise RuntimeError("--profile perf-stat: perf is not on PATH")
+        pids = {"proxy": self.proxy_pid}
+        if self.busy_pid:
+            pids["busy"] = self.busy_pid
+        counters = {}
+        for label, pid in pids.items():
+            argv = [
+                exe,
+                "stat",
+                "-x",
+                ",",
+                "-o",
+                str(OUT_DIR / f"perf-stat-{label}.txt"),
+            ]
+            for event in PERF_STAT_PROXY:
+                argv += ["-e", event]
+            argv += ["-p", str(pid)]
+            counters[label] = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)  # perf attaches asynchronously: let it, before counting
+        return counters
+
+    def events_counted(
+        self, counters: dict[str, subprocess.Popen[bytes]], results: dict[str, Any]
+    ) -> dict[str, dict[str, float]]:
+        """Stop ``perf stat`` and give each proxy's counts per unit of its work:
+        per round trip, per connection or per MB (one phase: use --only)."""
+        out: dict[str, dict[str, float]] = {}
+        for label, counter in counters.items():
+            counter.send_signal(signal.SIGINT)
+            counter.wait(timeout=10)
+            counts: dict[str, float] = {}
+            text = (OUT_DIR / f"perf-stat-{label}.txt").read_text()
+            for line in text.splitlines():
+                fields = line.split(",")
+                if len(fields) > 2 and fields[0].replace(".", "").isdigit():
+                    counts[fields[2]] = float(fields[0])
+            # The busy proxy serves the "busy" paths; the default one the others.
+            units = 0.0
+            for runs in results.values():
+                for path, measured in runs.items():
+                    if path == "direct" or (path == "busy") != (label == "busy"):
+                        continue
+                    for r in measured:
+                        units += r["bytes"] / MB if "bytes" in r else r.get("n", 0)
+            out[label] = {name: n / max(units, 1) for name, n in counts.items()}
+        return out
+
+    def _proxy(
+        self, name: str, options: list[str]
+    ) -> tuple[subprocess.Popen[bytes], re.Match[str]]:
+        """Start a ``chaoskit proxy`` pinned to the proxy CPU."""
+        argv = [sys.executable, "-m", "chaoskit", "proxy", *PROXY_ARGS, *options]
+        proxy, match = _spawn(
+            _pinned(self.args.proxy_cpu if self.pin else None, argv),
+            r"API on (http://[\d.]+:\d+)",
+            OUT_DIR / f"{name}.log",
+            # --proxy-src: another checkout's chaoskit, for before/after runs.
+            self.args.proxy_src,
+        )
+        self.procs.append(proxy)
+        return proxy, match
 
     def _profiler(self, pid: int) -> subprocess.Popen[bytes]:
         tool = self.args.profile
@@ -489,14 +561,18 @@ class Bench:
         # On the load CPU, not the proxy's: it perturbs the client, not the proxy.
         return subprocess.Popen(argv, stdout=log, stderr=log)
 
-    def measure(self, measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """One measurement, plus how busy the proxy and the machine were."""
-        ours = (self.proxy_pid, self.upstream_pid, os.getpid())
-        cpu0, mine0, busy0 = cpu_ns(self.proxy_pid), sum(map(cpu_ns, ours)), busy_ns()
+    def measure(
+        self, measure: Callable[[], dict[str, Any]], label: str = "proxy"
+    ) -> dict[str, Any]:
+        """One measurement, plus how busy the proxy (the busy-poll one for
+        ``label`` "busy") and the machine were."""
+        pid = self.busy_pid if label == "busy" else self.proxy_pid
+        ours = (*self.proxy_pids(), self.upstream_pid, os.getpid())
+        cpu0, mine0, busy0 = cpu_ns(pid), sum(map(cpu_ns, ours)), busy_ns()
         t0 = time.perf_counter_ns()
         result = measure()
         wall = time.perf_counter_ns() - t0
-        cpu = cpu_ns(self.proxy_pid) - cpu0
+        cpu = cpu_ns(pid) - cpu0
         # Share of one CPU: near 1.0 means CPU-bound, well under means waiting.
         result["proxy_cpu"] = cpu / wall
         if "n" in result:  # round trips or connections
@@ -513,13 +589,17 @@ class Bench:
         a = self.args
         results: dict[str, Any] = {}
         with self.processes() as p:
+
+            def busy(key: str) -> dict[str, str]:
+                return {"busy": f"busy_{key}"} if self.busy_pid else {}
+
             # Each phase: name, how to measure one path, and the paths.
             phases: list[tuple[str, Callable[[str], dict[str, Any]], dict[str, str]]]
             phases = [
                 (
                     "rtt",
                     lambda k: rtt_stats(round_trips(p[k], a.rtt_count, a.rtt_seconds)),
-                    {"direct": "echo", "proxy": "proxy_echo"},
+                    {"direct": "echo", "proxy": "proxy_echo", **busy("echo")},
                 ),
                 (
                     "conn",
@@ -529,7 +609,7 @@ class Bench:
                 (
                     "bulk",
                     lambda k: bulk(p[k], a.bulk_mib * MiB, a.bulk_seconds),
-                    {"direct": "source", "proxy": "proxy_source"},
+                    {"direct": "source", "proxy": "proxy_source", **busy("source")},
                 ),
                 (
                     "latency",
@@ -555,6 +635,7 @@ class Bench:
             for _, measure, paths in phases:
                 for key in paths.values():
                     measure(key)
+            counter = self.count_events() if a.profile == "perf-stat" else None
             for rep in range(a.reps):
                 if self.left() < 0:
                     print(f"budget spent: stopping after {rep} repetitions")
@@ -565,46 +646,104 @@ class Bench:
                         order.reverse()
                     for label, key in order:
                         runs = results.setdefault(name, {}).setdefault(label, [])
-                        runs.append(self.measure(functools.partial(measure, key)))
+                        run = self.measure(functools.partial(measure, key), label)
+                        runs.append(run)
+            if counter is not None:
+                results["events"] = self.events_counted(counter, results)
             moved = self.pin and a.proxy_cpu != LOAD_CPU
             if moved and a.only in (None, "rtt") and self.left() > 0:
                 results["layout"] = self.layouts(p)
+            if moved and a.only in (None, "bulk") and self.left() > 0:
+                results["bulk_layout"] = self.bulk_layouts(p)
         return results
 
     def layouts(self, p: dict[str, tuple[str, int]]) -> dict[str, list[Any]]:
         """Round trips with the processes moved, to split the proxy's added
         latency into its own CPU work and the cost of waking another CPU.
 
-        ``same_cpu``: the proxy moved onto the load CPU (no cross-CPU wake-up on
-        either path). ``direct_cross``: the upstream moved to the proxy's CPU, no
-        proxy (two cross-CPU wake-ups per round trip, as against four through
-        the proxy in the main layout).
+        ``same_cpu``: the proxies moved onto the load CPU (no cross-CPU wake-up
+        on any path). ``direct_cross``: the upstream moved to the proxy's CPU,
+        no proxy (two cross-CPU wake-ups per round trip, as against four
+        through the proxy in the main layout).
         """
         a = self.args
-        out: dict[str, list[Any]] = {"same_cpu_direct": [], "same_cpu_proxy": []}
+        paths = {"direct": "echo", "proxy": "proxy_echo"}
+        if self.busy_pid:
+            paths["busy"] = "busy_echo"
+        out: dict[str, list[Any]] = {f"same_cpu_{label}": [] for label in paths}
         out["direct_cross"] = []
 
         def rtt(key: str) -> dict[str, Any]:
             return rtt_stats(round_trips(p[key], a.rtt_count, a.rtt_seconds))
 
         try:
-            os.sched_setaffinity(self.proxy_pid, {LOAD_CPU})
-            rtt("proxy_echo")  # warm-up after the move
+            for pid in self.proxy_pids():
+                os.sched_setaffinity(pid, {LOAD_CPU})
+            for key in paths.values():
+                rtt(key)  # warm-up after the move
             for rep in range(3):
-                order = ["direct", "proxy"][:: -1 if rep % 2 else 1]
-                for label in order:
-                    key = "echo" if label == "direct" else "proxy_echo"
-                    run = self.measure(functools.partial(rtt, key))
+                order = list(paths.items())[:: -1 if rep % 2 else 1]
+                for label, key in order:
+                    run = self.measure(functools.partial(rtt, key), label)
                     out[f"same_cpu_{label}"].append(run)
-            os.sched_setaffinity(self.proxy_pid, {a.proxy_cpu})
+            for pid in self.proxy_pids():
+                os.sched_setaffinity(pid, {a.proxy_cpu})
             os.sched_setaffinity(self.upstream_pid, {a.proxy_cpu})
             rtt("echo")
             for _ in range(3):
                 out["direct_cross"].append(rtt("echo"))
         finally:
+            for pid in self.proxy_pids():
+                os.sched_setaffinity(pid, {a.proxy_cpu})
+            os.sched_setaffinity(self.upstream_pid, {LOAD_CPU})
+        return out
+
+    def bulk_layouts(self, p: dict[str, tuple[str, int]]) -> dict[str, list[Any]]:
+        """Bulk with the processes moved. ``direct_cross``: the upstream on the
+        proxy's CPU, no proxy: the data crosses CPUs once, as against twice
+        through the proxy, which splits what the pass-through ratio loses to
+        crossing CPUs from the proxy's own cost. ``same_cpu_proxy``: the proxy
+        on the load CPU, so nothing crosses.
+        """
+        a = self.args
+        out: dict[str, list[Any]] = {"direct_cross": [], "same_cpu_proxy": []}
+
+        def run(key: str) -> dict[str, Any]:
+            return bulk(p[key], a.bulk_mib * MiB, a.bulk_seconds)
+
+        try:
+            os.sched_setaffinity(self.upstream_pid, {a.proxy_cpu})
+            run("source")  # warm-up after the move
+            for _ in range(3):
+                out["direct_cross"].append(run("source"))
+            os.sched_setaffinity(self.upstream_pid, {LOAD_CPU})
+            os.sched_setaffinity(self.proxy_pid, {LOAD_CPU})
+            run("proxy_source")
+            for _ in range(3):
+                out["same_cpu_proxy"].append(
+                    self.measure(functools.partial(run, "proxy_source"))
+                )
+        finally:
             os.sched_setaffinity(self.proxy_pid, {a.proxy_cpu})
             os.sched_setaffinity(self.upstream_pid, {LOAD_CPU})
         return out
+
+
+def _create_proxy(
+    api: httpx.Client, name: str, target: tuple[str, int]
+) -> tuple[str, int]:
+    """A proxy ``bench_NAME`` in front of ``target``; its listen address."""
+    reply = api.post(
+        "/proxies",
+        json={
+            "name": f"bench_{name}",
+            "listen": "127.0.0.1:0",
+            "upstream": f"127.0.0.1:{target[1]}",
+        },
+    )
+    reply.raise_for_status()
+    host, port = reply.json()["listen"].rsplit(":", 1)
+    return host, int(port)
 
 
 def _pair(runs: dict[str, list[dict[str, Any]]], key: str) -> dict[str, float]:
@@ -620,6 +759,11 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         for key in ("p50_us", "p99_us", "mean_us"):
             s[f"rtt_{key}"] = _pair(rtt, key)
         s["rtt_p50_us"]["cpu"] = _median(rtt["proxy"], "proxy_cpu_us_each")
+        if "busy" in rtt:  # the --busy-poll-us proxy, against the same direct runs
+            busy = {"direct": rtt["direct"], "proxy": rtt["busy"]}
+            for key in ("p50_us", "p99_us", "mean_us"):
+                s[f"busy_rtt_{key}"] = _pair(busy, key)
+            s["busy_rtt_p50_us"]["cpu"] = _median(rtt["busy"], "proxy_cpu_us_each")
     if "conn" in results:
         s["conn_s"] = _pair(results["conn"], "conn_s")
         s["conn_s"]["cpu"] = _median(results["conn"]["proxy"], "proxy_cpu_us_each")
@@ -629,6 +773,19 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         s["bulk_cpu_us_per_mb"] = _median(
             results["bulk"]["proxy"], "proxy_cpu_us_per_mb"
         )
+        if "busy" in results["bulk"]:
+            busy = {
+                "direct": results["bulk"]["direct"],
+                "proxy": results["bulk"]["busy"],
+            }
+            s["busy_bulk_mb_s"] = _pair(busy, "mb_s")
+            s["busy_bulk_mb_s"]["cpu"] = _median(results["bulk"]["busy"], "proxy_cpu")
+    if "bulk_layout" in results:
+        lay = results["bulk_layout"]
+        s["bulk_cross_mb_s"] = _median(lay["direct_cross"], "mb_s")
+        same = {"direct": results["bulk"]["direct"], "proxy": lay["same_cpu_proxy"]}
+        s["same_cpu_bulk_mb_s"] = _pair(same, "mb_s")
+        s["same_cpu_bulk_mb_s"]["cpu"] = _median(lay["same_cpu_proxy"], "proxy_cpu")
     if "latency" in results:
         runs = {"proxy": results["latency"]["proxy"]}
         runs["direct"] = results["bulk"]["direct"] if "bulk" in results else []
@@ -656,6 +813,12 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         same = {"direct": lay["same_cpu_direct"], "proxy": lay["same_cpu_proxy"]}
         s["same_cpu_rtt_p50_us"] = _pair(same, "p50_us")
         s["same_cpu_rtt_p50_us"]["cpu"] = _median(same["proxy"], "proxy_cpu_us_each")
+        if "same_cpu_busy" in lay:
+            busy = {"direct": lay["same_cpu_direct"], "proxy": lay["same_cpu_busy"]}
+            s["same_cpu_busy_rtt_p50_us"] = _pair(busy, "p50_us")
+            s["same_cpu_busy_rtt_p50_us"]["cpu"] = _median(
+                busy["proxy"], "proxy_cpu_us_each"
+            )
         cross = {"direct": lay["direct_cross"], "proxy": lay["direct_cross"]}
         s["direct_cross_rtt_p50_us"] = _median(cross["direct"], "p50_us")
     foreign = [
@@ -672,6 +835,14 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         # Two hops per round trip.
         goals["mean overhead per hop < 300 us (Toxiproxy)"] = (
             s["rtt_mean_us"]["added"] / 2 < 300
+        )
+    if "busy_rtt_p50_us" in s:
+        goals["added p50 < 100 us with --busy-poll-us (issue)"] = (
+            s["busy_rtt_p50_us"]["added"] < 100
+        )
+    if "busy_bulk_mb_s" in s:
+        goals["pass-through >= 50% of direct with --busy-poll-us (issue)"] = (
+            s["busy_bulk_mb_s"]["ratio"] >= 0.5
         )
     if "bulk_mb_s" in s:
         b = s["bulk_mb_s"]
@@ -702,7 +873,16 @@ def table(s: dict[str, Any], reps: int) -> str:
         "conn_s": ("new connection per request (conn/s)", "{:.0f} us/conn"),
         "bulk_mb_s": ("bulk one way, no toxic (MB/s)", "{:.0%} busy"),
         "latency_mb_s": (f"bulk, {LATENCY_MS} ms latency toxic (MB/s)", "{:.0%} busy"),
+        "busy_rtt_p50_us": ("round trip p50, busy-poll (us)", "{:.1f} us/rt"),
+        "busy_rtt_p99_us": ("round trip p99, busy-poll (us)", ""),
+        "busy_rtt_mean_us": ("round trip mean, busy-poll (us)", ""),
+        "busy_bulk_mb_s": ("bulk one way, no toxic, busy-poll (MB/s)", "{:.0%} busy"),
         "same_cpu_rtt_p50_us": ("round trip p50, all on one CPU (us)", "{:.1f} us/rt"),
+        "same_cpu_busy_rtt_p50_us": (
+            "round trip p50, one CPU, busy-poll (us)",
+            "{:.1f} us/rt",
+        ),
+        "same_cpu_bulk_mb_s": ("bulk one way, all on one CPU (MB/s)", "{:.0%} busy"),
         "http_tcp_p50_us": ("HTTP GET p50, TCP route (us)", "{:.1f} us/req"),
         "http_http_p50_us": ('HTTP GET p50, protocol = "http" (us)', "{:.1f} us/req"),
         "http_tcp_p99_us": ("HTTP GET p99, TCP route (us)", "{:.1f} us/req"),
@@ -727,6 +907,11 @@ def table(s: dict[str, Any], reps: int) -> str:
         rows.append(
             f"{'HTTP GET p50: http route minus TCP route (us)':<44}"
             f"{'':>9}{s['http_vs_tcp_p50_us']:>+9.1f}"
+        )
+    if "bulk_cross_mb_s" in s:
+        rows.append(
+            f"{'bulk one way, direct, upstream on CPU 0':<44}"
+            f"{s['bulk_cross_mb_s']:>9.1f}"
         )
     if "direct_cross_rtt_p50_us" in s:
         rows.append(
@@ -758,7 +943,7 @@ def main(argv: list[str] | None = None) -> int:
         default=20.0,
         help="seconds at most to wait for other work on the machine to calm down",
     )
-    ap.add_argument("--budget", type=float, default=70.0, help="seconds, whole run")
+    ap.add_argument("--budget", type=float, default=100.0, help="seconds, whole run")
     ap.add_argument("--rtt-count", type=int, default=20_000)
     ap.add_argument("--rtt-seconds", type=float, default=1.0)
     ap.add_argument("--conn-count", type=int, default=2_000)
@@ -767,7 +952,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bulk-seconds", type=float, default=3.0)
     ap.add_argument("--only", choices=["rtt", "conn", "bulk", "latency", "http"])
     ap.add_argument(
-        "--profile", choices=["py-spy", "perf"], help="sample the proxy process"
+        "--profile",
+        choices=["py-spy", "perf", "perf-stat"],
+        help="sample the proxy process (perf-stat: count its syscalls and "
+        "context switches per unit of work; use with --only)",
     )
     ap.add_argument("--no-pin", action="store_true", help="do not pin to CPUs")
     ap.add_argument(
@@ -777,6 +965,13 @@ def main(argv: list[str] | None = None) -> int:
         help=f"CPU for the proxy ({LOAD_CPU} = share the client's, to compare)",
     )
     ap.add_argument("--proxy-src", help="run the proxy from this source tree")
+    ap.add_argument(
+        "--busy-poll-us",
+        type=int,
+        default=50,
+        help="also measure a proxy run with --busy-poll-us N, interleaved with "
+        "the default one (0: do not)",
+    )
     ap.add_argument("--tag", default="", help="suffix for the JSON file name")
     args = ap.parse_args(argv)
     if args.upstream:

@@ -278,6 +278,12 @@ def _describe(plan: Plan) -> list[str]:
             )
             for r in proxy.routes
         ]
+        if proxy.busy_poll and not proxy.url:
+            lines.append(
+                f"  note: the embedded proxy spins up to {_d(proxy.busy_poll)} after "
+                "traffic instead of sleeping (busy_poll): shorter round trips on a "
+                "CPU of its own, paid for in that CPU's time"
+            )
         if proxy.url and any(r.protocol == "http" for r in proxy.routes):
             lines.append(
                 '  note: protocol = "http" routes and HTTP faults are chaoskit '

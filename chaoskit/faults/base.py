@@ -15,11 +15,22 @@ __all__ = ["Change", "LedgerEntry", "Undo"]
 
 
 class Undo:
-    """Puts back one change; safe to await more than once."""
+    """Puts back one change; safe to await more than once.
 
-    def __init__(self, description: str, action: Callable[[], Awaitable[None]]) -> None:
+    ``effective_ns`` (``time.monotonic_ns()``) is when the change took effect,
+    for a driver that knows it better than the moment ``apply()`` returned
+    (a lock taken in a worker thread: the event loop may notice it later).
+    """
+
+    def __init__(
+        self,
+        description: str,
+        action: Callable[[], Awaitable[None]],
+        effective_ns: int | None = None,
+    ) -> None:
         self.description = description
         self._action = action
+        self.effective_ns = effective_ns
         self.done = False
 
     async def __call__(self) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -149,7 +150,7 @@ def _sqlite_change(fault: LockFault, path: Path) -> Change:
         },
     )
 
-    def begin() -> sqlite3.Connection:
+    def begin() -> tuple[sqlite3.Connection, int]:
         if not path.exists():
             raise DriverError(f"{where}: no such database file")
         connection = sqlite3.connect(
@@ -161,11 +162,11 @@ def _sqlite_change(fault: LockFault, path: Path) -> Change:
         except sqlite3.Error:
             connection.close()
             raise
-        return connection
+        return connection, time.monotonic_ns()  # held from this moment
 
     async def apply() -> Undo:
         try:
-            connection = await asyncio.to_thread(begin)
+            connection, held_ns = await asyncio.to_thread(begin)
         except sqlite3.Error as exc:
             raise DriverError(f"{where}: BEGIN EXCLUSIVE failed: {exc}") from exc
 
@@ -178,7 +179,7 @@ def _sqlite_change(fault: LockFault, path: Path) -> Change:
         async def release() -> None:
             await asyncio.to_thread(end)
 
-        return Undo(f"release {where} (ROLLBACK)", release)
+        return Undo(f"release {where} (ROLLBACK)", release, effective_ns=held_ns)
 
     return Change(entry, apply)
 

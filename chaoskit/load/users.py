@@ -238,8 +238,6 @@ class ClosedRunner:
             if heartbeat is not None and now >= beat_at:
                 task, intended = heartbeat, int(beat_at)
                 beat_at += every
-                if beat_at < now:  # fell behind: skip the missed beats
-                    beat_at = now + every
             else:
                 task, intended = chooser.choose(state.rng), due
             if task.stream is not None and self.streams is not None:
@@ -255,6 +253,14 @@ class ClosedRunner:
             if task is not heartbeat:
                 pause = think.draw(state.rng)
                 due = max(ended, clock.now_ns()) + int(pause * _NS)
+            else:
+                # The user was busy with its heartbeat: its next task is due
+                # once the beat is answered, so a slow beat is charged to the
+                # beat's own latency and not a second time to the next task.
+                due = max(due, ended)
+                if beat_at < ended:  # fell behind: skip the missed beats (a
+                    beat_at = ended + every  # beat slower than its interval
+                    # would otherwise leave no time for any task)
             wake = int(min(due, beat_at, deadline))
             while (
                 not self._wait_until(user, deadline, stopping) and clock.now_ns() < wake

@@ -130,3 +130,5 @@ class Snapshot:
     classes: dict[str, TaskStats] = field(default_factory=dict)
     """``[[load.users]]`` class -> stats over every phase (``task`` is the
     class's name); empty when the load has no classes."""
+    user_classes: dict[int, str] = field(default_factory=dict)
+    """User -> its ``[[load.users]]`` class, for the users with errors."""

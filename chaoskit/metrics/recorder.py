@@ -156,6 +156,7 @@ class Recorder:
         self._errors: dict[str, int] = {}
         self._error_examples: dict[str, list[str]] = {}
         self._user_errors: dict[int, dict[str, int]] = {}
+        self._user_classes: dict[int, str] = {}
 
     def enter_phase(self, name: str, at_ns: int | None = None) -> None:
         """Phase ``name`` starts at ``at_ns``: samples *due* from then on
@@ -234,6 +235,8 @@ class Recorder:
     def _count_error(self, sample: Sample, acc: _Accumulator) -> None:
         # Every facet the sample carries is counted: the counts may overlap.
         user = self._user_errors.setdefault(sample.user, {})
+        if sample.user_class:
+            self._user_classes[sample.user] = sample.user_class
         for name in error_keys(sample):
             acc.errors_by_class[name] = acc.errors_by_class.get(name, 0) + 1
             self._errors[name] = self._errors.get(name, 0) + 1
@@ -297,6 +300,7 @@ class Recorder:
             error_examples={k: list(v) for k, v in self._error_examples.items()},
             user_errors={u: dict(e) for u, e in self._user_errors.items()},
             classes={name: acc.stats(name) for name, acc in per_class.items()},
+            user_classes=dict(self._user_classes),
         )
 
     def merged(

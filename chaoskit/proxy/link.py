@@ -26,7 +26,8 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from chaoskit.proxy.addr import AddressError, join_hostport, split_hostport
-from chaoskit.proxy.toxics import EOF, Chunk, Item, Toxic, pipe_for
+from chaoskit.proxy.busypoll import BusyPoller, busy_poller
+from chaoskit.proxy.toxics import EOF, Chunk, Item, Toxic, pipe_for, sleep_until
 
 if TYPE_CHECKING:
     from chaoskit.proxy.connlog import ConnectionRecord
@@ -258,6 +259,8 @@ class Link:
         self.ready = False
         self.pending: list[Item] = []
         self._pause_reasons: set[str] = set()
+        self.source_ended = False
+        """The source socket sent its EOF (it stays readable from then on)."""
 
     @property
     def head(self) -> Stage | _Writer:
@@ -357,6 +360,9 @@ class Link:
         if not self._pause_reasons and self.source is not None:
             with contextlib.suppress(RuntimeError):
                 self.source.pause_reading()
+            if self.conn.poller is not None:
+                # Unread data would end every spin at once: not watched meanwhile.
+                self.conn.poller.unwatch(self.source)
         self._pause_reasons.add(reason)
 
     def resume_source(self, reason: str) -> None:
@@ -366,6 +372,8 @@ class Link:
         if not self._pause_reasons and self.source is not None:
             with contextlib.suppress(RuntimeError):
                 self.source.resume_reading()
+            if self.conn.poller is not None and not self.source_ended:
+                self.conn.poller.watch(self.source)
 
     # -- chain changes ---------------------------------------------------------------
 
@@ -420,6 +428,7 @@ class _Side(asyncio.BufferedProtocol):
         self.link_in = conn.up if role == "client" else conn.down
         self.link_out = conn.down if role == "client" else conn.up
         self.buffer = _read_buffer()
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # TCP only; uvloop's transports do not subclass asyncio.Transport.
@@ -427,6 +436,9 @@ class _Side(asyncio.BufferedProtocol):
         transport.set_write_buffer_limits(high=_READ_BUFFER)
         self.link_in.source = transport
         self.link_out.dest = transport
+        if self.conn.poller is not None:
+            self.loop = asyncio.get_running_loop()
+            self.conn.poller.watch(transport)
         if self.role == "client":
             self.conn.client_connected(transport)
 
@@ -440,9 +452,17 @@ class _Side(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         self.link_in.feed_from(self.buffer, nbytes)
+        poller = self.conn.poller
+        if poller is not None and self.loop is not None:
+            poller.activity(self.loop, self.conn.busy_poll_us)
 
     def eof_received(self) -> bool:
-        self.link_in.feed_eof()
+        link = self.link_in
+        link.source_ended = True
+        if self.conn.poller is not None and link.source is not None:
+            # At EOF a socket stays readable: watched, it would end every spin.
+            self.conn.poller.unwatch(link.source)
+        link.feed_eof()
         return True  # keep our write side open: half-close is passed on
 
     def pause_writing(self) -> None:
@@ -466,9 +486,13 @@ class Connection:
         record: ConnectionRecord,
         dial_timeout: float,
         refuse: bool = False,
+        busy_poll_us: int = 0,
     ) -> None:
         self.owner = owner
         self.refuse = refuse
+        self.busy_poll_us = busy_poll_us
+        """Spin up to this long after traffic instead of sleeping (busypoll.py)."""
+        self.poller: BusyPoller | None = busy_poller() if busy_poll_us else None
         self.id = conn_id
         self.upstream = upstream
         self.record = record
@@ -578,8 +602,10 @@ class Connection:
     def reset_after(self, delay_s: float, toxic: str) -> None:
         """Reset (RST) the connection after a delay: the reset_peer toxic."""
 
+        deadline_ns = time.monotonic_ns() + round(delay_s * 1e9)
+
         async def later() -> None:
-            await asyncio.sleep(delay_s)
+            await sleep_until(deadline_ns)
             self.close("reset", rst=True, by=toxic)
 
         self.spawn(later())

@@ -23,6 +23,7 @@ import uvicorn
 
 from chaoskit.errors import UsageError
 from chaoskit.proxy.api import build_app
+from chaoskit.proxy.busypoll import MAX_BUSY_POLL_US
 from chaoskit.proxy.state import ApiError, ProxyCollection, ProxySettings
 
 __all__ = ["ProxyServer", "ProxyServerConfig", "run_forever"]
@@ -40,6 +41,9 @@ class ProxyServerConfig:
         log_capacity: connection-log records kept per proxy.
         config_file: a JSON array of proxies created at start, as ``/populate``.
         dial_timeout: seconds to wait for an upstream to accept a connection.
+        busy_poll_us: after traffic, spin up to this many µs before sleeping
+            (0: never). Cuts the round trip when the proxy has a CPU of its own,
+            at the price of that CPU time (chaoskit/proxy/busypoll.py).
     """
 
     host: str = "127.0.0.1"
@@ -48,6 +52,14 @@ class ProxyServerConfig:
     log_capacity: int = 10_000
     config_file: str | None = None
     dial_timeout: float = 10.0
+    busy_poll_us: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.busy_poll_us <= MAX_BUSY_POLL_US:
+            raise UsageError(
+                f"busy_poll_us = {self.busy_poll_us}: expected 0 (off) to "
+                f"{MAX_BUSY_POLL_US} µs"
+            )
 
 
 class _Uvicorn(uvicorn.Server):
@@ -70,6 +82,7 @@ class ProxyServer:
                 seed=self.seed,
                 log_capacity=self.config.log_capacity,
                 dial_timeout=self.config.dial_timeout,
+                busy_poll_us=self.config.busy_poll_us,
             )
         )
         self._uvicorn: _Uvicorn | None = None
@@ -194,9 +207,11 @@ def run_forever(config: ProxyServerConfig) -> None:
             loop.add_signal_handler(sig, stop.set)
         async with ProxyServer(config) as server:
             # One machine-readable line, so a parent process can find the port.
+            spin = config.busy_poll_us
+            busy = f"busy-polling {spin} µs after traffic; " if spin else ""
             print(
                 f"chaoskit proxy: API on {server.url} (seed {server.seed}); "
-                "Ctrl-C to stop",
+                f"{busy}Ctrl-C to stop",
                 flush=True,
             )
             await stop.wait()

@@ -48,6 +48,8 @@ class ProxySettings:
     seed: int
     log_capacity: int = 10_000
     dial_timeout: float = 10.0
+    busy_poll_us: int = 0
+    """Spin up to this many µs after traffic instead of sleeping (busypoll.py)."""
 
 
 def _resolve(host: str) -> str | None:
@@ -199,6 +201,7 @@ class Proxy:
             record=self.log.open(conn_id),
             dial_timeout=self.settings.dial_timeout,
             refuse=self.refusing,
+            busy_poll_us=self.settings.busy_poll_us,
         )
         if self.protocol == "http":
             conn.http = HttpSession(

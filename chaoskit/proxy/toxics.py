@@ -33,6 +33,7 @@ __all__ = [
     "check_attributes",
     "json_kind",
     "pipe_for",
+    "sleep_until",
     "slicer_sizes",
 ]
 
@@ -173,9 +174,14 @@ def _go_type(toxic_type: str) -> str:
 Pipe = Callable[["Stage", dict[str, int]], Coroutine[Any, Any, None]]
 
 
-async def _sleep_until(deadline_ns: int) -> None:
-    # The event loop's timers are about 1 ms coarse and may fire a hair early:
-    # loop until the deadline has really passed, so lower bounds are exact.
+async def sleep_until(deadline_ns: int) -> None:
+    """Sleep until ``time.monotonic_ns()`` reaches ``deadline_ns``, never less.
+
+    The event loop's timers are about 1 ms coarse and count from the loop's
+    cached clock, which lags while callbacks run (or a busy-poll spins), so they
+    may fire a hair early: loop until the deadline has really passed, so lower
+    bounds are exact.
+    """
     while (remaining := deadline_ns - time.monotonic_ns()) > 0:  # noqa: ASYNC110
         await asyncio.sleep(remaining / 1e9)
 
@@ -194,7 +200,7 @@ async def _latency(stage: Stage, attrs: dict[str, int]) -> None:
                 # Count from the chunk's timestamp, so latency does not cut
                 # throughput, and push the timestamp on, so stacked toxics add up.
                 item.ts += delay_ms * 1_000_000
-                await _sleep_until(item.ts)
+                await sleep_until(item.ts)
             stage.held.clear()
         stage.emit(item)
         if item is EOF:
@@ -223,7 +229,7 @@ async def _bandwidth(stage: Stage, attrs: dict[str, int]) -> None:
             started = time.monotonic_ns()
             target = want_ns - debt_ns
             if target > 0:
-                await _sleep_until(started + target)
+                await sleep_until(started + target)
             debt_ns = (time.monotonic_ns() - started) - target
             stage.held.clear()
             stage.emit(Chunk(piece, item.ts))
@@ -234,7 +240,7 @@ async def _slow_close(stage: Stage, attrs: dict[str, int]) -> None:
         item = await stage.get()
         if isinstance(item, EndOfStream):
             stage.held.append(item)
-            await asyncio.sleep(attrs["delay"] / 1000)
+            await sleep_until(time.monotonic_ns() + attrs["delay"] * 1_000_000)
             stage.held.clear()
             stage.emit(item)
             return
@@ -245,10 +251,12 @@ async def _timeout(stage: Stage, attrs: dict[str, int]) -> None:
     timeout_ms = attrs["timeout"]
     while True:
         # Every item is dropped; the timer restarts after each one (an idle timeout).
+        idle_since = time.monotonic_ns()
         try:
             async with asyncio.timeout(timeout_ms / 1000 if timeout_ms > 0 else None):
                 item = await stage.get()
         except TimeoutError:
+            await sleep_until(idle_since + timeout_ms * 1_000_000)  # never early
             stage.link.conn.close("toxic")
             return
         stage.dropped(item)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["mapping", "mappings", "number", "status"]
+__all__ = ["mapping", "mappings", "number", "status", "user_label"]
 
 _RESULTS = ("passed", "failed", "inconclusive")
 
@@ -39,3 +39,9 @@ def mappings(value: object) -> list[Mapping[str, Any]]:
     if not isinstance(value, list):
         return []
     return [item for item in value if isinstance(item, Mapping)]
+
+
+def user_label(entry: Mapping[str, Any]) -> str:
+    """A user of ``top_error_users``: ``#3``, or ``#3 Household`` with its class."""
+    known = entry.get("user_class")
+    return f"#{entry.get('user')}" + (f" {known}" if known else "")

@@ -36,7 +36,7 @@ from chaoskit.fuzz.coverage import describe_locations
 from chaoskit.redact import redact
 from chaoskit.report.capacity import capacity_section
 from chaoskit.report.charts import Mark, Point, Window, chart_svg
-from chaoskit.report.fields import mapping, mappings, status
+from chaoskit.report.fields import mapping, mappings, status, user_label
 from chaoskit.report.journal import jsonable
 from chaoskit.report.json import write_atomic
 from chaoskit.report.probes import probe_charts
@@ -355,7 +355,7 @@ def _errors(doc: Mapping[str, Any]) -> str:
     users = mappings(doc.get("top_error_users"))
     if users:
         urows = [
-            [_e(u.get("user")), _e(u.get("errors")),
+            [_e(user_label(u)), _e(u.get("errors")),
              _e(", ".join(f"{k} {v}" for k, v in mapping(u.get("by_class")).items()))]
             for u in users
         ]  # fmt: skip
@@ -363,7 +363,7 @@ def _errors(doc: Mapping[str, Any]) -> str:
             ["User", "Errors", "By class"], urows
         )
     for key, top in mapping(doc.get("top_error_users_by_class")).items():
-        crows = [[_e(u.get("user")), _e(u.get("errors"))] for u in mappings(top)]
+        crows = [[_e(user_label(u)), _e(u.get("errors"))] for u in mappings(top)]
         body += f"<h3>Users with the most {_e(key)} errors</h3>" + _table(
             ["User", "Errors"], crows
         )

@@ -152,18 +152,27 @@ def error_table(
     }
 
 
+def _who(user: int, user_classes: Mapping[int, str]) -> dict[str, object]:
+    """A user, with its ``[[load.users]]`` class when it has one."""
+    known = user_classes.get(user)
+    return {"user": user} | ({"user_class": known} if known else {})
+
+
 def top_error_users(
-    user_errors: dict[int, dict[str, int]], limit: int = TOP_ERROR_USERS
+    user_errors: dict[int, dict[str, int]],
+    limit: int = TOP_ERROR_USERS,
+    user_classes: Mapping[int, str] | None = None,
 ) -> list[dict[str, object]]:
-    """The users with the most errors, with their counts by error key.
+    """The users with the most errors, with their counts by error key (and
+    each user's class, with ``[[load.users]]``).
 
     This is the "which users hit the lock errors" view: with hot keys or
     per-user rows, errors concentrate on a few users, and the list shows who.
     """
     ranked = sorted(user_errors.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
     return [
-        {
-            "user": user,
+        _who(user, user_classes or {})
+        | {
             "errors": sum(by_key.values()),
             "by_class": dict(sorted(by_key.items(), key=lambda kv: (-kv[1], kv[0]))),
         }
@@ -172,7 +181,9 @@ def top_error_users(
 
 
 def top_error_users_by_class(
-    user_errors: dict[int, dict[str, int]], limit: int = TOP_ERROR_USERS
+    user_errors: dict[int, dict[str, int]],
+    limit: int = TOP_ERROR_USERS,
+    user_classes: Mapping[int, str] | None = None,
 ) -> dict[str, list[dict[str, object]]]:
     """Per error key (``body_pattern:lock``...), the users with the most of it.
 
@@ -186,7 +197,7 @@ def top_error_users_by_class(
     ranked = sorted(by_class.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
     return {
         key: [
-            {"user": user, "errors": count}
+            _who(user, user_classes or {}) | {"errors": count}
             for user, count in sorted(users.items(), key=lambda kv: (-kv[1], kv[0]))[
                 :limit
             ]
@@ -241,6 +252,10 @@ def snapshot_sections(
             snapshot.errors, snapshot.error_examples, snapshot.total.errors
         ),
         "errors_note": ERRORS_NOTE,
-        "top_error_users": top_error_users(snapshot.user_errors),
-        "top_error_users_by_class": top_error_users_by_class(snapshot.user_errors),
+        "top_error_users": top_error_users(
+            snapshot.user_errors, user_classes=snapshot.user_classes
+        ),
+        "top_error_users_by_class": top_error_users_by_class(
+            snapshot.user_errors, user_classes=snapshot.user_classes
+        ),
     }

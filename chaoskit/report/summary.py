@@ -18,7 +18,7 @@ from rich.text import Text
 
 from chaoskit.fuzz.coverage import describe_locations
 from chaoskit.redact import Redactor
-from chaoskit.report.fields import mapping, mappings, number, status
+from chaoskit.report.fields import mapping, mappings, number, status, user_label
 from chaoskit.report.stats import ERRORS_NOTE
 
 __all__ = ["fmt_ms", "fmt_pct", "print_summary"]
@@ -230,7 +230,7 @@ def print_summary(document: Mapping[str, object], console: Console) -> None:
         console.print(_t(ERRORS_NOTE, "dim"))
     users = mappings(doc.get("top_error_users"))
     if users:
-        most = ", ".join(f"#{u.get('user')} ({u.get('errors')})" for u in users[:5])
+        most = ", ".join(f"{user_label(u)} ({u.get('errors')})" for u in users[:5])
         console.print(_t(f"Users with the most errors: {most}"))
     for tally in mappings(doc.get("fuzz")):
         console.print(_fuzz_table(tally))
@@ -241,7 +241,7 @@ def print_summary(document: Mapping[str, object], console: Console) -> None:
                              f"{finding.get('curl')}"), soft_wrap=True)  # fmt: skip
     by_class = mapping(doc.get("top_error_users_by_class"))
     for key, top in list(by_class.items())[:3] if len(by_class) > 1 else ():
-        most = ", ".join(f"#{u.get('user')} ({u.get('errors')})" for u in mappings(top))
+        most = ", ".join(f"{user_label(u)} ({u.get('errors')})" for u in mappings(top))
         console.print(_t(f"Users with the most {key} errors: {most}"))
     for h in hypotheses:
         data = mapping(h.get("data"))

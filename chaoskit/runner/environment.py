@@ -159,6 +159,8 @@ class _BringUp:
                     str(port),
                     "--seed",
                     str(self.seed),
+                    "--busy-poll-us",
+                    str(round(section.busy_poll * 1e6)),
                 ],
                 health=f"{url}/version",
                 health_timeout=20,

@@ -108,9 +108,11 @@ class Timeline:
 
     # -- phases --------------------------------------------------------------------
 
-    def enter(self, label: str) -> None:
-        """Switch the recorder to a phase, closing the previous one."""
-        now = max(self.now_s(), 0.0) if label != "warmup" else self.now_s()
+    def enter(self, label: str, at_s: float | None = None) -> None:
+        """Switch the recorder to a phase (from ``at_s``, default now), closing
+        the previous one."""
+        now = self.now_s() if at_s is None else at_s
+        now = max(now, 0.0, self._phase_start) if label != "warmup" else now
         if self._phase:
             self.phases.append(PhaseRecord(self._phase, self._phase_start, now))
         self._phase, self._phase_start = label, now
@@ -224,6 +226,7 @@ class Timeline:
             )
         )
         pending = []
+        effective_ns = 0  # when the last change took effect: the fault is in place
         try:
             for change in await self._changes(fault):
                 ledger_id = self.stack.before(change.entry)
@@ -232,17 +235,26 @@ class Timeline:
                 except BaseException as exc:
                     self.stack.abandon(ledger_id, str(exc) or type(exc).__name__)
                     raise
+                effective_ns = max(
+                    effective_ns, undo.effective_ns or time.monotonic_ns()
+                )
                 pending.append(self.stack.push(undo, ledger_id, label))
         except (ChaoskitError, OSError) as exc:
             self.faults[name] = replace(record, error=str(exc))
             self.emit(event("fault_failed", fault=name, error=str(exc)))
             self.abort(f"fault {name!r} could not be applied: {exc}")
             return
-        wall = time.time()
-        record = replace(record, started_s=self.now_s(), started_at=_iso(wall))
+        # Measured from when the fault took effect, not from the bookkeeping
+        # after it: a request due in between meets the fault, so it is
+        # counted in the fault's phase.
+        started_s = self.now_s()
+        if effective_ns:
+            started_s = min((effective_ns - self.t0_ns) / _NS, started_s)
+        wall = time.time() - (self.now_s() - started_s)
+        record = replace(record, started_s=started_s, started_at=_iso(wall))
         self.faults[name] = record
         self._active.append(name)
-        self.enter(self._current_label())
+        self.enter(self._current_label(), at_s=started_s)
         self.emit(
             event(
                 "fault_applied",

@@ -88,8 +88,9 @@ def check(table: Mapping[str, Any], experiment: Experiment | None) -> list[SpecI
     issues += _hypotheses(parts, table)
     issues += _abort(parts)
     issues += check_probes(table, parts)
-    tasks = parts.load.tasks if parts.load else ()
-    issues += check_acks(tasks)
+    located = _located_tasks(parts)
+    tasks = [task for _, task in located]
+    issues += check_acks(located)
     issues += _stream_tasks(table, parts)
     http_routes_declared = http_routes(table)
     for index, fault in parts.faults:
@@ -113,6 +114,19 @@ def check(table: Mapping[str, Any], experiment: Experiment | None) -> list[SpecI
 
 
 # --- the rules ----------------------------------------------------------------------
+
+
+def _located_tasks(parts: Parts) -> list[tuple[str, TaskSection]]:
+    """The weighted tasks of ``[load]`` and of each ``[[load.users]]`` class,
+    each with its key path."""
+    load = parts.load
+    if load is None:
+        return []
+    located = [(f"load.tasks[{i}]", task) for i, task in enumerate(load.tasks)]
+    classes = load.users if isinstance(load.users, tuple) else ()
+    for c, cls in enumerate(classes):
+        located += [(f"load.users[{c}].tasks[{i}]", t) for i, t in enumerate(cls.tasks)]
+    return located
 
 
 def _by_locustfile(parts: Parts) -> bool:

@@ -216,13 +216,13 @@ def _counter(
     return issues
 
 
-def check_acks(tasks: Sequence[TaskSection]) -> list[SpecIssue]:
-    """Each task's ``ack`` names an id by a JSON path."""
+def check_acks(tasks: Sequence[tuple[str, TaskSection]]) -> list[SpecIssue]:
+    """Each task's ``ack`` names an id by a JSON path (tasks with key paths)."""
     issues = []
-    for index, task in enumerate(tasks):
+    for where, task in tasks:
         if task.ack is None:
             continue
-        at = f"load.tasks[{index}].ack"
+        at = f"{where}.ack"
         if task.ack.id is None and task.ack.request is None:
             issues.append(
                 SpecIssue(

@@ -353,6 +353,10 @@ class ProxySection(_Model):
 
     url: Url | None = None
     routes: tuple[ProxyRoute, ...] = ()
+    busy_poll: Annotated[Duration, Field(ge=0, le=0.01)] = 0.0
+    """The embedded proxy spins this long after traffic before sleeping
+    (``chaoskit proxy --busy-poll-us``, at most 10 ms): a shorter round trip
+    when it has a CPU of its own, paid for in that CPU's time. 0: off."""
 
 
 class TargetSection(_Model):

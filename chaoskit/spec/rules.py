@@ -177,6 +177,15 @@ def check_urls(table: Mapping[str, Any]) -> list[SpecIssue]:
         for index, fault in items(table, "faults")
         if isinstance(fault, dict) and fault.get("kind") == "invalid-payloads"
     ]
+    if isinstance(proxy, dict) and proxy.get("url") and proxy.get("busy_poll"):
+        issues.append(
+            SpecIssue(
+                "proxy.busy_poll",
+                "applies to the embedded proxy only, and proxy.url names another",
+                str(proxy["busy_poll"]),
+                "remove proxy.busy_poll, or proxy.url to use the embedded proxy",
+            )
+        )
     for path, url in urls:
         if not isinstance(url, str):
             continue

@@ -158,7 +158,9 @@ def merge(base: dict[str, Any], overlay: Mapping[str, Any]) -> None:
 
     Tables merge key by key; an array of tables merges item by item, matched
     by ``name`` when the overlay's items have one (else by position, extra
-    items appended); any other value replaces the one in ``base``.
+    items appended); an item that gives another ``kind`` replaces the one it
+    matches (a ``process`` service becoming ``external`` keeps none of its
+    keys); any other value replaces the one in ``base``.
     """
     for key, value in overlay.items():
         current = base.get(key)
@@ -182,6 +184,9 @@ def _merge_items(base: list[dict[str, Any]], overlay: list[dict[str, Any]]) -> N
             target = base[position]
         if target is None:
             base.append(item)
+        elif "kind" in item and item["kind"] != target.get("kind"):
+            target.clear()  # another kind: none of the old keys would fit it
+            target.update(item)
         else:
             merge(target, item)
 

@@ -138,9 +138,10 @@ def test_a_passing_run_exits_0_and_writes_the_report_contract(slow_app_run):
         assert_gone(pid)
 
 
-def test_a_failing_hypothesis_exits_1_and_says_by_how_much(tmp_path):
-    # Only the during phase is judged: 1 s of the slow app is enough.
-    path = experiment(
+def impossibly_fast(tmp_path: Path) -> Path:
+    """A 2.5 s run whose p95 must stay under 50 ms while a 150 ms latency
+    fault is on: it fails. Only the during phase is judged."""
+    return experiment(
         tmp_path,
         faults=SLOW_APP.replace('at = "2s"\nfor = "2s"', 'at = "1s"\nfor = "1s"'),
         duration="2.5s",
@@ -151,6 +152,10 @@ metric = "p95"
 below = "50ms"
 """,
     )
+
+
+def test_a_failing_hypothesis_exits_1_and_says_by_how_much(tmp_path):
+    path = impossibly_fast(tmp_path)
     reports = tmp_path / "report"
     result = chaoskit("run", str(path), "--report-dir", str(reports))
     assert result.returncode == 1, result.stdout + result.stderr
@@ -161,6 +166,22 @@ below = "50ms"
     assert verdict["expected"] == "p95 below 50ms"
     assert verdict["observed_value"] >= 0.150
     assert "missed the bound by" in verdict["detail"]
+
+
+def test_proxy_busy_poll_reaches_the_embedded_proxy_and_toxics_still_apply(tmp_path):
+    """``[proxy] busy_poll`` starts the embedded proxy busy-polling, and the
+    latency fault still slows every request it should."""
+    path = impossibly_fast(tmp_path)
+    reports = tmp_path / "report"
+    result = chaoskit(
+        "run", str(path), "--report-dir", str(reports),
+        "--set", 'proxy.busy_poll="100us"',
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    ready = (reports / "proxy.stdout.log").read_text()
+    assert "busy-polling 100 µs after traffic" in ready
+    (verdict,) = json.loads((reports / "report.json").read_text())["hypotheses"]
+    assert verdict["observed_value"] >= 0.150
 
 
 def test_an_invalid_file_exits_2_and_starts_nothing(tmp_path):

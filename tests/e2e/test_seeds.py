@@ -9,10 +9,16 @@ Locust (``--env short,locust``): the same verdicts, the same break caught.
 
 from __future__ import annotations
 
+import csv
 import json
+import os
+import sqlite3
+import subprocess
+import sys
 
 import pytest
 
+from chaoskit import spec
 from tests.conftest import free_port
 from tests.e2e.test_experiments import REPO, chaoskit
 
@@ -20,6 +26,7 @@ SEEDS = sorted((REPO / "experiments" / "seeds").glob("*.toml"))
 EVENT_SINK = REPO / "experiments" / "seeds" / "event-sink.toml"
 AUTOARR = REPO / "experiments" / "seeds" / "autoarr.toml"
 PINE_TIME = REPO / "experiments" / "seeds" / "pine-time.toml"
+AMANFLIX = REPO / "experiments" / "seeds" / "amanflix.toml"
 # Each seed's verdicts, whichever engine runs it: every hypothesis judged
 # (none left out for want of samples).
 EVENT_SINK_VERDICTS = {
@@ -218,6 +225,33 @@ def test_pine_time_passes_against_the_streaming_api(tmp_path):
     assert {f["name"] for f in report["faults"]} == {
         "postgres down", "recommendations API fails", "pool exhausted"
     }  # fmt: skip
+
+
+@pytest.mark.slow
+def test_amanflix_passes_against_the_streaming_api(tmp_path):
+    result, report = _run(tmp_path, "--env", "short", seed=AMANFLIX)
+    failed = [h for h in report["hypotheses"] if not h["passed"]]
+    assert result.returncode == 0, (failed, report["reason"], result.stdout[-3000:])
+    # Every task of the suite ran: register and login (JWT), heartbeats,
+    # browse and search, writes, rapid updates, the devices of one household
+    # on one record, and the cleanup.
+    ran = {name for name, task in report["tasks"].items() if task["count"]}
+    assert {"register", "login", "heartbeat", "browse movies", "browse shows",
+            "search", "history", "progress", "pick a title", "rapid progress",
+            "household register", "device progress", "delete account",
+            "household delete account"} <= ran  # fmt: skip
+    assert set(report["classes"]) == {"Viewer", "Binger", "Household"}
+    # The burst: twice the 30 users for 2 s, each registering its own account.
+    with (tmp_path / "report" / "samples.tsv").open() as samples:
+        users = {row["user"] for row in csv.DictReader(samples, delimiter="\t")}
+    assert len(users) > 30
+    # "database is locked" detected while the database was held, with the
+    # users it hit and their classes; none of the suite's test users is left.
+    locked = report["top_error_users_by_class"]["body_pattern:lock"]
+    assert locked
+    assert {u["user_class"] for u in locked} <= {"Viewer", "Binger", "Household"}
+    with sqlite3.connect(tmp_path / "report" / "amanflix.db") as db:
+        assert db.execute("SELECT count(*) FROM users").fetchone() == (0,)
     assert all(f["rolled_back"] for f in report["faults"])
 
 
@@ -245,3 +279,140 @@ def test_pine_time_catches_a_reconnect_loop_and_expired_refreshes(tmp_path):
     ):
         assert verdicts[name]["passed"], name
     assert all(f["rolled_back"] for f in report["faults"])
+
+
+DUOTOPIA = REPO / "experiments" / "seeds" / "duotopia.toml"
+# The broken API on the short timeline (as `--env short` does).
+DUOTOPIA_SHORT = [
+    "--var", "users=20", "--var", "spawn_rate=20", "--var", "duration=10s",
+    "--set", "experiment.warmup=1s", "--set", "load.think=0.2s..0.5s",
+    "--set", "faults.0.at=2s", "--set", "faults.0.for=6s",
+]  # fmt: skip
+UPLOADS = {"upload 50KB": 50_000, "upload 500KB": 500_000, "upload 1MB": 1_000_000,
+           "upload 2MB": 2_000_000}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("scenario", "users", "spawn_rate", "duration"),
+    [("normal", 20, 2, 300), ("peak", 50, 5, 300), ("stress", 100, 10, 300),
+     ("spike", 50, 50, 300), ("endurance", 30, 3, 1800), ("breaking", 200, 20, 300)],
+)  # fmt: skip
+def test_duotopia_scenarios_are_its_environments(scenario, users, spawn_rate, duration):
+    experiment = spec.load(DUOTOPIA, environment=scenario)
+    assert (experiment.load.users, experiment.load.spawn_rate) == (users, spawn_rate)
+    assert experiment.experiment.duration == duration
+
+
+def test_duotopia_staging_is_the_deployment_with_its_own_account_never_written():
+    secrets = {"DUOTOPIA_STAGING_PASSWORD": "st4ging-pass",
+               "DUOTOPIA_STAGING_DB_PASSWORD": "st4ging-db"}  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "chaoskit", "validate", str(DUOTOPIA),
+         "--env", "staging"],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, **secrets},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "load against http://staging-api.duotopia.example" in result.stdout
+    # Nothing is started here: the deployed API and database are external.
+    assert "service api: external" in result.stdout
+    assert "service db: external" in result.stdout
+    assert all(s not in result.stdout + result.stderr for s in secrets.values())
+    experiment = spec.load(DUOTOPIA, environment="staging", environ=secrets)
+    login = experiment.load.flow.on_start[0]
+    assert login.json_body == {
+        "username": "loadtest-staging",
+        "password": "st4ging-pass",
+    }
+    # Without the secrets, exit 2 naming each (production, the same way).
+    missing = chaoskit("validate", str(DUOTOPIA), "--env", "production")
+    assert missing.returncode == 2
+    for name in ("DUOTOPIA_PRODUCTION_PASSWORD", "DUOTOPIA_PRODUCTION_DB_PASSWORD"):
+        assert f"the secret {name} is not set" in missing.stderr
+
+
+def _run_duotopia(tmp_path, *args):
+    return _run(tmp_path, *args, seed=DUOTOPIA)
+
+
+def _bytes_sent(report_dir, task):
+    with (report_dir / "samples.tsv").open() as rows:
+        return {int(row["bytes_sent"]) for row in csv.DictReader(rows, delimiter="\t")
+                if row["task"] == task}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_duotopia_passes_against_the_upload_api(tmp_path):
+    result, report = _run_duotopia(tmp_path, "--env", "short")
+    failed = [h for h in report["hypotheses"] if not h["passed"]]
+    assert result.returncode == 0, (failed, report["reason"], result.stdout[-3000:])
+    # Each size was uploaded (the multipart body carries the whole file), and
+    # the flow ran: login, a first recording, the reads, the clean-up.
+    for task, size in UPLOADS.items():
+        assert report["tasks"][task]["count"] > 0, task
+        assert min(_bytes_sent(tmp_path / "report", task)) > size, task
+    assert {"login", "first recording", "list uploads", "open an upload",
+            "not audio", "clean up"} <= set(report["tasks"])  # fmt: skip
+    # The criteria were judged during the slow database and after it.
+    names = {h["name"] for h in report["hypotheses"]}
+    for phase in ("while the database is slow", "after"):
+        assert {f"success criteria {phase} [upload]",
+                f"success criteria {phase} [read]"} <= names  # fmt: skip
+    # PostgreSQL was watched on its own address: connections, queries, locks.
+    (probe,) = report["probes"]
+    assert {"connections", "query_max_s", "locks_waiting"} <= set(probe["metrics"])
+    assert len(probe["t"]) >= 10
+    assert all(f["rolled_back"] for f in report["faults"])
+    assert (tmp_path / "report" / "report.html").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_duotopia_catches_uploads_queued_behind_a_table_lock(tmp_path):
+    """``--env broken``: the quota checked under a table lock. On the slow
+    database every upload waits for the one before: PostgreSQL shows the lock
+    waits and the long-running statements, the criteria fail while it is slow."""
+    result, report = _run_duotopia(tmp_path, "--env", "broken", *DUOTOPIA_SHORT)
+    assert result.returncode == 1, (report["reason"], result.stdout[-3000:])
+    verdicts = {h["name"]: h["passed"] for h in report["hypotheses"]}
+    assert not verdicts["no lock waits"]
+    assert not verdicts["no slow queries"]
+    assert not verdicts["success criteria while the database is slow [upload]"]
+    # Not a connection leak: the pool stays within its bounds.
+    assert verdicts["connections under 80 % of max_connections"]
+    assert all(f["rolled_back"] for f in report["faults"])
+
+
+@pytest.mark.slow
+def test_duotopia_runs_under_capacity_search(tmp_path):
+    """``chaoskit capacity`` searches users on the same file (the criteria
+    and the PostgreSQL bounds judged at each level); here a short search of
+    10 to 20 users, all of which hold on this fixture."""
+    reports = tmp_path / "capacity"
+    result = chaoskit(
+        "capacity", str(DUOTOPIA), "--report-dir", str(reports),
+        "--var", f"port={free_port()}", "--set", "load.think=0.2s..0.5s",
+        "--set", "capacity.min=10", "--set", "capacity.max=20",
+        "--set", "capacity.step_duration=4s", "--set", "capacity.warmup=1s",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    report = json.loads((reports / "report.json").read_text())
+    assert report["capacity"]["unit"] == "users"
+    assert report["capacity"]["value"] == 20
+    assert report["capacity"]["high"] is None  # nothing broke up to max
+    assert [row["level"] for row in report["curve"]][:2] == [10, 20]
+    assert 'id="capacity"' in (reports / "report.html").read_text()
+
+
+def test_amanflix_catches_an_app_without_a_busy_timeout(tmp_path):
+    """``busy_timeout=0s`` (the file's ``--env broken``): concurrent writers
+    collide and get "database is locked" with no fault at all."""
+    result, report = _run(
+        tmp_path, "--env", "short", "--var", "busy_timeout=0s", seed=AMANFLIX
+    )
+    assert result.returncode == 1, (report["reason"], result.stdout[-3000:])
+    verdicts = {h["name"]: h["passed"] for h in report["hypotheses"]}
+    assert not verdicts["no 'database is locked' outside the lock"]
+    assert not verdicts["no lock errors once released"]
+    # A refused write is never acknowledged: nothing acknowledged is lost.
+    assert verdicts["no acknowledged watch-history write lost"]
+    assert report["top_error_users_by_class"]["body_pattern:lock"]

@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -240,12 +241,17 @@ async def test_sqlite_begin_exclusive_locks_the_file_until_undone(sqlite_file):
     (change,) = list(lock_changes(_fault(database="app.db"), path=sqlite_file))
     assert change.entry is not None
     assert change.entry.kind == "sqlite_lock"
+    before = time.monotonic_ns()
     undo = await change.apply()
+    after = time.monotonic_ns()
     try:
         assert await asyncio.to_thread(_write, sqlite_file) == "database is locked"
     finally:
         await undo()
     assert await asyncio.to_thread(_write, sqlite_file) == "ok"
+    # Held from a moment the thread measured, which the run's phase starts at.
+    assert undo.effective_ns is not None
+    assert before <= undo.effective_ns <= after
 
 
 async def test_an_sqlite_lock_dies_with_its_process_and_rollback_has_nothing_to_do(

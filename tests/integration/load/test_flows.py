@@ -134,6 +134,31 @@ def test_heartbeats_arrive_at_their_interval_between_tasks(app):
     assert all(n <= 6 for n in tasks.values())  # think 0.3 s: about 5 each
 
 
+def test_a_heartbeat_slower_than_its_interval_leaves_time_for_tasks(app):
+    """The user is busy with its beat: its next task is due when the beat is
+    answered (the slowness shows once, in the beat's own latency), and the
+    beats it missed meanwhile are skipped, so tasks still run between beats."""
+    flow = Flow(heartbeat=TaskSpec("beat", "/stall?s=0.3"), heartbeat_every=0.2)
+    config = LoadConfig(
+        base_url=app.url,
+        model=ClosedModel(users=2, think=Think(0.05, 0.05)),
+        tasks=(TaskSpec("fast", "/fast"),),
+        flow=flow,
+        duration=2,
+    )
+    _, samples = run(config)
+    beats = [s for s in samples if s.task == "beat"]
+    tasks = [s for s in samples if s.task == "fast"]
+    # Between two beats (0.3 s each, then 0.2 s to the next) a user has time
+    # for a few tasks; beats back to back would leave it none.
+    assert len(tasks) > len(beats) > 0, (len(tasks), len(beats))
+    # A task's lag (send - intended) is never the beat's 0.3 s again.
+    shortest_beat = min(s.end_ns - s.sent_ns for s in beats)
+    assert all(s.sent_ns - s.intended_ns < shortest_beat for s in tasks), [
+        (s.sent_ns - s.intended_ns) / 1e9 for s in tasks
+    ]
+
+
 def test_uploads_arrive_with_the_generated_size(app):
     upload = TaskSpec(
         "upload",

@@ -11,14 +11,27 @@ import contextlib
 import socket
 import threading
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from chaoskit.proxy.server import ProxyServerConfig
 from tests.integration.proxy.conftest import ProxyThread
 
 # Upper-bound slack for a single timed operation on a busy CI machine.
 SLACK = 0.25
+
+
+@pytest.fixture(scope="module", params=[0, 200], ids=["sleep", "busy-poll"])
+def shared_proxy_server(request: pytest.FixtureRequest) -> Iterator[ProxyThread]:
+    """Every toxic test runs twice: as the proxy runs by default, and with
+    ``--busy-poll-us 200``, whose spin must change nothing a toxic does."""
+    config = ProxyServerConfig(
+        port=0, seed=1234, log_capacity=1000, busy_poll_us=request.param
+    )
+    with ProxyThread(config) as server:
+        yield server
 
 
 def make_proxy(api: httpx.Client, upstream: str, name: str = "p") -> tuple[str, int]:
@@ -294,8 +307,6 @@ class TestToxicity:
 
 
 def ProxyThread_for_seed(seed: int) -> ProxyThread:
-    from chaoskit.proxy.server import ProxyServerConfig
-
     return ProxyThread(ProxyServerConfig(port=0, seed=seed))
 
 

@@ -74,6 +74,28 @@ def test_errors_are_counted_by_class_pattern_and_user():
     assert snap.error_examples["timeout"] == ["browse: late"]
 
 
+def test_the_users_with_the_most_lock_errors_are_named_with_their_class():
+    from chaoskit.report.stats import top_error_users, top_error_users_by_class
+
+    recorder = Recorder(origin_ns=0)
+    for user, cls, count in ((7, "Household", 3), (2, "Viewer", 1), (5, "", 2)):
+        for _ in range(count):
+            recorder.write(
+                Sample("write", user, 0, 0, MS, 503, 10, 10, ErrorClass.HTTP_5XX,
+                       "503 (lock)", tags=("lock",), user_class=cls)
+            )  # fmt: skip
+    snap = recorder.snapshot()
+    assert snap.user_classes == {7: "Household", 2: "Viewer"}
+    locked = top_error_users_by_class(snap.user_errors, user_classes=snap.user_classes)
+    assert locked["body_pattern:lock"] == [
+        {"user": 7, "user_class": "Household", "errors": 3},
+        {"user": 5, "errors": 2},  # a load without classes: no class to name
+        {"user": 2, "user_class": "Viewer", "errors": 1},
+    ]
+    (first, *_) = top_error_users(snap.user_errors, user_classes=snap.user_classes)
+    assert (first["user"], first["user_class"], first["errors"]) == (7, "Household", 6)
+
+
 def test_dropped_requests_count_but_have_no_latency():
     recorder = Recorder(origin_ns=0)
     recorder.write(sample(took=MS))

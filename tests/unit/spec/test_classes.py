@@ -144,3 +144,34 @@ def test_a_user_class_filter_with_the_locust_engine_names_its_classes(tmp_path):
     (issue,) = caught.value.issues
     assert issue.path == "hypotheses[0].user_class"
     assert "Viewer" in str(issue)
+
+
+def _integrity_with_class_tasks(tmp_path, ack):
+    from chaoskit import spec
+
+    path = tmp_path / "classes.toml"
+    path.write_text(
+        '[experiment]\nname = "c"\nduration = "10s"\n'
+        '[target]\nbase_url = "http://127.0.0.1:8100"\n'
+        '[load]\nmodel = "closed"\nuser_count = 2\n'
+        '[[load.users]]\nname = "Reader"\n'
+        '[[load.users.tasks]]\nname = "read"\npath = "/r"\n'
+        '[[load.users]]\nname = "Writer"\n'
+        '[[load.users.tasks]]\nname = "write"\nmethod = "POST"\npath = "/w"\n'
+        f'json = {{ id = "{{{{ uuid() }}}}" }}\nack = {ack}\n'
+        '[[hypotheses]]\nname = "h"\nkind = "integrity"\n'
+        'read_back = { url = "/writes", ids = "$.ids" }\n'
+    )
+    return spec.load(path)
+
+
+def test_a_class_task_with_an_ack_feeds_an_integrity_check(tmp_path):
+    from chaoskit.errors import SpecError
+
+    loaded = _integrity_with_class_tasks(tmp_path, '{ request = "$.id" }')
+    assert loaded.hypotheses
+    # Its ack is checked at its own key path.
+    with pytest.raises(SpecError) as caught:
+        _integrity_with_class_tasks(tmp_path, '{ request = "id" }')
+    (issue,) = caught.value.issues
+    assert issue.path == "load.users[1].tasks[0].ack.request"

@@ -114,6 +114,26 @@ def test_environments_compose_each_over_the_one_before(file):
     )
 
 
+def test_an_environment_item_of_another_kind_replaces_the_item(tmp_path):
+    """A started service becomes an external one (staging): none of the
+    process's keys (command, env) are carried over to it."""
+    path = tmp_path / "kinds.toml"
+    path.write_text(
+        FILE.replace(
+            'services = [{ name = "api", env = { LEVEL = "debug" } }]',
+            'services = [{ name = "api", kind = "external", '
+            'health = "http://127.0.0.1:9000/health" }]',
+        ),
+        encoding="utf-8",
+    )
+    experiment = load(path, environment="staging")
+    api = experiment.services[0]
+    assert api.kind == "external"
+    assert str(api.health) == "http://127.0.0.1:9000/health"
+    # Without the environment, the file's process is unchanged.
+    assert load(path, variables=["db_password=pw123456"]).services[0].kind == "process"
+
+
 def test_chaoskit_env_chooses_the_environment(file):
     experiment = load(file, environ={**ENVIRON, "CHAOSKIT_ENV": "staging"})
     assert experiment.environment == "staging"
