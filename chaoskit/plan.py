@@ -332,13 +332,14 @@ def _service(service: Service) -> str:
 
 def _locust(load: LoadSection) -> str:
     """The Locust engine's line: who runs the locustfile, and how many users."""
-    classes = ", ".join(load.user_classes) or "every user class"
+    named = load.user_classes or tuple(c.name for c in load.classes)
+    classes = ", ".join(named) or "every user class"
     where = f"{load.workers} local workers" if load.workers else "the master alone"
     if load.master_bind:
         where += f", {load.expect_workers} in all on {load.master_bind}"
     tags = f", tags {', '.join(load.tags)}" if load.tags else ""
     tags += f", without {', '.join(load.exclude_tags)}" if load.exclude_tags else ""
-    users = f"{load.users} users" if load.users else "users by stages"
+    users = f"{load.user_total} users" if load.user_total else "users by stages"
     spawn = f" ({_n(load.spawn_rate)}/s)" if load.spawn_rate else ""
     return (
         f"Locust (closed model): {load.locustfile}, {classes}{tags}; {users}{spawn} "
