@@ -96,7 +96,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run_pinned(
-    cmd: list[str], cpu: int, env: dict[str, str] | None = None
+    cmd: list[str], cpu: int | str, env: dict[str, str] | None = None
 ) -> tuple[str, float]:
     """Run ``cmd`` on one CPU; its stdout and CPU seconds (user + system)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -122,6 +122,7 @@ def gen(args: argparse.Namespace) -> None:
 
     from chaoskit.load import ClosedModel, LoadConfig, LoadEngine, OpenModel, TaskSpec
     from chaoskit.load.config import UserClass
+    from chaoskit.load.processes import ProcessEngine
     from chaoskit.metrics import Recorder
 
     model: OpenModel | ClosedModel
@@ -145,6 +146,11 @@ def gen(args: argparse.Namespace) -> None:
     recorder = Recorder()
 
     async def main() -> object:
+        if args.processes > 1:
+            # The parent merges every process's samples into its recorder.
+            engine = ProcessEngine(config, args.processes, [recorder])
+            await engine.prepare()
+            return await engine.run()
         return await LoadEngine(config, recorder).run()
 
     if args.profile:
@@ -244,11 +250,11 @@ def wire_latencies(path: Path) -> list[float]:
 # -- the benchmark ------------------------------------------------------------------
 
 
-def start_nginx(port: int, tmp: Path) -> subprocess.Popen[bytes]:
+def start_nginx(port: int, tmp: Path, cpu: str = "1") -> subprocess.Popen[bytes]:
     conf = tmp / "nginx.conf"
     conf.write_text(NGINX_CONF.format(tmp=tmp, port=port))
     proc = subprocess.Popen(
-        ["taskset", "-c", "1", "nginx", "-c", str(conf), "-p", str(tmp)]
+        ["taskset", "-c", cpu, "nginx", "-c", str(conf), "-p", str(tmp)]
     )
     time.sleep(0.5)
     return proc
@@ -283,7 +289,7 @@ def locust(
             "0",
             user,
         ],
-        0,
+        args.cpus,
         {"BENCH_USER_RATE": str(rate)},
     )
     rows = (csv.parent / (csv.name + "_stats.csv")).read_text().splitlines()
@@ -304,6 +310,7 @@ def chaoskit(
     rate: float,
     profile: bool = False,
     classes: int = 0,
+    processes: int = 1,
 ) -> tuple[dict[str, float], float, str]:
     out, cpu = run_pinned(
         [
@@ -323,9 +330,11 @@ def chaoskit(
             str(args.duration),
             "--classes",
             str(classes),
+            "--processes",
+            str(processes),
         ]
         + (["--profile"] if profile else []),
-        0,
+        args.cpus,
     )
     return parse_result(out), cpu, out
 
@@ -333,7 +342,7 @@ def chaoskit(
 def wrk(args: argparse.Namespace, connections: int) -> tuple[dict[str, float], float]:
     out, cpu = run_pinned(
         ["wrk", "-t1", f"-c{connections}", f"-d{int(args.duration)}s", args.url + "/"],
-        0,
+        args.cpus,
     )
     requests = 0.0
     for line in out.splitlines():
@@ -355,7 +364,7 @@ def bench(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="chaoskit-bench-"))
     port = args.port
     args.url = f"http://127.0.0.1:{port}"
-    nginx = start_nginx(port, tmp)
+    nginx = start_nginx(port, tmp, args.server_cpu)
     rows: list[tuple[str, float, float, float]] = []
     try:
         has_wrk = shutil.which("wrk") is not None
@@ -396,6 +405,15 @@ def bench(args: argparse.Namespace) -> None:
                 name = f"chaoskit open{label} ({offered}/s, cap 512)"
                 rows.append((name, result["completed"], result["elapsed"], cpu))
                 progress(run, name, result, cpu)
+            if args.processes > 1:
+                n = args.processes
+                for model, rate, name in (
+                    ("closed", 0, f"chaoskit closed, {n} processes (64 users)"),
+                    ("open", offered, f"chaoskit open, {n} processes ({offered}/s)"),
+                ):
+                    result, cpu, _ = chaoskit(args, model, 64, rate, processes=n)
+                    rows.append((name, result["completed"], result["elapsed"], cpu))
+                    progress(run, name, result, cpu)
         print("\n## Throughput (medians)\n")
         print("| generator | req/s (wall) | req/s per core | CPU ms per 1000 req |")
         print("| --- | ---: | ---: | ---: |")
@@ -406,6 +424,15 @@ def bench(args: argparse.Namespace) -> None:
             per_core = sorted(r[1] / r[3] for r in mine)[len(mine) // 2]
             cost = 1e6 / per_core
             print(f"| {mine[0][0]} | {wall:.0f} | {per_core:.0f} | {cost:.1f} |")
+        print("\nPer core against Locust FastHttpUser, run by run:\n")
+        locust_runs = [r[1] / r[3] for r in rows if r[0].startswith("locust Fast")]
+        for prefix in names:
+            if not prefix.startswith("chaoskit"):
+                continue
+            mine = [r[1] / r[3] for r in rows if r[0].split(" (")[0] == prefix]
+            ratios = [m / f for m, f in zip(mine, locust_runs, strict=False)]
+            text = " / ".join(f"{x:.1f}x" for x in ratios)
+            print(f"- {prefix}: {text}")
         if args.latency_off:
             return
         print("\n## Latency at a fixed 500 requests/s (ms)\n")
@@ -454,6 +481,7 @@ def main() -> None:
     g.add_argument("--duration", type=float, default=10)
     g.add_argument("--profile", action="store_true")
     g.add_argument("--classes", type=int, default=0, help="AutoArr's first N classes")
+    g.add_argument("--processes", type=int, default=1, help="generator processes")
     parser.add_argument("--locust", default="/tmp/locustvenv/bin/locust")  # noqa: S108
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--runs", type=int, default=3)
@@ -462,6 +490,15 @@ def main() -> None:
     parser.add_argument(
         "--classes", action="store_true", help="also run chaoskit with six classes"
     )
+    parser.add_argument(
+        "--processes", type=int, default=2,
+        help="also run chaoskit with this many generator processes (1: not)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--cpus", default="0",
+        help="the generators' CPUs (taskset list), e.g. 0 or 0,1",
+    )  # fmt: skip
+    parser.add_argument("--server-cpu", default="1", help="nginx's CPU (taskset list)")
     parser.add_argument(
         "--no-latency", dest="latency_off", action="store_true",
         help="throughput only (no tcpdump latency runs)",

@@ -80,7 +80,8 @@ def _experiment_options(command: F) -> F:
         "environment",
         default=None,
         metavar="NAME",
-        help="Merge the file's [environments.NAME] table (default: $CHAOSKIT_ENV).",
+        help="Merge the file's [environments.NAME] table (default: $CHAOSKIT_ENV); "
+        "several: NAME,NAME (each over the one before).",
     )(command)
     command = click.option(
         "--var",

@@ -38,9 +38,9 @@ class MonotonicClock:
     records the actual send time so that lag is reported, not hidden.
     """
 
-    def now_ns(self) -> int:
-        """The current monotonic time in nanoseconds."""
-        return time.monotonic_ns()
+    now_ns = staticmethod(time.monotonic_ns)
+    """The current monotonic time in nanoseconds: the C function itself (the
+    engine reads the clock several times per request; no Python frame each)."""
 
     async def sleep_until(self, deadline_ns: int) -> None:
         """Sleep until ``deadline_ns`` of ``time.monotonic_ns``; never return early.

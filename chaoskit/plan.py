@@ -17,6 +17,7 @@ gives one; the plan keeps it so every report can print it for a replay.
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -331,18 +332,27 @@ def _service(service: Service) -> str:
 
 def _locust(load: LoadSection) -> str:
     """The Locust engine's line: who runs the locustfile, and how many users."""
-    classes = ", ".join(load.user_classes) or "every user class"
+    named = load.user_classes or tuple(c.name for c in load.classes)
+    classes = ", ".join(named) or "every user class"
     where = f"{load.workers} local workers" if load.workers else "the master alone"
     if load.master_bind:
         where += f", {load.expect_workers} in all on {load.master_bind}"
     tags = f", tags {', '.join(load.tags)}" if load.tags else ""
     tags += f", without {', '.join(load.exclude_tags)}" if load.exclude_tags else ""
-    users = f"{load.users} users" if load.users else "users by stages"
+    users = f"{load.user_total} users" if load.user_total else "users by stages"
     spawn = f" ({_n(load.spawn_rate)}/s)" if load.spawn_rate else ""
     return (
         f"Locust (closed model): {load.locustfile}, {classes}{tags}; {users}{spawn} "
         f"(or its LoadTestShape); {where}"
     )
+
+
+def _processes(processes: int | str) -> str:
+    """``[load] processes`` in words (the engine runs no more than the users)."""
+    if processes == "auto":
+        cores = len(os.sched_getaffinity(0))
+        return f"generator processes: one per core ({cores} here), load shared"
+    return f"generator processes: {processes}, load shared"
 
 
 def _load(plan: Plan) -> list[str]:
@@ -378,6 +388,8 @@ def _load(plan: Plan) -> list[str]:
         if load.exclude_tags:
             model += f", without {', '.join(load.exclude_tags)}"
     lines.append(f"  {model}")
+    if load.engine == "native" and load.processes != 1:
+        lines.append(f"  {_processes(load.processes)}")
     lines += describe_classes(load)
     lines += task_lines(load.tasks, load, "  ")
     return lines

@@ -68,12 +68,15 @@ class Force:
         branch: ``if``: True takes ``then``, False ``else``; None draws it.
         present: properties the object gets (optional ones included).
         min_items: items the array gets at least.
+        apply: more subschemas the value satisfies (a ``not``'s: the value
+            it forbids, for a document valid only without the ``not``).
     """
 
     pick: tuple[tuple[str, int], ...] = ()
     branch: bool | None = None
     present: frozenset[str] = field(default_factory=frozenset)
     min_items: int = 0
+    apply: tuple[object, ...] = ()
 
 
 #: id(schema object) -> what is forced there, so that a valid document reaches
@@ -236,6 +239,9 @@ class _Drawer:
                 node.get("allOf", []) if isinstance(node.get("allOf"), list) else []
             ):
                 queue.append((sub, resolver, False))
+            applied = self.forced(node, "apply")
+            for sub in applied.apply if applied is not None else ():
+                queue.append((sub, resolver, False))
             for key in ("anyOf", "oneOf"):
                 branches = node.get(key)
                 if isinstance(branches, list) and branches:
@@ -293,6 +299,9 @@ class _Drawer:
         kinds = self.kinds(nodes)
         if depth == 0:
             kinds = [k for k in kinds if k not in self.avoid] or kinds
+        needed = self.needed_kind(nodes)
+        if needed in kinds:
+            kinds = [needed]
         kind = self.draw(st.sampled_from(kinds))
         if depth == 0:
             self.root_kind = kind
@@ -307,6 +316,20 @@ class _Drawer:
         if kind == "array":
             return self.array(nodes, depth)
         return self.an_object(nodes, depth)
+
+    def needed_kind(self, nodes: list[tuple[dict[str, Any], Any]]) -> str | None:
+        """The kind a route needs here, not yet drawn: an array where it
+        forces items, an object where it forces properties (a schema without
+        ``type`` would draw any)."""
+        for node, _ in nodes:
+            force = self.route.get(id(node))
+            if force is None:
+                continue
+            if force.min_items and (id(node), "items") not in self.used:
+                return "array"
+            if force.present and (id(node), "properties") not in self.used:
+                return "object"
+        return None
 
     def kinds(self, nodes: list[tuple[dict[str, Any], Any]]) -> list[str]:
         allowed = set(_TYPES)
@@ -469,6 +492,7 @@ class _Drawer:
         prefix: list[list[Part]] = []
         rest: list[Part] = []
         contains: list[Part] = []
+        unevaluated: list[Part] = []
         unique = False
         for node, resolver in nodes:
             if isinstance(node.get("minItems"), int):
@@ -486,12 +510,19 @@ class _Drawer:
                 prefix[index].append((sub, resolver))
             if tail is not None:
                 rest.append((tail, resolver))
+            elif isinstance(node.get("unevaluatedItems"), dict):
+                # (false is left to the validator: a nested applicator may
+                # evaluate the item all the same)
+                unevaluated.append((node["unevaluatedItems"], resolver))
             if "contains" in node:
                 contains.append((node["contains"], resolver))
                 floor = node.get("minContains", 1)
                 low = max(low, floor if isinstance(floor, int) else 1)
         if high is not None and high < low:
             raise _Reject
+        # Items past every prefix that no items schema evaluates (and no
+        # contains: the items it matches are evaluated too).
+        rest = rest or ([] if contains else unevaluated)
         for node, _ in nodes:
             force = self.forced(node, "items")
             if force is not None:
@@ -619,8 +650,10 @@ class _Drawer:
         name: str,
         props: dict[str, list[Part]],
     ) -> list[Part]:
-        """The schemas a property named ``name`` must satisfy, in every node."""
+        """The schemas a property named ``name`` must satisfy, in every node
+        (``unevaluatedProperties`` where none of them evaluates the name)."""
         parts = list(props.get(name, []))
+        evaluated = False
         for node, resolver in nodes:
             matched = name in (node.get("properties") or {})
             for pattern, sub in (node.get("patternProperties") or {}).items():
@@ -630,6 +663,14 @@ class _Drawer:
                     matched = True
             if not matched and "additionalProperties" in node:
                 parts.append((node["additionalProperties"], resolver))
+                matched = True
+            evaluated = evaluated or matched
+        if not evaluated:
+            parts += [
+                (node["unevaluatedProperties"], resolver)
+                for node, resolver in nodes
+                if isinstance(node.get("unevaluatedProperties"), dict)
+            ]
         return parts or [(True, None)]
 
     def new_name(

@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -175,7 +175,8 @@ class Schema:
                 item: str | None = None) -> Any:  # fmt: skip
         """A validator of the root with one keyword removed (cached): the
         keyword ``keyword`` of the schema object at ``location``, or only the
-        name ``item`` from it (``required``); None if it cannot be built.
+        name ``item`` from it (from a list: ``required``; a key of an object:
+        ``dependentRequired``); None if it cannot be built.
 
         A payload this one accepts and the whole schema refuses breaks
         exactly that keyword (a seeded hole in a sink is this validator).
@@ -190,10 +191,19 @@ class Schema:
                 node = node[part]
             if item is not None and isinstance(node.get(keyword), list):
                 node[keyword] = [n for n in node[keyword] if n != item]
+            elif item is not None and isinstance(node.get(keyword), dict):
+                node[keyword] = {k: v for k, v in node[keyword].items() if k != item}
             else:
                 node.pop(keyword, None)
             self._branches[key] = self._validator(root)
         return self._branches[key]
+
+    def relaxed(self, location: tuple[Any, ...], keyword: str,
+                item: str | None = None) -> Schema | None:  # fmt: skip
+        """This schema judged by :meth:`without` (the same root to generate
+        from), or None if that validator cannot be built."""
+        validator = self.without(location, keyword, item)
+        return None if validator is None else replace(self, validator=validator)
 
     def _validator(self, root: object) -> Any:
         try:

@@ -192,13 +192,19 @@ def targeted(draw: st.DrawFn, model: PayloadModel, target: Target) -> Case | Non
 
 def draw_targeted(draw: st.DrawFn, model: PayloadModel, target: Target) -> Case | None:
     """:func:`targeted`, drawn with ``draw`` inside another composite strategy."""
+    source = model.schema
+    if target.drawn_broken:  # valid without the keyword, broken as drawn
+        relaxed = source.relaxed(target.location, target.keyword, target.item)
+        if relaxed is None:
+            return None
+        source = relaxed
     for _ in range(_TARGET_TRIES):
-        document = draw_valid(draw, model.schema, model.stats, target.route)
+        document = draw_valid(draw, source, model.stats, target.route)
         found = break_value(model.schema, target, document)
         if found is None:
             continue
         (broken,) = found
-        if target.item is not None:
+        if target.keyword == "required" and target.item is not None:
             change = f"{place_name((*target.place, target.item))} removed"
         else:
             shown = json.dumps(_at(broken, target.place), ensure_ascii=False)

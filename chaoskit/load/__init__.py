@@ -1,7 +1,8 @@
 """The load engine: open and closed models, tasks and templates, user flows.
 
 Knows nothing about faults or metrics: it emits one
-:class:`~chaoskit.records.Sample` per request to the sinks it is handed.
+:class:`~chaoskit.records.Sample` per request to the sinks it is handed
+(:class:`ProcessEngine`: the same load over several generator processes).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from chaoskit.load.config import (
 )
 from chaoskit.load.engine import EngineStatus, LoadEngine
 from chaoskit.load.errors import LoadConfigError
+from chaoskit.load.processes import ProcessEngine, ProcessLoss
 from chaoskit.load.shapes import PRESETS, Burst, Shape, Stage
 from chaoskit.load.streamspec import StreamMessage, StreamSpec
 from chaoskit.load.templating import Template, TemplateError
@@ -34,6 +36,8 @@ __all__ = [
     "LoadConfigError",
     "LoadEngine",
     "OpenModel",
+    "ProcessEngine",
+    "ProcessLoss",
     "Shape",
     "Stage",
     "StreamMessage",

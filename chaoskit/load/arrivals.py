@@ -25,6 +25,7 @@ from chaoskit.load.client import Connection
 from chaoskit.load.config import OpenModel
 from chaoskit.load.exchange import Exchanger
 from chaoskit.load.shapes import Shape
+from chaoskit.load.share import WHOLE, Identities, Part, every, limit
 from chaoskit.load.tasks import CompiledTask, UserState
 from chaoskit.load.users import CompiledClass, CompiledFlow, flow_request
 from chaoskit.spec.classes import Seats
@@ -48,6 +49,7 @@ def arrival_times(
     *,
     poisson: bool = False,
     rng: random.Random | None = None,
+    part: Part = WHOLE,
 ) -> Iterator[float]:
     """Intended arrival times in seconds from the start, below ``duration_s``.
 
@@ -56,14 +58,22 @@ def arrival_times(
         duration_s: where the arrivals end.
         poisson: exponential gaps instead of even spacing.
         rng: the randomness for Poisson gaps (seeded by the caller).
+        part: this process's share: every ``count``-th arrival of the whole
+            schedule, from the ``index``-th (:mod:`chaoskit.load.share`).
     """
-    return iter(ArrivalSchedule(rate_at, duration_s, poisson=poisson, rng=rng))
+    return iter(
+        ArrivalSchedule(rate_at, duration_s, poisson=poisson, rng=rng, part=part)
+    )
 
 
 class ArrivalSchedule:
     """The arrival times of :func:`arrival_times`, one at a time, with a way to
     skip ahead (:meth:`skip_until`) without producing every arrival skipped:
-    at 10 million requests/s a second behind is ten million arrivals."""
+    at 10 million requests/s a second behind is ten million arrivals.
+
+    A part of ``count`` keeps the thresholds ``index, index + count, ...`` of
+    the whole schedule's (the same randomness drawn, ``count`` gaps summed per
+    arrival), so the parts' arrivals together are exactly the whole's."""
 
     def __init__(
         self,
@@ -72,12 +82,16 @@ class ArrivalSchedule:
         *,
         poisson: bool = False,
         rng: random.Random | None = None,
+        part: Part = WHOLE,
     ) -> None:
         self._rate_at = rate_at
         self._duration = duration_s
         self._poisson = poisson
         self._rng = rng or random.Random(0)
+        self._count = part.count
         self._threshold = self._rng.expovariate(1.0) if poisson else 0.0
+        for _ in range(part.index):
+            self._threshold += self._one_gap()
         self._steps = int(duration_s / _STEP_S) + 1  # bounded: one pass
         self._step = -1
         self._t = self._width = self._gained = self._total = 0.0
@@ -95,8 +109,14 @@ class ArrivalSchedule:
         self._gained = max(0.0, self._rate_at(self._t + self._width / 2) * self._width)
         return True
 
-    def _gap(self) -> float:
+    def _one_gap(self) -> float:
         return self._rng.expovariate(1.0) if self._poisson else 1.0
+
+    def _gap(self) -> float:
+        """From one of this part's thresholds to its next."""
+        if self._count == 1 or not self._poisson:
+            return self._one_gap() * self._count
+        return sum(self._rng.expovariate(1.0) for _ in range(self._count))
 
     def __iter__(self) -> Iterator[float]:
         return self
@@ -126,14 +146,14 @@ class ArrivalSchedule:
             if self._threshold <= end:
                 if self._poisson:
                     # One arrival at the threshold, then on average one per
-                    # unit up to the end; exponential gaps are memoryless, so
-                    # the next one is drawn afresh from there.
-                    skipped += 1 + (end - self._threshold)
+                    # ``count`` units up to the end; exponential gaps are
+                    # memoryless, so the next one is drawn afresh from there.
+                    skipped += 1 + (end - self._threshold) / self._count
                     self._threshold = end + self._gap()
                 else:
-                    count = int(end - self._threshold) + 1
+                    count = int((end - self._threshold) / self._count) + 1
                     skipped += count
-                    self._threshold += count
+                    self._threshold += count * self._count
             self._done = not self._advance()
         return round(skipped)
 
@@ -153,6 +173,7 @@ class OpenRunner:
         clock: the time source.
         seed: the run's seed.
         users: builds the state of a user identity on first use.
+        part: this process's share of the arrivals (:mod:`chaoskit.load.share`).
     """
 
     def __init__(
@@ -163,8 +184,12 @@ class OpenRunner:
         clock: Clock,
         seed: int,
         users: Callable[[int], UserState],
+        part: Part = WHOLE,
     ) -> None:
         self.model = model
+        self.part = part
+        self._cap = limit(model.max_in_flight, part) or model.max_in_flight
+        self._identities = Identities(model.users, part)
         self.exchanger = exchanger
         self.classes = tuple(classes)
         self.clock = clock
@@ -230,8 +255,10 @@ class OpenRunner:
             duration_s,
             poisson=self.model.arrivals == "poisson",
             rng=rng,
+            part=self.part,
         )
-        seats = iter(Seats([self.classes[i].share for i in members]))
+        # The class of each of this part's arrivals is the whole schedule's.
+        seats = every(Seats([self.classes[i].share for i in members]), self.part)
         single = members[0] if len(members) == 1 else None
         counts = dict.fromkeys(members, 0)  # arrivals per class: its identities
         batch = 0
@@ -274,8 +301,7 @@ class OpenRunner:
     def _user(self, member: int, count: int) -> UserState:
         """The identity of a class's ``count``-th arrival: each class rotates
         through ``model.users`` identities of its own."""
-        users = self.model.users
-        number = member * users + count % users
+        number = self._identities.number(member, count)
         user = self._users.get(number)
         if user is None:
             user = self._users[number] = self._new_user(number)
@@ -292,7 +318,7 @@ class OpenRunner:
         cls = self.classes[member]
         user = self._user(member, count)
         task = cls.chooser.choose(user.rng)
-        if counters.in_flight >= self.model.max_in_flight:
+        if counters.in_flight >= self._cap:
             exchanger.drop(task, user.user, intended, "in-flight cap reached")
             return
         counters.in_flight += 1

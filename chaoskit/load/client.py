@@ -13,6 +13,11 @@ read inside the callback so event-loop scheduling after it is not counted.
 One request at a time per connection (no pipelining). Responses must be
 delimited by ``Content-Length`` or chunked encoding; a response that ends at
 connection close is reported as a reset.
+
+Request timeouts are one sweep per pool (:class:`Sweeper`), not one event-loop
+timer per request: a timer is an allocation, a heap insertion and a
+cancellation per request; the sweep costs a set insertion and removal, and
+fires a timeout within :data:`SWEEP_S` of its deadline.
 """
 
 from __future__ import annotations
@@ -28,13 +33,19 @@ import httptools
 from chaoskit.records import ErrorClass
 
 __all__ = [
+    "SWEEP_S",
     "Connection",
     "ConnectionPool",
     "Outcome",
     "RequestFailed",
     "Response",
+    "Sweeper",
     "map_error",
 ]
+
+SWEEP_S = 0.01
+"""How often requests in flight are checked against their deadline: a timeout
+fires 0-10 ms after it is due (a little more with thousands in flight)."""
 
 
 class Response(NamedTuple):
@@ -95,15 +106,21 @@ class Connection(asyncio.Protocol):
 
     Args:
         now_ns: the clock read when a response completes.
+        sweeper: what times out its requests (a pool's; its own by default).
     """
 
-    def __init__(self, now_ns: Callable[[], int]) -> None:
+    def __init__(
+        self, now_ns: Callable[[], int], sweeper: Sweeper | None = None
+    ) -> None:
         self._now_ns = now_ns
         self._loop = asyncio.get_running_loop()
+        self._sweeper = sweeper or Sweeper(now_ns)
         self._parser = httptools.HttpResponseParser(self)
         self._transport: asyncio.Transport | None = None
         self._done: Callable[[Outcome], None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._waiter: asyncio.Future[Outcome] | None = None
+        self.deadline_ns = 0
+        """When the request in flight times out (monotonic ns)."""
         self._chunks: list[bytes] = []
         self._received = 0
         self._keep_alive = True
@@ -152,9 +169,7 @@ class Connection(asyncio.Protocol):
         if done is None:
             return
         self._done = None
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._sweeper.forget(self)
         done(outcome)
 
     def _fail(self, error: BaseException) -> None:
@@ -162,8 +177,8 @@ class Connection(asyncio.Protocol):
             error_class, detail = map_error(error)
             self._finish(RequestFailed(error_class, detail, self._now_ns()))
 
-    def _on_timeout(self) -> None:
-        self._timer = None
+    def time_out(self) -> None:
+        """The request in flight is past its deadline (the sweeper says so)."""
         self._fail(TimeoutError())
         self.close()  # a late answer would be read as the next request's
 
@@ -182,7 +197,14 @@ class Connection(asyncio.Protocol):
         self._done = done
         self._received = 0
         self._transport.write(raw)
-        self._timer = self._loop.call_later(time_limit, self._on_timeout)
+        self.deadline_ns = self._now_ns() + int(time_limit * 1e9)
+        self._sweeper.watch(self)
+
+    def _resolve(self, outcome: Outcome) -> None:
+        waiter = self._waiter
+        self._waiter = None
+        if waiter is not None and not waiter.done():  # its task may be cancelled
+            waiter.set_result(outcome)
 
     async def request(self, raw: bytes, time_limit: float) -> Response:
         """Send ``raw`` (a whole request) and wait for the whole response.
@@ -191,12 +213,8 @@ class Connection(asyncio.Protocol):
             RequestFailed: the request failed below HTTP (mapped by :func:`map_error`).
         """
         waiter: asyncio.Future[Outcome] = self._loop.create_future()
-
-        def done(outcome: Outcome) -> None:
-            if not waiter.done():  # the waiting task may have been cancelled
-                waiter.set_result(outcome)
-
-        self.start(raw, time_limit, done)
+        self._waiter = waiter
+        self.start(raw, time_limit, self._resolve)
         outcome = await waiter
         if isinstance(outcome, RequestFailed):
             raise outcome
@@ -216,10 +234,15 @@ class HeaderConnection(Connection):
     when the protocol has one: loads without header markers pay nothing.
     """
 
-    def __init__(self, now_ns: Callable[[], int], wanted: frozenset[bytes]) -> None:
+    def __init__(
+        self,
+        now_ns: Callable[[], int],
+        wanted: frozenset[bytes],
+        sweeper: Sweeper | None = None,
+    ) -> None:
         self._wanted = wanted
         self._headers: list[tuple[bytes, bytes]] = []
-        super().__init__(now_ns)
+        super().__init__(now_ns, sweeper)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
@@ -261,6 +284,7 @@ class ConnectionPool:
         self._all: weakref.WeakSet[Connection] = weakref.WeakSet()
         self.opened = 0
         """Connections opened so far."""
+        self.sweeper = Sweeper(now_ns)
 
     async def connect(self, time_limit: float) -> Connection:
         """A new connection.
@@ -290,8 +314,8 @@ class ConnectionPool:
 
     def _protocol(self) -> Connection:
         if self._headers:
-            return HeaderConnection(self._now_ns, self._headers)
-        return Connection(self._now_ns)
+            return HeaderConnection(self._now_ns, self._headers, self.sweeper)
+        return Connection(self._now_ns, self.sweeper)
 
     def take_idle(self) -> Connection | None:
         """An idle connection that can be reused, or ``None``."""
@@ -322,3 +346,48 @@ class ConnectionPool:
         for connection in list(self._all):
             connection.close()
         self._idle.clear()
+        self.sweeper.close()
+
+
+class Sweeper:
+    """Times out requests in flight: one event-loop timer for every connection
+    of a pool, running while some request is in flight.
+
+    Args:
+        now_ns: the clock deadlines are on.
+    """
+
+    __slots__ = ("_busy", "_handle", "_now_ns")
+
+    def __init__(self, now_ns: Callable[[], int]) -> None:
+        self._now_ns = now_ns
+        self._busy: set[Connection] = set()
+        self._handle: asyncio.TimerHandle | None = None
+
+    def watch(self, connection: Connection) -> None:
+        """A request went out on ``connection`` (its ``deadline_ns`` is set)."""
+        self._busy.add(connection)
+        if self._handle is None:
+            loop = asyncio.get_running_loop()
+            self._handle = loop.call_later(SWEEP_S, self._sweep)
+
+    def forget(self, connection: Connection) -> None:
+        """The request on ``connection`` ended."""
+        self._busy.discard(connection)
+
+    def _sweep(self) -> None:
+        self._handle = None
+        now = self._now_ns()
+        for connection in [c for c in self._busy if c.deadline_ns <= now]:
+            connection.time_out()  # forgets it
+        if self._busy:
+            # Thousands in flight: sweep less often (at most ~100,000 checks/s).
+            period = max(SWEEP_S, len(self._busy) / 100_000)
+            self._handle = asyncio.get_running_loop().call_later(period, self._sweep)
+
+    def close(self) -> None:
+        """Stop sweeping (the pool is closed)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._busy.clear()

@@ -39,6 +39,7 @@ from chaoskit.load.config import (
 )
 from chaoskit.load.errors import LoadConfigError
 from chaoskit.load.exchange import Classifier, Exchanger
+from chaoskit.load.share import WHOLE, Part, limit
 from chaoskit.load.streams import StreamRunner, StreamTarget
 from chaoskit.load.tasks import CompiledTask, TaskChooser, UserState
 from chaoskit.load.users import ClosedRunner, CompiledClass, CompiledFlow
@@ -78,6 +79,8 @@ class LoadEngine:
         clock: the time source (default the monotonic clock).
         acks: where tasks with ``ack`` record what each write acknowledged.
         values: where tasks with ``observe`` record the numbers they read.
+        part: the share of the load this engine runs when several processes
+            run it (:mod:`chaoskit.load.share`); the whole load by default.
     """
 
     def __init__(
@@ -88,8 +91,11 @@ class LoadEngine:
         clock: Clock | None = None,
         acks: AckLog | None = None,
         values: ValueLog | None = None,
+        part: Part = WHOLE,
     ) -> None:
         self.config = config
+        self.part = part
+        self._max_requests = limit(config.max_requests, part)
         self.acks = acks
         self.values = values
         sink = sinks if isinstance(sinks, Sink) else FanOut(sinks)
@@ -189,11 +195,11 @@ class LoadEngine:
         return UserState(number, self.config.seed, self.config.hot_keys)
 
     def _within_bounds(self) -> bool:
-        limit = self.config.max_requests
+        budget = self._max_requests
         return (
-            limit is None
+            budget is None
             or self._exchanger is None
-            or (self._exchanger.counters.due < limit)
+            or (self._exchanger.counters.due < budget)
         )
 
     def _should_stop(self) -> bool:
@@ -233,8 +239,11 @@ class LoadEngine:
             self._write, exchanger.counters, self.clock,
         )  # fmt: skip
 
-    async def run(self) -> EngineStatus:
+    async def run(self, start_ns: int | None = None) -> EngineStatus:
         """Run the load to its end (or until :meth:`stop`); the final status.
+
+        ``start_ns`` (monotonic): when the schedule starts, if not now (the
+        processes of one load share it).
 
         Raises:
             LoadConfigError: the target is not loopback and remote is not allowed.
@@ -252,19 +261,19 @@ class LoadEngine:
             self.values,
         )  # fmt: skip
         config = self.config
-        self._start_ns = start = self.clock.now_ns()
+        self._start_ns = start = start_ns or self.clock.now_ns()
         try:
             async with asyncio.TaskGroup() as tg:
                 if isinstance(config.model, OpenModel):
                     runner: OpenRunner | ClosedRunner = OpenRunner(
                         config.model, exchanger, self._classes, self.clock,
-                        config.seed, self._new_user,
+                        config.seed, self._new_user, self.part,
                     )  # fmt: skip
                 else:
                     runner = ClosedRunner(
                         config.model, exchanger, self._classes, self.clock,
                         self._new_user, self._within_bounds,
-                        streams=self._streams(address, exchanger),
+                        streams=self._streams(address, exchanger), part=self.part,
                     )  # fmt: skip
                 self._runner = runner
                 await runner.run(tg, start, config.duration, self._should_stop)

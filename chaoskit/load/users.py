@@ -22,6 +22,7 @@ from chaoskit.clock import Clock
 from chaoskit.load.client import Connection
 from chaoskit.load.config import ClosedModel, Flow, Think
 from chaoskit.load.exchange import Exchanger
+from chaoskit.load.share import WHOLE, Part, position, positions
 from chaoskit.load.streams import StreamRunner
 from chaoskit.load.tasks import CompiledTask, TaskChooser, UserState
 from chaoskit.records import Sample
@@ -115,6 +116,8 @@ class ClosedRunner:
         users: builds a user's state from its number.
         within_bounds: False once the request budget is spent.
         streams: holds stream tasks (needed when some task is one).
+        part: this process's share of the users: every ``count``-th position
+            of the active list (:mod:`chaoskit.load.share`).
     """
 
     def __init__(
@@ -127,8 +130,10 @@ class ClosedRunner:
         within_bounds: Callable[[], bool],
         *,
         streams: StreamRunner | None = None,
+        part: Part = WHOLE,
     ) -> None:
         self.model = model
+        self.part = part
         self.streams = streams
         self.exchanger = exchanger
         self.order = ClassOrder(classes)
@@ -148,7 +153,10 @@ class ClosedRunner:
         clock = self.clock
         deadline = start_ns + int(duration_s * _NS)
         shape = self.model.target()
+        part = self.part
         spawn_rate = self.model.spawn_rate
+        if spawn_rate is not None:
+            spawn_rate /= part.count
         budget = 1.0  # users that may still be started (spawn-rate limit)
         started = 0
         last = start_ns
@@ -160,15 +168,15 @@ class ClosedRunner:
                 )
             last = now
             self._active = [u for u in self._active if not u.stopping]
-            desired = round(shape.value_at((now - start_ns) / _NS))
+            desired = positions(round(shape.value_at((now - start_ns) / _NS)), part)
             spawned = 0
             while (
                 len(self._active) < desired
                 and (spawn_rate is None or budget >= 1)
                 and spawned < _SPAWN_PER_TICK
             ):
-                cls = self.order.at(len(self._active))
-                user = _User(self._new_user(started), cls)
+                cls = self.order.at(position(len(self._active), part))
+                user = _User(self._new_user(position(started, part)), cls)
                 started += 1
                 budget -= 1
                 spawned += 1
@@ -232,9 +240,15 @@ class ClosedRunner:
         beat_at = (
             clock.now_ns() + int(state.rng.random() * every) if heartbeat else math.inf
         )
-        due = clock.now_ns()
-        while not self._wait_until(user, deadline, stopping) and self._within_bounds():
-            now = clock.now_ns()
+        now_ns = clock.now_ns
+        within_bounds = self._within_bounds
+        exchanger = self.exchanger
+        due = now_ns()
+        while (
+            not (user.stopping or stopping())
+            and (now := now_ns()) < deadline
+            and within_bounds()
+        ):
             if heartbeat is not None and now >= beat_at:
                 task, intended = heartbeat, int(beat_at)
                 beat_at += every
@@ -246,13 +260,14 @@ class ClosedRunner:
                     lambda: self._wait_until(user, deadline, stopping), think,
                 )  # fmt: skip
             else:
-                sample, connection = await self._request(
-                    task, user, connection, intended
+                sample, connection = await flow_request(
+                    exchanger, flow, task, state, connection, intended, clock
                 )
                 ended = sample.end_ns
+            now = now_ns()
             if task is not heartbeat:
                 pause = think.draw(state.rng)
-                due = max(ended, clock.now_ns()) + int(pause * _NS)
+                due = max(ended, now) + int(pause * _NS)
             else:
                 # The user was busy with its heartbeat: its next task is due
                 # once the beat is answered, so a slow beat is charged to the
@@ -262,10 +277,9 @@ class ClosedRunner:
                     beat_at = ended + every  # beat slower than its interval
                     # would otherwise leave no time for any task)
             wake = int(min(due, beat_at, deadline))
-            while (
-                not self._wait_until(user, deadline, stopping) and clock.now_ns() < wake
-            ):
-                await clock.sleep_until(min(wake, clock.now_ns() + _MAX_SLEEP_NS))
+            while now < wake and not self._wait_until(user, deadline, stopping):
+                await clock.sleep_until(min(wake, now + _MAX_SLEEP_NS))
+                now = now_ns()
         return connection
 
     async def _request(

@@ -50,6 +50,9 @@ class LocustConfig:
         expect_workers: workers that must connect before the load starts.
         expect_timeout: how long to wait for them.
         error_patterns, markers: matched in the workers, on each response.
+        class_settings: user class -> its ``weight``, ``fixed_count`` and
+            ``think`` (``[low, high]`` seconds) from ``[[load.users]]``, set on
+            the locustfile's class in every Locust process.
     """
 
     locustfile: Path
@@ -59,6 +62,7 @@ class LocustConfig:
     spawn_rate: float | None = None
     shape: Shape | None = None
     user_classes: tuple[str, ...] = ()
+    class_settings: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
     exclude_tags: tuple[str, ...] = ()
     workers: int = 2
@@ -98,6 +102,7 @@ class LocustConfig:
                 if k not in self.error_patterns
             },
             "markers": {k: dict(v) for k, v in self.markers.items()},
+            "classes": {k: dict(v) for k, v in self.class_settings.items()},
             "batch": self.batch,
             "max_batch_bytes": self.max_batch_bytes,
             "flush_s": self.flush_s,

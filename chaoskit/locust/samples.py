@@ -5,7 +5,9 @@ is the only code that reads one, so a change to the sample record is made here.
 Locust measures a request from its start (``start_time``, wall clock) for
 ``response_time`` milliseconds; a closed model has no separate intended start,
 so ``intended_ns`` and ``sent_ns`` are both that start, moved to the run's
-monotonic clock by ``offset_ns``.
+monotonic clock by ``offset_ns``. The user class is the Locust ``User``
+class's name, so ``user_class`` filters and per-class rows work as with
+``[[load.users]]``.
 """
 
 from __future__ import annotations
@@ -82,5 +84,5 @@ def to_sample(record: Sequence[object], offset_ns: int) -> Sample:
     return Sample(
         str(record[0]), int(record[11]), start, start, end, status,  # type: ignore[call-overload]
         0, int(record[4]), error, detail, bool(record[9]),  # type: ignore[call-overload]
-        tags,
+        tags, sys.intern(str(record[10])),
     )  # fmt: skip

@@ -76,6 +76,34 @@ class Histogram:
         self.count += 1
         self.total += value
 
+    def record_many(self, values: Sequence[int]) -> None:
+        """Count several values at once (as ``record`` each, in one call)."""
+        if not values:
+            return
+        counts = self._counts
+        get = counts.get
+        total = 0
+        low = high = values[0] if values[0] > 0 else 0
+        for value in values:
+            if value < 0:
+                value = 0
+            elif value > high:
+                high = value
+            if value < low:
+                low = value
+            shift = value.bit_length() - _SUB_BITS
+            index = (
+                value if shift <= 0 else (shift << (_SUB_BITS - 1)) + (value >> shift)
+            )
+            counts[index] = get(index, 0) + 1
+            total += value
+        if self.count == 0 or low < self.min:
+            self.min = low
+        if high > self.max:
+            self.max = high
+        self.count += len(values)
+        self.total += total
+
     def merge(self, other: Histogram) -> None:
         """Add every count of ``other`` into this histogram (exact)."""
         if other.count == 0:

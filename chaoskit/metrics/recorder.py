@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections import defaultdict
 from collections.abc import Collection, Iterable
 
 from chaoskit.metrics.histogram import Histogram
@@ -25,6 +26,7 @@ from chaoskit.records import ErrorClass, Sample, error_keys
 __all__ = ["Recorder"]
 
 _NS_PER_S = 1_000_000_000
+_BATCH = 2048  # samples counted at once (write -> flush)
 
 
 class _Accumulator:
@@ -157,10 +159,14 @@ class Recorder:
         self._error_examples: dict[str, list[str]] = {}
         self._user_errors: dict[int, dict[str, int]] = {}
         self._user_classes: dict[int, str] = {}
+        self._pending: list[Sample] = []  # written, not counted yet (flush)
+        # Histogram -> the values of the batch being flushed, not recorded yet.
+        self._gathered: defaultdict[Histogram, list[int]] = defaultdict(list)
 
     def enter_phase(self, name: str, at_ns: int | None = None) -> None:
         """Phase ``name`` starts at ``at_ns``: samples *due* from then on
         belong to it (by default, those due after every sample seen so far)."""
+        self.flush()
         start = self._latest_intended + 1 if at_ns is None else at_ns
         if self._starts and start < self._starts[-1]:
             start = self._starts[-1]  # phases never go back in time
@@ -176,7 +182,34 @@ class Recorder:
         return self._names[bisect.bisect_right(starts, intended_ns)]
 
     def write(self, sample: Sample) -> None:
-        """Take one sample (the :class:`~chaoskit.records.Sink` method)."""
+        """Take one sample (the :class:`~chaoskit.records.Sink` method).
+
+        Counted in batches (:meth:`flush`): every read of the statistics
+        flushes first, so what is read is always up to date."""
+        pending = self._pending
+        pending.append(sample)
+        if len(pending) >= _BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Count the samples written since the last flush.
+
+        Samples are taken in order (phases, windows and the settle rule as
+        one at a time); the histogram values of the batch are gathered per
+        histogram and recorded in one call each (``Histogram.record_many``).
+        """
+        samples = self._pending
+        if not samples:
+            return
+        self._pending = []
+        values = self._gathered
+        for sample in samples:
+            self._take(sample, values)
+        for histogram, found in values.items():
+            histogram.record_many(found)
+        values.clear()
+
+    def _take(self, sample: Sample, values: defaultdict[Histogram, list[int]]) -> None:
         intended = sample.intended_ns
         if self._origin is None:
             self._origin = intended
@@ -193,8 +226,10 @@ class Recorder:
         if acc is None:
             acc = self._acc[key] = _Accumulator()
         end = sample.end_ns
-        if not acc.count:
-            acc.first_ns = sample.intended_ns
+        if not acc.count or intended < acc.first_ns:
+            # The earliest due, whatever the order samples come in (several
+            # generator processes deliver in batches).
+            acc.first_ns = intended
         acc.count += 1
         if end > acc.last_ns:
             acc.last_ns = end
@@ -217,13 +252,13 @@ class Recorder:
             acc.dropped += 1
             window.dropped += 1
         else:
-            latency = end - sample.intended_ns
-            acc.latency.record(latency)
-            acc.service.record(end - sample.sent_ns)
-            acc.lag.record(sample.sent_ns - sample.intended_ns)
+            latency = end - intended
+            values[acc.latency].append(latency)
+            values[acc.service].append(end - sample.sent_ns)
+            values[acc.lag].append(sample.sent_ns - intended)
             acc.bytes_received += sample.bytes_received
             acc.marked += sample.marked
-            window.latency.record(latency)
+            values[window.latency].append(latency)
         if error is not None:
             acc.errors += 1
             window.errors += 1
@@ -257,12 +292,17 @@ class Recorder:
         if index > self._newest_window:
             self._newest_window = index
             for old in sorted(i for i in self._open if i < index - keep):
-                self._closed.append(self._open.pop(old).summary(float(old)))
+                closing = self._open.pop(old)
+                found = self._gathered.pop(closing.latency, None)
+                if found:  # closed mid-batch: its latencies first
+                    closing.latency.record_many(found)
+                self._closed.append(closing.summary(float(old)))
         return window
 
     def window(self, index: int) -> WindowStats | None:
         """Second ``index`` (by intended start) so far, open or closed; None if
         no request was due in it. An open window may still grow."""
+        self.flush()
         window = self._open.get(index)
         if window is not None:
             return window.summary(float(index))
@@ -270,12 +310,14 @@ class Recorder:
 
     def close(self) -> None:
         """Close every open window (the :class:`~chaoskit.records.Sink` method)."""
+        self.flush()
         for index in sorted(self._open):
             self._closed.append(self._open.pop(index).summary(float(index)))
         self._closed.sort(key=lambda w: w.start_s)
 
     def snapshot(self) -> Snapshot:
         """The statistics so far. Windows still open are not in ``windows``."""
+        self.flush()
         per_phase: dict[tuple[str, str], _Accumulator] = {}
         per_task: dict[str, _Accumulator] = {}
         per_class: dict[str, _Accumulator] = {}
@@ -316,6 +358,7 @@ class Recorder:
         ``during:<fault>`` phase, and a task group the union of its tasks,
         without losing percentile accuracy.
         """
+        self.flush()
         wanted = set(phases)
         acc = _Accumulator()
         for (phase, name, cls), part in self._acc.items():
@@ -330,5 +373,6 @@ class Recorder:
 
     def window_histogram(self, index: int) -> Histogram | None:
         """The full latency histogram of a window still open, else ``None``."""
+        self.flush()
         window = self._open.get(index)
         return window.latency.copy() if window is not None else None

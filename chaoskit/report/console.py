@@ -92,6 +92,11 @@ def describe_event(event: Event) -> str | None:
             return f"rollback of {what} FAILED: {d.get('error', 'unknown error')}"
         case "abort":
             return f"ABORT: {d.get('reason', 'abort condition')}"
+        case "load_process_lost":
+            return (
+                f"WARNING: load process {d.get('process')} (pid {d.get('pid')}) "
+                f"lost at {d.get('at_s')}s with {d.get('share')}: {d.get('how')}"
+            )
         case "load_behind":
             return f"WARNING: {d.get('warning', 'the load generator fell behind')}"
         case "interrupted":

@@ -215,7 +215,7 @@ def print_summary(document: Mapping[str, object], console: Console) -> None:
     if tasks:
         console.print(_tasks_table(tasks, mapping(doc.get("total"))))
     classes = {
-        f"{name} ({fmt_pct(mapping(row).get('declared_share'), 0)} declared)": row
+        _class_label(name, mapping(row).get("declared_share")): row
         for name, row in mapping(doc.get("classes")).items()
     }
     if classes:
@@ -276,3 +276,11 @@ def print_summary(document: Mapping[str, object], console: Console) -> None:
         line = Text(f"{label + ':':8}", style="bold")
         line.append("-" if value in (None, "") else str(value))
         console.print(line, soft_wrap=True)
+
+
+def _class_label(name: str, declared: object) -> str:
+    """A class's row title: with its declared share when the engine has one
+    (Locust spreads the users itself)."""
+    if declared is None:
+        return name
+    return f"{name} ({fmt_pct(declared, 0)} declared)"

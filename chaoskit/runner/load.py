@@ -45,6 +45,7 @@ from chaoskit.spec.model import (
     MarkerSection,
     TaskSection,
     ThresholdHypothesis,
+    parse_think,
 )
 
 __all__ = [
@@ -510,6 +511,18 @@ def build_locust_config(
         name: {"header": m.header, "equals": m.equals, "status": list(m.status)}
         for name, m in load.markers.items()
     }
+    classes = {
+        c.name: {
+            key: value
+            for key, value in (
+                ("weight", c.weight),
+                ("fixed_count", c.fixed_count),
+                ("think", None if c.think is None else list(parse_think(c.think))),
+            )
+            if value is not None
+        }
+        for c in load.classes
+    }
     return LocustConfig(
         locustfile=(base_dir / (load.locustfile or "locustfile.py")).resolve(),
         base_url=base_url,
@@ -517,7 +530,8 @@ def build_locust_config(
         users=max(1, round(base)),
         spawn_rate=load.spawn_rate,
         shape=shape,
-        user_classes=load.user_classes,
+        user_classes=load.user_classes or tuple(classes),
+        class_settings={k: v for k, v in classes.items() if v},
         tags=load.tags,
         exclude_tags=load.exclude_tags,
         workers=load.workers,

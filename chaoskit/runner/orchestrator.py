@@ -35,6 +35,7 @@ from chaoskit.events import Event, ProbeSeries, event
 from chaoskit.load.config import ClosedModel, LoadConfig
 from chaoskit.load.engine import LoadEngine
 from chaoskit.load.errors import LoadConfigError
+from chaoskit.load.processes import ProcessEngine, process_count
 from chaoskit.locust import LocustEngine
 from chaoskit.metrics.recorder import Recorder
 from chaoskit.metrics.samplefile import SampleFile, read_samples
@@ -48,6 +49,7 @@ from chaoskit.runner.attempts import (
     watched_routes,
 )
 from chaoskit.runner.environment import Environment, bring_up
+from chaoskit.runner.generators import processes_verdict, start_processes
 from chaoskit.runner.guardian import Guardian
 from chaoskit.runner.ledger import Ledger, roll_back
 from chaoskit.runner.load import build_load_config, observed_probes
@@ -187,7 +189,9 @@ def _load_ended(timeline: Timeline, load: asyncio.Future[Any]) -> None:
         timeline.stop.set()  # its error is the run's reason, raised below
 
 
-def _load_record(engine: LoadEngine, emit: Callable[[Event], None]) -> LoadRecord:
+def _load_record(
+    engine: LoadEngine | ProcessEngine, emit: Callable[[Event], None]
+) -> LoadRecord:
     """What the generator offered; a warning event when it could not keep up."""
     status = engine.status()
     record = LoadRecord(
@@ -395,6 +399,8 @@ class Stage:
         linked.add_done_callback(lambda _: stop.set())
         try:
             locust: LocustEngine | None = None
+            native: ProcessEngine | None = None
+            t0_ns = 0
             if experiment.load.engine == "locust":
                 # Processes up and workers connected before the clock starts.
                 locust = await _until_stopped(
@@ -413,6 +419,17 @@ class Stage:
                 config = build_load_config(experiment, request.seed, env.base_url)
                 drain_s = config.longest_timeout() + 5
                 settle_s = config.longest_timeout() + 2
+                count = process_count(experiment.load.processes, config)
+                if count > 1:
+                    # Processes up before the clock starts, as Locust's.
+                    native = await _until_stopped(
+                        start_processes(
+                            config, count, stack=stack, emit=emit,
+                            report_dir=report_dir, origin_ns=lambda: t0_ns,
+                            acks=acks, values=values,
+                        ),
+                        self.stop,
+                    )  # fmt: skip
             warmup = experiment.experiment.warmup
             start_ns = time.monotonic_ns()
             t0_ns = start_ns + round(warmup * _NS)
@@ -424,10 +441,12 @@ class Stage:
             samples = SampleFile(report_dir / SAMPLES_NAME)
             if values is not None:
                 values.origin_ns = t0_ns
-            engine: LoadEngine | LocustEngine
+            engine: LoadEngine | ProcessEngine | LocustEngine
             if locust is not None:
                 locust.origin_ns = t0_ns
                 engine = locust.attach([recorder, samples])
+            elif native is not None:
+                engine = native.attach([recorder, samples])
             else:
                 engine = LoadEngine(
                     config, [recorder, samples], acks=acks, values=values
@@ -470,7 +489,7 @@ class Stage:
                     load.cancel()
                     await asyncio.wait([load])
                 samples.close()
-                if isinstance(engine, LoadEngine):  # Locust keeps no schedule
+                if not isinstance(engine, LocustEngine):  # it keeps no schedule
                     step.load = _load_record(engine, emit)
             if load.done() and not load.cancelled() and load.exception() is not None:
                 raise load.exception()  # type: ignore[misc]
@@ -482,6 +501,9 @@ class Stage:
                     for v in (load_verdict(locust), measured_verdict(locust))
                     if v is not None
                 )
+            elif native is not None:
+                held = processes_verdict(native, t0_ns)
+                step.extra = (held,) if held is not None else ()
             step.reason = timeline.abort_reason or signals.reason
             if integrity and step.reason is None:
                 # After every undo (a killed service is back), before teardown;

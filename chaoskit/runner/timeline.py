@@ -30,6 +30,7 @@ from chaoskit.faults.payloads import PayloadSender, load_payload_model
 from chaoskit.faults.process import process_changes
 from chaoskit.fuzz.tally import FuzzTally
 from chaoskit.load.engine import LoadEngine
+from chaoskit.load.processes import ProcessEngine
 from chaoskit.locust import LocustEngine
 from chaoskit.metrics.recorder import Recorder
 from chaoskit.plan import FaultWindow, container_target, fault_settings
@@ -71,7 +72,7 @@ class Timeline:
     env: Environment
     stack: RollbackStack
     recorder: Recorder
-    engine: LoadEngine | LocustEngine
+    engine: LoadEngine | ProcessEngine | LocustEngine
     emit: Callable[[Event], None]
     t0_ns: int
     """Monotonic time of the timeline's start (the warm-up ends)."""

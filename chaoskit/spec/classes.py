@@ -138,9 +138,13 @@ def class_shares(classes: Sequence[UserClassSection]) -> list[ClassShare]:
     ]
 
 
-def check_classes(load: LoadSection) -> list[SpecIssue]:
+def check_classes(load: LoadSection, *, locust: bool = False) -> list[SpecIssue]:
     """``[[load.users]]`` fits the model: closed classes have weights or fixed
-    counts and a total; open classes share ``rate`` by weight or have their own."""
+    counts and a total; open classes share ``rate`` by weight or have their own.
+
+    ``locust``: the classes name a locustfile's users (closed: Locust runs
+    users), whose code makes the requests, so a class needs no tasks.
+    """
     classes = load.classes
     if not classes:
         if load.user_count is not None:
@@ -163,10 +167,10 @@ def check_classes(load: LoadSection) -> list[SpecIssue]:
                 "[[load.users.tasks]] inside each class",
             )
         )
-    open_model = load.model == "open"
+    open_model = load.model == "open" and not locust
     for index, cls in enumerate(classes):
         where = f"load.users[{index}]"
-        if not cls.tasks:
+        if not cls.tasks and not locust:
             issues.append(
                 SpecIssue(
                     f"{where}.tasks", "needs at least one task", None,
@@ -185,6 +189,14 @@ def check_classes(load: LoadSection) -> list[SpecIssue]:
             if open_model
             else [("rate", "arrivals")]
         )
+        if locust and "rate" in cls.model_fields_set:
+            issues.append(
+                SpecIssue(
+                    f"{where}.rate", "Locust runs users (a closed model) only",
+                    cls.rate, "weight = N or fixed_count = N",
+                )
+            )  # fmt: skip
+            wrong = []
         for key, _ in wrong:
             if key in cls.model_fields_set:
                 model = "closed" if open_model else "open"
@@ -260,7 +272,9 @@ def describe_classes(load: LoadSection) -> list[str]:
     running = [
         c
         for c in load.classes
-        if any(
+        # The locustfile's @tag decides its tasks (a class may declare none).
+        if load.engine == "locust"
+        or any(
             selected((*c.tags, *t.tags), load.tags, load.exclude_tags) for t in c.tasks
         )
     ]
@@ -300,6 +314,11 @@ def describe_classes(load: LoadSection) -> list[str]:
 
 
 def _class_tasks(cls: UserClassSection, load: LoadSection) -> list[str]:
+    if load.engine == "locust":
+        flow = cls.flow
+        steps = (*flow.on_start, *flow.on_stop) if flow is not None else ()
+        names = ", ".join(t.name for t in (*steps, *cls.tasks))
+        return [f"    the locustfile's requests, named {names}"] if names else []
     tagged = [t.model_copy(update={"tags": (*cls.tags, *t.tags)}) for t in cls.tasks]
     lines = task_lines(tagged, load, "    ")
     flow = cls.flow

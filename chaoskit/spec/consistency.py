@@ -265,16 +265,8 @@ def _hypotheses(parts: Parts, table: Mapping[str, Any]) -> list[SpecIssue]:
             # Recovery is judged after each fault whatever its phase says.
             issues += _empty_phase(f"{where}.phase", hypothesis.phase, parts)
         user_class = getattr(hypothesis, "user_class", None)
-        if user_class is not None and locustfile:
-            issues.append(
-                SpecIssue(
-                    f"{where}.user_class",
-                    'is not supported with engine = "locust" (its samples do not '
-                    "name their user class)",
-                    user_class,
-                    'engine = "native" with [[load.users]] classes',
-                )
-            )
+        if user_class is not None and locustfile and not user_classes:
+            pass  # the locustfile's User classes: known once Locust runs
         elif user_class is not None and user_class not in user_classes:
             issues.append(
                 unknown(f"{where}.user_class", "user class", user_class, user_classes)

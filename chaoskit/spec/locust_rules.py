@@ -1,15 +1,21 @@
 """Rules of ``[load]`` with ``engine = "locust"``: which keys apply, what fits.
 
 The locustfile's users make the load, so the native engine's tasks, rates and
-flows do not apply; chaoskit's ``users``, ``spawn_rate``, ``stages``,
-``profile`` and ``bursts`` drive the user count. Whether the locustfile exists
-and Locust is installed is checked where the experiment file is known
+flows do not apply; chaoskit's ``users`` (or ``user_count``), ``spawn_rate``,
+``ramp``, ``stages``, ``profile`` and ``bursts`` drive the user count.
+``[[load.users]]`` classes name the locustfile's ``User`` classes: their
+``weight``, ``fixed_count`` and ``think`` replace the class's own, and their
+tasks' names and groups name its requests for the hypotheses, so one
+experiment runs on either engine (an environment switches it). Whether the
+locustfile exists and Locust is installed is checked where the experiment file
+is known
 (:func:`chaoskit.runner.load.check_load_config`).
 """
 
 from __future__ import annotations
 
 from chaoskit.errors import SpecIssue
+from chaoskit.spec.classes import check_classes
 from chaoskit.spec.model import LoadSection
 
 __all__ = ["LOCUST_ONLY", "NATIVE_ONLY", "check_locust_load", "split_host_port"]
@@ -20,8 +26,8 @@ LOCUST_ONLY = (
 )  # fmt: skip
 """Keys that mean something to the Locust engine only."""
 NATIVE_ONLY = (
-    "tasks", "rate", "think", "ramp", "max_in_flight", "arrivals", "flow",
-    "hot_keys", "max_requests", "user_count",
+    "tasks", "rate", "think", "max_in_flight", "arrivals", "flow",
+    "hot_keys", "max_requests", "processes",
 )  # fmt: skip
 """Keys the locustfile replaces (its tasks, waits, on_start...)."""
 
@@ -44,8 +50,9 @@ def check_locust_load(load: LoadSection) -> list[SpecIssue]:
             f"load.{key}",
             "is a setting of the native engine; the locustfile says it",
             None,
-            "locustfile, user_classes, tags, exclude_tags, users, spawn_rate, "
-            "stages, profile, bursts, workers, master_bind, expect_workers, markers",
+            "locustfile, user_classes, tags, exclude_tags, users, user_count, "
+            "spawn_rate, ramp, stages, profile, bursts, workers, master_bind, "
+            "expect_workers, markers",
         )
         for key in NATIVE_ONLY
         if key in given
@@ -68,31 +75,24 @@ def check_locust_load(load: LoadSection) -> list[SpecIssue]:
                 'a path relative to the experiment file, e.g. "locustfile.py"',
             )
         )
-    if load.classes:
+    issues += check_classes(load, locust=True)
+    if load.user_total is None and not load.stages and load.profile is None:
         issues.append(
             SpecIssue(
-                "load.users",
-                "[[load.users]] classes are the native engine's; the locustfile's "
-                "User classes say it",
-                None,
-                "users = N, and user_classes = [...] to pick the locustfile's",
-            )
-        )
-    elif load.users is None and not load.stages and load.profile is None:
-        issues.append(
-            SpecIssue(
-                "load.users",
+                "load.user_count" if load.classes else "load.users",
                 'is required with engine = "locust" (or stages, or a profile)',
                 None,
-                "users = 20 (a LoadTestShape in the locustfile then takes over)",
+                "user_count = N with [[load.users]] classes"
+                if load.classes
+                else "users = 20 (a LoadTestShape in the locustfile then takes over)",
             )
         )
-    shapes = [key for key in ("profile", "stages") if key in given]
+    shapes = [key for key in ("ramp", "profile", "stages") if key in given]
     if len(shapes) > 1:
         issues.append(
             SpecIssue(
-                "load.stages", "cannot be combined with load.profile", None,
-                "one of profile, stages",
+                f"load.{shapes[1]}", f"cannot be combined with load.{shapes[0]}",
+                None, "one of ramp, profile, stages",
             )
         )  # fmt: skip
     if (load.expect_workers is None) != (load.master_bind is None):

@@ -547,6 +547,9 @@ class LoadSection(_Model):
     """The native engine's tasks (at least one); none with ``engine = "locust"``."""
     engine: Literal["native", "locust"] = "native"
     """``locust``: the locustfile's users make the load, in Locust's own processes."""
+    processes: Annotated[Int, Field(ge=1, le=1024)] | Literal["auto"] = 1
+    """Native engine: generator processes sharing the load (``auto``: one per
+    core this process may use)."""
     locustfile: str | None = None
     """Locust only: the locustfile, relative to the experiment file."""
     user_classes: tuple[str, ...] = ()

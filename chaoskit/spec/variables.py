@@ -3,7 +3,8 @@ table, before validation, so a value from a variable is checked exactly like
 one written in place.
 
 The order: the chosen environment's table (``--env``, else ``CHAOSKIT_ENV``) is
-merged over the file; variables take their ``[vars]`` default, then the
+merged over the file (several, ``--env short,locust``: each in turn, the later
+over the earlier); variables take their ``[vars]`` default, then the
 environment's ``vars``, then ``--var``; finally every ``{vars.NAME}``,
 ``{env.NAME}``, ``{env.NAME:-default}`` and ``{secret.NAME}`` in a string is
 replaced (:mod:`chaoskit.spec.refs` parses them). A string that is one reference
@@ -89,26 +90,28 @@ def resolve(
         # CHAOSKIT_ENV set for a whole shell does not break a file without
         # environments; --env always means this file.
         chosen = environ.get(ENV_VARIABLE) or None
-    if chosen is not None:
-        where = "--env" if environment else ENV_VARIABLE
-        if chosen not in environments:
+    # "short,locust": each merged in turn, the later over the earlier.
+    names = [n.strip() for n in chosen.split(",")] if chosen is not None else []
+    where = "--env" if environment else ENV_VARIABLE
+    for name in names:
+        if name not in environments:
             known = list(environments)
             issues.append(
                 SpecIssue(
                     where,
                     "is not an environment of this file",
-                    chosen,
+                    name,
                     ", ".join(known) or "(no [environments.NAME] table is declared)",
-                    close(chosen, known),
+                    close(name, known),
                 )
             )
-        else:
-            overlay = dict(environments[chosen])
-            env_vars = overlay.pop("vars", {})
-            merge(table, overlay)
-            if isinstance(env_vars, dict):
-                declared = {**declared, **{k: _as_default(declared.get(k), v)
-                                           for k, v in env_vars.items()}}  # fmt: skip
+            continue
+        overlay = dict(environments[name])
+        env_vars = overlay.pop("vars", {})
+        merge(table, overlay)
+        if isinstance(env_vars, dict):
+            declared = {**declared, **{k: _as_default(declared.get(k), v)
+                                       for k, v in env_vars.items()}}  # fmt: skip
     values, secret_names, required = _declarations(declared, issues)
     for text in variables:
         name_part = text.partition("=")[0].strip()
@@ -141,7 +144,9 @@ def resolve(
     issues += resolver.issues
     secrets += resolver.secrets
     resolution = Resolution(
-        environment=chosen if chosen in environments else None,
+        environment=(
+            ",".join(names) if names and set(names) <= set(environments) else None
+        ),
         secrets=tuple(dict.fromkeys(s for s in secrets if s)),
         variables=values,
     )

@@ -268,17 +268,28 @@ def run_until_fault_applied(
     path: Path, reports: Path, proxy_url: str, *, capture: bool = False
 ) -> subprocess.Popen[str]:
     """`chaoskit run` against our own proxy, returned once its fault is applied."""
+    return run_until(
+        path, reports, "fault_applied", "--set", f"proxy.url={proxy_url}",
+        capture=capture,
+    )  # fmt: skip
+
+
+def run_until(
+    path: Path, reports: Path, kind: str, *args: str, capture: bool = False
+) -> subprocess.Popen[str]:
+    """`chaoskit run` in the background, returned once its journal has an
+    event of ``kind``."""
     out = subprocess.PIPE if capture else subprocess.DEVNULL
     proc = subprocess.Popen(
         [sys.executable, "-m", "chaoskit", "run", str(path), "--report-dir",
-         str(reports), "--set", f"proxy.url={proxy_url}"],
+         str(reports), *args],
         cwd=REPO, stdout=out, stderr=out, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 60
-    while not any(r.get("kind") == "fault_applied" for r in _read(reports)):
+    while not any(r.get("kind") == kind for r in _read(reports)):
         if time.monotonic() > deadline or proc.poll() is not None:
             proc.kill()
-            raise AssertionError(f"the fault was never applied: {proc.communicate()}")
+            raise AssertionError(f"no {kind} event: {proc.communicate()}")
         time.sleep(0.1)
     return proc
 

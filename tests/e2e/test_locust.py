@@ -550,3 +550,37 @@ def test_a_worker_that_joins_mid_run_gets_the_config(tmp_path):
     with (reports / "samples.tsv").open() as handle:
         users = {int(row["user"]) for row in csv.DictReader(handle, delimiter="\t")}
     assert {user // 1_000_000 for user in users} == {0, 1}
+
+
+def test_load_users_set_the_locustfile_classes_counts_and_waits(tmp_path):
+    """`[[load.users]]` names the locustfile's classes: only those run, with
+    the fixed counts and think times of the file (set in the master and in
+    every worker), and each sample carries its Locust class."""
+    path = eventsink_experiment(
+        tmp_path,
+        f'locustfile = "{LOCUSTFILES / "eventsink.py"}"\nmodel = "closed"\n'
+        "user_count = 3\nworkers = 2\n"
+        '[[load.users]]\nname = "EventSinkUser"\nfixed_count = 1\nthink = "60s"\n'
+        '[[load.users]]\nname = "InvalidEventUser"\nfixed_count = 2\n'
+        'think = "60s"\n',
+        duration="4s",
+    )
+    reports = tmp_path / "report"
+    result = chaoskit("run", str(path), "--report-dir", str(reports))
+    # Two invalid events are too few to judge: the verdict may say so (exit 1).
+    assert result.returncode in (0, 1), result.stdout + result.stderr
+    users: dict[str, set[str]] = defaultdict(set)
+    tasks: dict[str, int] = defaultdict(int)
+    with (reports / "samples.tsv").open() as handle:
+        for row in csv.DictReader(handle, delimiter="\t"):
+            users[row["user_class"]].add(row["user"])
+            tasks[row["task"]] += 1
+    assert {k: len(v) for k, v in users.items()} == {
+        "EventSinkUser": 1, "InvalidEventUser": 2,
+    }  # fmt: skip
+    # Each user's first task, then a 60 s wait the run ends in (the
+    # locustfile's own waits are 0.05-0.3 s): one invalid event per user.
+    assert tasks["invalid"] == 2
+    assert "batch" not in tasks  # HighVolumeEventSinkUser is not named
+    report = json.loads((reports / "report.json").read_text())
+    assert set(report["classes"]) == {"EventSinkUser", "InvalidEventUser"}

@@ -170,3 +170,33 @@ below = "1%"
         "  fast: p95 of browse below 800ms, during (15s..30s, 40s..42s)",
         "  few errors: error_rate below 1.00%, after:slow db (30s..40s)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("processes", "line"),
+    [
+        ("4", "  generator processes: 4, load shared"),
+        ('"auto"', "  generator processes: one per core ("),
+    ],
+)
+def test_describe_shows_the_generator_processes(processes, line):
+    body = HEAD.replace("rate = 20\n", f"rate = 20\nprocesses = {processes}\n")
+    plan = build_plan(validate(tomllib.loads(body.format(extra="")), "p.toml"), 1)
+    assert any(text.startswith(line) for text in plan.describe().splitlines())
+    one = build_plan(experiment(), 1).describe()
+    assert "generator processes" not in one  # the default, 1, is not news
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("0", "out of range"), ('"many"', "one of auto"), ("2.5", "not an integer")],
+)
+def test_processes_must_be_a_count_or_auto(value, message):
+    from chaoskit.errors import SpecError
+
+    body = HEAD.replace("rate = 20\n", f"rate = 20\nprocesses = {value}\n")
+    with pytest.raises(SpecError) as caught:
+        validate(tomllib.loads(body.format(extra="")), "p.toml")
+    (issue,) = caught.value.issues
+    assert issue.path == "load.processes"
+    assert message in issue.message

@@ -30,6 +30,10 @@ gevent monkey-patching must not touch.
   never read by this plugin (that would wait for the whole stream, and take it
   from the locustfile). Markers read the status and headers only.
 
+* ``classes`` in the config (from ``[[load.users]]``) set a user class's
+  ``weight``, ``fixed_count`` and ``wait_time`` in every process, before any
+  user starts (the master spreads users, the workers wait between tasks).
+
 Integrity hypotheses: a locustfile records what a write acknowledged with
 :func:`ack` (and what may or may not have been written with :func:`maybe`)::
 
@@ -54,7 +58,7 @@ import weakref
 from typing import Any
 
 import gevent
-from locust import User, events
+from locust import User, between, events
 from locust.runners import MasterRunner, WorkerRunner
 from requests import Response as _RequestsResponse
 
@@ -304,6 +308,24 @@ def _shape_class(points: list[list[float]], spawn_rate: float) -> Any:
     return ChaoskitStages()
 
 
+def _set_classes(environment: Any, settings: dict[str, dict[str, Any]]) -> None:
+    """``[[load.users]]``'s weight, fixed count and think time on the
+    locustfile's classes of those names: the master spreads users by the
+    first two, each worker waits by the third."""
+    for cls in environment.user_classes:
+        found = settings.get(cls.__name__)
+        if not found:
+            continue
+        if "weight" in found:
+            cls.weight = found["weight"]
+            cls.fixed_count = 0
+        if "fixed_count" in found:
+            cls.fixed_count = int(found["fixed_count"])
+        if "think" in found:
+            low, high = found["think"]
+            cls.wait_time = between(low, high)
+
+
 def _master_status(runner: Any, pids: dict[str, int]) -> dict[str, Any]:
     workers = {}
     if isinstance(runner, MasterRunner):
@@ -328,6 +350,7 @@ def _run_master(environment: Any, runner: Any, config: dict[str, Any]) -> None:
     sink = _Sink(config["sink"], config["token"])
     state = _state()
     state.configure(config)
+    _set_classes(environment, config.get("classes", {}))
     hellos: dict[str, int] = {}
     expected = int(config.get("expect_workers", 0))
     user_shape = environment.shape_class
@@ -397,8 +420,19 @@ def _run_master(environment: Any, runner: Any, config: dict[str, Any]) -> None:
         # chaoskit's "stop": users finish their task (--stop-timeout), every
         # worker flushes its last records before it reports stopped, then say so.
         sink.wait_line()
-        runner.stop()
         deadline = time.monotonic() + float(config.get("stop_timeout", 10)) + 5
+        quit_now = runner.quit
+
+        def quit_once_stopped() -> None:
+            # Headless Locust quits as soon as a shape's greenlet ends, which
+            # runner.stop() does: the master would stop reading before the
+            # workers' last records and their "stopped" arrive.
+            while runner.state != "stopped" and time.monotonic() < deadline:
+                gevent.sleep(0.05)
+            quit_now()
+
+        runner.quit = quit_once_stopped
+        runner.stop()
         while runner.state != "stopped" and time.monotonic() < deadline:
             gevent.sleep(0.05)
         state.flush()
@@ -419,6 +453,7 @@ def _run_worker(runner: Any) -> None:
 
     def configure(environment: Any, msg: Any, **_: Any) -> None:
         state.configure(msg.data)
+        _set_classes(environment, msg.data.get("classes", {}))
         state.worker_index = max(runner.worker_index, 0)
         runner.send_message(HELLO_MESSAGE, {"pid": os.getpid()})
 

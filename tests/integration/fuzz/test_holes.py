@@ -10,7 +10,7 @@ import pytest
 
 from chaoskit.fuzz.model import load_model
 from fixtures.eventsink.events import SCHEMA_PATH
-from fixtures.eventsink.holes import catch, holes
+from fixtures.eventsink.holes import catch, holes, keyword_holes
 
 MODEL = load_model(SCHEMA_PATH)
 HOLES = {str(hole): hole for hole in holes(MODEL.schema)}
@@ -45,3 +45,34 @@ def test_a_redundant_keyword_is_not_a_hole() -> None:
     found = catch(MODEL, HOLES["oneOf/11/properties/direction/type"], 1, 450)
     assert found.case is None
     assert found.redundant
+
+
+KEYWORD_HOLES = {str(hole): (model, hole) for model, hole in keyword_holes()}
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "patternProperties/^x-/maxLength",
+        "properties/context/not",
+        "properties/samples/contains/maximum",
+        "dependencies/refund_of",
+    ],
+)
+def test_a_hole_under_an_applicator_is_caught_in_the_targeted_pass(
+    location: str,
+) -> None:
+    """A bound under patternProperties or contains, a not, a dependency: the
+    targeted pass reaches each (before any random case) and breaks it alone."""
+    model, hole = KEYWORD_HOLES[location]
+    found = catch(model, hole, seed=1, budget=100)
+    assert found.case is not None, f"{location} not caught"
+    assert found.case.mutation == "target"
+    assert found.case.keyword == location
+    assert found.requests is not None
+    assert found.requests <= len(holes(model.schema))
+    payload = json.loads(found.case.body)
+    assert not model.schema.is_valid(payload)
+    assert model.schema.without(hole.location, hole.keyword, hole.item).is_valid(
+        payload
+    )

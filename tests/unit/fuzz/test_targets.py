@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from chaoskit.fuzz.coverage import Coverage, describe_locations
 from chaoskit.fuzz.model import load_model, model_from_schema
-from chaoskit.fuzz.rules import Case, Rule
+from chaoskit.fuzz.rules import KEYWORD_RULES, Case, Rule
 from chaoskit.fuzz.strategies import targeted
 from chaoskit.fuzz.targets import targets_of
 from fixtures.eventsink.events import SCHEMA_PATH
@@ -67,8 +70,6 @@ def test_a_broken_case_is_refused_and_accepted_without_its_keyword() -> None:
     assert case is not None
     assert case.rule is Rule.OUT_OF_RANGE
     assert case.detail.startswith("progress = 101")
-    import json
-
     payload = json.loads(case.body)
     assert set(payload) == {"type", "session_id", "timestamp", "position", "progress"}
     assert not model.schema.is_valid(payload)
@@ -122,3 +123,149 @@ def test_min_properties_is_filled_from_declared_properties() -> None:
     })  # fmt: skip
     assert model.probe(10) == 10
     assert model.stats.refused == 0
+
+
+#: One schema per kind of place the walk reaches under an applicator, the
+#: target it must list there and the error kind that rejects its break.
+APPLICATORS = [
+    pytest.param(
+        {"type": "object", "properties": {"a": {"type": "integer"}},
+         "patternProperties": {"^x-": {"type": "string", "maxLength": 3}}},
+        None, "patternProperties/^x-/maxLength", "MaxLength", id="patternProperties",
+    ),
+    pytest.param(
+        {"type": "object", "properties": {"a": {}},
+         "patternProperties": {"^x": {}},
+         "additionalProperties": {"type": "integer", "maximum": 10}},
+        None, "additionalProperties/maximum", "Maximum", id="additionalProperties",
+    ),
+    pytest.param(
+        {"type": "object", "properties": {"a": {}},
+         "unevaluatedProperties": {"type": "integer", "maximum": 3}},
+        None, "unevaluatedProperties/maximum", "UnevaluatedProperties",
+        id="unevaluatedProperties",
+    ),
+    pytest.param(
+        {"type": "array", "items": {"type": "integer"},
+         "contains": {"type": "integer", "minimum": 5}},
+        None, "contains/minimum", "Contains", id="contains",
+    ),
+    pytest.param(
+        {"type": "array", "contains": {"const": 1}, "maxContains": 2},
+        None, "maxContains", "Contains", id="maxContains",
+    ),
+    pytest.param(
+        {"type": "object", "properties": {"kind": {"enum": ["a", "b"]}},
+         "not": {"required": ["debug"]}},
+        None, "not", "Not", id="not",
+    ),
+    pytest.param(
+        {"type": "object", "propertyNames": {"maxLength": 4}},
+        None, "propertyNames/maxLength", "PropertyNames", id="propertyNames",
+    ),
+    pytest.param(
+        {"type": "object", "properties": {"a": {}, "b": {}},
+         "dependencies": {"a": ["b"]}},
+        "7", "dependencies/a", "Required", id="dependencies-names",
+    ),
+    pytest.param(
+        {"type": "object",
+         "dependencies": {"c": {"properties": {"d": {"minimum": 2}}}}},
+        "7", "dependencies/c/properties/d/minimum", "Minimum",
+        id="dependencies-schema",
+    ),
+    pytest.param(
+        {"type": "object", "dependentRequired": {"a": ["b"]}},
+        None, "dependentRequired/a", "Required", id="dependentRequired",
+    ),
+    pytest.param(
+        {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        "4", "items/minimum", "Minimum", id="items-draft4",
+    ),
+    pytest.param(
+        {"type": "array", "items": [{"type": "string"}],
+         "additionalItems": {"type": "integer", "maximum": 3}},
+        "7", "additionalItems/maximum", "Maximum", id="additionalItems",
+    ),
+    pytest.param(
+        {"type": "array", "items": [{"type": "string"}], "additionalItems": False},
+        "7", "additionalItems", "AdditionalItems", id="additionalItems-false",
+    ),
+    pytest.param(
+        {"type": "array", "prefixItems": [{"type": "string"}],
+         "unevaluatedItems": {"type": "integer", "maximum": 3}},
+        None, "unevaluatedItems/maximum", "UnevaluatedItems", id="unevaluatedItems",
+    ),
+    pytest.param(  # no type: the route draws the array it needs
+        {"unevaluatedItems": {"type": "string"}},
+        None, "unevaluatedItems/type", "UnevaluatedItems", id="untyped-array",
+    ),
+    pytest.param(
+        {"patternProperties": {"^[a-z]+_[0-9]{3}$": {"maximum": 3}}},
+        None, "patternProperties/^[a-z]+_[0-9]{3}$/maximum", "Maximum",
+        id="untyped-object-regex-name",
+    ),
+    pytest.param(
+        {"type": "array", "prefixItems": [{"type": "string"}], "items": False},
+        None, "items", "FalseSchema", id="items-false",
+    ),
+    pytest.param(
+        {"type": "object", "properties": {"t": {"enum": ["a", "b"]}},
+         "required": ["t"], "if": {"properties": {"t": {"const": "a"}}},
+         "then": {"properties": {"n": {"maximum": 3}}, "required": ["n"]}},
+        None, "then/properties/n/maximum", "Maximum", id="if-then",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("schema", "dialect", "name", "kind"), APPLICATORS)
+def test_a_keyword_under_an_applicator_is_a_target_broken_alone(
+    schema: dict[str, object], dialect: str | None, name: str, kind: str
+) -> None:
+    """The walk reaches it; its case is refused by the schema, with the error
+    of the keyword that rejects it (the applicator's own, for contains,
+    propertyNames, unevaluated*), and accepted by the schema without it."""
+    model = model_from_schema(schema, dialect=dialect)
+    targets = {str(t): t for t in targets_of(model.schema)}
+    assert name in targets, sorted(targets)
+    target = targets[name]
+    case = first(targeted(model, target))
+    assert case is not None, name
+    assert case.keyword == name
+    payload = json.loads(case.body)
+    errors = model.schema.errors(payload)
+    assert [type(e.kind).__name__ for e in errors] == [kind]
+    assert case.rule is target.rule is KEYWORD_RULES.get(kind, Rule.FORBIDDEN)
+    holed = model.schema.without(target.location, target.keyword, target.item)
+    assert holed.is_valid(payload)
+
+
+def test_keywords_under_not_and_if_are_not_targets() -> None:
+    """A sink that forgets a keyword inside a not (or an if) refuses more,
+    never less: no payload breaks one alone."""
+    model = model_from_schema({
+        "type": "object",
+        "not": {"properties": {"a": {"maximum": 3}}, "required": ["a"]},
+        "if": {"properties": {"b": {"minimum": 1}}}, "then": {"required": ["c"]},
+    })  # fmt: skip
+    names = {str(t) for t in targets_of(model.schema)}
+    assert "not" in names
+    assert not any(n.startswith(("not/", "if/")) for n in names), names
+
+
+def test_a_pattern_name_matches_its_pattern_and_no_other() -> None:
+    model = model_from_schema({
+        "type": "object", "properties": {"x-a": {}},
+        "patternProperties": {"^x-": {"maxLength": 2}, "^x-b": {}},
+    })  # fmt: skip
+    (target,) = [t for t in targets_of(model.schema) if t.keyword == "maxLength"]
+    name = target.place[-1]
+    assert isinstance(name, str)
+    assert name.startswith("x-")
+    assert name != "x-a"
+    assert not name.startswith("x-b")
+    # The same schema, the same targets (the name is found deterministically).
+    again = model_from_schema(model.schema.root)
+    assert [t.place for t in targets_of(again.schema)] == [
+        t.place for t in targets_of(model.schema)
+    ]

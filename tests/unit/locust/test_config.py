@@ -7,6 +7,8 @@ from pathlib import Path
 
 from chaoskit.load.shapes import Burst, Shape, Stage
 from chaoskit.locust import LocustConfig, plugin_path
+from chaoskit.runner.load import build_locust_config
+from chaoskit.spec import load
 
 
 def config(**changes: object) -> LocustConfig:
@@ -59,3 +61,17 @@ def test_the_plugin_file_is_shipped_beside_the_package():
     ]  # fmt: skip
     assert imports
     assert not [name for name in imports if name.split(".")[0] == "chaoskit"]
+
+
+def test_load_users_classes_are_the_classes_run_with_their_shares_and_waits():
+    """``[[load.users]]`` with ``engine = "locust"``: the classes named run,
+    and each one's weight, fixed count and think time reach the plugin."""
+    case = Path(__file__).parents[1] / "spec" / "cases" / "valid"
+    experiment = load(case / "locust-classes.toml")
+    built = build_locust_config(experiment, "http://127.0.0.1:8100", base_dir=case)
+    assert built.user_classes == ("EventSinkUser", "InvalidEventUser")
+    assert built.users == 10
+    assert built.plugin_settings()["classes"] == {
+        "EventSinkUser": {"weight": 3.0, "think": [0.2, 0.5]},
+        "InvalidEventUser": {"fixed_count": 2},
+    }

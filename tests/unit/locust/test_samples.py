@@ -31,6 +31,13 @@ def test_times_are_the_requests_start_moved_to_the_monotonic_clock():
     assert sample.error is None
 
 
+def test_the_locust_user_class_is_the_samples_class():
+    """So ``user_class`` hypotheses and per-class rows work as with
+    ``[[load.users]]``."""
+    assert to_sample(record(), 0).user_class == "Viewer"
+    assert to_sample(record(user_class="Admin"), 0).user_class == "Admin"
+
+
 @pytest.mark.parametrize(
     ("status", "exception", "text", "pattern", "expected"),
     [

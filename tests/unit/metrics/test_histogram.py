@@ -86,3 +86,27 @@ def test_negative_values_are_clamped_not_dropped():
 def test_percentile_outside_range_is_refused():
     with pytest.raises(ValueError, match=r"outside 0\.\.100"):
         Histogram([1]).percentile(101)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_record_many_counts_as_record_each(seed):
+    rng = random.Random(seed)
+    values = [rng.choice([-5, 0, 7, 255, 256]) for _ in range(20)]
+    values += [int(rng.lognormvariate(14, 2)) for _ in range(2000)]
+    one, many = Histogram(), Histogram([3])
+    one.record(3)
+    for value in values:
+        one.record(value)
+    many.record_many(values[:500])
+    many.record_many([])
+    many.record_many(values[500:])
+    assert (many.count, many.total, many.min, many.max) == (
+        one.count, one.total, one.min, one.max,
+    )  # fmt: skip
+    assert many.buckets() == one.buckets()
+
+
+def test_record_many_on_an_empty_histogram_takes_the_batch_minimum():
+    histogram = Histogram()
+    histogram.record_many([900, 40, 5000])
+    assert (histogram.min, histogram.max, histogram.count) == (40, 5000, 3)

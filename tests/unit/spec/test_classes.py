@@ -121,23 +121,29 @@ def test_users_beyond_the_fixed_counts_need_a_weighted_class():
     assert "no class takes the rest" in issue.message
 
 
-def test_a_user_class_filter_with_the_locust_engine_is_refused(tmp_path):
+def test_a_user_class_filter_with_the_locust_engine_names_its_classes(tmp_path):
+    """Locust's samples carry their User class: ``user_class`` is accepted
+    (without ``[[load.users]]`` the locustfile's classes are known once it
+    runs); with them, it must be one of them."""
     from chaoskit import spec
     from chaoskit.errors import SpecError
 
     path = tmp_path / "locust.toml"
-    path.write_text(
+    text = (
         '[experiment]\nname = "l"\nduration = "10s"\n'
         '[target]\nbase_url = "http://127.0.0.1:8100"\n'
-        '[load]\nengine = "locust"\nlocustfile = "f.py"\nusers = 2\n'
+        '[load]\nengine = "locust"\nlocustfile = "f.py"\n{load}\n'
         '[[hypotheses]]\nname = "h"\nphase = "all"\nmetric = "p95"\n'
         'below = "1s"\nuser_class = "Admin"\n'
     )
+    path.write_text(text.format(load="users = 2"))
+    assert spec.load(path).hypotheses[0].user_class == "Admin"
+    path.write_text(text.format(load='user_count = 2\n[[load.users]]\nname = "Viewer"'))
     with pytest.raises(SpecError) as caught:
         spec.load(path)
     (issue,) = caught.value.issues
     assert issue.path == "hypotheses[0].user_class"
-    assert 'engine = "locust"' in issue.message
+    assert "Viewer" in str(issue)
 
 
 def _integrity_with_class_tasks(tmp_path, ack):

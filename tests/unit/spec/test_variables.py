@@ -20,6 +20,10 @@ vars = { rate = 30, db_password = "stagingpw1" }
 target = { timeout = "3s" }
 services = [{ name = "api", env = { LEVEL = "debug" } }]
 
+[environments.slow]
+target = { timeout = "9s" }
+vars = { rate = 5 }
+
 [experiment]
 name = "vars"
 duration = "10s"
@@ -96,6 +100,20 @@ def test_an_environment_overlays_any_key_deep(file):
     assert "environment staging" in build_plan(experiment, 1).describe()
 
 
+def test_environments_compose_each_over_the_one_before(file):
+    """``--env staging,slow``: one file's environments combined (a short run
+    through another engine, a broken fixture on the short timeline)."""
+    experiment = load(file, environment="staging,slow")
+    assert experiment.environment == "staging,slow"
+    assert experiment.target.timeout == 9.0  # slow's, over staging's
+    assert experiment.load.rate == 5.0
+    assert experiment.services[0].env["LEVEL"] == "debug"  # staging's, kept
+    assert load(file, environment="slow,staging").target.timeout == 3.0
+    assert problems(file, environment="staging,fast")[0].startswith(
+        "--env: is not an environment of this file (got 'fast')"
+    )
+
+
 def test_an_environment_item_of_another_kind_replaces_the_item(tmp_path):
     """A started service becomes an external one (staging): none of the
     process's keys (command, env) are carried over to it."""
@@ -124,7 +142,7 @@ def test_chaoskit_env_chooses_the_environment(file):
 def test_an_unknown_environment_names_the_known_ones(file):
     assert problems(file, environment="stagin")[0] == (
         "--env: is not an environment of this file (got 'stagin'); "
-        "allowed: staging; did you mean 'staging'?"
+        "allowed: staging, slow; did you mean 'staging'?"
     )
     found = problems(file, environ={**ENVIRON, "CHAOSKIT_ENV": "prod"})
     assert found[0].startswith("CHAOSKIT_ENV: is not an environment")
