@@ -283,11 +283,13 @@ class Exchanger:
         token = self._begin(task, user.user, intended_ns, sent, raw)
         outcome: Outcome
         try:
+            remaining = task.timeout
             if connection is None or not connection.reusable:
                 if connection is not None:
                     connection.close()
                 connection = await self.pool.acquire(task.timeout)
-            remaining = task.timeout - (self.now_ns() - sent) / 1e9
+                # Only waiting for a connection takes time before the send.
+                remaining -= (self.now_ns() - sent) / 1e9
             outcome = await connection.request(raw, max(remaining, 0.001))
         except RequestFailed as failure:
             outcome = failure
@@ -320,7 +322,11 @@ class Exchanger:
                 )
             )
         else:
-            self._start(connection, task, user, raw, intended_ns, sent, on_done, token)
+            # Nothing awaited since ``sent``: the whole timeout is left.
+            self._start(
+                connection, task, user, raw, intended_ns, sent, on_done, token,
+                task.timeout,
+            )  # fmt: skip
 
     def _start(
         self,
@@ -332,6 +338,7 @@ class Exchanger:
         sent: int,
         on_done: Callable[[], None],
         token: int,
+        remaining: float,
     ) -> None:
         def done(outcome: Outcome) -> None:
             try:
@@ -346,7 +353,6 @@ class Exchanger:
                     self.pool.release(connection)
                 on_done()
 
-        remaining = task.timeout - (self.now_ns() - sent) / 1e9
         connection.start(raw, max(remaining, 0.001), done)
 
     async def _connect_then_start(
@@ -370,4 +376,7 @@ class Exchanger:
             finally:
                 on_done()
             return
-        self._start(connection, task, user, raw, intended_ns, sent, on_done, token)
+        remaining = task.timeout - (self.now_ns() - sent) / 1e9
+        self._start(
+            connection, task, user, raw, intended_ns, sent, on_done, token, remaining
+        )

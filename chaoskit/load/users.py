@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 
 from chaoskit.clock import Clock
@@ -295,7 +295,7 @@ class ClosedRunner:
         )  # fmt: skip
 
 
-async def flow_request(
+def flow_request(
     exchanger: Exchanger,
     flow: CompiledFlow | None,
     task: CompiledTask,
@@ -303,12 +303,13 @@ async def flow_request(
     connection: Connection | None,
     intended: int,
     clock: Clock,
-) -> tuple[Sample, Connection | None]:
+) -> Coroutine[object, object, tuple[Sample, Connection | None]]:
     """One request of a user's flow: with its bearer token, and on a 401 the
     refresh step, then the request again (once).
 
-    Returns the last sample and the connection used (``None`` lets the
-    exchanger take one from the pool).
+    Awaited for the last sample and the connection used (``None`` lets the
+    exchanger take one from the pool). Without a refresh step it is the
+    exchanger's own ``send``: no coroutine of its own, once per request.
     """
     bearer = flow.flow.bearer if flow is not None else None
     refresh = flow.refresh if flow is not None else None
@@ -316,16 +317,31 @@ async def flow_request(
     exchanger.counters.due += 1
     state.seq += 1
     raw = task.build(state, state.bearer(bearer))
-    sample, connection = await exchanger.send(
+    sent = exchanger.send(
         task, state, raw, intended, connection, refreshable=refreshable
     )
-    if refreshable and sample.status == 401 and refresh is not None:
+    if not refreshable:
+        return sent
+    return _refreshed(exchanger, flow, task, state, sent, clock)
+
+
+async def _refreshed(
+    exchanger: Exchanger,
+    flow: CompiledFlow | None,
+    task: CompiledTask,
+    state: UserState,
+    sent: Coroutine[object, object, tuple[Sample, Connection | None]],
+    clock: Clock,
+) -> tuple[Sample, Connection | None]:
+    """``sent``'s result; on a 401 the refresh step and the request again."""
+    sample, connection = await sent
+    if sample.status == 401 and flow is not None and flow.refresh is not None:
         _, connection = await flow_request(
-            exchanger, flow, refresh, state, connection, clock.now_ns(), clock
+            exchanger, flow, flow.refresh, state, connection, clock.now_ns(), clock
         )
         exchanger.counters.due += 1
         state.seq += 1
-        raw = task.build(state, state.bearer(bearer))
+        raw = task.build(state, state.bearer(flow.flow.bearer))
         sample, connection = await exchanger.send(
             task, state, raw, clock.now_ns(), connection
         )
