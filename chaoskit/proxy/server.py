@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import secrets
 import signal
@@ -206,6 +207,10 @@ def run_forever(config: ProxyServerConfig) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         async with ProxyServer(config) as server:
+            # Everything built so far (modules, the API app) lives as long as
+            # the process: out of the collector's sight, a full collection
+            # no longer walks it on the byte path (perf: 9% of a bulk run).
+            gc.freeze()
             # One machine-readable line, so a parent process can find the port.
             spin = config.busy_poll_us
             busy = f"busy-polling {spin} µs after traffic; " if spin else ""
