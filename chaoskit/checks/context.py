@@ -87,6 +87,11 @@ class CheckContext:
     probes: Mapping[str, ProbeSeries] = field(default_factory=dict)
     """Probe name -> its samples (``probe``, ``leak``, ``returns`` hypotheses)."""
 
+    def end_s(self, default: float) -> float:
+        """Where the timeline ended (its last phase's end); ``default`` without
+        phases. What a check that waits for something after a fault may see."""
+        return max((p.end_s for p in self.phases), default=default)
+
     def spans(self, phase: str) -> list[tuple[float, float]]:
         """(start, end) on the timeline of every stretch of a hypothesis phase."""
         wanted = set(self.labels(phase))

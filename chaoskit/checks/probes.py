@@ -224,7 +224,7 @@ def returns(ctx: CheckContext, hypothesis: object) -> list[Verdict]:
             f"{format_duration(h.within)}"
         )
         took = max(0.0, back - ended) if back is not None else None
-        run_end = max((p.end_s for p in ctx.phases), default=ended)
+        run_end = ctx.end_s(ended)
         if took is None and run_end < ended + h.within:
             # Not back yet, but the run ended before `within` was up: it
             # might have come back in time; neither verdict is earned.

@@ -118,7 +118,7 @@ def _judge(
         for f in ctx.faults
         if f.started_s is not None and f.started_s >= fault.ended_s
     ]
-    timeline_end = max((p.end_s for p in ctx.phases), default=fault.ended_s)
+    timeline_end = ctx.end_s(fault.ended_s)
     horizon = min([*later, timeline_end])
     tasks = frozenset([h.task]) if h.task else None
     bins = ctx.bins(fault.ended_s, horizon, _STEP_S, tasks)
