@@ -87,8 +87,11 @@ def test_sse_events_are_samples_with_connect_and_first_event(healthy):
     assert counts[("ticks.first_event", None)] == 2
     assert counts[("ticks", None)] > 10
     assert not [s for s in samples if s.error is not None]
+    # The two users' streams open side by side: pair each user's own samples.
     connect = next(s for s in samples if s.task == "ticks.connect")
-    first = next(s for s in samples if s.task == "ticks.first_event")
+    first = next(
+        s for s in samples if s.task == "ticks.first_event" and s.user == connect.user
+    )
     assert first.intended_ns == connect.intended_ns
     assert first.end_ns >= connect.end_ns
 

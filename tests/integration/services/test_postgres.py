@@ -363,6 +363,7 @@ async def test_a_picked_port_taken_before_the_server_binds_is_picked_again(
 
 
 @pytest.mark.anyio
+@pytest.mark.usefixtures("own_tempdir")
 async def test_a_cancelled_start_leaves_nothing_running():
     children, run_dirs = _our_children(), _run_dirs()
     service = PostgresService("cancelled", durable=False)
