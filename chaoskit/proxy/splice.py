@@ -47,9 +47,10 @@ MiB each way. Where the kernel refuses (``pipe-max-size``, the per-user pipe
 page limit), the pipe keeps its default size and just moves less per call."""
 
 _FLAGS = getattr(os, "SPLICE_F_NONBLOCK", 0) | getattr(os, "SPLICE_F_MOVE", 0)
-# Reads per wake-up at most, so one bulk link does not starve the loop's other
-# sockets and timers; the level-triggered watch calls back for the rest.
-_ROUNDS = 16
+# Reads per wake-up at most (about 1 ms of work at 1 MiB each), so one bulk
+# link does not hold up the loop's other sockets and toxic timers; the
+# level-triggered watch calls back for the rest.
+_ROUNDS = 4
 
 
 class Endpoint(Protocol):
