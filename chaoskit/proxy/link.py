@@ -2,7 +2,8 @@
 
 Each accepted client connection gets an ``upstream`` link (client to server) and a
 ``downstream`` link (server to client). A link with no active toxic writes each
-read straight to the other socket (the fast path). A link with toxics feeds
+read straight to the other socket (the fast path), and after a large read moves
+its bytes with splice(2) instead, in the kernel (splice.py). A link with toxics feeds
 chunks through a chain of :class:`Stage` objects; an active stage runs its toxic
 as a task, and a stage whose toxicity roll was lost (or a ``noop``) passes items
 on synchronously.
@@ -480,7 +481,7 @@ class Link:
         return False
 
     def stop(self) -> None:
-        """Cancel every toxic task (the connection is closing)."""
+        """Stop splicing and cancel every toxic task (the connection is closing)."""
         held = self._stop_splice()
         if held is not None:
             self.writer.put(held)  # a graceful close delivers it
