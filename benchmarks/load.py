@@ -160,7 +160,7 @@ def gen(args: argparse.Namespace) -> None:
         profiler = cProfile.Profile()
         status = profiler.runcall(uvloop.run, main())
         stats = pstats.Stats(profiler).sort_stats("tottime")
-        stats.print_stats(18)
+        stats.print_stats(int(os.environ.get("PROFILE_LINES", "18")))
     else:
         status = uvloop.run(main())
     total = recorder.snapshot().total

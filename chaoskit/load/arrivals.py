@@ -92,6 +92,8 @@ class ArrivalSchedule:
         self._threshold = self._rng.expovariate(1.0) if poisson else 0.0
         for _ in range(part.index):
             self._threshold += self._one_gap()
+        # Even spacing: every gap is the part's count (no call per arrival).
+        self._even = None if poisson else float(part.count)
         self._steps = int(duration_s / _STEP_S) + 1  # bounded: one pass
         self._step = -1
         self._t = self._width = self._gained = self._total = 0.0
@@ -132,7 +134,8 @@ class ArrivalSchedule:
                     self._t
                     + (self._threshold - self._total) / self._gained * self._width
                 )
-                self._threshold += self._gap()
+                even = self._even
+                self._threshold += even if even is not None else self._gap()
                 return at
             self._done = not self._advance()
         raise StopIteration
@@ -265,7 +268,7 @@ class OpenRunner:
         for offset in schedule:
             intended = start_ns + int(offset * _NS)
             now = clock.now_ns()
-            while not stopping() and now < intended:
+            while now < intended and not stopping():
                 await clock.sleep_until(min(intended, now + _MAX_SLEEP_NS))
                 now = clock.now_ns()
                 batch = 0

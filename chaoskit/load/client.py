@@ -48,6 +48,9 @@ SWEEP_S = 0.01
 fires 0-10 ms after it is due (a little more with thousands in flight)."""
 
 
+_new_tuple = tuple.__new__
+
+
 class Response(NamedTuple):
     """A complete response: status, body, bytes on the wire, and when it completed."""
 
@@ -57,6 +60,10 @@ class Response(NamedTuple):
     end_ns: int
     headers: tuple[tuple[bytes, bytes], ...] = ()
     """Only the headers some task's marker names (lower-case names)."""
+
+
+if len(Response._fields) != 5:  # on_message_complete gives every field
+    raise ImportError("Response's fields changed: update on_message_complete")
 
 
 class RequestFailed(Exception):
@@ -159,7 +166,11 @@ class Connection(asyncio.Protocol):
         if not self._parser.should_keep_alive():
             self._keep_alive = False
         status = self._parser.get_status_code()
-        self._finish(Response(status, body, received, end, self._kept_headers()))
+        headers = self._kept_headers() if self._keeps_headers else ()
+        # tuple.__new__ builds it in C (a NamedTuple's own __new__ is Python).
+        self._finish(_new_tuple(Response, (status, body, received, end, headers)))
+
+    _keeps_headers = False
 
     def _kept_headers(self) -> tuple[tuple[bytes, bytes], ...]:
         return ()
@@ -248,6 +259,8 @@ class HeaderConnection(Connection):
         name = name.lower()
         if name in self._wanted:
             self._headers.append((name, value))
+
+    _keeps_headers = True
 
     def _kept_headers(self) -> tuple[tuple[bytes, bytes], ...]:
         kept = tuple(self._headers)

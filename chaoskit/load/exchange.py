@@ -49,6 +49,8 @@ class Classifier:
         self._patterns = [
             (sys.intern(name), re.compile(p.encode())) for name, p in patterns.items()
         ]
+        self.plain = not self._patterns
+        """No pattern of the user's: an expected status is a success as it is."""
         # Built-in tags (``lock``) refine failures only: successes skip them.
         self._builtin = [
             (sys.intern(name), re.compile(p.encode()))
@@ -224,9 +226,12 @@ class Exchanger:
             error: ErrorClass | None = None
             detail = "401: token refreshed, request retried"
         else:
-            error, detail, tags = self.classifier.classify(
-                task.expect, status, outcome.body
-            )
+            if status in task.expect and self.classifier.plain:
+                error, detail = None, ""  # the usual success: nothing to look for
+            else:
+                error, detail, tags = self.classifier.classify(
+                    task.expect, status, outcome.body
+                )
             if error is None:
                 if task.captures:
                     task.capture(outcome.body, user)

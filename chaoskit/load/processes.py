@@ -43,7 +43,7 @@ from typing import Any
 
 from chaoskit.errors import ServiceError
 from chaoskit.load.config import ClosedModel, LoadConfig
-from chaoskit.load.engine import EngineStatus, LoadEngine
+from chaoskit.load.engine import EngineStatus, LoadEngine, fewer_collections
 from chaoskit.load.errors import LoadConfigError
 from chaoskit.load.share import Part, positions, split
 from chaoskit.records import AckLog, FanOut, Sample, Sink, ValueLog
@@ -286,7 +286,9 @@ class ProcessEngine:
         if self._stopping:
             self.stop()
         try:
-            await asyncio.gather(*(self._follow(child) for child in self.children))
+            # Each process's batches become samples here: as many young objects.
+            with fewer_collections():
+                await asyncio.gather(*(self._follow(c) for c in self.children))
         finally:
             self._end_ns = time.monotonic_ns()
             self.close()

@@ -86,7 +86,9 @@ class TaskChooser:
         self._total = total
 
     def choose(self, rng: random.Random) -> CompiledTask:
-        """One task, in proportion to the weights."""
+        """One task, in proportion to the weights (no draw when there is one)."""
+        if len(self.tasks) == 1:
+            return self.tasks[0]
         index = bisect.bisect_right(self._cumulative, rng.random() * self._total)
         return self.tasks[min(index, len(self.tasks) - 1)]
 

@@ -316,7 +316,7 @@ def flow_request(
     refreshable = refresh is not None and task is not refresh
     exchanger.counters.due += 1
     state.seq += 1
-    raw = task.build(state, state.bearer(bearer))
+    raw = task.build(state, state.bearer(bearer) if bearer is not None else None)
     sent = exchanger.send(
         task, state, raw, intended, connection, refreshable=refreshable
     )

@@ -235,7 +235,10 @@ class Recorder:
             acc.last_ns = end
         if end > self._last_ns:
             self._last_ns = end
-        window = self._window((intended - self._origin) // _NS_PER_S)
+        second = (intended - self._origin) // _NS_PER_S
+        window = self._open.get(second)  # the usual case: a window still open
+        if window is None:
+            window = self._window(second)
         window.count += 1
         per_task = window.tasks.get(sample.task)
         if per_task is None:

@@ -8,16 +8,30 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chaoskit.errors import SpecError, SpecIssue
 from chaoskit.redact import Redactor
-from chaoskit.spec.model import Experiment
-from chaoskit.spec.secrets import find_secrets
-from chaoskit.spec.toml import apply_overrides, read_table
-from chaoskit.spec.validate import format_issue, validate
-from chaoskit.spec.variables import resolve
+
+if TYPE_CHECKING:
+    from chaoskit.spec.model import Experiment
+    from chaoskit.spec.validate import format_issue
 
 __all__ = ["Experiment", "format_issue", "load"]
+
+
+def __getattr__(name: str) -> object:
+    # The model (pydantic) loads on first use, not with the package: the load
+    # engine uses ``spec.classes`` only, and its processes start without it.
+    if name == "Experiment":
+        from chaoskit.spec.model import Experiment
+
+        return Experiment
+    if name == "format_issue":
+        from chaoskit.spec.validate import format_issue
+
+        return format_issue
+    raise AttributeError(f"module 'chaoskit.spec' has no attribute {name!r}")
 
 
 def load(
@@ -52,6 +66,11 @@ def load(
         SpecError: the file cannot be read or parsed, or has issues; every
             issue is listed, with its key path.
     """
+    from chaoskit.spec.secrets import find_secrets
+    from chaoskit.spec.toml import apply_overrides, read_table
+    from chaoskit.spec.validate import validate
+    from chaoskit.spec.variables import resolve
+
     file = str(path)
     try:
         table = read_table(path)

@@ -15,11 +15,14 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from chaoskit.errors import SpecIssue
-from chaoskit.spec.model import LoadSection, TaskSection, UserClassSection
 from chaoskit.spec.streams import describe_stream_task
 from chaoskit.units import format_duration
+
+if TYPE_CHECKING:
+    from chaoskit.spec.model import LoadSection, TaskSection, UserClassSection
 
 __all__ = [
     "ClassShare",

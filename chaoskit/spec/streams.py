@@ -11,12 +11,14 @@ may set and what it needs (the closed model).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chaoskit.errors import SpecIssue
 from chaoskit.records import stream_sample_name, stream_sample_parts
-from chaoskit.spec.model import TaskSection
 from chaoskit.units import format_duration
+
+if TYPE_CHECKING:
+    from chaoskit.spec.model import TaskSection
 
 __all__ = [
     "STREAM_KINDS",

@@ -225,3 +225,35 @@ def test_a_huge_closed_model_ramps_up_without_holding_the_loop(app):
     # Started in batches, tick by tick, not all at once.
     assert 0 < ticks[0] < 100_000
     assert status.elapsed_s < 40
+
+
+def test_collector_threshold_raised_while_loads_run_and_put_back(app):
+    """Requests in flight keep young objects alive; the default first threshold
+    (700) made that ebb and flow start a collection every ~90 requests."""
+    import gc
+
+    before = gc.get_threshold()
+    seen = []
+
+    def config(duration):
+        return LoadConfig(
+            base_url=app.url, model=OpenModel(rate=100), tasks=(FAST,),
+            duration=duration,
+        )  # fmt: skip
+
+    async def main():
+        async with asyncio.TaskGroup() as tg:
+            # Two loads overlapping: the shorter ends first, the other still runs.
+            long = tg.create_task(LoadEngine(config(0.6), MemorySink()).run())
+            short = tg.create_task(LoadEngine(config(0.2), MemorySink()).run())
+            await asyncio.sleep(0.1)
+            seen.append(gc.get_threshold())
+            await short
+            seen.append(gc.get_threshold())
+            await long
+        seen.append(gc.get_threshold())
+
+    uvloop.run(main())
+    assert seen[0][0] >= 20_000
+    assert seen[1] == seen[0]  # the other load still runs
+    assert seen[2] == before
