@@ -2,8 +2,7 @@
 
 Each accepted client connection gets an ``upstream`` link (client to server) and a
 ``downstream`` link (server to client). A link with no active toxic writes each
-read straight to the other socket (the fast path), and after a large read moves
-its bytes with splice(2) instead, in the kernel (splice.py). A link with toxics feeds
+read straight to the other socket (the fast path). A link with toxics feeds
 chunks through a chain of :class:`Stage` objects; an active stage runs its toxic
 as a task, and a stage whose toxicity roll was lost (or a ``noop``) passes items
 on synchronously.
@@ -28,7 +27,6 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from chaoskit.proxy.addr import AddressError, join_hostport, split_hostport
 from chaoskit.proxy.busypoll import BusyPoller, busy_poller
-from chaoskit.proxy.splice import UNSUPPORTED, SplicePump, open_pump
 from chaoskit.proxy.toxics import EOF, Chunk, Item, Toxic, pipe_for, sleep_until
 
 if TYPE_CHECKING:
@@ -51,10 +49,6 @@ _READ_BUFFER = 256 * 1024
 # zero-copy bookkeeping costs more than the copy.
 _READ_SIZE = 1024 * 1024
 _COPY_BELOW = 64 * 1024
-# A read at least this large, written straight through, moves the link to
-# splice(2) (splice.py): a bulk transfer shows itself by its first large read,
-# and small exchanges keep the copying path.
-_SPLICE_FROM = _COPY_BELOW
 
 
 class _ReadBuffer:
@@ -267,10 +261,6 @@ class Link:
         self._pause_reasons: set[str] = set()
         self.source_ended = False
         """The source socket sent its EOF (it stays readable from then on)."""
-        self.splice: SplicePump | None = None
-        """The zero-copy pump while the link passes bytes on in the kernel."""
-        self.splice_off = False
-        """splice(2) failed or cannot run on this link: copy from now on."""
 
     @property
     def head(self) -> Stage | _Writer:
@@ -302,8 +292,6 @@ class Link:
         dest.write(buffer.view[:nbytes])  # fast path: no toxic, no copy
         if dest.get_write_buffer_size():
             buffer.renew()
-        elif nbytes >= _SPLICE_FROM and not self.splice_off:
-            self._start_splice()
 
     def feed(self, data: bytes) -> None:
         """Bytes read from the source socket."""
@@ -387,73 +375,15 @@ class Link:
             if self.conn.poller is not None and not self.source_ended:
                 self.conn.poller.watch(self.source)
 
-    # -- zero-copy pass-through (splice.py) --------------------------------------------
-
-    def _start_splice(self) -> None:
-        """A large read went straight through and the destination's buffer is
-        empty (nothing of ours can be queued ahead): move the rest in the kernel."""
-        source, dest = self.source, self.dest
-        if (
-            source is None
-            or dest is None
-            # The busy-poll spin watches the transports' reads: keep them.
-            or self.conn.poller is not None
-            or self.eof_sent
-        ):
-            return
-        pump = open_pump(self, source, dest)
-        if pump is None:
-            self.splice_off = True  # do not try again on every read
-            return
-        self.splice = pump
-        self.pause_source("splice")
-
-    def _stop_splice(self) -> Chunk | None:
-        """Leave splice mode: the source transport reads again. What the pipe
-        held comes back as a chunk stamped with its read time, for the caller to
-        pass on ahead of anything read from now on."""
-        pump, self.splice = self.splice, None
-        if pump is None:
-            return None
-        data = pump.close()
-        self.resume_source("splice")
-        return Chunk(data, pump.read_ns) if data else None
-
-    def spliced(self, nbytes: int) -> int:
-        """The pump read ``nbytes``: the bookkeeping of a transport read."""
-        return self._note(nbytes)
-
-    def splice_ended(self) -> None:
-        """The source sent EOF and the pipe is empty. The transport, reading
-        again, gets the EOF too and passes it on the usual way (half-close)."""
-        self._stop_splice()
-
-    def splice_failed(self, exc: OSError, *, at_dest: bool) -> None:
-        if exc.errno in UNSUPPORTED:
-            # Not for these sockets: copy from here on, nothing lost.
-            self.splice_off = True
-            held = self._stop_splice()
-            if held is not None:
-                self.writer.put(held)
-            return
-        # As a transport's failed read or write would: the connection is lost.
-        role = "client" if (self.direction == "upstream") != at_dest else "upstream"
-        self.conn.side_lost(role, exc)
-
     # -- chain changes ---------------------------------------------------------------
 
     def add(self, toxic: Toxic) -> None:
         """Append a toxic at the end of the chain."""
-        # Toxics need the bytes: leave splice mode at this read boundary; what
-        # the pipe held goes through the new chain, timed from when it was read.
-        held = self._stop_splice()
         stage = Stage(self, toxic, self.writer)
         if self.stages:
             self.stages[-1].next = stage
         self.stages.append(stage)
         stage.start()
-        if held is not None:
-            self.head.put(held)
 
     async def update(self, toxic: Toxic) -> None:
         """Restart a toxic with new settings (a new toxicity roll, new timers)."""
@@ -481,10 +411,7 @@ class Link:
         return False
 
     def stop(self) -> None:
-        """Stop splicing and cancel every toxic task (the connection is closing)."""
-        held = self._stop_splice()
-        if held is not None:
-            self.writer.put(held)  # a graceful close delivers it
+        """Cancel every toxic task (the connection is closing)."""
         for stage in self.stages:
             if stage.task is not None:
                 stage.task.cancel()
