@@ -124,7 +124,10 @@ class Connection(asyncio.Protocol):
         self._sweeper = sweeper or Sweeper(now_ns)
         self._parser = httptools.HttpResponseParser(self)
         self._transport: asyncio.Transport | None = None
-        self._done: Callable[[Outcome], None] | None = None
+        self._done: Callable[[Connection, Outcome], None] | None = None
+        self.context: object = None
+        """Whatever the caller of :meth:`start` keeps with the request in flight
+        (the open model: no closure per request)."""
         self._waiter: asyncio.Future[Outcome] | None = None
         self.deadline_ns = 0
         """When the request in flight times out (monotonic ns)."""
@@ -181,7 +184,7 @@ class Connection(asyncio.Protocol):
             return
         self._done = None
         self._sweeper.forget(self)
-        done(outcome)
+        done(self, outcome)
 
     def _fail(self, error: BaseException) -> None:
         if self._done is not None:
@@ -199,11 +202,18 @@ class Connection(asyncio.Protocol):
         return not self.closed and self._keep_alive and self._done is None
 
     def start(
-        self, raw: bytes, time_limit: float, done: Callable[[Outcome], None]
+        self,
+        raw: bytes,
+        time_limit: float,
+        done: Callable[[Connection, Outcome], None],
     ) -> None:
-        """Send ``raw`` (a whole request); ``done`` gets the outcome exactly once."""
+        """Send ``raw`` (a whole request); ``done`` gets this connection and the
+        outcome, exactly once."""
         if self._transport is None or self.closed:
-            done(RequestFailed(ErrorClass.RESET, "connection closed", self._now_ns()))
+            failed = RequestFailed(
+                ErrorClass.RESET, "connection closed", self._now_ns()
+            )
+            done(self, failed)
             return
         self._done = done
         self._received = 0
@@ -211,7 +221,7 @@ class Connection(asyncio.Protocol):
         self.deadline_ns = self._now_ns() + int(time_limit * 1e9)
         self._sweeper.watch(self)
 
-    def _resolve(self, outcome: Outcome) -> None:
+    def _resolve(self, _: Connection, outcome: Outcome) -> None:
         waiter = self._waiter
         self._waiter = None
         if waiter is not None and not waiter.done():  # its task may be cancelled

@@ -24,6 +24,9 @@ from chaoskit.records import (
 
 __all__ = ["Classifier", "Counters", "Exchanger"]
 
+# What a fired request keeps on its connection until answered.
+_Fired = tuple[CompiledTask, UserState, bytes, int, int, Callable[[], None], int]
+
 _BODY_SCAN = 65536  # patterns look at the start of a body only
 _new_tuple = tuple.__new__
 if len(Sample._fields) != 13:  # finish() builds a Sample from all its fields
@@ -135,6 +138,7 @@ class Exchanger:
         # sent, raw).
         self._pending: dict[int, tuple[CompiledTask, int, int, int, bytes]] = {}
         self._tokens = itertools.count()
+        self._fired = self._answered  # one bound method for every fired request
 
     def _begin(
         self, task: CompiledTask, user: int, intended_ns: int, sent: int, raw: bytes
@@ -345,20 +349,26 @@ class Exchanger:
         token: int,
         remaining: float,
     ) -> None:
-        def done(outcome: Outcome) -> None:
-            try:
-                self.finish(
-                    task, user, len(raw), intended_ns, sent, outcome,
-                    raw=raw, token=token,
-                )  # fmt: skip
-            finally:
-                if isinstance(outcome, RequestFailed):
-                    connection.close()
-                else:
-                    self.pool.release(connection)
-                on_done()
+        # The request's context rides on its connection, not in a closure: a
+        # closure is a function and a cell per variable, per request.
+        connection.context = (task, user, raw, intended_ns, sent, on_done, token)
+        connection.start(raw, max(remaining, 0.001), self._fired)
 
-        connection.start(raw, max(remaining, 0.001), done)
+    def _answered(self, connection: Connection, outcome: Outcome) -> None:
+        """A fired request's outcome: its sample, its connection back, ``on_done``."""
+        fired: _Fired = connection.context  # type: ignore[assignment]
+        task, user, raw, intended_ns, sent, on_done, token = fired
+        connection.context = None
+        try:
+            self.finish(
+                task, user, len(raw), intended_ns, sent, outcome, False, raw, token
+            )
+        finally:
+            if isinstance(outcome, RequestFailed):
+                connection.close()
+            else:
+                self.pool.release(connection)
+            on_done()
 
     async def _connect_then_start(
         self,
