@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["mapping", "mappings", "number", "status", "user_label"]
+__all__ = ["mapping", "mappings", "number", "rollback", "status", "user_label"]
 
 _RESULTS = ("passed", "failed", "inconclusive")
 
@@ -22,6 +22,17 @@ def status(hypothesis: Mapping[str, Any]) -> str | None:
         return str(value)
     passed = hypothesis.get("passed")
     return None if passed is None else ("passed" if passed else "failed")
+
+
+def rollback(fault: Mapping[str, Any]) -> str:
+    """``yes``, ``NO`` (a fault that may still be in place), or ``not applied``:
+    a run stopped before the fault's time never touched anything, and a red NO
+    there would send a user looking for a fault that does not exist."""
+    if fault.get("rolled_back"):
+        return "yes"
+    if fault.get("actual_start_s") is None and not fault.get("error"):
+        return "not applied"
+    return "NO"
 
 
 def number(value: object) -> float | None:

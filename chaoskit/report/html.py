@@ -36,7 +36,7 @@ from chaoskit.fuzz.coverage import describe_locations
 from chaoskit.redact import redact
 from chaoskit.report.capacity import capacity_section
 from chaoskit.report.charts import Mark, Point, Window, chart_svg
-from chaoskit.report.fields import mapping, mappings, status, user_label
+from chaoskit.report.fields import mapping, mappings, rollback, status, user_label
 from chaoskit.report.journal import jsonable
 from chaoskit.report.json import write_atomic
 from chaoskit.report.probes import probe_charts
@@ -99,9 +99,14 @@ def _header(doc: Mapping[str, Any]) -> str:
     summary = mapping(doc.get("summary"))
     held, judged = summary.get("passed", 0), summary.get("hypotheses", 0)
     back, faults = summary.get("rolled_back", 0), summary.get("faults", 0)
+    unapplied = sum(
+        1 for f in mappings(doc.get("faults")) if rollback(f) == "not applied"
+    )
+    applied = faults - unapplied if isinstance(faults, int) else faults
     facts = [
         f"{_e(held)} of {_e(judged)} hypotheses held",
-        f"{_e(back)} of {_e(faults)} faults rolled back",
+        f"{_e(back)} of {_e(applied)} faults rolled back"
+        + (f" ({unapplied} not applied: the run stopped first)" if unapplied else ""),
         f"seed {_e(experiment.get('seed'))}",
         *(
             [f"environment {_e(experiment['environment'])}"]
@@ -151,7 +156,9 @@ def _faults(doc: Mapping[str, Any]) -> str:
         settings = ", ".join(
             f"{_e(k)} {_e(v)}" for k, v in mapping(f.get("settings")).items()
         )
-        back = "yes" if f.get("rolled_back") else '<span class="badge fail">NO</span>'
+        back = rollback(f)
+        if back == "NO":
+            back = '<span class="badge fail">NO</span>'
         rows.append([
             f"<strong>{_e(f.get('name'))}</strong>", _e(f.get("kind")),
             _e(f.get("target")), settings,

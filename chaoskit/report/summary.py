@@ -18,7 +18,14 @@ from rich.text import Text
 
 from chaoskit.fuzz.coverage import describe_locations
 from chaoskit.redact import Redactor
-from chaoskit.report.fields import mapping, mappings, number, status, user_label
+from chaoskit.report.fields import (
+    mapping,
+    mappings,
+    number,
+    rollback,
+    status,
+    user_label,
+)
 from chaoskit.report.stats import ERRORS_NOTE
 
 __all__ = ["fmt_ms", "fmt_pct", "print_summary"]
@@ -85,14 +92,14 @@ def _faults_table(rows: list[Mapping[str, object]]) -> Table:
     for column in [*columns, "Error"] if errors else columns:
         table.add_column(column)
     for f in rows:
-        rolled = f.get("rolled_back")
+        back = rollback(f)
         cells = [
             _t(f.get("name")),
             _t(f.get("kind")),
             _t(f.get("target")),
             _t(_window(f.get("planned_start_s"), f.get("planned_end_s"))),
             _t(_window(f.get("actual_start_s"), f.get("actual_end_s"))),
-            _t("yes" if rolled else "NO", "green" if rolled else "bold red"),
+            _t(back, {"yes": "green", "NO": "bold red"}.get(back, "dim")),
         ]
         if errors:
             cells.append(_t(f.get("error"), "red"))

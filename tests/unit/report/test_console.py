@@ -212,3 +212,26 @@ def test_describe_event_names_unknown_kinds_with_their_data():
     assert describe_event(ev("interrupted", 1, signal="SIGINT")) == (
         "interrupted by SIGINT; rolling back"
     )
+
+
+def test_a_fault_the_run_never_reached_is_not_applied_not_a_red_no(tmp_path):
+    """A run stopped (Ctrl-C, SIGHUP) before a fault's time never touched
+    anything: the fault reads "not applied", and the page's header counts
+    only the faults that were applied; an applied one not undone stays NO."""
+    from chaoskit.report import html_report
+
+    document = build_document(build_outcome(tmp_path))
+    faults = document["faults"]
+    assert isinstance(faults, list)
+    never = dict(faults[0], name="never reached", rolled_back=False,
+                 actual_start_s=None, actual_end_s=None, error=None)  # fmt: skip
+    summary = dict(document["summary"], faults=len(faults) + 1)  # type: ignore[arg-type]
+    document = dict(document, faults=[*faults, never], summary=summary)
+    text = _render(document)
+    row = next(line for line in text.splitlines() if "never reached" in line)
+    assert "not applied" in row
+    assert "NO" not in row
+    kill = next(line for line in text.splitlines() if "kill api" in line)
+    assert "NO" in kill  # applied, failed to undo: still NO
+    page = html_report(document, tmp_path)
+    assert "1 of 2 faults rolled back (1 not applied: the run stopped first)" in page
