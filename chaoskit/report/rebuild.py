@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from chaoskit.report.document import SCHEMA_VERSION, Document, iso
-from chaoskit.report.fields import number
+from chaoskit.report.fields import number, rollback
 from chaoskit.report.probes import probes_from_events
 from chaoskit.report.stats import num
 
@@ -214,11 +214,7 @@ def _reason(
             parts.append(f"aborted: {e.get('reason') or 'abort condition'}")
         elif e.get("kind") == "interrupted":
             parts.append(f"interrupted by {e.get('signal') or 'a signal'}")
-    left = [
-        str(f["name"])
-        for f in faults
-        if not f.get("rolled_back") and f.get("actual_start_s") is not None
-    ]
+    left = [str(f["name"]) for f in faults if rollback(f) == "NO"]
     if left:
         parts.append(
             f"fault(s) possibly still applied: {', '.join(left)}"
