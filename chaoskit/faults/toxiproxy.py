@@ -41,6 +41,14 @@ __all__ = [
     "Undo",
 ]
 
+KEEPALIVE_EXPIRY_S = 2.0
+"""An idle API connection is not reused after this long. uvicorn (chaoskit's
+proxy API) closes idle connections after its keep-alive timeout, httpx's
+default expiry was the same 5 s, and a request sent on a connection the server
+was closing at that moment failed with ``ReadError`` (a shipped experiment
+whose fault came 5 s after its route was created aborted). A request that may
+have reached the server is never retried, so the connection must be fresh."""
+
 DEFAULT_URL = "http://127.0.0.1:8474"
 
 
@@ -218,6 +226,7 @@ class Toxiproxy:
             base_url=self.url,
             timeout=timeout,
             transport=transport,
+            limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S),
             headers={"User-Agent": "chaoskit", "Content-Type": "application/json"},
             trust_env=False,  # the API is local: never route it through an env proxy
         )

@@ -27,7 +27,10 @@ from chaoskit.proxy.api import build_app
 from chaoskit.proxy.busypoll import MAX_BUSY_POLL_US
 from chaoskit.proxy.state import ApiError, ProxyCollection, ProxySettings
 
-__all__ = ["ProxyServer", "ProxyServerConfig", "run_forever"]
+__all__ = ["API_KEEP_ALIVE_S", "ProxyServer", "ProxyServerConfig", "run_forever"]
+
+API_KEEP_ALIVE_S = 120
+"""How long the API keeps an idle keep-alive connection (uvicorn's default is 5 s)."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,9 @@ class ProxyServer:
             lifespan="off",
             loop="none",
             server_header=False,  # Go sends none
+            # Toxiproxy (Go, no idle timeout) keeps idle API connections; a
+            # short keep-alive races clients that reuse theirs (ReadError).
+            timeout_keep_alive=API_KEEP_ALIVE_S,
         )
         self._uvicorn = _Uvicorn(config)
         self._task = asyncio.get_running_loop().create_task(

@@ -239,3 +239,37 @@ async def test_observed_down_resets_and_is_undone_from_the_ledger_alone(
     [result] = await roll_back(ledger.path)
     assert result.ok, result.message
     await echo_once(proxy.listen)
+
+
+async def test_api_connections_outlive_the_drivers_reuse(proxy_server):
+    """A request sent on a keep-alive connection the API was closing at that
+    instant failed with ReadError (uvicorn's 5 s keep-alive against httpx's
+    5 s expiry: a shipped experiment aborted). The API now keeps an idle
+    connection longer than the driver ever reuses one."""
+    from chaoskit.faults.toxiproxy import KEEPALIVE_EXPIRY_S
+    from chaoskit.proxy.server import API_KEEP_ALIVE_S
+
+    assert KEEPALIVE_EXPIRY_S < API_KEEP_ALIVE_S
+    async with Toxiproxy(proxy_server.url) as toxiproxy:
+        pool = toxiproxy._client._transport._pool  # type: ignore[attr-defined]
+        assert pool._keepalive_expiry == KEEPALIVE_EXPIRY_S
+    host, port = proxy_server.url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        for pause in (0, 5.5):  # past uvicorn's default keep-alive (5 s)
+            await asyncio.sleep(pause)
+            writer.write(b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n")
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert head.startswith(b"HTTP/1.1 200"), head
+            length = int(
+                next(
+                    line.split(b":")[1]
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length")
+                )
+            )
+            await reader.readexactly(length)
+    finally:
+        writer.close()
+        await writer.wait_closed()
