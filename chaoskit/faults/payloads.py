@@ -22,13 +22,16 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
-import httpx
-
 from chaoskit.errors import ChaoskitError, DriverError, SpecIssue
 from chaoskit.faults.base import Change, LedgerEntry, Undo
 from chaoskit.fuzz.checks import CheckConfig
 from chaoskit.fuzz.documents import PayloadSource, load_source
-from chaoskit.fuzz.engine import FuzzConfig, FuzzSession, check_target_url
+from chaoskit.fuzz.engine import (
+    FuzzConfig,
+    FuzzSession,
+    check_target_url,
+    target_client,
+)
 from chaoskit.fuzz.findings import write_findings
 from chaoskit.fuzz.model import PayloadModel
 from chaoskit.fuzz.rules import Policy, Rule, policy_from
@@ -265,11 +268,7 @@ class PayloadSender:
     async def _apply(self) -> Undo:
         config = self.config()
         check_target_url(config.url, config.allow_remote)
-        client = httpx.Client(
-            base_url=config.url,
-            timeout=httpx.Timeout(config.checks.budget + 1.0),
-            trust_env=False,  # no proxy from the environment: loopback stays local
-        )
+        client = target_client(config.url, config.checks.budget)
         session = FuzzSession(self.model, config, client, self.tally.observe).start()
 
         def end() -> None:

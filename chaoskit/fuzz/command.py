@@ -22,6 +22,7 @@ from chaoskit.fuzz.engine import (
     TargetUnreachable,
     check_target_url,
     fuzz,
+    target_client,
 )
 from chaoskit.fuzz.findings import Finding, load_findings, replay, write_findings
 from chaoskit.fuzz.model import PayloadModel
@@ -180,10 +181,7 @@ def _replay(
     health_path: str,
 ) -> int:
     _meta, findings = load_findings(directory)
-    timeout = httpx.Timeout(checks.budget + 1.0)
-    with httpx.Client(
-        base_url=url, timeout=timeout, trust_env=False, headers=headers
-    ) as client:
+    with target_client(url, checks.budget, headers) as client:
         try:
             client.get(health_path)
         except httpx.TransportError as exc:

@@ -58,6 +58,7 @@ __all__ = [
     "TargetUnreachable",
     "check_target_url",
     "fuzz",
+    "target_client",
 ]
 
 Observer = Callable[[Case, Outcome, Failure | None], None]
@@ -464,6 +465,26 @@ class FuzzSession:
         return result
 
 
+def target_client(
+    url: str, budget_s: float, headers: dict[str, str] | None = None
+) -> httpx.Client:
+    """The HTTP client cases go out on.
+
+    An idle connection is reused for 1 s at most: a server closes idle ones
+    after its keep-alive (gunicorn 2 s, uvicorn and Node 5 s), and a case sent
+    on a connection closed at that instant fails with ``ReadError`` without
+    having reached the service, a failure that is the client's, not the
+    service's. Paced cases (``rate``) come further apart than that.
+    """
+    return httpx.Client(
+        base_url=url,
+        timeout=httpx.Timeout(budget_s + 1.0),
+        trust_env=False,  # no proxy from the environment: loopback stays local
+        headers=headers,
+        limits=httpx.Limits(keepalive_expiry=1.0),
+    )
+
+
 def fuzz(
     model: PayloadModel,
     config: FuzzConfig,
@@ -479,8 +500,7 @@ def fuzz(
         TargetUnreachable: the health path did not answer at all.
     """
     check_target_url(config.url, config.allow_remote)
-    timeout = httpx.Timeout(config.checks.budget + 1.0)
-    with httpx.Client(base_url=config.url, timeout=timeout, trust_env=False) as client:
+    with target_client(config.url, config.checks.budget) as client:
         try:
             client.get(config.health_path)
         except httpx.TransportError as exc:

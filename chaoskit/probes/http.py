@@ -67,7 +67,14 @@ class HttpReader:
         self._metric = metric
         self._labels = dict(labels or {})
         # No proxies from the environment: probes go to loopback, directly.
-        self._client = httpx.AsyncClient(timeout=timeout, trust_env=False)
+        # No keep-alive: a probe a few seconds apart would reuse a connection
+        # the server may be closing at that instant (its keep-alive timeout),
+        # and read a ReadError that says nothing about the service.
+        self._client = httpx.AsyncClient(
+            timeout=timeout,
+            trust_env=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
 
     async def read(self) -> Mapping[str, float | None]:
         try:

@@ -241,3 +241,40 @@ def test_a_sample_that_takes_too_long_is_a_gap_and_never_overlaps_the_next():
     times = [t for t, _ in series.gaps]
     # Each sample starts after the one before was cut at 0.3 s: never two at once.
     assert all(b - a >= 0.3 for a, b in itertools.pairwise(times))
+
+
+def test_http_reader_opens_a_fresh_connection_for_every_read():
+    """A probe reused its keep-alive connection: a read a few seconds after the
+    last one could go out on a connection the server was closing at that
+    instant (its keep-alive timeout) and fail with ReadError, a gap that says
+    nothing about the service. Each read is now a connection of its own."""
+    accepted: list[int] = []
+    body = b"up 1\n"
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        accepted.append(1)
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
+                    % (len(body), body)
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def main() -> list[float | None]:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader = HttpReader(f"http://127.0.0.1:{port}/metrics", metric="up")
+        try:
+            return [(await reader.read())["value"] for _ in range(3)]
+        finally:
+            await reader.aclose()
+            server.close()
+            await server.wait_closed()
+
+    assert asyncio.run(main()) == [1.0, 1.0, 1.0]
+    assert len(accepted) == 3
