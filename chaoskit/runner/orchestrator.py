@@ -473,7 +473,12 @@ class Stage:
             try:
                 await timeline.run()
             finally:
-                engine.stop()
+                if not timeline.completed or isinstance(engine, LocustEngine):
+                    engine.stop()
+                # else the native engine ends its own schedule, which is the
+                # timeline's: stopped at the timeline's last instant, it left
+                # out arrivals due just before the end whenever it was a few ms
+                # late (a loaded machine), neither sent nor counted.
                 await sampler.stop()
                 await watcher.stop()
                 # Requests in flight end within their timeout; do not wait

@@ -80,6 +80,8 @@ class Timeline:
     windows: tuple[FaultWindow, ...] = ()
     """Every occurrence of every fault, from the plan (seeded draws included)."""
     abort_reason: str | None = None
+    completed: bool = False
+    """The timeline reached its end (no abort, no signal before it)."""
     report_dir: Path = Path()
     fuzz: dict[str, FuzzTally] = field(default_factory=dict)
     """Each invalid-payloads fault's requests, kept apart from the load."""
@@ -145,7 +147,7 @@ class Timeline:
             progress = tasks.create_task(self._progress(duration))
             for window in self.windows:
                 tasks.create_task(self._run_fault(window))
-            await self._sleep_until(duration)
+            self.completed = await self._sleep_until(duration)
             self.stop.set()  # ends the fault tasks' waits; undos still run
             progress.cancel()
 
